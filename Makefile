@@ -1,0 +1,127 @@
+# ngx_gov_module — build, run and test.
+#
+#   make            install missing Debian packages, build the module
+#   make run        Redis, demo department backends and nginx on 127.0.0.1:8080
+#   make test       unit tests and the t/ suite against a real nginx and Redis
+#   make test-asan  the same suite, module built with ASan and UBSan
+#   make test-valgrind  the same suite with nginx under valgrind
+#   make unit       C unit tests of the core only
+#   make clean
+
+SHELL := /bin/bash
+
+NGINX_SRC   ?= /usr/share/nginx/src
+NGINX       ?= /usr/sbin/nginx
+BUILD       ?= $(CURDIR)/build
+CC          ?= cc
+
+# Packages needed to build, run and test.
+DEPS = nginx nginx-dev libjwt-dev libhiredis-dev libjansson-dev \
+       libpcre2-dev libssl-dev zlib1g-dev redis-server redis-tools \
+       gcc make perl valgrind
+
+MODULE_SO   = ngx_http_gov_module.so
+PLAIN_DIR   = $(BUILD)/plain
+ASAN_DIR    = $(BUILD)/asan
+PLAIN_SO    = $(PLAIN_DIR)/objs/$(MODULE_SO)
+ASAN_SO     = $(ASAN_DIR)/objs/$(MODULE_SO)
+
+SRCS := $(wildcard ngx_gov_module/*.c ngx_gov_module/*.h \
+                   ngx_gov_module/core/*.c ngx_gov_module/core/*.h)
+
+CORE_SRCS   = $(wildcard ngx_gov_module/core/*.c)
+UNIT_SRCS   = $(wildcard t/unit/*.c)
+UNIT_BINS   = $(patsubst t/unit/%.c,$(BUILD)/unit/%,$(UNIT_SRCS))
+UNIT_CFLAGS = -std=c99 -D_GNU_SOURCE -g -O1 -Wall -Wextra -Werror \
+              -fsanitize=address,undefined -fno-omit-frame-pointer \
+              -Ingx_gov_module/core -It/unit
+UNIT_LIBS   =
+
+CC_OPT      = -g -O2 -fstack-protector-strong -Wformat \
+              -Werror=format-security -fPIC -D_FORTIFY_SOURCE=2
+LD_OPT      = -Wl,-z,relro -Wl,-z,now -fPIC
+ASAN_CC_OPT = -g -O1 -fPIC -fno-omit-frame-pointer \
+              -fsanitize=address,undefined -fno-sanitize-recover=undefined
+ASAN_LD_OPT = -fPIC -fsanitize=address,undefined
+
+PROVE       ?= prove
+PROVE_FLAGS ?= -v
+
+.PHONY: all deps build build-asan unit test test-asan test-valgrind run \
+        check-conf clean
+
+all: deps build
+
+deps:
+	@missing=""; \
+	for p in $(DEPS); do \
+	    dpkg-query -W -f='$${Status}' $$p 2>/dev/null \
+	        | grep -q 'install ok installed' || missing="$$missing $$p"; \
+	done; \
+	if [ -z "$$missing" ]; then exit 0; fi; \
+	if [ "$$(id -u)" != 0 ]; then \
+	    echo "missing Debian packages:$$missing"; \
+	    echo "install them with:"; \
+	    echo "    sudo apt-get update && sudo apt-get install -y$$missing"; \
+	    exit 1; \
+	fi; \
+	echo "installing:$$missing"; \
+	export DEBIAN_FRONTEND=noninteractive; \
+	apt-get update -qq && apt-get install -y -qq --no-install-recommends \
+	    $$missing
+
+build: $(PLAIN_SO)
+
+build-asan: $(ASAN_SO)
+
+# configure from a copy of Debian's nginx sources, never inside them
+$(PLAIN_DIR)/Makefile: config
+	rm -rf $(PLAIN_DIR) && mkdir -p $(BUILD)
+	cp -a $(NGINX_SRC) $(PLAIN_DIR)
+	cd $(PLAIN_DIR) && source ./conf_flags && \
+	    ./configure "$${NGX_CONF_FLAGS[@]}" \
+	        --with-cc-opt="$(CC_OPT)" --with-ld-opt="$(LD_OPT)" \
+	        --add-dynamic-module=$(CURDIR) > configure.log
+
+$(ASAN_DIR)/Makefile: config
+	rm -rf $(ASAN_DIR) && mkdir -p $(BUILD)
+	cp -a $(NGINX_SRC) $(ASAN_DIR)
+	cd $(ASAN_DIR) && source ./conf_flags && \
+	    ./configure "$${NGX_CONF_FLAGS[@]}" \
+	        --with-cc-opt="$(ASAN_CC_OPT)" --with-ld-opt="$(ASAN_LD_OPT)" \
+	        --add-dynamic-module=$(CURDIR) > configure.log
+
+$(PLAIN_SO): $(PLAIN_DIR)/Makefile $(SRCS)
+	$(MAKE) -C $(PLAIN_DIR) -f objs/Makefile modules
+
+$(ASAN_SO): $(ASAN_DIR)/Makefile $(SRCS)
+	$(MAKE) -C $(ASAN_DIR) -f objs/Makefile modules
+
+$(BUILD)/unit/%: t/unit/%.c $(CORE_SRCS) $(wildcard t/unit/*.h)
+	@mkdir -p $(BUILD)/unit
+	$(CC) $(UNIT_CFLAGS) -o $@ $< $(CORE_SRCS) $(UNIT_LIBS)
+
+unit: $(UNIT_BINS)
+	$(PROVE) $(PROVE_FLAGS) --exec '' $(UNIT_BINS)
+
+test: all unit
+	TEST_NGINX_MODULE=$(PLAIN_SO) $(PROVE) $(PROVE_FLAGS) t/
+
+test-asan: deps build-asan unit
+	TEST_NGINX_MODULE=$(ASAN_SO) \
+	TEST_NGINX_PRELOAD="$$($(CC) -print-file-name=libasan.so) \
+	                    $$($(CC) -print-file-name=libubsan.so)" \
+	    $(PROVE) $(PROVE_FLAGS) t/
+
+test-valgrind: all
+	TEST_NGINX_MODULE=$(PLAIN_SO) TEST_NGINX_VALGRIND=1 \
+	    $(PROVE) $(PROVE_FLAGS) t/
+
+check-conf: all
+	conf/demo/run.sh --check
+
+run: all
+	conf/demo/run.sh
+
+clean:
+	rm -rf $(BUILD)

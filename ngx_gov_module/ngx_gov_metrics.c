@@ -1,0 +1,430 @@
+
+/*
+ * Copyright (C) ngx_gov_module authors
+ */
+
+
+#include <ngx_config.h>
+#include <ngx_core.h>
+#include <ngx_http.h>
+
+#include "ngx_http_gov_module.h"
+#include "ngx_gov_metrics.h"
+
+
+#define NGX_GOV_METRICS_SLOTS  256
+
+
+typedef struct {
+    ngx_atomic_t              pid;
+    ngx_atomic_t              gauges[NGX_GOV_G_GAUGES];
+} ngx_gov_metrics_slot_t;
+
+
+typedef struct {
+    ngx_atomic_t              counters[NGX_GOV_M_COUNTERS];
+    ngx_atomic_t              requests[NGX_GOV_H_HANDLERS][32];
+    ngx_gov_metrics_slot_t    slots[NGX_GOV_METRICS_SLOTS];
+} ngx_gov_metrics_shm_t;
+
+
+typedef struct {
+    ngx_str_t                 name;
+    ngx_str_t                 help;
+    ngx_str_t                 type;
+    ngx_str_t                 labels;
+} ngx_gov_metric_desc_t;
+
+
+static ngx_int_t ngx_gov_metrics_init_zone(ngx_shm_zone_t *shm_zone,
+    void *data);
+static ngx_uint_t ngx_gov_metrics_code_index(ngx_uint_t status);
+static ngx_atomic_int_t ngx_gov_metrics_gauge_sum(ngx_uint_t gauge);
+static u_char *ngx_gov_metrics_header(u_char *p, ngx_gov_metric_desc_t *d);
+
+
+static ngx_gov_metrics_shm_t   *ngx_gov_metrics;
+static ngx_gov_metrics_slot_t  *ngx_gov_metrics_slot;
+
+
+/* the last entry, 0, counts every status code not listed */
+
+static ngx_uint_t  ngx_gov_metrics_codes[] = {
+    200, 201, 204, 301, 302, 303, 304, 400, 401, 403, 404, 405, 409, 413,
+    415, 422, 429, 499, 500, 502, 503, 504, 0
+};
+
+
+static ngx_str_t  ngx_gov_metrics_handlers[] = {
+    ngx_null_string,
+    ngx_string("status"),
+    ngx_string("health"),
+};
+
+
+static ngx_gov_metric_desc_t  ngx_gov_metrics_counters[] = {
+    { ngx_string("gov_redis_commands_total"),
+      ngx_string("Redis commands issued."),
+      ngx_string("counter"), ngx_null_string },
+    { ngx_string("gov_redis_writes_total"),
+      ngx_string("Pipelined writes to Redis (one per event loop pass)."),
+      ngx_string("counter"), ngx_null_string },
+    { ngx_string("gov_redis_reconnects_total"),
+      ngx_string("Redis connection attempts after a failure."),
+      ngx_string("counter"), ngx_null_string },
+    { ngx_string("gov_redis_errors_total"),
+      ngx_string("Redis errors by kind."),
+      ngx_string("counter"), ngx_string("kind=\"connect\"") },
+    { ngx_string("gov_redis_errors_total"), ngx_null_string,
+      ngx_null_string, ngx_string("kind=\"timeout\"") },
+    { ngx_string("gov_redis_errors_total"), ngx_null_string,
+      ngx_null_string, ngx_string("kind=\"closed\"") },
+    { ngx_string("gov_redis_errors_total"), ngx_null_string,
+      ngx_null_string, ngx_string("kind=\"protocol\"") },
+    { ngx_string("gov_redis_errors_total"), ngx_null_string,
+      ngx_null_string, ngx_string("kind=\"auth\"") },
+    { ngx_string("gov_redis_errors_total"), ngx_null_string,
+      ngx_null_string, ngx_string("kind=\"reply\"") },
+    { ngx_string("gov_redis_errors_total"), ngx_null_string,
+      ngx_null_string, ngx_string("kind=\"unavailable\"") },
+};
+
+
+static ngx_gov_metric_desc_t  ngx_gov_metrics_gauges[] = {
+    { ngx_string("gov_redis_pending"),
+      ngx_string("Redis commands waiting for a reply."),
+      ngx_string("gauge"), ngx_null_string },
+    { ngx_string("gov_redis_connected"),
+      ngx_string("Redis connections ready for commands."),
+      ngx_string("gauge"), ngx_null_string },
+};
+
+
+static ngx_gov_metric_desc_t  ngx_gov_metrics_requests_desc = {
+    ngx_string("gov_requests_total"),
+    ngx_string("Requests answered by gov handlers, by handler and status."),
+    ngx_string("counter"), ngx_null_string
+};
+
+
+static ngx_gov_metric_desc_t  ngx_gov_metrics_workers_desc = {
+    ngx_string("gov_workers"),
+    ngx_string("Worker processes reporting gauges."),
+    ngx_string("gauge"), ngx_null_string
+};
+
+
+ngx_int_t
+ngx_gov_metrics_add_zone(ngx_conf_t *cf)
+{
+    size_t           size;
+    ngx_str_t        name = ngx_string("ngx_gov_metrics");
+    ngx_shm_zone_t  *shm_zone;
+
+    size = ngx_align(sizeof(ngx_gov_metrics_shm_t), ngx_pagesize)
+           + 8 * ngx_pagesize;
+
+    shm_zone = ngx_shared_memory_add(cf, &name, size, &ngx_http_gov_module);
+    if (shm_zone == NULL) {
+        return NGX_ERROR;
+    }
+
+    shm_zone->init = ngx_gov_metrics_init_zone;
+    shm_zone->noreuse = 0;
+
+    return NGX_OK;
+}
+
+
+static ngx_int_t
+ngx_gov_metrics_init_zone(ngx_shm_zone_t *shm_zone, void *data)
+{
+    ngx_slab_pool_t  *shpool;
+
+    if (data) {
+        /* a reload: keep counting where the old cycle stopped */
+        shm_zone->data = data;
+        ngx_gov_metrics = data;
+        return NGX_OK;
+    }
+
+    shpool = (ngx_slab_pool_t *) shm_zone->shm.addr;
+
+    if (shm_zone->shm.exists) {
+        ngx_gov_metrics = shpool->data;
+        shm_zone->data = shpool->data;
+        return NGX_OK;
+    }
+
+    ngx_gov_metrics = ngx_slab_calloc(shpool, sizeof(ngx_gov_metrics_shm_t));
+    if (ngx_gov_metrics == NULL) {
+        return NGX_ERROR;
+    }
+
+    shpool->data = ngx_gov_metrics;
+    shm_zone->data = ngx_gov_metrics;
+
+    return NGX_OK;
+}
+
+
+ngx_int_t
+ngx_gov_metrics_init_process(ngx_cycle_t *cycle)
+{
+    ngx_pid_t                pid;
+    ngx_uint_t               i, g;
+    ngx_gov_metrics_slot_t  *slot;
+
+    if (ngx_gov_metrics == NULL) {
+        return NGX_OK;
+    }
+
+    /*
+     * Each process claims a slot for its gauges.  A slot left by a process
+     * that died without exit_process (a crash) is taken over: its gauges
+     * would otherwise stay counted forever.
+     */
+
+    for (i = 0; i < NGX_GOV_METRICS_SLOTS; i++) {
+        slot = &ngx_gov_metrics->slots[i];
+        pid = (ngx_pid_t) slot->pid;
+
+        if (pid != 0 && pid != ngx_pid && kill(pid, 0) == 0) {
+            continue;
+        }
+
+        if (pid != 0 && pid != ngx_pid && ngx_errno != NGX_ESRCH) {
+            continue;
+        }
+
+        if (!ngx_atomic_cmp_set(&slot->pid, (ngx_atomic_uint_t) pid,
+                                (ngx_atomic_uint_t) ngx_pid))
+        {
+            continue;
+        }
+
+        for (g = 0; g < NGX_GOV_G_GAUGES; g++) {
+            slot->gauges[g] = 0;
+        }
+
+        ngx_gov_metrics_slot = slot;
+        return NGX_OK;
+    }
+
+    ngx_log_error(NGX_LOG_WARN, cycle->log, 0,
+                  "gov: no free metrics slot, gauges of this worker "
+                  "are not reported");
+
+    return NGX_OK;
+}
+
+
+void
+ngx_gov_metrics_exit_process(ngx_cycle_t *cycle)
+{
+    ngx_uint_t  g;
+
+    if (ngx_gov_metrics_slot == NULL) {
+        return;
+    }
+
+    for (g = 0; g < NGX_GOV_G_GAUGES; g++) {
+        ngx_gov_metrics_slot->gauges[g] = 0;
+    }
+
+    ngx_memory_barrier();
+
+    ngx_gov_metrics_slot->pid = 0;
+    ngx_gov_metrics_slot = NULL;
+}
+
+
+void
+ngx_gov_metrics_inc(ngx_uint_t counter)
+{
+    if (ngx_gov_metrics) {
+        (void) ngx_atomic_fetch_add(&ngx_gov_metrics->counters[counter], 1);
+    }
+}
+
+
+void
+ngx_gov_metrics_gauge(ngx_uint_t gauge, ngx_atomic_int_t delta)
+{
+    if (ngx_gov_metrics_slot) {
+        (void) ngx_atomic_fetch_add(&ngx_gov_metrics_slot->gauges[gauge],
+                                    delta);
+    }
+}
+
+
+void
+ngx_gov_metrics_request(ngx_uint_t handler, ngx_uint_t status)
+{
+    if (ngx_gov_metrics == NULL || handler >= NGX_GOV_H_HANDLERS) {
+        return;
+    }
+
+    (void) ngx_atomic_fetch_add(
+               &ngx_gov_metrics->requests[handler]
+                                    [ngx_gov_metrics_code_index(status)], 1);
+}
+
+
+static ngx_uint_t
+ngx_gov_metrics_code_index(ngx_uint_t status)
+{
+    ngx_uint_t  i;
+
+    for (i = 0; ngx_gov_metrics_codes[i]; i++) {
+        if (ngx_gov_metrics_codes[i] == status) {
+            return i;
+        }
+    }
+
+    return i;
+}
+
+
+static ngx_atomic_int_t
+ngx_gov_metrics_gauge_sum(ngx_uint_t gauge)
+{
+    ngx_uint_t        i;
+    ngx_atomic_int_t  sum;
+
+    sum = 0;
+
+    for (i = 0; i < NGX_GOV_METRICS_SLOTS; i++) {
+        if (ngx_gov_metrics->slots[i].pid != 0) {
+            sum += (ngx_atomic_int_t) ngx_gov_metrics->slots[i].gauges[gauge];
+        }
+    }
+
+    return sum;
+}
+
+
+static u_char *
+ngx_gov_metrics_header(u_char *p, ngx_gov_metric_desc_t *d)
+{
+    if (d->help.len == 0) {
+        return p;
+    }
+
+    return ngx_sprintf(p, "# HELP %V %V\n# TYPE %V %V\n",
+                       &d->name, &d->help, &d->name, &d->type);
+}
+
+
+ngx_int_t
+ngx_gov_metrics_status_handler(ngx_http_request_t *r)
+{
+    size_t                  size;
+    ngx_int_t               rc;
+    ngx_buf_t              *b;
+    ngx_uint_t              i, h, c, workers;
+    ngx_chain_t             out;
+    ngx_atomic_uint_t       v;
+    ngx_gov_metric_desc_t  *d;
+
+    if (!(r->method & (NGX_HTTP_GET|NGX_HTTP_HEAD))) {
+        return NGX_HTTP_NOT_ALLOWED;
+    }
+
+    rc = ngx_http_discard_request_body(r);
+    if (rc != NGX_OK) {
+        return rc;
+    }
+
+    if (ngx_gov_metrics == NULL) {
+        return NGX_HTTP_SERVICE_UNAVAILABLE;
+    }
+
+    size = 1024
+           + (NGX_GOV_M_COUNTERS + NGX_GOV_G_GAUGES) * 256
+           + NGX_GOV_H_HANDLERS * (sizeof(ngx_gov_metrics_codes)
+                                   / sizeof(ngx_uint_t)) * 96;
+
+    b = ngx_create_temp_buf(r->pool, size);
+    if (b == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    b->last = ngx_gov_metrics_header(b->last, &ngx_gov_metrics_requests_desc);
+
+    for (h = 1; h < NGX_GOV_H_HANDLERS; h++) {
+        for (c = 0; c < sizeof(ngx_gov_metrics_codes) / sizeof(ngx_uint_t);
+             c++)
+        {
+            v = ngx_gov_metrics->requests[h][c];
+            if (v == 0) {
+                continue;
+            }
+
+            if (ngx_gov_metrics_codes[c]) {
+                b->last = ngx_sprintf(b->last,
+                                      "gov_requests_total{handler=\"%V\","
+                                      "code=\"%ui\"} %uA\n",
+                                      &ngx_gov_metrics_handlers[h],
+                                      ngx_gov_metrics_codes[c], v);
+            } else {
+                b->last = ngx_sprintf(b->last,
+                                      "gov_requests_total{handler=\"%V\","
+                                      "code=\"other\"} %uA\n",
+                                      &ngx_gov_metrics_handlers[h], v);
+            }
+        }
+    }
+
+    for (i = 0; i < NGX_GOV_M_COUNTERS; i++) {
+        d = &ngx_gov_metrics_counters[i];
+        b->last = ngx_gov_metrics_header(b->last, d);
+
+        v = ngx_gov_metrics->counters[i];
+
+        if (d->labels.len) {
+            b->last = ngx_sprintf(b->last, "%V{%V} %uA\n",
+                                  &d->name, &d->labels, v);
+        } else {
+            b->last = ngx_sprintf(b->last, "%V %uA\n", &d->name, v);
+        }
+    }
+
+    for (i = 0; i < NGX_GOV_G_GAUGES; i++) {
+        d = &ngx_gov_metrics_gauges[i];
+        b->last = ngx_gov_metrics_header(b->last, d);
+        b->last = ngx_sprintf(b->last, "%V %A\n", &d->name,
+                              ngx_gov_metrics_gauge_sum(i));
+    }
+
+    workers = 0;
+
+    for (i = 0; i < NGX_GOV_METRICS_SLOTS; i++) {
+        if (ngx_gov_metrics->slots[i].pid != 0) {
+            workers++;
+        }
+    }
+
+    b->last = ngx_gov_metrics_header(b->last, &ngx_gov_metrics_workers_desc);
+    b->last = ngx_sprintf(b->last, "gov_workers %ui\n", workers);
+
+    b->last_buf = (r == r->main) ? 1 : 0;
+    b->last_in_chain = 1;
+
+    r->headers_out.status = NGX_HTTP_OK;
+    r->headers_out.content_length_n = b->last - b->pos;
+    ngx_str_set(&r->headers_out.content_type,
+                "text/plain; version=0.0.4; charset=utf-8");
+    r->headers_out.content_type_len = r->headers_out.content_type.len;
+
+    rc = ngx_http_send_header(r);
+
+    if (rc == NGX_ERROR || rc > NGX_OK || r->header_only) {
+        return rc;
+    }
+
+    out.buf = b;
+    out.next = NULL;
+
+    return ngx_http_output_filter(r, &out);
+}

@@ -1,0 +1,63 @@
+
+/*
+ * Copyright (C) ngx_gov_module authors
+ *
+ * Counters and gauges kept in shared memory, summed over all workers and
+ * exposed by the gov_status handler in Prometheus text format.
+ */
+
+
+#ifndef _NGX_GOV_METRICS_H_INCLUDED_
+#define _NGX_GOV_METRICS_H_INCLUDED_
+
+
+#include <ngx_config.h>
+#include <ngx_core.h>
+#include <ngx_http.h>
+
+
+/* monotonic counters, shared by all processes */
+typedef enum {
+    NGX_GOV_M_REDIS_COMMANDS = 0,
+    NGX_GOV_M_REDIS_WRITES,
+    NGX_GOV_M_REDIS_RECONNECTS,
+    NGX_GOV_M_REDIS_ERR_CONNECT,
+    NGX_GOV_M_REDIS_ERR_TIMEOUT,
+    NGX_GOV_M_REDIS_ERR_CLOSED,
+    NGX_GOV_M_REDIS_ERR_PROTOCOL,
+    NGX_GOV_M_REDIS_ERR_AUTH,
+    NGX_GOV_M_REDIS_ERR_REPLY,
+    NGX_GOV_M_REDIS_ERR_UNAVAILABLE,
+    NGX_GOV_M_COUNTERS
+} ngx_gov_counter_e;
+
+
+/* gauges, kept per process and summed over live processes */
+typedef enum {
+    NGX_GOV_G_REDIS_PENDING = 0,
+    NGX_GOV_G_REDIS_CONNECTED,
+    NGX_GOV_G_GAUGES
+} ngx_gov_gauge_e;
+
+
+/* handlers whose requests are counted by status code */
+typedef enum {
+    NGX_GOV_H_NONE = 0,
+    NGX_GOV_H_STATUS,
+    NGX_GOV_H_HEALTH,
+    NGX_GOV_H_HANDLERS
+} ngx_gov_handler_e;
+
+
+ngx_int_t ngx_gov_metrics_add_zone(ngx_conf_t *cf);
+ngx_int_t ngx_gov_metrics_init_process(ngx_cycle_t *cycle);
+void ngx_gov_metrics_exit_process(ngx_cycle_t *cycle);
+
+void ngx_gov_metrics_inc(ngx_uint_t counter);
+void ngx_gov_metrics_gauge(ngx_uint_t gauge, ngx_atomic_int_t delta);
+void ngx_gov_metrics_request(ngx_uint_t handler, ngx_uint_t status);
+
+ngx_int_t ngx_gov_metrics_status_handler(ngx_http_request_t *r);
+
+
+#endif /* _NGX_GOV_METRICS_H_INCLUDED_ */

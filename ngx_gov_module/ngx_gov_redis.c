@@ -1,0 +1,1344 @@
+
+/*
+ * Copyright (C) ngx_gov_module authors
+ */
+
+
+/*
+ * Why nginx's own connection and not hiredis's async API: redisAsyncConnect()
+ * resolves names by blocking, hiredis 0.14 has no command timeouts, frees a
+ * context by calling every pending callback synchronously (re-entering
+ * request code at arbitrary points), and owns a file descriptor that the
+ * event adapter also tracks, which is how adapters end up closing a reused
+ * descriptor twice.  Here nginx owns the socket (ngx_connection_t, the event
+ * module, its timers) and hiredis does what it is good at: formatting
+ * commands (redisFormatCommandArgv) and parsing replies (redisReader).
+ *
+ * Each worker keeps "connections" persistent connections.  Commands are
+ * appended to a connection's output buffer and a posted event writes the
+ * buffer once per event loop pass, so every command issued in one pass goes
+ * out in one write (pipelining).  Replies come back in order and complete
+ * the oldest pending command.  One timer per connection watches the oldest
+ * command's deadline: when it passes, the connection is dropped and every
+ * pending command fails at once.  Reconnects back off exponentially with
+ * jitter; while a connection is down after a failure, commands are refused
+ * at once so that callers answer 503 instead of waiting.
+ */
+
+
+#include <ngx_config.h>
+#include <ngx_core.h>
+#include <ngx_event.h>
+
+#include "ngx_http_gov_module.h"
+#include "ngx_gov_redis.h"
+#include "ngx_gov_metrics.h"
+#include "gov_backoff.h"
+
+
+#define NGX_GOV_REDIS_DOWN        0
+#define NGX_GOV_REDIS_CONNECTING  1
+#define NGX_GOV_REDIS_HANDSHAKE   2
+#define NGX_GOV_REDIS_READY       3
+
+#define NGX_GOV_REDIS_FREE_MAX    1024
+#define NGX_GOV_REDIS_BUF_MIN     4096
+
+
+struct ngx_gov_redis_cmd_s {
+    ngx_queue_t               queue;
+    ngx_gov_redis_handler_pt  handler;
+    void                     *data;
+    ngx_gov_redis_cmd_t     **owner;
+    ngx_msec_t                deadline;
+};
+
+
+typedef struct {
+    ngx_gov_redis_conf_t     *conf;
+    ngx_uint_t                state;
+    ngx_uint_t                generation;
+    ngx_connection_t         *connection;
+    redisReader              *reader;
+
+    ngx_queue_t               pending;
+    ngx_uint_t                npending;
+    ngx_uint_t                handshake;
+
+    u_char                   *out;
+    size_t                    out_len;
+    size_t                    out_sent;
+    size_t                    out_size;
+
+    ngx_msec_t                connect_deadline;
+    ngx_uint_t                failures;
+
+    ngx_event_t               flush_ev;
+    ngx_event_t               timer_ev;
+    ngx_event_t               reconnect_ev;
+
+    ngx_log_t                 log;
+} ngx_gov_redis_conn_t;
+
+
+static ngx_int_t ngx_gov_redis_read_password(ngx_conf_t *cf, ngx_str_t *path,
+    ngx_str_t *password);
+static void ngx_gov_redis_connect(ngx_gov_redis_conn_t *conn);
+static ngx_int_t ngx_gov_redis_test_connect(ngx_gov_redis_conn_t *conn);
+static void ngx_gov_redis_connected(ngx_gov_redis_conn_t *conn);
+static void ngx_gov_redis_ready(ngx_gov_redis_conn_t *conn);
+static ngx_int_t ngx_gov_redis_handshake(ngx_gov_redis_conn_t *conn);
+static void ngx_gov_redis_handshake_handler(redisReply *reply, void *data);
+static ngx_int_t ngx_gov_redis_append(ngx_gov_redis_conn_t *conn,
+    ngx_gov_redis_handler_pt handler, void *data, ngx_gov_redis_cmd_t **owner,
+    int argc, const char **argv, const size_t *argvlen);
+static void ngx_gov_redis_flush(ngx_gov_redis_conn_t *conn);
+static void ngx_gov_redis_flush_handler(ngx_event_t *ev);
+static void ngx_gov_redis_read_handler(ngx_event_t *rev);
+static void ngx_gov_redis_write_handler(ngx_event_t *wev);
+static void ngx_gov_redis_timer_handler(ngx_event_t *ev);
+static void ngx_gov_redis_reconnect_handler(ngx_event_t *ev);
+static void ngx_gov_redis_arm(ngx_gov_redis_conn_t *conn);
+static void ngx_gov_redis_dispatch(ngx_gov_redis_conn_t *conn,
+    redisReply *reply);
+static void ngx_gov_redis_drop(ngx_gov_redis_conn_t *conn,
+    ngx_uint_t counter);
+static ngx_uint_t ngx_gov_redis_accepts(ngx_gov_redis_conn_t *conn);
+static ngx_gov_redis_cmd_t *ngx_gov_redis_cmd_alloc(void);
+static void ngx_gov_redis_cmd_free(ngx_gov_redis_cmd_t *cmd);
+
+
+static ngx_gov_redis_conn_t  *ngx_gov_redis_conns;
+static ngx_uint_t             ngx_gov_redis_nconns;
+static ngx_uint_t             ngx_gov_redis_next;
+static ngx_queue_t            ngx_gov_redis_free;
+static ngx_uint_t             ngx_gov_redis_nfree;
+
+
+char *
+ngx_gov_redis_parse(ngx_conf_t *cf, ngx_gov_redis_conf_t *rcf)
+{
+    ngx_int_t   n;
+    ngx_str_t  *value, s;
+    ngx_url_t   u;
+    ngx_uint_t  i;
+
+    value = cf->args->elts;
+
+    rcf->name = value[1];
+    rcf->db = 0;
+    rcf->timeout = 1000;
+    rcf->connect_timeout = 1000;
+    rcf->connections = 1;
+    rcf->backoff_base = 50;
+    rcf->backoff_max = 2000;
+
+    ngx_memzero(&u, sizeof(ngx_url_t));
+
+    u.url = value[1];
+    u.default_port = 6379;
+
+    /* names are resolved here, once, at start-up: never in a worker */
+
+    if (ngx_parse_url(cf->pool, &u) != NGX_OK) {
+        if (u.err) {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "invalid redis address \"%V\": %s",
+                               &u.url, u.err);
+        }
+
+        return NGX_CONF_ERROR;
+    }
+
+    if (u.naddrs == 0 || u.addrs == NULL) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "redis address \"%V\" resolves to no address",
+                           &u.url);
+        return NGX_CONF_ERROR;
+    }
+
+    rcf->addr = u.addrs[0];
+
+    for (i = 2; i < cf->args->nelts; i++) {
+
+        if (ngx_strncmp(value[i].data, "password_file=", 14) == 0) {
+            s.len = value[i].len - 14;
+            s.data = value[i].data + 14;
+
+            if (ngx_gov_redis_read_password(cf, &s, &rcf->password)
+                != NGX_OK)
+            {
+                return NGX_CONF_ERROR;
+            }
+
+            continue;
+        }
+
+        if (ngx_strncmp(value[i].data, "db=", 3) == 0) {
+            n = ngx_atoi(value[i].data + 3, value[i].len - 3);
+            if (n == NGX_ERROR) {
+                ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                                   "invalid redis database number \"%V\"",
+                                   &value[i]);
+                return NGX_CONF_ERROR;
+            }
+
+            rcf->db = n;
+            continue;
+        }
+
+        if (ngx_strncmp(value[i].data, "timeout=", 8) == 0) {
+            s.len = value[i].len - 8;
+            s.data = value[i].data + 8;
+
+            rcf->timeout = ngx_parse_time(&s, 0);
+            if (rcf->timeout == (ngx_msec_t) NGX_ERROR || rcf->timeout == 0) {
+                ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                                   "invalid redis command timeout \"%V\"",
+                                   &value[i]);
+                return NGX_CONF_ERROR;
+            }
+
+            continue;
+        }
+
+        if (ngx_strncmp(value[i].data, "connect_timeout=", 16) == 0) {
+            s.len = value[i].len - 16;
+            s.data = value[i].data + 16;
+
+            rcf->connect_timeout = ngx_parse_time(&s, 0);
+            if (rcf->connect_timeout == (ngx_msec_t) NGX_ERROR
+                || rcf->connect_timeout == 0)
+            {
+                ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                                   "invalid redis connect timeout \"%V\"",
+                                   &value[i]);
+                return NGX_CONF_ERROR;
+            }
+
+            continue;
+        }
+
+        if (ngx_strncmp(value[i].data, "connections=", 12) == 0) {
+            n = ngx_atoi(value[i].data + 12, value[i].len - 12);
+            if (n < 1 || n > 64) {
+                ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                                   "invalid redis connections \"%V\", "
+                                   "must be from 1 to 64", &value[i]);
+                return NGX_CONF_ERROR;
+            }
+
+            rcf->connections = n;
+            continue;
+        }
+
+        if (ngx_strncmp(value[i].data, "backoff=", 8) == 0) {
+            s.len = value[i].len - 8;
+            s.data = value[i].data + 8;
+
+            rcf->backoff_max = ngx_parse_time(&s, 0);
+            if (rcf->backoff_max == (ngx_msec_t) NGX_ERROR
+                || rcf->backoff_max < rcf->backoff_base)
+            {
+                ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                                   "invalid redis backoff \"%V\", "
+                                   "must be at least %Mms",
+                                   &value[i], rcf->backoff_base);
+                return NGX_CONF_ERROR;
+            }
+
+            continue;
+        }
+
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "invalid parameter \"%V\" in gov_redis",
+                           &value[i]);
+        return NGX_CONF_ERROR;
+    }
+
+    return NGX_CONF_OK;
+}
+
+
+static ngx_int_t
+ngx_gov_redis_read_password(ngx_conf_t *cf, ngx_str_t *path,
+    ngx_str_t *password)
+{
+    u_char          *buf;
+    size_t           len;
+    ssize_t          n;
+    ngx_fd_t         fd;
+    ngx_file_info_t  fi;
+
+    if (path->len == 0) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "empty redis password_file path");
+        return NGX_ERROR;
+    }
+
+    if (ngx_conf_full_name(cf->cycle, path, 1) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    fd = ngx_open_file(path->data, NGX_FILE_RDONLY, NGX_FILE_OPEN, 0);
+    if (fd == NGX_INVALID_FILE) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, ngx_errno,
+                           "cannot open redis password_file \"%V\"", path);
+        return NGX_ERROR;
+    }
+
+    if (ngx_fd_info(fd, &fi) == NGX_FILE_ERROR) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, ngx_errno,
+                           "cannot stat redis password_file \"%V\"", path);
+        (void) ngx_close_file(fd);
+        return NGX_ERROR;
+    }
+
+    len = (size_t) ngx_file_size(&fi);
+
+    if (len > 4096) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "redis password_file \"%V\" is larger than 4k",
+                           path);
+        (void) ngx_close_file(fd);
+        return NGX_ERROR;
+    }
+
+    buf = ngx_pnalloc(cf->pool, len + 1);
+    if (buf == NULL) {
+        (void) ngx_close_file(fd);
+        return NGX_ERROR;
+    }
+
+    n = ngx_read_fd(fd, buf, len);
+
+    if (n == -1 || (size_t) n != len) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, ngx_errno,
+                           "cannot read redis password_file \"%V\"", path);
+        (void) ngx_close_file(fd);
+        return NGX_ERROR;
+    }
+
+    (void) ngx_close_file(fd);
+
+    while (len && (buf[len - 1] == '\n' || buf[len - 1] == '\r'
+                   || buf[len - 1] == ' ' || buf[len - 1] == '\t'))
+    {
+        len--;
+    }
+
+    if (len == 0) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "redis password_file \"%V\" is empty", path);
+        return NGX_ERROR;
+    }
+
+    password->data = buf;
+    password->len = len;
+
+    return NGX_OK;
+}
+
+
+ngx_int_t
+ngx_gov_redis_init_process(ngx_cycle_t *cycle, ngx_gov_redis_conf_t *rcf)
+{
+    ngx_uint_t             i;
+    ngx_gov_redis_conn_t  *conn;
+
+    ngx_queue_init(&ngx_gov_redis_free);
+    ngx_gov_redis_nfree = 0;
+
+    ngx_gov_redis_conns = ngx_pcalloc(cycle->pool,
+                                     rcf->connections
+                                     * sizeof(ngx_gov_redis_conn_t));
+    if (ngx_gov_redis_conns == NULL) {
+        return NGX_ERROR;
+    }
+
+    ngx_gov_redis_nconns = rcf->connections;
+    ngx_gov_redis_next = 0;
+
+    for (i = 0; i < rcf->connections; i++) {
+        conn = &ngx_gov_redis_conns[i];
+
+        conn->conf = rcf;
+        conn->log = *cycle->log;
+        ngx_queue_init(&conn->pending);
+
+        conn->flush_ev.handler = ngx_gov_redis_flush_handler;
+        conn->flush_ev.data = conn;
+        conn->flush_ev.log = &conn->log;
+
+        /* pending commands keep a worker alive on graceful shutdown */
+        conn->timer_ev.handler = ngx_gov_redis_timer_handler;
+        conn->timer_ev.data = conn;
+        conn->timer_ev.log = &conn->log;
+
+        conn->reconnect_ev.handler = ngx_gov_redis_reconnect_handler;
+        conn->reconnect_ev.data = conn;
+        conn->reconnect_ev.log = &conn->log;
+        conn->reconnect_ev.cancelable = 1;
+
+        ngx_gov_redis_connect(conn);
+    }
+
+    return NGX_OK;
+}
+
+
+void
+ngx_gov_redis_exit_process(ngx_cycle_t *cycle)
+{
+    ngx_uint_t             i;
+    ngx_queue_t           *q;
+    ngx_gov_redis_cmd_t   *cmd;
+    ngx_gov_redis_conn_t  *conn;
+
+    for (i = 0; i < ngx_gov_redis_nconns; i++) {
+        conn = &ngx_gov_redis_conns[i];
+
+        if (conn->flush_ev.posted) {
+            ngx_delete_posted_event(&conn->flush_ev);
+        }
+
+        if (conn->timer_ev.timer_set) {
+            ngx_del_timer(&conn->timer_ev);
+        }
+
+        if (conn->reconnect_ev.timer_set) {
+            ngx_del_timer(&conn->reconnect_ev);
+        }
+
+        if (conn->connection) {
+            ngx_close_connection(conn->connection);
+            conn->connection = NULL;
+        }
+
+        if (conn->reader) {
+            redisReaderFree(conn->reader);
+            conn->reader = NULL;
+        }
+
+        if (conn->out) {
+            ngx_free(conn->out);
+            conn->out = NULL;
+        }
+
+        /* the process is going away: no handler runs any more */
+
+        while (!ngx_queue_empty(&conn->pending)) {
+            q = ngx_queue_head(&conn->pending);
+            ngx_queue_remove(q);
+            cmd = ngx_queue_data(q, ngx_gov_redis_cmd_t, queue);
+
+            if (cmd->owner) {
+                *cmd->owner = NULL;
+            }
+
+            ngx_free(cmd);
+        }
+
+        conn->state = NGX_GOV_REDIS_DOWN;
+    }
+
+    ngx_gov_redis_nconns = 0;
+
+    while (ngx_gov_redis_nfree) {
+        q = ngx_queue_head(&ngx_gov_redis_free);
+        ngx_queue_remove(q);
+        ngx_free(ngx_queue_data(q, ngx_gov_redis_cmd_t, queue));
+        ngx_gov_redis_nfree--;
+    }
+}
+
+
+ngx_uint_t
+ngx_gov_redis_available(void)
+{
+    ngx_uint_t  i;
+
+    for (i = 0; i < ngx_gov_redis_nconns; i++) {
+        if (ngx_gov_redis_accepts(&ngx_gov_redis_conns[i])) {
+            return 1;
+        }
+    }
+
+    return 0;
+}
+
+
+static ngx_uint_t
+ngx_gov_redis_accepts(ngx_gov_redis_conn_t *conn)
+{
+    /*
+     * A connection being set up takes commands only on its first attempt
+     * (worker start-up); after a failure it must prove itself first, so
+     * that callers fail at once while Redis is unreachable.
+     */
+
+    switch (conn->state) {
+
+    case NGX_GOV_REDIS_READY:
+    case NGX_GOV_REDIS_HANDSHAKE:
+        return 1;
+
+    case NGX_GOV_REDIS_CONNECTING:
+        return conn->failures == 0;
+
+    default:
+        return 0;
+    }
+}
+
+
+ngx_int_t
+ngx_gov_redis_send(ngx_log_t *log, ngx_gov_redis_handler_pt handler,
+    void *data, ngx_gov_redis_cmd_t **owner, int argc, const char **argv,
+    const size_t *argvlen)
+{
+    ngx_uint_t             i, n;
+    ngx_gov_redis_conn_t  *conn;
+
+    n = ngx_gov_redis_nconns;
+
+    for (i = 0; i < n; i++) {
+        conn = &ngx_gov_redis_conns[(ngx_gov_redis_next + i) % n];
+
+        if (!ngx_gov_redis_accepts(conn)) {
+            continue;
+        }
+
+        ngx_gov_redis_next = (ngx_gov_redis_next + i + 1) % n;
+
+        return ngx_gov_redis_append(conn, handler, data, owner,
+                                    argc, argv, argvlen);
+    }
+
+    ngx_gov_metrics_inc(NGX_GOV_M_REDIS_ERR_UNAVAILABLE);
+
+    ngx_log_debug0(NGX_LOG_DEBUG_HTTP, log, 0,
+                   "gov redis: no connection available");
+
+    return NGX_DECLINED;
+}
+
+
+void
+ngx_gov_redis_cancel(ngx_gov_redis_cmd_t **owner)
+{
+    ngx_gov_redis_cmd_t  *cmd;
+
+    cmd = *owner;
+
+    if (cmd) {
+        cmd->handler = NULL;
+        cmd->data = NULL;
+        cmd->owner = NULL;
+        *owner = NULL;
+    }
+}
+
+
+static void
+ngx_gov_redis_connect(ngx_gov_redis_conn_t *conn)
+{
+    int                    rc, tcp_nodelay;
+    ngx_err_t              err;
+    ngx_uint_t             level;
+    ngx_event_t           *rev, *wev;
+    ngx_socket_t           s;
+    ngx_connection_t      *c;
+    ngx_gov_redis_conf_t  *rcf;
+
+    rcf = conn->conf;
+
+    s = ngx_socket(rcf->addr.sockaddr->sa_family, SOCK_STREAM, 0);
+
+    if (s == (ngx_socket_t) -1) {
+        ngx_log_error(NGX_LOG_ALERT, &conn->log, ngx_socket_errno,
+                      ngx_socket_n " failed");
+        ngx_gov_redis_drop(conn, NGX_GOV_M_REDIS_ERR_CONNECT);
+        return;
+    }
+
+    c = ngx_get_connection(s, &conn->log);
+
+    if (c == NULL) {
+        if (ngx_close_socket(s) == -1) {
+            ngx_log_error(NGX_LOG_ALERT, &conn->log, ngx_socket_errno,
+                          ngx_close_socket_n " failed");
+        }
+
+        ngx_gov_redis_drop(conn, NGX_GOV_M_REDIS_ERR_CONNECT);
+        return;
+    }
+
+    c->type = SOCK_STREAM;
+
+    if (ngx_nonblocking(s) == -1) {
+        ngx_log_error(NGX_LOG_ALERT, &conn->log, ngx_socket_errno,
+                      ngx_nonblocking_n " failed");
+        ngx_close_connection(c);
+        ngx_gov_redis_drop(conn, NGX_GOV_M_REDIS_ERR_CONNECT);
+        return;
+    }
+
+    if (rcf->addr.sockaddr->sa_family != AF_UNIX) {
+        tcp_nodelay = 1;
+
+        if (setsockopt(s, IPPROTO_TCP, TCP_NODELAY,
+                       (const void *) &tcp_nodelay, sizeof(int)) == -1)
+        {
+            ngx_log_error(NGX_LOG_WARN, &conn->log, ngx_socket_errno,
+                          "setsockopt(TCP_NODELAY) failed");
+        }
+    }
+
+    c->recv = ngx_recv;
+    c->send = ngx_send;
+    c->recv_chain = ngx_recv_chain;
+    c->send_chain = ngx_send_chain;
+    c->log_error = NGX_ERROR_ERR;
+    c->data = conn;
+    c->number = ngx_atomic_fetch_add(ngx_connection_counter, 1);
+
+    rev = c->read;
+    wev = c->write;
+    rev->log = &conn->log;
+    wev->log = &conn->log;
+    rev->handler = ngx_gov_redis_read_handler;
+    wev->handler = ngx_gov_redis_write_handler;
+
+    if (ngx_add_conn) {
+        if (ngx_add_conn(c) == NGX_ERROR) {
+            ngx_close_connection(c);
+            ngx_gov_redis_drop(conn, NGX_GOV_M_REDIS_ERR_CONNECT);
+            return;
+        }
+    }
+
+    rc = connect(s, rcf->addr.sockaddr, rcf->addr.socklen);
+
+    if (rc == -1) {
+        err = ngx_socket_errno;
+
+        if (err != NGX_EINPROGRESS) {
+
+            /* every failure after the first in a row is logged quietly */
+            level = conn->failures ? NGX_LOG_INFO : NGX_LOG_ERR;
+
+            ngx_log_error(level, &conn->log, err,
+                          "gov redis: connect() to %V failed", &rcf->name);
+
+            ngx_close_connection(c);
+            ngx_gov_redis_drop(conn, NGX_GOV_M_REDIS_ERR_CONNECT);
+            return;
+        }
+    }
+
+    conn->connection = c;
+    conn->state = NGX_GOV_REDIS_CONNECTING;
+
+    conn->reader = redisReaderCreate();
+    if (conn->reader == NULL) {
+        ngx_log_error(NGX_LOG_ALERT, &conn->log, 0,
+                      "gov redis: redisReaderCreate() failed");
+        ngx_gov_redis_drop(conn, NGX_GOV_M_REDIS_ERR_CONNECT);
+        return;
+    }
+
+    if (ngx_gov_redis_handshake(conn) != NGX_OK) {
+        ngx_gov_redis_drop(conn, NGX_GOV_M_REDIS_ERR_CONNECT);
+        return;
+    }
+
+    if (!ngx_add_conn) {
+        if (ngx_add_event(rev, NGX_READ_EVENT,
+                          (ngx_event_flags & NGX_USE_CLEAR_EVENT)
+                          ? NGX_CLEAR_EVENT : NGX_LEVEL_EVENT)
+            != NGX_OK)
+        {
+            ngx_gov_redis_drop(conn, NGX_GOV_M_REDIS_ERR_CONNECT);
+            return;
+        }
+
+        if (rc == -1) {
+            if (ngx_add_event(wev, NGX_WRITE_EVENT,
+                              (ngx_event_flags & NGX_USE_CLEAR_EVENT)
+                              ? NGX_CLEAR_EVENT : NGX_LEVEL_EVENT)
+                != NGX_OK)
+            {
+                ngx_gov_redis_drop(conn, NGX_GOV_M_REDIS_ERR_CONNECT);
+                return;
+            }
+        }
+    }
+
+    if (rc == -1) {
+        /* NGX_EINPROGRESS */
+        conn->connect_deadline = ngx_current_msec + rcf->connect_timeout;
+        ngx_gov_redis_arm(conn);
+        return;
+    }
+
+    wev->ready = 1;
+
+    ngx_gov_redis_connected(conn);
+}
+
+
+static ngx_int_t
+ngx_gov_redis_test_connect(ngx_gov_redis_conn_t *conn)
+{
+    int                err;
+    socklen_t          len;
+    ngx_uint_t         level;
+    ngx_connection_t  *c;
+
+    c = conn->connection;
+
+    err = 0;
+    len = sizeof(int);
+
+    if (getsockopt(c->fd, SOL_SOCKET, SO_ERROR, (void *) &err, &len) == -1) {
+        err = ngx_socket_errno;
+    }
+
+    if (err) {
+        level = conn->failures ? NGX_LOG_INFO : NGX_LOG_ERR;
+
+        ngx_log_error(level, &conn->log, err,
+                      "gov redis: connect() to %V failed", &conn->conf->name);
+        return NGX_ERROR;
+    }
+
+    return NGX_OK;
+}
+
+
+static void
+ngx_gov_redis_connected(ngx_gov_redis_conn_t *conn)
+{
+    conn->state = NGX_GOV_REDIS_HANDSHAKE;
+
+    if (conn->handshake == 0) {
+        ngx_gov_redis_ready(conn);
+    }
+
+    ngx_gov_redis_arm(conn);
+    ngx_gov_redis_flush(conn);
+}
+
+
+static void
+ngx_gov_redis_ready(ngx_gov_redis_conn_t *conn)
+{
+    if (conn->failures) {
+        ngx_log_error(NGX_LOG_NOTICE, &conn->log, 0,
+                      "gov redis: connected to %V after %ui failed attempts",
+                      &conn->conf->name, conn->failures);
+    }
+
+    conn->state = NGX_GOV_REDIS_READY;
+    conn->failures = 0;
+
+    ngx_gov_metrics_gauge(NGX_GOV_G_REDIS_CONNECTED, 1);
+}
+
+
+static ngx_int_t
+ngx_gov_redis_handshake(ngx_gov_redis_conn_t *conn)
+{
+    u_char                 db[NGX_INT_T_LEN];
+    size_t                 argvlen[2];
+    const char            *argv[2];
+    ngx_gov_redis_conf_t  *rcf;
+
+    rcf = conn->conf;
+    conn->handshake = 0;
+
+    if (rcf->password.len) {
+        argv[0] = "AUTH";
+        argvlen[0] = 4;
+        argv[1] = (const char *) rcf->password.data;
+        argvlen[1] = rcf->password.len;
+
+        if (ngx_gov_redis_append(conn, ngx_gov_redis_handshake_handler, conn,
+                                 NULL, 2, argv, argvlen)
+            != NGX_OK)
+        {
+            return NGX_ERROR;
+        }
+
+        conn->handshake++;
+    }
+
+    if (rcf->db) {
+        argv[0] = "SELECT";
+        argvlen[0] = 6;
+        argv[1] = (const char *) db;
+        argvlen[1] = ngx_sprintf(db, "%ui", rcf->db) - db;
+
+        if (ngx_gov_redis_append(conn, ngx_gov_redis_handshake_handler, conn,
+                                 NULL, 2, argv, argvlen)
+            != NGX_OK)
+        {
+            return NGX_ERROR;
+        }
+
+        conn->handshake++;
+    }
+
+    return NGX_OK;
+}
+
+
+static void
+ngx_gov_redis_handshake_handler(redisReply *reply, void *data)
+{
+    ngx_gov_redis_conn_t  *conn = data;
+
+    if (reply == NULL) {
+        /* the connection was dropped: already logged */
+        return;
+    }
+
+    if (reply->type == REDIS_REPLY_ERROR) {
+        ngx_log_error(NGX_LOG_ERR, &conn->log, 0,
+                      "gov redis: %s to %V refused: \"%*s\"",
+                      conn->handshake == 1 && conn->conf->db
+                      ? "SELECT" : "AUTH",
+                      &conn->conf->name, (size_t) ngx_min(reply->len, 128),
+                      reply->str);
+
+        ngx_gov_redis_drop(conn, NGX_GOV_M_REDIS_ERR_AUTH);
+        return;
+    }
+
+    if (--conn->handshake == 0) {
+        ngx_gov_redis_ready(conn);
+    }
+}
+
+
+static ngx_int_t
+ngx_gov_redis_append(ngx_gov_redis_conn_t *conn,
+    ngx_gov_redis_handler_pt handler, void *data, ngx_gov_redis_cmd_t **owner,
+    int argc, const char **argv, const size_t *argvlen)
+{
+    int                   len;
+    char                 *cmdbuf;
+    u_char               *p;
+    size_t                size, need;
+    ngx_gov_redis_cmd_t  *cmd;
+
+    len = redisFormatCommandArgv(&cmdbuf, argc, argv, argvlen);
+    if (len < 0) {
+        ngx_log_error(NGX_LOG_ALERT, &conn->log, 0,
+                      "gov redis: redisFormatCommandArgv() failed");
+        return NGX_ERROR;
+    }
+
+    cmd = ngx_gov_redis_cmd_alloc();
+    if (cmd == NULL) {
+        redisFreeCommand(cmdbuf);
+        return NGX_ERROR;
+    }
+
+    if (conn->out_sent && conn->out_sent == conn->out_len) {
+        conn->out_sent = 0;
+        conn->out_len = 0;
+    }
+
+    need = conn->out_len + len;
+
+    if (need > conn->out_size) {
+
+        size = ngx_max(conn->out_size * 2, NGX_GOV_REDIS_BUF_MIN);
+
+        while (size < need - conn->out_sent) {
+            size *= 2;
+        }
+
+        p = ngx_alloc(size, &conn->log);
+        if (p == NULL) {
+            redisFreeCommand(cmdbuf);
+            ngx_gov_redis_cmd_free(cmd);
+            return NGX_ERROR;
+        }
+
+        if (conn->out) {
+            ngx_memcpy(p, conn->out + conn->out_sent,
+                       conn->out_len - conn->out_sent);
+            ngx_free(conn->out);
+        }
+
+        conn->out = p;
+        conn->out_size = size;
+        conn->out_len -= conn->out_sent;
+        conn->out_sent = 0;
+    }
+
+    ngx_memcpy(conn->out + conn->out_len, cmdbuf, len);
+    conn->out_len += len;
+
+    redisFreeCommand(cmdbuf);
+
+    cmd->handler = handler;
+    cmd->data = data;
+    cmd->owner = owner;
+    cmd->deadline = ngx_current_msec + conn->conf->timeout;
+
+    if (owner) {
+        *owner = cmd;
+    }
+
+    ngx_queue_insert_tail(&conn->pending, &cmd->queue);
+
+    ngx_gov_metrics_inc(NGX_GOV_M_REDIS_COMMANDS);
+    ngx_gov_metrics_gauge(NGX_GOV_G_REDIS_PENDING, 1);
+
+    if (++conn->npending == 1) {
+        ngx_gov_redis_arm(conn);
+    }
+
+    if (conn->state >= NGX_GOV_REDIS_HANDSHAKE && !conn->flush_ev.posted) {
+        ngx_post_event(&conn->flush_ev, &ngx_posted_events);
+    }
+
+    return NGX_OK;
+}
+
+
+static void
+ngx_gov_redis_flush_handler(ngx_event_t *ev)
+{
+    ngx_gov_redis_flush(ev->data);
+}
+
+
+static void
+ngx_gov_redis_flush(ngx_gov_redis_conn_t *conn)
+{
+    ssize_t            n;
+    ngx_uint_t         wrote;
+    ngx_connection_t  *c;
+
+    if (conn->state < NGX_GOV_REDIS_HANDSHAKE) {
+        return;
+    }
+
+    c = conn->connection;
+    wrote = 0;
+
+    while (conn->out_sent < conn->out_len) {
+
+        n = c->send(c, conn->out + conn->out_sent,
+                    conn->out_len - conn->out_sent);
+
+        if (n == NGX_ERROR) {
+            ngx_log_error(NGX_LOG_ERR, &conn->log, 0,
+                          "gov redis: write to %V failed, %ui commands "
+                          "failed", &conn->conf->name, conn->npending);
+            ngx_gov_redis_drop(conn, NGX_GOV_M_REDIS_ERR_CLOSED);
+            return;
+        }
+
+        if (n == NGX_AGAIN || n == 0) {
+            break;
+        }
+
+        conn->out_sent += n;
+        wrote = 1;
+    }
+
+    if (wrote) {
+        ngx_gov_metrics_inc(NGX_GOV_M_REDIS_WRITES);
+    }
+
+    if (conn->out_sent == conn->out_len) {
+        conn->out_sent = 0;
+        conn->out_len = 0;
+    }
+
+    if (ngx_handle_write_event(c->write, 0) != NGX_OK) {
+        ngx_gov_redis_drop(conn, NGX_GOV_M_REDIS_ERR_CLOSED);
+    }
+}
+
+
+static void
+ngx_gov_redis_write_handler(ngx_event_t *wev)
+{
+    ngx_connection_t      *c;
+    ngx_gov_redis_conn_t  *conn;
+
+    c = wev->data;
+    conn = c->data;
+
+    if (conn->state == NGX_GOV_REDIS_CONNECTING) {
+        if (ngx_gov_redis_test_connect(conn) != NGX_OK) {
+            ngx_gov_redis_drop(conn, NGX_GOV_M_REDIS_ERR_CONNECT);
+            return;
+        }
+
+        ngx_gov_redis_connected(conn);
+        return;
+    }
+
+    ngx_gov_redis_flush(conn);
+}
+
+
+static void
+ngx_gov_redis_read_handler(ngx_event_t *rev)
+{
+    u_char                 buf[16384];
+    void                  *reply;
+    ssize_t                n;
+    ngx_uint_t             generation;
+    ngx_connection_t      *c;
+    ngx_gov_redis_conn_t  *conn;
+
+    c = rev->data;
+    conn = c->data;
+
+    if (conn->state == NGX_GOV_REDIS_CONNECTING) {
+        if (ngx_gov_redis_test_connect(conn) != NGX_OK) {
+            ngx_gov_redis_drop(conn, NGX_GOV_M_REDIS_ERR_CONNECT);
+            return;
+        }
+
+        ngx_gov_redis_connected(conn);
+
+        if (conn->state == NGX_GOV_REDIS_DOWN) {
+            return;
+        }
+    }
+
+    generation = conn->generation;
+
+    for ( ;; ) {
+        n = c->recv(c, buf, sizeof(buf));
+
+        if (n == NGX_AGAIN) {
+            break;
+        }
+
+        if (n == 0 || n == NGX_ERROR) {
+            ngx_log_error(NGX_LOG_ERR, &conn->log, 0,
+                          "gov redis: connection to %V %s, %ui commands "
+                          "failed", &conn->conf->name,
+                          n == 0 ? "closed by Redis" : "failed",
+                          conn->npending);
+            ngx_gov_redis_drop(conn, NGX_GOV_M_REDIS_ERR_CLOSED);
+            return;
+        }
+
+        if (redisReaderFeed(conn->reader, (const char *) buf, n)
+            != REDIS_OK)
+        {
+            ngx_log_error(NGX_LOG_ERR, &conn->log, 0,
+                          "gov redis: cannot parse reply from %V",
+                          &conn->conf->name);
+            ngx_gov_redis_drop(conn, NGX_GOV_M_REDIS_ERR_PROTOCOL);
+            return;
+        }
+
+        for ( ;; ) {
+            reply = NULL;
+
+            if (redisReaderGetReply(conn->reader, &reply) != REDIS_OK) {
+                ngx_log_error(NGX_LOG_ERR, &conn->log, 0,
+                              "gov redis: protocol error from %V: %s",
+                              &conn->conf->name, conn->reader->errstr);
+                ngx_gov_redis_drop(conn, NGX_GOV_M_REDIS_ERR_PROTOCOL);
+                return;
+            }
+
+            if (reply == NULL) {
+                break;
+            }
+
+            ngx_gov_redis_dispatch(conn, reply);
+
+            if (conn->generation != generation) {
+                /* a handler or the dispatch dropped the connection */
+                return;
+            }
+        }
+    }
+
+    if (ngx_handle_read_event(rev, 0) != NGX_OK) {
+        ngx_gov_redis_drop(conn, NGX_GOV_M_REDIS_ERR_CLOSED);
+    }
+}
+
+
+static void
+ngx_gov_redis_dispatch(ngx_gov_redis_conn_t *conn, redisReply *reply)
+{
+    void                      *data;
+    ngx_queue_t               *q;
+    ngx_gov_redis_cmd_t       *cmd;
+    ngx_gov_redis_handler_pt   handler;
+
+    if (ngx_queue_empty(&conn->pending)) {
+        freeReplyObject(reply);
+        ngx_log_error(NGX_LOG_ERR, &conn->log, 0,
+                      "gov redis: unexpected reply from %V",
+                      &conn->conf->name);
+        ngx_gov_redis_drop(conn, NGX_GOV_M_REDIS_ERR_PROTOCOL);
+        return;
+    }
+
+    q = ngx_queue_head(&conn->pending);
+    ngx_queue_remove(q);
+    cmd = ngx_queue_data(q, ngx_gov_redis_cmd_t, queue);
+
+    conn->npending--;
+    ngx_gov_metrics_gauge(NGX_GOV_G_REDIS_PENDING, -1);
+
+    if (reply->type == REDIS_REPLY_ERROR) {
+        ngx_gov_metrics_inc(NGX_GOV_M_REDIS_ERR_REPLY);
+    }
+
+    if (cmd->owner) {
+        *cmd->owner = NULL;
+    }
+
+    handler = cmd->handler;
+    data = cmd->data;
+
+    ngx_gov_redis_cmd_free(cmd);
+
+    if (conn->npending == 0 && conn->timer_ev.timer_set
+        && conn->state != NGX_GOV_REDIS_CONNECTING)
+    {
+        ngx_del_timer(&conn->timer_ev);
+    }
+
+    if (handler) {
+        handler(reply, data);
+    }
+
+    freeReplyObject(reply);
+}
+
+
+static void
+ngx_gov_redis_arm(ngx_gov_redis_conn_t *conn)
+{
+    ngx_msec_t            next;
+    ngx_uint_t            set;
+    ngx_msec_int_t        delta;
+    ngx_gov_redis_cmd_t  *cmd;
+
+    set = 0;
+    next = 0;
+
+    if (conn->state == NGX_GOV_REDIS_CONNECTING) {
+        next = conn->connect_deadline;
+        set = 1;
+    }
+
+    if (!ngx_queue_empty(&conn->pending)) {
+        cmd = ngx_queue_data(ngx_queue_head(&conn->pending),
+                             ngx_gov_redis_cmd_t, queue);
+
+        if (!set || (ngx_msec_int_t) (cmd->deadline - next) < 0) {
+            next = cmd->deadline;
+        }
+
+        set = 1;
+    }
+
+    if (!set) {
+        if (conn->timer_ev.timer_set) {
+            ngx_del_timer(&conn->timer_ev);
+        }
+
+        return;
+    }
+
+    delta = (ngx_msec_int_t) (next - ngx_current_msec);
+
+    ngx_add_timer(&conn->timer_ev, delta > 0 ? (ngx_msec_t) delta : 1);
+}
+
+
+static void
+ngx_gov_redis_timer_handler(ngx_event_t *ev)
+{
+    ngx_uint_t             level;
+    ngx_gov_redis_cmd_t   *cmd;
+    ngx_gov_redis_conn_t  *conn;
+
+    conn = ev->data;
+
+    if (conn->state == NGX_GOV_REDIS_CONNECTING
+        && (ngx_msec_int_t) (conn->connect_deadline - ngx_current_msec) <= 0)
+    {
+        level = conn->failures ? NGX_LOG_INFO : NGX_LOG_ERR;
+
+        ngx_log_error(level, &conn->log, NGX_ETIMEDOUT,
+                      "gov redis: connect() to %V timed out",
+                      &conn->conf->name);
+        ngx_gov_redis_drop(conn, NGX_GOV_M_REDIS_ERR_CONNECT);
+        return;
+    }
+
+    if (!ngx_queue_empty(&conn->pending)) {
+        cmd = ngx_queue_data(ngx_queue_head(&conn->pending),
+                             ngx_gov_redis_cmd_t, queue);
+
+        if ((ngx_msec_int_t) (cmd->deadline - ngx_current_msec) <= 0) {
+            ngx_log_error(NGX_LOG_ERR, &conn->log, 0,
+                          "gov redis: no reply from %V within %Mms, "
+                          "dropping the connection, %ui commands failed",
+                          &conn->conf->name, conn->conf->timeout,
+                          conn->npending);
+            ngx_gov_redis_drop(conn, NGX_GOV_M_REDIS_ERR_TIMEOUT);
+            return;
+        }
+    }
+
+    ngx_gov_redis_arm(conn);
+}
+
+
+static void
+ngx_gov_redis_reconnect_handler(ngx_event_t *ev)
+{
+    ngx_gov_redis_conn_t  *conn;
+
+    conn = ev->data;
+
+    if (ngx_exiting || ngx_quit || ngx_terminate) {
+        return;
+    }
+
+    ngx_gov_metrics_inc(NGX_GOV_M_REDIS_RECONNECTS);
+
+    ngx_gov_redis_connect(conn);
+}
+
+
+static void
+ngx_gov_redis_drop(ngx_gov_redis_conn_t *conn, ngx_uint_t counter)
+{
+    void                      *data;
+    ngx_msec_t                 delay;
+    ngx_queue_t                failed, *q;
+    ngx_gov_redis_cmd_t       *cmd;
+    ngx_gov_redis_handler_pt   handler;
+
+    if (conn->state == NGX_GOV_REDIS_READY) {
+        ngx_gov_metrics_gauge(NGX_GOV_G_REDIS_CONNECTED, -1);
+    }
+
+    conn->state = NGX_GOV_REDIS_DOWN;
+    conn->generation++;
+    conn->handshake = 0;
+
+    ngx_gov_metrics_inc(counter);
+
+    if (conn->connection) {
+        ngx_close_connection(conn->connection);
+        conn->connection = NULL;
+    }
+
+    if (conn->reader) {
+        redisReaderFree(conn->reader);
+        conn->reader = NULL;
+    }
+
+    conn->out_len = 0;
+    conn->out_sent = 0;
+
+    if (conn->flush_ev.posted) {
+        ngx_delete_posted_event(&conn->flush_ev);
+    }
+
+    if (conn->timer_ev.timer_set) {
+        ngx_del_timer(&conn->timer_ev);
+    }
+
+    ngx_queue_init(&failed);
+
+    if (!ngx_queue_empty(&conn->pending)) {
+        ngx_queue_add(&failed, &conn->pending);
+        ngx_queue_init(&conn->pending);
+    }
+
+    ngx_gov_metrics_gauge(NGX_GOV_G_REDIS_PENDING,
+                          -(ngx_atomic_int_t) conn->npending);
+    conn->npending = 0;
+
+    if (!ngx_exiting && !ngx_quit && !ngx_terminate
+        && !conn->reconnect_ev.timer_set)
+    {
+        delay = (ngx_msec_t) gov_backoff_delay(conn->failures,
+                                               conn->conf->backoff_base,
+                                               conn->conf->backoff_max,
+                                               (uint32_t) ngx_random());
+        conn->failures++;
+
+        ngx_add_timer(&conn->reconnect_ev, delay);
+    }
+
+    /*
+     * Handlers run last, with the connection already marked down: a
+     * handler that sends a new command is refused at once.
+     */
+
+    while (!ngx_queue_empty(&failed)) {
+        q = ngx_queue_head(&failed);
+        ngx_queue_remove(q);
+        cmd = ngx_queue_data(q, ngx_gov_redis_cmd_t, queue);
+
+        if (cmd->owner) {
+            *cmd->owner = NULL;
+        }
+
+        handler = cmd->handler;
+        data = cmd->data;
+
+        ngx_gov_redis_cmd_free(cmd);
+
+        if (handler) {
+            handler(NULL, data);
+        }
+    }
+}
+
+
+static ngx_gov_redis_cmd_t *
+ngx_gov_redis_cmd_alloc(void)
+{
+    ngx_queue_t  *q;
+
+    if (ngx_gov_redis_nfree) {
+        q = ngx_queue_head(&ngx_gov_redis_free);
+        ngx_queue_remove(q);
+        ngx_gov_redis_nfree--;
+
+        return ngx_queue_data(q, ngx_gov_redis_cmd_t, queue);
+    }
+
+    return ngx_alloc(sizeof(ngx_gov_redis_cmd_t), ngx_cycle->log);
+}
+
+
+static void
+ngx_gov_redis_cmd_free(ngx_gov_redis_cmd_t *cmd)
+{
+    if (ngx_gov_redis_nfree >= NGX_GOV_REDIS_FREE_MAX) {
+        ngx_free(cmd);
+        return;
+    }
+
+    ngx_queue_insert_head(&ngx_gov_redis_free, &cmd->queue);
+    ngx_gov_redis_nfree++;
+}

@@ -1,0 +1,64 @@
+
+/*
+ * Copyright (C) ngx_gov_module authors
+ *
+ * A Redis client on nginx's own event loop.
+ */
+
+
+#ifndef _NGX_GOV_REDIS_H_INCLUDED_
+#define _NGX_GOV_REDIS_H_INCLUDED_
+
+
+#include <ngx_config.h>
+#include <ngx_core.h>
+#include <ngx_event.h>
+
+#include <hiredis/hiredis.h>
+
+
+typedef struct ngx_gov_redis_cmd_s  ngx_gov_redis_cmd_t;
+
+
+/*
+ * Called once per command, always from the event loop and never from inside
+ * ngx_gov_redis_send().  "reply" is NULL when the command failed (timeout,
+ * connection lost); it is freed after the handler returns.
+ */
+typedef void (*ngx_gov_redis_handler_pt)(redisReply *reply, void *data);
+
+
+typedef struct {
+    ngx_str_t                 name;         /* as configured, for logs */
+    ngx_addr_t                addr;
+    ngx_str_t                 password;
+    ngx_uint_t                db;
+    ngx_msec_t                timeout;
+    ngx_msec_t                connect_timeout;
+    ngx_uint_t                connections;
+    ngx_msec_t                backoff_base;
+    ngx_msec_t                backoff_max;
+} ngx_gov_redis_conf_t;
+
+
+char *ngx_gov_redis_parse(ngx_conf_t *cf, ngx_gov_redis_conf_t *rcf);
+
+ngx_int_t ngx_gov_redis_init_process(ngx_cycle_t *cycle,
+    ngx_gov_redis_conf_t *rcf);
+void ngx_gov_redis_exit_process(ngx_cycle_t *cycle);
+
+/*
+ * Queues a command.  Returns NGX_OK, or NGX_DECLINED at once when Redis is
+ * not reachable now (the caller answers 503 without waiting).  When "owner"
+ * is not NULL, *owner points to the command while it is pending and is set
+ * to NULL before the handler runs: ngx_gov_redis_cancel(owner) from a pool
+ * cleanup then makes sure the handler is never called for freed data.
+ */
+ngx_int_t ngx_gov_redis_send(ngx_log_t *log, ngx_gov_redis_handler_pt handler,
+    void *data, ngx_gov_redis_cmd_t **owner, int argc, const char **argv,
+    const size_t *argvlen);
+void ngx_gov_redis_cancel(ngx_gov_redis_cmd_t **owner);
+ngx_uint_t ngx_gov_redis_available(void);
+
+
+#endif /* _NGX_GOV_REDIS_H_INCLUDED_ */

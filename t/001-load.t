@@ -1,0 +1,122 @@
+#!/usr/bin/perl
+
+# The module loads into Debian's nginx, serves gov_status and gov_health,
+# and rejects configuration mistakes at nginx -t with file:line.
+
+use strict;
+use warnings;
+use lib 't/lib';
+use Test::More;
+use GovTest;
+
+my $t = GovTest->new;
+$t->start_redis;
+
+$t->write_conf(
+    http => <<'EOF',
+    gov_redis 127.0.0.1:%%REDIS_PORT%% timeout=2s;
+EOF
+    server => <<'EOF',
+    location = /gov/status { gov_status; }
+    location = /health { gov_health; }
+    location = /static { return 200 "ok\n"; }
+EOF
+);
+
+my ($rc, $out) = $t->test_conf;
+is($rc, 0, 'nginx -t accepts a configuration with the module')
+    or diag($out);
+
+$t->start_nginx;
+
+my $res = $t->get('/health');
+is($res->{status}, 200, 'health answers 200 with Redis up');
+is($res->{json}{redis}, 'up', 'health says Redis is up');
+
+$res = $t->http('POST', '/health', body => 'x');
+is($res->{status}, 405, 'health refuses POST');
+
+$res = $t->get('/gov/status');
+is($res->{status}, 200, 'gov_status answers 200');
+like($res->{headers}{'content-type'}, qr{^text/plain; version=0\.0\.4},
+     'gov_status speaks the Prometheus text format');
+
+my $m = $t->wait_for(sub {
+    my $m = $t->metrics;
+    return ($m->{gov_redis_connected} // 0) == 2 ? $m : undef;
+}, 5);
+ok($m, 'both workers report a connected Redis');
+$m ||= $t->metrics;
+is($m->{gov_workers}, 2, 'two workers report gauges');
+cmp_ok($m->{gov_redis_commands_total} // 0, '>=', 1, 'the PING was counted');
+is($m->{'gov_requests_total{handler="health",code="200"}'}, 1,
+   'requests are counted by handler and status');
+is($m->{'gov_requests_total{handler="health",code="405"}'}, 1,
+   'a 405 is counted too');
+like($t->get('/gov/status')->{content},
+     qr/^# HELP gov_redis_errors_total .*\n# TYPE gov_redis_errors_total counter\n/m,
+     'metrics carry HELP and TYPE');
+
+$t->stop_nginx;
+$t->check_logs;
+
+# configuration mistakes: each caught by nginx -t with file and line
+
+my @bad = (
+    [ 'gov_redis 127.0.0.1:%%REDIS_PORT%% bogus=1;',
+      qr/invalid parameter "bogus=1" in gov_redis in \S+nginx\.conf:\d+/ ],
+    [ 'gov_redis 127.0.0.1:%%REDIS_PORT%% connections=0;',
+      qr/invalid redis connections "connections=0", must be from 1 to 64 in \S+:\d+/ ],
+    [ 'gov_redis 127.0.0.1:%%REDIS_PORT%% timeout=soon;',
+      qr/invalid redis command timeout "timeout=soon" in \S+:\d+/ ],
+    [ 'gov_redis 127.0.0.1:%%REDIS_PORT%% db=x;',
+      qr/invalid redis database number "db=x"/ ],
+    [ 'gov_redis 127.0.0.1:%%REDIS_PORT%% password_file=/nonexistent/pw;',
+      qr/cannot open redis password_file "\/nonexistent\/pw" \(2: No such file or directory\) in \S+:\d+/ ],
+    [ "gov_redis 127.0.0.1:1;\n    gov_redis 127.0.0.1:2;",
+      qr/"gov_redis" directive is duplicate in \S+nginx\.conf:\d+/ ],
+    [ 'gov_redis no-such-host.invalid:6379;',
+      qr/invalid redis address "no-such-host\.invalid:6379": host not found/ ],
+    [ 'gov_redis 127.0.0.1:%%REDIS_PORT%% backoff=1ms;',
+      qr/invalid redis backoff "backoff=1ms", must be at least 50ms/ ],
+    [ 'gov_redis_prefix;',
+      qr/invalid number of arguments in "gov_redis_prefix" directive in \S+:\d+/ ],
+);
+
+for my $case (@bad) {
+    my ($http, $re) = @$case;
+    $t->write_conf(http => "    $http\n");
+    my ($rc, $out) = $t->test_conf;
+    isnt($rc, 0, "nginx -t fails: $http");
+    like($out, $re, 'with a precise message and file:line');
+}
+
+$t->write_file('empty.pw', "\n");
+$t->write_conf(
+    http => "    gov_redis 127.0.0.1:1 password_file=%%PREFIX%%/empty.pw;\n");
+($rc, $out) = $t->test_conf;
+like($out, qr/redis password_file "\S+empty\.pw" is empty/,
+     'an empty password file is refused');
+
+$t->write_conf(server => "    location /x { gov_status; gov_health; }\n");
+($rc, $out) = $t->test_conf;
+like($out,
+     qr/"gov_health" directive is duplicate: a location has one gov handler in \S+:\d+/,
+     'two gov handlers in one location are refused');
+
+$t->write_conf(
+    server => "    location /x { proxy_pass http://127.0.0.1:1; gov_status; }\n");
+($rc, $out) = $t->test_conf;
+like($out,
+     qr/"gov_status" conflicts with another content handler in this location/,
+     'a gov handler next to proxy_pass is refused');
+
+# without gov_redis the health check says so instead of failing
+$t->write_file('logs/error.log', '');
+$t->write_conf(server => "    location = /health { gov_health; }\n");
+$t->start_nginx;
+$res = $t->get('/health');
+is($res->{status}, 200, 'health without gov_redis answers 200');
+is($res->{json}{redis}, 'off', 'and says Redis is off');
+
+$t->done;

@@ -1,0 +1,696 @@
+package GovTest;
+
+# A small harness for ngx_gov_module tests: core Perl only.
+#
+#   my $t = GovTest->new;
+#   my $rport = $t->start_redis;
+#   my $bport = $t->backend(sub { my ($req) = @_; { status => 200 } });
+#   $t->write_conf(http => '...', server => '...');
+#   $t->start_nginx;
+#   my $res = $t->get('/path');
+#   ...
+#   $t->done;   # stops everything, fails on [alert]/[crit]/[emerg] or a
+#               # sanitizer report in the logs, then done_testing
+#
+# Environment:
+#   TEST_NGINX_BINARY    nginx binary (default /usr/sbin/nginx)
+#   TEST_NGINX_MODULE    the built ngx_http_gov_module.so
+#   TEST_NGINX_PRELOAD   libraries to LD_PRELOAD into nginx (ASan runtime)
+#   TEST_NGINX_VALGRIND  run nginx under valgrind
+#   TEST_NGINX_KEEP      keep the temporary prefix
+
+use strict;
+use warnings;
+
+use Cwd qw(abs_path);
+use Fcntl qw(:flock);
+use File::Basename qw(dirname);
+use File::Path qw(make_path remove_tree);
+use File::Temp qw(tempdir);
+use HTTP::Tiny;
+use IO::Select;
+use IO::Socket::INET;
+use IO::Socket::UNIX;
+use JSON::PP;
+use POSIX qw(:sys_wait_h);
+use Socket qw(SOMAXCONN);
+use Test::More;
+use Time::HiRes qw(sleep time);
+
+our $ROOT = abs_path(dirname(__FILE__) . '/../..');
+
+sub new {
+    my ($class, %opts) = @_;
+
+    my $self = bless {
+        prefix   => tempdir('ngx-gov-test-XXXXXX', TMPDIR => 1,
+                            CLEANUP => 0),
+        nginx    => $ENV{TEST_NGINX_BINARY} || '/usr/sbin/nginx',
+        module   => $ENV{TEST_NGINX_MODULE}
+                    || "$ROOT/build/plain/objs/ngx_http_gov_module.so",
+        children => [],
+        redis    => {},
+        %opts,
+    }, $class;
+
+    $self->{module} = abs_path($self->{module}) if -e $self->{module};
+    make_path(map { "$self->{prefix}/$_" } qw(conf logs tmp html));
+    $self->{port} = $self->free_port;
+
+    $self->{owner} = $$;
+    return $self;
+}
+
+sub prefix { $_[0]{prefix} }
+sub port   { $_[0]{port} }
+sub root   { $ROOT }
+
+sub free_port {
+    my ($self) = @_;
+
+    for (1 .. 50) {
+        my $port = 20000 + int(rand(30000));
+        next if $self->{used_ports}{$port}++;
+        my $s = IO::Socket::INET->new(LocalAddr => '127.0.0.1',
+                                      LocalPort => $port, Proto => 'tcp',
+                                      Listen => 1, ReuseAddr => 1)
+            or next;
+        close $s;
+        return $port;
+    }
+
+    die "no free port\n";
+}
+
+sub write_file {
+    my ($self, $name, $content) = @_;
+    my $path = $name =~ m{^/} ? $name : "$self->{prefix}/$name";
+    make_path(dirname($path));
+    open my $fh, '>', $path or die "$path: $!\n";
+    print $fh $content;
+    close $fh;
+    return $path;
+}
+
+sub read_file {
+    my ($self, $name) = @_;
+    my $path = $name =~ m{^/} ? $name : "$self->{prefix}/$name";
+    open my $fh, '<', $path or return '';
+    local $/;
+    my $s = <$fh>;
+    return $s;
+}
+
+# ---------------------------------------------------------------- Redis
+
+sub start_redis {
+    my ($self, %opts) = @_;
+
+    my $name = $opts{name} || 'redis';
+    my $port = $self->{redis}{$name}{port} || $self->free_port;
+    my $dir = "$self->{prefix}/$name";
+    make_path($dir);
+
+    my @args = ('redis-server', '--port', $port, '--bind', '127.0.0.1',
+                '--save', '', '--appendonly', 'no', '--dir', $dir,
+                '--daemonize', 'no', '--logfile', "$dir/redis.log",
+                '--protected-mode', 'no');
+    push @args, '--requirepass', $opts{password} if defined $opts{password};
+    push @args, @{ $opts{args} || [] };
+
+    my $pid = fork // die "fork: $!\n";
+    if ($pid == 0) {
+        open STDOUT, '>', '/dev/null';
+        open STDERR, '>>', "$dir/redis.stderr";
+        exec @args or POSIX::_exit(127);
+    }
+
+    $self->{redis}{$name} = { port => $port, pid => $pid,
+                              password => $opts{password} };
+
+    for (1 .. 100) {
+        my $r = eval { $self->redis_cmd({ name => $name }, 'PING') };
+        return $port if defined $r && $r eq 'PONG';
+        sleep 0.05;
+    }
+
+    die "redis-server did not start on port $port\n";
+}
+
+sub redis_port { $_[0]{redis}{ $_[1] || 'redis' }{port} }
+sub redis_pid  { $_[0]{redis}{ $_[1] || 'redis' }{pid} }
+
+sub stop_redis {
+    my ($self, $name) = @_;
+    $name ||= 'redis';
+    my $r = $self->{redis}{$name} or return;
+    return unless $r->{pid};
+    kill 'KILL', $r->{pid};
+    waitpid $r->{pid}, 0;
+    $r->{pid} = undef;
+}
+
+sub signal_redis {
+    my ($self, $sig, $name) = @_;
+    kill $sig, $self->{redis}{ $name || 'redis' }{pid};
+}
+
+# a tiny RESP client: redis_cmd([{name=>..}], ARGS...) returns the reply
+# (arrays as array refs, errors as "ERR ..." strings with a leading '-')
+
+sub redis_cmd {
+    my $self = shift;
+    my $o = ref $_[0] eq 'HASH' ? shift : {};
+    my $r = $self->{redis}{ $o->{name} || 'redis' };
+
+    my $s = IO::Socket::INET->new(PeerAddr => '127.0.0.1',
+                                  PeerPort => $r->{port}, Proto => 'tcp',
+                                  Timeout => 2)
+        or die "redis connect: $!\n";
+
+    my $req = '';
+    if (defined $r->{password} && !$o->{noauth}) {
+        $req .= _resp('AUTH', $r->{password});
+    }
+    $req .= _resp(@_);
+    print $s $req;
+
+    _read_reply($s) if defined $r->{password} && !$o->{noauth};
+    my $reply = _read_reply($s);
+    close $s;
+    return $reply;
+}
+
+sub _resp {
+    my $s = '*' . scalar(@_) . "\r\n";
+    $s .= '$' . length($_) . "\r\n$_\r\n" for @_;
+    return $s;
+}
+
+sub _read_reply {
+    my ($s) = @_;
+    my $line = <$s>;
+    die "redis: no reply\n" unless defined $line;
+    $line =~ s/\r\n$//;
+    my ($t, $v) = (substr($line, 0, 1), substr($line, 1));
+    return $v if $t eq '+' || $t eq ':';
+    return "-$v" if $t eq '-';
+    if ($t eq '$') {
+        return undef if $v < 0;
+        my $buf = '';
+        read($s, $buf, $v + 2) == $v + 2 or die "redis: short read\n";
+        return substr($buf, 0, $v);
+    }
+    if ($t eq '*') {
+        return undef if $v < 0;
+        return [ map { _read_reply($s) } 1 .. $v ];
+    }
+    die "redis: bad reply '$line'\n";
+}
+
+# counts the clients connected to Redis, leaving out the asking one
+sub redis_clients {
+    my ($self, $name) = @_;
+    my $list = $self->redis_cmd({ name => $name }, 'CLIENT', 'LIST');
+    my @lines = grep { !/cmd=client/ } split /\n/, $list;
+    return scalar @lines;
+}
+
+# ------------------------------------------------------- mock servers
+
+# A forked HTTP server.  The handler gets { method, uri, path, query,
+# headers => {lc name => value}, body } and returns
+# { status, headers => {..}, body, delay (seconds), close (no answer) }.
+# Every request is appended, as one JSON line, to logs/backend-NAME.log.
+
+sub backend {
+    my ($self, $handler, %opts) = @_;
+
+    my $name = $opts{name} || 'backend' . (++$self->{nbackends});
+    my $port = $opts{port} || $self->free_port;
+    my $log = "$self->{prefix}/logs/backend-$name.log";
+
+    my $listen = IO::Socket::INET->new(LocalAddr => '127.0.0.1',
+                                       LocalPort => $port, Proto => 'tcp',
+                                       Listen => SOMAXCONN, ReuseAddr => 1)
+        or die "backend listen on $port: $!\n";
+
+    my $pid = fork // die "fork: $!\n";
+
+    if ($pid == 0) {
+        $SIG{CHLD} = 'IGNORE';
+        $SIG{TERM} = sub { POSIX::_exit(0) };
+        while (1) {
+            my $c = $listen->accept or next;
+            my $child = fork;
+            if (defined $child && $child == 0) {
+                close $listen;
+                _serve($c, $handler, $log);
+                POSIX::_exit(0);
+            }
+            close $c;
+        }
+    }
+
+    close $listen;
+    push @{ $self->{children} }, $pid;
+    $self->{backends}{$name} = { port => $port, pid => $pid, log => $log };
+    return $port;
+}
+
+sub stop_backend {
+    my ($self, $name) = @_;
+    my $b = $self->{backends}{$name} or return;
+    kill 'TERM', $b->{pid};
+    waitpid $b->{pid}, 0;
+    @{ $self->{children} } = grep { $_ != $b->{pid} } @{ $self->{children} };
+}
+
+# requests a backend received, oldest first
+sub backend_requests {
+    my ($self, $name) = @_;
+    my $log = $self->{backends}{$name}{log};
+    open my $fh, '<', $log or return ();
+    return map { decode_json($_) } <$fh>;
+}
+
+# a server that accepts connections and never answers (a hung Redis)
+sub blackhole {
+    my ($self) = @_;
+    my $port = $self->free_port;
+
+    my $listen = IO::Socket::INET->new(LocalAddr => '127.0.0.1',
+                                       LocalPort => $port, Proto => 'tcp',
+                                       Listen => SOMAXCONN, ReuseAddr => 1)
+        or die "blackhole listen: $!\n";
+
+    my $pid = fork // die "fork: $!\n";
+    if ($pid == 0) {
+        $SIG{TERM} = sub { POSIX::_exit(0) };
+        my @keep;
+        while (1) {
+            my $c = $listen->accept or next;
+            push @keep, $c;
+        }
+    }
+
+    close $listen;
+    push @{ $self->{children} }, $pid;
+    return $port;
+}
+
+sub _serve {
+    my ($c, $handler, $log) = @_;
+
+    $c->autoflush(1);
+    local $/ = "\r\n";
+
+    my $line = <$c>;
+    return unless defined $line;
+    $line =~ s/\r\n$//;
+    my ($method, $uri) = split / /, $line;
+
+    my %h;
+    while (defined(my $l = <$c>)) {
+        $l =~ s/\r\n$//;
+        last if $l eq '';
+        my ($k, $v) = split /:\s*/, $l, 2;
+        $h{ lc $k } = $v;
+    }
+
+    my $body = '';
+    if (my $len = $h{'content-length'}) {
+        read($c, $body, $len);
+    }
+
+    my ($path, $query) = split /\?/, $uri, 2;
+    my $req = { method => $method, uri => $uri, path => $path,
+                query => $query // '', headers => \%h, body => $body,
+                time => time };
+
+    if (open my $fh, '>>', $log) {
+        flock $fh, LOCK_EX;
+        print $fh encode_json($req), "\n";
+        close $fh;
+    }
+
+    my $res = $handler->($req) || {};
+
+    sleep $res->{delay} if $res->{delay};
+    return if $res->{close};
+
+    my $status = $res->{status} || 200;
+    my $rbody = $res->{body} // '';
+    my $hdrs = $res->{headers} || {};
+    $hdrs->{'Content-Type'} ||= 'application/json';
+
+    my $out = "HTTP/1.1 $status X\r\n";
+    $out .= "$_: $hdrs->{$_}\r\n" for sort keys %$hdrs;
+    $out .= "Content-Length: " . length($rbody) . "\r\n";
+    $out .= "Connection: close\r\n\r\n$rbody";
+    print $c $out;
+    close $c;
+}
+
+# ------------------------------------------------------------- nginx
+
+# write_conf(http => TEXT, server => TEXT, main => TEXT, workers => N)
+# %%PORT%%, %%PREFIX%%, %%REDIS_PORT%% and %%ROOT%% are replaced.
+
+sub write_conf {
+    my ($self, %o) = @_;
+
+    my $user = $> == 0 ? "user root root;\n" : '';
+    my $workers = $o{workers} // 2;
+    my $p = $self->{prefix};
+
+    my $conf = <<"CONF";
+load_module $self->{module};
+${user}worker_processes $workers;
+daemon on;
+master_process on;
+pid $p/logs/nginx.pid;
+error_log $p/logs/error.log info;
+@{[ $o{main} // '' ]}
+
+events {
+    worker_connections 1024;
+}
+
+http {
+    access_log $p/logs/access.log;
+    client_body_temp_path $p/tmp/body;
+    proxy_temp_path $p/tmp/proxy;
+    fastcgi_temp_path $p/tmp/fastcgi;
+    uwsgi_temp_path $p/tmp/uwsgi;
+    scgi_temp_path $p/tmp/scgi;
+
+@{[ $o{http} // '' ]}
+
+    server {
+        listen 127.0.0.1:%%PORT%%;
+        server_name localhost;
+
+@{[ $o{server} // '' ]}
+    }
+}
+CONF
+
+    $conf = $self->expand($conf);
+    $self->write_file('conf/nginx.conf', $conf);
+    return $conf;
+}
+
+sub expand {
+    my ($self, $s) = @_;
+    $s =~ s/%%PORT%%/$self->{port}/g;
+    $s =~ s/%%PREFIX%%/$self->{prefix}/g;
+    $s =~ s/%%ROOT%%/$ROOT/g;
+    $s =~ s/%%REDIS_PORT(?::(\w+))?%%/$self->{redis}{$1 || 'redis'}{port}/g;
+    $s =~ s/%%BACKEND:(\w+)%%/$self->{backends}{$1}{port}/g;
+    return $s;
+}
+
+sub _nginx_cmd {
+    my ($self, @args) = @_;
+
+    my @cmd = ($self->{nginx}, '-p', "$self->{prefix}/",
+               '-c', "$self->{prefix}/conf/nginx.conf",
+               '-e', "$self->{prefix}/logs/error.log", @args);
+
+    if ($ENV{TEST_NGINX_VALGRIND}) {
+        unshift @cmd, 'valgrind', '-q', '--trace-children=yes',
+            '--num-callers=30', '--error-exitcode=0',
+            "--log-file=$self->{prefix}/logs/valgrind.%p.log",
+            '--leak-check=full', '--errors-for-leak-kinds=definite',
+            '--show-leak-kinds=definite',
+            "--suppressions=$ROOT/t/valgrind.supp";
+    }
+
+    return @cmd;
+}
+
+sub _env {
+    my ($self) = @_;
+    my %env;
+    if ($ENV{TEST_NGINX_PRELOAD}) {
+        $env{LD_PRELOAD} = join ' ', split ' ', $ENV{TEST_NGINX_PRELOAD};
+        $env{ASAN_OPTIONS} = "log_path=$self->{prefix}/logs/asan"
+            . ':detect_leaks=0:abort_on_error=0:detect_odr_violation=0';
+        $env{UBSAN_OPTIONS} = "log_path=$self->{prefix}/logs/ubsan"
+            . ':print_stacktrace=1';
+    }
+    return %env;
+}
+
+# runs nginx with arguments, returns (exit status, output)
+sub run_nginx {
+    my ($self, @args) = @_;
+    my %env = $self->_env;
+    local @ENV{ keys %env } = values %env;
+
+    my $out = "$self->{prefix}/logs/nginx.out";
+    my $pid = fork // die "fork: $!\n";
+    if ($pid == 0) {
+        open STDOUT, '>', $out;
+        open STDERR, '>&', \*STDOUT;
+        exec $self->_nginx_cmd(@args) or POSIX::_exit(127);
+    }
+    waitpid $pid, 0;
+    my $status = $? >> 8;
+    return ($status, $self->read_file($out));
+}
+
+# nginx -t on the current configuration
+sub test_conf {
+    my ($self) = @_;
+    return $self->run_nginx('-t');
+}
+
+sub start_nginx {
+    my ($self) = @_;
+
+    my ($status, $out) = $self->run_nginx();
+    die "nginx did not start ($status): $out\n" if $status;
+
+    $self->{nginx_running} = 1;
+
+    for (1 .. 200) {
+        my $s = IO::Socket::INET->new(PeerAddr => '127.0.0.1',
+                                      PeerPort => $self->{port},
+                                      Proto => 'tcp');
+        if ($s) {
+            close $s;
+            $self->wait_workers;
+            return 1;
+        }
+        sleep 0.05;
+    }
+
+    die "nginx does not listen on $self->{port}\n";
+}
+
+sub master_pid {
+    my ($self) = @_;
+    my $pid = $self->read_file('logs/nginx.pid');
+    chomp $pid;
+    return $pid;
+}
+
+sub worker_pids {
+    my ($self) = @_;
+    my $master = $self->master_pid or return ();
+    my @pids;
+    for my $stat (glob '/proc/[0-9]*/stat') {
+        open my $fh, '<', $stat or next;
+        my $l = <$fh>;
+        next unless $l;
+        my @f = split / /, ($l =~ /\)\s(.*)/)[0];
+        push @pids, ($stat =~ m{/proc/(\d+)/})[0] if $f[1] == $master;
+    }
+    return sort { $a <=> $b } @pids;
+}
+
+# waits until every worker reports in gov_status (if configured) or a bit
+sub wait_workers {
+    my ($self) = @_;
+    sleep 0.2;
+}
+
+sub reload {
+    my ($self) = @_;
+    my $master = $self->master_pid;
+    my @old = $self->worker_pids;
+    kill 'HUP', $master;
+    for (1 .. 200) {
+        my %now = map { $_ => 1 } $self->worker_pids;
+        my $new = grep { !$now{$_} } @old;
+        last if $new == @old && %now;
+        sleep 0.05;
+    }
+    sleep 0.2;
+}
+
+sub stop_nginx {
+    my ($self) = @_;
+    return unless $self->{nginx_running};
+    my $master = $self->master_pid;
+    $self->{nginx_running} = 0;
+    return unless $master;
+    kill 'QUIT', $master;
+    for (1 .. 300) {
+        return 1 unless kill 0, $master;
+        sleep 0.05;
+    }
+    kill 'KILL', $master;
+    kill 'KILL', $self->worker_pids;
+    return 0;
+}
+
+# --------------------------------------------------------------- HTTP
+
+sub url {
+    my ($self, $path) = @_;
+    return "http://127.0.0.1:$self->{port}$path";
+}
+
+sub http {
+    my ($self, $method, $path, %o) = @_;
+    my $ua = HTTP::Tiny->new(timeout => $o{timeout} || 10,
+                             max_redirect => 0);
+    my $res = $ua->request($method, $self->url($path),
+                           { headers => $o{headers} || {},
+                             defined $o{body} ? (content => $o{body}) : () });
+    if (($res->{headers}{'content-type'} // '') =~ m{json}
+        && length $res->{content})
+    {
+        $res->{json} = eval { decode_json($res->{content}) };
+    }
+    return $res;
+}
+
+sub get  { my $self = shift; $self->http('GET', @_) }
+sub post { my $self = shift; my $p = shift; $self->http('POST', $p, @_) }
+
+# sends the same GET on $n connections at once; returns the status codes
+sub parallel_get {
+    my ($self, $path, $n, %o) = @_;
+    my $timeout = $o{timeout} || 10;
+
+    my (@socks, %buf);
+    for (1 .. $n) {
+        my $s = IO::Socket::INET->new(PeerAddr => '127.0.0.1',
+                                      PeerPort => $self->{port},
+                                      Proto => 'tcp')
+            or die "connect: $!\n";
+        push @socks, $s;
+    }
+    for my $s (@socks) {
+        syswrite $s, "GET $path HTTP/1.0\r\nHost: localhost\r\n\r\n";
+    }
+
+    my $sel = IO::Select->new(@socks);
+    my $end = time + $timeout;
+    while ($sel->count && time < $end) {
+        for my $s ($sel->can_read(0.5)) {
+            my $n = sysread $s, my $chunk, 65536;
+            if ($n) {
+                $buf{$s} .= $chunk;
+            } else {
+                $sel->remove($s);
+                close $s;
+            }
+        }
+    }
+
+    return map { my $b = $buf{$_} // ''; $b =~ m{^HTTP/1\.\d (\d+)} ? $1 : 0 }
+           @socks;
+}
+
+# Prometheus text from gov_status as { 'name{labels}' => value }
+sub metrics {
+    my ($self, $path) = @_;
+    my $res = $self->get($path || '/gov/status');
+    my %m;
+    for (split /\n/, $res->{content} // '') {
+        next if /^#/;
+        my ($k, $v) = /^(\S+)\s+(-?\d+)/ or next;
+        $m{$k} = $v;
+    }
+    return \%m;
+}
+
+sub wait_for {
+    my ($self, $cond, $timeout) = @_;
+    my $end = time + ($timeout || 10);
+    while (time < $end) {
+        my $r = $cond->();
+        return $r if $r;
+        sleep 0.05;
+    }
+    return 0;
+}
+
+# ----------------------------------------------------------- the end
+
+sub error_log { $_[0]->read_file('logs/error.log') }
+
+# fails on [alert], [crit], [emerg] or a sanitizer report; "allow" takes
+# regexps for lines a test provokes on purpose
+sub check_logs {
+    my ($self, %o) = @_;
+
+    my @bad = grep { /\[(alert|crit|emerg)\]/ }
+              split /\n/, $self->error_log;
+    for my $re (@{ $o{allow} || [] }) {
+        @bad = grep { !/$re/ } @bad;
+    }
+    ok(!@bad, 'no [alert], [crit] or [emerg] in error.log')
+        or diag(join "\n", @bad[0 .. ($#bad > 9 ? 9 : $#bad)]);
+
+    my @reports;
+    for my $f (glob("$self->{prefix}/logs/asan*"),
+               glob("$self->{prefix}/logs/ubsan*"))
+    {
+        push @reports, "$f:\n" . $self->read_file($f);
+    }
+    for (split /\n/, $self->error_log) {
+        push @reports, $_ if /runtime error:|AddressSanitizer|LeakSanitizer/;
+    }
+    for my $f (glob "$self->{prefix}/logs/valgrind.*.log") {
+        my $v = $self->read_file($f);
+        push @reports, "$f:\n$v" if $v =~ /\S/;
+    }
+    ok(!@reports, 'no sanitizer or valgrind report')
+        or diag(substr(join("\n", @reports), 0, 8000));
+}
+
+sub done {
+    my ($self, %o) = @_;
+    $self->stop_nginx;
+    $self->check_logs(%o);
+    $self->cleanup;
+    done_testing();
+}
+
+sub cleanup {
+    my ($self) = @_;
+    return if $self->{cleaned}++;
+    return unless $$ == $self->{owner};
+    $self->stop_nginx;
+    for my $pid (@{ $self->{children} }) {
+        kill 'TERM', $pid;
+        waitpid $pid, 0;
+    }
+    $self->stop_redis($_) for keys %{ $self->{redis} };
+    my $ok = Test::More->builder->is_passing;
+    if ($ok && !$ENV{TEST_NGINX_KEEP}) {
+        remove_tree($self->{prefix});
+    } else {
+        diag("test prefix kept: $self->{prefix}");
+    }
+}
+
+sub DESTROY { $_[0]->cleanup }
+
+1;
