@@ -75,7 +75,7 @@ build: $(PLAIN_SO)
 build-asan: $(ASAN_SO)
 
 # configure from a copy of Debian's nginx sources, never inside them
-$(PLAIN_DIR)/Makefile: config
+$(PLAIN_DIR)/objs/Makefile: config
 	rm -rf $(PLAIN_DIR) && mkdir -p $(BUILD)
 	cp -a $(NGINX_SRC) $(PLAIN_DIR)
 	cd $(PLAIN_DIR) && source ./conf_flags && \
@@ -83,7 +83,7 @@ $(PLAIN_DIR)/Makefile: config
 	        --with-cc-opt="$(CC_OPT)" --with-ld-opt="$(LD_OPT)" \
 	        --add-dynamic-module=$(CURDIR) > configure.log
 
-$(ASAN_DIR)/Makefile: config
+$(ASAN_DIR)/objs/Makefile: config
 	rm -rf $(ASAN_DIR) && mkdir -p $(BUILD)
 	cp -a $(NGINX_SRC) $(ASAN_DIR)
 	cd $(ASAN_DIR) && source ./conf_flags && \
@@ -91,10 +91,10 @@ $(ASAN_DIR)/Makefile: config
 	        --with-cc-opt="$(ASAN_CC_OPT)" --with-ld-opt="$(ASAN_LD_OPT)" \
 	        --add-dynamic-module=$(CURDIR) > configure.log
 
-$(PLAIN_SO): $(PLAIN_DIR)/Makefile $(SRCS)
+$(PLAIN_SO): $(PLAIN_DIR)/objs/Makefile $(SRCS)
 	$(MAKE) -C $(PLAIN_DIR) -f objs/Makefile modules
 
-$(ASAN_SO): $(ASAN_DIR)/Makefile $(SRCS)
+$(ASAN_SO): $(ASAN_DIR)/objs/Makefile $(SRCS)
 	$(MAKE) -C $(ASAN_DIR) -f objs/Makefile modules
 
 $(BUILD)/unit/%: t/unit/%.c $(CORE_SRCS) $(wildcard t/unit/*.h)

@@ -10,7 +10,8 @@ package GovTest;
 #   my $res = $t->get('/path');
 #   ...
 #   $t->done;   # stops everything, fails on [alert]/[crit]/[emerg] or a
-#               # sanitizer report in the logs, then done_testing
+#               # sanitizer report in the logs
+#   done_testing();
 #
 # Environment:
 #   TEST_NGINX_BINARY    nginx binary (default /usr/sbin/nginx)
@@ -274,23 +275,36 @@ sub backend_requests {
     return map { decode_json($_) } <$fh>;
 }
 
-# a server that accepts connections and never answers (a hung Redis)
-sub blackhole {
-    my ($self) = @_;
+# A fake Redis: accepts connections and never answers (a hung Redis), or
+# with reply => BYTES answers every read with those bytes (a broken one).
+sub fake_redis {
+    my ($self, %o) = @_;
     my $port = $self->free_port;
 
     my $listen = IO::Socket::INET->new(LocalAddr => '127.0.0.1',
                                        LocalPort => $port, Proto => 'tcp',
                                        Listen => SOMAXCONN, ReuseAddr => 1)
-        or die "blackhole listen: $!\n";
+        or die "fake redis listen: $!\n";
 
     my $pid = fork // die "fork: $!\n";
     if ($pid == 0) {
         $SIG{TERM} = sub { POSIX::_exit(0) };
+        $SIG{CHLD} = 'IGNORE';
         my @keep;
         while (1) {
             my $c = $listen->accept or next;
-            push @keep, $c;
+            if (!defined $o{reply}) {
+                push @keep, $c;
+                next;
+            }
+            my $child = fork;
+            if (defined $child && $child == 0) {
+                while (sysread($c, my $buf, 65536)) {
+                    syswrite $c, $o{reply};
+                }
+                POSIX::_exit(0);
+            }
+            close $c;
         }
     }
 
@@ -670,7 +684,6 @@ sub done {
     $self->stop_nginx;
     $self->check_logs(%o);
     $self->cleanup;
-    done_testing();
 }
 
 sub cleanup {

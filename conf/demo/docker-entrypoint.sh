@@ -1,0 +1,27 @@
+#!/bin/sh
+#
+# Entry point of the Docker image: Redis (when gov_redis points at the
+# container's own 127.0.0.1:6380), the demo department backends, then nginx
+# in the foreground on 0.0.0.0:8080.
+
+set -eu
+
+prefix=/srv/gov
+mkdir -p "$prefix/logs" "$prefix/tmp" "$prefix/redis"
+
+if grep -Eq '^[[:space:]]*gov_redis[[:space:]]+127\.0\.0\.1:6380' \
+        "$prefix/conf/nginx.conf"
+then
+    redis-server --port 6380 --bind 127.0.0.1 --dir "$prefix/redis" \
+        --save '' --appendonly yes --daemonize yes \
+        --logfile "$prefix/logs/redis.log"
+fi
+
+perl "$prefix/conf/demo/departments.pl" --port 9101 \
+    --log "$prefix/logs/departments.log" &
+
+# inside a container the portal listens on every address
+sed 's/listen 127\.0\.0\.1:8080;/listen 8080;/' "$prefix/conf/nginx.conf" \
+    > "$prefix/tmp/nginx.conf"
+
+exec nginx -p "$prefix/" -c tmp/nginx.conf -e /dev/stderr -g 'daemon off;'

@@ -1,0 +1,101 @@
+#!/usr/bin/env bash
+#
+# make run: starts Redis, the demo department backends and nginx with the
+# demo configuration on 127.0.0.1:8080, and stops all of it on Ctrl-C.
+#
+#   conf/demo/run.sh           run the demo in the foreground
+#   conf/demo/run.sh --check   nginx -t on conf/ only
+#
+# Environment: NGINX (default /usr/sbin/nginx), GOV_MODULE_DIR (the folder
+# holding ngx_http_gov_module.so, default build/plain/objs), GOV_RUN_DIR
+# (the prefix, default run/ in the source tree).
+
+set -euo pipefail
+
+root=$(cd "$(dirname "$0")/../.." && pwd)
+run=${GOV_RUN_DIR:-$root/run}
+modules=${GOV_MODULE_DIR:-$root/build/plain/objs}
+nginx=${NGINX:-/usr/sbin/nginx}
+
+mkdir -p "$run/logs" "$run/tmp" "$run/redis"
+ln -sfn "$root/conf" "$run/conf"
+ln -sfn "$root/templates" "$run/templates"
+ln -sfn "$modules" "$run/modules"
+
+if [ ! -f "$modules/ngx_http_gov_module.so" ]; then
+    echo "run.sh: $modules/ngx_http_gov_module.so is missing: run make" >&2
+    exit 1
+fi
+
+ngx=("$nginx" -p "$run/" -c conf/nginx.conf -e logs/error.log)
+
+if [ "${1:-}" = "--check" ]; then
+    exec "${ngx[@]}" -t
+fi
+
+pids=()
+
+stop() {
+    trap - INT TERM EXIT
+    echo
+    echo "stopping..."
+    pid=$(cat "$run/logs/nginx.pid" 2>/dev/null || true)
+    if [ -n "$pid" ]; then
+        kill -QUIT "$pid" 2>/dev/null || true
+    fi
+    for p in "${pids[@]}"; do
+        kill "$p" 2>/dev/null || true
+    done
+    wait 2>/dev/null || true
+    echo "stopped."
+}
+
+trap stop INT TERM EXIT
+
+busy() {
+    (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null
+}
+
+for port in 6380 9101 8080; do
+    if busy "$port"; then
+        echo "run.sh: 127.0.0.1:$port is already in use" >&2
+        exit 1
+    fi
+done
+
+redis-server --port 6380 --bind 127.0.0.1 --dir "$run/redis" \
+    --save '' --appendonly yes --daemonize no \
+    --logfile "$run/logs/redis.log" &
+pids+=($!)
+
+for _ in $(seq 50); do
+    redis-cli -p 6380 ping >/dev/null 2>&1 && break
+    sleep 0.1
+done
+
+perl "$root/conf/demo/departments.pl" --port 9101 \
+    --log "$run/logs/departments.log" &
+pids+=($!)
+
+"${ngx[@]}" -t -q
+"${ngx[@]}" -g 'daemon off;' &
+pids+=($!)
+
+for _ in $(seq 50); do
+    busy 8080 && break
+    sleep 0.1
+done
+
+cat <<MSG
+
+ngx_gov_module demo is running:
+
+    http://127.0.0.1:8080/             the portal
+    http://127.0.0.1:8080/gov/health   Redis connection check
+    http://127.0.0.1:8080/gov/status   metrics (Prometheus text)
+
+Logs are in $run/logs.  Press Ctrl-C to stop everything.
+
+MSG
+
+wait -n "${pids[@]}" || true
