@@ -35,7 +35,7 @@ UNIT_BINS   = $(patsubst t/unit/%.c,$(BUILD)/unit/%,$(UNIT_SRCS))
 UNIT_CFLAGS = -std=c99 -D_GNU_SOURCE -g -O1 -Wall -Wextra -Werror \
               -fsanitize=address,undefined -fno-omit-frame-pointer \
               -Ingx_gov_module/core -It/unit
-UNIT_LIBS   =
+UNIT_LIBS   = -ljwt -ljansson -lcrypto
 
 CC_OPT      = -g -O2 -fstack-protector-strong -Wformat \
               -Werror=format-security -fPIC -D_FORTIFY_SOURCE=2

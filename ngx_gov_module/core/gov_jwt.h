@@ -1,0 +1,102 @@
+
+/*
+ * Copyright (C) ngx_gov_module authors
+ *
+ * JWT verification on top of libjwt 1.10, with what libjwt leaves out:
+ * keys pinned to one algorithm each (JWKS or PEM), strict token syntax,
+ * duplicate JSON keys refused, and claim checks (exp, nbf, iat, iss, aud,
+ * required claims).  No nginx header: unit-tested and fuzzed alone.
+ */
+
+
+#ifndef _GOV_JWT_H_INCLUDED_
+#define _GOV_JWT_H_INCLUDED_
+
+
+#include <stddef.h>
+#include <jansson.h>
+
+
+#define GOV_JWT_MAX_LEN  8192
+
+
+/* the reasons of CONTRACT section 3, in that order */
+typedef enum {
+    GOV_AUTH_OK = 0,
+    GOV_AUTH_MISSING,
+    GOV_AUTH_MALFORMED,
+    GOV_AUTH_BAD_SIGNATURE,
+    GOV_AUTH_ALG_NOT_ALLOWED,
+    GOV_AUTH_UNKNOWN_KEY,
+    GOV_AUTH_EXPIRED,
+    GOV_AUTH_NOT_YET_VALID,
+    GOV_AUTH_BAD_ISSUER,
+    GOV_AUTH_BAD_AUDIENCE,
+    GOV_AUTH_MISSING_CLAIM,
+    GOV_AUTH_SESSION_EXPIRED,
+    GOV_AUTH_REASONS
+} gov_auth_reason_e;
+
+
+typedef struct {
+    char             *kid;          /* NULL: none */
+    int               alg;          /* jwt_alg_t, the one pinned algorithm */
+    unsigned char    *key;          /* PEM public key, or the oct secret */
+    size_t            key_len;
+} gov_jwk_t;
+
+
+typedef struct {
+    gov_jwk_t        *keys;
+    size_t            nkeys;
+    size_t            cap;
+} gov_keyset_t;
+
+
+typedef struct {
+    const char       *issuer;       /* NULL: not checked */
+    const char       *audience;     /* NULL: not checked */
+    long long         leeway;       /* seconds */
+    const char      **require;
+    size_t            nrequire;
+} gov_claim_policy_t;
+
+
+const char *gov_auth_reason_str(int reason);
+
+/* "HS256" ... "ES512" to jwt_alg_t; -1 for anything else (and "none") */
+int gov_jwt_alg_from_str(const char *s);
+const char *gov_jwt_alg_str(int alg);
+
+/*
+ * Adds the keys of one file: a JWKS document ({"keys":[...]}), a single JWK,
+ * or a PEM public key.  "alg" (may be NULL) pins PEM keys (required there)
+ * and JWKs without "alg"; "kid" (may be NULL) names a PEM key.  Returns 0, or
+ * -1 with a message in "err".
+ */
+int gov_keyset_add(gov_keyset_t *ks, const char *data, size_t len,
+    const char *alg, const char *kid, char *err, size_t errlen);
+void gov_keyset_free(gov_keyset_t *ks);
+
+/*
+ * Checks the token's syntax, selects its key, verifies the signature with
+ * libjwt and returns GOV_AUTH_OK with the payload in *claims (a new
+ * reference), or a reason.  Claims are not checked here.
+ */
+int gov_jwt_verify(const gov_keyset_t *ks, const char *token, size_t len,
+    json_t **claims);
+
+/* checks claim types, required claims, exp/nbf/iat, iss and aud */
+int gov_jwt_check_claims(json_t *claims, const gov_claim_policy_t *policy,
+    long long now);
+
+/* the exp claim when it is a number, else 0 */
+long long gov_jwt_exp(json_t *claims);
+
+/* sub, act.sub (NULL without delegation), name (NULL when absent) */
+const char *gov_jwt_subject(json_t *claims);
+const char *gov_jwt_actor(json_t *claims);
+const char *gov_jwt_name(json_t *claims);
+
+
+#endif /* _GOV_JWT_H_INCLUDED_ */
