@@ -6,6 +6,7 @@
 #   make test-asan  the same suite, module built with ASan and UBSan
 #   make test-valgrind  the same suite with nginx under valgrind
 #   make unit       C unit tests of the core only
+#   make token      build/gov-token, a tool that mints JWTs
 #   make clean
 
 SHELL := /bin/bash
@@ -18,7 +19,7 @@ CC          ?= cc
 # Packages needed to build, run and test.
 DEPS = nginx nginx-dev libjwt-dev libhiredis-dev libjansson-dev \
        libpcre2-dev libssl-dev zlib1g-dev redis-server redis-tools \
-       gcc make perl valgrind
+       gcc make perl valgrind openssl
 
 MODULE_SO   = ngx_http_gov_module.so
 PLAIN_DIR   = $(BUILD)/plain
@@ -44,13 +45,17 @@ ASAN_CC_OPT = -g -O1 -fPIC -fno-omit-frame-pointer \
               -fsanitize=address,undefined -fno-sanitize-recover=undefined
 ASAN_LD_OPT = -fPIC -fsanitize=address,undefined
 
+TOKEN       = $(BUILD)/gov-token
+TOKEN_SRCS  = ngx_gov_module/tools/gov_token.c \
+              ngx_gov_module/core/gov_jwt.c ngx_gov_module/core/gov_b64.c
+
 PROVE       ?= prove
 PROVE_FLAGS ?= -v
 
-.PHONY: all deps build build-asan unit test test-asan test-valgrind run \
-        check-conf clean
+.PHONY: all deps build build-asan token unit test test-asan test-valgrind \
+        run check-conf clean
 
-all: deps build
+all: deps build token
 
 deps:
 	@missing=""; \
@@ -71,6 +76,14 @@ deps:
 	    $$missing
 
 build: $(PLAIN_SO)
+
+# gov-token: mints tokens for operators and load testers
+token: $(TOKEN)
+
+$(TOKEN): $(TOKEN_SRCS) $(wildcard ngx_gov_module/core/*.h)
+	@mkdir -p $(BUILD)
+	$(CC) -std=c99 -D_GNU_SOURCE -O2 -g -Wall -Wextra -Werror \
+	    -Ingx_gov_module/core -o $@ $(TOKEN_SRCS) -ljwt -ljansson -lcrypto
 
 build-asan: $(ASAN_SO)
 
@@ -107,7 +120,7 @@ unit: $(UNIT_BINS)
 test: all unit
 	TEST_NGINX_MODULE=$(PLAIN_SO) $(PROVE) $(PROVE_FLAGS) t/
 
-test-asan: deps build-asan unit
+test-asan: deps build-asan token unit
 	TEST_NGINX_MODULE=$(ASAN_SO) \
 	TEST_NGINX_PRELOAD="$$($(CC) -print-file-name=libasan.so) \
 	                    $$($(CC) -print-file-name=libubsan.so)" \

@@ -59,6 +59,8 @@ static ngx_str_t  ngx_gov_metrics_handlers[] = {
     ngx_null_string,
     ngx_string("status"),
     ngx_string("health"),
+    ngx_string("login"),
+    ngx_string("logout"),
 };
 
 
@@ -87,6 +89,40 @@ static ngx_gov_metric_desc_t  ngx_gov_metrics_counters[] = {
       ngx_null_string, ngx_string("kind=\"reply\"") },
     { ngx_string("gov_redis_errors_total"), ngx_null_string,
       ngx_null_string, ngx_string("kind=\"unavailable\"") },
+    { ngx_string("gov_auth_total"),
+      ngx_string("Identity checks by outcome (reason of a rejection)."),
+      ngx_string("counter"), ngx_string("reason=\"ok\"") },
+    { ngx_string("gov_auth_total"), ngx_null_string,
+      ngx_null_string, ngx_string("reason=\"missing\"") },
+    { ngx_string("gov_auth_total"), ngx_null_string,
+      ngx_null_string, ngx_string("reason=\"malformed\"") },
+    { ngx_string("gov_auth_total"), ngx_null_string,
+      ngx_null_string, ngx_string("reason=\"bad_signature\"") },
+    { ngx_string("gov_auth_total"), ngx_null_string,
+      ngx_null_string, ngx_string("reason=\"alg_not_allowed\"") },
+    { ngx_string("gov_auth_total"), ngx_null_string,
+      ngx_null_string, ngx_string("reason=\"unknown_key\"") },
+    { ngx_string("gov_auth_total"), ngx_null_string,
+      ngx_null_string, ngx_string("reason=\"expired\"") },
+    { ngx_string("gov_auth_total"), ngx_null_string,
+      ngx_null_string, ngx_string("reason=\"not_yet_valid\"") },
+    { ngx_string("gov_auth_total"), ngx_null_string,
+      ngx_null_string, ngx_string("reason=\"bad_issuer\"") },
+    { ngx_string("gov_auth_total"), ngx_null_string,
+      ngx_null_string, ngx_string("reason=\"bad_audience\"") },
+    { ngx_string("gov_auth_total"), ngx_null_string,
+      ngx_null_string, ngx_string("reason=\"missing_claim\"") },
+    { ngx_string("gov_auth_total"), ngx_null_string,
+      ngx_null_string, ngx_string("reason=\"session_expired\"") },
+    { ngx_string("gov_cache_total"),
+      ngx_string("Cache lookups by cache and result."),
+      ngx_string("counter"),
+      ngx_string("cache=\"jwt\",result=\"hit\"") },
+    { ngx_string("gov_cache_total"), ngx_null_string,
+      ngx_null_string, ngx_string("cache=\"jwt\",result=\"miss\"") },
+    { ngx_string("gov_sessions_created_total"),
+      ngx_string("Sessions created by gov_login."),
+      ngx_string("counter"), ngx_null_string },
 };
 
 
@@ -123,6 +159,16 @@ ngx_gov_metrics_add_zone(ngx_conf_t *cf)
 
     size = ngx_align(sizeof(ngx_gov_metrics_shm_t), ngx_pagesize)
            + 8 * ngx_pagesize;
+
+    if (sizeof(ngx_gov_metrics_counters) / sizeof(ngx_gov_metric_desc_t)
+        != NGX_GOV_M_COUNTERS
+        || sizeof(ngx_gov_metrics_handlers) / sizeof(ngx_str_t)
+           != NGX_GOV_H_HANDLERS)
+    {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "gov: metric descriptions out of step");
+        return NGX_ERROR;
+    }
 
     shm_zone = ngx_shared_memory_add(cf, &name, size, &ngx_http_gov_module);
     if (shm_zone == NULL) {

@@ -28,6 +28,10 @@ typedef enum {
     NGX_GOV_M_REDIS_ERR_AUTH,
     NGX_GOV_M_REDIS_ERR_REPLY,
     NGX_GOV_M_REDIS_ERR_UNAVAILABLE,
+    NGX_GOV_M_AUTH,                 /* + gov_auth_reason_e, 12 of them */
+    NGX_GOV_M_JWT_CACHE_HIT = NGX_GOV_M_AUTH + 12,
+    NGX_GOV_M_JWT_CACHE_MISS,
+    NGX_GOV_M_SESSIONS_CREATED,
     NGX_GOV_M_COUNTERS
 } ngx_gov_counter_e;
 
@@ -45,6 +49,8 @@ typedef enum {
     NGX_GOV_H_NONE = 0,
     NGX_GOV_H_STATUS,
     NGX_GOV_H_HEALTH,
+    NGX_GOV_H_LOGIN,
+    NGX_GOV_H_LOGOUT,
     NGX_GOV_H_HANDLERS
 } ngx_gov_handler_e;
 

@@ -497,22 +497,49 @@ ngx_gov_redis_send(ngx_log_t *log, ngx_gov_redis_handler_pt handler,
     void *data, ngx_gov_redis_cmd_t **owner, int argc, const char **argv,
     const size_t *argvlen)
 {
-    ngx_uint_t             i, n;
+    ngx_gov_redis_args_t  cmd;
+
+    cmd.argc = argc;
+    cmd.argv = argv;
+    cmd.argvlen = argvlen;
+
+    return ngx_gov_redis_send_n(log, handler, data, owner, 1, &cmd);
+}
+
+
+ngx_int_t
+ngx_gov_redis_send_n(ngx_log_t *log, ngx_gov_redis_handler_pt handler,
+    void *data, ngx_gov_redis_cmd_t **owner, ngx_uint_t n,
+    ngx_gov_redis_args_t *cmds)
+{
+    ngx_uint_t             i, k, nconns;
     ngx_gov_redis_conn_t  *conn;
 
-    n = ngx_gov_redis_nconns;
+    nconns = ngx_gov_redis_nconns;
 
-    for (i = 0; i < n; i++) {
-        conn = &ngx_gov_redis_conns[(ngx_gov_redis_next + i) % n];
+    for (i = 0; i < nconns; i++) {
+        conn = &ngx_gov_redis_conns[(ngx_gov_redis_next + i) % nconns];
 
         if (!ngx_gov_redis_accepts(conn)) {
             continue;
         }
 
-        ngx_gov_redis_next = (ngx_gov_redis_next + i + 1) % n;
+        ngx_gov_redis_next = (ngx_gov_redis_next + i + 1) % nconns;
+
+        /* appends are synchronous: the commands stay back to back */
+
+        for (k = 0; k + 1 < n; k++) {
+            if (ngx_gov_redis_append(conn, NULL, NULL, NULL, cmds[k].argc,
+                                     cmds[k].argv, cmds[k].argvlen)
+                != NGX_OK)
+            {
+                return NGX_ERROR;
+            }
+        }
 
         return ngx_gov_redis_append(conn, handler, data, owner,
-                                    argc, argv, argvlen);
+                                    cmds[k].argc, cmds[k].argv,
+                                    cmds[k].argvlen);
     }
 
     ngx_gov_metrics_inc(NGX_GOV_M_REDIS_ERR_UNAVAILABLE);

@@ -29,6 +29,13 @@ typedef void (*ngx_gov_redis_handler_pt)(redisReply *reply, void *data);
 
 
 typedef struct {
+    int                       argc;
+    const char              **argv;
+    const size_t             *argvlen;
+} ngx_gov_redis_args_t;
+
+
+typedef struct {
     ngx_str_t                 name;         /* as configured, for logs */
     ngx_addr_t                addr;
     ngx_str_t                 password;
@@ -57,6 +64,15 @@ void ngx_gov_redis_exit_process(ngx_cycle_t *cycle);
 ngx_int_t ngx_gov_redis_send(ngx_log_t *log, ngx_gov_redis_handler_pt handler,
     void *data, ngx_gov_redis_cmd_t **owner, int argc, const char **argv,
     const size_t *argvlen);
+
+/*
+ * Queues "n" commands back to back on one connection (MULTI ... EXEC, or
+ * any pipeline whose last reply matters): only the last command's reply
+ * reaches the handler, the others are discarded.
+ */
+ngx_int_t ngx_gov_redis_send_n(ngx_log_t *log,
+    ngx_gov_redis_handler_pt handler, void *data, ngx_gov_redis_cmd_t **owner,
+    ngx_uint_t n, ngx_gov_redis_args_t *cmds);
 void ngx_gov_redis_cancel(ngx_gov_redis_cmd_t **owner);
 ngx_uint_t ngx_gov_redis_available(void);
 

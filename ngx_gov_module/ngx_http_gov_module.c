@@ -18,6 +18,7 @@ typedef struct {
 } ngx_http_gov_health_ctx_t;
 
 
+static ngx_int_t ngx_http_gov_preconfiguration(ngx_conf_t *cf);
 static ngx_int_t ngx_http_gov_postconfiguration(ngx_conf_t *cf);
 static void *ngx_http_gov_create_main_conf(ngx_conf_t *cf);
 static char *ngx_http_gov_init_main_conf(ngx_conf_t *cf, void *conf);
@@ -31,11 +32,21 @@ static char *ngx_http_gov_redis(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 static char *ngx_http_gov_handler_directive(ngx_conf_t *cf,
     ngx_command_t *cmd, void *conf);
+static char *ngx_http_gov_jwt_cache(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
 
 static void ngx_http_gov_redis_cleanup(void *data);
 static ngx_int_t ngx_http_gov_log_handler(ngx_http_request_t *r);
 static ngx_int_t ngx_http_gov_health_handler(ngx_http_request_t *r);
 static void ngx_http_gov_health_done(redisReply *reply, void *data);
+
+
+static ngx_conf_enum_t  ngx_http_gov_auth_modes[] = {
+    { ngx_string("off"), NGX_HTTP_GOV_AUTH_OFF },
+    { ngx_string("optional"), NGX_HTTP_GOV_AUTH_OPTIONAL },
+    { ngx_string("required"), NGX_HTTP_GOV_AUTH_REQUIRED },
+    { ngx_null_string, 0 }
+};
 
 
 static ngx_command_t  ngx_http_gov_commands[] = {
@@ -68,12 +79,103 @@ static ngx_command_t  ngx_http_gov_commands[] = {
       NGX_GOV_H_HEALTH,
       NULL },
 
+    { ngx_string("gov_login"),
+      NGX_HTTP_LOC_CONF|NGX_CONF_NOARGS,
+      ngx_http_gov_handler_directive,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      NGX_GOV_H_LOGIN,
+      NULL },
+
+    { ngx_string("gov_logout"),
+      NGX_HTTP_LOC_CONF|NGX_CONF_NOARGS,
+      ngx_http_gov_handler_directive,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      NGX_GOV_H_LOGOUT,
+      NULL },
+
+    { ngx_string("gov_jwt_key_file"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE123,
+      ngx_http_gov_jwt_key_file,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("gov_jwt_cache"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_http_gov_jwt_cache,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("gov_jwt_issuer"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_str_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_gov_loc_conf_t, issuer),
+      NULL },
+
+    { ngx_string("gov_jwt_audience"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_str_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_gov_loc_conf_t, audience),
+      NULL },
+
+    { ngx_string("gov_jwt_leeway"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_sec_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_gov_loc_conf_t, leeway),
+      NULL },
+
+    { ngx_string("gov_jwt_require"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_1MORE,
+      ngx_http_gov_jwt_require,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("gov_session_cookie"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_1MORE,
+      ngx_http_gov_session_cookie,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("gov_session_ttl"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE12,
+      ngx_http_gov_session_ttl,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("gov_auth"),
+      NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_enum_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_gov_loc_conf_t, auth),
+      &ngx_http_gov_auth_modes },
+
+    { ngx_string("gov_auth_login_url"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_str_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_gov_loc_conf_t, login_url),
+      NULL },
+
+    { ngx_string("gov_identity_headers"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_FLAG,
+      ngx_conf_set_flag_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_gov_loc_conf_t, identity_headers),
+      NULL },
+
       ngx_null_command
 };
 
 
 static ngx_http_module_t  ngx_http_gov_module_ctx = {
-    NULL,                                  /* preconfiguration */
+    ngx_http_gov_preconfiguration,         /* preconfiguration */
     ngx_http_gov_postconfiguration,        /* postconfiguration */
 
     ngx_http_gov_create_main_conf,         /* create main configuration */
@@ -107,6 +209,13 @@ static ngx_str_t  ngx_http_gov_json_type = ngx_string("application/json");
 
 
 static ngx_int_t
+ngx_http_gov_preconfiguration(ngx_conf_t *cf)
+{
+    return ngx_http_gov_auth_add_variables(cf);
+}
+
+
+static ngx_int_t
 ngx_http_gov_postconfiguration(ngx_conf_t *cf)
 {
     ngx_http_handler_pt        *h;
@@ -125,7 +234,7 @@ ngx_http_gov_postconfiguration(ngx_conf_t *cf)
 
     *h = ngx_http_gov_log_handler;
 
-    return NGX_OK;
+    return ngx_http_gov_auth_init(cf);
 }
 
 
@@ -144,7 +253,10 @@ ngx_http_gov_create_main_conf(ngx_conf_t *cf)
      *
      *     gmcf->redis = NULL;
      *     gmcf->redis_prefix = { 0, NULL };
+     *     gmcf->keyset = { NULL, 0, 0 };
      */
+
+    gmcf->jwt_cache = NGX_CONF_UNSET_UINT;
 
     return gmcf;
 }
@@ -158,6 +270,8 @@ ngx_http_gov_init_main_conf(ngx_conf_t *cf, void *conf)
     if (gmcf->redis_prefix.data == NULL) {
         ngx_str_set(&gmcf->redis_prefix, "gov:");
     }
+
+    ngx_conf_init_uint_value(gmcf->jwt_cache, 10000);
 
     return NGX_CONF_OK;
 }
@@ -177,7 +291,14 @@ ngx_http_gov_create_loc_conf(ngx_conf_t *cf)
      * set by ngx_pcalloc():
      *
      *     glcf->handler = NGX_GOV_H_NONE;
+     *     glcf->login_url = { 0, NULL };
+     *     glcf->issuer = { 0, NULL };
+     *     glcf->audience = { 0, NULL };
+     *     glcf->cookie_name = { 0, NULL };
+     *     glcf->cookie_domain = { 0, NULL };
      */
+
+    ngx_http_gov_auth_init_loc_conf(glcf);
 
     return glcf;
 }
@@ -186,9 +307,12 @@ ngx_http_gov_create_loc_conf(ngx_conf_t *cf)
 static char *
 ngx_http_gov_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
 {
+    ngx_http_gov_loc_conf_t *prev = parent;
+    ngx_http_gov_loc_conf_t *conf = child;
+
     /* handlers are per location and never inherited */
 
-    return NGX_CONF_OK;
+    return ngx_http_gov_auth_merge_loc_conf(cf, prev, conf);
 }
 
 
@@ -223,6 +347,7 @@ ngx_http_gov_init_process(ngx_cycle_t *cycle)
 static void
 ngx_http_gov_exit_process(ngx_cycle_t *cycle)
 {
+    ngx_http_gov_auth_exit_process(cycle);
     ngx_gov_redis_exit_process(cycle);
     ngx_gov_metrics_exit_process(cycle);
 }
@@ -278,7 +403,49 @@ ngx_http_gov_handler_directive(ngx_conf_t *cf, ngx_command_t *cmd,
     case NGX_GOV_H_HEALTH:
         clcf->handler = ngx_http_gov_health_handler;
         break;
+
+    case NGX_GOV_H_LOGIN:
+        clcf->handler = ngx_http_gov_login_handler;
+        break;
+
+    case NGX_GOV_H_LOGOUT:
+        clcf->handler = ngx_http_gov_logout_handler;
+        break;
     }
+
+    return NGX_CONF_OK;
+}
+
+
+static char *
+ngx_http_gov_jwt_cache(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_http_gov_main_conf_t *gmcf = conf;
+
+    ngx_int_t   n;
+    ngx_str_t  *value;
+
+    if (gmcf->jwt_cache != NGX_CONF_UNSET_UINT) {
+        return "is duplicate";
+    }
+
+    value = cf->args->elts;
+
+    if (ngx_strcmp(value[1].data, "off") == 0) {
+        gmcf->jwt_cache = 0;
+        return NGX_CONF_OK;
+    }
+
+    n = ngx_atoi(value[1].data, value[1].len);
+
+    if (n <= 0) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "invalid gov_jwt_cache \"%V\", must be \"off\" "
+                           "or a number of entries", &value[1]);
+        return NGX_CONF_ERROR;
+    }
+
+    gmcf->jwt_cache = n;
 
     return NGX_CONF_OK;
 }
@@ -312,6 +479,21 @@ ngx_http_gov_redis_send(ngx_http_request_t *r,
     ngx_gov_redis_handler_pt handler, void *data, int argc,
     const char **argv, const size_t *argvlen)
 {
+    ngx_gov_redis_args_t  cmd;
+
+    cmd.argc = argc;
+    cmd.argv = argv;
+    cmd.argvlen = argvlen;
+
+    return ngx_http_gov_redis_send_n(r, handler, data, 1, &cmd);
+}
+
+
+ngx_int_t
+ngx_http_gov_redis_send_n(ngx_http_request_t *r,
+    ngx_gov_redis_handler_pt handler, void *data, ngx_uint_t n,
+    ngx_gov_redis_args_t *cmds)
+{
     ngx_pool_cleanup_t    *cln;
     ngx_gov_redis_cmd_t  **owner;
 
@@ -325,8 +507,8 @@ ngx_http_gov_redis_send(ngx_http_request_t *r,
 
     cln->handler = ngx_http_gov_redis_cleanup;
 
-    return ngx_gov_redis_send(r->connection->log, handler, data, owner,
-                              argc, argv, argvlen);
+    return ngx_gov_redis_send_n(r->connection->log, handler, data, owner,
+                                n, cmds);
 }
 
 
@@ -376,6 +558,166 @@ ngx_http_gov_send(ngx_http_request_t *r, ngx_uint_t status,
     out.next = NULL;
 
     return ngx_http_output_filter(r, &out);
+}
+
+
+ngx_int_t
+ngx_http_gov_send_json(ngx_http_request_t *r, ngx_uint_t status,
+    ngx_str_t *body)
+{
+    return ngx_http_gov_send(r, status, &ngx_http_gov_json_type, body);
+}
+
+
+ngx_int_t
+ngx_http_gov_add_header(ngx_http_request_t *r, ngx_list_t *list,
+    const char *key, ngx_str_t *value)
+{
+    size_t            len;
+    ngx_table_elt_t  *h;
+
+    h = ngx_list_push(list);
+    if (h == NULL) {
+        return NGX_ERROR;
+    }
+
+    len = ngx_strlen(key);
+
+    h->key.data = (u_char *) key;
+    h->key.len = len;
+    h->value = *value;
+
+    h->lowcase_key = ngx_pnalloc(r->pool, len);
+    if (h->lowcase_key == NULL) {
+        return NGX_ERROR;
+    }
+
+    h->hash = ngx_hash_strlow(h->lowcase_key, h->key.data, len);
+
+    return NGX_OK;
+}
+
+
+ngx_table_elt_t *
+ngx_http_gov_find_header(ngx_http_request_t *r, const char *lowcase_key,
+    size_t len)
+{
+    ngx_uint_t        i;
+    ngx_list_part_t  *part;
+    ngx_table_elt_t  *h;
+
+    part = &r->headers_in.headers.part;
+    h = part->elts;
+
+    for (i = 0; /* void */; i++) {
+
+        if (i >= part->nelts) {
+            if (part->next == NULL) {
+                return NULL;
+            }
+
+            part = part->next;
+            h = part->elts;
+            i = 0;
+        }
+
+        if (h[i].key.len == len
+            && ngx_strncmp(h[i].lowcase_key, lowcase_key, len) == 0)
+        {
+            return &h[i];
+        }
+    }
+}
+
+
+/*
+ * A redirect's Location, kept as given: a relative path stays relative
+ * (RFC 7231), so that it can only ever lead back to this origin.
+ */
+
+ngx_int_t
+ngx_http_gov_location(ngx_http_request_t *r, ngx_str_t *location)
+{
+    ngx_http_clear_location(r);
+
+    return ngx_http_gov_add_header(r, &r->headers_out.headers, "Location",
+                                   location);
+}
+
+
+/* a browser navigation: the client takes HTML */
+
+ngx_uint_t
+ngx_http_gov_wants_html(ngx_http_request_t *r)
+{
+    ngx_table_elt_t  *accept;
+
+    accept = ngx_http_gov_find_header(r, "accept", 6);
+
+    if (accept == NULL) {
+        return 0;
+    }
+
+    return ngx_strlcasestrn(accept->value.data,
+                            accept->value.data + accept->value.len,
+                            (u_char *) "text/html", 9 - 1)
+           != NULL;
+}
+
+
+/* the request body, in memory and in one piece */
+
+ngx_int_t
+ngx_http_gov_read_body(ngx_http_request_t *r, ngx_str_t *body)
+{
+    u_char       *p;
+    size_t        len;
+    ngx_buf_t    *b;
+    ngx_chain_t  *cl;
+
+    ngx_str_null(body);
+
+    if (r->request_body == NULL || r->request_body->bufs == NULL) {
+        return NGX_OK;
+    }
+
+    if (r->request_body->temp_file) {
+        /* larger than client_body_buffer_size: too large for us */
+        return NGX_HTTP_REQUEST_ENTITY_TOO_LARGE;
+    }
+
+    len = 0;
+
+    for (cl = r->request_body->bufs; cl; cl = cl->next) {
+        b = cl->buf;
+
+        if (b->in_file) {
+            return NGX_HTTP_REQUEST_ENTITY_TOO_LARGE;
+        }
+
+        len += b->last - b->pos;
+    }
+
+    if (r->request_body->bufs->next == NULL) {
+        body->data = r->request_body->bufs->buf->pos;
+        body->len = len;
+        return NGX_OK;
+    }
+
+    body->data = ngx_pnalloc(r->pool, len);
+    if (body->data == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    p = body->data;
+
+    for (cl = r->request_body->bufs; cl; cl = cl->next) {
+        p = ngx_cpymem(p, cl->buf->pos, cl->buf->last - cl->buf->pos);
+    }
+
+    body->len = len;
+
+    return NGX_OK;
 }
 
 

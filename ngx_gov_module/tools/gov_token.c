@@ -8,12 +8,15 @@
  *             [--name NAME] [--act AGENT] [--iss ISSUER] [--aud AUDIENCE]
  *             [--ttl SECONDS] [--nbf SECONDS] [--no-exp]
  *             [--claim NAME=VALUE ...] [--claims JSON]
+ *   gov-token --key FILE --alg ALG [--kid KID] --print-jwks
  *
  * FILE is a PEM private key for RS* and ES*, and for HS* an "oct" JWK (or a
  * JWKS whose first oct key is used) or a file of raw secret bytes.
  * --ttl sets exp to now + SECONDS (default 3600); --nbf sets nbf to now +
  * SECONDS (may be negative); --act makes the token a delegation (帮办代办):
  * {"act":{"sub":AGENT}}.  The token is printed on standard output.
+ * --print-jwks prints instead the JWKS that verifies such tokens (for
+ * gov_jwt_key_file): the public half of an RSA or EC key, or the oct key.
  */
 
 
@@ -26,6 +29,12 @@
 #include <jansson.h>
 #include <jwt.h>
 
+#include <openssl/bio.h>
+#include <openssl/bn.h>
+#include <openssl/core_names.h>
+#include <openssl/evp.h>
+#include <openssl/pem.h>
+
 #include "gov_b64.h"
 #include "gov_jwt.h"
 
@@ -33,12 +42,16 @@
 static void gov_token_usage(void);
 static unsigned char *gov_token_read(const char *path, size_t *len);
 static unsigned char *gov_token_secret(unsigned char *data, size_t *len);
+static int gov_token_print_jwks(const char *alg, const char *kid,
+    unsigned char *key, size_t len);
+static json_t *gov_token_b64_param(EVP_PKEY *pkey, const char *param,
+    size_t pad);
 
 
 int
 main(int argc, char **argv)
 {
-    int             i, alg, no_exp, have_nbf;
+    int             i, alg, no_exp, have_nbf, print_jwks;
     long            ttl, nbf;
     char           *out, *eq;
     jwt_t          *jwt;
@@ -63,6 +76,7 @@ main(int argc, char **argv)
     nbf = 0;
     have_nbf = 0;
     no_exp = 0;
+    print_jwks = 0;
 
     claims = json_object();
     now = time(NULL);
@@ -105,6 +119,9 @@ main(int argc, char **argv)
 
         } else if (strcmp(argv[i], "--no-exp") == 0) {
             no_exp = 1;
+
+        } else if (strcmp(argv[i], "--print-jwks") == 0) {
+            print_jwks = 1;
 
         } else if (gov_token_arg("--claim")) {
             eq = strchr(argv[i], '=');
@@ -150,6 +167,11 @@ main(int argc, char **argv)
             fprintf(stderr, "gov-token: no oct key in \"%s\"\n", key_file);
             return 1;
         }
+    }
+
+    if (print_jwks) {
+        json_decref(claims);
+        return gov_token_print_jwks(alg_name, kid, key, key_len);
     }
 
     if (sub) {
@@ -234,7 +256,8 @@ gov_token_usage(void)
         "                 [--name NAME] [--act AGENT] [--iss ISSUER]\n"
         "                 [--aud AUDIENCE] [--ttl SECONDS] [--nbf SECONDS]\n"
         "                 [--no-exp] [--claim NAME=VALUE ...]"
-        " [--claims JSON]\n");
+        " [--claims JSON]\n"
+        "       gov-token --key FILE --alg ALG [--kid KID] --print-jwks\n");
 }
 
 
@@ -326,4 +349,138 @@ gov_token_secret(unsigned char *data, size_t *len)
     *len = (size_t) n;
 
     return secret;
+}
+
+
+static json_t *
+gov_token_b64_param(EVP_PKEY *pkey, const char *param, size_t pad)
+{
+    int             n;
+    char           *out;
+    BIGNUM         *bn;
+    json_t         *s;
+    unsigned char   buf[1024];
+
+    bn = NULL;
+
+    if (!EVP_PKEY_get_bn_param(pkey, param, &bn)) {
+        return NULL;
+    }
+
+    n = pad ? BN_bn2binpad(bn, buf, (int) pad) : BN_bn2bin(bn, buf);
+    BN_free(bn);
+
+    if (n <= 0) {
+        return NULL;
+    }
+
+    out = malloc(gov_b64url_encoded_len((size_t) n) + 1);
+    if (out == NULL) {
+        return NULL;
+    }
+
+    out[gov_b64url_encode(out, buf, (size_t) n)] = '\0';
+    s = json_string(out);
+    free(out);
+
+    return s;
+}
+
+
+static int
+gov_token_print_jwks(const char *alg, const char *kid, unsigned char *key,
+    size_t len)
+{
+    BIO       *bio;
+    char      *out, *k, group[64];
+    json_t    *jwk, *keys, *doc;
+    size_t     flen;
+    EVP_PKEY  *pkey;
+
+    jwk = json_object();
+
+    if (kid) {
+        json_object_set_new(jwk, "kid", json_string(kid));
+    }
+
+    json_object_set_new(jwk, "alg", json_string(alg));
+    json_object_set_new(jwk, "use", json_string("sig"));
+
+    if (alg[0] == 'H') {
+        k = malloc(gov_b64url_encoded_len(len) + 1);
+        if (k == NULL) {
+            return 1;
+        }
+
+        k[gov_b64url_encode(k, key, len)] = '\0';
+        json_object_set_new(jwk, "kty", json_string("oct"));
+        json_object_set_new(jwk, "k", json_string(k));
+        free(k);
+
+    } else {
+        bio = BIO_new_mem_buf(key, (int) len);
+        pkey = PEM_read_bio_PrivateKey(bio, NULL, NULL, NULL);
+        BIO_free(bio);
+
+        if (pkey == NULL) {
+            fprintf(stderr, "gov-token: no PEM private key\n");
+            return 1;
+        }
+
+        if (EVP_PKEY_get_base_id(pkey) == EVP_PKEY_RSA) {
+            json_object_set_new(jwk, "kty", json_string("RSA"));
+            json_object_set_new(jwk, "n",
+                gov_token_b64_param(pkey, OSSL_PKEY_PARAM_RSA_N, 0));
+            json_object_set_new(jwk, "e",
+                gov_token_b64_param(pkey, OSSL_PKEY_PARAM_RSA_E, 0));
+
+        } else {
+            if (!EVP_PKEY_get_utf8_string_param(pkey,
+                                                OSSL_PKEY_PARAM_GROUP_NAME,
+                                                group, sizeof(group), NULL))
+            {
+                EVP_PKEY_free(pkey);
+                return 1;
+            }
+
+            if (strcmp(group, "prime256v1") == 0) {
+                json_object_set_new(jwk, "crv", json_string("P-256"));
+                flen = 32;
+
+            } else if (strcmp(group, "secp384r1") == 0) {
+                json_object_set_new(jwk, "crv", json_string("P-384"));
+                flen = 48;
+
+            } else {
+                json_object_set_new(jwk, "crv", json_string("P-521"));
+                flen = 66;
+            }
+
+            json_object_set_new(jwk, "kty", json_string("EC"));
+            json_object_set_new(jwk, "x",
+                gov_token_b64_param(pkey, OSSL_PKEY_PARAM_EC_PUB_X, flen));
+            json_object_set_new(jwk, "y",
+                gov_token_b64_param(pkey, OSSL_PKEY_PARAM_EC_PUB_Y, flen));
+        }
+
+        EVP_PKEY_free(pkey);
+    }
+
+    keys = json_array();
+    json_array_append_new(keys, jwk);
+    doc = json_object();
+    json_object_set_new(doc, "keys", keys);
+
+    out = json_dumps(doc, JSON_INDENT(2));
+    json_decref(doc);
+
+    if (out == NULL) {
+        return 1;
+    }
+
+    printf("%s\n", out);
+    free(out);
+    free(key);
+
+    return 0;
 }
