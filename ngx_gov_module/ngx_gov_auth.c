@@ -554,77 +554,112 @@ ngx_http_gov_strip_handler(ngx_http_request_t *r)
     ngx_uint_t        i;
     ngx_list_t       *list;
     ngx_table_elt_t  *h;
-    ngx_list_part_t  *part, *rest;
+    ngx_list_part_t  *part, *prev, *rest;
+
+    /*
+     * Elements are never moved: r->headers_in keeps pointers to them.
+     * Parts are split, shortened or unlinked instead, and no part but the
+     * first is left empty: header loops elsewhere read the first element
+     * of every later part without checking.  The last part's room for new
+     * headers is kept equal to list->nalloc.
+     */
 
     list = &r->headers_in.headers;
+    prev = NULL;
+    part = &list->part;
 
-    for (part = &list->part; part; part = part->next) {
-
-    again:
-
+    while (part) {
         h = part->elts;
 
         for (i = 0; i < part->nelts; i++) {
-
-            if (h[i].key.len < 6
-                || ngx_strncasecmp(h[i].key.data, (u_char *) "x-gov-", 6)
-                   != 0)
+            if (h[i].key.len >= 6
+                && ngx_strncasecmp(h[i].key.data, (u_char *) "x-gov-", 6)
+                   == 0)
             {
+                break;
+            }
+        }
+
+        if (i == part->nelts) {
+            prev = part;
+            part = part->next;
+            continue;
+        }
+
+        ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
+                      "gov: client sent \"%V\" header, removed", &h[i].key);
+
+        if (part->nelts == 1) {
+
+            if (prev == NULL) {
+                /* the first part may be empty */
+                part->nelts = 0;
+                prev = part;
+                part = part->next;
                 continue;
             }
 
-            ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
-                          "gov: client sent \"%V\" header, removed",
-                          &h[i].key);
-
-            if (i + 1 == part->nelts) {
-                /* the last one of its part: its slot is simply reused */
-                part->nelts = i;
-                break;
-            }
-
-            if (i == 0) {
-                /* the first one: the part starts after it */
-                part->elts = &h[1];
-                part->nelts--;
-
-                if (list->last == part) {
-                    list->nalloc--;
-                }
-
-                goto again;
-            }
-
-            /*
-             * Split the part around the header instead of moving the
-             * elements after it: r->headers_in keeps pointers to them.
-             * No part is left empty: header loops elsewhere read the first
-             * element of a part without checking.
-             */
-
-            rest = ngx_palloc(r->pool, sizeof(ngx_list_part_t));
-            if (rest == NULL) {
-                return NGX_HTTP_INTERNAL_SERVER_ERROR;
-            }
-
-            rest->elts = &h[i + 1];
-            rest->nelts = part->nelts - i - 1;
-            rest->next = part->next;
-
-            part->nelts = i;
-            part->next = rest;
+            prev->next = part->next;
 
             if (list->last == part) {
-                /*
-                 * New headers go into "rest", which has room for
-                 * nalloc - i - 1 elements: later parts are made that size.
-                 */
-                list->last = rest;
-                list->nalloc -= i + 1;
+                list->last = prev;
+
+                if (prev->nelts) {
+                    /* full: the next header gets a new part */
+                    list->nalloc = prev->nelts;
+
+                } else {
+                    /* the empty first part: fresh room, nothing moves */
+                    prev->elts = ngx_palloc(r->pool,
+                                            list->nalloc * list->size);
+                    if (prev->elts == NULL) {
+                        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+                    }
+                }
             }
 
-            break;
+            part = prev->next;
+            continue;
         }
+
+        if (i == 0) {
+            part->elts = &h[1];
+            part->nelts--;
+
+            if (list->last == part) {
+                list->nalloc--;
+            }
+
+            continue;
+        }
+
+        if (i + 1 == part->nelts) {
+            /* the last one of its part: its slot is simply reused */
+            part->nelts = i;
+            prev = part;
+            part = part->next;
+            continue;
+        }
+
+        rest = ngx_palloc(r->pool, sizeof(ngx_list_part_t));
+        if (rest == NULL) {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
+        rest->elts = &h[i + 1];
+        rest->nelts = part->nelts - i - 1;
+        rest->next = part->next;
+
+        part->nelts = i;
+        part->next = rest;
+
+        if (list->last == part) {
+            list->last = rest;
+            list->nalloc -= i + 1;
+        }
+
+        prev = part;
+        part = rest;
     }
 
     return NGX_DECLINED;

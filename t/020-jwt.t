@@ -318,20 +318,39 @@ is($res->{json}{'x-real'}, 'kept', 'other headers are kept');
 is($res->{json}{host}, '127.0.0.1:' . $t->{backends}{echo}{port},
    'headers after a removed one keep their values (Host)');
 
-# X-Gov-* first, in the middle and last, over a raw connection
+# X-Gov-* first, in the middle, last, alone and in runs, with identity
+# headers added after them, over a raw connection
+for my $case ([ 'A', 'B', 'Host', 'C', 'Keep', 'D', 'E' ],
+              [ 'Host', 'A' ], [ 'A', 'Host' ], [ 'Host', 'Keep', 'A' ],
+              [ 'A', 'B', 'C', 'Host', 'Keep' ],
+              [ 'Host', (map { "X$_" } 1 .. 30), 'Keep', 'A', 'B' ])
 {
-    my $s = IO::Socket::INET->new(PeerAddr => '127.0.0.1',
-                                  PeerPort => $t->port) or die;
-    print $s "GET /open/raw HTTP/1.0\r\nX-Gov-A: 1\r\nX-Gov-B: 2\r\n"
-           . "Host: raw.example\r\nX-Gov-C: 3\r\nX-Keep: k\r\n"
-           . "X-Gov-D: 4\r\nX-Gov-E: 5\r\n\r\n";
-    local $/;
-    my $raw = <$s>;
-    my ($body) = $raw =~ /\r\n\r\n(.*)\z/s;
-    my $seen = eval { decode_json($body) } || {};
-    is_deeply([ sort grep { /^x-gov-/ } keys %$seen ], [],
-              'X-Gov-* removed wherever it stands in the header list');
-    is($seen->{'x-keep'}, 'k', 'the header between them is kept');
+    for my $path ('/open/raw', '/api/raw') {
+        my $s = IO::Socket::INET->new(PeerAddr => '127.0.0.1',
+                                      PeerPort => $t->port) or die;
+        my $req = "GET $path HTTP/1.0\r\n";
+        for (@$case) {
+            $req .= $_ eq 'Host' ? "Host: raw.example\r\n"
+                  : $_ eq 'Keep' ? "X-Keep: k\r\n"
+                  : /^X/ ? "X-Other-$_: o\r\n"
+                  : "X-Gov-$_: forged\r\n";
+        }
+        $req .= "Authorization: Bearer $agent\r\n\r\n";
+        print $s $req;
+        local $/;
+        my $raw = <$s>;
+        my ($body) = $raw =~ /\r\n\r\n(.*)\z/s;
+        my $seen = eval { decode_json($body) } || {};
+        my @gov = grep { $seen->{$_} && $seen->{$_} eq 'forged' } keys %$seen;
+        is_deeply(\@gov, [], "@$case $path: no client X-Gov-* left")
+            or diag(explain($seen));
+        is($seen->{'x-keep'}, (grep { $_ eq 'Keep' } @$case) ? 'k' : undef,
+           "@$case $path: other headers kept");
+        if ($path eq '/api/raw') {
+            is($seen->{'x-gov-subject'}, '110101199001011234',
+               "@$case $path: the real identity header is added");
+        }
+    }
 }
 
 # header injection through a name claim
