@@ -1224,7 +1224,7 @@ ngx_http_gov_session_done(redisReply *reply, void *data)
 {
     ngx_http_gov_auth_ctx_t *ctx = data;
 
-    time_t                    now, ttl;
+    time_t                    now, ttl, expires;
     json_t                   *session, *claims, *abs;
     long long                 pttl;
     redisReply               *value;
@@ -1267,8 +1267,9 @@ ngx_http_gov_session_done(redisReply *reply, void *data)
     }
 
     now = ngx_time();
+    expires = (time_t) json_integer_value(abs);
 
-    if ((time_t) json_integer_value(abs) <= now) {
+    if (expires <= now) {
         /* the absolute lifetime does not slide */
         json_decref(session);
         ctx->reason = GOV_AUTH_SESSION_EXPIRED;
@@ -1290,8 +1291,7 @@ ngx_http_gov_session_done(redisReply *reply, void *data)
     if (pttl > 0 && (glcf->session_idle * 1000 - pttl)
                     > glcf->session_idle * 100)
     {
-        ttl = ngx_min(glcf->session_idle,
-                      (time_t) json_integer_value(abs) - now);
+        ttl = ngx_min(glcf->session_idle, expires - now);
 
         argv[0] = "PEXPIRE";
         argvlen[0] = 7;
@@ -1713,6 +1713,9 @@ ngx_http_gov_login_body(ngx_http_request_t *r)
             n = gov_pct_decode((char *) token.data, (char *) arg.data,
                                arg.len, 1);
             token.len = n < 0 ? 0 : (size_t) n;
+
+            /* the token must not reach the access or error log */
+            ngx_http_gov_mask(r, &arg);
         }
 
         if (ngx_http_arg(r, (u_char *) "return_to", 9, &arg) == NGX_OK) {
@@ -1844,12 +1847,13 @@ ngx_http_gov_login_body(ngx_http_request_t *r)
 
     p = (u_char *) gov_jwt_subject(claims);
     lctx->subject.len = ngx_strlen(p);
-    lctx->subject.data = ngx_pstrdup(r->pool, &lctx->subject);
+    lctx->subject.data = ngx_pnalloc(r->pool, lctx->subject.len);
     if (lctx->subject.data == NULL) {
-        lctx->subject.data = p;
         json_decref(claims);
         goto failed;
     }
+
+    ngx_memcpy(lctx->subject.data, p, lctx->subject.len);
 
     p = (u_char *) gov_jwt_actor(claims);
     if (p) {

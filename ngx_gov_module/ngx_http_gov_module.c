@@ -645,6 +645,57 @@ ngx_http_gov_location(ngx_http_request_t *r, ngx_str_t *location)
 }
 
 
+/*
+ * Overwrites every occurrence of a secret taken from the query string (a
+ * token, a query code) in the request line and URI with '*', so that
+ * neither the access log nor error log lines ever hold it whole.
+ */
+
+void
+ngx_http_gov_mask(ngx_http_request_t *r, ngx_str_t *secret)
+{
+    u_char      *p, *last, *copy;
+    ngx_uint_t   i;
+    ngx_str_t   *where[3];
+
+    if (secret->len < 4) {
+        return;
+    }
+
+    /* the secret may itself lie in the buffer being masked */
+
+    copy = ngx_pnalloc(r->pool, secret->len);
+    if (copy == NULL) {
+        return;
+    }
+
+    ngx_memcpy(copy, secret->data, secret->len);
+
+    where[0] = &r->request_line;
+    where[1] = &r->unparsed_uri;
+    where[2] = &r->args;
+
+    for (i = 0; i < 3; i++) {
+        if (where[i]->data == NULL || where[i]->len < secret->len) {
+            continue;
+        }
+
+        p = where[i]->data;
+        last = where[i]->data + where[i]->len - secret->len;
+
+        while (p <= last) {
+            if (*p == *copy && ngx_memcmp(p, copy, secret->len) == 0) {
+                ngx_memset(p, '*', secret->len);
+                p += secret->len;
+                continue;
+            }
+
+            p++;
+        }
+    }
+}
+
+
 /* a browser navigation: the client takes HTML */
 
 ngx_uint_t
