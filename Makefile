@@ -7,6 +7,7 @@
 #   make test-valgrind  the same suite with nginx under valgrind
 #   make unit       C unit tests of the core only
 #   make token      build/gov-token, a tool that mints JWTs
+#   make fuzz       libFuzzer targets, FUZZ_SECONDS each (default 30)
 #   make clean
 
 SHELL := /bin/bash
@@ -19,7 +20,7 @@ CC          ?= cc
 # Packages needed to build, run and test.
 DEPS = nginx nginx-dev libjwt-dev libhiredis-dev libjansson-dev \
        libpcre2-dev libssl-dev zlib1g-dev redis-server redis-tools \
-       gcc make perl valgrind openssl
+       gcc make perl valgrind openssl clang libclang-rt-14-dev
 
 MODULE_SO   = ngx_http_gov_module.so
 PLAIN_DIR   = $(BUILD)/plain
@@ -49,11 +50,17 @@ TOKEN       = $(BUILD)/gov-token
 TOKEN_SRCS  = ngx_gov_module/tools/gov_token.c \
               ngx_gov_module/core/gov_jwt.c ngx_gov_module/core/gov_b64.c
 
+FUZZ_SECONDS ?= 30
+FUZZ_TARGETS = token jwks http
+FUZZ_BINS   = $(patsubst %,$(BUILD)/fuzz/fuzz_%,$(FUZZ_TARGETS))
+FUZZ_CFLAGS = -g -O1 -fno-omit-frame-pointer \
+              -fsanitize=fuzzer,address,undefined -Ingx_gov_module/core
+
 PROVE       ?= prove
 PROVE_FLAGS ?= -v
 
 .PHONY: all deps build build-asan token unit test test-asan test-valgrind \
-        run check-conf clean
+        fuzz run check-conf clean
 
 all: deps build token
 
@@ -113,6 +120,23 @@ $(ASAN_SO): $(ASAN_DIR)/objs/Makefile $(SRCS)
 $(BUILD)/unit/%: t/unit/%.c $(CORE_SRCS) $(wildcard t/unit/*.h)
 	@mkdir -p $(BUILD)/unit
 	$(CC) $(UNIT_CFLAGS) -o $@ $< $(CORE_SRCS) $(UNIT_LIBS)
+
+# libFuzzer targets of the core; each runs FUZZ_SECONDS on the committed
+# seeds in fuzz/corpus/NAME, new inputs go to build/fuzz/corpus-NAME
+$(BUILD)/fuzz/fuzz_%: fuzz/fuzz_%.c $(CORE_SRCS) $(wildcard ngx_gov_module/core/*.h)
+	@mkdir -p $(BUILD)/fuzz
+	clang $(FUZZ_CFLAGS) -o $@ $< $(CORE_SRCS) -ljwt -ljansson -lcrypto
+
+fuzz: deps $(FUZZ_BINS)
+	@for t in $(FUZZ_TARGETS); do \
+	    mkdir -p $(BUILD)/fuzz/corpus-$$t; \
+	    echo "fuzz_$$t: $(FUZZ_SECONDS)s"; \
+	    $(BUILD)/fuzz/fuzz_$$t -max_total_time=$(FUZZ_SECONDS) -timeout=10 \
+	        -print_final_stats=1 $(BUILD)/fuzz/corpus-$$t fuzz/corpus/$$t \
+	        2>$(BUILD)/fuzz/fuzz_$$t.log || { tail -50 $(BUILD)/fuzz/fuzz_$$t.log; exit 1; }; \
+	    grep -E '^stat::number_of_executed_units|^#[0-9]+.*DONE' \
+	        $(BUILD)/fuzz/fuzz_$$t.log | tail -2; \
+	done
 
 unit: $(UNIT_BINS)
 	$(PROVE) $(PROVE_FLAGS) --exec '' $(UNIT_BINS)
