@@ -20,7 +20,7 @@ RUN apt-get update \
 WORKDIR /src
 COPY config Makefile ./
 COPY ngx_gov_module ngx_gov_module
-RUN make build
+RUN make build token
 
 
 FROM debian:bookworm
@@ -32,6 +32,7 @@ RUN apt-get update \
 
 COPY --from=build /src/build/plain/objs/ngx_http_gov_module.so \
      /srv/gov/modules/ngx_http_gov_module.so
+COPY --from=build /src/build/gov-token /usr/local/bin/gov-token
 COPY conf /srv/gov/conf
 COPY templates /srv/gov/templates
 

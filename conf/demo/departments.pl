@@ -76,7 +76,20 @@ sub serve {
 
     my ($status, $out) = (404, '{"error":"not_found"}');
 
-    if ($method eq 'GET' && $uri eq '/departments/') {
+    if ($method eq 'GET' && $uri eq '/departments/whoami') {
+        my %who;
+        for my $k (qw(subject actor name)) {
+            my $v = $h{"x-gov-$k"};
+            next unless defined $v;
+            $v =~ s/%([0-9A-Fa-f]{2})/chr(hex $1)/ge;
+            $v =~ s/(["\\])/\\$1/g;
+            $who{$k} = $v;
+        }
+        $status = 200;
+        $out = '{' . join(',', map { qq("$_":"$who{$_}") } sort keys %who)
+             . '}';
+
+    } elsif ($method eq 'GET' && $uri eq '/departments/') {
         $status = 200;
         $out = '{"departments":['
              . join(',', map { qq({"id":"$_","name":"$departments{$_}"}) }

@@ -7,7 +7,9 @@
 set -eu
 
 prefix=/srv/gov
-mkdir -p "$prefix/logs" "$prefix/tmp" "$prefix/redis"
+mkdir -p "$prefix/logs" "$prefix/tmp" "$prefix/redis" "$prefix/html"
+
+"$prefix/conf/demo/login-page.sh" /usr/local/bin/gov-token "$prefix/html/demo"
 
 if grep -Eq '^[[:space:]]*gov_redis[[:space:]]+127\.0\.0\.1:6380' \
         "$prefix/conf/nginx.conf"

@@ -17,7 +17,7 @@ run=${GOV_RUN_DIR:-$root/run}
 modules=${GOV_MODULE_DIR:-$root/build/plain/objs}
 nginx=${NGINX:-/usr/sbin/nginx}
 
-mkdir -p "$run/logs" "$run/tmp" "$run/redis"
+mkdir -p "$run/logs" "$run/tmp" "$run/redis" "$run/html"
 ln -sfn "$root/conf" "$run/conf"
 ln -sfn "$root/templates" "$run/templates"
 ln -sfn "$modules" "$run/modules"
@@ -32,6 +32,9 @@ ngx=("$nginx" -p "$run/" -c conf/nginx.conf -e logs/error.log)
 if [ "${1:-}" = "--check" ]; then
     exec "${ngx[@]}" -t
 fi
+
+"$root/conf/demo/login-page.sh" "${GOV_TOKEN:-$root/build/gov-token}" \
+    "$run/html/demo"
 
 pids=()
 
@@ -91,6 +94,7 @@ cat <<MSG
 ngx_gov_module demo is running:
 
     http://127.0.0.1:8080/             the portal
+    http://127.0.0.1:8080/whoami       who you are (log in as a demo citizen)
     http://127.0.0.1:8080/gov/health   Redis connection check
     http://127.0.0.1:8080/gov/status   metrics (Prometheus text)
 
