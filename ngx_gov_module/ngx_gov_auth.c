@@ -58,6 +58,11 @@ typedef struct {
     time_t                          expires;
     ngx_int_t                       reason;
     json_t                         *claims;
+
+    /* the last location policy checked, so a hit checks only times */
+    const gov_claim_policy_t       *policy;
+    ngx_int_t                       policy_reason;
+    gov_jwt_times_t                 times;
 } ngx_http_gov_jwt_node_t;
 
 
@@ -94,10 +99,12 @@ static ngx_int_t ngx_http_gov_get_cookie(ngx_http_request_t *r,
 static ngx_int_t ngx_http_gov_set_cookie(ngx_http_request_t *r,
     ngx_http_gov_loc_conf_t *glcf, ngx_str_t *sid, time_t max_age);
 
+static ngx_int_t ngx_http_gov_sha256_digest(u_char *data, size_t len,
+    u_char *hash);
 static void ngx_http_gov_jwt_cache_init(void);
 static ngx_http_gov_jwt_node_t *ngx_http_gov_jwt_cache_get(u_char *hash);
-static void ngx_http_gov_jwt_cache_put(ngx_uint_t max, u_char *hash,
-    ngx_int_t reason, json_t *claims, time_t expires);
+static ngx_http_gov_jwt_node_t *ngx_http_gov_jwt_cache_put(ngx_uint_t max,
+    u_char *hash, ngx_int_t reason, json_t *claims, time_t expires);
 static void ngx_http_gov_jwt_cache_free(ngx_http_gov_jwt_node_t *node);
 
 static void ngx_http_gov_login_body(ngx_http_request_t *r);
@@ -111,6 +118,7 @@ static ngx_int_t ngx_http_gov_claim_variable(ngx_http_request_t *r,
     ngx_http_variable_value_t *v, uintptr_t data);
 
 
+static EVP_MD             *ngx_http_gov_sha256;
 static ngx_rbtree_t        ngx_http_gov_jwt_tree;
 static ngx_rbtree_node_t   ngx_http_gov_jwt_sentinel;
 static ngx_queue_t         ngx_http_gov_jwt_lru;
@@ -867,13 +875,19 @@ ngx_http_gov_identity_headers(ngx_http_request_t *r,
 
         len = gov_pct_encode(NULL, (char *) src[i]->data, src[i]->len);
 
-        value.data = ngx_pnalloc(r->pool, len);
-        if (value.data == NULL) {
-            return NGX_ERROR;
-        }
+        if (len == src[i]->len) {
+            /* nothing to encode: the claim's own bytes will do */
+            value = *src[i];
 
-        value.len = gov_pct_encode((char *) value.data, (char *) src[i]->data,
-                                   src[i]->len);
+        } else {
+            value.data = ngx_pnalloc(r->pool, len);
+            if (value.data == NULL) {
+                return NGX_ERROR;
+            }
+
+            value.len = gov_pct_encode((char *) value.data,
+                                       (char *) src[i]->data, src[i]->len);
+        }
 
         if (ngx_http_gov_add_header(r, &r->headers_in.headers, keys[i],
                                     &value)
@@ -1024,30 +1038,27 @@ ngx_http_gov_verify(ngx_http_request_t *r, ngx_str_t *token, json_t **claims)
     json_t                    *c;
     ngx_int_t                  reason;
     long long                  exp;
+    gov_claim_policy_t        *policy;
     ngx_http_gov_jwt_node_t   *node;
     ngx_http_gov_loc_conf_t   *glcf;
     ngx_http_gov_main_conf_t  *gmcf;
 
     *claims = NULL;
 
-    if (token->len == 0) {
-        return GOV_AUTH_MALFORMED;
-    }
-
-    if (token->len > GOV_JWT_MAX_LEN) {
+    if (token->len == 0 || token->len > GOV_JWT_MAX_LEN) {
         return GOV_AUTH_MALFORMED;
     }
 
     gmcf = ngx_http_get_module_main_conf(r, ngx_http_gov_module);
     glcf = ngx_http_get_module_loc_conf(r, ngx_http_gov_module);
+    policy = &glcf->policy;
 
     now = ngx_time();
     node = NULL;
 
     if (gmcf->jwt_cache) {
-        if (EVP_Digest(token->data, token->len, hash, NULL, EVP_sha256(),
-                       NULL)
-            != 1)
+        if (ngx_http_gov_sha256_digest(token->data, token->len, hash)
+            != NGX_OK)
         {
             return GOV_AUTH_MALFORMED;
         }
@@ -1067,8 +1078,6 @@ ngx_http_gov_verify(ngx_http_request_t *r, ngx_str_t *token, json_t **claims)
             return node->reason;
         }
 
-        c = json_incref(node->claims);
-
     } else {
         if (gmcf->jwt_cache) {
             ngx_gov_metrics_inc(NGX_GOV_M_JWT_CACHE_MISS);
@@ -1083,8 +1092,9 @@ ngx_http_gov_verify(ngx_http_request_t *r, ngx_str_t *token, json_t **claims)
                           gov_auth_reason_str(reason));
 
             if (gmcf->jwt_cache) {
-                ngx_http_gov_jwt_cache_put(gmcf->jwt_cache, hash, reason,
-                                           NULL, now + NGX_HTTP_GOV_NEG_TTL);
+                (void) ngx_http_gov_jwt_cache_put(gmcf->jwt_cache, hash,
+                                                  reason, NULL,
+                                                  now + NGX_HTTP_GOV_NEG_TTL);
             }
 
             return reason;
@@ -1096,13 +1106,37 @@ ngx_http_gov_verify(ngx_http_request_t *r, ngx_str_t *token, json_t **claims)
             expires = exp ? (time_t) exp : now + NGX_HTTP_GOV_NOEXP_TTL;
 
             if (expires > now) {
-                ngx_http_gov_jwt_cache_put(gmcf->jwt_cache, hash,
-                                           GOV_AUTH_OK, c, expires);
+                node = ngx_http_gov_jwt_cache_put(gmcf->jwt_cache, hash,
+                                                  GOV_AUTH_OK, c, expires);
             }
+        }
+
+        if (node == NULL) {
+            reason = gov_jwt_check_claims(c, policy, now);
+            goto checked;
+        }
+
+        json_decref(c);
+    }
+
+    if (node->policy != policy) {
+        node->policy = policy;
+        node->policy_reason = gov_jwt_check_static(node->claims, policy);
+
+        if (node->policy_reason == GOV_AUTH_OK) {
+            gov_jwt_get_times(node->claims, &node->times);
         }
     }
 
-    reason = gov_jwt_check_claims(c, &glcf->policy, now);
+    reason = node->policy_reason;
+
+    if (reason == GOV_AUTH_OK) {
+        reason = gov_jwt_check_time(&node->times, policy->leeway, now);
+    }
+
+    c = json_incref(node->claims);
+
+checked:
 
     if (reason != GOV_AUTH_OK) {
         ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
@@ -1128,8 +1162,7 @@ ngx_http_gov_session_key(ngx_http_request_t *r, ngx_str_t *sid,
 
     gmcf = ngx_http_get_module_main_conf(r, ngx_http_gov_module);
 
-    if (EVP_Digest(sid->data, sid->len, hash, NULL, EVP_sha256(), NULL) != 1)
-    {
+    if (ngx_http_gov_sha256_digest(sid->data, sid->len, hash) != NGX_OK) {
         return NGX_ERROR;
     }
 
@@ -1388,6 +1421,29 @@ ngx_http_gov_set_cookie(ngx_http_request_t *r, ngx_http_gov_loc_conf_t *glcf,
 }
 
 
+/*
+ * SHA-256, with the algorithm fetched once per process: OpenSSL 3 would
+ * otherwise look it up (under a lock) on every call.
+ */
+
+static ngx_int_t
+ngx_http_gov_sha256_digest(u_char *data, size_t len, u_char *hash)
+{
+    if (ngx_http_gov_sha256 == NULL) {
+        ngx_http_gov_sha256 = EVP_MD_fetch(NULL, "SHA2-256", NULL);
+        if (ngx_http_gov_sha256 == NULL) {
+            return NGX_ERROR;
+        }
+    }
+
+    if (EVP_Digest(data, len, hash, NULL, ngx_http_gov_sha256, NULL) != 1) {
+        return NGX_ERROR;
+    }
+
+    return NGX_OK;
+}
+
+
 /* the verified-token cache: per worker, bounded, least recently used out */
 
 
@@ -1446,7 +1502,7 @@ ngx_http_gov_jwt_cache_get(u_char *hash)
 }
 
 
-static void
+static ngx_http_gov_jwt_node_t *
 ngx_http_gov_jwt_cache_put(ngx_uint_t max, u_char *hash, ngx_int_t reason,
     json_t *claims, time_t expires)
 {
@@ -1465,7 +1521,7 @@ ngx_http_gov_jwt_cache_put(ngx_uint_t max, u_char *hash, ngx_int_t reason,
 
     jn = ngx_alloc(sizeof(ngx_http_gov_jwt_node_t), ngx_cycle->log);
     if (jn == NULL) {
-        return;
+        return NULL;
     }
 
     ngx_memcpy(jn->hash, hash, NGX_HTTP_GOV_HASH_LEN);
@@ -1473,10 +1529,14 @@ ngx_http_gov_jwt_cache_put(ngx_uint_t max, u_char *hash, ngx_int_t reason,
     jn->expires = expires;
     jn->reason = reason;
     jn->claims = claims ? json_incref(claims) : NULL;
+    jn->policy = NULL;
+    jn->policy_reason = GOV_AUTH_OK;
 
     ngx_rbtree_insert(&ngx_http_gov_jwt_tree, &jn->node);
     ngx_queue_insert_head(&ngx_http_gov_jwt_lru, &jn->queue);
     ngx_http_gov_jwt_count++;
+
+    return jn;
 }
 
 
@@ -1501,7 +1561,7 @@ ngx_http_gov_auth_exit_process(ngx_cycle_t *cycle)
     ngx_queue_t  *q;
 
     if (!ngx_http_gov_jwt_inited) {
-        return;
+        goto done;
     }
 
     while (!ngx_queue_empty(&ngx_http_gov_jwt_lru)) {
@@ -1511,6 +1571,13 @@ ngx_http_gov_auth_exit_process(ngx_cycle_t *cycle)
     }
 
     ngx_http_gov_jwt_inited = 0;
+
+done:
+
+    if (ngx_http_gov_sha256) {
+        EVP_MD_free(ngx_http_gov_sha256);
+        ngx_http_gov_sha256 = NULL;
+    }
 }
 
 

@@ -1029,8 +1029,24 @@ int
 gov_jwt_check_claims(json_t *claims, const gov_claim_policy_t *policy,
     long long now)
 {
+    int              rc;
+    gov_jwt_times_t  times;
+
+    rc = gov_jwt_check_static(claims, policy);
+    if (rc != GOV_AUTH_OK) {
+        return rc;
+    }
+
+    gov_jwt_get_times(claims, &times);
+
+    return gov_jwt_check_time(&times, policy->leeway, now);
+}
+
+
+int
+gov_jwt_check_static(json_t *claims, const gov_claim_policy_t *policy)
+{
     size_t       i, n;
-    double       t, leeway;
     json_t      *v, *e;
     const char  *names[] = { "exp", "nbf", "iat" };
 
@@ -1042,8 +1058,7 @@ gov_jwt_check_claims(json_t *claims, const gov_claim_policy_t *policy,
     }
 
     v = json_object_get(claims, "sub");
-    if (v && (!json_is_string(v) || json_string_length(v) != strlen(
-              json_string_value(v))
+    if (v && (!json_is_string(v)
               || gov_jwt_bad_string(json_string_value(v), GOV_JWT_SUB_MAX)))
     {
         return GOV_AUTH_MALFORMED;
@@ -1054,7 +1069,6 @@ gov_jwt_check_claims(json_t *claims, const gov_claim_policy_t *policy,
         e = json_object_get(v, "sub");
 
         if (!json_is_object(v) || !json_is_string(e)
-            || json_string_length(e) != strlen(json_string_value(e))
             || gov_jwt_bad_string(json_string_value(e), GOV_JWT_SUB_MAX))
         {
             return GOV_AUTH_MALFORMED;
@@ -1084,32 +1098,6 @@ gov_jwt_check_claims(json_t *claims, const gov_claim_policy_t *policy,
     for (i = 0; i < policy->nrequire; i++) {
         if (json_object_get(claims, policy->require[i]) == NULL) {
             return GOV_AUTH_MISSING_CLAIM;
-        }
-    }
-
-    leeway = (double) policy->leeway;
-
-    v = json_object_get(claims, "exp");
-    if (v) {
-        t = json_number_value(v);
-        if ((double) now >= t + leeway) {
-            return GOV_AUTH_EXPIRED;
-        }
-    }
-
-    v = json_object_get(claims, "nbf");
-    if (v) {
-        t = json_number_value(v);
-        if ((double) now + leeway < t) {
-            return GOV_AUTH_NOT_YET_VALID;
-        }
-    }
-
-    v = json_object_get(claims, "iat");
-    if (v) {
-        t = json_number_value(v);
-        if (t > (double) now + leeway) {
-            return GOV_AUTH_NOT_YET_VALID;
         }
     }
 
@@ -1147,6 +1135,50 @@ gov_jwt_check_claims(json_t *claims, const gov_claim_policy_t *policy,
                 return GOV_AUTH_BAD_AUDIENCE;
             }
         }
+    }
+
+    return GOV_AUTH_OK;
+}
+
+
+void
+gov_jwt_get_times(json_t *claims, gov_jwt_times_t *times)
+{
+    json_t  *v;
+
+    v = json_object_get(claims, "exp");
+    times->has_exp = json_is_number(v);
+    times->exp = times->has_exp ? json_number_value(v) : 0;
+
+    v = json_object_get(claims, "nbf");
+    times->has_nbf = json_is_number(v);
+    times->nbf = times->has_nbf ? json_number_value(v) : 0;
+
+    v = json_object_get(claims, "iat");
+    times->has_iat = json_is_number(v);
+    times->iat = times->has_iat ? json_number_value(v) : 0;
+}
+
+
+int
+gov_jwt_check_time(const gov_jwt_times_t *times, long long leeway,
+    long long now)
+{
+    double  t, l;
+
+    t = (double) now;
+    l = (double) leeway;
+
+    if (times->has_exp && t >= times->exp + l) {
+        return GOV_AUTH_EXPIRED;
+    }
+
+    if (times->has_nbf && t + l < times->nbf) {
+        return GOV_AUTH_NOT_YET_VALID;
+    }
+
+    if (times->has_iat && times->iat > t + l) {
+        return GOV_AUTH_NOT_YET_VALID;
     }
 
     return GOV_AUTH_OK;

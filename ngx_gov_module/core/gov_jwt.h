@@ -86,8 +86,29 @@ void gov_keyset_free(gov_keyset_t *ks);
 int gov_jwt_verify(const gov_keyset_t *ks, const char *token, size_t len,
     json_t **claims);
 
+typedef struct {
+    int               has_exp;
+    int               has_nbf;
+    int               has_iat;
+    double            exp;
+    double            nbf;
+    double            iat;
+} gov_jwt_times_t;
+
+
 /* checks claim types, required claims, exp/nbf/iat, iss and aud */
 int gov_jwt_check_claims(json_t *claims, const gov_claim_policy_t *policy,
+    long long now);
+
+/*
+ * The same in two halves, so that a cached token pays only for the second:
+ * what depends on the policy alone (types, required claims, iss, aud), and
+ * what depends on the time (exp, nbf, iat, from gov_jwt_get_times() after
+ * gov_jwt_check_static() accepted the claims).
+ */
+int gov_jwt_check_static(json_t *claims, const gov_claim_policy_t *policy);
+void gov_jwt_get_times(json_t *claims, gov_jwt_times_t *times);
+int gov_jwt_check_time(const gov_jwt_times_t *times, long long leeway,
     long long now);
 
 /* the exp claim when it is a number, else 0 */
