@@ -60,8 +60,9 @@ b64(const void *data, size_t len)
 }
 
 
+/* "pad": the field size for EC coordinates (RFC 7518 wants them full) */
 static char *
-b64_bn(EVP_PKEY *pkey, const char *param)
+b64_bn(EVP_PKEY *pkey, const char *param, int pad)
 {
     BIGNUM         *bn = NULL;
     char           *out;
@@ -69,7 +70,7 @@ b64_bn(EVP_PKEY *pkey, const char *param)
     int             n;
 
     EVP_PKEY_get_bn_param(pkey, param, &bn);
-    n = BN_bn2bin(bn, buf);
+    n = pad ? BN_bn2binpad(bn, buf, pad) : BN_bn2bin(bn, buf);
     BN_free(bn);
     out = b64(buf, n);
 
@@ -230,10 +231,10 @@ main(void)
     is_int(gov_keyset_add(&ks, ec_pub, strlen(ec_pub), "ES256", "ec1",
                           err, sizeof(err)), 0, "EC PEM pinned to ES256");
 
-    n = b64_bn(rsa, OSSL_PKEY_PARAM_RSA_N);
-    e = b64_bn(rsa, OSSL_PKEY_PARAM_RSA_E);
-    x = b64_bn(ec, OSSL_PKEY_PARAM_EC_PUB_X);
-    y = b64_bn(ec, OSSL_PKEY_PARAM_EC_PUB_Y);
+    n = b64_bn(rsa, OSSL_PKEY_PARAM_RSA_N, 0);
+    e = b64_bn(rsa, OSSL_PKEY_PARAM_RSA_E, 0);
+    x = b64_bn(ec, OSSL_PKEY_PARAM_EC_PUB_X, 32);
+    y = b64_bn(ec, OSSL_PKEY_PARAM_EC_PUB_Y, 32);
     k = b64(secret, 32);
 
     snprintf(jwks, sizeof(jwks),

@@ -1,0 +1,58 @@
+
+/*
+ * Copyright (C) ngx_gov_module authors
+ *
+ * Application validation (一次告知): every problem of a submission, all at
+ * once.  No nginx header: patterns are matched through a callback.
+ */
+
+
+#ifndef _GOV_APP_H_INCLUDED_
+#define _GOV_APP_H_INCLUDED_
+
+
+#include <stddef.h>
+#include <jansson.h>
+
+
+#define GOV_APP_VALUE_MAX  1024
+
+
+/* 1: matches, 0: does not, -1: the matcher failed */
+typedef int (*gov_app_match_pt)(void *pattern, const char *s, size_t len);
+
+
+typedef struct {
+    const char         *id;
+    int                 required;
+    void               *pattern;        /* NULL: any text */
+} gov_app_field_t;
+
+
+typedef struct {
+    const char         *id;
+    int                 elicense;       /* may be given as "elicense" */
+} gov_app_material_t;
+
+
+typedef struct {
+    const gov_app_field_t     *fields;
+    size_t                     nfields;
+    const gov_app_material_t  *materials;
+    size_t                     nmaterials;
+    gov_app_match_pt           match;
+} gov_app_spec_t;
+
+
+/*
+ * Checks {"fields":{...},"materials":{...}} against the spec.  Returns 0
+ * when valid, else 1 and *problems = {"error":"invalid_application",
+ * "missing":[IDS],"invalid":[{"id","reason"}]} (a new reference).
+ * Reasons: not_an_object, not_a_string, too_long, control_character,
+ * pattern_mismatch, unknown_field, unknown_material, elicense_not_allowed.
+ */
+int gov_app_validate(const gov_app_spec_t *spec, json_t *doc,
+    json_t **problems);
+
+
+#endif /* _GOV_APP_H_INCLUDED_ */

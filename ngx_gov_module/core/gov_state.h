@@ -1,0 +1,47 @@
+
+/*
+ * Copyright (C) ngx_gov_module authors
+ *
+ * The step state machine of CONTRACT section 5.  No nginx header.
+ */
+
+
+#ifndef _GOV_STATE_H_INCLUDED_
+#define _GOV_STATE_H_INCLUDED_
+
+
+#include <stddef.h>
+
+
+typedef enum {
+    GOV_STEP_QUEUED = 0,
+    GOV_STEP_RECEIVED,
+    GOV_STEP_CORRECTION,
+    GOV_STEP_ACCEPTED,
+    GOV_STEP_REVIEWING,
+    GOV_STEP_SPECIAL,
+    GOV_STEP_APPROVED,
+    GOV_STEP_DENIED,
+    GOV_STEP_REFUSED,
+    GOV_STEP_WITHDRAWN,
+    GOV_STEP_DELIVERED,
+    GOV_STEP_STATES
+} gov_step_state_e;
+
+
+/* -1 for an unknown name */
+int gov_state_from_str(const char *s, size_t len);
+const char *gov_state_name(int state);      /* "queued" */
+const char *gov_state_name_zh(int state);   /* "待推送" */
+
+int gov_state_can(int from, int to);        /* a legal move */
+int gov_state_terminal(int state);          /* nothing may follow */
+int gov_state_paused(int state);            /* the clock stops */
+int gov_state_done(int state);              /* 办结: approved, delivered */
+int gov_state_attention(int state);         /* the citizen must act */
+
+/* how far along a step is, for the progress bar: 0 .. 100 */
+int gov_state_percent(int state);
+
+
+#endif /* _GOV_STATE_H_INCLUDED_ */

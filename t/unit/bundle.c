@@ -1,0 +1,361 @@
+
+/*
+ * Copyright (C) ngx_gov_module authors
+ *
+ * Unit tests of the working-day calendar, the step state machine, callback
+ * signatures and application validation.
+ */
+
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "tap.h"
+#include "gov_app.h"
+#include "gov_calendar.h"
+#include "gov_sig.h"
+#include "gov_state.h"
+
+
+#define D(y, m, d)  gov_day_from_civil(y, m, d)
+
+
+static const char *
+ymd(int day)
+{
+    static char  buf[4][16];
+    static int   n;
+    int          y, m, d;
+
+    gov_civil_from_day(day, &y, &m, &d);
+    n = (n + 1) % 4;
+    snprintf(buf[n], sizeof(buf[n]), "%04d-%02d-%02d", y, m, d);
+
+    return buf[n];
+}
+
+
+static char *
+slurp(const char *path, size_t *len)
+{
+    FILE  *f;
+    char  *buf;
+    long   n;
+
+    f = fopen(path, "rb");
+    if (f == NULL) {
+        return NULL;
+    }
+
+    fseek(f, 0, SEEK_END);
+    n = ftell(f);
+    fseek(f, 0, SEEK_SET);
+    buf = malloc(n + 1);
+    *len = fread(buf, 1, n, f);
+    buf[*len] = '\0';
+    fclose(f);
+
+    return buf;
+}
+
+
+/* a pattern is a required prefix here */
+static int
+match_prefix(void *pattern, const char *s, size_t len)
+{
+    size_t  n = strlen(pattern);
+
+    return len >= n && memcmp(s, pattern, n) == 0;
+}
+
+
+static int
+validate(const char *json, char *out, size_t size)
+{
+    int     rc;
+    char   *dump;
+    json_t *doc, *problems;
+
+    static const gov_app_field_t  fields[] = {
+        { "name", 1, NULL },
+        { "id_number", 1, "11" },
+        { "phone", 0, NULL },
+    };
+
+    static const gov_app_material_t  materials[] = {
+        { "birth_cert", 1 },
+        { "photo", 0 },
+    };
+
+    gov_app_spec_t  spec = { fields, 3, materials, 2, match_prefix };
+
+    doc = json_loads(json, 0, NULL);
+    rc = gov_app_validate(&spec, doc, &problems);
+    json_decref(doc);
+
+    out[0] = '\0';
+
+    if (problems) {
+        dump = json_dumps(problems, JSON_COMPACT | JSON_SORT_KEYS);
+        snprintf(out, size, "%s", dump);
+        free(dump);
+        json_decref(problems);
+    }
+
+    return rc;
+}
+
+
+int
+main(void)
+{
+    int             i, j, rc, legal, y, m, d;
+    char            err[256], out[1024], sig[72];
+    size_t          len, line;
+    char           *text;
+    long long       ts;
+    gov_calendar_t  cal;
+
+    /* --- dates ------------------------------------------------------------ */
+
+    is_int(D(1970, 1, 1), 0, "day 0 is 1970-01-01");
+    is_str(ymd(D(2026, 11, 25)), "2026-11-25", "round trip");
+    is_str(ymd(D(2028, 2, 29)), "2028-02-29", "leap day");
+    is_int(gov_weekday(D(2026, 11, 25)), 3, "2026-11-25 is a Wednesday");
+    is_int(gov_weekday(D(1969, 12, 31)), 3, "1969-12-31 was a Wednesday");
+
+    for (i = D(1999, 1, 1); i < D(2031, 1, 1); i++) {
+        gov_civil_from_day(i, &y, &m, &d);
+        if (D(y, m, d) != i) {
+            break;
+        }
+    }
+
+    is_int(i, D(2031, 1, 1), "civil dates round trip 1999..2030");
+
+    /* --- the calendar file ---------------------------------------------- */
+
+    text = slurp("../shared/data/calendar/cn-2026.txt", &len);
+    if (text == NULL) {
+        text = slurp("conf/calendar/cn-2026.txt", &len);
+    }
+
+    ok(text != NULL, "the 2026 calendar is readable");
+
+    rc = gov_calendar_parse(&cal, text, len, &line, err, sizeof(err));
+    is_int(rc, 0, "the official 2026 calendar parses: %s", rc ? err : "");
+    is_int(cal.ndays, 39, "39 listed days");
+    free(text);
+
+    /* the contract's example: 5 working days from Wednesday 2026-11-25 */
+    is_str(ymd(gov_calendar_add(&cal, D(2026, 11, 25), 5)), "2026-12-02",
+           "5 working days after 2026-11-25 is 2026-12-02");
+
+    is_str(ymd(gov_calendar_add(&cal, D(2026, 11, 27), 1)), "2026-11-30",
+           "Friday + 1 skips the weekend");
+    is_str(ymd(gov_calendar_add(&cal, D(2026, 9, 30), 1)), "2026-10-08",
+           "the National Day holiday is skipped");
+    is_str(ymd(gov_calendar_add(&cal, D(2026, 10, 9), 1)), "2026-10-10",
+           "Saturday 2026-10-10 is a makeup workday");
+    is_str(ymd(gov_calendar_add(&cal, D(2026, 2, 13), 1)), "2026-02-14",
+           "Saturday 2026-02-14 is a makeup workday");
+    is_str(ymd(gov_calendar_add(&cal, D(2026, 2, 14), 1)), "2026-02-24",
+           "Spring Festival is skipped");
+    is_str(ymd(gov_calendar_add(&cal, D(2026, 12, 30), 2)), "2027-01-01",
+           "across the year boundary (2027 not listed: weekdays count)");
+    is_str(ymd(gov_calendar_add(&cal, D(2025, 12, 31), 1)), "2026-01-04",
+           "into 2026: 1-3 January rest, Sunday 4 January is a workday");
+    is_int(gov_calendar_add(&cal, D(2026, 11, 25), 0), D(2026, 11, 25),
+           "0 working days: the same day");
+    ok(gov_calendar_is_workday(&cal, D(2026, 1, 4)),
+       "Sunday 2026-01-04 is a makeup workday");
+    ok(!gov_calendar_is_workday(&cal, D(2026, 10, 1)), "2026-10-01 rests");
+    ok(!gov_calendar_is_workday(NULL, D(2026, 11, 28)),
+       "without a calendar, Saturday rests");
+    is_int(gov_calendar_between(&cal, D(2026, 11, 25), D(2026, 12, 2)), 5,
+           "working days in (25 Nov, 2 Dec]");
+    is_int(gov_calendar_between(&cal, D(2026, 12, 2), D(2026, 11, 25)), 0,
+           "an empty interval");
+
+    /* clock pauses: days in correction push the deadline by as many */
+    is_str(ymd(gov_calendar_add(&cal, D(2026, 11, 25),
+                                5 + gov_calendar_between(&cal,
+                                                         D(2026, 11, 26),
+                                                         D(2026, 11, 30)))),
+           "2026-12-04", "a pause from Thursday to Monday adds 2 days");
+
+    gov_calendar_free(&cal);
+
+    {
+        const char  *bad[] = {
+            "2026-13-01 holiday\n",
+            "2026-02-30 holiday\n",
+            "2026-01-01 vacation\n",
+            "2026/01/01 holiday\n",
+            "2026-01-01\n",
+            "2026-01-01 holiday extra\n",
+            "# ok\n2026-01-01 holiday\n2026-01-01 workday\n",
+        };
+
+        for (i = 0; i < 7; i++) {
+            rc = gov_calendar_parse(&cal, bad[i], strlen(bad[i]), &line, err,
+                                    sizeof(err));
+            ok(rc == -1, "bad calendar %d refused (line %zu): %s", i, line,
+               err);
+        }
+
+        rc = gov_calendar_parse(&cal, "\n# c\n  \n2026-05-01 holiday # x\r\n",
+                                27, &line, err, sizeof(err));
+        ok(rc == 0 && cal.ndays == 1, "comments, blanks and CRLF");
+        gov_calendar_free(&cal);
+    }
+
+    /* --- the state machine: every pair -------------------------------- */
+
+    {
+        /* the contract's table, transcribed independently */
+        static const char  *table[GOV_STEP_STATES] = {
+            "received refused",
+            "accepted correction refused withdrawn",
+            "received accepted refused withdrawn",
+            "reviewing approved denied special correction withdrawn",
+            "approved denied special correction withdrawn",
+            "reviewing approved denied",
+            "delivered",
+            "", "", "", ""
+        };
+
+        int  wrong = 0;
+
+        legal = 0;
+
+        for (i = 0; i < GOV_STEP_STATES; i++) {
+            for (j = 0; j < GOV_STEP_STATES; j++) {
+                char  word[32];
+                int   want;
+
+                snprintf(word, sizeof(word), " %s ", gov_state_name(j));
+                snprintf(out, sizeof(out), " %s ", table[i]);
+                want = strstr(out, word) != NULL;
+
+                if (gov_state_can(i, j) != want) {
+                    wrong++;
+                    printf("# %s -> %s: got %d\n", gov_state_name(i),
+                           gov_state_name(j), !want);
+                }
+
+                legal += want;
+            }
+        }
+
+        is_int(wrong, 0, "all 121 pairs of states follow the contract");
+        is_int(legal, 25, "25 legal moves");
+    }
+
+    ok(!gov_state_can(GOV_STEP_DELIVERED, GOV_STEP_QUEUED),
+       "nothing leaves delivered");
+    ok(!gov_state_can(-1, 0) && !gov_state_can(0, 99), "out of range");
+    ok(gov_state_terminal(GOV_STEP_DENIED) && gov_state_terminal(
+       GOV_STEP_REFUSED) && gov_state_terminal(GOV_STEP_WITHDRAWN)
+       && gov_state_terminal(GOV_STEP_DELIVERED)
+       && !gov_state_terminal(GOV_STEP_APPROVED), "terminal states");
+    ok(gov_state_paused(GOV_STEP_CORRECTION) && gov_state_paused(
+       GOV_STEP_SPECIAL) && !gov_state_paused(GOV_STEP_REVIEWING),
+       "the clock pauses in correction and special");
+    is_int(gov_state_from_str("reviewing", 9), GOV_STEP_REVIEWING, "names");
+    is_int(gov_state_from_str("review", 6), -1, "no prefixes");
+    is_str(gov_state_name_zh(GOV_STEP_CORRECTION), "补正中", "Chinese names");
+
+    /* --- signatures ------------------------------------------------------ */
+
+    gov_sig_make((const unsigned char *) "key", 3, "1795600000", 10,
+                 "{\"state\":\"accepted\"}", 20, sig);
+    sig[71] = '\0';
+
+    is_int(gov_sig_check((const unsigned char *) "key", 3, "1795600000", 10,
+                         "{\"state\":\"accepted\"}", 20, sig, 71),
+           GOV_SIG_OK, "a good signature");
+    is_int(gov_sig_check((const unsigned char *) "kez", 3, "1795600000", 10,
+                         "{\"state\":\"accepted\"}", 20, sig, 71),
+           GOV_SIG_MISMATCH, "another secret");
+    is_int(gov_sig_check((const unsigned char *) "key", 3, "1795600001", 10,
+                         "{\"state\":\"accepted\"}", 20, sig, 71),
+           GOV_SIG_MISMATCH, "another timestamp");
+    is_int(gov_sig_check((const unsigned char *) "key", 3, "1795600000", 10,
+                         "{\"state\":\"approved\"}", 20, sig, 71),
+           GOV_SIG_MISMATCH, "another body");
+    is_int(gov_sig_check((const unsigned char *) "key", 3, "1795600000", 10,
+                         "{}", 2, sig, 70), GOV_SIG_MALFORMED, "too short");
+    is_int(gov_sig_check((const unsigned char *) "key", 3, "1795600000", 10,
+                         "{}", 2, "md5=00", 6), GOV_SIG_MALFORMED,
+           "another scheme");
+    sig[20] = 'g';
+    is_int(gov_sig_check((const unsigned char *) "key", 3, "1795600000", 10,
+                         "{}", 2, sig, 71), GOV_SIG_MALFORMED, "not hex");
+
+    is_int(gov_sig_timestamp("1795600000", 10, 1795600100, 300, &ts),
+           GOV_SIG_OK, "100s old: fine");
+    is_int(gov_sig_timestamp("1795600000", 10, 1795600301, 300, &ts),
+           GOV_SIG_STALE, "301s old: stale");
+    is_int(gov_sig_timestamp("1795600400", 10, 1795600000, 300, &ts),
+           GOV_SIG_STALE, "400s ahead: stale");
+    is_int(gov_sig_timestamp("17956e0000", 10, 1795600000, 300, &ts),
+           GOV_SIG_MALFORMED, "not digits");
+    is_int(gov_sig_timestamp("", 0, 1795600000, 300, &ts),
+           GOV_SIG_MALFORMED, "empty");
+
+    /* --- application validation ---------------------------------------- */
+
+    rc = validate("{\"fields\":{\"name\":\"张三\",\"id_number\":\"110101\"},"
+                  "\"materials\":{\"birth_cert\":\"elicense\","
+                  "\"photo\":\"file-1\"}}", out, sizeof(out));
+    is_int(rc, 0, "a valid application");
+
+    rc = validate("{\"fields\":{\"id_number\":\"99\",\"phone\":5,"
+                  "\"x\":\"1\"},\"materials\":{\"photo\":\"elicense\","
+                  "\"y\":\"2\"}}", out, sizeof(out));
+    is_int(rc, 1, "an invalid application");
+    is_str(out, "{\"error\":\"invalid_application\",\"invalid\":["
+                "{\"id\":\"id_number\",\"reason\":\"pattern_mismatch\"},"
+                "{\"id\":\"phone\",\"reason\":\"not_a_string\"},"
+                "{\"id\":\"x\",\"reason\":\"unknown_field\"},"
+                "{\"id\":\"photo\",\"reason\":\"elicense_not_allowed\"},"
+                "{\"id\":\"y\",\"reason\":\"unknown_material\"}],"
+                "\"missing\":[\"name\",\"birth_cert\"]}",
+           "every problem at once");
+
+    rc = validate("{}", out, sizeof(out));
+    is_str(out, "{\"error\":\"invalid_application\",\"invalid\":[],"
+                "\"missing\":[\"name\",\"id_number\",\"birth_cert\","
+                "\"photo\"]}", "an empty object: everything missing");
+
+    rc = validate("[1]", out, sizeof(out));
+    is_int(rc, 1, "an array is refused");
+    rc = validate("{\"fields\":[],\"materials\":\"x\"}", out, sizeof(out));
+    ok(strstr(out, "{\"id\":\"fields\",\"reason\":\"not_an_object\"}")
+       && strstr(out, "{\"id\":\"materials\",\"reason\":\"not_an_object\"}"),
+       "fields and materials must be objects");
+
+    rc = validate("{\"fields\":{\"name\":\"a\\u0001b\",\"id_number\":\"11\"},"
+                  "\"materials\":{\"birth_cert\":\"x\",\"photo\":\"y\"}}",
+                  out, sizeof(out));
+    ok(strstr(out, "control_character") != NULL, "control characters");
+
+    rc = validate("{\"fields\":{\"name\":\"<script>'\\\" OR 1=1;--\\n\","
+                  "\"id_number\":\"11\"},\"materials\":{\"birth_cert\":\"x\","
+                  "\"photo\":\"y\"}}", out, sizeof(out));
+    is_int(rc, 0, "HTML, quotes, newlines and SQL are plain text");
+
+    {
+        char  big[1200 + 200];
+
+        snprintf(big, sizeof(big), "{\"fields\":{\"name\":\"%01100d\","
+                 "\"id_number\":\"11\"},\"materials\":{\"birth_cert\":\"x\","
+                 "\"photo\":\"y\"}}", 0);
+        rc = validate(big, out, sizeof(out));
+        ok(strstr(out, "too_long") != NULL, "values over 1024 bytes");
+    }
+
+    return done_testing();
+}
