@@ -1,0 +1,1236 @@
+
+/*
+ * Copyright (C) ngx_gov_module authors
+ */
+
+
+/*
+ * Configuration of bundles: gov_material, gov_field, gov_item {},
+ * gov_bundle {}, gov_calendar.  References are resolved, and cycles and
+ * missing pieces found, when the http block ends; every mistake names the
+ * file and line of the directive that made it.
+ */
+
+
+#include <ngx_config.h>
+#include <ngx_core.h>
+#include <ngx_http.h>
+
+#include "ngx_http_gov_module.h"
+#include "ngx_gov_bundle.h"
+#include "gov_calendar.h"
+
+
+static char *ngx_gov_item_line(ngx_conf_t *cf, ngx_command_t *dummy,
+    void *conf);
+static char *ngx_gov_bundle_line(ngx_conf_t *cf, ngx_command_t *dummy,
+    void *conf);
+static ngx_int_t ngx_gov_read_file(ngx_conf_t *cf, ngx_str_t *path,
+    ngx_str_t *out, size_t max);
+static ngx_int_t ngx_gov_uint_arg(ngx_conf_t *cf, ngx_str_t *value,
+    ngx_uint_t *n, ngx_uint_t min, ngx_uint_t max);
+static ngx_int_t ngx_gov_push_ids(ngx_conf_t *cf, ngx_array_t *a);
+static ngx_int_t ngx_gov_find(ngx_array_t *a, size_t size, ngx_str_t *id);
+static ngx_int_t ngx_gov_valid_id(ngx_str_t *id);
+static ngx_int_t ngx_gov_cycle_from(ngx_gov_bundles_conf_t *bc,
+    ngx_uint_t item, u_char *state, ngx_uint_t *path, ngx_uint_t depth,
+    ngx_uint_t *end);
+static ngx_int_t ngx_gov_build_guide(ngx_conf_t *cf,
+    ngx_gov_bundles_conf_t *bc, ngx_gov_bundle_t *b);
+static ngx_int_t ngx_gov_build_list(ngx_conf_t *cf,
+    ngx_gov_bundles_conf_t *bc);
+static ngx_int_t ngx_gov_json_str(ngx_conf_t *cf, json_t *json,
+    ngx_str_t *out);
+static int ngx_gov_regex_match(void *pattern, const char *s, size_t len);
+static void ngx_gov_calendar_cleanup(void *data);
+
+
+#define ngx_gov_json_string(s)  json_stringn((char *) (s)->data, (s)->len)
+
+#define ngx_gov_conf_error(file, line, fmt, ...)                             \
+    ngx_log_error(NGX_LOG_EMERG, cf->log, 0, fmt " in %V:%ui",               \
+                  __VA_ARGS__, file, line)
+
+
+ngx_gov_bundles_conf_t *
+ngx_gov_bundles_conf(ngx_conf_t *cf)
+{
+    ngx_http_gov_main_conf_t  *gmcf;
+
+    gmcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_gov_module);
+
+    return &gmcf->bundles;
+}
+
+
+static ngx_int_t
+ngx_gov_valid_id(ngx_str_t *id)
+{
+    size_t  i;
+
+    /* ids travel in URIs, headers and Redis keys */
+
+    if (id->len == 0 || id->len > 64) {
+        return NGX_ERROR;
+    }
+
+    for (i = 0; i < id->len; i++) {
+        if (!((id->data[i] >= 'a' && id->data[i] <= 'z')
+              || (id->data[i] >= 'A' && id->data[i] <= 'Z')
+              || (id->data[i] >= '0' && id->data[i] <= '9')
+              || id->data[i] == '_' || id->data[i] == '-'))
+        {
+            return NGX_ERROR;
+        }
+    }
+
+    return NGX_OK;
+}
+
+
+static ngx_int_t
+ngx_gov_find(ngx_array_t *a, size_t size, ngx_str_t *id)
+{
+    u_char      *p;
+    ngx_str_t   *s;
+    ngx_uint_t   i;
+
+    /* every element starts with its ngx_str_t id */
+
+    p = a->elts;
+
+    for (i = 0; i < a->nelts; i++) {
+        s = (ngx_str_t *) (p + i * size);
+
+        if (s->len == id->len && ngx_strncmp(s->data, id->data, id->len) == 0)
+        {
+            return i;
+        }
+    }
+
+    return NGX_ERROR;
+}
+
+
+char *
+ngx_gov_material(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_gov_bundles_conf_t *bc = &((ngx_http_gov_main_conf_t *) conf)->bundles;
+
+    ngx_str_t           *value;
+    ngx_gov_material_t  *m;
+
+    value = cf->args->elts;
+
+    if (ngx_gov_valid_id(&value[1]) != NGX_OK) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "invalid material id \"%V\": use 1-64 letters, "
+                           "digits, \"_\" or \"-\"", &value[1]);
+        return NGX_CONF_ERROR;
+    }
+
+    if (ngx_gov_find(&bc->materials, sizeof(ngx_gov_material_t), &value[1])
+        != NGX_ERROR)
+    {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "duplicate material \"%V\"", &value[1]);
+        return NGX_CONF_ERROR;
+    }
+
+    m = ngx_array_push(&bc->materials);
+    if (m == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    m->id = value[1];
+    m->name = value[2];
+    m->elicense = 0;
+
+    if (cf->args->nelts == 4) {
+        if (ngx_strcmp(value[3].data, "elicense") != 0) {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "invalid parameter \"%V\" in gov_material, "
+                               "only \"elicense\" may follow the name",
+                               &value[3]);
+            return NGX_CONF_ERROR;
+        }
+
+        m->elicense = 1;
+    }
+
+    return NGX_CONF_OK;
+}
+
+
+char *
+ngx_gov_field(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_gov_bundles_conf_t *bc = &((ngx_http_gov_main_conf_t *) conf)->bundles;
+
+    u_char               errstr[NGX_MAX_CONF_ERRSTR];
+    ngx_str_t           *value, anchored;
+    ngx_uint_t           i;
+    ngx_gov_field_t     *f;
+    ngx_regex_compile_t  rc;
+
+    value = cf->args->elts;
+
+    if (ngx_gov_valid_id(&value[1]) != NGX_OK) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "invalid field id \"%V\": use 1-64 letters, "
+                           "digits, \"_\" or \"-\"", &value[1]);
+        return NGX_CONF_ERROR;
+    }
+
+    if (ngx_gov_find(&bc->fields, sizeof(ngx_gov_field_t), &value[1])
+        != NGX_ERROR)
+    {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "duplicate field \"%V\"", &value[1]);
+        return NGX_CONF_ERROR;
+    }
+
+    f = ngx_array_push(&bc->fields);
+    if (f == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    ngx_memzero(f, sizeof(ngx_gov_field_t));
+
+    f->id = value[1];
+    f->label = value[2];
+
+    for (i = 3; i < cf->args->nelts; i++) {
+
+        if (ngx_strcmp(value[i].data, "optional") == 0) {
+            f->optional = 1;
+            continue;
+        }
+
+        if (ngx_strncmp(value[i].data, "pattern=", 8) == 0
+            && value[i].len > 8)
+        {
+            f->pattern.data = value[i].data + 8;
+            f->pattern.len = value[i].len - 8;
+
+            /* the whole value must match, as HTML's pattern attribute */
+
+            anchored.len = f->pattern.len + sizeof("^(?:)$") - 1;
+            anchored.data = ngx_pnalloc(cf->pool, anchored.len);
+            if (anchored.data == NULL) {
+                return NGX_CONF_ERROR;
+            }
+
+            ngx_sprintf(anchored.data, "^(?:%V)$", &f->pattern);
+
+            ngx_memzero(&rc, sizeof(ngx_regex_compile_t));
+
+            rc.pattern = anchored;
+            rc.pool = cf->pool;
+            rc.err.len = NGX_MAX_CONF_ERRSTR;
+            rc.err.data = errstr;
+
+            if (ngx_regex_compile(&rc) != NGX_OK) {
+                ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                                   "invalid pattern of field \"%V\": %V",
+                                   &f->id, &rc.err);
+                return NGX_CONF_ERROR;
+            }
+
+            f->regex = rc.regex;
+            continue;
+        }
+
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "invalid parameter \"%V\" in gov_field",
+                           &value[i]);
+        return NGX_CONF_ERROR;
+    }
+
+    return NGX_CONF_OK;
+}
+
+
+char *
+ngx_gov_item(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_gov_bundles_conf_t *bc = &((ngx_http_gov_main_conf_t *) conf)->bundles;
+
+    char            *rv;
+    ngx_str_t       *value;
+    ngx_conf_t       save;
+    ngx_gov_item_t  *item;
+
+    value = cf->args->elts;
+
+    if (ngx_gov_valid_id(&value[1]) != NGX_OK) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "invalid item id \"%V\": use 1-64 letters, "
+                           "digits, \"_\" or \"-\"", &value[1]);
+        return NGX_CONF_ERROR;
+    }
+
+    if (ngx_gov_find(&bc->items, sizeof(ngx_gov_item_t), &value[1])
+        != NGX_ERROR)
+    {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0, "duplicate item \"%V\"",
+                           &value[1]);
+        return NGX_CONF_ERROR;
+    }
+
+    item = ngx_array_push(&bc->items);
+    if (item == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    ngx_memzero(item, sizeof(ngx_gov_item_t));
+
+    item->id = value[1];
+    item->time_limit = NGX_CONF_UNSET_UINT;
+    item->file = cf->conf_file->file.name;
+    item->line = cf->conf_file->line;
+
+    if (ngx_array_init(&item->materials, cf->pool, 4, sizeof(ngx_str_t))
+        != NGX_OK
+        || ngx_array_init(&item->fields, cf->pool, 4, sizeof(ngx_str_t))
+           != NGX_OK
+        || ngx_array_init(&item->depends, cf->pool, 2, sizeof(ngx_str_t))
+           != NGX_OK)
+    {
+        return NGX_CONF_ERROR;
+    }
+
+    save = *cf;
+    cf->handler = ngx_gov_item_line;
+    cf->handler_conf = (void *) item;
+
+    rv = ngx_conf_parse(cf, NULL);
+
+    *cf = save;
+
+    if (rv != NGX_CONF_OK) {
+        return rv;
+    }
+
+    if (item->backend.len == 0) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "item \"%V\" has no \"backend\"", &item->id);
+        return NGX_CONF_ERROR;
+    }
+
+    if (item->name.len == 0 || item->department.len == 0) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "item \"%V\" needs \"name\" and \"department\"",
+                           &item->id);
+        return NGX_CONF_ERROR;
+    }
+
+    if (item->secret.len == 0) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "item \"%V\" has no \"callback_secret_file\"",
+                           &item->id);
+        return NGX_CONF_ERROR;
+    }
+
+    if (item->time_limit == NGX_CONF_UNSET_UINT) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "item \"%V\" has no \"time_limit\"", &item->id);
+        return NGX_CONF_ERROR;
+    }
+
+    return NGX_CONF_OK;
+}
+
+
+static char *
+ngx_gov_item_line(ngx_conf_t *cf, ngx_command_t *dummy, void *conf)
+{
+    ngx_gov_item_t  *item = conf;
+
+    ngx_str_t  *value, *name;
+
+    value = cf->args->elts;
+    name = &value[0];
+
+#define ngx_gov_is(s)  (name->len == sizeof(s) - 1                          \
+                        && ngx_strncmp(name->data, s, sizeof(s) - 1) == 0)
+
+    if (ngx_gov_is("materials") || ngx_gov_is("fields")
+        || ngx_gov_is("depends"))
+    {
+        if (cf->args->nelts < 2) {
+            goto args;
+        }
+
+        return ngx_gov_push_ids(cf, ngx_gov_is("materials") ? &item->materials
+                                    : ngx_gov_is("fields") ? &item->fields
+                                    : &item->depends) == NGX_OK
+               ? NGX_CONF_OK : NGX_CONF_ERROR;
+    }
+
+    if (cf->args->nelts != 2) {
+        goto args;
+    }
+
+    if (ngx_gov_is("name")) {
+        item->name = value[1];
+
+    } else if (ngx_gov_is("department")) {
+        item->department = value[1];
+
+    } else if (ngx_gov_is("backend") || ngx_gov_is("status")) {
+        if (value[1].len == 0 || value[1].data[0] != '/') {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "\"%V\" of item \"%V\" must be a location "
+                               "URI starting with \"/\"", name, &item->id);
+            return NGX_CONF_ERROR;
+        }
+
+        if (ngx_gov_is("backend")) {
+            item->backend = value[1];
+
+        } else {
+            item->status = value[1];
+        }
+
+    } else if (ngx_gov_is("callback_secret_file")) {
+        if (ngx_gov_read_file(cf, &value[1], &item->secret, 4096) != NGX_OK) {
+            return NGX_CONF_ERROR;
+        }
+
+        while (item->secret.len
+               && (item->secret.data[item->secret.len - 1] == '\n'
+                   || item->secret.data[item->secret.len - 1] == '\r'))
+        {
+            item->secret.len--;
+        }
+
+        if (item->secret.len < 16) {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "callback secret \"%V\" of item \"%V\" is "
+                               "shorter than 16 bytes", &value[1], &item->id);
+            return NGX_CONF_ERROR;
+        }
+
+    } else if (ngx_gov_is("time_limit")) {
+        if (ngx_gov_uint_arg(cf, &value[1], &item->time_limit, 1, 3650)
+            != NGX_OK)
+        {
+            return NGX_CONF_ERROR;
+        }
+
+    } else {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "unknown directive \"%V\" in gov_item", name);
+        return NGX_CONF_ERROR;
+    }
+
+    return NGX_CONF_OK;
+
+args:
+
+    ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                       "invalid number of arguments in \"%V\" of gov_item",
+                       name);
+    return NGX_CONF_ERROR;
+}
+
+
+char *
+ngx_gov_bundle(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_gov_bundles_conf_t *bc = &((ngx_http_gov_main_conf_t *) conf)->bundles;
+
+    char              *rv;
+    ngx_str_t         *value;
+    ngx_uint_t         i;
+    ngx_conf_t         save;
+    ngx_gov_bundle_t  *b, *other;
+
+    value = cf->args->elts;
+
+    if (ngx_gov_valid_id(&value[1]) != NGX_OK) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "invalid bundle id \"%V\": use 1-64 letters, "
+                           "digits, \"_\" or \"-\"", &value[1]);
+        return NGX_CONF_ERROR;
+    }
+
+    if (ngx_gov_find(&bc->bundles, sizeof(ngx_gov_bundle_t), &value[1])
+        != NGX_ERROR)
+    {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0, "duplicate bundle \"%V\"",
+                           &value[1]);
+        return NGX_CONF_ERROR;
+    }
+
+    b = ngx_array_push(&bc->bundles);
+    if (b == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    ngx_memzero(b, sizeof(ngx_gov_bundle_t));
+
+    b->id = value[1];
+    b->time_limit = NGX_CONF_UNSET_UINT;
+    b->file = cf->conf_file->file.name;
+    b->line = cf->conf_file->line;
+
+    if (ngx_array_init(&b->items, cf->pool, 8, sizeof(ngx_str_t)) != NGX_OK) {
+        return NGX_CONF_ERROR;
+    }
+
+    save = *cf;
+    cf->handler = ngx_gov_bundle_line;
+    cf->handler_conf = (void *) b;
+
+    rv = ngx_conf_parse(cf, NULL);
+
+    *cf = save;
+
+    if (rv != NGX_CONF_OK) {
+        return rv;
+    }
+
+    if (b->name.len == 0 || b->code.len == 0 || b->items.nelts == 0
+        || b->time_limit == NGX_CONF_UNSET_UINT)
+    {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "bundle \"%V\" needs \"name\", \"code\", "
+                           "\"items\" and \"time_limit\"", &b->id);
+        return NGX_CONF_ERROR;
+    }
+
+    other = bc->bundles.elts;
+
+    for (i = 0; i + 1 < bc->bundles.nelts; i++) {
+        if (other[i].code.len == b->code.len
+            && ngx_strncmp(other[i].code.data, b->code.data, b->code.len)
+               == 0)
+        {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "bundle \"%V\" uses code \"%V\" of bundle "
+                               "\"%V\" already", &b->id, &b->code,
+                               &other[i].id);
+            return NGX_CONF_ERROR;
+        }
+    }
+
+    return NGX_CONF_OK;
+}
+
+
+static char *
+ngx_gov_bundle_line(ngx_conf_t *cf, ngx_command_t *dummy, void *conf)
+{
+    ngx_gov_bundle_t  *b = conf;
+
+    size_t      i;
+    ngx_str_t  *value, *name;
+
+    value = cf->args->elts;
+    name = &value[0];
+
+    if (ngx_gov_is("items")) {
+        if (cf->args->nelts < 2) {
+            goto args;
+        }
+
+        return ngx_gov_push_ids(cf, &b->items) == NGX_OK ? NGX_CONF_OK
+                                                         : NGX_CONF_ERROR;
+    }
+
+    if (cf->args->nelts != 2) {
+        goto args;
+    }
+
+    if (ngx_gov_is("name")) {
+        b->name = value[1];
+
+    } else if (ngx_gov_is("code")) {
+        if (value[1].len < 2 || value[1].len > 4) {
+            goto bad_code;
+        }
+
+        for (i = 0; i < value[1].len; i++) {
+            if (value[1].data[i] < 'A' || value[1].data[i] > 'Z') {
+                goto bad_code;
+            }
+        }
+
+        b->code = value[1];
+
+    } else if (ngx_gov_is("time_limit")) {
+        if (ngx_gov_uint_arg(cf, &value[1], &b->time_limit, 1, 3650)
+            != NGX_OK)
+        {
+            return NGX_CONF_ERROR;
+        }
+
+    } else {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "unknown directive \"%V\" in gov_bundle", name);
+        return NGX_CONF_ERROR;
+    }
+
+    return NGX_CONF_OK;
+
+bad_code:
+
+    ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                       "invalid code \"%V\" of bundle \"%V\": 2-4 upper-case "
+                       "letters", &value[1], &b->id);
+    return NGX_CONF_ERROR;
+
+args:
+
+    ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                       "invalid number of arguments in \"%V\" of gov_bundle",
+                       name);
+    return NGX_CONF_ERROR;
+}
+
+
+static ngx_int_t
+ngx_gov_push_ids(ngx_conf_t *cf, ngx_array_t *a)
+{
+    ngx_str_t   *value, *s;
+    ngx_uint_t   i;
+
+    value = cf->args->elts;
+
+    for (i = 1; i < cf->args->nelts; i++) {
+        if (ngx_gov_find(a, sizeof(ngx_str_t), &value[i]) != NGX_ERROR) {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "\"%V\" is listed twice in \"%V\"",
+                               &value[i], &value[0]);
+            return NGX_ERROR;
+        }
+
+        s = ngx_array_push(a);
+        if (s == NULL) {
+            return NGX_ERROR;
+        }
+
+        *s = value[i];
+    }
+
+    return NGX_OK;
+}
+
+
+static ngx_int_t
+ngx_gov_uint_arg(ngx_conf_t *cf, ngx_str_t *value, ngx_uint_t *n,
+    ngx_uint_t min, ngx_uint_t max)
+{
+    ngx_int_t  v;
+
+    v = ngx_atoi(value->data, value->len);
+
+    if (v == NGX_ERROR || (ngx_uint_t) v < min || (ngx_uint_t) v > max) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "invalid number \"%V\", must be from %ui to %ui",
+                           value, min, max);
+        return NGX_ERROR;
+    }
+
+    *n = v;
+
+    return NGX_OK;
+}
+
+
+static ngx_int_t
+ngx_gov_read_file(ngx_conf_t *cf, ngx_str_t *name, ngx_str_t *out,
+    size_t max)
+{
+    size_t           size;
+    ssize_t          n;
+    ngx_fd_t         fd;
+    ngx_str_t        path;
+    ngx_file_info_t  fi;
+
+    path = *name;
+
+    if (ngx_conf_full_name(cf->cycle, &path, 1) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    fd = ngx_open_file(path.data, NGX_FILE_RDONLY, NGX_FILE_OPEN, 0);
+    if (fd == NGX_INVALID_FILE) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, ngx_errno,
+                           "cannot open \"%V\"", &path);
+        return NGX_ERROR;
+    }
+
+    if (ngx_fd_info(fd, &fi) == NGX_FILE_ERROR) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, ngx_errno,
+                           "cannot stat \"%V\"", &path);
+        (void) ngx_close_file(fd);
+        return NGX_ERROR;
+    }
+
+    size = (size_t) ngx_file_size(&fi);
+
+    if (size > max) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"%V\" is larger than %uz bytes", &path, max);
+        (void) ngx_close_file(fd);
+        return NGX_ERROR;
+    }
+
+    out->data = ngx_pnalloc(cf->pool, size + 1);
+    if (out->data == NULL) {
+        (void) ngx_close_file(fd);
+        return NGX_ERROR;
+    }
+
+    n = ngx_read_fd(fd, out->data, size);
+    (void) ngx_close_file(fd);
+
+    if (n == -1 || (size_t) n != size) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, ngx_errno,
+                           "cannot read \"%V\"", &path);
+        return NGX_ERROR;
+    }
+
+    out->data[size] = '\0';
+    out->len = size;
+
+    return NGX_OK;
+}
+
+
+static void
+ngx_gov_calendar_cleanup(void *data)
+{
+    gov_calendar_free(data);
+}
+
+
+char *
+ngx_gov_calendar(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_gov_bundles_conf_t *bc = &((ngx_http_gov_main_conf_t *) conf)->bundles;
+
+    char                 err[256];
+    size_t               line;
+    ngx_str_t           *value, text, path;
+    ngx_pool_cleanup_t  *cln;
+
+    if (bc->calendar.days) {
+        return "is duplicate";
+    }
+
+    value = cf->args->elts;
+
+    if (ngx_gov_read_file(cf, &value[1], &text, 1024 * 1024) != NGX_OK) {
+        return NGX_CONF_ERROR;
+    }
+
+    if (gov_calendar_parse(&bc->calendar, (char *) text.data, text.len,
+                           &line, err, sizeof(err))
+        != 0)
+    {
+        path = value[1];
+        (void) ngx_conf_full_name(cf->cycle, &path, 1);
+
+        if (line) {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "bad calendar line %V:%uz: %s", &path, line,
+                               err);
+        } else {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0, "bad calendar %V: %s",
+                               &path, err);
+        }
+
+        return NGX_CONF_ERROR;
+    }
+
+    cln = ngx_pool_cleanup_add(cf->pool, 0);
+    if (cln == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    cln->handler = ngx_gov_calendar_cleanup;
+    cln->data = &bc->calendar;
+
+    return NGX_CONF_OK;
+}
+
+
+static int
+ngx_gov_regex_match(void *pattern, const char *s, size_t len)
+{
+    ngx_int_t  rc;
+    ngx_str_t  value;
+
+    value.data = (u_char *) s;
+    value.len = len;
+
+    rc = ngx_regex_exec(pattern, &value, NULL, 0);
+
+    if (rc == NGX_REGEX_NO_MATCHED) {
+        return 0;
+    }
+
+    return rc >= 0 ? 1 : -1;
+}
+
+
+/* 0 white, 1 on the current path, 2 done */
+
+static ngx_int_t
+ngx_gov_cycle_from(ngx_gov_bundles_conf_t *bc, ngx_uint_t item,
+    u_char *state, ngx_uint_t *path, ngx_uint_t depth, ngx_uint_t *end)
+{
+    ngx_uint_t       i;
+    ngx_gov_item_t  *items;
+
+    items = bc->items.elts;
+
+    if (state[item] == 2) {
+        return NGX_OK;
+    }
+
+    if (state[item] == 1) {
+        path[depth] = item;
+        *end = depth;
+        return NGX_DECLINED;
+    }
+
+    state[item] = 1;
+    path[depth] = item;
+
+    for (i = 0; i < items[item].depends.nelts; i++) {
+        if (ngx_gov_cycle_from(bc, items[item].depends_idx[i], state, path,
+                               depth + 1, end)
+            == NGX_DECLINED)
+        {
+            return NGX_DECLINED;
+        }
+    }
+
+    state[item] = 2;
+
+    return NGX_OK;
+}
+
+
+char *
+ngx_gov_bundles_init_conf(ngx_conf_t *cf, ngx_gov_bundles_conf_t *bc)
+{
+    u_char              *state, *p;
+    ngx_int_t            k;
+    ngx_str_t           *ids, cycle;
+    ngx_uint_t           i, j, n, m, *path;
+    ngx_gov_item_t      *items, *it;
+    ngx_gov_field_t     *fields;
+    ngx_gov_bundle_t    *bundles, *b;
+    ngx_gov_material_t  *materials;
+
+    items = bc->items.elts;
+    fields = bc->fields.elts;
+    bundles = bc->bundles.elts;
+    materials = bc->materials.elts;
+
+    if (bc->dispatch_timeout == NGX_CONF_UNSET_MSEC) {
+        bc->dispatch_timeout = 5000;
+    }
+
+    /* items: materials, fields and depends must exist */
+
+    for (i = 0; i < bc->items.nelts; i++) {
+        it = &items[i];
+
+        it->material_idx = ngx_palloc(cf->pool, (it->materials.nelts + 1)
+                                                * sizeof(ngx_uint_t));
+        it->field_idx = ngx_palloc(cf->pool, (it->fields.nelts + 1)
+                                             * sizeof(ngx_uint_t));
+        it->depends_idx = ngx_palloc(cf->pool, (it->depends.nelts + 1)
+                                               * sizeof(ngx_uint_t));
+
+        if (it->material_idx == NULL || it->field_idx == NULL
+            || it->depends_idx == NULL)
+        {
+            return NGX_CONF_ERROR;
+        }
+
+        ids = it->materials.elts;
+
+        for (j = 0; j < it->materials.nelts; j++) {
+            k = ngx_gov_find(&bc->materials, sizeof(ngx_gov_material_t),
+                             &ids[j]);
+            if (k == NGX_ERROR) {
+                ngx_gov_conf_error(&it->file, it->line,
+                                   "item \"%V\" names unknown material "
+                                   "\"%V\"", &it->id, &ids[j]);
+                return NGX_CONF_ERROR;
+            }
+
+            it->material_idx[j] = k;
+        }
+
+        ids = it->fields.elts;
+
+        for (j = 0; j < it->fields.nelts; j++) {
+            k = ngx_gov_find(&bc->fields, sizeof(ngx_gov_field_t), &ids[j]);
+            if (k == NGX_ERROR) {
+                ngx_gov_conf_error(&it->file, it->line,
+                                   "item \"%V\" names unknown field \"%V\"",
+                                   &it->id, &ids[j]);
+                return NGX_CONF_ERROR;
+            }
+
+            it->field_idx[j] = k;
+        }
+
+        ids = it->depends.elts;
+
+        for (j = 0; j < it->depends.nelts; j++) {
+            k = ngx_gov_find(&bc->items, sizeof(ngx_gov_item_t), &ids[j]);
+            if (k == NGX_ERROR) {
+                ngx_gov_conf_error(&it->file, it->line,
+                                   "item \"%V\" depends on unknown item "
+                                   "\"%V\"", &it->id, &ids[j]);
+                return NGX_CONF_ERROR;
+            }
+
+            it->depends_idx[j] = k;
+        }
+    }
+
+    /* no dependency cycles */
+
+    if (bc->items.nelts) {
+        state = ngx_pcalloc(cf->temp_pool, bc->items.nelts);
+        path = ngx_palloc(cf->temp_pool,
+                          (bc->items.nelts + 1) * sizeof(ngx_uint_t));
+        if (state == NULL || path == NULL) {
+            return NGX_CONF_ERROR;
+        }
+
+        for (i = 0; i < bc->items.nelts; i++) {
+            if (ngx_gov_cycle_from(bc, i, state, path, 0, &n)
+                != NGX_DECLINED)
+            {
+                continue;
+            }
+
+            /* path[n] is on the path already: the cycle starts there */
+
+            for (m = 0; path[m] != path[n]; m++) {
+                /* void */
+            }
+
+            cycle.data = ngx_pnalloc(cf->temp_pool, 4096);
+            if (cycle.data == NULL) {
+                return NGX_CONF_ERROR;
+            }
+
+            p = cycle.data;
+
+            for (j = m; j <= n; j++) {
+                p = ngx_snprintf(p, cycle.data + 4096 - p, "%s%V",
+                                 j > m ? " -> " : "", &items[path[j]].id);
+            }
+
+            cycle.len = p - cycle.data;
+
+            it = &items[path[n]];
+
+            ngx_gov_conf_error(&it->file, it->line, "dependency cycle: %V",
+                               &cycle);
+            return NGX_CONF_ERROR;
+        }
+    }
+
+    /* bundles: items exist, depends stay inside the bundle */
+
+    for (i = 0; i < bc->bundles.nelts; i++) {
+        b = &bundles[i];
+
+        b->item_idx = ngx_palloc(cf->pool, (b->items.nelts + 1)
+                                           * sizeof(ngx_uint_t));
+        if (b->item_idx == NULL) {
+            return NGX_CONF_ERROR;
+        }
+
+        ids = b->items.elts;
+
+        for (j = 0; j < b->items.nelts; j++) {
+            k = ngx_gov_find(&bc->items, sizeof(ngx_gov_item_t), &ids[j]);
+            if (k == NGX_ERROR) {
+                ngx_gov_conf_error(&b->file, b->line,
+                                   "bundle \"%V\" names unknown item \"%V\"",
+                                   &b->id, &ids[j]);
+                return NGX_CONF_ERROR;
+            }
+
+            b->item_idx[j] = k;
+        }
+
+        for (j = 0; j < b->items.nelts; j++) {
+            it = &items[b->item_idx[j]];
+
+            for (n = 0; n < it->depends.nelts; n++) {
+                for (m = 0; m < b->items.nelts; m++) {
+                    if (b->item_idx[m] == it->depends_idx[n]) {
+                        break;
+                    }
+                }
+
+                if (m == b->items.nelts) {
+                    ngx_gov_conf_error(&b->file, b->line,
+                                       "item \"%V\" of bundle \"%V\" depends "
+                                       "on \"%V\", which the bundle does not "
+                                       "include", &it->id, &b->id,
+                                       &items[it->depends_idx[n]].id);
+                    return NGX_CONF_ERROR;
+                }
+            }
+        }
+
+        /* what the validator checks: the union over the items */
+
+        b->app_fields = ngx_pcalloc(cf->pool, (bc->fields.nelts + 1)
+                                              * sizeof(gov_app_field_t));
+        b->app_materials = ngx_pcalloc(cf->pool, (bc->materials.nelts + 1)
+                                                 * sizeof(gov_app_material_t));
+        if (b->app_fields == NULL || b->app_materials == NULL) {
+            return NGX_CONF_ERROR;
+        }
+
+        for (k = 0; k < (ngx_int_t) bc->fields.nelts; k++) {
+            for (j = 0; j < b->items.nelts; j++) {
+                it = &items[b->item_idx[j]];
+
+                for (n = 0; n < it->fields.nelts; n++) {
+                    if (it->field_idx[n] == (ngx_uint_t) k) {
+                        break;
+                    }
+                }
+
+                if (n < it->fields.nelts) {
+                    break;
+                }
+            }
+
+            if (j == b->items.nelts) {
+                continue;
+            }
+
+            b->app_fields[b->napp_fields].id = (char *) fields[k].id.data;
+            b->app_fields[b->napp_fields].required = !fields[k].optional;
+            b->app_fields[b->napp_fields].pattern = fields[k].regex;
+            b->napp_fields++;
+        }
+
+        for (k = 0; k < (ngx_int_t) bc->materials.nelts; k++) {
+            for (j = 0; j < b->items.nelts; j++) {
+                it = &items[b->item_idx[j]];
+
+                for (n = 0; n < it->materials.nelts; n++) {
+                    if (it->material_idx[n] == (ngx_uint_t) k) {
+                        break;
+                    }
+                }
+
+                if (n < it->materials.nelts) {
+                    break;
+                }
+            }
+
+            if (j == b->items.nelts) {
+                continue;
+            }
+
+            b->app_materials[b->napp_materials].id =
+                                              (char *) materials[k].id.data;
+            b->app_materials[b->napp_materials].elicense =
+                                                        materials[k].elicense;
+            b->napp_materials++;
+        }
+
+        if (ngx_gov_build_guide(cf, bc, b) != NGX_OK) {
+            return NGX_CONF_ERROR;
+        }
+    }
+
+    if (ngx_gov_build_list(cf, bc) != NGX_OK) {
+        return NGX_CONF_ERROR;
+    }
+
+    return NGX_CONF_OK;
+}
+
+
+/* the match callback the validator calls */
+
+gov_app_match_pt
+ngx_gov_bundles_matcher(void)
+{
+    return ngx_gov_regex_match;
+}
+
+
+static ngx_int_t
+ngx_gov_json_str(ngx_conf_t *cf, json_t *json, ngx_str_t *out)
+{
+    char  *dump;
+
+    if (json == NULL) {
+        return NGX_ERROR;
+    }
+
+    dump = json_dumps(json, JSON_COMPACT);
+    json_decref(json);
+
+    if (dump == NULL) {
+        return NGX_ERROR;
+    }
+
+    out->len = ngx_strlen(dump);
+    out->data = ngx_pnalloc(cf->pool, out->len + 1);
+
+    if (out->data == NULL) {
+        free(dump);
+        return NGX_ERROR;
+    }
+
+    ngx_memcpy(out->data, dump, out->len);
+    out->data[out->len++] = '\n';
+    free(dump);
+
+    return NGX_OK;
+}
+
+
+static ngx_int_t
+ngx_gov_build_guide(ngx_conf_t *cf, ngx_gov_bundles_conf_t *bc,
+    ngx_gov_bundle_t *b)
+{
+    json_t              *doc, *items, *mats, *flds, *o, *deps, *needed;
+    ngx_uint_t           i, j, n, k;
+    ngx_gov_item_t      *it, *all;
+    ngx_gov_field_t     *fields;
+    ngx_gov_material_t  *materials;
+
+    all = bc->items.elts;
+    fields = bc->fields.elts;
+    materials = bc->materials.elts;
+
+    items = json_array();
+    mats = json_array();
+    flds = json_array();
+
+    for (i = 0; i < b->items.nelts; i++) {
+        it = &all[b->item_idx[i]];
+
+        deps = json_array();
+
+        for (j = 0; j < it->depends.nelts; j++) {
+            json_array_append_new(deps,
+                                  ngx_gov_json_string(
+                                      &all[it->depends_idx[j]].id));
+        }
+
+        o = json_object();
+        json_object_set_new(o, "id", ngx_gov_json_string(&it->id));
+        json_object_set_new(o, "name", ngx_gov_json_string(&it->name));
+        json_object_set_new(o, "department",
+                            ngx_gov_json_string(&it->department));
+        json_object_set_new(o, "time_limit", json_integer(it->time_limit));
+        json_object_set_new(o, "depends", deps);
+        json_array_append_new(items, o);
+    }
+
+    /* materials: the union over the items, each once, with needed_by */
+
+    for (k = 0; k < bc->materials.nelts; k++) {
+        needed = json_array();
+
+        for (i = 0; i < b->items.nelts; i++) {
+            it = &all[b->item_idx[i]];
+
+            for (n = 0; n < it->materials.nelts; n++) {
+                if (it->material_idx[n] == k) {
+                    json_array_append_new(needed,
+                                          ngx_gov_json_string(&it->id));
+                    break;
+                }
+            }
+        }
+
+        if (json_array_size(needed) == 0) {
+            json_decref(needed);
+            continue;
+        }
+
+        o = json_object();
+        json_object_set_new(o, "id", ngx_gov_json_string(&materials[k].id));
+        json_object_set_new(o, "name",
+                            ngx_gov_json_string(&materials[k].name));
+        json_object_set_new(o, "elicense",
+                            json_boolean(materials[k].elicense));
+        json_object_set_new(o, "needed_by", needed);
+        json_array_append_new(mats, o);
+    }
+
+    for (k = 0; k < bc->fields.nelts; k++) {
+        for (i = 0; i < b->napp_fields; i++) {
+            if (ngx_strcmp(b->app_fields[i].id, fields[k].id.data) == 0) {
+                break;
+            }
+        }
+
+        if (i == b->napp_fields) {
+            continue;
+        }
+
+        o = json_object();
+        json_object_set_new(o, "id", ngx_gov_json_string(&fields[k].id));
+        json_object_set_new(o, "label", ngx_gov_json_string(&fields[k].label));
+        json_object_set_new(o, "pattern", fields[k].pattern.len
+                            ? ngx_gov_json_string(&fields[k].pattern)
+                            : json_null());
+        json_object_set_new(o, "required", json_boolean(!fields[k].optional));
+        json_array_append_new(flds, o);
+    }
+
+    doc = json_object();
+    json_object_set_new(doc, "id", ngx_gov_json_string(&b->id));
+    json_object_set_new(doc, "name", ngx_gov_json_string(&b->name));
+    json_object_set_new(doc, "time_limit", json_integer(b->time_limit));
+    json_object_set_new(doc, "items", items);
+    json_object_set_new(doc, "materials", mats);
+    json_object_set_new(doc, "fields", flds);
+
+    return ngx_gov_json_str(cf, doc, &b->guide);
+}
+
+
+static ngx_int_t
+ngx_gov_build_list(ngx_conf_t *cf, ngx_gov_bundles_conf_t *bc)
+{
+    json_t            *doc, *list, *o;
+    ngx_uint_t         i;
+    ngx_gov_bundle_t  *b;
+
+    list = json_array();
+    b = bc->bundles.elts;
+
+    for (i = 0; i < bc->bundles.nelts; i++) {
+        o = json_object();
+        json_object_set_new(o, "id", ngx_gov_json_string(&b[i].id));
+        json_object_set_new(o, "name", ngx_gov_json_string(&b[i].name));
+        json_object_set_new(o, "items", json_integer(b[i].items.nelts));
+        json_object_set_new(o, "time_limit", json_integer(b[i].time_limit));
+        json_array_append_new(list, o);
+    }
+
+    doc = json_object();
+    json_object_set_new(doc, "bundles", list);
+
+    return ngx_gov_json_str(cf, doc, &bc->list);
+}
