@@ -48,6 +48,10 @@ typedef struct {
     ngx_str_t                       session_key;
     ngx_http_request_t             *request;
     ngx_http_gov_identity_done_pt   done;
+
+    /* a department's callback headers, kept when stripped */
+    ngx_str_t                       cb_timestamp;
+    ngx_str_t                       cb_signature;
 } ngx_http_gov_auth_ctx_t;
 
 
@@ -77,12 +81,11 @@ typedef struct {
 
 
 static void ngx_http_gov_auth_cleanup(void *data);
+static ngx_http_gov_auth_ctx_t *ngx_http_gov_auth_ctx(ngx_http_request_t *r);
 static ngx_int_t ngx_http_gov_strip_handler(ngx_http_request_t *r);
 static ngx_int_t ngx_http_gov_access_handler(ngx_http_request_t *r);
 static void ngx_http_gov_access_resume(ngx_http_request_t *r);
 static ngx_int_t ngx_http_gov_deny_handler(ngx_http_request_t *r);
-static ngx_int_t ngx_http_gov_unauthenticated(ngx_http_request_t *r,
-    ngx_int_t reason);
 static ngx_int_t ngx_http_gov_identity_headers(ngx_http_request_t *r,
     ngx_http_gov_auth_ctx_t *ctx);
 static void ngx_http_gov_set_identity(ngx_http_request_t *r,
@@ -559,10 +562,11 @@ ngx_http_gov_jwt_require(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 static ngx_int_t
 ngx_http_gov_strip_handler(ngx_http_request_t *r)
 {
-    ngx_uint_t        i;
-    ngx_list_t       *list;
-    ngx_table_elt_t  *h;
-    ngx_list_part_t  *part, *prev, *rest;
+    ngx_uint_t                i;
+    ngx_list_t               *list;
+    ngx_table_elt_t          *h;
+    ngx_list_part_t          *part, *prev, *rest;
+    ngx_http_gov_auth_ctx_t  *ctx;
 
     /*
      * Elements are never moved: r->headers_in keeps pointers to them.
@@ -594,8 +598,31 @@ ngx_http_gov_strip_handler(ngx_http_request_t *r)
             continue;
         }
 
-        ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
-                      "gov: client sent \"%V\" header, removed", &h[i].key);
+        if (h[i].key.len == 15
+            && (ngx_strncasecmp(h[i].key.data, (u_char *) "x-gov-timestamp",
+                                15) == 0
+                || ngx_strncasecmp(h[i].key.data,
+                                   (u_char *) "x-gov-signature", 15) == 0))
+        {
+            /* gov_callback reads these; nothing else ever sees them */
+
+            ctx = ngx_http_gov_auth_ctx(r);
+            if (ctx == NULL) {
+                return NGX_HTTP_INTERNAL_SERVER_ERROR;
+            }
+
+            if ((h[i].key.data[6] | 0x20) == 't') {
+                ctx->cb_timestamp = h[i].value;
+
+            } else {
+                ctx->cb_signature = h[i].value;
+            }
+
+        } else {
+            ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
+                          "gov: client sent \"%V\" header, removed",
+                          &h[i].key);
+        }
 
         if (part->nelts == 1) {
 
@@ -692,7 +719,7 @@ ngx_http_gov_access_handler(ngx_http_request_t *r)
 
     ctx = ngx_http_get_module_ctx(r, ngx_http_gov_module);
 
-    if (ctx == NULL) {
+    if (ctx == NULL || ctx->state == NGX_HTTP_GOV_ID_NONE) {
 
         /* a CORS preflight carries no credentials: never challenge it */
 
@@ -778,7 +805,7 @@ ngx_http_gov_deny_handler(ngx_http_request_t *r)
  * 302 to the login page with return_to.
  */
 
-static ngx_int_t
+ngx_int_t
 ngx_http_gov_unauthenticated(ngx_http_request_t *r, ngx_int_t reason)
 {
     u_char                   *p;
@@ -923,37 +950,28 @@ ngx_http_gov_identity(ngx_http_request_t *r,
     u_char                   *p, *end;
     json_t                   *claims;
     ngx_str_t                 token, sid;
-    ngx_pool_cleanup_t       *cln;
     ngx_http_gov_auth_ctx_t  *ctx;
     ngx_http_gov_loc_conf_t  *glcf;
 
     ctx = ngx_http_get_module_ctx(r, ngx_http_gov_module);
 
-    if (ctx) {
-        if (ctx->state == NGX_HTTP_GOV_ID_PENDING) {
-            ctx->done = done;
-            return NGX_AGAIN;
-        }
+    if (ctx && ctx->state == NGX_HTTP_GOV_ID_PENDING) {
+        ctx->done = done;
+        return NGX_AGAIN;
+    }
 
+    if (ctx && ctx->state == NGX_HTTP_GOV_ID_DONE) {
         return NGX_OK;
     }
 
-    cln = ngx_pool_cleanup_add(r->pool, sizeof(ngx_http_gov_auth_ctx_t));
-    if (cln == NULL) {
+    ctx = ngx_http_gov_auth_ctx(r);
+    if (ctx == NULL) {
         return NGX_ERROR;
     }
 
-    ctx = cln->data;
-    ngx_memzero(ctx, sizeof(ngx_http_gov_auth_ctx_t));
-
-    cln->handler = ngx_http_gov_auth_cleanup;
-
-    ctx->request = r;
     ctx->done = done;
     ctx->state = NGX_HTTP_GOV_ID_DONE;
     ctx->reason = GOV_AUTH_MISSING;
-
-    ngx_http_set_ctx(r, ctx, ngx_http_gov_module);
 
     glcf = ngx_http_get_module_loc_conf(r, ngx_http_gov_module);
 
@@ -1000,6 +1018,94 @@ ngx_http_gov_identity(ngx_http_request_t *r,
     ngx_gov_metrics_inc(NGX_GOV_M_AUTH + ctx->reason);
 
     return NGX_OK;
+}
+
+
+static ngx_http_gov_auth_ctx_t *
+ngx_http_gov_auth_ctx(ngx_http_request_t *r)
+{
+    ngx_pool_cleanup_t       *cln;
+    ngx_http_gov_auth_ctx_t  *ctx;
+
+    ctx = ngx_http_get_module_ctx(r, ngx_http_gov_module);
+
+    if (ctx) {
+        return ctx;
+    }
+
+    cln = ngx_pool_cleanup_add(r->pool, sizeof(ngx_http_gov_auth_ctx_t));
+    if (cln == NULL) {
+        return NULL;
+    }
+
+    ctx = cln->data;
+    ngx_memzero(ctx, sizeof(ngx_http_gov_auth_ctx_t));
+
+    cln->handler = ngx_http_gov_auth_cleanup;
+
+    ctx->request = r;
+    ctx->state = NGX_HTTP_GOV_ID_NONE;
+
+    ngx_http_set_ctx(r, ctx, ngx_http_gov_module);
+
+    return ctx;
+}
+
+
+/* the X-Gov-Timestamp and X-Gov-Signature a department sent */
+
+void
+ngx_http_gov_callback_headers(ngx_http_request_t *r, ngx_str_t *timestamp,
+    ngx_str_t *signature)
+{
+    ngx_http_gov_auth_ctx_t  *ctx;
+
+    ctx = ngx_http_get_module_ctx(r, ngx_http_gov_module);
+
+    if (ctx == NULL) {
+        ngx_str_null(timestamp);
+        ngx_str_null(signature);
+        return;
+    }
+
+    *timestamp = ctx->cb_timestamp;
+    *signature = ctx->cb_signature;
+}
+
+
+/*
+ * After ngx_http_gov_identity(): GOV_AUTH_OK with the subject and actor
+ * (empty without delegation), the reason there is no identity, or
+ * NGX_DECLINED when a session could not be checked (Redis down).
+ */
+
+ngx_int_t
+ngx_http_gov_whoami(ngx_http_request_t *r, ngx_str_t *subject,
+    ngx_str_t *actor)
+{
+    ngx_http_gov_auth_ctx_t  *ctx;
+
+    ctx = ngx_http_get_module_ctx(r, ngx_http_gov_module);
+
+    ngx_str_null(subject);
+    ngx_str_null(actor);
+
+    if (ctx == NULL || ctx->state != NGX_HTTP_GOV_ID_DONE) {
+        return GOV_AUTH_MISSING;
+    }
+
+    if (ctx->redis_down) {
+        return NGX_DECLINED;
+    }
+
+    if (ctx->reason != GOV_AUTH_OK) {
+        return ctx->reason;
+    }
+
+    *subject = ctx->subject;
+    *actor = ctx->actor;
+
+    return GOV_AUTH_OK;
 }
 
 

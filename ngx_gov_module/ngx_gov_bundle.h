@@ -86,6 +86,7 @@ typedef struct {
 
 
 ngx_gov_bundles_conf_t *ngx_gov_bundles_conf(ngx_conf_t *cf);
+gov_app_match_pt ngx_gov_bundles_matcher(void);
 char *ngx_gov_bundles_init_conf(ngx_conf_t *cf, ngx_gov_bundles_conf_t *bc);
 
 char *ngx_gov_material(ngx_conf_t *cf, ngx_command_t *cmd, void *conf);

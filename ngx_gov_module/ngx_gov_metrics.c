@@ -61,6 +61,8 @@ static ngx_str_t  ngx_gov_metrics_handlers[] = {
     ngx_string("health"),
     ngx_string("login"),
     ngx_string("logout"),
+    ngx_string("bundles"),
+    ngx_string("callback"),
 };
 
 
@@ -122,6 +124,21 @@ static ngx_gov_metric_desc_t  ngx_gov_metrics_counters[] = {
       ngx_null_string, ngx_string("cache=\"jwt\",result=\"miss\"") },
     { ngx_string("gov_sessions_created_total"),
       ngx_string("Sessions created by gov_login."),
+      ngx_string("counter"), ngx_null_string },
+    { ngx_string("gov_applications_total"),
+      ngx_string("Applications persisted."),
+      ngx_string("counter"), ngx_null_string },
+    { ngx_string("gov_idempotent_replays_total"),
+      ngx_string("Submissions answered from an earlier Idempotency-Key."),
+      ngx_string("counter"), ngx_null_string },
+    { ngx_string("gov_dispatch_attempts_total"),
+      ngx_string("Steps sent to department backends."),
+      ngx_string("counter"), ngx_null_string },
+    { ngx_string("gov_dispatch_failures_total"),
+      ngx_string("Deliveries that failed and were queued for retry."),
+      ngx_string("counter"), ngx_null_string },
+    { ngx_string("gov_callbacks_total"),
+      ngx_string("State changes accepted from departments."),
       ngx_string("counter"), ngx_null_string },
 };
 

@@ -93,6 +93,62 @@ static ngx_command_t  ngx_http_gov_commands[] = {
       NGX_GOV_H_LOGOUT,
       NULL },
 
+    { ngx_string("gov_bundles"),
+      NGX_HTTP_LOC_CONF|NGX_CONF_NOARGS,
+      ngx_http_gov_handler_directive,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      NGX_GOV_H_BUNDLES,
+      NULL },
+
+    { ngx_string("gov_callback"),
+      NGX_HTTP_LOC_CONF|NGX_CONF_NOARGS,
+      ngx_http_gov_handler_directive,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      NGX_GOV_H_CALLBACK,
+      NULL },
+
+    { ngx_string("gov_material"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE23,
+      ngx_gov_material,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("gov_field"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_2MORE,
+      ngx_gov_field,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("gov_item"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_BLOCK|NGX_CONF_TAKE1,
+      ngx_gov_item,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("gov_bundle"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_BLOCK|NGX_CONF_TAKE1,
+      ngx_gov_bundle,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("gov_calendar"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_gov_calendar,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("gov_dispatch_timeout"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_msec_slot,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_http_gov_main_conf_t, bundles.dispatch_timeout),
+      NULL },
+
     { ngx_string("gov_jwt_key_file"),
       NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE123,
       ngx_http_gov_jwt_key_file,
@@ -257,6 +313,19 @@ ngx_http_gov_create_main_conf(ngx_conf_t *cf)
      */
 
     gmcf->jwt_cache = NGX_CONF_UNSET_UINT;
+    gmcf->bundles.dispatch_timeout = NGX_CONF_UNSET_MSEC;
+
+    if (ngx_array_init(&gmcf->bundles.materials, cf->pool, 8,
+                       sizeof(ngx_gov_material_t)) != NGX_OK
+        || ngx_array_init(&gmcf->bundles.fields, cf->pool, 8,
+                          sizeof(ngx_gov_field_t)) != NGX_OK
+        || ngx_array_init(&gmcf->bundles.items, cf->pool, 8,
+                          sizeof(ngx_gov_item_t)) != NGX_OK
+        || ngx_array_init(&gmcf->bundles.bundles, cf->pool, 4,
+                          sizeof(ngx_gov_bundle_t)) != NGX_OK)
+    {
+        return NULL;
+    }
 
     return gmcf;
 }
@@ -273,7 +342,7 @@ ngx_http_gov_init_main_conf(ngx_conf_t *cf, void *conf)
 
     ngx_conf_init_uint_value(gmcf->jwt_cache, 10000);
 
-    return NGX_CONF_OK;
+    return ngx_gov_bundles_init_conf(cf, &gmcf->bundles);
 }
 
 
@@ -337,16 +406,19 @@ ngx_http_gov_init_process(ngx_cycle_t *cycle)
     }
 
     if (gmcf->redis) {
-        return ngx_gov_redis_init_process(cycle, gmcf->redis);
+        if (ngx_gov_redis_init_process(cycle, gmcf->redis) != NGX_OK) {
+            return NGX_ERROR;
+        }
     }
 
-    return NGX_OK;
+    return ngx_gov_dispatch_init_process(cycle);
 }
 
 
 static void
 ngx_http_gov_exit_process(ngx_cycle_t *cycle)
 {
+    ngx_gov_dispatch_exit_process(cycle);
     ngx_http_gov_auth_exit_process(cycle);
     ngx_gov_redis_exit_process(cycle);
     ngx_gov_metrics_exit_process(cycle);
@@ -377,7 +449,9 @@ ngx_http_gov_handler_directive(ngx_conf_t *cf, ngx_command_t *cmd,
 {
     ngx_http_gov_loc_conf_t  *glcf = conf;
 
-    ngx_http_core_loc_conf_t  *clcf;
+    ngx_http_core_loc_conf_t   *clcf;
+    ngx_http_core_srv_conf_t   *cscf;
+    ngx_http_gov_main_conf_t   *gmcf;
 
     if (glcf->handler != NGX_GOV_H_NONE) {
         return "is duplicate: a location has one gov handler";
@@ -410,6 +484,24 @@ ngx_http_gov_handler_directive(ngx_conf_t *cf, ngx_command_t *cmd,
 
     case NGX_GOV_H_LOGOUT:
         clcf->handler = ngx_http_gov_logout_handler;
+        break;
+
+    case NGX_GOV_H_BUNDLES:
+        clcf->handler = ngx_http_gov_bundles_handler;
+
+        /* retries run their subrequests in this location's server */
+
+        gmcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_gov_module);
+        cscf = ngx_http_conf_get_module_srv_conf(cf, ngx_http_core_module);
+
+        if (gmcf->dispatch_ctx == NULL) {
+            gmcf->dispatch_ctx = cscf->ctx;
+        }
+
+        break;
+
+    case NGX_GOV_H_CALLBACK:
+        clcf->handler = ngx_http_gov_callback_handler;
         break;
     }
 

@@ -13,6 +13,7 @@
 #include <ngx_http.h>
 
 #include "ngx_gov_redis.h"
+#include "ngx_gov_bundle.h"
 #include "gov_jwt.h"
 
 
@@ -31,6 +32,9 @@ typedef struct {
 
     gov_keyset_t              keyset;
     ngx_uint_t                jwt_cache;    /* entries per worker, 0: off */
+
+    ngx_gov_bundles_conf_t    bundles;
+    ngx_http_conf_ctx_t      *dispatch_ctx; /* the server of gov_bundles */
 } ngx_http_gov_main_conf_t;
 
 
@@ -98,6 +102,12 @@ char *ngx_http_gov_jwt_require(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 
 ngx_int_t ngx_http_gov_login_handler(ngx_http_request_t *r);
+ngx_int_t ngx_http_gov_unauthenticated(ngx_http_request_t *r,
+    ngx_int_t reason);
+void ngx_http_gov_callback_headers(ngx_http_request_t *r,
+    ngx_str_t *timestamp, ngx_str_t *signature);
+ngx_int_t ngx_http_gov_whoami(ngx_http_request_t *r, ngx_str_t *subject,
+    ngx_str_t *actor);
 ngx_int_t ngx_http_gov_logout_handler(ngx_http_request_t *r);
 
 /*
