@@ -7,20 +7,37 @@
 #   POST /departments/DEPT/steps       takes a step, answers {"receipt":...}
 #   GET  /departments/DEPT/status/RCPT the state of a step
 #
+# A step received is then moved along by a clerk: accepted (sometimes after
+# a correction, 补正), reviewing, approved, delivered, each pushed to the
+# portal through a signed callback (X-Gov-Signature: sha256=HMAC over
+# "TIMESTAMP.BODY" with the department's secret), a few seconds to a
+# minute apart, so that a tester watches the progress move.
+#
 # Usage: departments.pl [--port 9101] [--log FILE]
+#            [--callback http://127.0.0.1:8080/callback] [--secrets DIR]
+#            [--pace SECONDS] [--state DIR]
 
 use strict;
 use warnings;
+use Digest::SHA qw(hmac_sha256_hex sha1_hex);
+use File::Path qw(make_path);
+use File::Temp qw(tempdir);
+use FindBin;
 use IO::Socket::INET;
 use POSIX qw(strftime :sys_wait_h);
 use Socket qw(SOMAXCONN);
 
-my %opt = (port => 9101, log => '');
+my %opt = (port => 9101, log => '', callback => 'http://127.0.0.1:8080/callback',
+           secrets => "$FindBin::Bin/secrets", pace => 20, state => '');
 while (@ARGV) {
     my $k = shift;
-    $k =~ s/^--// or die "usage: $0 [--port N] [--log FILE]\n";
+    $k =~ s/^--// or die "usage: $0 [--port N] [--log FILE] [--callback URL]"
+                        . " [--secrets DIR] [--pace S] [--state DIR]\n";
     $opt{$k} = shift;
 }
+
+$opt{state} ||= tempdir('gov-departments-XXXXXX', TMPDIR => 1, CLEANUP => 1);
+make_path($opt{state});
 
 my %departments = (
     nhc     => '卫生健康委',
@@ -96,13 +113,32 @@ sub serve {
                          sort keys %departments)
              . ']}';
 
-    } elsif ($method eq 'POST' && $uri =~ m{^/departments/(\w+)/steps$}
+    } elsif ($method eq 'POST' && $uri =~ m{^/departments/(\w+)(?:/steps)?$}
              && $departments{$1})
     {
-        my $receipt = uc($1) . strftime('%Y%m%d', localtime)
-                    . sprintf('%05d%03d', $$ % 100000, $seq % 1000);
-        $status = 200;
-        $out = qq({"receipt":"$receipt"});
+        my $dept = $1;
+        my $app = $h{'x-gov-application'} // '';
+        my $item = $h{'x-gov-item'} // '';
+
+        if ($app !~ /^[A-Z0-9]{10,20}$/ || $item !~ /^[\w-]{1,64}$/) {
+            $status = 400;
+            $out = '{"reason":"missing X-Gov-Application or X-Gov-Item"}';
+        } else {
+            # the same application and item always get the same receipt,
+            # and only one clerk: deliveries may be repeated
+            my $receipt = uc($dept) . '-' . uc(substr(sha1_hex("$app/$item"),
+                                                      0, 10));
+            $status = 200;
+            $out = qq({"receipt":"$receipt"});
+
+            my $mark = "$opt{state}/$app-$item";
+            if (sysopen(my $fh, $mark, POSIX::O_CREAT | POSIX::O_EXCL
+                                       | POSIX::O_WRONLY))
+            {
+                close $fh;
+                clerk($dept, $app, $item, $receipt);
+            }
+        }
 
     } elsif ($method eq 'GET' && $uri =~ m{^/departments/(\w+)/status/(\w+)$}
              && $departments{$1})
@@ -114,6 +150,72 @@ sub serve {
     my $len = length $out;
     print $c "HTTP/1.1 $status X\r\nContent-Type: application/json; "
            . "charset=utf-8\r\nContent-Length: $len\r\n\r\n$out";
+}
+
+# moves a step along, in a process of its own
+sub clerk {
+    my ($dept, $app, $item, $receipt) = @_;
+
+    my $pid = fork;
+    return if !defined $pid || $pid;
+
+    my @moves;
+    my $r = rand;
+
+    if ($r < 0.2) {
+        @moves = ('correction', 'received', 'accepted', 'reviewing',
+                  'approved', 'delivered');
+    } elsif ($r < 0.3) {
+        @moves = ('accepted', 'special', 'reviewing', 'approved');
+    } else {
+        @moves = ('accepted', 'reviewing', 'approved', 'delivered');
+    }
+
+    for my $state (@moves) {
+        sleep($opt{pace} / 2 + int(rand($opt{pace})));
+        my $note = $state eq 'correction' ? '请补正：照片不清晰，请重新上传'
+                 : $state eq 'special' ? '需现场核验，特别程序'
+                 : '';
+        my $body = qq({"state":"$state","receipt":"$receipt")
+                 . ($note ? qq(,"note":"$note") : '') . '}';
+        my $code = callback($dept, $app, $item, $body);
+        logline("callback $app/$item $state -> $code");
+        last if $code != 204;
+    }
+
+    exit 0;
+}
+
+sub callback {
+    my ($dept, $app, $item, $body) = @_;
+
+    local $/ = "\n";
+    open my $fh, '<', "$opt{secrets}/$dept.secret" or return 0;
+    my $secret = <$fh>;
+    close $fh;
+    chomp $secret;
+
+    my ($host, $port, $path) = $opt{callback} =~ m{^http://([^:/]+):?(\d*)(/.*)$}
+        or return 0;
+    $port ||= 80;
+
+    my $ts = time;
+    my $sig = 'sha256=' . hmac_sha256_hex("$ts.$body", $secret);
+
+    my $s = IO::Socket::INET->new(PeerAddr => $host, PeerPort => $port,
+                                  Proto => 'tcp', Timeout => 5)
+        or return 0;
+
+    { use bytes; print $s "POST $path/$app/$item HTTP/1.0\r\nHost: $host\r\n"
+                  . "Content-Type: application/json\r\n"
+                  . "Content-Length: " . length($body) . "\r\n"
+                  . "X-Gov-Timestamp: $ts\r\nX-Gov-Signature: $sig\r\n\r\n"
+                  . $body; }
+
+    my $line = <$s> // '';
+    close $s;
+
+    return $line =~ m{^HTTP/\S+ (\d+)} ? $1 : 0;
 }
 
 sub logline {

@@ -20,6 +20,7 @@ then
 fi
 
 perl "$prefix/conf/demo/departments.pl" --port 9101 \
+    --callback http://127.0.0.1:8080/callback \
     --log "$prefix/logs/departments.log" &
 
 # inside a container the portal listens on every address

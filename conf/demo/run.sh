@@ -77,6 +77,7 @@ for _ in $(seq 50); do
 done
 
 perl "$root/conf/demo/departments.pl" --port 9101 \
+    --callback http://127.0.0.1:8080/callback --pace "${GOV_DEMO_PACE:-20}" \
     --log "$run/logs/departments.log" &
 pids+=($!)
 
