@@ -912,6 +912,8 @@ ngx_gov_submit_persisted(redisReply *reply, void *data)
                   &sc->app_id);
 
     ngx_gov_metrics_inc(NGX_GOV_M_APPLICATIONS);
+    ngx_gov_metrics_bundle(sc->bundle - (ngx_gov_bundle_t *)
+                                        bc->bundles.elts);
 
     /* fan out, in parallel, to every item whose depends are met */
 
@@ -1328,6 +1330,9 @@ ngx_gov_dispatch(ngx_gov_batch_t *batch, ngx_gov_dispatch_t *d,
     batch->pending++;
 
     ngx_gov_metrics_inc(NGX_GOV_M_DISPATCH_ATTEMPTS);
+    ngx_gov_metrics_item(NGX_GOV_MI_ATTEMPTS,
+                         d->item - (ngx_gov_item_t *)
+                                   ngx_gov_bc(r)->items.elts);
 
     return NGX_OK;
 }
@@ -1418,6 +1423,9 @@ ngx_gov_dispatch_done(ngx_http_request_t *sr, void *data, ngx_int_t rc)
 
     if (d->outcome == NGX_GOV_OUT_FAILED) {
         ngx_gov_metrics_inc(NGX_GOV_M_DISPATCH_FAILURES);
+        ngx_gov_metrics_item(NGX_GOV_MI_FAILURES,
+                             d->item - (ngx_gov_item_t *)
+                                       ngx_gov_bc(sr)->items.elts);
     }
 
     ngx_gov_record(sr->connection->log, ngx_gov_bc(sr), d);

@@ -24,6 +24,8 @@ typedef struct {
 typedef struct {
     ngx_atomic_t              counters[NGX_GOV_M_COUNTERS];
     ngx_atomic_t              requests[NGX_GOV_H_HANDLERS][32];
+    ngx_atomic_t              bundles[NGX_GOV_METRICS_BUNDLES];
+    ngx_atomic_t              items[2][NGX_GOV_METRICS_ITEMS];
     ngx_gov_metrics_slot_t    slots[NGX_GOV_METRICS_SLOTS];
 } ngx_gov_metrics_shm_t;
 
@@ -334,6 +336,24 @@ ngx_gov_metrics_request(ngx_uint_t handler, ngx_uint_t status)
 }
 
 
+void
+ngx_gov_metrics_bundle(ngx_uint_t bundle)
+{
+    if (ngx_gov_metrics && bundle < NGX_GOV_METRICS_BUNDLES) {
+        (void) ngx_atomic_fetch_add(&ngx_gov_metrics->bundles[bundle], 1);
+    }
+}
+
+
+void
+ngx_gov_metrics_item(ngx_uint_t kind, ngx_uint_t item)
+{
+    if (ngx_gov_metrics && item < NGX_GOV_METRICS_ITEMS) {
+        (void) ngx_atomic_fetch_add(&ngx_gov_metrics->items[kind][item], 1);
+    }
+}
+
+
 static ngx_uint_t
 ngx_gov_metrics_code_index(ngx_uint_t status)
 {
@@ -382,13 +402,19 @@ ngx_gov_metrics_header(u_char *p, ngx_gov_metric_desc_t *d)
 ngx_int_t
 ngx_gov_metrics_status_handler(ngx_http_request_t *r)
 {
-    size_t                  size;
-    ngx_int_t               rc;
-    ngx_buf_t              *b;
-    ngx_uint_t              i, h, c, workers;
-    ngx_chain_t             out;
-    ngx_atomic_uint_t       v;
-    ngx_gov_metric_desc_t  *d;
+    size_t                     size;
+    ngx_int_t                  rc;
+    ngx_buf_t                 *b;
+    ngx_uint_t                 i, h, c, workers, k;
+    ngx_chain_t                out;
+    ngx_atomic_uint_t          v;
+    ngx_gov_item_t            *items;
+    ngx_gov_bundle_t          *bundles;
+    ngx_gov_metric_desc_t     *d;
+    ngx_http_gov_main_conf_t  *gmcf;
+
+    static const char  *item_names[] = { "gov_dispatch_attempts_by_item",
+                                         "gov_dispatch_failures_by_item" };
 
     if (!(r->method & (NGX_HTTP_GET|NGX_HTTP_HEAD))) {
         return NGX_HTTP_NOT_ALLOWED;
@@ -403,10 +429,16 @@ ngx_gov_metrics_status_handler(ngx_http_request_t *r)
         return NGX_HTTP_SERVICE_UNAVAILABLE;
     }
 
+    gmcf = ngx_http_get_module_main_conf(r, ngx_http_gov_module);
+    bundles = gmcf->bundles.bundles.elts;
+    items = gmcf->bundles.items.elts;
+
     size = 1024
            + (NGX_GOV_M_COUNTERS + NGX_GOV_G_GAUGES) * 256
            + NGX_GOV_H_HANDLERS * (sizeof(ngx_gov_metrics_codes)
-                                   / sizeof(ngx_uint_t)) * 96;
+                                   / sizeof(ngx_uint_t)) * 96
+           + (gmcf->bundles.bundles.nelts + 2 * gmcf->bundles.items.nelts)
+             * 160;
 
     b = ngx_create_temp_buf(r->pool, size);
     if (b == NULL) {
@@ -458,6 +490,34 @@ ngx_gov_metrics_status_handler(ngx_http_request_t *r)
         b->last = ngx_gov_metrics_header(b->last, d);
         b->last = ngx_sprintf(b->last, "%V %A\n", &d->name,
                               ngx_gov_metrics_gauge_sum(i));
+    }
+
+    b->last = ngx_sprintf(b->last,
+                  "# HELP gov_applications_by_bundle Applications persisted, "
+                  "by bundle.\n"
+                  "# TYPE gov_applications_by_bundle counter\n");
+
+    for (i = 0; i < gmcf->bundles.bundles.nelts
+                && i < NGX_GOV_METRICS_BUNDLES; i++)
+    {
+        b->last = ngx_sprintf(b->last,
+                              "gov_applications_by_bundle{bundle=\"%V\"} "
+                              "%uA\n", &bundles[i].id,
+                              ngx_gov_metrics->bundles[i]);
+    }
+
+    for (k = 0; k < 2; k++) {
+        b->last = ngx_sprintf(b->last, "# HELP %s Deliveries %s, by item.\n"
+                              "# TYPE %s counter\n", item_names[k],
+                              k ? "that failed" : "tried", item_names[k]);
+
+        for (i = 0; i < gmcf->bundles.items.nelts
+                    && i < NGX_GOV_METRICS_ITEMS; i++)
+        {
+            b->last = ngx_sprintf(b->last, "%s{item=\"%V\"} %uA\n",
+                                  item_names[k], &items[i].id,
+                                  ngx_gov_metrics->items[k][i]);
+        }
     }
 
     workers = 0;

@@ -62,6 +62,13 @@ typedef enum {
 } ngx_gov_handler_e;
 
 
+#define NGX_GOV_METRICS_BUNDLES  64
+#define NGX_GOV_METRICS_ITEMS    256
+
+#define NGX_GOV_MI_ATTEMPTS      0
+#define NGX_GOV_MI_FAILURES      1
+
+
 ngx_int_t ngx_gov_metrics_add_zone(ngx_conf_t *cf);
 ngx_int_t ngx_gov_metrics_init_process(ngx_cycle_t *cycle);
 void ngx_gov_metrics_exit_process(ngx_cycle_t *cycle);
@@ -69,6 +76,8 @@ void ngx_gov_metrics_exit_process(ngx_cycle_t *cycle);
 void ngx_gov_metrics_inc(ngx_uint_t counter);
 void ngx_gov_metrics_gauge(ngx_uint_t gauge, ngx_atomic_int_t delta);
 void ngx_gov_metrics_request(ngx_uint_t handler, ngx_uint_t status);
+void ngx_gov_metrics_bundle(ngx_uint_t bundle);
+void ngx_gov_metrics_item(ngx_uint_t kind, ngx_uint_t item);
 
 ngx_int_t ngx_gov_metrics_status_handler(ngx_http_request_t *r);
 

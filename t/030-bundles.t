@@ -43,6 +43,13 @@ for my $dept (qw(nhc police cdc)) {
     }, name => $dept);
 }
 
+$t->backend(sub {
+    my ($req) = @_;
+    my $app = decode_json($req->{body});
+    return { status => 200, delay => 4,
+             body => encode_json({ receipt => "SLOW-$app->{id}" }) };
+}, name => 'slow');
+
 my $BUNDLES = <<'EOF';
     gov_redis 127.0.0.1:%%REDIS_PORT%% timeout=2s;
     gov_jwt_key_file %%PREFIX%%/keys/keys.jwks;
@@ -93,6 +100,22 @@ my $BUNDLES = <<'EOF';
         items nhc police cdc;
         time_limit 10;
     }
+
+    gov_item slowdept {
+        name "慢部门";
+        department "档案馆";
+        backend /internal/slow;
+        callback_secret_file nhc.secret;
+        fields name;
+        time_limit 2;
+    }
+
+    gov_bundle slow {
+        name "慢件";
+        code SL;
+        items slowdept;
+        time_limit 2;
+    }
 EOF
 
 my $SERVER = <<'EOF';
@@ -110,6 +133,10 @@ my $SERVER = <<'EOF';
     location /internal/cdc {
         internal;
         proxy_pass http://127.0.0.1:%%BACKEND:cdc%%/steps;
+    }
+    location /internal/slow {
+        internal;
+        proxy_pass http://127.0.0.1:%%BACKEND:slow%%/steps;
     }
 EOF
 
@@ -172,7 +199,10 @@ my $res = $t->get('/bundles/');
 is($res->{status}, 200, 'the bundle list');
 is_deeply($res->{json}, { bundles => [ { id => 'newborn',
                                          name => decode_utf8('新生儿出生一件事'),
-                                         items => 3, time_limit => 10 } ] },
+                                         items => 3, time_limit => 10 },
+                                       { id => 'slow',
+                                         name => decode_utf8('慢件'),
+                                         items => 1, time_limit => 2 } ] },
           'lists every bundle');
 
 $res = $t->get('/bundles/newborn');
@@ -388,6 +418,22 @@ my $r3 = $t->post('/bundles/newborn/applications', body => encode_json(\%good),
 isnt($r3->{json}{id}, $r1->{json}{id},
      'the same key from another subject is another application');
 
+# --- a backend slower than gov_dispatch_timeout ----------------------------------------
+
+my $s0 = time;
+$res = $t->post('/bundles/slow/applications',
+                body => encode_json({ fields => { name => 'x' } }),
+                headers => \%auth);
+my $took = time - $s0;
+is($res->{status}, 201, 'a slow department: 201 all the same');
+cmp_ok($took, '<', 3.5, 'answered at the dispatch timeout, not after 4s');
+is($res->{json}{steps}[0]{state}, 'queued', 'the step is queued');
+my $sid = $res->{json}{id};
+ok($t->wait_for(sub {
+    my $s = $t->redis_cmd('HGET', "gov:steps:$sid", 'slowdept');
+    $s && decode_json($s)->{state} eq 'received';
+}, 10), 'its late 2xx is recorded');
+
 # --- Redis down at submission --------------------------------------------------------------------
 
 $t->stop_redis;
@@ -439,6 +485,12 @@ is(scalar(grep { $_ != 1 } values %nhc_seen), 0, 'each exactly once')
 my $m = $t->metrics;
 cmp_ok($m->{gov_applications_total}, '>=', 100, 'applications are counted');
 cmp_ok($m->{gov_dispatch_failures_total}, '>=', 1, 'failed deliveries too');
+cmp_ok($m->{'gov_applications_by_bundle{bundle="newborn"}'}, '>=', 100,
+       'applications by bundle');
+cmp_ok($m->{'gov_dispatch_failures_by_item{item="cdc"}'}, '>=', 1,
+       'failures by item');
+cmp_ok($m->{'gov_dispatch_attempts_by_item{item="nhc"}'}, '>=', 100,
+       'attempts by item');
 
 # --- nginx fully restarted while steps are queued -------------------------------------------------
 
