@@ -1,0 +1,165 @@
+#!/usr/bin/env bash
+#
+# bench/submit.sh: submissions of a five-item bundle.
+#
+#  1. submissions per second against five fast local backends (nginx
+#     itself answers them), wrk for DURATION seconds;
+#  2. one submission's latency with five backends that each answer after
+#     DELAY seconds, as a ratio of DELAY: the fan-out is parallel, so the
+#     ratio stays near 1 (target at most 1.2), where sequential dispatch
+#     would give 5.
+#
+#   bench/submit.sh [DURATION] [DELAY]        (defaults 8 and 0.2)
+#
+# Needs: make build token, wrk, redis-server, perl.
+
+set -euo pipefail
+
+root=$(cd "$(dirname "$0")/.." && pwd)
+dur=${1:-8}
+delay=${2:-0.2}
+nginx=${NGINX:-/usr/sbin/nginx}
+module=${GOV_MODULE:-$root/build/plain/objs/ngx_http_gov_module.so}
+tool=$root/build/gov-token
+
+work=$(mktemp -d /tmp/gov-bench-submit-XXXXXX)
+pids=()
+cleanup() {
+    kill -QUIT "$(cat "$work/logs/nginx.pid" 2>/dev/null)" 2>/dev/null || true
+    for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
+    sleep 0.5
+    rm -rf "$work"
+}
+trap cleanup EXIT
+
+mkdir -p "$work"/{conf,logs,keys,tmp,redis}
+port=$((20000 + RANDOM % 10000))
+rport=$((port + 1))
+fport=$((port + 2))
+sport=$((port + 3))
+
+redis-server --port "$rport" --bind 127.0.0.1 --save '' --appendonly no \
+    --dir "$work/redis" --daemonize no --logfile "$work/logs/redis.log" &
+pids+=($!)
+perl "$root/bench/slow_backend.pl" "$sport" "$delay" &
+pids+=($!)
+
+head -c 32 /dev/urandom > "$work/keys/hs.secret"
+"$tool" --key "$work/keys/hs.secret" --alg HS256 --kid h1 --print-jwks \
+    > "$work/keys/keys.jwks"
+printf 'bench-secret-0123456789\n' > "$work/conf/dept.secret"
+
+items=""
+for i in 1 2 3 4 5; do
+    items="$items
+    gov_item d$i {
+        name \"事项$i\"; department \"部门$i\";
+        backend /internal/\$gov_backend/d$i;
+        callback_secret_file dept.secret;
+        materials id_card; fields name id_number; time_limit 5;
+    }"
+done
+
+conf() {
+    local backend=$1
+    sed "s/\\\$gov_backend/$backend/" > "$work/conf/nginx.conf" <<CONF
+load_module $module;
+$( [ "$(id -u)" = 0 ] && echo "user root root;" )
+worker_processes 1;
+pid $work/logs/nginx.pid;
+error_log $work/logs/error.log warn;
+events { worker_connections 8192; }
+http {
+    access_log off;
+    client_body_temp_path $work/tmp;
+    proxy_temp_path $work/tmp;
+    gov_redis 127.0.0.1:$rport timeout=5s connections=2;
+    gov_jwt_key_file $work/keys/keys.jwks;
+    gov_dispatch_timeout 10s;
+    gov_material id_card "身份证";
+    gov_field name "姓名";
+    gov_field id_number "身份证号" "pattern=[0-9]{17}[0-9X]";
+    $items
+    gov_bundle five { name "五事项"; code FV; items d1 d2 d3 d4 d5;
+                      time_limit 10; }
+
+    upstream fast { server 127.0.0.1:$fport; keepalive 64; }
+
+    server {
+        listen 127.0.0.1:$port backlog=4096;
+        location /bundles/ { gov_bundles; }
+        location /internal/fast/ {
+            internal;
+            proxy_pass http://fast/;
+            proxy_http_version 1.1;
+            proxy_set_header Connection "";
+        }
+        location /internal/slow/ {
+            internal;
+            proxy_pass http://127.0.0.1:$sport/;
+        }
+    }
+
+    server {
+        listen 127.0.0.1:$fport;
+        location / { return 200 '{"receipt":"R1"}'; }
+    }
+}
+CONF
+}
+
+start() {
+    conf "$1"
+    "$nginx" -p "$work/" -c "$work/conf/nginx.conf" -e "$work/logs/error.log"
+    sleep 0.5
+}
+
+stop() {
+    kill -QUIT "$(cat "$work/logs/nginx.pid")"
+    while [ -f "$work/logs/nginx.pid" ]; do sleep 0.1; done
+}
+
+for _ in $(seq 50); do
+    redis-cli -p "$rport" ping >/dev/null 2>&1 && break
+    sleep 0.1
+done
+
+export GOV_TOKEN
+GOV_TOKEN=$("$tool" --key "$work/keys/hs.secret" --alg HS256 --kid h1 \
+            --sub 110101199001011234 --ttl 86400)
+body='{"fields":{"name":"张三","id_number":"11010119900101123X"},"materials":{"id_card":"ref-1"}}'
+
+report=$root/build/bench/submit.txt
+mkdir -p "$(dirname "$report")"
+
+{
+echo "bench/submit.sh: $(date -u +%Y-%m-%dT%H:%MZ), $(nproc) cores," \
+     "nginx 1 worker, five-item bundle"
+
+start fast
+out=$(wrk -t1 -c16 -d"${dur}s" --latency -s "$root/bench/submit.lua" \
+      "http://127.0.0.1:$port/bundles/five/applications")
+rps=$(awk '/^Requests\/sec:/ {print $2}' <<<"$out")
+p99=$(awk '$1 == "99%" {print $2}' <<<"$out")
+bad=$(awk '/Non-2xx or 3xx responses:/ {print $NF}' <<<"$out")
+apps=$(redis-cli -p "$rport" eval "return #redis.call('keys', 'gov:app:*')" 0)
+echo "fast backends: $rps submissions/s (each fanned out to 5), p99 $p99," \
+     "non-2xx ${bad:-0}, $apps applications persisted"
+stop
+
+start slow
+total=0
+n=10
+for i in $(seq $n); do
+    t=$(curl -s -o /dev/null -w '%{time_total}' -X POST \
+        -H "Authorization: Bearer $GOV_TOKEN" \
+        -H 'Content-Type: application/json' --data "$body" \
+        "http://127.0.0.1:$port/bundles/five/applications")
+    total=$(awk -v a="$total" -v b="$t" 'BEGIN {print a + b}')
+done
+avg=$(awk -v a="$total" -v n="$n" 'BEGIN {printf "%.3f", a / n}')
+ratio=$(awk -v a="$avg" -v d="$delay" 'BEGIN {printf "%.2f", a / d}')
+echo "five backends answering after ${delay}s each: one submission takes" \
+     "${avg}s on average over $n, ratio $ratio of the slowest backend"
+stop
+} | tee "$report"
