@@ -146,7 +146,6 @@ static void ngx_gov_retry_done(ngx_gov_batch_t *batch);
 
 static void ngx_gov_callback_body(ngx_http_request_t *r);
 static void ngx_gov_callback_done(redisReply *reply, void *data);
-static void ngx_gov_progress_changed(ngx_str_t *app_id);
 
 
 static ngx_str_t  ngx_gov_post_method = ngx_string("POST ");
@@ -2312,7 +2311,7 @@ done:
 void (*ngx_gov_progress_invalidate)(ngx_str_t *app_id);
 
 
-static void
+void
 ngx_gov_progress_changed(ngx_str_t *app_id)
 {
     if (ngx_gov_progress_invalidate) {

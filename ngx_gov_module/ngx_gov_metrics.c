@@ -65,6 +65,7 @@ static ngx_str_t  ngx_gov_metrics_handlers[] = {
     ngx_string("logout"),
     ngx_string("bundles"),
     ngx_string("callback"),
+    ngx_string("progress"),
 };
 
 
@@ -142,6 +143,17 @@ static ngx_gov_metric_desc_t  ngx_gov_metrics_counters[] = {
     { ngx_string("gov_callbacks_total"),
       ngx_string("State changes accepted from departments."),
       ngx_string("counter"), ngx_null_string },
+    { ngx_string("gov_ratings_total"),
+      ngx_string("好差评 ratings by score (5 = 非常满意, 1 = 非常不满意)."),
+      ngx_string("counter"), ngx_string("score=\"1\"") },
+    { ngx_string("gov_ratings_total"), ngx_null_string,
+      ngx_null_string, ngx_string("score=\"2\"") },
+    { ngx_string("gov_ratings_total"), ngx_null_string,
+      ngx_null_string, ngx_string("score=\"3\"") },
+    { ngx_string("gov_ratings_total"), ngx_null_string,
+      ngx_null_string, ngx_string("score=\"4\"") },
+    { ngx_string("gov_ratings_total"), ngx_null_string,
+      ngx_null_string, ngx_string("score=\"5\"") },
 };
 
 

@@ -37,7 +37,8 @@ typedef enum {
     NGX_GOV_M_DISPATCH_ATTEMPTS,
     NGX_GOV_M_DISPATCH_FAILURES,
     NGX_GOV_M_CALLBACKS,
-    NGX_GOV_M_COUNTERS
+    NGX_GOV_M_RATINGS,              /* + score - 1, five of them */
+    NGX_GOV_M_COUNTERS = NGX_GOV_M_RATINGS + 5
 } ngx_gov_counter_e;
 
 
@@ -58,6 +59,7 @@ typedef enum {
     NGX_GOV_H_LOGOUT,
     NGX_GOV_H_BUNDLES,
     NGX_GOV_H_CALLBACK,
+    NGX_GOV_H_PROGRESS,
     NGX_GOV_H_HANDLERS
 } ngx_gov_handler_e;
 

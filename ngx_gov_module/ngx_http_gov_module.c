@@ -107,6 +107,13 @@ static ngx_command_t  ngx_http_gov_commands[] = {
       NGX_GOV_H_CALLBACK,
       NULL },
 
+    { ngx_string("gov_progress"),
+      NGX_HTTP_LOC_CONF|NGX_CONF_NOARGS,
+      ngx_http_gov_handler_directive,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      NGX_GOV_H_PROGRESS,
+      NULL },
+
     { ngx_string("gov_material"),
       NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE23,
       ngx_gov_material,
@@ -502,6 +509,10 @@ ngx_http_gov_handler_directive(ngx_conf_t *cf, ngx_command_t *cmd,
 
     case NGX_GOV_H_CALLBACK:
         clcf->handler = ngx_http_gov_callback_handler;
+        break;
+
+    case NGX_GOV_H_PROGRESS:
+        clcf->handler = ngx_http_gov_progress_handler;
         break;
     }
 

@@ -1,0 +1,1008 @@
+
+/*
+ * Copyright (C) ngx_gov_module authors
+ */
+
+
+/*
+ * Progress lookups (办件进度) and ratings (好差评): who may see an
+ * application (its applicant, or anyone with its query code, masked), the
+ * document with its working-day deadlines, overdue and warning flags, ETags,
+ * and the rating once the application is finished.
+ */
+
+
+#include <ngx_config.h>
+#include <ngx_core.h>
+#include <ngx_http.h>
+
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
+
+#include "ngx_http_gov_module.h"
+#include "ngx_gov_bundle.h"
+#include "ngx_gov_metrics.h"
+#include "gov_calendar.h"
+#include "gov_jwt.h"
+#include "gov_state.h"
+
+
+#define NGX_GOV_CODE_TRIES       5
+#define NGX_GOV_CODE_WINDOW      "900"
+
+
+typedef struct {
+    ngx_http_request_t       *request;
+    ngx_str_t                 id;
+    ngx_str_t                 code;         /* ?code=, when given */
+    ngx_str_t                 subject;
+    ngx_str_t                 actor;
+    ngx_uint_t                rating;       /* POST .../rating */
+    ngx_uint_t                score;
+    json_t                   *body;         /* the rating request */
+} ngx_gov_progress_t;
+
+
+static void ngx_gov_progress_identity(ngx_http_request_t *r);
+static void ngx_gov_progress_loaded(redisReply *reply, void *data);
+static void ngx_gov_progress_rated(redisReply *reply, void *data);
+static json_t *ngx_gov_progress_doc(ngx_http_request_t *r,
+    ngx_gov_bundles_conf_t *bc, ngx_str_t *id, json_t *app,
+    redisReply *steps,
+    redisReply *rating, ngx_uint_t masked, ngx_uint_t *finished);
+static int ngx_gov_pause_days(gov_calendar_t *cal, json_t *step, int today);
+static ngx_int_t ngx_gov_progress_send(ngx_http_request_t *r, json_t *doc);
+static ngx_int_t ngx_gov_progress_error(ngx_http_request_t *r,
+    ngx_uint_t status, const char *error);
+static void ngx_gov_progress_rating_body(ngx_http_request_t *r);
+static void ngx_gov_progress_cleanup(void *data);
+static json_t *ngx_gov_mask(const char *s);
+
+
+static ngx_int_t
+ngx_gov_progress_error(ngx_http_request_t *r, ngx_uint_t status,
+    const char *error)
+{
+    u_char     *p;
+    ngx_str_t   body;
+
+    p = ngx_pnalloc(r->pool, 64 + ngx_strlen(error));
+    if (p == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    body.data = p;
+    body.len = ngx_sprintf(p, "{\"error\":\"%s\"}\n", error) - p;
+
+    return ngx_http_gov_send_json(r, status, &body);
+}
+
+
+static void
+ngx_gov_progress_cleanup(void *data)
+{
+    ngx_gov_progress_t  *pc = data;
+
+    if (pc->body) {
+        json_decref(pc->body);
+        pc->body = NULL;
+    }
+}
+
+
+ngx_int_t
+ngx_http_gov_progress_handler(ngx_http_request_t *r)
+{
+    u_char                    *p, *end, *slash;
+    ngx_int_t                  rc;
+    ngx_str_t                  arg;
+    ngx_uint_t                 i;
+    ngx_pool_cleanup_t        *cln;
+    ngx_gov_progress_t        *pc;
+    ngx_http_core_loc_conf_t  *clcf;
+
+    clcf = ngx_http_get_module_loc_conf(r, ngx_http_core_module);
+
+    p = r->uri.data;
+    end = r->uri.data + r->uri.len;
+
+    if (r->uri.len >= clcf->name.len
+        && ngx_strncmp(p, clcf->name.data, clcf->name.len) == 0)
+    {
+        p += clcf->name.len;
+    }
+
+    cln = ngx_pool_cleanup_add(r->pool, sizeof(ngx_gov_progress_t));
+    if (cln == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    pc = cln->data;
+    ngx_memzero(pc, sizeof(ngx_gov_progress_t));
+    cln->handler = ngx_gov_progress_cleanup;
+
+    pc->request = r;
+
+    slash = ngx_strlchr(p, end, '/');
+
+    pc->id.data = p;
+    pc->id.len = (slash ? slash : end) - p;
+
+    if (slash) {
+        if ((size_t) (end - slash) != sizeof("/rating") - 1
+            || ngx_strncmp(slash, "/rating", end - slash) != 0)
+        {
+            pc->id.len = 0;
+
+        } else {
+            pc->rating = 1;
+        }
+    }
+
+    /* ids are upper-case letters and digits: anything else is unknown */
+
+    for (i = 0; i < pc->id.len; i++) {
+        if (!((pc->id.data[i] >= 'A' && pc->id.data[i] <= 'Z')
+              || (pc->id.data[i] >= '0' && pc->id.data[i] <= '9')))
+        {
+            pc->id.len = 0;
+            break;
+        }
+    }
+
+    if (pc->rating) {
+        if (r->method != NGX_HTTP_POST) {
+            return NGX_HTTP_NOT_ALLOWED;
+        }
+
+        rc = ngx_http_read_client_request_body(r,
+                                               ngx_gov_progress_rating_body);
+        if (rc >= NGX_HTTP_SPECIAL_RESPONSE) {
+            return rc;
+        }
+
+        return NGX_DONE;
+    }
+
+    if (!(r->method & (NGX_HTTP_GET|NGX_HTTP_HEAD))) {
+        return NGX_HTTP_NOT_ALLOWED;
+    }
+
+    rc = ngx_http_discard_request_body(r);
+    if (rc != NGX_OK) {
+        return rc;
+    }
+
+    if (ngx_http_arg(r, (u_char *) "code", 4, &arg) == NGX_OK && arg.len) {
+        pc->code.data = ngx_pnalloc(r->pool, arg.len);
+        if (pc->code.data == NULL) {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
+        ngx_memcpy(pc->code.data, arg.data, arg.len);
+        pc->code.len = arg.len;
+
+        /* a query code reaches no log */
+        ngx_http_gov_mask(r, &arg);
+    }
+
+    r->main->count++;
+
+    ngx_gov_progress_rating_body(r);
+
+    return NGX_DONE;
+}
+
+
+/* both paths: the identity first, then Redis */
+
+static void
+ngx_gov_progress_rating_body(ngx_http_request_t *r)
+{
+    ngx_int_t  rc;
+
+    rc = ngx_http_gov_identity(r, ngx_gov_progress_identity);
+
+    if (rc == NGX_AGAIN) {
+        return;
+    }
+
+    if (rc == NGX_ERROR) {
+        ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
+        return;
+    }
+
+    ngx_gov_progress_identity(r);
+}
+
+
+static void
+ngx_gov_progress_identity(ngx_http_request_t *r)
+{
+    u_char                    *key1, *key2;
+    json_t                    *v;
+    ngx_int_t                  rc, reason;
+    ngx_str_t                  body;
+    ngx_connection_t          *c;
+    ngx_pool_cleanup_t        *cln;
+    ngx_gov_progress_t        *pc;
+    ngx_gov_redis_args_t       cmds[5];
+    ngx_http_gov_main_conf_t  *gmcf;
+
+    static const char   *multi[] = { "MULTI" };
+    static const char   *exec[] = { "EXEC" };
+    static const size_t  multi_len[] = { 5 };
+    static const size_t  exec_len[] = { 4 };
+
+    const char  *hmget[6], *hgetall[2], *fails[2];
+    size_t       hmget_len[6], hgetall_len[2], fails_len[2];
+
+    c = r->connection;
+    gmcf = ngx_http_get_module_main_conf(r, ngx_http_gov_module);
+
+    pc = NULL;
+
+    for (cln = r->pool->cleanup; cln; cln = cln->next) {
+        if (cln->handler == ngx_gov_progress_cleanup) {
+            pc = cln->data;
+            break;
+        }
+    }
+
+    if (pc == NULL) {
+        rc = NGX_HTTP_INTERNAL_SERVER_ERROR;
+        goto done;
+    }
+
+    reason = ngx_http_gov_whoami(r, &pc->subject, &pc->actor);
+
+    if (reason == NGX_DECLINED) {
+        rc = ngx_http_gov_unavailable(r);
+        goto done;
+    }
+
+    if (pc->rating) {
+        /* a rating comes from the applicant only */
+
+        if (reason != GOV_AUTH_OK) {
+            rc = ngx_http_gov_unauthenticated(r, reason);
+            goto done;
+        }
+
+        if (ngx_http_gov_read_body(r, &body) != NGX_OK) {
+            rc = ngx_gov_progress_error(r, NGX_HTTP_REQUEST_ENTITY_TOO_LARGE,
+                                        "too_large");
+            goto done;
+        }
+
+        pc->body = json_loadb((char *) body.data, body.len,
+                              JSON_REJECT_DUPLICATES, NULL);
+
+        if (!json_is_object(pc->body)) {
+            rc = ngx_gov_progress_error(r, NGX_HTTP_BAD_REQUEST,
+                                        "malformed_json");
+            goto done;
+        }
+
+        v = json_object_get(pc->body, "score");
+
+        if (!json_is_integer(v) || json_integer_value(v) < 1
+            || json_integer_value(v) > 5)
+        {
+            rc = ngx_gov_progress_error(r, 422, "invalid_score");
+            goto done;
+        }
+
+        v = json_object_get(pc->body, "comment");
+
+        if (v && (!json_is_string(v) || json_string_length(v) > 1000)) {
+            rc = ngx_gov_progress_error(r, 422, "invalid_comment");
+            goto done;
+        }
+
+    } else if (reason != GOV_AUTH_OK && pc->code.len == 0) {
+        /* neither identity nor code: 401 (a browser: the login page) */
+        rc = ngx_http_gov_unauthenticated(r, reason);
+        goto done;
+    }
+
+    if (pc->id.len == 0) {
+        rc = ngx_gov_progress_error(r, NGX_HTTP_NOT_FOUND, "not_found");
+        goto done;
+    }
+
+    key1 = ngx_pnalloc(r->pool, gmcf->redis_prefix.len + 8 + pc->id.len);
+    key2 = ngx_pnalloc(r->pool, gmcf->redis_prefix.len + 12 + pc->id.len);
+    if (key1 == NULL || key2 == NULL) {
+        rc = NGX_HTTP_INTERNAL_SERVER_ERROR;
+        goto done;
+    }
+
+    hmget[0] = "HMGET";
+    hmget_len[0] = 5;
+    hmget[1] = (char *) key1;
+    hmget_len[1] = ngx_sprintf(key1, "%Vapp:%V", &gmcf->redis_prefix, &pc->id)
+                   - key1;
+    hmget[2] = "doc";
+    hmget_len[2] = 3;
+    hmget[3] = "code";
+    hmget_len[3] = 4;
+    hmget[4] = "rating";
+    hmget_len[4] = 6;
+    hmget[5] = "subject";
+    hmget_len[5] = 7;
+
+    hgetall[0] = "HGETALL";
+    hgetall_len[0] = 7;
+    hgetall[1] = (char *) key2;
+    hgetall_len[1] = ngx_sprintf(key2, "%Vsteps:%V", &gmcf->redis_prefix,
+                                 &pc->id)
+                     - key2;
+
+    fails[0] = "GET";
+    fails_len[0] = 3;
+    fails[1] = (char *) ngx_pnalloc(r->pool, gmcf->redis_prefix.len + 9
+                                             + pc->id.len);
+    if (fails[1] == NULL) {
+        rc = NGX_HTTP_INTERNAL_SERVER_ERROR;
+        goto done;
+    }
+
+    fails_len[1] = ngx_sprintf((u_char *) fails[1], "%Vcodefail:%V",
+                               &gmcf->redis_prefix, &pc->id)
+                   - (u_char *) fails[1];
+
+    cmds[0].argc = 1;
+    cmds[0].argv = multi;
+    cmds[0].argvlen = multi_len;
+    cmds[1].argc = 6;
+    cmds[1].argv = hmget;
+    cmds[1].argvlen = hmget_len;
+    cmds[2].argc = 2;
+    cmds[2].argv = hgetall;
+    cmds[2].argvlen = hgetall_len;
+    cmds[3].argc = 2;
+    cmds[3].argv = fails;
+    cmds[3].argvlen = fails_len;
+    cmds[4].argc = 1;
+    cmds[4].argv = exec;
+    cmds[4].argvlen = exec_len;
+
+    rc = ngx_http_gov_redis_send_n(r, ngx_gov_progress_loaded, pc, 5, cmds);
+
+    if (rc == NGX_DECLINED) {
+        rc = ngx_http_gov_unavailable(r);
+        goto done;
+    }
+
+    if (rc != NGX_OK) {
+        rc = NGX_HTTP_INTERNAL_SERVER_ERROR;
+        goto done;
+    }
+
+    return;
+
+done:
+
+    ngx_http_finalize_request(r, rc);
+    ngx_http_run_posted_requests(c);
+}
+
+
+static void
+ngx_gov_progress_loaded(redisReply *reply, void *data)
+{
+    ngx_gov_progress_t  *pc = data;
+
+    u_char                    hash[32], hex[64], *key;
+    json_t                   *app, *doc, *actor;
+    ngx_int_t                 rc;
+    ngx_uint_t                masked, finished, tries;
+    redisReply               *fields, *steps, *fails;
+    ngx_connection_t         *c;
+    ngx_http_request_t       *r;
+    ngx_gov_bundles_conf_t   *bc;
+    ngx_http_gov_main_conf_t *gmcf;
+    const char               *subject;
+
+    const char  *argv[8];
+    size_t       argvlen[8];
+
+    r = pc->request;
+    c = r->connection;
+    gmcf = ngx_http_get_module_main_conf(r, ngx_http_gov_module);
+    bc = &gmcf->bundles;
+
+    app = NULL;
+
+    if (reply == NULL || reply->type != REDIS_REPLY_ARRAY
+        || reply->elements != 3
+        || reply->element[0]->type != REDIS_REPLY_ARRAY
+        || reply->element[0]->elements != 4
+        || reply->element[1]->type != REDIS_REPLY_ARRAY)
+    {
+        rc = ngx_http_gov_unavailable(r);
+        goto done;
+    }
+
+    fields = reply->element[0];
+    steps = reply->element[1];
+    fails = reply->element[2];
+
+    tries = fails->type == REDIS_REPLY_STRING
+            ? (ngx_uint_t) ngx_atoi((u_char *) fails->str, fails->len) : 0;
+
+    if (fields->element[0]->type != REDIS_REPLY_STRING
+        || (app = json_loadb(fields->element[0]->str,
+                             fields->element[0]->len, 0, NULL))
+           == NULL)
+    {
+        /* unknown: the same answer as "not yours" */
+        rc = ngx_gov_progress_error(r, NGX_HTTP_NOT_FOUND, "not_found");
+        goto done;
+    }
+
+    /* the applicant: the subject or the actor of the application */
+
+    subject = json_string_value(json_object_get(app, "subject"));
+    actor = json_object_get(app, "actor");
+
+    masked = 1;
+
+    if (pc->subject.len
+        && ((subject && ngx_strlen(subject) == pc->subject.len
+             && ngx_strncmp(subject, pc->subject.data, pc->subject.len) == 0)
+            || (json_is_string(actor)
+                && json_string_length(actor) == pc->subject.len
+                && ngx_strncmp(json_string_value(actor), pc->subject.data,
+                               pc->subject.len) == 0)))
+    {
+        masked = 0;
+    }
+
+    if (pc->rating && masked) {
+        rc = ngx_gov_progress_error(r, NGX_HTTP_NOT_FOUND, "not_found");
+        goto done;
+    }
+
+    if (masked) {
+        if (pc->code.len == 0) {
+            rc = ngx_gov_progress_error(r, NGX_HTTP_NOT_FOUND, "not_found");
+            goto done;
+        }
+
+        if (tries >= NGX_GOV_CODE_TRIES) {
+            rc = ngx_gov_progress_error(r, NGX_HTTP_TOO_MANY_REQUESTS,
+                                        "too_many_attempts");
+            goto done;
+        }
+
+        EVP_Digest(pc->code.data, pc->code.len, hash, NULL, EVP_sha256(),
+                   NULL);
+        ngx_hex_dump(hex, hash, 32);
+
+        if (fields->element[1]->type != REDIS_REPLY_STRING
+            || fields->element[1]->len != 64
+            || CRYPTO_memcmp(hex, fields->element[1]->str, 64) != 0)
+        {
+            /* count the wrong guess: the fifth in 15 minutes locks */
+
+            key = ngx_pnalloc(r->pool, gmcf->redis_prefix.len + 9
+                                       + pc->id.len);
+            if (key) {
+                argv[0] = "EVAL";
+                argvlen[0] = 4;
+                argv[1] = "local n = redis.call('INCR', KEYS[1]) "
+                          "if n == 1 then redis.call('EXPIRE', KEYS[1], "
+                          "ARGV[1]) end return n";
+                argvlen[1] = ngx_strlen(argv[1]);
+                argv[2] = "1";
+                argvlen[2] = 1;
+                argv[3] = (char *) key;
+                argvlen[3] = ngx_sprintf(key, "%Vcodefail:%V",
+                                         &gmcf->redis_prefix, &pc->id)
+                             - key;
+                argv[4] = NGX_GOV_CODE_WINDOW;
+                argvlen[4] = sizeof(NGX_GOV_CODE_WINDOW) - 1;
+
+                (void) ngx_gov_redis_send(c->log, NULL, NULL, NULL, 5, argv,
+                                          argvlen);
+            }
+
+            ngx_log_error(NGX_LOG_INFO, c->log, 0,
+                          "gov: wrong query code for %V", &pc->id);
+
+            rc = ngx_gov_progress_error(r, NGX_HTTP_NOT_FOUND, "not_found");
+            goto done;
+        }
+    }
+
+    doc = ngx_gov_progress_doc(r, bc, &pc->id, app, steps, fields->element[2],
+                               masked, &finished);
+
+    if (doc == NULL) {
+        rc = NGX_HTTP_INTERNAL_SERVER_ERROR;
+        goto done;
+    }
+
+    if (!pc->rating) {
+        rc = ngx_gov_progress_send(r, doc);
+        goto done;
+    }
+
+    json_decref(doc);
+
+    /* a rating: once finished, once only */
+
+    if (!finished) {
+        rc = ngx_gov_progress_error(r, NGX_HTTP_CONFLICT, "not_finished");
+        goto done;
+    }
+
+    {
+        u_char   *p, *k1, *k2, at[32], sc[4];
+        char     *dump;
+        json_t   *rating;
+        json_int_t  score;
+
+        score = json_integer_value(json_object_get(pc->body, "score"));
+
+        p = ngx_gov_iso_time(at, ngx_time());
+
+        rating = json_object();
+        json_object_set_new(rating, "score", json_integer(score));
+        json_object_set_new(rating, "comment",
+                            json_object_get(pc->body, "comment")
+                            ? json_incref(json_object_get(pc->body, "comment"))
+                            : json_string(""));
+        json_object_set_new(rating, "at",
+                            json_stringn((char *) at, p - at));
+        json_object_set_new(rating, "id",
+                            json_stringn((char *) pc->id.data, pc->id.len));
+        json_object_set(rating, "bundle", json_object_get(app, "bundle"));
+
+        dump = json_dumps(rating, JSON_COMPACT);
+        json_decref(rating);
+
+        k1 = ngx_pnalloc(r->pool, gmcf->redis_prefix.len + 4 + pc->id.len);
+        k2 = ngx_pnalloc(r->pool, gmcf->redis_prefix.len + 12);
+
+        if (dump == NULL || k1 == NULL || k2 == NULL) {
+            free(dump);
+            rc = NGX_HTTP_INTERNAL_SERVER_ERROR;
+            goto done;
+        }
+
+        p = ngx_pnalloc(r->pool, ngx_strlen(dump));
+        if (p == NULL) {
+            free(dump);
+            rc = NGX_HTTP_INTERNAL_SERVER_ERROR;
+            goto done;
+        }
+
+        argvlen[5] = ngx_strlen(dump);
+        ngx_memcpy(p, dump, argvlen[5]);
+        free(dump);
+
+        /* scores 1-2 (差评) also go to the rectification list */
+
+        argv[0] = "EVAL";
+        argvlen[0] = 4;
+        argv[1] = "if redis.call('HSETNX', KEYS[1], 'rating', ARGV[1]) == 0 "
+                  "then return 0 end "
+                  "if tonumber(ARGV[2]) <= 2 then "
+                  "redis.call('RPUSH', KEYS[2], ARGV[1]) end return 1";
+        argvlen[1] = ngx_strlen(argv[1]);
+        argv[2] = "2";
+        argvlen[2] = 1;
+        argv[3] = (char *) k1;
+        argvlen[3] = ngx_sprintf(k1, "%Vapp:%V", &gmcf->redis_prefix, &pc->id)
+                     - k1;
+        argv[4] = (char *) k2;
+        argvlen[4] = ngx_sprintf(k2, "%Vratings:bad", &gmcf->redis_prefix)
+                     - k2;
+        argv[5] = (char *) p;
+        argv[6] = (char *) sc;
+        argvlen[6] = ngx_sprintf(sc, "%L", (int64_t) score) - sc;
+
+        pc->score = (ngx_uint_t) score;
+
+        rc = ngx_http_gov_redis_send(r, ngx_gov_progress_rated, pc, 7, argv,
+                                     argvlen);
+
+        if (rc == NGX_DECLINED) {
+            rc = ngx_http_gov_unavailable(r);
+            goto done;
+        }
+
+        if (rc != NGX_OK) {
+            rc = NGX_HTTP_INTERNAL_SERVER_ERROR;
+            goto done;
+        }
+
+        json_decref(app);
+        return;
+    }
+
+done:
+
+    json_decref(app);
+    ngx_http_finalize_request(r, rc);
+    ngx_http_run_posted_requests(c);
+}
+
+
+static void
+ngx_gov_progress_rated(redisReply *reply, void *data)
+{
+    ngx_gov_progress_t  *pc = data;
+
+    ngx_int_t            rc;
+    ngx_str_t            empty;
+    ngx_connection_t    *c;
+    ngx_http_request_t  *r;
+
+    r = pc->request;
+    c = r->connection;
+
+    if (reply == NULL || reply->type != REDIS_REPLY_INTEGER) {
+        rc = ngx_http_gov_unavailable(r);
+        goto done;
+    }
+
+    if (reply->integer == 0) {
+        rc = ngx_gov_progress_error(r, NGX_HTTP_CONFLICT, "already_rated");
+        goto done;
+    }
+
+    ngx_gov_metrics_inc(NGX_GOV_M_RATINGS + pc->score - 1);
+    ngx_gov_progress_changed(&pc->id);
+
+    ngx_str_null(&empty);
+    rc = ngx_http_gov_send(r, NGX_HTTP_NO_CONTENT,
+                           &r->headers_out.content_type, &empty);
+
+done:
+
+    ngx_http_finalize_request(r, rc);
+    ngx_http_run_posted_requests(c);
+}
+
+
+/* working days the step spent paused (correction, special) */
+
+static int
+ngx_gov_pause_days(gov_calendar_t *cal, json_t *step, int today)
+{
+    int      days;
+    size_t   i;
+    json_t  *pauses, *p, *since;
+
+    days = 0;
+
+    pauses = json_object_get(step, "pauses");
+
+    for (i = 0; i < json_array_size(pauses); i++) {
+        p = json_array_get(pauses, i);
+        days += gov_calendar_between(cal,
+                                     json_integer_value(json_array_get(p, 0)),
+                                     json_integer_value(json_array_get(p, 1)));
+    }
+
+    since = json_object_get(step, "paused_since");
+
+    if (json_is_integer(since)) {
+        days += gov_calendar_between(cal, json_integer_value(since), today);
+    }
+
+    return days;
+}
+
+
+static json_t *
+ngx_gov_mask(const char *s)
+{
+    u_char  buf[300];
+    size_t  len, i;
+
+    /* "110101199001011234" -> "1101**********1234" */
+
+    len = s ? ngx_strlen(s) : 0;
+
+    if (len > 256) {
+        len = 256;
+    }
+
+    for (i = 0; i < len; i++) {
+        buf[i] = (i < 4 || i + 4 >= len) && len > 8 ? s[i] : '*';
+    }
+
+    return json_stringn((char *) buf, len);
+}
+
+
+static json_t *
+ngx_gov_progress_doc(ngx_http_request_t *r, ngx_gov_bundles_conf_t *bc,
+    ngx_str_t *id, json_t *app, redisReply *steps, redisReply *rating,
+    ngx_uint_t masked, ngx_uint_t *finished)
+{
+    int                today, start, deadline, bdeadline, pauses, accepted;
+    u_char             buf[32], *p;
+    json_t            *doc, *arr, *o, *step, *rt, *v;
+    ngx_int_t          state;
+    ngx_uint_t         i, k, percent, attention, done, all_finished, over;
+    ngx_uint_t         bundle_pauses;
+    const char        *bid, *submitted;
+    ngx_gov_item_t    *items, *it;
+    ngx_gov_bundle_t  *b, *bundles;
+
+    items = bc->items.elts;
+    bundles = bc->bundles.elts;
+
+    bid = json_string_value(json_object_get(app, "bundle"));
+    b = NULL;
+
+    for (i = 0; bid && i < bc->bundles.nelts; i++) {
+        if (ngx_strcmp(bundles[i].id.data, bid) == 0) {
+            b = &bundles[i];
+            break;
+        }
+    }
+
+    submitted = json_string_value(json_object_get(app, "submitted_at"));
+
+    /* the day of submission, from the ISO time stored */
+
+    start = ngx_gov_day(ngx_time());
+
+    if (submitted && ngx_strlen(submitted) >= 10) {
+        start = gov_day_from_civil(ngx_atoi((u_char *) submitted, 4),
+                                   ngx_atoi((u_char *) submitted + 5, 2),
+                                   ngx_atoi((u_char *) submitted + 8, 2));
+    }
+
+    today = ngx_gov_day(ngx_time());
+
+    arr = json_array();
+    percent = 0;
+    attention = 0;
+    done = 1;
+    all_finished = 1;
+    bundle_pauses = 0;
+
+    for (k = 0; b && k < b->items.nelts; k++) {
+        it = &items[b->item_idx[k]];
+
+        step = NULL;
+
+        for (i = 0; i + 1 < steps->elements; i += 2) {
+            if (steps->element[i]->len == it->id.len
+                && ngx_strncmp(steps->element[i]->str, it->id.data,
+                               it->id.len) == 0)
+            {
+                step = json_loadb(steps->element[i + 1]->str,
+                                  steps->element[i + 1]->len, 0, NULL);
+                break;
+            }
+        }
+
+        v = json_object_get(step, "state");
+        state = json_is_string(v)
+                ? gov_state_from_str(json_string_value(v),
+                                     json_string_length(v))
+                : GOV_STEP_QUEUED;
+
+        if (state < 0) {
+            state = GOV_STEP_QUEUED;
+        }
+
+        percent += gov_state_percent(state);
+
+        if (gov_state_attention(state)) {
+            attention = 1;
+        }
+
+        if (!gov_state_done(state) && state != GOV_STEP_WITHDRAWN) {
+            done = 0;
+        }
+
+        if (!gov_state_terminal(state) && state != GOV_STEP_APPROVED) {
+            all_finished = 0;
+        }
+
+        pauses = ngx_gov_pause_days(&bc->calendar, step, today);
+        bundle_pauses = ngx_max(bundle_pauses, (ngx_uint_t) pauses);
+
+        o = json_object();
+        json_object_set_new(o, "item", json_stringn((char *) it->id.data,
+                                                    it->id.len));
+        json_object_set_new(o, "name", json_stringn((char *) it->name.data,
+                                                    it->name.len));
+        json_object_set_new(o, "department",
+                            json_stringn((char *) it->department.data,
+                                         it->department.len));
+        json_object_set_new(o, "state", json_string(gov_state_name(state)));
+        json_object_set_new(o, "state_name",
+                            json_string(gov_state_name_zh(state)));
+
+        v = json_object_get(step, "updated_at");
+        if (json_is_integer(v)) {
+            p = ngx_gov_iso_time(buf, (time_t) json_integer_value(v));
+            json_object_set_new(o, "updated_at",
+                                json_stringn((char *) buf, p - buf));
+
+        } else {
+            json_object_set_new(o, "updated_at", json_null());
+        }
+
+        /* a step's clock starts when it is accepted */
+
+        v = json_object_get(step, "accepted_day");
+        over = 0;
+
+        if (json_is_integer(v)) {
+            accepted = (int) json_integer_value(v);
+            deadline = gov_calendar_add(&bc->calendar, accepted,
+                                        (int) it->time_limit + pauses);
+            p = ngx_gov_iso_date(buf, deadline);
+            json_object_set_new(o, "deadline",
+                                json_stringn((char *) buf, p - buf));
+
+            over = !gov_state_terminal(state) && !gov_state_done(state)
+                   && !gov_state_paused(state) && today > deadline;
+
+        } else {
+            json_object_set_new(o, "deadline", json_null());
+        }
+
+        json_object_set_new(o, "overdue", json_boolean(over));
+
+        v = json_object_get(step, "receipt");
+        json_object_set_new(o, "receipt", json_is_string(v) ? json_incref(v)
+                                                             : json_null());
+
+        v = json_object_get(step, "note");
+        if (json_is_string(v)) {
+            json_object_set(o, "note", v);
+        }
+
+        v = json_object_get(step, "reason");
+        if (json_is_string(v)) {
+            json_object_set(o, "reason", v);
+        }
+
+        json_array_append_new(arr, o);
+        json_decref(step);
+    }
+
+    *finished = done || (attention && all_finished);
+
+    doc = json_object();
+    json_object_set_new(doc, "id", json_stringn((char *) id->data, id->len));
+    json_object_set_new(doc, "bundle", bid ? json_string(bid) : json_null());
+    json_object_set_new(doc, "name", b ? json_stringn((char *) b->name.data,
+                                                      b->name.len)
+                                       : json_null());
+    json_object_set_new(doc, "status",
+                        json_string(attention ? "attention"
+                                    : done ? "done" : "processing"));
+    json_object_set_new(doc, "percent",
+                        json_integer(b && b->items.nelts
+                                     ? (json_int_t) (percent
+                                                     / b->items.nelts)
+                                     : 0));
+    json_object_set(doc, "submitted_at",
+                    json_object_get(app, "submitted_at"));
+
+    bdeadline = gov_calendar_add(&bc->calendar, start,
+                                 (b ? (int) b->time_limit : 0)
+                                 + (int) bundle_pauses);
+    p = ngx_gov_iso_date(buf, bdeadline);
+    json_object_set_new(doc, "deadline", json_stringn((char *) buf, p - buf));
+
+    over = !done && today > bdeadline;
+
+    json_object_set_new(doc, "overdue", json_boolean(over));
+    json_object_set_new(doc, "warning",
+                        json_boolean(!done && !over
+                                     && gov_calendar_between(&bc->calendar,
+                                                             today, bdeadline)
+                                        <= 1));
+    json_object_set_new(doc, "steps", arr);
+
+    json_object_set_new(doc, "applicant",
+                        masked ? ngx_gov_mask(json_string_value(
+                                     json_object_get(app, "subject")))
+                               : json_incref(json_object_get(app, "subject")));
+
+    rt = NULL;
+
+    if (rating->type == REDIS_REPLY_STRING) {
+        rt = json_loadb(rating->str, rating->len, 0, NULL);
+        json_object_del(rt, "id");
+        json_object_del(rt, "bundle");
+
+        if (masked) {
+            json_object_del(rt, "comment");
+        }
+    }
+
+    json_object_set_new(doc, "rating", rt ? rt : json_null());
+    json_object_set_new(doc, "rateable",
+                        json_boolean(*finished && rt == NULL && !masked));
+
+    return doc;
+}
+
+
+static ngx_int_t
+ngx_gov_progress_send(ngx_http_request_t *r, json_t *doc)
+{
+    u_char           *p, hash[20];
+    char             *dump;
+    ngx_str_t         body, etag;
+    ngx_table_elt_t  *inm;
+
+    dump = json_dumps(doc, JSON_COMPACT);
+    json_decref(doc);
+
+    if (dump == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    body.len = ngx_strlen(dump);
+    body.data = ngx_pnalloc(r->pool, body.len + 1);
+    etag.data = ngx_pnalloc(r->pool, 2 + 40);
+
+    if (body.data == NULL || etag.data == NULL) {
+        free(dump);
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    ngx_memcpy(body.data, dump, body.len);
+    body.data[body.len++] = '\n';
+    free(dump);
+
+    /* the ETag of the document itself: it changes when anything does */
+
+    EVP_Digest(body.data, body.len, hash, NULL, EVP_sha1(), NULL);
+
+    p = etag.data;
+    *p++ = '"';
+    p = ngx_hex_dump(p, hash, 20);
+    *p++ = '"';
+    etag.len = p - etag.data;
+
+    if (ngx_http_gov_add_header(r, &r->headers_out.headers, "ETag", &etag)
+        != NGX_OK)
+    {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    {
+        ngx_str_t  cc = ngx_string("private, no-cache");
+
+        if (ngx_http_gov_add_header(r, &r->headers_out.headers,
+                                    "Cache-Control", &cc)
+            != NGX_OK)
+        {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+    }
+
+    inm = ngx_http_gov_find_header(r, "if-none-match", 13);
+
+    if (inm && ngx_strlcasestrn(inm->value.data,
+                                inm->value.data + inm->value.len,
+                                etag.data, etag.len - 1)
+               != NULL)
+    {
+        body.len = 0;
+        r->header_only = 1;
+
+        return ngx_http_gov_send(r, NGX_HTTP_NOT_MODIFIED,
+                                 &r->headers_out.content_type, &body);
+    }
+
+    return ngx_http_gov_send_json(r, NGX_HTTP_OK, &body);
+}
