@@ -37,6 +37,7 @@
 #include "ngx_http_gov_module.h"
 #include "ngx_gov_bundle.h"
 #include "ngx_gov_metrics.h"
+#include "ngx_gov_pcache.h"
 #include "gov_app.h"
 #include "gov_backoff.h"
 #include "gov_calendar.h"
@@ -2303,18 +2304,10 @@ done:
 }
 
 
-/*
- * The hook the progress micro-cache (CONTRACT section 5) attaches to; with
- * no cache there is nothing to drop.
- */
-
-void (*ngx_gov_progress_invalidate)(ngx_str_t *app_id);
-
+/* every cached copy of the progress goes; without a cache, nothing to do */
 
 void
 ngx_gov_progress_changed(ngx_str_t *app_id)
 {
-    if (ngx_gov_progress_invalidate) {
-        ngx_gov_progress_invalidate(app_id);
-    }
+    ngx_gov_pcache_drop(app_id);
 }

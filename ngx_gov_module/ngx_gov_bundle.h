@@ -101,7 +101,6 @@ ngx_int_t ngx_http_gov_progress_handler(ngx_http_request_t *r);
 
 /* every cached copy of an application's progress must go */
 void ngx_gov_progress_changed(ngx_str_t *app_id);
-extern void (*ngx_gov_progress_invalidate)(ngx_str_t *app_id);
 
 ngx_int_t ngx_gov_dispatch_init_process(ngx_cycle_t *cycle);
 void ngx_gov_dispatch_exit_process(ngx_cycle_t *cycle);

@@ -125,6 +125,10 @@ static ngx_gov_metric_desc_t  ngx_gov_metrics_counters[] = {
       ngx_string("cache=\"jwt\",result=\"hit\"") },
     { ngx_string("gov_cache_total"), ngx_null_string,
       ngx_null_string, ngx_string("cache=\"jwt\",result=\"miss\"") },
+    { ngx_string("gov_cache_total"), ngx_null_string,
+      ngx_null_string, ngx_string("cache=\"progress\",result=\"hit\"") },
+    { ngx_string("gov_cache_total"), ngx_null_string,
+      ngx_null_string, ngx_string("cache=\"progress\",result=\"miss\"") },
     { ngx_string("gov_sessions_created_total"),
       ngx_string("Sessions created by gov_login."),
       ngx_string("counter"), ngx_null_string },
@@ -154,6 +158,9 @@ static ngx_gov_metric_desc_t  ngx_gov_metrics_counters[] = {
       ngx_null_string, ngx_string("score=\"4\"") },
     { ngx_string("gov_ratings_total"), ngx_null_string,
       ngx_null_string, ngx_string("score=\"5\"") },
+    { ngx_string("gov_cache_evictions_total"),
+      ngx_string("Progress documents evicted from a full micro-cache."),
+      ngx_string("counter"), ngx_string("cache=\"progress\"") },
 };
 
 

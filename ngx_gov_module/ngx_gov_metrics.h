@@ -31,6 +31,8 @@ typedef enum {
     NGX_GOV_M_AUTH,                 /* + gov_auth_reason_e, 12 of them */
     NGX_GOV_M_JWT_CACHE_HIT = NGX_GOV_M_AUTH + 12,
     NGX_GOV_M_JWT_CACHE_MISS,
+    NGX_GOV_M_PCACHE_HIT,
+    NGX_GOV_M_PCACHE_MISS,
     NGX_GOV_M_SESSIONS_CREATED,
     NGX_GOV_M_APPLICATIONS,
     NGX_GOV_M_IDEMPOTENT_REPLAYS,
@@ -38,7 +40,8 @@ typedef enum {
     NGX_GOV_M_DISPATCH_FAILURES,
     NGX_GOV_M_CALLBACKS,
     NGX_GOV_M_RATINGS,              /* + score - 1, five of them */
-    NGX_GOV_M_COUNTERS = NGX_GOV_M_RATINGS + 5
+    NGX_GOV_M_PCACHE_EVICTED = NGX_GOV_M_RATINGS + 5,
+    NGX_GOV_M_COUNTERS
 } ngx_gov_counter_e;
 
 

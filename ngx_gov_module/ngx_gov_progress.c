@@ -22,6 +22,7 @@
 #include "ngx_http_gov_module.h"
 #include "ngx_gov_bundle.h"
 #include "ngx_gov_metrics.h"
+#include "ngx_gov_pcache.h"
 #include "gov_calendar.h"
 #include "gov_jwt.h"
 #include "gov_state.h"
@@ -46,12 +47,16 @@ typedef struct {
 static void ngx_gov_progress_identity(ngx_http_request_t *r);
 static void ngx_gov_progress_loaded(redisReply *reply, void *data);
 static void ngx_gov_progress_rated(redisReply *reply, void *data);
+static void ngx_gov_progress_counted(redisReply *reply, void *data);
 static json_t *ngx_gov_progress_doc(ngx_http_request_t *r,
     ngx_gov_bundles_conf_t *bc, ngx_str_t *id, json_t *app,
     redisReply *steps,
     redisReply *rating, ngx_uint_t masked, ngx_uint_t *finished);
 static int ngx_gov_pause_days(gov_calendar_t *cal, json_t *step, int today);
-static ngx_int_t ngx_gov_progress_send(ngx_http_request_t *r, json_t *doc);
+static ngx_int_t ngx_gov_progress_serialize(ngx_http_request_t *r,
+    json_t *doc, ngx_str_t *body, ngx_str_t *etag);
+static ngx_int_t ngx_gov_progress_answer(ngx_http_request_t *r,
+    ngx_str_t *body, ngx_str_t *etag);
 static ngx_int_t ngx_gov_progress_error(ngx_http_request_t *r,
     ngx_uint_t status, const char *error);
 static void ngx_gov_progress_rating_body(ngx_http_request_t *r);
@@ -227,6 +232,7 @@ ngx_gov_progress_identity(ngx_http_request_t *r)
     ngx_pool_cleanup_t        *cln;
     ngx_gov_progress_t        *pc;
     ngx_gov_redis_args_t       cmds[5];
+    ngx_gov_pcache_entry_t     entry;
     ngx_http_gov_main_conf_t  *gmcf;
 
     static const char   *multi[] = { "MULTI" };
@@ -308,6 +314,31 @@ ngx_gov_progress_identity(ngx_http_request_t *r)
 
     if (pc->id.len == 0) {
         rc = ngx_gov_progress_error(r, NGX_HTTP_NOT_FOUND, "not_found");
+        goto done;
+    }
+
+    /*
+     * The hot path: the applicant's own document from shared memory.
+     * Access is checked on every hit; lookups by query code always go
+     * to Redis, which counts wrong codes.
+     */
+
+    if (!pc->rating && pc->code.len == 0
+        && ngx_gov_pcache_get(r, &pc->id, &entry) == NGX_OK)
+    {
+        if ((entry.subject.len == pc->subject.len
+             && ngx_strncmp(entry.subject.data, pc->subject.data,
+                            pc->subject.len) == 0)
+            || (entry.actor.len && entry.actor.len == pc->subject.len
+                && ngx_strncmp(entry.actor.data, pc->subject.data,
+                               pc->subject.len) == 0))
+        {
+            rc = ngx_gov_progress_answer(r, &entry.body, &entry.etag);
+
+        } else {
+            rc = ngx_gov_progress_error(r, NGX_HTTP_NOT_FOUND, "not_found");
+        }
+
         goto done;
     }
 
@@ -399,6 +430,7 @@ ngx_gov_progress_loaded(redisReply *reply, void *data)
     ngx_int_t                 rc;
     ngx_uint_t                masked, finished, tries;
     redisReply               *fields, *steps, *fails;
+    ngx_gov_pcache_entry_t    entry;
     ngx_connection_t         *c;
     ngx_http_request_t       *r;
     ngx_gov_bundles_conf_t   *bc;
@@ -505,12 +537,19 @@ ngx_gov_progress_loaded(redisReply *reply, void *data)
                 argv[4] = NGX_GOV_CODE_WINDOW;
                 argvlen[4] = sizeof(NGX_GOV_CODE_WINDOW) - 1;
 
-                (void) ngx_gov_redis_send(c->log, NULL, NULL, NULL, 5, argv,
-                                          argvlen);
-            }
+                /* answered once counted: the next guess sees it */
 
-            ngx_log_error(NGX_LOG_INFO, c->log, 0,
-                          "gov: wrong query code for %V", &pc->id);
+                ngx_log_error(NGX_LOG_INFO, c->log, 0,
+                              "gov: wrong query code for %V", &pc->id);
+
+                if (ngx_http_gov_redis_send(r, ngx_gov_progress_counted, pc,
+                                            5, argv, argvlen)
+                    == NGX_OK)
+                {
+                    json_decref(app);
+                    return;
+                }
+            }
 
             rc = ngx_gov_progress_error(r, NGX_HTTP_NOT_FOUND, "not_found");
             goto done;
@@ -526,7 +565,27 @@ ngx_gov_progress_loaded(redisReply *reply, void *data)
     }
 
     if (!pc->rating) {
-        rc = ngx_gov_progress_send(r, doc);
+        if (ngx_gov_progress_serialize(r, doc, &entry.body, &entry.etag)
+            != NGX_OK)
+        {
+            rc = NGX_HTTP_INTERNAL_SERVER_ERROR;
+            goto done;
+        }
+
+        if (!masked) {
+            /* the applicant's view is the one worth keeping */
+
+            entry.subject.data = (u_char *) (subject ? subject : "");
+            entry.subject.len = subject ? ngx_strlen(subject) : 0;
+            entry.actor.data = (u_char *) (json_is_string(actor)
+                                           ? json_string_value(actor) : "");
+            entry.actor.len = json_is_string(actor)
+                              ? json_string_length(actor) : 0;
+
+            ngx_gov_pcache_put(r, &pc->id, &entry);
+        }
+
+        rc = ngx_gov_progress_answer(r, &entry.body, &entry.etag);
         goto done;
     }
 
@@ -628,6 +687,23 @@ done:
 
     json_decref(app);
     ngx_http_finalize_request(r, rc);
+    ngx_http_run_posted_requests(c);
+}
+
+
+static void
+ngx_gov_progress_counted(redisReply *reply, void *data)
+{
+    ngx_gov_progress_t  *pc = data;
+
+    ngx_connection_t    *c;
+    ngx_http_request_t  *r;
+
+    r = pc->request;
+    c = r->connection;
+
+    ngx_http_finalize_request(r, ngx_gov_progress_error(r, NGX_HTTP_NOT_FOUND,
+                                                        "not_found"));
     ngx_http_run_posted_requests(c);
 }
 
@@ -936,73 +1012,76 @@ ngx_gov_progress_doc(ngx_http_request_t *r, ngx_gov_bundles_conf_t *bc,
 
 
 static ngx_int_t
-ngx_gov_progress_send(ngx_http_request_t *r, json_t *doc)
+ngx_gov_progress_serialize(ngx_http_request_t *r, json_t *doc,
+    ngx_str_t *body, ngx_str_t *etag)
 {
-    u_char           *p, hash[20];
-    char             *dump;
-    ngx_str_t         body, etag;
-    ngx_table_elt_t  *inm;
+    u_char  *p, hash[20];
+    char    *dump;
 
     dump = json_dumps(doc, JSON_COMPACT);
     json_decref(doc);
 
     if (dump == NULL) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        return NGX_ERROR;
     }
 
-    body.len = ngx_strlen(dump);
-    body.data = ngx_pnalloc(r->pool, body.len + 1);
-    etag.data = ngx_pnalloc(r->pool, 2 + 40);
+    body->len = ngx_strlen(dump);
+    body->data = ngx_pnalloc(r->pool, body->len + 1);
+    etag->data = ngx_pnalloc(r->pool, 2 + 40);
 
-    if (body.data == NULL || etag.data == NULL) {
+    if (body->data == NULL || etag->data == NULL) {
         free(dump);
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        return NGX_ERROR;
     }
 
-    ngx_memcpy(body.data, dump, body.len);
-    body.data[body.len++] = '\n';
+    ngx_memcpy(body->data, dump, body->len);
+    body->data[body->len++] = '\n';
     free(dump);
 
     /* the ETag of the document itself: it changes when anything does */
 
-    EVP_Digest(body.data, body.len, hash, NULL, EVP_sha1(), NULL);
+    EVP_Digest(body->data, body->len, hash, NULL, EVP_sha1(), NULL);
 
-    p = etag.data;
+    p = etag->data;
     *p++ = '"';
     p = ngx_hex_dump(p, hash, 20);
     *p++ = '"';
-    etag.len = p - etag.data;
+    etag->len = p - etag->data;
 
-    if (ngx_http_gov_add_header(r, &r->headers_out.headers, "ETag", &etag)
-        != NGX_OK)
+    return NGX_OK;
+}
+
+
+static ngx_int_t
+ngx_gov_progress_answer(ngx_http_request_t *r, ngx_str_t *body,
+    ngx_str_t *etag)
+{
+    ngx_str_t         empty;
+    ngx_table_elt_t  *inm;
+
+    static ngx_str_t  cc = ngx_string("private, no-cache");
+
+    if (ngx_http_gov_add_header(r, &r->headers_out.headers, "ETag", etag)
+        != NGX_OK
+        || ngx_http_gov_add_header(r, &r->headers_out.headers,
+                                   "Cache-Control", &cc)
+           != NGX_OK)
     {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    {
-        ngx_str_t  cc = ngx_string("private, no-cache");
-
-        if (ngx_http_gov_add_header(r, &r->headers_out.headers,
-                                    "Cache-Control", &cc)
-            != NGX_OK)
-        {
-            return NGX_HTTP_INTERNAL_SERVER_ERROR;
-        }
     }
 
     inm = ngx_http_gov_find_header(r, "if-none-match", 13);
 
     if (inm && ngx_strlcasestrn(inm->value.data,
                                 inm->value.data + inm->value.len,
-                                etag.data, etag.len - 1)
+                                etag->data, etag->len - 1)
                != NULL)
     {
-        body.len = 0;
-        r->header_only = 1;
+        ngx_str_null(&empty);
 
         return ngx_http_gov_send(r, NGX_HTTP_NOT_MODIFIED,
-                                 &r->headers_out.content_type, &body);
+                                 &r->headers_out.content_type, &empty);
     }
 
-    return ngx_http_gov_send_json(r, NGX_HTTP_OK, &body);
+    return ngx_http_gov_send_json(r, NGX_HTTP_OK, body);
 }

@@ -11,6 +11,7 @@
 #include "ngx_http_gov_module.h"
 #include "ngx_gov_redis.h"
 #include "ngx_gov_metrics.h"
+#include "ngx_gov_pcache.h"
 
 
 typedef struct {
@@ -112,6 +113,13 @@ static ngx_command_t  ngx_http_gov_commands[] = {
       ngx_http_gov_handler_directive,
       NGX_HTTP_LOC_CONF_OFFSET,
       NGX_GOV_H_PROGRESS,
+      NULL },
+
+    { ngx_string("gov_progress_cache"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE12,
+      ngx_gov_pcache_directive,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      0,
       NULL },
 
     { ngx_string("gov_material"),

@@ -35,6 +35,9 @@ typedef struct {
 
     ngx_gov_bundles_conf_t    bundles;
     ngx_http_conf_ctx_t      *dispatch_ctx; /* the server of gov_bundles */
+
+    ngx_shm_zone_t           *pcache_zone;
+    ngx_msec_t                pcache_ttl;
 } ngx_http_gov_main_conf_t;
 
 

@@ -36,6 +36,7 @@ $t->write_conf(
     gov_redis 127.0.0.1:%%REDIS_PORT%% timeout=2s;
     gov_jwt_key_file %%PREFIX%%/keys/keys.jwks;
     gov_calendar %%ROOT%%/conf/calendar/cn-2026.txt;
+    gov_progress_cache zone=progress:32k ttl=5s;
     gov_material id_card "身份证";
     gov_field name "姓名";
 
@@ -231,11 +232,54 @@ is(decode_json($bad->[0])->{id}, $id, 'with the application id');
 is($t->metrics->{'gov_ratings_total{score="2"}'}, 1,
    'ratings are counted by score');
 
-# --- Redis down ---------------------------------------------------------------------
+# --- the micro-cache -----------------------------------------------------------------
 
+my $hits = sub { $t->metrics->{'gov_cache_total{cache="progress",result="hit"}'}
+                 // 0 };
+my $h0 = $hits->();
+look("/progress/$id", tok(sub => $citizen)) for 1 .. 5;
+cmp_ok($hits->() - $h0, '>=', 4, 'hot lookups are served from shared memory');
+is(look("/progress/$id", $other)->{status}, 404,
+   'access is checked on every hit: another citizen gets 404');
+is(look("/progress/$id", $agent)->{status}, 200, 'the agent too is checked');
+
+# a change drops every cached copy at once, whatever the ttl
+my $s2 = tok(sub => $citizen);
+my $before = look("/progress/$id", $s2)->{json}{steps}[0]{state};
+is($before, 'approved', 'cached: approved');
+is(callback('nhc', 'delivered')->{status}, 204, 'nhc delivered');
+is(look("/progress/$id", $s2)->{json}{steps}[0]{state}, 'delivered',
+   'the next lookup sees the change at once');
+
+# a second application, cached, then Redis goes away
+$res = $t->post('/bundles/newborn/applications',
+                body => encode_json({ fields => { name => 'y' },
+                                      materials => { id_card => 'r' } }),
+                headers => { Authorization => "Bearer $mine",
+                             'Content-Type' => 'application/json' });
+my $id2 = $res->{json}{id};
+is(look("/progress/$id2", $s2)->{status}, 200, 'a second application');
+
+# fill the small zone: the least recently used go, nothing fails
+for my $k (1 .. 40) {
+    my $r = $t->post('/bundles/newborn/applications',
+                     body => encode_json({ fields => { name => "n$k" },
+                                           materials => { id_card => 'r' } }),
+                     headers => { Authorization => "Bearer $mine",
+                                  'Content-Type' => 'application/json' });
+    look("/progress/$r->{json}{id}", $s2);
+}
+cmp_ok($t->metrics->{'gov_cache_evictions_total{cache="progress"}'} // 0,
+       '>', 0, 'a full zone evicts the least recently used');
+
+look("/progress/$id2", $s2);
 $t->stop_redis;
-$res = look("/progress/$id", tok(sub => $citizen));
-is($res->{status}, 503, 'Redis down: 503, never 500');
+$res = look("/progress/$id2", $s2);
+is($res->{status}, 200, 'Redis down: a cached document is still served');
+$res = look("/progress/$id", $s2);
+is($res->{status}, 503, 'Redis down and not cached: 503, never 500');
+$res = look("/progress/$id2?code=ABCDEFGH", undef);
+is($res->{status}, 503, 'Redis down: code lookups (never cached) 503');
 
 $t->done;
 done_testing();

@@ -1,0 +1,493 @@
+
+/*
+ * Copyright (C) ngx_gov_module authors
+ */
+
+
+/*
+ * The progress micro-cache: progress documents in shared memory, keyed by
+ * application id, in a red-black tree with an LRU queue (in the manner of
+ * ngx_http_limit_req_module), so that a hot lookup touches neither Redis
+ * nor another worker.  Entries live "ttl" (default 1s), are dropped at once
+ * when a callback or a rating changes the application, and the least
+ * recently used go first when the zone is full.  Each entry keeps the
+ * application's subject and actor: access is checked on every hit.
+ */
+
+
+#include <ngx_config.h>
+#include <ngx_core.h>
+#include <ngx_http.h>
+
+#include "ngx_http_gov_module.h"
+#include "ngx_gov_pcache.h"
+#include "ngx_gov_metrics.h"
+
+
+typedef struct {
+    ngx_rbtree_node_t         node;
+    ngx_queue_t               queue;
+    ngx_msec_t                expires;
+    u_short                   id_len;
+    u_short                   subject_len;
+    u_short                   actor_len;
+    u_short                   etag_len;
+    size_t                    body_len;
+    u_char                    data[1];     /* id subject actor etag body */
+} ngx_gov_pcache_node_t;
+
+
+typedef struct {
+    ngx_rbtree_t              rbtree;
+    ngx_rbtree_node_t         sentinel;
+    ngx_queue_t               queue;
+} ngx_gov_pcache_sh_t;
+
+
+typedef struct {
+    ngx_gov_pcache_sh_t      *sh;
+    ngx_slab_pool_t          *shpool;
+} ngx_gov_pcache_ctx_t;
+
+
+static ngx_int_t ngx_gov_pcache_init_zone(ngx_shm_zone_t *shm_zone,
+    void *data);
+static void ngx_gov_pcache_insert_value(ngx_rbtree_node_t *temp,
+    ngx_rbtree_node_t *node, ngx_rbtree_node_t *sentinel);
+static ngx_gov_pcache_node_t *ngx_gov_pcache_find(ngx_gov_pcache_ctx_t *ctx,
+    ngx_str_t *id, uint32_t hash);
+static void ngx_gov_pcache_free(ngx_gov_pcache_ctx_t *ctx,
+    ngx_gov_pcache_node_t *n);
+static ngx_shm_zone_t *ngx_gov_pcache_zone(void);
+
+
+char *
+ngx_gov_pcache_directive(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_http_gov_main_conf_t *gmcf = conf;
+
+    u_char                *p;
+    ssize_t                size;
+    ngx_str_t             *value, name, s;
+    ngx_uint_t             i;
+    ngx_gov_pcache_ctx_t  *ctx;
+
+    if (gmcf->pcache_zone) {
+        return "is duplicate";
+    }
+
+    value = cf->args->elts;
+
+    ngx_str_null(&name);
+    size = 0;
+    gmcf->pcache_ttl = 1000;
+
+    for (i = 1; i < cf->args->nelts; i++) {
+
+        if (ngx_strncmp(value[i].data, "zone=", 5) == 0) {
+            name.data = value[i].data + 5;
+            p = (u_char *) ngx_strchr(name.data, ':');
+
+            if (p == NULL) {
+                ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                                   "invalid zone size \"%V\", expected "
+                                   "zone=NAME:SIZE", &value[i]);
+                return NGX_CONF_ERROR;
+            }
+
+            name.len = p - name.data;
+
+            s.data = p + 1;
+            s.len = value[i].data + value[i].len - s.data;
+
+            size = ngx_parse_size(&s);
+
+            if (size == NGX_ERROR || name.len == 0) {
+                ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                                   "invalid zone \"%V\"", &value[i]);
+                return NGX_CONF_ERROR;
+            }
+
+            if (size < (ssize_t) (8 * ngx_pagesize)) {
+                ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                                   "zone \"%V\" is too small, at least %uz",
+                                   &name, 8 * ngx_pagesize);
+                return NGX_CONF_ERROR;
+            }
+
+            continue;
+        }
+
+        if (ngx_strncmp(value[i].data, "ttl=", 4) == 0) {
+            s.data = value[i].data + 4;
+            s.len = value[i].len - 4;
+
+            gmcf->pcache_ttl = ngx_parse_time(&s, 0);
+
+            if (gmcf->pcache_ttl == (ngx_msec_t) NGX_ERROR
+                || gmcf->pcache_ttl == 0)
+            {
+                ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                                   "invalid ttl \"%V\"", &value[i]);
+                return NGX_CONF_ERROR;
+            }
+
+            continue;
+        }
+
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "invalid parameter \"%V\" in gov_progress_cache",
+                           &value[i]);
+        return NGX_CONF_ERROR;
+    }
+
+    if (name.len == 0) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "gov_progress_cache needs zone=NAME:SIZE");
+        return NGX_CONF_ERROR;
+    }
+
+    ctx = ngx_pcalloc(cf->pool, sizeof(ngx_gov_pcache_ctx_t));
+    if (ctx == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    gmcf->pcache_zone = ngx_shared_memory_add(cf, &name, size,
+                                              &ngx_http_gov_module);
+    if (gmcf->pcache_zone == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    if (gmcf->pcache_zone->data) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "zone \"%V\" is already used", &name);
+        return NGX_CONF_ERROR;
+    }
+
+    gmcf->pcache_zone->init = ngx_gov_pcache_init_zone;
+    gmcf->pcache_zone->data = ctx;
+
+    return NGX_CONF_OK;
+}
+
+
+/* the zone of the running configuration, if any */
+
+static ngx_shm_zone_t *
+ngx_gov_pcache_zone(void)
+{
+    ngx_http_gov_main_conf_t  *gmcf;
+
+    gmcf = ngx_http_cycle_get_module_main_conf(ngx_cycle, ngx_http_gov_module);
+
+    return gmcf ? gmcf->pcache_zone : NULL;
+}
+
+
+static ngx_int_t
+ngx_gov_pcache_init_zone(ngx_shm_zone_t *shm_zone, void *data)
+{
+    ngx_gov_pcache_ctx_t  *octx = data;
+
+    size_t                 len;
+    ngx_gov_pcache_ctx_t  *ctx;
+
+    ctx = shm_zone->data;
+
+    if (octx) {
+        /* a reload: the cached documents stay */
+        ctx->sh = octx->sh;
+        ctx->shpool = octx->shpool;
+        return NGX_OK;
+    }
+
+    ctx->shpool = (ngx_slab_pool_t *) shm_zone->shm.addr;
+
+    if (shm_zone->shm.exists) {
+        ctx->sh = ctx->shpool->data;
+        return NGX_OK;
+    }
+
+    ctx->sh = ngx_slab_alloc(ctx->shpool, sizeof(ngx_gov_pcache_sh_t));
+    if (ctx->sh == NULL) {
+        return NGX_ERROR;
+    }
+
+    ctx->shpool->data = ctx->sh;
+
+    ngx_rbtree_init(&ctx->sh->rbtree, &ctx->sh->sentinel,
+                    ngx_gov_pcache_insert_value);
+    ngx_queue_init(&ctx->sh->queue);
+
+    len = sizeof(" in gov_progress_cache zone \"\"") + shm_zone->shm.name.len;
+
+    ctx->shpool->log_ctx = ngx_slab_alloc(ctx->shpool, len);
+    if (ctx->shpool->log_ctx == NULL) {
+        return NGX_ERROR;
+    }
+
+    ngx_sprintf(ctx->shpool->log_ctx, " in gov_progress_cache zone \"%V\"%Z",
+                &shm_zone->shm.name);
+
+    /* a full zone is not an error here: the oldest entries make room */
+    ctx->shpool->log_nomem = 0;
+
+    return NGX_OK;
+}
+
+
+static void
+ngx_gov_pcache_insert_value(ngx_rbtree_node_t *temp, ngx_rbtree_node_t *node,
+    ngx_rbtree_node_t *sentinel)
+{
+    ngx_int_t               rc;
+    ngx_rbtree_node_t     **p;
+    ngx_gov_pcache_node_t  *n, *t;
+
+    for ( ;; ) {
+
+        if (node->key < temp->key) {
+            p = &temp->left;
+
+        } else if (node->key > temp->key) {
+            p = &temp->right;
+
+        } else {
+            n = (ngx_gov_pcache_node_t *) node;
+            t = (ngx_gov_pcache_node_t *) temp;
+
+            rc = ngx_memn2cmp(n->data, t->data, n->id_len, t->id_len);
+            p = (rc < 0) ? &temp->left : &temp->right;
+        }
+
+        if (*p == sentinel) {
+            break;
+        }
+
+        temp = *p;
+    }
+
+    *p = node;
+    node->parent = temp;
+    node->left = sentinel;
+    node->right = sentinel;
+    ngx_rbt_red(node);
+}
+
+
+static ngx_gov_pcache_node_t *
+ngx_gov_pcache_find(ngx_gov_pcache_ctx_t *ctx, ngx_str_t *id, uint32_t hash)
+{
+    ngx_int_t               rc;
+    ngx_rbtree_node_t      *node, *sentinel;
+    ngx_gov_pcache_node_t  *n;
+
+    node = ctx->sh->rbtree.root;
+    sentinel = ctx->sh->rbtree.sentinel;
+
+    while (node != sentinel) {
+
+        if (hash < node->key) {
+            node = node->left;
+            continue;
+        }
+
+        if (hash > node->key) {
+            node = node->right;
+            continue;
+        }
+
+        n = (ngx_gov_pcache_node_t *) node;
+
+        rc = ngx_memn2cmp(id->data, n->data, id->len, n->id_len);
+
+        if (rc == 0) {
+            return n;
+        }
+
+        node = (rc < 0) ? node->left : node->right;
+    }
+
+    return NULL;
+}
+
+
+static void
+ngx_gov_pcache_free(ngx_gov_pcache_ctx_t *ctx, ngx_gov_pcache_node_t *n)
+{
+    ngx_queue_remove(&n->queue);
+    ngx_rbtree_delete(&ctx->sh->rbtree, &n->node);
+    ngx_slab_free_locked(ctx->shpool, n);
+}
+
+
+ngx_int_t
+ngx_gov_pcache_get(ngx_http_request_t *r, ngx_str_t *id,
+    ngx_gov_pcache_entry_t *e)
+{
+    u_char                 *p;
+    uint32_t                hash;
+    ngx_shm_zone_t         *zone;
+    ngx_gov_pcache_ctx_t   *ctx;
+    ngx_gov_pcache_node_t  *n;
+
+    zone = ngx_gov_pcache_zone();
+    if (zone == NULL) {
+        return NGX_DECLINED;
+    }
+
+    ctx = zone->data;
+    hash = ngx_crc32_short(id->data, id->len);
+
+    ngx_shmtx_lock(&ctx->shpool->mutex);
+
+    n = ngx_gov_pcache_find(ctx, id, hash);
+
+    if (n == NULL) {
+        ngx_shmtx_unlock(&ctx->shpool->mutex);
+        ngx_gov_metrics_inc(NGX_GOV_M_PCACHE_MISS);
+        return NGX_DECLINED;
+    }
+
+    if ((ngx_msec_int_t) (n->expires - ngx_current_msec) <= 0) {
+        ngx_gov_pcache_free(ctx, n);
+        ngx_shmtx_unlock(&ctx->shpool->mutex);
+        ngx_gov_metrics_inc(NGX_GOV_M_PCACHE_MISS);
+        return NGX_DECLINED;
+    }
+
+    ngx_queue_remove(&n->queue);
+    ngx_queue_insert_head(&ctx->sh->queue, &n->queue);
+
+    /* copied out under the lock: the entry may go right after */
+
+    p = ngx_pnalloc(r->pool, n->subject_len + n->actor_len + n->etag_len
+                             + n->body_len);
+    if (p == NULL) {
+        ngx_shmtx_unlock(&ctx->shpool->mutex);
+        return NGX_ERROR;
+    }
+
+    ngx_memcpy(p, n->data + n->id_len,
+               n->subject_len + n->actor_len + n->etag_len + n->body_len);
+
+    ngx_shmtx_unlock(&ctx->shpool->mutex);
+
+    e->subject.data = p;
+    e->subject.len = n->subject_len;
+    p += n->subject_len;
+    e->actor.data = p;
+    e->actor.len = n->actor_len;
+    p += n->actor_len;
+    e->etag.data = p;
+    e->etag.len = n->etag_len;
+    p += n->etag_len;
+    e->body.data = p;
+    e->body.len = n->body_len;
+
+    ngx_gov_metrics_inc(NGX_GOV_M_PCACHE_HIT);
+
+    return NGX_OK;
+}
+
+
+void
+ngx_gov_pcache_put(ngx_http_request_t *r, ngx_str_t *id,
+    ngx_gov_pcache_entry_t *e)
+{
+    u_char                    *p;
+    size_t                     size;
+    uint32_t                   hash;
+    ngx_uint_t                 tries;
+    ngx_queue_t               *q;
+    ngx_gov_pcache_ctx_t      *ctx;
+    ngx_gov_pcache_node_t     *n;
+    ngx_http_gov_main_conf_t  *gmcf;
+
+    gmcf = ngx_http_get_module_main_conf(r, ngx_http_gov_module);
+
+    if (gmcf->pcache_zone == NULL || id->len > 64
+        || e->subject.len > 512 || e->actor.len > 512 || e->etag.len > 64)
+    {
+        return;
+    }
+
+    ctx = gmcf->pcache_zone->data;
+    hash = ngx_crc32_short(id->data, id->len);
+
+    size = offsetof(ngx_gov_pcache_node_t, data) + id->len + e->subject.len
+           + e->actor.len + e->etag.len + e->body.len;
+
+    ngx_shmtx_lock(&ctx->shpool->mutex);
+
+    n = ngx_gov_pcache_find(ctx, id, hash);
+    if (n) {
+        ngx_gov_pcache_free(ctx, n);
+    }
+
+    /* full: the least recently used go first, a few at a time */
+
+    for (tries = 0; ; tries++) {
+        n = ngx_slab_alloc_locked(ctx->shpool, size);
+
+        if (n || tries == 16 || ngx_queue_empty(&ctx->sh->queue)) {
+            break;
+        }
+
+        q = ngx_queue_last(&ctx->sh->queue);
+        ngx_gov_pcache_free(ctx,
+                            ngx_queue_data(q, ngx_gov_pcache_node_t, queue));
+        ngx_gov_metrics_inc(NGX_GOV_M_PCACHE_EVICTED);
+    }
+
+    if (n == NULL) {
+        ngx_shmtx_unlock(&ctx->shpool->mutex);
+        return;
+    }
+
+    n->node.key = hash;
+    n->expires = ngx_current_msec + gmcf->pcache_ttl;
+    n->id_len = (u_short) id->len;
+    n->subject_len = (u_short) e->subject.len;
+    n->actor_len = (u_short) e->actor.len;
+    n->etag_len = (u_short) e->etag.len;
+    n->body_len = e->body.len;
+
+    p = ngx_cpymem(n->data, id->data, id->len);
+    p = ngx_cpymem(p, e->subject.data, e->subject.len);
+    p = ngx_cpymem(p, e->actor.data, e->actor.len);
+    p = ngx_cpymem(p, e->etag.data, e->etag.len);
+    ngx_memcpy(p, e->body.data, e->body.len);
+
+    ngx_rbtree_insert(&ctx->sh->rbtree, &n->node);
+    ngx_queue_insert_head(&ctx->sh->queue, &n->queue);
+
+    ngx_shmtx_unlock(&ctx->shpool->mutex);
+}
+
+
+void
+ngx_gov_pcache_drop(ngx_str_t *id)
+{
+    uint32_t                hash;
+    ngx_shm_zone_t         *zone;
+    ngx_gov_pcache_ctx_t   *ctx;
+    ngx_gov_pcache_node_t  *n;
+
+    zone = ngx_gov_pcache_zone();
+    if (zone == NULL) {
+        return;
+    }
+
+    ctx = zone->data;
+    hash = ngx_crc32_short(id->data, id->len);
+
+    ngx_shmtx_lock(&ctx->shpool->mutex);
+
+    n = ngx_gov_pcache_find(ctx, id, hash);
+    if (n) {
+        ngx_gov_pcache_free(ctx, n);
+    }
+
+    ngx_shmtx_unlock(&ctx->shpool->mutex);
+}

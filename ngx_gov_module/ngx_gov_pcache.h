@@ -1,0 +1,39 @@
+
+/*
+ * Copyright (C) ngx_gov_module authors
+ *
+ * The progress micro-cache in shared memory (gov_progress_cache).
+ */
+
+
+#ifndef _NGX_GOV_PCACHE_H_INCLUDED_
+#define _NGX_GOV_PCACHE_H_INCLUDED_
+
+
+#include <ngx_config.h>
+#include <ngx_core.h>
+#include <ngx_http.h>
+
+
+typedef struct {
+    ngx_str_t                 subject;
+    ngx_str_t                 actor;
+    ngx_str_t                 etag;
+    ngx_str_t                 body;
+} ngx_gov_pcache_entry_t;
+
+
+char *ngx_gov_pcache_directive(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+
+/* NGX_OK with a copy in r->pool, NGX_DECLINED on a miss */
+ngx_int_t ngx_gov_pcache_get(ngx_http_request_t *r, ngx_str_t *id,
+    ngx_gov_pcache_entry_t *e);
+void ngx_gov_pcache_put(ngx_http_request_t *r, ngx_str_t *id,
+    ngx_gov_pcache_entry_t *e);
+
+/* drops an application's cached document, in every worker at once */
+void ngx_gov_pcache_drop(ngx_str_t *id);
+
+
+#endif /* _NGX_GOV_PCACHE_H_INCLUDED_ */
