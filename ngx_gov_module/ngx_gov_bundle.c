@@ -177,8 +177,8 @@ static const char  ngx_gov_submit_lua[] =
     "until redis.call('EXISTS', p .. 'app:' .. id) == 0\n"
     "redis.call('EXPIRE', sk, 172800)\n"
     "redis.call('HSET', p .. 'app:' .. id, 'doc', ARGV[7], 'code', ARGV[8],\n"
-    "           'subject', ARGV[9])\n"
-    "local i = 11\n"
+    "           'subject', ARGV[9], 'actor', ARGV[11])\n"
+    "local i = 12\n"
     "for k = 1, tonumber(ARGV[10]) do\n"
     "  redis.call('HSET', p .. 'steps:' .. id, ARGV[i], ARGV[i + 1])\n"
     "  if ARGV[i + 2] == '1' then\n"
@@ -737,8 +737,8 @@ ngx_gov_submit_identity(ngx_http_request_t *r)
     items = bc->items.elts;
     n = b->items.nelts;
 
-    argv = ngx_palloc(r->pool, (13 + 3 * n) * sizeof(char *));
-    argvlen = ngx_palloc(r->pool, (13 + 3 * n) * sizeof(size_t));
+    argv = ngx_palloc(r->pool, (14 + 3 * n) * sizeof(char *));
+    argvlen = ngx_palloc(r->pool, (14 + 3 * n) * sizeof(size_t));
     if (argv == NULL || argvlen == NULL) {
         rc = NGX_HTTP_INTERNAL_SERVER_ERROR;
         goto done;
@@ -773,18 +773,19 @@ ngx_gov_submit_identity(ngx_http_request_t *r)
     ARG(10, hex, 64);
     ARG(11, subject.data, subject.len);
     ARG(12, nitems, ngx_sprintf(nitems, "%ui", n) - nitems);
+    ARG(13, actor.data ? (char *) actor.data : "", actor.len);
 
     for (i = 0; i < n; i++) {
         it = &items[b->item_idx[i]];
         ready = it->depends.nelts == 0;
 
-        ARG(13 + 3 * i, it->id.data, it->id.len);
-        ARG(14 + 3 * i, "{\"state\":\"queued\",\"attempts\":0}",
+        ARG(14 + 3 * i, it->id.data, it->id.len);
+        ARG(15 + 3 * i, "{\"state\":\"queued\",\"attempts\":0}",
             sizeof("{\"state\":\"queued\",\"attempts\":0}") - 1);
-        ARG(15 + 3 * i, ready ? "1" : "0", 1);
+        ARG(16 + 3 * i, ready ? "1" : "0", 1);
     }
 
-    cmd.argc = (int) (13 + 3 * n);
+    cmd.argc = (int) (14 + 3 * n);
     cmd.argv = argv;
     cmd.argvlen = argvlen;
 

@@ -98,6 +98,7 @@ char *ngx_gov_calendar(ngx_conf_t *cf, ngx_command_t *cmd, void *conf);
 ngx_int_t ngx_http_gov_bundles_handler(ngx_http_request_t *r);
 ngx_int_t ngx_http_gov_callback_handler(ngx_http_request_t *r);
 ngx_int_t ngx_http_gov_progress_handler(ngx_http_request_t *r);
+void ngx_gov_progress_exit_process(ngx_cycle_t *cycle);
 
 /* every cached copy of an application's progress must go */
 void ngx_gov_progress_changed(ngx_str_t *app_id);

@@ -30,6 +30,24 @@
 
 #define NGX_GOV_CODE_TRIES       5
 #define NGX_GOV_CODE_WINDOW      "900"
+#define NGX_GOV_MEMO_SLOTS       512
+
+
+/*
+ * The last rendering of an application per worker: when what Redis holds
+ * is byte for byte what it held (and the day and the view are the same),
+ * the document is the same and is not built again.  Redis is still asked
+ * on every request.
+ */
+
+typedef struct {
+    u_char                   *raw;          /* id, view, day, Redis data */
+    size_t                    raw_len;
+    u_char                   *body;
+    size_t                    body_len;
+    u_char                    etag[44];
+    size_t                    etag_len;
+} ngx_gov_memo_t;
 
 
 typedef struct {
@@ -62,6 +80,13 @@ static ngx_int_t ngx_gov_progress_error(ngx_http_request_t *r,
 static void ngx_gov_progress_rating_body(ngx_http_request_t *r);
 static void ngx_gov_progress_cleanup(void *data);
 static json_t *ngx_gov_mask(const char *s);
+static ngx_str_t *ngx_gov_memo_key(ngx_http_request_t *r,
+    ngx_gov_progress_t *pc, ngx_uint_t masked, redisReply *doc,
+    redisReply *rating, redisReply *steps);
+static ngx_gov_memo_t *ngx_gov_memo_slot(ngx_str_t *key);
+
+
+static ngx_gov_memo_t  ngx_gov_memo[NGX_GOV_MEMO_SLOTS];
 
 
 static ngx_int_t
@@ -240,8 +265,8 @@ ngx_gov_progress_identity(ngx_http_request_t *r)
     static const size_t  multi_len[] = { 5 };
     static const size_t  exec_len[] = { 4 };
 
-    const char  *hmget[6], *hgetall[2], *fails[2];
-    size_t       hmget_len[6], hgetall_len[2], fails_len[2];
+    const char  *hmget[7], *hgetall[2], *fails[2];
+    size_t       hmget_len[7], hgetall_len[2], fails_len[2];
 
     c = r->connection;
     gmcf = ngx_http_get_module_main_conf(r, ngx_http_gov_module);
@@ -362,6 +387,8 @@ ngx_gov_progress_identity(ngx_http_request_t *r)
     hmget_len[4] = 6;
     hmget[5] = "subject";
     hmget_len[5] = 7;
+    hmget[6] = "actor";
+    hmget_len[6] = 5;
 
     hgetall[0] = "HGETALL";
     hgetall_len[0] = 7;
@@ -386,7 +413,7 @@ ngx_gov_progress_identity(ngx_http_request_t *r)
     cmds[0].argc = 1;
     cmds[0].argv = multi;
     cmds[0].argvlen = multi_len;
-    cmds[1].argc = 6;
+    cmds[1].argc = 7;
     cmds[1].argv = hmget;
     cmds[1].argvlen = hmget_len;
     cmds[2].argc = 2;
@@ -426,16 +453,18 @@ ngx_gov_progress_loaded(redisReply *reply, void *data)
     ngx_gov_progress_t  *pc = data;
 
     u_char                    hash[32], hex[64], *key;
-    json_t                   *app, *doc, *actor;
+    json_t                   *app, *doc;
     ngx_int_t                 rc;
+    u_char                   *p;
+    ngx_str_t                *memo_key;
     ngx_uint_t                masked, finished, tries;
-    redisReply               *fields, *steps, *fails;
+    redisReply               *fields, *steps, *fails, *sub, *act;
+    ngx_gov_memo_t           *memo;
     ngx_gov_pcache_entry_t    entry;
     ngx_connection_t         *c;
     ngx_http_request_t       *r;
     ngx_gov_bundles_conf_t   *bc;
     ngx_http_gov_main_conf_t *gmcf;
-    const char               *subject;
 
     const char  *argv[8];
     size_t       argvlen[8];
@@ -450,7 +479,7 @@ ngx_gov_progress_loaded(redisReply *reply, void *data)
     if (reply == NULL || reply->type != REDIS_REPLY_ARRAY
         || reply->elements != 3
         || reply->element[0]->type != REDIS_REPLY_ARRAY
-        || reply->element[0]->elements != 4
+        || reply->element[0]->elements != 5
         || reply->element[1]->type != REDIS_REPLY_ARRAY)
     {
         rc = ngx_http_gov_unavailable(r);
@@ -465,9 +494,7 @@ ngx_gov_progress_loaded(redisReply *reply, void *data)
             ? (ngx_uint_t) ngx_atoi((u_char *) fails->str, fails->len) : 0;
 
     if (fields->element[0]->type != REDIS_REPLY_STRING
-        || (app = json_loadb(fields->element[0]->str,
-                             fields->element[0]->len, 0, NULL))
-           == NULL)
+        || fields->element[3]->type != REDIS_REPLY_STRING)
     {
         /* unknown: the same answer as "not yours" */
         rc = ngx_gov_progress_error(r, NGX_HTTP_NOT_FOUND, "not_found");
@@ -476,18 +503,19 @@ ngx_gov_progress_loaded(redisReply *reply, void *data)
 
     /* the applicant: the subject or the actor of the application */
 
-    subject = json_string_value(json_object_get(app, "subject"));
-    actor = json_object_get(app, "actor");
+    sub = fields->element[3];
+    act = fields->element[4];
 
     masked = 1;
 
     if (pc->subject.len
-        && ((subject && ngx_strlen(subject) == pc->subject.len
-             && ngx_strncmp(subject, pc->subject.data, pc->subject.len) == 0)
-            || (json_is_string(actor)
-                && json_string_length(actor) == pc->subject.len
-                && ngx_strncmp(json_string_value(actor), pc->subject.data,
-                               pc->subject.len) == 0)))
+        && ((sub->len == pc->subject.len
+             && ngx_strncmp(sub->str, pc->subject.data, pc->subject.len)
+                == 0)
+            || (act->type == REDIS_REPLY_STRING && act->len
+                && act->len == pc->subject.len
+                && ngx_strncmp(act->str, pc->subject.data, pc->subject.len)
+                   == 0)))
     {
         masked = 0;
     }
@@ -556,6 +584,36 @@ ngx_gov_progress_loaded(redisReply *reply, void *data)
         }
     }
 
+    memo = NULL;
+    memo_key = NULL;
+
+    if (!pc->rating) {
+        memo_key = ngx_gov_memo_key(r, pc, masked, fields->element[0],
+                                    fields->element[2], steps);
+
+        if (memo_key) {
+            memo = ngx_gov_memo_slot(memo_key);
+
+            if (memo->raw_len == memo_key->len
+                && ngx_memcmp(memo->raw, memo_key->data, memo_key->len) == 0)
+            {
+                entry.body.data = memo->body;
+                entry.body.len = memo->body_len;
+                entry.etag.data = memo->etag;
+                entry.etag.len = memo->etag_len;
+
+                goto rendered;
+            }
+        }
+    }
+
+    app = json_loadb(fields->element[0]->str, fields->element[0]->len, 0,
+                     NULL);
+    if (app == NULL) {
+        rc = NGX_HTTP_INTERNAL_SERVER_ERROR;
+        goto done;
+    }
+
     doc = ngx_gov_progress_doc(r, bc, &pc->id, app, steps, fields->element[2],
                                masked, &finished);
 
@@ -572,15 +630,32 @@ ngx_gov_progress_loaded(redisReply *reply, void *data)
             goto done;
         }
 
+        if (memo && entry.etag.len <= sizeof(memo->etag)) {
+            p = ngx_alloc(memo_key->len + entry.body.len, c->log);
+
+            if (p) {
+                ngx_free(memo->raw);
+
+                memo->raw = p;
+                memo->raw_len = memo_key->len;
+                memo->body = ngx_cpymem(p, memo_key->data, memo_key->len);
+                memo->body_len = entry.body.len;
+                ngx_memcpy(memo->body, entry.body.data, entry.body.len);
+                memo->etag_len = entry.etag.len;
+                ngx_memcpy(memo->etag, entry.etag.data, entry.etag.len);
+            }
+        }
+
+    rendered:
+
         if (!masked) {
             /* the applicant's view is the one worth keeping */
 
-            entry.subject.data = (u_char *) (subject ? subject : "");
-            entry.subject.len = subject ? ngx_strlen(subject) : 0;
-            entry.actor.data = (u_char *) (json_is_string(actor)
-                                           ? json_string_value(actor) : "");
-            entry.actor.len = json_is_string(actor)
-                              ? json_string_length(actor) : 0;
+            entry.subject.data = (u_char *) sub->str;
+            entry.subject.len = sub->len;
+            entry.actor.data = (u_char *) (act->type == REDIS_REPLY_STRING
+                                           ? act->str : "");
+            entry.actor.len = act->type == REDIS_REPLY_STRING ? act->len : 0;
 
             ngx_gov_pcache_put(r, &pc->id, &entry);
         }
@@ -742,6 +817,107 @@ done:
 
     ngx_http_finalize_request(r, rc);
     ngx_http_run_posted_requests(c);
+}
+
+
+static ngx_str_t *
+ngx_gov_memo_key(ngx_http_request_t *r, ngx_gov_progress_t *pc,
+    ngx_uint_t masked, redisReply *doc, redisReply *rating,
+    redisReply *steps)
+{
+    u_char      *p;
+    size_t       len;
+    uint32_t     n;
+    ngx_str_t   *key;
+    ngx_uint_t   i;
+    redisReply  *parts[2];
+
+    parts[0] = doc;
+    parts[1] = rating;
+
+    len = pc->id.len + 1 + 2 * sizeof(uint32_t) + 2 * sizeof(uint32_t);
+
+    for (i = 0; i < 2; i++) {
+        if (parts[i]->type == REDIS_REPLY_STRING) {
+            len += parts[i]->len;
+        }
+    }
+
+    for (i = 0; i < steps->elements; i++) {
+        if (steps->element[i]->type != REDIS_REPLY_STRING) {
+            return NULL;
+        }
+
+        len += sizeof(uint32_t) + steps->element[i]->len;
+    }
+
+    key = ngx_palloc(r->pool, sizeof(ngx_str_t));
+    p = ngx_pnalloc(r->pool, len);
+    if (key == NULL || p == NULL) {
+        return NULL;
+    }
+
+    key->data = p;
+
+    /* "ID " then lengths before bytes: no two sets give one key */
+
+    p = ngx_cpymem(p, pc->id.data, pc->id.len);
+    *p++ = ' ';
+
+    n = (uint32_t) masked;
+    p = ngx_cpymem(p, &n, sizeof(uint32_t));
+    n = (uint32_t) ngx_gov_day(ngx_time());
+    p = ngx_cpymem(p, &n, sizeof(uint32_t));
+
+    for (i = 0; i < 2; i++) {
+        n = parts[i]->type == REDIS_REPLY_STRING ? (uint32_t) parts[i]->len
+                                                 : (uint32_t) -1;
+        p = ngx_cpymem(p, &n, sizeof(uint32_t));
+
+        if (parts[i]->type == REDIS_REPLY_STRING) {
+            p = ngx_cpymem(p, parts[i]->str, parts[i]->len);
+        }
+    }
+
+    for (i = 0; i < steps->elements; i++) {
+        n = (uint32_t) steps->element[i]->len;
+        p = ngx_cpymem(p, &n, sizeof(uint32_t));
+        p = ngx_cpymem(p, steps->element[i]->str, steps->element[i]->len);
+    }
+
+    key->len = p - key->data;
+
+    return key;
+}
+
+
+static ngx_gov_memo_t *
+ngx_gov_memo_slot(ngx_str_t *key)
+{
+    u_char      *p;
+    ngx_uint_t   hash;
+
+    /* by the application id, which starts the key */
+
+    p = ngx_strlchr(key->data, key->data + key->len, ' ');
+
+    hash = ngx_crc32_short(key->data, (p ? p : key->data + key->len)
+                                      - key->data);
+
+    return &ngx_gov_memo[hash % NGX_GOV_MEMO_SLOTS];
+}
+
+
+void
+ngx_gov_progress_exit_process(ngx_cycle_t *cycle)
+{
+    ngx_uint_t  i;
+
+    for (i = 0; i < NGX_GOV_MEMO_SLOTS; i++) {
+        ngx_free(ngx_gov_memo[i].raw);
+        ngx_gov_memo[i].raw = NULL;
+        ngx_gov_memo[i].raw_len = 0;
+    }
 }
 
 

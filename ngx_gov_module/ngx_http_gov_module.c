@@ -434,6 +434,7 @@ static void
 ngx_http_gov_exit_process(ngx_cycle_t *cycle)
 {
     ngx_gov_dispatch_exit_process(cycle);
+    ngx_gov_progress_exit_process(cycle);
     ngx_http_gov_auth_exit_process(cycle);
     ngx_gov_redis_exit_process(cycle);
     ngx_gov_metrics_exit_process(cycle);

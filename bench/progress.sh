@@ -1,0 +1,212 @@
+#!/usr/bin/env bash
+#
+# bench/progress.sh (make bench): progress lookups, all in one run against
+# one nginx (one worker; wrk on the other core), each answer the same size:
+#
+#   a. return 200 with a body of the document's size (the ceiling)
+#   b. gov_progress, bearer JWT, micro-cache hit
+#   c. gov_progress with the micro-cache off: Redis on every request
+#   d. nginx + Lua (Debian's libnginx-mod-http-lua and lua-nginx-redis):
+#      a Redis GET of the same document on every request
+#
+# Targets: b/a >= 0.85, c/d >= 2.0, zero non-2xx.  Then REQUESTS (default
+# one million) hot lookups, reporting the worker's RSS before and after.
+#
+#   bench/progress.sh [SECONDS] [REQUESTS]
+
+set -euo pipefail
+
+root=$(cd "$(dirname "$0")/.." && pwd)
+dur=${1:-8}
+total=${2:-1000000}
+nginx=${NGINX:-/usr/sbin/nginx}
+module=${GOV_MODULE:-$root/build/plain/objs/ngx_http_gov_module.so}
+tool=$root/build/gov-token
+conns=${BENCH_CONNECTIONS:-64}
+
+[ -f /usr/lib/nginx/modules/ngx_http_lua_module.so ] || {
+    echo "the Lua peer needs libnginx-mod-http-lua and lua-nginx-redis" >&2
+    exit 1
+}
+
+work=$(mktemp -d /tmp/gov-bench-progress-XXXXXX)
+pids=()
+cleanup() {
+    kill -QUIT "$(cat "$work/logs/nginx.pid" 2>/dev/null)" 2>/dev/null || true
+    for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
+    sleep 0.5
+    rm -rf "$work"
+}
+trap cleanup EXIT
+
+mkdir -p "$work"/{conf,logs,keys,tmp,redis,html}
+port=$((20000 + RANDOM % 10000))
+rport=$((port + 1))
+bport=$((port + 2))
+
+redis-server --port "$rport" --bind 127.0.0.1 --save '' --appendonly no \
+    --dir "$work/redis" --daemonize no --logfile "$work/logs/redis.log" &
+pids+=($!)
+
+# a department backend that takes every step
+cat > "$work/backend.pl" <<'PERL'
+use IO::Socket::INET;
+my $l = IO::Socket::INET->new(LocalAddr => '127.0.0.1', LocalPort => $ARGV[0],
+                              Listen => 64, ReuseAddr => 1) or die;
+while (my $c = $l->accept) {
+    local $/ = "\r\n"; my $len = 0;
+    while (my $h = <$c>) { $len = $1 if $h =~ /^Content-Length:\s*(\d+)/i;
+                           last if $h eq "\r\n"; }
+    read($c, my $b, $len);
+    print $c "HTTP/1.1 200 OK\r\nContent-Length: 16\r\nConnection: close\r\n\r\n"
+           . '{"receipt":"R1"}';
+    close $c;
+}
+PERL
+perl "$work/backend.pl" "$bport" &
+pids+=($!)
+
+head -c 32 /dev/urandom > "$work/keys/hs.secret"
+"$tool" --key "$work/keys/hs.secret" --alg HS256 --kid h1 --print-jwks \
+    > "$work/keys/keys.jwks"
+printf 'bench-secret-0123456789\n' > "$work/conf/dept.secret"
+
+cache_line="gov_progress_cache zone=progress:10m ttl=1s;"
+
+conf() {
+    cat > "$work/conf/nginx.conf" <<CONF
+load_module /usr/lib/nginx/modules/ndk_http_module.so;
+load_module /usr/lib/nginx/modules/ngx_http_lua_module.so;
+load_module $module;
+$( [ "$(id -u)" = 0 ] && echo "user root root;" )
+worker_processes 1;
+pid $work/logs/nginx.pid;
+error_log $work/logs/error.log warn;
+events { worker_connections 4096; }
+http {
+    access_log off;
+    client_body_temp_path $work/tmp;
+    proxy_temp_path $work/tmp;
+    lua_package_path "/usr/share/lua/5.1/?.lua;;";
+    gov_redis 127.0.0.1:$rport timeout=5s;
+    gov_jwt_key_file $work/keys/keys.jwks;
+    $1
+    gov_material id_card "身份证";
+    gov_field name "姓名";
+    gov_item nhc { name "出生医学证明"; department "卫生健康委";
+                   backend /internal/nhc; callback_secret_file dept.secret;
+                   materials id_card; fields name; time_limit 3; }
+    gov_item cdc { name "预防接种证"; department "疾控中心";
+                   backend /internal/nhc; callback_secret_file dept.secret;
+                   fields name; time_limit 5; }
+    gov_bundle newborn { name "新生儿出生一件事"; code NB; items nhc cdc;
+                         time_limit 10; }
+
+    server {
+        listen 127.0.0.1:$port backlog=4096;
+        location /bundles/ { gov_bundles; }
+        location /progress/ { gov_progress; }
+        location /internal/nhc { internal;
+                                 proxy_pass http://127.0.0.1:$bport/s; }
+        location = /static { default_type application/json;
+                             return 200 "\$static_body"; }
+        location = /lua {
+            default_type application/json;
+            content_by_lua_block {
+                local redis = require "nginx.redis"
+                local red = redis:new()
+                red:set_timeout(1000)
+                local ok, err = red:connect("127.0.0.1", $rport)
+                if not ok then return ngx.exit(503) end
+                local doc = red:get("bench:doc")
+                red:set_keepalive(10000, 64)
+                ngx.print(doc)
+            }
+        }
+    }
+    map \$host \$static_body { default "$2"; }
+}
+CONF
+}
+
+start() {
+    conf "$1" "$2"
+    "$nginx" -p "$work/" -c "$work/conf/nginx.conf" -e "$work/logs/error.log"
+    sleep 0.5
+}
+
+stop() {
+    kill -QUIT "$(cat "$work/logs/nginx.pid")"
+    while [ -f "$work/logs/nginx.pid" ]; do sleep 0.1; done
+}
+
+run() {
+    local out hdr=()
+    [ -n "${2:-}" ] && hdr=(-H "Authorization: Bearer $2")
+    wrk -t1 -c"$conns" -d1s "${hdr[@]}" "http://127.0.0.1:$port$1" >/dev/null
+    out=$(wrk -t1 -c"$conns" -d"${dur}s" --latency "${hdr[@]}" \
+          "http://127.0.0.1:$port$1")
+    echo "$(awk '/^Requests\/sec:/ {print $2}' <<<"$out")" \
+         "$(awk '$1 == "99%" {print $2}' <<<"$out")" \
+         "$(awk '/Non-2xx or 3xx responses:/ {print $NF}' <<<"$out" | grep . || echo 0)"
+}
+
+for _ in $(seq 50); do
+    redis-cli -p "$rport" ping >/dev/null 2>&1 && break
+    sleep 0.1
+done
+
+token=$("$tool" --key "$work/keys/hs.secret" --alg HS256 --kid h1 \
+        --sub 110101199001011234 --ttl 86400)
+
+# one application, its document, and a static body of the same size
+start "$cache_line" "x"
+id=$(curl -s -X POST -H "Authorization: Bearer $token" \
+     -H 'Content-Type: application/json' \
+     --data '{"fields":{"name":"张三"},"materials":{"id_card":"r"}}' \
+     "http://127.0.0.1:$port/bundles/newborn/applications" \
+     | sed 's/.*"id":"\([A-Z0-9]*\)".*/\1/')
+doc=$(curl -s -H "Authorization: Bearer $token" \
+      "http://127.0.0.1:$port/progress/$id")
+redis-cli -p "$rport" set bench:doc "$doc" >/dev/null
+stop
+
+# the static body: as many bytes as the document (ASCII)
+static=$(head -c "$(printf '%s' "$doc" | wc -c)" /dev/zero | tr '\0' 'x')
+
+report=$root/build/bench/progress.txt
+mkdir -p "$(dirname "$report")"
+
+{
+echo "bench/progress.sh: $(date -u +%Y-%m-%dT%H:%MZ), $(nproc) cores," \
+     "${dur}s per run, $conns connections, nginx 1 worker," \
+     "$(printf '%s' "$doc" | wc -c)-byte answers"
+printf '%-44s %12s %10s %7s\n' case 'requests/s' p99 non2xx
+
+start "$cache_line" "$static"
+read -r a ap ab < <(run /static)
+printf '%-44s %12s %10s %7s\n' "a. return 200" "$a" "$ap" "$ab"
+read -r b bp bb < <(run "/progress/$id" "$token")
+printf '%-44s %12s %10s %7s\n' "b. gov_progress, micro-cache hit" "$b" "$bp" "$bb"
+read -r d dp db < <(run /lua)
+printf '%-44s %12s %10s %7s\n' "d. nginx+Lua, Redis GET" "$d" "$dp" "$db"
+
+wpid=$(pgrep -P "$(cat "$work/logs/nginx.pid")" | head -1)
+rss0=$(awk '/VmRSS/ {print $2}' "/proc/$wpid/status")
+secs=$(awk -v n="$total" -v r="$b" 'BEGIN {s = int(n / r) + 1; print s}')
+wrk -t1 -c"$conns" -d"${secs}s" -H "Authorization: Bearer $token" \
+    "http://127.0.0.1:$port/progress/$id" > "$work/soak.txt"
+sent=$(awk '/requests in/ {print $1}' "$work/soak.txt")
+rss1=$(awk '/VmRSS/ {print $2}' "/proc/$wpid/status")
+stop
+
+start "" "$static"
+read -r c cp cb < <(run "/progress/$id" "$token")
+printf '%-44s %12s %10s %7s\n' "c. gov_progress, micro-cache off" "$c" "$cp" "$cb"
+stop
+
+echo "b/a = $(awk -v x="$b" -v y="$a" 'BEGIN {printf "%.2f", x / y}')" \
+     "(target >= 0.85), c/d = $(awk -v x="$c" -v y="$d" 'BEGIN {printf "%.2f", x / y}')" \
+     "(target >= 2.0)"
+echo "worker RSS: ${rss0} kB before, ${rss1} kB after $sent hot lookups"
+} | tee "$report"
