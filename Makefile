@@ -8,6 +8,7 @@
 #   make unit       C unit tests of the core only
 #   make token      build/gov-token, a tool that mints JWTs
 #   make fuzz       libFuzzer targets, FUZZ_SECONDS each (default 30)
+#   make bench      bench/progress.sh, bench/jwt.sh, bench/submit.sh (wrk)
 #   make clean
 
 SHELL := /bin/bash
@@ -59,8 +60,11 @@ FUZZ_CFLAGS = -g -O1 -fno-omit-frame-pointer \
 PROVE       ?= prove
 PROVE_FLAGS ?= -v
 
-.PHONY: all deps build build-asan token unit test test-asan test-valgrind \
-        fuzz run check-conf clean
+.PHONY: all deps bench-deps build build-asan token unit test test-asan \
+        test-valgrind fuzz bench run check-conf clean
+
+# what the benchmarks need besides DEPS: wrk, and the nginx+Lua peer
+BENCH_DEPS = wrk curl libnginx-mod-http-lua lua-nginx-redis
 
 all: deps build token
 
@@ -81,6 +85,16 @@ deps:
 	export DEBIAN_FRONTEND=noninteractive; \
 	apt-get update -qq && apt-get install -y -qq --no-install-recommends \
 	    $$missing
+
+bench-deps:
+	@$(MAKE) --no-print-directory deps DEPS="$(BENCH_DEPS)"
+
+# bench/progress.sh (the four figures and two ratios), bench/jwt.sh and
+# bench/submit.sh, in that order; results also in build/bench/
+bench: all bench-deps
+	bench/progress.sh
+	bench/jwt.sh
+	bench/submit.sh
 
 build: $(PLAIN_SO)
 
