@@ -215,6 +215,7 @@ ngx_http_gov_auth_init_loc_conf(ngx_http_gov_loc_conf_t *glcf)
     glcf->cookie_samesite = NGX_CONF_UNSET_UINT;
     glcf->session_idle = NGX_CONF_UNSET;
     glcf->session_absolute = NGX_CONF_UNSET;
+    glcf->progress_refresh = NGX_CONF_UNSET_MSEC;
 }
 
 
@@ -254,6 +255,9 @@ ngx_http_gov_auth_merge_loc_conf(ngx_conf_t *cf,
     ngx_conf_merge_sec_value(conf->session_idle, prev->session_idle, 1800);
     ngx_conf_merge_sec_value(conf->session_absolute, prev->session_absolute,
                              8 * 3600);
+
+    ngx_conf_merge_msec_value(conf->progress_refresh, prev->progress_refresh,
+                              30000);
 
     if (conf->session_absolute < conf->session_idle) {
         conf->session_absolute = conf->session_idle;

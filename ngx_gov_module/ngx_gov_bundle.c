@@ -141,7 +141,6 @@ static void ngx_gov_record(ngx_log_t *log, ngx_gov_bundles_conf_t *bc,
 
 static void ngx_gov_poll(ngx_event_t *ev);
 static void ngx_gov_claimed(redisReply *reply, void *data);
-static ngx_http_request_t *ngx_gov_fake_request(ngx_cycle_t *cycle);
 static void ngx_gov_fake_free(ngx_event_t *ev);
 static void ngx_gov_retry_done(ngx_gov_batch_t *batch);
 
@@ -1744,7 +1743,7 @@ ngx_gov_retry_done(ngx_gov_batch_t *batch)
  * holds gov_bundles, whose locations the backends are.
  */
 
-static ngx_http_request_t *
+ngx_http_request_t *
 ngx_gov_fake_request(ngx_cycle_t *cycle)
 {
     ngx_log_t                  *log;
@@ -1884,6 +1883,26 @@ failed:
 }
 
 
+void
+ngx_gov_fake_request_free(ngx_http_request_t *r)
+{
+    ngx_event_t  *ev;
+
+    /* when nothing runs in it any more */
+
+    ev = ngx_pcalloc(r->pool, sizeof(ngx_event_t));
+    if (ev == NULL) {
+        return;
+    }
+
+    ev->handler = ngx_gov_fake_free;
+    ev->data = r;
+    ev->log = r->connection->log;
+
+    ngx_post_event(ev, &ngx_posted_events);
+}
+
+
 static void
 ngx_gov_fake_free(ngx_event_t *ev)
 {
@@ -1971,21 +1990,19 @@ ngx_gov_callback_body(ngx_http_request_t *r)
 {
     u_char                    *p, *end, *slash;
     json_t                    *doc, *v;
-    ngx_int_t                  rc, state, k;
-    ngx_str_t                  body, id, item, receipt, note;
-    ngx_uint_t                 i, j, n, today;
+    ngx_int_t                  rc, state;
+    ngx_str_t                  body, id, item, receipt, note, replay;
+    ngx_uint_t                 i;
     long long                  ts;
     ngx_str_t                  hts, hsig;
     ngx_connection_t          *c;
-    ngx_gov_item_t            *items, *it, *dep;
+    ngx_gov_item_t            *items, *it;
     ngx_gov_callback_t        *cb;
+    ngx_gov_redis_args_t       cmd;
     ngx_gov_bundles_conf_t    *bc;
     ngx_http_gov_main_conf_t  *gmcf;
     ngx_http_core_loc_conf_t  *clcf;
-    u_char                     allowed[256], now[NGX_TIME_T_LEN];
-    u_char                     day[NGX_INT_T_LEN], hash[32], hex[64];
-    const char               **argv;
-    size_t                    *argvlen;
+    u_char                     hash[32], hex[64];
 
     c = r->connection;
     bc = ngx_gov_bc(r);
@@ -2123,98 +2140,31 @@ ngx_gov_callback_body(ngx_http_request_t *r)
 
     json_decref(doc);
 
-    /* the states that may move to the new one: the core's table */
-
-    p = allowed;
-
-    for (k = 0; k < GOV_STEP_STATES; k++) {
-        if (gov_state_can(k, state)) {
-            p = ngx_sprintf(p, "%s ", gov_state_name(k));
-        }
-    }
-
     cb->state.data = (u_char *) gov_state_name(state);
     cb->state.len = ngx_strlen(cb->state.data);
-
-    /* the dependents this item may release when approved */
-
-    n = 0;
-    for (i = 0; i < bc->items.nelts; i++) {
-        n += items[i].depends.nelts ? 1 : 0;
-    }
-
-    argv = ngx_palloc(r->pool, (13 + n) * sizeof(char *));
-    argvlen = ngx_palloc(r->pool, (13 + n) * sizeof(size_t));
-    if (argv == NULL || argvlen == NULL) {
-        rc = NGX_HTTP_INTERNAL_SERVER_ERROR;
-        goto done;
-    }
 
     EVP_Digest(hsig.data, hsig.len, hash, NULL, EVP_sha256(), NULL);
     ngx_hex_dump(hex, hash, 32);
 
-    today = ngx_gov_day(ngx_time());
-
-    ARG(0, "EVAL", 4);
-    ARG(1, ngx_gov_callback_lua, sizeof(ngx_gov_callback_lua) - 1);
-    ARG(2, "0", 1);
-    ARG(3, gmcf->redis_prefix.data, gmcf->redis_prefix.len);
-    ARG(4, id.data, id.len);
-    ARG(5, it->id.data, it->id.len);
-    ARG(6, cb->state.data, cb->state.len);
-    ARG(7, allowed, p - allowed);
-    ARG(8, receipt.data ? (char *) receipt.data : "", receipt.len);
-    ARG(9, note.data ? (char *) note.data : "", note.len);
-    ARG(10, now, ngx_sprintf(now, "%T", ngx_time()) - now);
-    ARG(11, day, ngx_sprintf(day, "%ui", today) - day);
-
-    argv[12] = ngx_pnalloc(r->pool, gmcf->redis_prefix.len + 7 + 64);
-    if (argv[12] == NULL) {
+    replay.len = gmcf->redis_prefix.len + 7 + 64;
+    replay.data = ngx_pnalloc(r->pool, replay.len);
+    if (replay.data == NULL) {
         rc = NGX_HTTP_INTERNAL_SERVER_ERROR;
         goto done;
     }
 
-    argvlen[12] = ngx_sprintf((u_char *) argv[12], "%Vreplay:%*s",
-                              &gmcf->redis_prefix, (size_t) 64, hex)
-                  - (u_char *) argv[12];
+    ngx_sprintf(replay.data, "%Vreplay:%*s", &gmcf->redis_prefix,
+                (size_t) 64, hex);
 
-    /* "DEP:NEED1,NEED2" for every item that depends on this one */
-
-    k = 13;
-
-    for (i = 0; i < bc->items.nelts; i++) {
-        dep = &items[i];
-
-        for (j = 0; j < dep->depends.nelts; j++) {
-            if (&items[dep->depends_idx[j]] == it) {
-                break;
-            }
-        }
-
-        if (j == dep->depends.nelts) {
-            continue;
-        }
-
-        argv[k] = ngx_pnalloc(r->pool, dep->id.len + 1
-                                        + dep->depends.nelts * 65);
-        if (argv[k] == NULL) {
-            rc = NGX_HTTP_INTERNAL_SERVER_ERROR;
-            goto done;
-        }
-
-        p = ngx_sprintf((u_char *) argv[k], "%V:", &dep->id);
-
-        for (j = 0; j < dep->depends.nelts; j++) {
-            p = ngx_sprintf(p, "%s%V", j ? "," : "",
-                            &items[dep->depends_idx[j]].id);
-        }
-
-        argvlen[k] = p - (u_char *) argv[k];
-        k++;
+    if (ngx_gov_state_cmd(r->pool, bc, &gmcf->redis_prefix, &id, it, state,
+                          &receipt, &note, &replay, &cmd)
+        != NGX_OK)
+    {
+        rc = NGX_HTTP_INTERNAL_SERVER_ERROR;
+        goto done;
     }
 
-    rc = ngx_http_gov_redis_send(r, ngx_gov_callback_done, cb, (int) k,
-                                 argv, argvlen);
+    rc = ngx_http_gov_redis_send_n(r, ngx_gov_callback_done, cb, 1, &cmd);
 
     if (rc == NGX_DECLINED) {
         rc = ngx_http_gov_unavailable(r);
@@ -2232,6 +2182,107 @@ done:
 
     ngx_http_finalize_request(r, rc);
     ngx_http_run_posted_requests(c);
+}
+
+
+/*
+ * The state-change script's arguments: the states that may move to
+ * "state" come from the core's table; "DEP:NEED1,NEED2" for every item
+ * that depends on this one, which an approval may release.
+ */
+
+ngx_int_t
+ngx_gov_state_cmd(ngx_pool_t *pool, ngx_gov_bundles_conf_t *bc,
+    ngx_str_t *prefix, ngx_str_t *id, ngx_gov_item_t *it, ngx_int_t state,
+    ngx_str_t *receipt, ngx_str_t *note, ngx_str_t *replay,
+    ngx_gov_redis_args_t *cmd)
+{
+    u_char           *p, *allowed, *now, *day;
+    size_t           *argvlen;
+    ngx_int_t         k;
+    ngx_uint_t        i, j, n;
+    const char      **argv;
+    ngx_gov_item_t   *items, *dep;
+
+    items = bc->items.elts;
+
+    n = 0;
+    for (i = 0; i < bc->items.nelts; i++) {
+        n += items[i].depends.nelts ? 1 : 0;
+    }
+
+    argv = ngx_palloc(pool, (13 + n) * sizeof(char *));
+    argvlen = ngx_palloc(pool, (13 + n) * sizeof(size_t));
+    allowed = ngx_pnalloc(pool, 256);
+    now = ngx_pnalloc(pool, NGX_TIME_T_LEN);
+    day = ngx_pnalloc(pool, NGX_INT_T_LEN);
+
+    if (argv == NULL || argvlen == NULL || allowed == NULL || now == NULL
+        || day == NULL)
+    {
+        return NGX_ERROR;
+    }
+
+    p = allowed;
+
+    for (k = 0; k < GOV_STEP_STATES; k++) {
+        if (gov_state_can(k, state)) {
+            p = ngx_sprintf(p, "%s ", gov_state_name(k));
+        }
+    }
+
+    ARG(0, "EVAL", 4);
+    ARG(1, ngx_gov_callback_lua, sizeof(ngx_gov_callback_lua) - 1);
+    ARG(2, "0", 1);
+    ARG(3, prefix->data, prefix->len);
+    ARG(4, id->data, id->len);
+    ARG(5, it->id.data, it->id.len);
+    ARG(6, gov_state_name(state), ngx_strlen(gov_state_name(state)));
+    ARG(7, allowed, p - allowed);
+    ARG(8, receipt->data ? (char *) receipt->data : "", receipt->len);
+    ARG(9, note->data ? (char *) note->data : "", note->len);
+    ARG(10, now, ngx_sprintf(now, "%T", ngx_time()) - now);
+    ARG(11, day, ngx_sprintf(day, "%i", (ngx_int_t) ngx_gov_day(ngx_time()))
+                 - day);
+    ARG(12, replay->data, replay->len);
+
+    k = 13;
+
+    for (i = 0; i < bc->items.nelts; i++) {
+        dep = &items[i];
+
+        for (j = 0; j < dep->depends.nelts; j++) {
+            if (&items[dep->depends_idx[j]] == it) {
+                break;
+            }
+        }
+
+        if (j == dep->depends.nelts) {
+            continue;
+        }
+
+        p = ngx_pnalloc(pool, dep->id.len + 1 + dep->depends.nelts * 65);
+        if (p == NULL) {
+            return NGX_ERROR;
+        }
+
+        argv[k] = (char *) p;
+        p = ngx_sprintf(p, "%V:", &dep->id);
+
+        for (j = 0; j < dep->depends.nelts; j++) {
+            p = ngx_sprintf(p, "%s%V", j ? "," : "",
+                            &items[dep->depends_idx[j]].id);
+        }
+
+        argvlen[k] = p - (u_char *) argv[k];
+        k++;
+    }
+
+    cmd->argc = (int) k;
+    cmd->argv = argv;
+    cmd->argvlen = argvlen;
+
+    return NGX_OK;
 }
 
 

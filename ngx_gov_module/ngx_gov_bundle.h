@@ -18,6 +18,7 @@
 
 #include "gov_app.h"
 #include "gov_calendar.h"
+#include "ngx_gov_redis.h"
 
 
 typedef struct {
@@ -102,6 +103,15 @@ void ngx_gov_progress_exit_process(ngx_cycle_t *cycle);
 
 /* every cached copy of an application's progress must go */
 void ngx_gov_progress_changed(ngx_str_t *app_id);
+
+ngx_int_t ngx_gov_state_cmd(ngx_pool_t *pool, ngx_gov_bundles_conf_t *bc,
+    ngx_str_t *prefix, ngx_str_t *id, ngx_gov_item_t *it, ngx_int_t state,
+    ngx_str_t *receipt, ngx_str_t *note, ngx_str_t *replay,
+    ngx_gov_redis_args_t *cmd);
+
+/* a request without a client, for subrequests a timer starts */
+ngx_http_request_t *ngx_gov_fake_request(ngx_cycle_t *cycle);
+void ngx_gov_fake_request_free(ngx_http_request_t *r);
 
 ngx_int_t ngx_gov_dispatch_init_process(ngx_cycle_t *cycle);
 void ngx_gov_dispatch_exit_process(ngx_cycle_t *cycle);

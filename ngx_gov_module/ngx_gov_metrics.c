@@ -13,6 +13,7 @@
 
 
 #define NGX_GOV_METRICS_SLOTS  256
+#define NGX_GOV_LOCKS          1024
 
 
 typedef struct {
@@ -27,6 +28,9 @@ typedef struct {
     ngx_atomic_t              bundles[NGX_GOV_METRICS_BUNDLES];
     ngx_atomic_t              items[2][NGX_GOV_METRICS_ITEMS];
     ngx_gov_metrics_slot_t    slots[NGX_GOV_METRICS_SLOTS];
+
+    /* single-flight locks: the time (ms) each expires, 0 when free */
+    ngx_atomic_t              locks[NGX_GOV_LOCKS];
 } ngx_gov_metrics_shm_t;
 
 
@@ -369,6 +373,44 @@ ngx_gov_metrics_item(ngx_uint_t kind, ngx_uint_t item)
 {
     if (ngx_gov_metrics && item < NGX_GOV_METRICS_ITEMS) {
         (void) ngx_atomic_fetch_add(&ngx_gov_metrics->items[kind][item], 1);
+    }
+}
+
+
+/*
+ * A lock across workers, in shared memory, that expires by itself: a
+ * worker that dies holding it does not hold it for ever.  Two keys may
+ * share a slot; the cost is a skipped refresh, never a wrong answer.
+ */
+
+ngx_uint_t
+ngx_gov_shm_trylock(uint32_t hash, ngx_msec_t ttl)
+{
+    ngx_atomic_t       *slot;
+    ngx_atomic_uint_t   old;
+
+    if (ngx_gov_metrics == NULL) {
+        return 1;
+    }
+
+    slot = &ngx_gov_metrics->locks[hash % NGX_GOV_LOCKS];
+    old = *slot;
+
+    if (old != 0 && (ngx_msec_int_t) ((ngx_msec_t) old - ngx_current_msec) > 0)
+    {
+        return 0;
+    }
+
+    return ngx_atomic_cmp_set(slot, old,
+                              (ngx_atomic_uint_t) (ngx_current_msec + ttl));
+}
+
+
+void
+ngx_gov_shm_unlock(uint32_t hash)
+{
+    if (ngx_gov_metrics) {
+        ngx_gov_metrics->locks[hash % NGX_GOV_LOCKS] = 0;
     }
 }
 

@@ -28,6 +28,7 @@ typedef struct {
     ngx_rbtree_node_t         node;
     ngx_queue_t               queue;
     ngx_msec_t                expires;
+    ngx_msec_t                stored;
     u_short                   id_len;
     u_short                   subject_len;
     u_short                   actor_len;
@@ -322,7 +323,7 @@ ngx_gov_pcache_free(ngx_gov_pcache_ctx_t *ctx, ngx_gov_pcache_node_t *n)
 
 
 ngx_int_t
-ngx_gov_pcache_get(ngx_http_request_t *r, ngx_str_t *id,
+ngx_gov_pcache_get(ngx_http_request_t *r, ngx_str_t *id, ngx_msec_t max_age,
     ngx_gov_pcache_entry_t *e)
 {
     u_char                 *p;
@@ -349,7 +350,10 @@ ngx_gov_pcache_get(ngx_http_request_t *r, ngx_str_t *id,
         return NGX_DECLINED;
     }
 
-    if ((ngx_msec_int_t) (n->expires - ngx_current_msec) <= 0) {
+    if ((ngx_msec_int_t) (n->expires - ngx_current_msec) <= 0
+        || ngx_current_msec - n->stored >= max_age)
+    {
+        /* expired, or older than the departments may be asked again */
         ngx_gov_pcache_free(ctx, n);
         ngx_shmtx_unlock(&ctx->shpool->mutex);
         ngx_gov_metrics_inc(NGX_GOV_M_PCACHE_MISS);
@@ -446,6 +450,7 @@ ngx_gov_pcache_put(ngx_http_request_t *r, ngx_str_t *id,
     }
 
     n->node.key = hash;
+    n->stored = ngx_current_msec;
     n->expires = ngx_current_msec + gmcf->pcache_ttl;
     n->id_len = (u_short) id->len;
     n->subject_len = (u_short) e->subject.len;

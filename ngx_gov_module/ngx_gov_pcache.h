@@ -26,9 +26,12 @@ typedef struct {
 char *ngx_gov_pcache_directive(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 
-/* NGX_OK with a copy in r->pool, NGX_DECLINED on a miss */
+/*
+ * NGX_OK with a copy in r->pool; NGX_DECLINED on a miss, or when the entry
+ * is older than "max_age" (gov_progress_refresh)
+ */
 ngx_int_t ngx_gov_pcache_get(ngx_http_request_t *r, ngx_str_t *id,
-    ngx_gov_pcache_entry_t *e);
+    ngx_msec_t max_age, ngx_gov_pcache_entry_t *e);
 void ngx_gov_pcache_put(ngx_http_request_t *r, ngx_str_t *id,
     ngx_gov_pcache_entry_t *e);
 

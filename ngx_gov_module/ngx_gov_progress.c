@@ -24,6 +24,7 @@
 #include "ngx_gov_metrics.h"
 #include "ngx_gov_pcache.h"
 #include "gov_calendar.h"
+#include "gov_http.h"
 #include "gov_jwt.h"
 #include "gov_state.h"
 
@@ -84,6 +85,28 @@ static ngx_str_t *ngx_gov_memo_key(ngx_http_request_t *r,
     ngx_gov_progress_t *pc, ngx_uint_t masked, redisReply *doc,
     redisReply *rating, redisReply *steps);
 static ngx_gov_memo_t *ngx_gov_memo_slot(ngx_str_t *key);
+static void ngx_gov_refresh(ngx_http_request_t *r, ngx_str_t *id,
+    redisReply *steps);
+static ngx_int_t ngx_gov_refresh_done(ngx_http_request_t *sr, void *data,
+    ngx_int_t rc);
+static void ngx_gov_refresh_applied(redisReply *reply, void *data);
+
+
+typedef struct ngx_gov_refresh_s  ngx_gov_refresh_t;
+
+typedef struct {
+    ngx_gov_refresh_t        *refresh;
+    ngx_gov_item_t           *item;
+    ngx_str_t                 state;        /* as stored */
+    ngx_str_t                 receipt;
+} ngx_gov_refresh_step_t;
+
+struct ngx_gov_refresh_s {
+    ngx_http_request_t       *request;      /* without a client */
+    ngx_str_t                 id;
+    uint32_t                  lock;
+    ngx_uint_t                pending;
+};
 
 
 static ngx_gov_memo_t  ngx_gov_memo[NGX_GOV_MEMO_SLOTS];
@@ -256,8 +279,9 @@ ngx_gov_progress_identity(ngx_http_request_t *r)
     ngx_connection_t          *c;
     ngx_pool_cleanup_t        *cln;
     ngx_gov_progress_t        *pc;
-    ngx_gov_redis_args_t       cmds[5];
+    ngx_gov_redis_args_t       cmds[6];
     ngx_gov_pcache_entry_t     entry;
+    ngx_http_gov_loc_conf_t   *glcf;
     ngx_http_gov_main_conf_t  *gmcf;
 
     static const char   *multi[] = { "MULTI" };
@@ -265,11 +289,12 @@ ngx_gov_progress_identity(ngx_http_request_t *r)
     static const size_t  multi_len[] = { 5 };
     static const size_t  exec_len[] = { 4 };
 
-    const char  *hmget[7], *hgetall[2], *fails[2];
-    size_t       hmget_len[7], hgetall_len[2], fails_len[2];
+    const char  *hmget[7], *hgetall[2], *fails[2], *fresh[2];
+    size_t       hmget_len[7], hgetall_len[2], fails_len[2], fresh_len[2];
 
     c = r->connection;
     gmcf = ngx_http_get_module_main_conf(r, ngx_http_gov_module);
+    glcf = ngx_http_get_module_loc_conf(r, ngx_http_gov_module);
 
     pc = NULL;
 
@@ -349,7 +374,8 @@ ngx_gov_progress_identity(ngx_http_request_t *r)
      */
 
     if (!pc->rating && pc->code.len == 0
-        && ngx_gov_pcache_get(r, &pc->id, &entry) == NGX_OK)
+        && ngx_gov_pcache_get(r, &pc->id, glcf->progress_refresh, &entry)
+           == NGX_OK)
     {
         if ((entry.subject.len == pc->subject.len
              && ngx_strncmp(entry.subject.data, pc->subject.data,
@@ -422,11 +448,27 @@ ngx_gov_progress_identity(ngx_http_request_t *r)
     cmds[3].argc = 2;
     cmds[3].argv = fails;
     cmds[3].argvlen = fails_len;
-    cmds[4].argc = 1;
-    cmds[4].argv = exec;
-    cmds[4].argvlen = exec_len;
+    fresh[0] = "EXISTS";
+    fresh_len[0] = 6;
+    fresh[1] = (char *) ngx_pnalloc(r->pool, gmcf->redis_prefix.len + 10
+                                             + pc->id.len);
+    if (fresh[1] == NULL) {
+        rc = NGX_HTTP_INTERNAL_SERVER_ERROR;
+        goto done;
+    }
 
-    rc = ngx_http_gov_redis_send_n(r, ngx_gov_progress_loaded, pc, 5, cmds);
+    fresh_len[1] = ngx_sprintf((u_char *) fresh[1], "%Vrefreshed:%V",
+                               &gmcf->redis_prefix, &pc->id)
+                   - (u_char *) fresh[1];
+
+    cmds[4].argc = 2;
+    cmds[4].argv = fresh;
+    cmds[4].argvlen = fresh_len;
+    cmds[5].argc = 1;
+    cmds[5].argv = exec;
+    cmds[5].argvlen = exec_len;
+
+    rc = ngx_http_gov_redis_send_n(r, ngx_gov_progress_loaded, pc, 6, cmds);
 
     if (rc == NGX_DECLINED) {
         rc = ngx_http_gov_unavailable(r);
@@ -477,7 +519,7 @@ ngx_gov_progress_loaded(redisReply *reply, void *data)
     app = NULL;
 
     if (reply == NULL || reply->type != REDIS_REPLY_ARRAY
-        || reply->elements != 3
+        || reply->elements != 4
         || reply->element[0]->type != REDIS_REPLY_ARRAY
         || reply->element[0]->elements != 5
         || reply->element[1]->type != REDIS_REPLY_ARRAY)
@@ -586,6 +628,13 @@ ngx_gov_progress_loaded(redisReply *reply, void *data)
 
     memo = NULL;
     memo_key = NULL;
+
+    if (!pc->rating && reply->element[3]->type == REDIS_REPLY_INTEGER
+        && reply->element[3]->integer == 0)
+    {
+        /* the stored state is older than gov_progress_refresh */
+        ngx_gov_refresh(r, &pc->id, steps);
+    }
 
     if (!pc->rating) {
         memo_key = ngx_gov_memo_key(r, pc, masked, fields->element[0],
@@ -918,6 +967,371 @@ ngx_gov_progress_exit_process(ngx_cycle_t *cycle)
         ngx_gov_memo[i].raw = NULL;
         ngx_gov_memo[i].raw_len = 0;
     }
+}
+
+
+/*
+ * Read-through from the departments' status URIs: when the stored state
+ * is older than gov_progress_refresh, one request (single-flight across
+ * workers, by a lock in shared memory that expires by itself) asks every
+ * status URI of a step not yet finished, in the background, through a
+ * request without a client; the others, and this one, get the last state
+ * at once.  A state from a status URI is taken only when it is a legal
+ * move; a department that fails changes nothing (stale-if-error).
+ */
+
+static void
+ngx_gov_refresh(ngx_http_request_t *r, ngx_str_t *id, redisReply *steps)
+{
+    u_char                    *p, *end;
+    size_t                     len;
+    json_t                    *step, *v;
+    uint32_t                   lock;
+    ngx_int_t                  state;
+    ngx_str_t                  uri, key;
+    ngx_uint_t                 i, k, n;
+    ngx_gov_item_t            *items, *it;
+    ngx_gov_bundle_t          *bundles, *b;
+    ngx_gov_refresh_t         *rf;
+    ngx_http_request_t        *fr, *sr;
+    ngx_gov_bundles_conf_t    *bc;
+    ngx_gov_refresh_step_t    *rs;
+    ngx_http_gov_loc_conf_t   *glcf;
+    ngx_http_gov_main_conf_t  *gmcf;
+    ngx_http_post_subrequest_t  *ps;
+
+    const char  *argv[5];
+    size_t       argvlen[5];
+    u_char       ms[NGX_INT_T_LEN];
+
+    gmcf = ngx_http_get_module_main_conf(r, ngx_http_gov_module);
+    glcf = ngx_http_get_module_loc_conf(r, ngx_http_gov_module);
+    bc = &gmcf->bundles;
+
+    if (gmcf->dispatch_ctx == NULL) {
+        return;
+    }
+
+    /* the bundle: the code that starts the id */
+
+    for (end = id->data; end < id->data + id->len; end++) {
+        if (*end >= '0' && *end <= '9') {
+            break;
+        }
+    }
+
+    bundles = bc->bundles.elts;
+    b = NULL;
+
+    for (i = 0; i < bc->bundles.nelts; i++) {
+        if (bundles[i].code.len == (size_t) (end - id->data)
+            && ngx_strncmp(bundles[i].code.data, id->data,
+                           end - id->data) == 0)
+        {
+            b = &bundles[i];
+            break;
+        }
+    }
+
+    if (b == NULL) {
+        return;
+    }
+
+    items = bc->items.elts;
+
+    n = 0;
+    for (i = 0; i < b->items.nelts; i++) {
+        n += items[b->item_idx[i]].status.len ? 1 : 0;
+    }
+
+    if (n == 0) {
+        return;
+    }
+
+    lock = ngx_crc32_short(id->data, id->len);
+
+    if (!ngx_gov_shm_trylock(lock, bc->dispatch_timeout + 5000)) {
+        /* another worker is asking: the last state will do */
+        return;
+    }
+
+    /* the next refresh is due in gov_progress_refresh */
+
+    key.len = gmcf->redis_prefix.len + 10 + id->len;
+    key.data = ngx_pnalloc(r->pool, key.len);
+    if (key.data == NULL) {
+        ngx_gov_shm_unlock(lock);
+        return;
+    }
+
+    ngx_sprintf(key.data, "%Vrefreshed:%V", &gmcf->redis_prefix, id);
+
+    argv[0] = "SET";
+    argvlen[0] = 3;
+    argv[1] = (char *) key.data;
+    argvlen[1] = key.len;
+    argv[2] = "1";
+    argvlen[2] = 1;
+    argv[3] = "PX";
+    argvlen[3] = 2;
+    argv[4] = (char *) ms;
+    argvlen[4] = ngx_sprintf(ms, "%M", glcf->progress_refresh) - ms;
+
+    (void) ngx_gov_redis_send(r->connection->log, NULL, NULL, NULL, 5, argv,
+                              argvlen);
+
+    fr = ngx_gov_fake_request((ngx_cycle_t *) ngx_cycle);
+    if (fr == NULL) {
+        ngx_gov_shm_unlock(lock);
+        return;
+    }
+
+    rf = ngx_pcalloc(fr->pool, sizeof(ngx_gov_refresh_t));
+    if (rf == NULL) {
+        goto failed;
+    }
+
+    rf->request = fr;
+    rf->lock = lock;
+    rf->id.len = id->len;
+    rf->id.data = ngx_pnalloc(fr->pool, id->len);
+    if (rf->id.data == NULL) {
+        goto failed;
+    }
+
+    ngx_memcpy(rf->id.data, id->data, id->len);
+
+    for (i = 0; i < b->items.nelts; i++) {
+        it = &items[b->item_idx[i]];
+
+        if (it->status.len == 0) {
+            continue;
+        }
+
+        step = NULL;
+
+        for (k = 0; k + 1 < steps->elements; k += 2) {
+            if (steps->element[k]->len == it->id.len
+                && ngx_strncmp(steps->element[k]->str, it->id.data,
+                               it->id.len) == 0)
+            {
+                step = json_loadb(steps->element[k + 1]->str,
+                                  steps->element[k + 1]->len, 0, NULL);
+                break;
+            }
+        }
+
+        v = json_object_get(step, "state");
+        state = json_is_string(v)
+                ? gov_state_from_str(json_string_value(v),
+                                     json_string_length(v))
+                : -1;
+
+        v = json_object_get(step, "receipt");
+
+        /* a receipt is what the status URI is asked about */
+
+        if (state < 0 || gov_state_terminal(state) || !json_is_string(v)
+            || json_string_length(v) == 0 || json_string_length(v) > 128)
+        {
+            json_decref(step);
+            continue;
+        }
+
+        rs = ngx_pcalloc(fr->pool, sizeof(ngx_gov_refresh_step_t));
+        ps = ngx_palloc(fr->pool, sizeof(ngx_http_post_subrequest_t));
+
+        len = gov_pct_encode(NULL, json_string_value(v),
+                             json_string_length(v));
+        uri.data = ngx_pnalloc(fr->pool, it->status.len + 1 + len);
+
+        if (rs == NULL || ps == NULL || uri.data == NULL) {
+            json_decref(step);
+            continue;
+        }
+
+        p = ngx_cpymem(uri.data, it->status.data, it->status.len);
+        *p++ = '/';
+        p += gov_pct_encode((char *) p, json_string_value(v),
+                            json_string_length(v));
+        uri.len = p - uri.data;
+
+        rs->refresh = rf;
+        rs->item = it;
+        rs->state.data = (u_char *) gov_state_name(state);
+        rs->state.len = ngx_strlen(rs->state.data);
+
+        json_decref(step);
+
+        ps->handler = ngx_gov_refresh_done;
+        ps->data = rs;
+
+        if (ngx_http_subrequest(fr, &uri, NULL, &sr, ps,
+                                NGX_HTTP_SUBREQUEST_IN_MEMORY
+                                |NGX_HTTP_SUBREQUEST_BACKGROUND)
+            != NGX_OK)
+        {
+            continue;
+        }
+
+        sr->method = NGX_HTTP_GET;
+        ngx_str_set(&sr->method_name, "GET");
+        sr->header_only = 0;
+
+        ngx_memzero(&sr->headers_in, sizeof(ngx_http_headers_in_t));
+        sr->headers_in.keep_alive_n = -1;
+        sr->headers_in.content_length_n = 0;
+
+        if (ngx_list_init(&sr->headers_in.headers, fr->pool, 2,
+                          sizeof(ngx_table_elt_t))
+            != NGX_OK)
+        {
+            continue;
+        }
+
+        (void) ngx_http_gov_add_header(sr, &sr->headers_in.headers,
+                                       "X-Gov-Application", &rf->id);
+        (void) ngx_http_gov_add_header(sr, &sr->headers_in.headers,
+                                       "X-Gov-Item", &it->id);
+
+        rf->pending++;
+    }
+
+    if (rf->pending == 0) {
+        goto failed;
+    }
+
+    ngx_http_run_posted_requests(fr->connection);
+
+    return;
+
+failed:
+
+    ngx_gov_shm_unlock(lock);
+    ngx_gov_fake_request_free(fr);
+}
+
+
+static ngx_int_t
+ngx_gov_refresh_done(ngx_http_request_t *sr, void *data, ngx_int_t rc)
+{
+    ngx_gov_refresh_step_t  *rs = data;
+
+    json_t                    *json, *v;
+    ngx_buf_t                 *b;
+    ngx_int_t                  state, old;
+    ngx_str_t                  receipt, note, replay, *id;
+    ngx_gov_refresh_t         *rf;
+    ngx_gov_redis_args_t       cmd;
+    ngx_http_gov_main_conf_t  *gmcf;
+
+    rf = rs->refresh;
+    gmcf = ngx_http_get_module_main_conf(sr, ngx_http_gov_module);
+
+    b = (sr->out && sr->out->buf) ? sr->out->buf : NULL;
+    json = NULL;
+
+    if (sr->headers_out.status == NGX_HTTP_OK && b && b->last > b->pos) {
+        json = json_loadb((char *) b->pos, b->last - b->pos, 0, NULL);
+    }
+
+    v = json_object_get(json, "state");
+    state = json_is_string(v) ? gov_state_from_str(json_string_value(v),
+                                                   json_string_length(v))
+                              : -1;
+    old = gov_state_from_str((char *) rs->state.data, rs->state.len);
+
+    if (json == NULL || state < 0) {
+        /* stale-if-error: the last state stands */
+        ngx_log_error(NGX_LOG_WARN, sr->connection->log, 0,
+                      "gov: status of %V/%V unavailable (%i), "
+                      "keeping the last state", &rf->id, &rs->item->id,
+                      sr->headers_out.status ? (ngx_int_t)
+                                               sr->headers_out.status : rc);
+
+    } else if (state != old && gov_state_can(old, state)) {
+
+        ngx_str_null(&receipt);
+        ngx_str_null(&note);
+
+        v = json_object_get(json, "note");
+        if (json_is_string(v) && json_string_length(v) <= 1024) {
+            note.len = json_string_length(v);
+            note.data = ngx_pnalloc(sr->pool, note.len + 1);
+            if (note.data) {
+                ngx_memcpy(note.data, json_string_value(v), note.len);
+            }
+        }
+
+        /* a key no replay can match: this change is ours */
+
+        replay.data = ngx_pnalloc(sr->pool, gmcf->redis_prefix.len + 64);
+        if (replay.data) {
+            replay.len = ngx_sprintf(replay.data, "%Vreplay:refresh-%V-%V-%ui",
+                                     &gmcf->redis_prefix, &rf->id,
+                                     &rs->item->id, (ngx_uint_t) ngx_random())
+                         - replay.data;
+
+            id = ngx_alloc(sizeof(ngx_str_t) + rf->id.len,
+                           ngx_cycle->log);
+
+            if (id
+                && ngx_gov_state_cmd(sr->pool, &gmcf->bundles,
+                                     &gmcf->redis_prefix, &rf->id, rs->item,
+                                     state, &receipt, &note, &replay, &cmd)
+                   == NGX_OK)
+            {
+                id->data = (u_char *) (id + 1);
+                id->len = rf->id.len;
+                ngx_memcpy(id->data, rf->id.data, rf->id.len);
+
+                /* the script checks the move again, atomically */
+
+                if (ngx_gov_redis_send_n(sr->connection->log,
+                                         ngx_gov_refresh_applied, id, NULL,
+                                         1, &cmd)
+                    != NGX_OK)
+                {
+                    ngx_free(id);
+                }
+
+            } else if (id) {
+                ngx_free(id);
+            }
+        }
+
+    } else if (state != old) {
+        ngx_log_error(NGX_LOG_WARN, sr->connection->log, 0,
+                      "gov: status of %V/%V says \"%s\", not a legal move "
+                      "from \"%V\", ignored", &rf->id, &rs->item->id,
+                      gov_state_name(state), &rs->state);
+    }
+
+    json_decref(json);
+
+    if (--rf->pending == 0) {
+        ngx_gov_shm_unlock(rf->lock);
+        ngx_gov_fake_request_free(rf->request);
+    }
+
+    return rc;
+}
+
+
+static void
+ngx_gov_refresh_applied(redisReply *reply, void *data)
+{
+    ngx_str_t  *id = data;
+
+    if (reply && reply->type == REDIS_REPLY_ARRAY && reply->elements >= 1
+        && reply->element[0]->type == REDIS_REPLY_STRING
+        && reply->element[0]->len == 2)
+    {
+        /* "ok": every cached copy goes */
+        ngx_gov_progress_changed(id);
+    }
+
+    ngx_free(id);
 }
 
 

@@ -122,6 +122,13 @@ static ngx_command_t  ngx_http_gov_commands[] = {
       0,
       NULL },
 
+    { ngx_string("gov_progress_refresh"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_msec_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_gov_loc_conf_t, progress_refresh),
+      NULL },
+
     { ngx_string("gov_material"),
       NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE23,
       ngx_gov_material,

@@ -60,6 +60,8 @@ typedef struct {
     ngx_str_t                 cookie_domain;
     time_t                    session_idle;
     time_t                    session_absolute;
+
+    ngx_msec_t                progress_refresh;
 } ngx_http_gov_loc_conf_t;
 
 
