@@ -511,5 +511,22 @@ ok($t->wait_for(sub {
 unlike($t->error_log, qr/\Q$app->{query_code}\E/, 'no query code in the log');
 unlike($t->error_log, qr/11010119900101123X/, 'no ID number in the log');
 
-$t->done;
+# --- a worker killed, then a reload, while steps are queued ---------------------------------
+
+$t->write_file('cdc.down', '1');
+$res = submit(\%good);
+my $kid = $res->{json}{id};
+is((grep { $_->{item} eq 'cdc' } @{ $res->{json}{steps} })[0]{state}, 'queued',
+   'cdc down again: queued');
+kill 'KILL', $t->worker_pids;
+sleep 0.5;
+$t->reload;
+unlink $flaky;
+ok($t->wait_for(sub {
+    my $s = $t->redis_cmd('HGET', "gov:steps:$kid", 'cdc');
+    $s && decode_json($s)->{state} eq 'received';
+}, 40), 'after workers were killed and nginx reloaded, the step is delivered');
+
+# the master logs the killed workers: that is the point of this test
+$t->done(allow => [ qr/worker process \d+ exited on signal 9/ ]);
 done_testing();

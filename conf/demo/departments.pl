@@ -140,11 +140,21 @@ sub serve {
             }
         }
 
-    } elsif ($method eq 'GET' && $uri =~ m{^/departments/(\w+)/status/(\w+)$}
+    } elsif ($method eq 'GET' && $uri =~ m{^/departments/(\w+)/status/([\w-]+)$}
              && $departments{$1})
     {
+        # the clerk's last state for this step (the portal's read-through)
+        my ($app, $item) = ($h{'x-gov-application'} // '',
+                            $h{'x-gov-item'} // '');
+        my $state = 'received';
+        if ($app =~ /^[A-Z0-9]+$/ && $item =~ /^[\w-]+$/
+            && open my $fh, '<', "$opt{state}/$app-$item.state")
+        {
+            $state = <$fh> // 'received';
+            chomp $state;
+        }
         $status = 200;
-        $out = qq({"receipt":"$2","state":"received"});
+        $out = qq({"receipt":"$2","state":"$state"});
     }
 
     my $len = length $out;
@@ -181,6 +191,11 @@ sub clerk {
         my $code = callback($dept, $app, $item, $body);
         logline("callback $app/$item $state -> $code");
         last if $code != 204;
+
+        if (open my $fh, '>', "$opt{state}/$app-$item.state") {
+            print $fh "$state\n";
+            close $fh;
+        }
     }
 
     exit 0;
