@@ -2133,7 +2133,6 @@ ngx_http_gov_login_done(redisReply *reply, void *data)
 {
     ngx_http_gov_login_ctx_t *lctx = data;
 
-    char                     *dump;
     json_t                   *obj;
     ngx_int_t                 rc;
     ngx_str_t                 body;
@@ -2186,26 +2185,10 @@ ngx_http_gov_login_done(redisReply *reply, void *data)
                             : json_null());
     }
 
-    dump = obj ? json_dumps(obj, JSON_COMPACT) : NULL;
-    json_decref(obj);
-
-    if (dump == NULL) {
+    if (ngx_http_gov_json_dump(r, obj, &body) != NGX_OK) {
         rc = NGX_HTTP_INTERNAL_SERVER_ERROR;
         goto done;
     }
-
-    body.len = ngx_strlen(dump);
-    body.data = ngx_pnalloc(r->pool, body.len + 1);
-
-    if (body.data == NULL) {
-        free(dump);
-        rc = NGX_HTTP_INTERNAL_SERVER_ERROR;
-        goto done;
-    }
-
-    ngx_memcpy(body.data, dump, body.len);
-    body.data[body.len++] = '\n';
-    free(dump);
 
     rc = ngx_http_gov_send_json(r, NGX_HTTP_OK, &body);
 

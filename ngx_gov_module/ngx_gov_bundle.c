@@ -112,10 +112,6 @@ typedef struct {
 
 
 static ngx_gov_bundles_conf_t *ngx_gov_bc(ngx_http_request_t *r);
-static ngx_int_t ngx_gov_json_answer(ngx_http_request_t *r,
-    ngx_uint_t status, json_t *json);
-static ngx_int_t ngx_gov_error(ngx_http_request_t *r, ngx_uint_t status,
-    const char *error);
 static ngx_gov_bundle_t *ngx_gov_find_bundle(ngx_gov_bundles_conf_t *bc,
     u_char *id, size_t len);
 
@@ -347,42 +343,6 @@ ngx_gov_bc(ngx_http_request_t *r)
 }
 
 
-static ngx_int_t
-ngx_gov_json_answer(ngx_http_request_t *r, ngx_uint_t status, json_t *json)
-{
-    char       *dump;
-    ngx_str_t   body;
-
-    dump = json ? json_dumps(json, JSON_COMPACT) : NULL;
-    json_decref(json);
-
-    if (dump == NULL) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    body.len = ngx_strlen(dump);
-    body.data = ngx_pnalloc(r->pool, body.len + 1);
-
-    if (body.data == NULL) {
-        free(dump);
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    ngx_memcpy(body.data, dump, body.len);
-    body.data[body.len++] = '\n';
-    free(dump);
-
-    return ngx_http_gov_send_json(r, status, &body);
-}
-
-
-static ngx_int_t
-ngx_gov_error(ngx_http_request_t *r, ngx_uint_t status, const char *error)
-{
-    return ngx_gov_json_answer(r, status, json_pack("{s:s}", "error", error));
-}
-
-
 static ngx_gov_bundle_t *
 ngx_gov_find_bundle(ngx_gov_bundles_conf_t *bc, u_char *id, size_t len)
 {
@@ -452,7 +412,7 @@ ngx_http_gov_bundles_handler(ngx_http_request_t *r)
             return rc;
         }
 
-        return ngx_gov_error(r, NGX_HTTP_NOT_FOUND, "unknown_bundle");
+        return ngx_http_gov_error(r, NGX_HTTP_NOT_FOUND, "unknown_bundle");
     }
 
     if (slash == NULL) {
@@ -476,7 +436,7 @@ ngx_http_gov_bundles_handler(ngx_http_request_t *r)
             return rc;
         }
 
-        return ngx_gov_error(r, NGX_HTTP_NOT_FOUND, "not_found");
+        return ngx_http_gov_error(r, NGX_HTTP_NOT_FOUND, "not_found");
     }
 
     if (r->method != NGX_HTTP_POST) {
@@ -489,7 +449,7 @@ ngx_http_gov_bundles_handler(ngx_http_request_t *r)
             return rc;
         }
 
-        return ngx_gov_error(r, NGX_HTTP_REQUEST_ENTITY_TOO_LARGE,
+        return ngx_http_gov_error(r, NGX_HTTP_REQUEST_ENTITY_TOO_LARGE,
                              "too_large");
     }
 
@@ -605,14 +565,14 @@ ngx_gov_submit_identity(ngx_http_request_t *r)
     if (ct == NULL || ct->len < 16
         || ngx_strncasecmp(ct->data, (u_char *) "application/json", 16) != 0)
     {
-        rc = ngx_gov_error(r, NGX_HTTP_UNSUPPORTED_MEDIA_TYPE,
+        rc = ngx_http_gov_error(r, NGX_HTTP_UNSUPPORTED_MEDIA_TYPE,
                            "unsupported_media_type");
         goto done;
     }
 
     rc = ngx_http_gov_read_body(r, &body);
     if (rc != NGX_OK) {
-        rc = ngx_gov_error(r, NGX_HTTP_REQUEST_ENTITY_TOO_LARGE, "too_large");
+        rc = ngx_http_gov_error(r, NGX_HTTP_REQUEST_ENTITY_TOO_LARGE, "too_large");
         goto done;
     }
 
@@ -620,7 +580,7 @@ ngx_gov_submit_identity(ngx_http_request_t *r)
                      NULL);
 
     if (doc == NULL) {
-        rc = ngx_gov_error(r, NGX_HTTP_BAD_REQUEST, "malformed_json");
+        rc = ngx_http_gov_error(r, NGX_HTTP_BAD_REQUEST, "malformed_json");
         goto done;
     }
 
@@ -632,7 +592,7 @@ ngx_gov_submit_identity(ngx_http_request_t *r)
 
     if (gov_app_validate(&spec, doc, &problems) != 0) {
         json_decref(doc);
-        rc = problems ? ngx_gov_json_answer(r, 422, problems)
+        rc = problems ? ngx_http_gov_json_answer(r, 422, problems)
                       : NGX_HTTP_INTERNAL_SERVER_ERROR;
         goto done;
     }
@@ -712,7 +672,7 @@ ngx_gov_submit_identity(ngx_http_request_t *r)
 
     if (h && h->value.len) {
         if (h->value.len > 255) {
-            rc = ngx_gov_error(r, NGX_HTTP_BAD_REQUEST,
+            rc = ngx_http_gov_error(r, NGX_HTTP_BAD_REQUEST,
                                "idempotency_key_too_long");
             goto done;
         }
@@ -1049,7 +1009,6 @@ static void
 ngx_gov_submit_answer(ngx_gov_submit_t *sc)
 {
     u_char                    *p, loc[64], day[16];
-    char                      *dump;
     json_t                    *doc, *steps, *o;
     ngx_int_t                  rc;
     ngx_str_t                  location, body;
@@ -1125,25 +1084,10 @@ ngx_gov_submit_answer(ngx_gov_submit_t *sc)
     json_object_set_new(doc, "deadline", json_stringn((char *) day, p - day));
     json_object_set_new(doc, "steps", steps);
 
-    dump = json_dumps(doc, JSON_COMPACT);
-    json_decref(doc);
-
-    if (dump == NULL) {
+    if (ngx_http_gov_json_dump(r, doc, &body) != NGX_OK) {
         rc = NGX_HTTP_INTERNAL_SERVER_ERROR;
         goto done;
     }
-
-    body.len = ngx_strlen(dump);
-    body.data = ngx_pnalloc(r->pool, body.len + 1);
-    if (body.data == NULL) {
-        free(dump);
-        rc = NGX_HTTP_INTERNAL_SERVER_ERROR;
-        goto done;
-    }
-
-    ngx_memcpy(body.data, dump, body.len);
-    body.data[body.len++] = '\n';
-    free(dump);
 
     if (sc->idem.len) {
         /* the first answer, for later requests with the same key */
@@ -1971,7 +1915,7 @@ ngx_http_gov_callback_handler(ngx_http_request_t *r)
             return rc;
         }
 
-        return ngx_gov_error(r, NGX_HTTP_REQUEST_ENTITY_TOO_LARGE,
+        return ngx_http_gov_error(r, NGX_HTTP_REQUEST_ENTITY_TOO_LARGE,
                              "too_large");
     }
 
@@ -2025,7 +1969,7 @@ ngx_gov_callback_body(ngx_http_request_t *r)
     if (slash == NULL || slash == p || slash + 1 >= end
         || ngx_strlchr(slash + 1, end, '/') != NULL)
     {
-        rc = ngx_gov_error(r, NGX_HTTP_NOT_FOUND, "not_found");
+        rc = ngx_http_gov_error(r, NGX_HTTP_NOT_FOUND, "not_found");
         goto done;
     }
 
@@ -2038,7 +1982,7 @@ ngx_gov_callback_body(ngx_http_request_t *r)
         if (!((id.data[i] >= 'A' && id.data[i] <= 'Z')
               || (id.data[i] >= '0' && id.data[i] <= '9')))
         {
-            rc = ngx_gov_error(r, NGX_HTTP_NOT_FOUND, "not_found");
+            rc = ngx_http_gov_error(r, NGX_HTTP_NOT_FOUND, "not_found");
             goto done;
         }
     }
@@ -2056,13 +2000,13 @@ ngx_gov_callback_body(ngx_http_request_t *r)
     }
 
     if (it == NULL || id.len < 10 || id.len > 20) {
-        rc = ngx_gov_error(r, NGX_HTTP_NOT_FOUND, "not_found");
+        rc = ngx_http_gov_error(r, NGX_HTTP_NOT_FOUND, "not_found");
         goto done;
     }
 
     rc = ngx_http_gov_read_body(r, &body);
     if (rc != NGX_OK) {
-        rc = ngx_gov_error(r, NGX_HTTP_REQUEST_ENTITY_TOO_LARGE, "too_large");
+        rc = ngx_http_gov_error(r, NGX_HTTP_REQUEST_ENTITY_TOO_LARGE, "too_large");
         goto done;
     }
 
@@ -2084,7 +2028,7 @@ ngx_gov_callback_body(ngx_http_request_t *r)
         ngx_log_error(NGX_LOG_WARN, c->log, 0,
                       "gov: callback for %V/%V with a bad or stale "
                       "signature", &id, &item);
-        rc = ngx_gov_error(r, NGX_HTTP_UNAUTHORIZED, "bad_signature");
+        rc = ngx_http_gov_error(r, NGX_HTTP_UNAUTHORIZED, "bad_signature");
         goto done;
     }
 
@@ -2094,7 +2038,7 @@ ngx_gov_callback_body(ngx_http_request_t *r)
 
     if (!json_is_string(v)) {
         json_decref(doc);
-        rc = ngx_gov_error(r, NGX_HTTP_BAD_REQUEST, "invalid_body");
+        rc = ngx_http_gov_error(r, NGX_HTTP_BAD_REQUEST, "invalid_body");
         goto done;
     }
 
@@ -2102,7 +2046,7 @@ ngx_gov_callback_body(ngx_http_request_t *r)
 
     if (state < 0) {
         json_decref(doc);
-        rc = ngx_gov_error(r, 422, "unknown_state");
+        rc = ngx_http_gov_error(r, 422, "unknown_state");
         goto done;
     }
 
@@ -2317,12 +2261,12 @@ ngx_gov_callback_done(redisReply *reply, void *data)
     kind = reply->element[0];
 
     if (kind->len == 7 && ngx_strncmp(kind->str, "unknown", 7) == 0) {
-        rc = ngx_gov_error(r, NGX_HTTP_NOT_FOUND, "not_found");
+        rc = ngx_http_gov_error(r, NGX_HTTP_NOT_FOUND, "not_found");
         goto done;
     }
 
     if (kind->len == 6 && ngx_strncmp(kind->str, "replay", 6) == 0) {
-        rc = ngx_gov_error(r, NGX_HTTP_CONFLICT, "replay");
+        rc = ngx_http_gov_error(r, NGX_HTTP_CONFLICT, "replay");
         goto done;
     }
 
@@ -2333,7 +2277,7 @@ ngx_gov_callback_done(redisReply *reply, void *data)
                          "state", reply->element[1]->str,
                          (size_t) reply->element[1]->len,
                          "requested", cb->state.data, cb->state.len);
-        rc = ngx_gov_json_answer(r, NGX_HTTP_CONFLICT, json);
+        rc = ngx_http_gov_json_answer(r, NGX_HTTP_CONFLICT, json);
         goto done;
     }
 

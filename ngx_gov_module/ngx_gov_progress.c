@@ -76,8 +76,6 @@ static ngx_int_t ngx_gov_progress_serialize(ngx_http_request_t *r,
     json_t *doc, ngx_str_t *body, ngx_str_t *etag);
 static ngx_int_t ngx_gov_progress_answer(ngx_http_request_t *r,
     ngx_str_t *body, ngx_str_t *etag);
-static ngx_int_t ngx_gov_progress_error(ngx_http_request_t *r,
-    ngx_uint_t status, const char *error);
 static void ngx_gov_progress_rating_body(ngx_http_request_t *r);
 static void ngx_gov_progress_cleanup(void *data);
 static json_t *ngx_gov_mask(const char *s);
@@ -110,25 +108,6 @@ struct ngx_gov_refresh_s {
 
 
 static ngx_gov_memo_t  ngx_gov_memo[NGX_GOV_MEMO_SLOTS];
-
-
-static ngx_int_t
-ngx_gov_progress_error(ngx_http_request_t *r, ngx_uint_t status,
-    const char *error)
-{
-    u_char     *p;
-    ngx_str_t   body;
-
-    p = ngx_pnalloc(r->pool, 64 + ngx_strlen(error));
-    if (p == NULL) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    body.data = p;
-    body.len = ngx_sprintf(p, "{\"error\":\"%s\"}\n", error) - p;
-
-    return ngx_http_gov_send_json(r, status, &body);
-}
 
 
 static void
@@ -326,7 +305,7 @@ ngx_gov_progress_identity(ngx_http_request_t *r)
         }
 
         if (ngx_http_gov_read_body(r, &body) != NGX_OK) {
-            rc = ngx_gov_progress_error(r, NGX_HTTP_REQUEST_ENTITY_TOO_LARGE,
+            rc = ngx_http_gov_error(r, NGX_HTTP_REQUEST_ENTITY_TOO_LARGE,
                                         "too_large");
             goto done;
         }
@@ -335,7 +314,7 @@ ngx_gov_progress_identity(ngx_http_request_t *r)
                               JSON_REJECT_DUPLICATES, NULL);
 
         if (!json_is_object(pc->body)) {
-            rc = ngx_gov_progress_error(r, NGX_HTTP_BAD_REQUEST,
+            rc = ngx_http_gov_error(r, NGX_HTTP_BAD_REQUEST,
                                         "malformed_json");
             goto done;
         }
@@ -345,14 +324,14 @@ ngx_gov_progress_identity(ngx_http_request_t *r)
         if (!json_is_integer(v) || json_integer_value(v) < 1
             || json_integer_value(v) > 5)
         {
-            rc = ngx_gov_progress_error(r, 422, "invalid_score");
+            rc = ngx_http_gov_error(r, 422, "invalid_score");
             goto done;
         }
 
         v = json_object_get(pc->body, "comment");
 
         if (v && (!json_is_string(v) || json_string_length(v) > 1000)) {
-            rc = ngx_gov_progress_error(r, 422, "invalid_comment");
+            rc = ngx_http_gov_error(r, 422, "invalid_comment");
             goto done;
         }
 
@@ -363,7 +342,7 @@ ngx_gov_progress_identity(ngx_http_request_t *r)
     }
 
     if (pc->id.len == 0) {
-        rc = ngx_gov_progress_error(r, NGX_HTTP_NOT_FOUND, "not_found");
+        rc = ngx_http_gov_error(r, NGX_HTTP_NOT_FOUND, "not_found");
         goto done;
     }
 
@@ -387,7 +366,7 @@ ngx_gov_progress_identity(ngx_http_request_t *r)
             rc = ngx_gov_progress_answer(r, &entry.body, &entry.etag);
 
         } else {
-            rc = ngx_gov_progress_error(r, NGX_HTTP_NOT_FOUND, "not_found");
+            rc = ngx_http_gov_error(r, NGX_HTTP_NOT_FOUND, "not_found");
         }
 
         goto done;
@@ -539,7 +518,7 @@ ngx_gov_progress_loaded(redisReply *reply, void *data)
         || fields->element[3]->type != REDIS_REPLY_STRING)
     {
         /* unknown: the same answer as "not yours" */
-        rc = ngx_gov_progress_error(r, NGX_HTTP_NOT_FOUND, "not_found");
+        rc = ngx_http_gov_error(r, NGX_HTTP_NOT_FOUND, "not_found");
         goto done;
     }
 
@@ -563,18 +542,18 @@ ngx_gov_progress_loaded(redisReply *reply, void *data)
     }
 
     if (pc->rating && masked) {
-        rc = ngx_gov_progress_error(r, NGX_HTTP_NOT_FOUND, "not_found");
+        rc = ngx_http_gov_error(r, NGX_HTTP_NOT_FOUND, "not_found");
         goto done;
     }
 
     if (masked) {
         if (pc->code.len == 0) {
-            rc = ngx_gov_progress_error(r, NGX_HTTP_NOT_FOUND, "not_found");
+            rc = ngx_http_gov_error(r, NGX_HTTP_NOT_FOUND, "not_found");
             goto done;
         }
 
         if (tries >= NGX_GOV_CODE_TRIES) {
-            rc = ngx_gov_progress_error(r, NGX_HTTP_TOO_MANY_REQUESTS,
+            rc = ngx_http_gov_error(r, NGX_HTTP_TOO_MANY_REQUESTS,
                                         "too_many_attempts");
             goto done;
         }
@@ -621,7 +600,7 @@ ngx_gov_progress_loaded(redisReply *reply, void *data)
                 }
             }
 
-            rc = ngx_gov_progress_error(r, NGX_HTTP_NOT_FOUND, "not_found");
+            rc = ngx_http_gov_error(r, NGX_HTTP_NOT_FOUND, "not_found");
             goto done;
         }
     }
@@ -718,7 +697,7 @@ ngx_gov_progress_loaded(redisReply *reply, void *data)
     /* a rating: once finished, once only */
 
     if (!finished) {
-        rc = ngx_gov_progress_error(r, NGX_HTTP_CONFLICT, "not_finished");
+        rc = ngx_http_gov_error(r, NGX_HTTP_CONFLICT, "not_finished");
         goto done;
     }
 
@@ -826,7 +805,7 @@ ngx_gov_progress_counted(redisReply *reply, void *data)
     r = pc->request;
     c = r->connection;
 
-    ngx_http_finalize_request(r, ngx_gov_progress_error(r, NGX_HTTP_NOT_FOUND,
+    ngx_http_finalize_request(r, ngx_http_gov_error(r, NGX_HTTP_NOT_FOUND,
                                                         "not_found"));
     ngx_http_run_posted_requests(c);
 }
@@ -851,7 +830,7 @@ ngx_gov_progress_rated(redisReply *reply, void *data)
     }
 
     if (reply->integer == 0) {
-        rc = ngx_gov_progress_error(r, NGX_HTTP_CONFLICT, "already_rated");
+        rc = ngx_http_gov_error(r, NGX_HTTP_CONFLICT, "already_rated");
         goto done;
     }
 
@@ -1606,27 +1585,15 @@ ngx_gov_progress_serialize(ngx_http_request_t *r, json_t *doc,
     ngx_str_t *body, ngx_str_t *etag)
 {
     u_char  *p, hash[20];
-    char    *dump;
 
-    dump = json_dumps(doc, JSON_COMPACT);
-    json_decref(doc);
-
-    if (dump == NULL) {
+    if (ngx_http_gov_json_dump(r, doc, body) != NGX_OK) {
         return NGX_ERROR;
     }
 
-    body->len = ngx_strlen(dump);
-    body->data = ngx_pnalloc(r->pool, body->len + 1);
     etag->data = ngx_pnalloc(r->pool, 2 + 40);
-
-    if (body->data == NULL || etag->data == NULL) {
-        free(dump);
+    if (etag->data == NULL) {
         return NGX_ERROR;
     }
-
-    ngx_memcpy(body->data, dump, body->len);
-    body->data[body->len++] = '\n';
-    free(dump);
 
     /* the ETag of the document itself: it changes when anything does */
 

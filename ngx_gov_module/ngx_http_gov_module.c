@@ -688,6 +688,71 @@ ngx_http_gov_send_json(ngx_http_request_t *r, ngx_uint_t status,
 }
 
 
+/* a JSON value (the reference is taken) as compact text and a newline */
+
+ngx_int_t
+ngx_http_gov_json_dump(ngx_http_request_t *r, json_t *json, ngx_str_t *out)
+{
+    char  *dump;
+
+    dump = json ? json_dumps(json, JSON_COMPACT) : NULL;
+    json_decref(json);
+
+    if (dump == NULL) {
+        return NGX_ERROR;
+    }
+
+    out->len = ngx_strlen(dump);
+    out->data = ngx_pnalloc(r->pool, out->len + 1);
+
+    if (out->data == NULL) {
+        free(dump);
+        return NGX_ERROR;
+    }
+
+    ngx_memcpy(out->data, dump, out->len);
+    out->data[out->len++] = '\n';
+    free(dump);
+
+    return NGX_OK;
+}
+
+
+ngx_int_t
+ngx_http_gov_json_answer(ngx_http_request_t *r, ngx_uint_t status,
+    json_t *json)
+{
+    ngx_str_t  body;
+
+    if (ngx_http_gov_json_dump(r, json, &body) != NGX_OK) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    return ngx_http_gov_send_json(r, status, &body);
+}
+
+
+/* {"error":"..."}: every error body of the module */
+
+ngx_int_t
+ngx_http_gov_error(ngx_http_request_t *r, ngx_uint_t status,
+    const char *error)
+{
+    u_char     *p;
+    ngx_str_t   body;
+
+    p = ngx_pnalloc(r->pool, sizeof("{\"error\":\"\"}\n") + ngx_strlen(error));
+    if (p == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    body.data = p;
+    body.len = ngx_sprintf(p, "{\"error\":\"%s\"}\n", error) - p;
+
+    return ngx_http_gov_send_json(r, status, &body);
+}
+
+
 ngx_int_t
 ngx_http_gov_add_header(ngx_http_request_t *r, ngx_list_t *list,
     const char *key, ngx_str_t *value)

@@ -79,6 +79,12 @@ ngx_int_t ngx_http_gov_send(ngx_http_request_t *r, ngx_uint_t status,
     ngx_str_t *content_type, ngx_str_t *body);
 ngx_int_t ngx_http_gov_send_json(ngx_http_request_t *r, ngx_uint_t status,
     ngx_str_t *body);
+ngx_int_t ngx_http_gov_json_dump(ngx_http_request_t *r, json_t *json,
+    ngx_str_t *out);
+ngx_int_t ngx_http_gov_json_answer(ngx_http_request_t *r, ngx_uint_t status,
+    json_t *json);
+ngx_int_t ngx_http_gov_error(ngx_http_request_t *r, ngx_uint_t status,
+    const char *error);
 ngx_int_t ngx_http_gov_unavailable(ngx_http_request_t *r);
 ngx_int_t ngx_http_gov_add_header(ngx_http_request_t *r, ngx_list_t *list,
     const char *key, ngx_str_t *value);
