@@ -368,6 +368,7 @@ ngx_int_t
 ngx_http_gov_bundles_handler(ngx_http_request_t *r)
 {
     u_char                    *p, *end, *slash;
+    json_t                    *data;
     ngx_int_t                  rc;
     ngx_str_t                  rest;
     ngx_gov_bundle_t          *b;
@@ -399,6 +400,16 @@ ngx_http_gov_bundles_handler(ngx_http_request_t *r)
             return rc;
         }
 
+        if (ngx_http_gov_wants_html(r)) {
+            data = json_loadb((char *) bc->list.data, bc->list.len, 0, NULL);
+            json_object_set_new(data, "title", json_string("一件事"));
+
+            rc = ngx_http_gov_page(r, NGX_HTTP_OK, "bundles", data);
+            if (rc != NGX_DECLINED) {
+                return rc;
+            }
+        }
+
         return ngx_http_gov_send_json(r, NGX_HTTP_OK, &bc->list);
     }
 
@@ -423,6 +434,16 @@ ngx_http_gov_bundles_handler(ngx_http_request_t *r)
         rc = ngx_http_discard_request_body(r);
         if (rc != NGX_OK) {
             return rc;
+        }
+
+        if (ngx_http_gov_wants_html(r)) {
+            data = json_loadb((char *) b->guide.data, b->guide.len, 0, NULL);
+            json_object_set(data, "title", json_object_get(data, "name"));
+
+            rc = ngx_http_gov_page(r, NGX_HTTP_OK, "guide", data);
+            if (rc != NGX_DECLINED) {
+                return rc;
+            }
         }
 
         return ngx_http_gov_send_json(r, NGX_HTTP_OK, &b->guide);

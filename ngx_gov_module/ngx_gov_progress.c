@@ -1613,10 +1613,28 @@ static ngx_int_t
 ngx_gov_progress_answer(ngx_http_request_t *r, ngx_str_t *body,
     ngx_str_t *etag)
 {
+    json_t           *doc;
+    ngx_int_t         rc;
     ngx_str_t         empty;
     ngx_table_elt_t  *inm;
 
     static ngx_str_t  cc = ngx_string("private, no-cache");
+
+    if (ngx_http_gov_wants_html(r)) {
+        /* a browser gets the page, from the same document */
+
+        doc = json_loadb((char *) body->data, body->len, 0, NULL);
+        json_object_set(doc, "title", json_object_get(doc, "name"));
+        json_object_set_new(doc, "attention",
+                            json_boolean(ngx_strcmp(json_string_value(
+                                             json_object_get(doc, "status")),
+                                             "attention") == 0));
+
+        rc = ngx_http_gov_page(r, NGX_HTTP_OK, "progress", doc);
+        if (rc != NGX_DECLINED) {
+            return rc;
+        }
+    }
 
     if (ngx_http_gov_add_header(r, &r->headers_out.headers, "ETag", etag)
         != NGX_OK

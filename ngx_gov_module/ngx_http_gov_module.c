@@ -129,6 +129,13 @@ static ngx_command_t  ngx_http_gov_commands[] = {
       offsetof(ngx_http_gov_loc_conf_t, progress_refresh),
       NULL },
 
+    { ngx_string("gov_templates"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_gov_templates_directive,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      0,
+      NULL },
+
     { ngx_string("gov_material"),
       NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE23,
       ngx_gov_material,

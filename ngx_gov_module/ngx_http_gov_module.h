@@ -38,6 +38,8 @@ typedef struct {
 
     ngx_shm_zone_t           *pcache_zone;
     ngx_msec_t                pcache_ttl;
+
+    ngx_array_t              *templates;    /* ngx_gov_template_t */
 } ngx_http_gov_main_conf_t;
 
 
@@ -94,6 +96,12 @@ ngx_table_elt_t *ngx_http_gov_find_header(ngx_http_request_t *r,
 ngx_uint_t ngx_http_gov_wants_html(ngx_http_request_t *r);
 void ngx_http_gov_mask(ngx_http_request_t *r, ngx_str_t *secret);
 ngx_int_t ngx_http_gov_read_body(ngx_http_request_t *r, ngx_str_t *body);
+
+/* ngx_gov_page.c */
+char *ngx_gov_templates_directive(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+ngx_int_t ngx_http_gov_page(ngx_http_request_t *r, ngx_uint_t status,
+    const char *name, json_t *data);
 
 /* ngx_gov_auth.c */
 ngx_int_t ngx_http_gov_auth_add_variables(ngx_conf_t *cf);

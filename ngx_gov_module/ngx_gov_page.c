@@ -1,0 +1,247 @@
+
+/*
+ * Copyright (C) ngx_gov_module authors
+ */
+
+
+/*
+ * Pages: every NAME.mustache of gov_templates is compiled when the
+ * configuration loads (an error names the file and line) and rendered
+ * without parsing again; the templates are each other's partials.
+ */
+
+
+#include <ngx_config.h>
+#include <ngx_core.h>
+#include <ngx_http.h>
+
+#include "ngx_http_gov_module.h"
+#include "gov_mustache.h"
+
+
+typedef struct {
+    ngx_str_t                 name;
+    gov_mustache_t           *tpl;
+} ngx_gov_template_t;
+
+
+static const gov_mustache_t *ngx_gov_page_partial(void *ctx,
+    const char *name, size_t len);
+static void ngx_gov_templates_cleanup(void *data);
+
+
+static ngx_str_t  ngx_gov_html_type = ngx_string("text/html; charset=utf-8");
+
+
+static void
+ngx_gov_templates_cleanup(void *data)
+{
+    ngx_array_t  *a = data;
+
+    ngx_uint_t           i;
+    ngx_gov_template_t  *t;
+
+    t = a->elts;
+
+    for (i = 0; i < a->nelts; i++) {
+        gov_mustache_free(t[i].tpl);
+    }
+}
+
+
+char *
+ngx_gov_templates_directive(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_http_gov_main_conf_t *gmcf = conf;
+
+    char                 err[256];
+    u_char              *buf;
+    size_t               line, len;
+    ssize_t              n;
+    ngx_fd_t             fd;
+    ngx_dir_t            dir;
+    ngx_str_t           *value, path, file;
+    ngx_pool_cleanup_t  *cln;
+    ngx_gov_template_t  *t;
+
+    if (gmcf->templates) {
+        return "is duplicate";
+    }
+
+    value = cf->args->elts;
+    path = value[1];
+
+    if (ngx_conf_full_name(cf->cycle, &path, 1) != NGX_OK) {
+        return NGX_CONF_ERROR;
+    }
+
+    gmcf->templates = ngx_array_create(cf->pool, 8,
+                                       sizeof(ngx_gov_template_t));
+    if (gmcf->templates == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    cln = ngx_pool_cleanup_add(cf->pool, 0);
+    if (cln == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    cln->handler = ngx_gov_templates_cleanup;
+    cln->data = gmcf->templates;
+
+    if (ngx_open_dir(&path, &dir) == NGX_ERROR) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, ngx_errno,
+                           "cannot open templates folder \"%V\"", &path);
+        return NGX_CONF_ERROR;
+    }
+
+    for ( ;; ) {
+        ngx_set_errno(0);
+
+        if (ngx_read_dir(&dir) == NGX_ERROR) {
+            break;
+        }
+
+        len = ngx_de_namelen(&dir);
+
+        if (len <= 9 || ngx_strncmp(ngx_de_name(&dir) + len - 9, ".mustache",
+                                    9) != 0)
+        {
+            continue;
+        }
+
+        file.len = path.len + 1 + len;
+        file.data = ngx_pnalloc(cf->temp_pool, file.len + 1);
+        if (file.data == NULL) {
+            goto failed;
+        }
+
+        ngx_sprintf(file.data, "%V/%s%Z", &path, ngx_de_name(&dir));
+
+        fd = ngx_open_file(file.data, NGX_FILE_RDONLY, NGX_FILE_OPEN, 0);
+        if (fd == NGX_INVALID_FILE) {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, ngx_errno,
+                               "cannot open template \"%V\"", &file);
+            goto failed;
+        }
+
+        buf = ngx_pnalloc(cf->temp_pool, 256 * 1024);
+        n = buf ? ngx_read_fd(fd, buf, 256 * 1024) : -1;
+        (void) ngx_close_file(fd);
+
+        if (n < 0 || n == 256 * 1024) {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, ngx_errno,
+                               "cannot read template \"%V\" (at most 256k)",
+                               &file);
+            goto failed;
+        }
+
+        t = ngx_array_push(gmcf->templates);
+        if (t == NULL) {
+            goto failed;
+        }
+
+        t->name.len = len - 9;
+        t->name.data = ngx_pnalloc(cf->pool, t->name.len);
+        if (t->name.data == NULL) {
+            goto failed;
+        }
+
+        ngx_memcpy(t->name.data, ngx_de_name(&dir), t->name.len);
+
+        t->tpl = gov_mustache_compile((char *) buf, (size_t) n, err,
+                                      sizeof(err), &line);
+        if (t->tpl == NULL) {
+            gmcf->templates->nelts--;
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "template error in %V:%uz: %s", &file, line,
+                               err);
+            goto failed;
+        }
+    }
+
+    (void) ngx_close_dir(&dir);
+
+    return NGX_CONF_OK;
+
+failed:
+
+    (void) ngx_close_dir(&dir);
+
+    return NGX_CONF_ERROR;
+}
+
+
+static const gov_mustache_t *
+ngx_gov_page_partial(void *ctx, const char *name, size_t len)
+{
+    ngx_array_t  *a = ctx;
+
+    ngx_uint_t           i;
+    ngx_gov_template_t  *t;
+
+    t = a->elts;
+
+    for (i = 0; i < a->nelts; i++) {
+        if (t[i].name.len == len && ngx_strncmp(t[i].name.data, name, len)
+                                    == 0)
+        {
+            return t[i].tpl;
+        }
+    }
+
+    return NULL;
+}
+
+
+/*
+ * Renders page "name" with "data" (the reference is taken) and sends it;
+ * NGX_DECLINED when there is no such template (the caller answers JSON).
+ */
+
+ngx_int_t
+ngx_http_gov_page(ngx_http_request_t *r, ngx_uint_t status, const char *name,
+    json_t *data)
+{
+    ngx_int_t                  rc;
+    ngx_str_t                  body;
+    gov_mbuf_t                 out;
+    const gov_mustache_t      *tpl;
+    ngx_http_gov_main_conf_t  *gmcf;
+
+    gmcf = ngx_http_get_module_main_conf(r, ngx_http_gov_module);
+
+    if (gmcf->templates == NULL || data == NULL) {
+        json_decref(data);
+        return NGX_DECLINED;
+    }
+
+    tpl = ngx_gov_page_partial(gmcf->templates, name, ngx_strlen(name));
+    if (tpl == NULL) {
+        json_decref(data);
+        return NGX_DECLINED;
+    }
+
+    ngx_memzero(&out, sizeof(gov_mbuf_t));
+
+    rc = gov_mustache_render(tpl, data, ngx_gov_page_partial, gmcf->templates,
+                             &out);
+    json_decref(data);
+
+    if (rc != 0) {
+        gov_mbuf_free(&out);
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    body.len = out.len;
+    body.data = ngx_pnalloc(r->pool, out.len);
+    if (body.data == NULL) {
+        gov_mbuf_free(&out);
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    ngx_memcpy(body.data, out.data, out.len);
+    gov_mbuf_free(&out);
+
+    return ngx_http_gov_send(r, status, &ngx_gov_html_type, &body);
+}
