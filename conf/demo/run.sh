@@ -95,9 +95,15 @@ cat <<MSG
 ngx_gov_module demo is running:
 
     http://127.0.0.1:8080/             the portal
-    http://127.0.0.1:8080/whoami       who you are (log in as a demo citizen)
+    http://127.0.0.1:8080/bundles/     一件事: the bundles and their guides
+    http://127.0.0.1:8080/demo/login.html  log in as a demo citizen or agent
+    http://127.0.0.1:8080/whoami       who you are
     http://127.0.0.1:8080/gov/health   Redis connection check
     http://127.0.0.1:8080/gov/status   metrics (Prometheus text)
+
+Submit an application (curl, with a token from the demo login page's
+links or build/gov-token), then watch http://127.0.0.1:8080/progress/ID
+move as the demo departments push state changes every 10-30 seconds.
 
 Logs are in $run/logs.  Press Ctrl-C to stop everything.
 
