@@ -1,0 +1,54 @@
+
+/*
+ * Copyright (C) ngx_gov_module authors
+ *
+ * libFuzzer target: application bodies through the validator.
+ */
+
+
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+
+#include "gov_app.h"
+
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+
+static int
+fuzz_match(void *pattern, const char *s, size_t len)
+{
+    return len > 0 && s[0] == *(const char *) pattern;
+}
+
+
+int
+LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+    json_t  *doc, *problems;
+
+    static const gov_app_field_t  fields[] = {
+        { "name", 1, NULL }, { "id_number", 1, "1" }, { "phone", 0, "1" }
+    };
+
+    static const gov_app_material_t  materials[] = {
+        { "birth_cert", 1 }, { "photo", 0 }
+    };
+
+    gov_app_spec_t  spec = { fields, 3, materials, 2, fuzz_match };
+
+    doc = json_loadb((const char *) data, size, JSON_REJECT_DUPLICATES, NULL);
+    if (doc == NULL) {
+        return 0;
+    }
+
+    if (gov_app_validate(&spec, doc, &problems) == 1 && problems == NULL) {
+        __builtin_trap();
+    }
+
+    json_decref(problems);
+    json_decref(doc);
+
+    return 0;
+}

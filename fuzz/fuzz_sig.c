@@ -1,0 +1,50 @@
+
+/*
+ * Copyright (C) ngx_gov_module authors
+ *
+ * libFuzzer target: callback signature headers and timestamps.  The input
+ * is split at the first newline: header value, then body.
+ */
+
+
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+#include <strings.h>
+
+#include "gov_sig.h"
+
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+
+int
+LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+    char          good[72];
+    long long     ts;
+    const char   *s = (const char *) data, *nl;
+    size_t        hlen;
+
+    nl = memchr(s, '\n', size);
+    hlen = nl ? (size_t) (nl - s) : size;
+
+    (void) gov_sig_timestamp(s, hlen, 1795600000, 300, &ts);
+
+    if (gov_sig_check((const unsigned char *) "secret-0123456789", 17,
+                      "1795600000", 10, nl ? nl + 1 : "",
+                      nl ? size - hlen - 1 : 0, s, hlen)
+        == GOV_SIG_OK)
+    {
+        /* only the right signature passes */
+        gov_sig_make((const unsigned char *) "secret-0123456789", 17,
+                     "1795600000", 10, nl ? nl + 1 : "",
+                     nl ? size - hlen - 1 : 0, good);
+
+        if (hlen != 71 || strncasecmp(good, s, 71) != 0) {
+            __builtin_trap();
+        }
+    }
+
+    return 0;
+}
