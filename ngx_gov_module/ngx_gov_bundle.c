@@ -659,9 +659,10 @@ ngx_gov_submit_identity(ngx_http_request_t *r)
                         : json_null());
 
     v = json_object_get(doc, "fields");
-    json_object_set(sc->doc, "fields", v ? v : json_object());
+    json_object_set_new(sc->doc, "fields", v ? json_incref(v) : json_object());
     v = json_object_get(doc, "materials");
-    json_object_set(sc->doc, "materials", v ? v : json_object());
+    json_object_set_new(sc->doc, "materials",
+                        v ? json_incref(v) : json_object());
 
     json_decref(doc);
 
