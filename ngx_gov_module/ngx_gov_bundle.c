@@ -115,6 +115,8 @@ static ngx_gov_bundles_conf_t *ngx_gov_bc(ngx_http_request_t *r);
 static ngx_gov_bundle_t *ngx_gov_find_bundle(ngx_gov_bundles_conf_t *bc,
     u_char *id, size_t len);
 
+static ngx_int_t ngx_gov_read_post(ngx_http_request_t *r,
+    ngx_http_client_body_handler_pt handler);
 static void ngx_gov_submit_body(ngx_http_request_t *r);
 static void ngx_gov_submit_identity(ngx_http_request_t *r);
 static void ngx_gov_submit_persisted(redisReply *reply, void *data);
@@ -460,6 +462,21 @@ ngx_http_gov_bundles_handler(ngx_http_request_t *r)
         return ngx_http_gov_error(r, NGX_HTTP_NOT_FOUND, "not_found");
     }
 
+    return ngx_gov_read_post(r, ngx_gov_submit_body);
+}
+
+
+/*
+ * Both write endpoints take a bounded JSON body by POST: anything else
+ * is 405, a declared length over the bound is 413 before a byte is read.
+ */
+
+static ngx_int_t
+ngx_gov_read_post(ngx_http_request_t *r,
+    ngx_http_client_body_handler_pt handler)
+{
+    ngx_int_t  rc;
+
     if (r->method != NGX_HTTP_POST) {
         return NGX_HTTP_NOT_ALLOWED;
     }
@@ -471,10 +488,10 @@ ngx_http_gov_bundles_handler(ngx_http_request_t *r)
         }
 
         return ngx_http_gov_error(r, NGX_HTTP_REQUEST_ENTITY_TOO_LARGE,
-                             "too_large");
+                                  "too_large");
     }
 
-    rc = ngx_http_read_client_request_body(r, ngx_gov_submit_body);
+    rc = ngx_http_read_client_request_body(r, handler);
 
     if (rc >= NGX_HTTP_SPECIAL_RESPONSE) {
         return rc;
@@ -1925,29 +1942,7 @@ ngx_gov_fake_free(ngx_event_t *ev)
 ngx_int_t
 ngx_http_gov_callback_handler(ngx_http_request_t *r)
 {
-    ngx_int_t  rc;
-
-    if (r->method != NGX_HTTP_POST) {
-        return NGX_HTTP_NOT_ALLOWED;
-    }
-
-    if (r->headers_in.content_length_n > NGX_GOV_BODY_MAX) {
-        rc = ngx_http_discard_request_body(r);
-        if (rc != NGX_OK) {
-            return rc;
-        }
-
-        return ngx_http_gov_error(r, NGX_HTTP_REQUEST_ENTITY_TOO_LARGE,
-                             "too_large");
-    }
-
-    rc = ngx_http_read_client_request_body(r, ngx_gov_callback_body);
-
-    if (rc >= NGX_HTTP_SPECIAL_RESPONSE) {
-        return rc;
-    }
-
-    return NGX_DONE;
+    return ngx_gov_read_post(r, ngx_gov_callback_body);
 }
 
 

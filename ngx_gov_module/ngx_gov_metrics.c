@@ -415,6 +415,24 @@ ngx_gov_shm_unlock(uint32_t hash)
 }
 
 
+/*
+ * Keep the lock until "until" (a point on ngx_current_msec's clock), so
+ * that a lookup which read a stale "not yet refreshed" answer before the
+ * holder's mark was stored does not start another round once it ends.
+ */
+
+void
+ngx_gov_shm_unlock_at(uint32_t hash, ngx_msec_t until)
+{
+    if (ngx_gov_metrics == NULL) {
+        return;
+    }
+
+    ngx_gov_metrics->locks[hash % NGX_GOV_LOCKS] =
+        ((ngx_msec_int_t) (until - ngx_current_msec) > 0) ? until : 0;
+}
+
+
 static ngx_uint_t
 ngx_gov_metrics_code_index(ngx_uint_t status)
 {

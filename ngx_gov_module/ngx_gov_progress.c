@@ -103,6 +103,7 @@ struct ngx_gov_refresh_s {
     ngx_http_request_t       *request;      /* without a client */
     ngx_str_t                 id;
     uint32_t                  lock;
+    ngx_msec_t                until;        /* the lock holds till then */
     ngx_uint_t                pending;
 };
 
@@ -1072,6 +1073,7 @@ ngx_gov_refresh(ngx_http_request_t *r, ngx_str_t *id, redisReply *steps)
 
     rf->request = fr;
     rf->lock = lock;
+    rf->until = ngx_current_msec + glcf->progress_refresh;
     rf->id.len = id->len;
     rf->id.data = ngx_pnalloc(fr->pool, id->len);
     if (rf->id.data == NULL) {
@@ -1289,7 +1291,7 @@ ngx_gov_refresh_done(ngx_http_request_t *sr, void *data, ngx_int_t rc)
     json_decref(json);
 
     if (--rf->pending == 0) {
-        ngx_gov_shm_unlock(rf->lock);
+        ngx_gov_shm_unlock_at(rf->lock, rf->until);
         ngx_gov_fake_request_free(rf->request);
     }
 
