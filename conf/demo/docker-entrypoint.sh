@@ -23,8 +23,13 @@ perl "$prefix/conf/demo/departments.pl" --port 9101 \
     --callback http://127.0.0.1:8080/callback \
     --log "$prefix/logs/departments.log" &
 
-# inside a container the portal listens on every address
+# inside a container the portal listens on every address; the edited copy
+# sits next to conf/ so that the paths it names relative to its own folder
+# (keys, secrets, bundles.conf, ../templates) still resolve, and conf/ may
+# stay a read-only mount
+rm -rf "$prefix/run"
+cp -r "$prefix/conf" "$prefix/run"
 sed 's/listen 127\.0\.0\.1:8080;/listen 8080;/' "$prefix/conf/nginx.conf" \
-    > "$prefix/tmp/nginx.conf"
+    > "$prefix/run/nginx.conf"
 
-exec nginx -p "$prefix/" -c tmp/nginx.conf -e /dev/stderr -g 'daemon off;'
+exec nginx -p "$prefix/" -c run/nginx.conf -e /dev/stderr -g 'daemon off;'
