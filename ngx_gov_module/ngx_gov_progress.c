@@ -59,11 +59,14 @@ typedef struct {
     ngx_str_t                 actor;
     ngx_uint_t                rating;       /* POST .../rating */
     ngx_uint_t                score;
+    ngx_uint_t                script;       /* reads retried as a script */
     json_t                   *body;         /* the rating request */
 } ngx_gov_progress_t;
 
 
 static void ngx_gov_progress_identity(ngx_http_request_t *r);
+static ngx_int_t ngx_gov_progress_load_script(ngx_http_request_t *r,
+    ngx_gov_progress_t *pc);
 static void ngx_gov_progress_loaded(redisReply *reply, void *data);
 static void ngx_gov_progress_rated(redisReply *reply, void *data);
 static void ngx_gov_progress_counted(redisReply *reply, void *data);
@@ -88,6 +91,13 @@ static void ngx_gov_refresh(ngx_http_request_t *r, ngx_str_t *id,
 static ngx_int_t ngx_gov_refresh_done(ngx_http_request_t *sr, void *data,
     ngx_int_t rc);
 static void ngx_gov_refresh_applied(redisReply *reply, void *data);
+
+
+/* the lookup's reads as one script: the same reply as their EXEC */
+#define NGX_GOV_PROGRESS_LOAD                                                 \
+    "return {redis.call('HMGET', KEYS[1], 'doc', 'code', 'rating', "          \
+    "'subject', 'actor'), redis.call('HGETALL', KEYS[2]), "                   \
+    "redis.call('GET', KEYS[3]), redis.call('EXISTS', KEYS[4])}"
 
 
 typedef struct ngx_gov_refresh_s  ngx_gov_refresh_t;
@@ -469,6 +479,49 @@ done:
 }
 
 
+static ngx_int_t
+ngx_gov_progress_load_script(ngx_http_request_t *r, ngx_gov_progress_t *pc)
+{
+    u_char                    *keys, *p;
+    ngx_http_gov_main_conf_t  *gmcf;
+
+    const char  *argv[7];
+    size_t       argvlen[7];
+
+    gmcf = ngx_http_get_module_main_conf(r, ngx_http_gov_module);
+
+    keys = ngx_pnalloc(r->pool, 4 * gmcf->redis_prefix.len + 29
+                                + 4 * pc->id.len);
+    if (keys == NULL) {
+        return NGX_ERROR;
+    }
+
+    argv[0] = "EVAL";
+    argvlen[0] = 4;
+    argv[1] = NGX_GOV_PROGRESS_LOAD;
+    argvlen[1] = sizeof(NGX_GOV_PROGRESS_LOAD) - 1;
+    argv[2] = "4";
+    argvlen[2] = 1;
+
+    p = keys;
+    argv[3] = (char *) p;
+    p = ngx_sprintf(p, "%Vapp:%V", &gmcf->redis_prefix, &pc->id);
+    argvlen[3] = p - (u_char *) argv[3];
+    argv[4] = (char *) p;
+    p = ngx_sprintf(p, "%Vsteps:%V", &gmcf->redis_prefix, &pc->id);
+    argvlen[4] = p - (u_char *) argv[4];
+    argv[5] = (char *) p;
+    p = ngx_sprintf(p, "%Vcodefail:%V", &gmcf->redis_prefix, &pc->id);
+    argvlen[5] = p - (u_char *) argv[5];
+    argv[6] = (char *) p;
+    p = ngx_sprintf(p, "%Vrefreshed:%V", &gmcf->redis_prefix, &pc->id);
+    argvlen[6] = p - (u_char *) argv[6];
+
+    return ngx_http_gov_redis_send(r, ngx_gov_progress_loaded, pc, 7, argv,
+                                   argvlen);
+}
+
+
 static void
 ngx_gov_progress_loaded(redisReply *reply, void *data)
 {
@@ -497,6 +550,27 @@ ngx_gov_progress_loaded(redisReply *reply, void *data)
     bc = &gmcf->bundles;
 
     app = NULL;
+
+    if (reply && reply->type == REDIS_REPLY_ERROR && !pc->script) {
+
+        /*
+         * At maxmemory Redis refuses to queue commands in a transaction
+         * (EXECABORT); it still runs a script that only reads, and reads
+         * must go on being served: the same reads again, as one script.
+         */
+
+        pc->script = 1;
+
+        rc = ngx_gov_progress_load_script(r, pc);
+
+        if (rc == NGX_OK) {
+            return;
+        }
+
+        rc = (rc == NGX_DECLINED) ? ngx_http_gov_unavailable(r)
+                                  : NGX_HTTP_INTERNAL_SERVER_ERROR;
+        goto done;
+    }
 
     if (reply == NULL || reply->type != REDIS_REPLY_ARRAY
         || reply->elements != 4

@@ -272,6 +272,37 @@ for my $k (1 .. 40) {
 cmp_ok($t->metrics->{'gov_cache_evictions_total{cache="progress"}'} // 0,
        '>', 0, 'a full zone evicts the least recently used');
 
+# --- Redis full (maxmemory, noeviction): writes refused, reads served -------
+
+sub submit_as {
+    my ($token, $name) = @_;
+    return $t->post('/bundles/newborn/applications',
+                    body => encode_json({ fields => { name => $name },
+                                          materials => { id_card => 'r' } }),
+                    headers => { Authorization => "Bearer $token",
+                                 'Content-Type' => 'application/json' });
+}
+
+$res = submit_as($mine, 'before-full');
+is($res->{status}, 201, 'an application stored before Redis fills up');
+my $unseen = $res->{json}{id};
+my $apps = scalar @{ $t->redis_cmd('KEYS', 'gov:app:*') };
+
+$t->redis_cmd('CONFIG', 'SET', 'maxmemory-policy', 'noeviction');
+$t->redis_cmd('CONFIG', 'SET', 'maxmemory', '1');
+$res = submit_as($mine, 'while-full');
+is($res->{status}, 503, 'Redis full: a submission is refused with 503');
+is($res->{json}{error}, 'unavailable', 'with the contract body');
+ok($res->{headers}{'retry-after'}, 'and Retry-After');
+is(scalar @{ $t->redis_cmd('KEYS', 'gov:app:*') }, $apps,
+   'nothing half-written');
+$res = look("/progress/$unseen", $mine);
+is($res->{status}, 200, 'Redis full: a lookup (not cached) is still served');
+is($res->{json}{id}, $unseen, 'with the application');
+$t->redis_cmd('CONFIG', 'SET', 'maxmemory', '0');
+$res = submit_as($mine, 'after-full');
+is($res->{status}, 201, 'room again: submissions are taken, without a reload');
+
 look("/progress/$id2", $s2);
 $t->stop_redis;
 $res = look("/progress/$id2", $s2);
