@@ -34,8 +34,16 @@ $t->write_file('cdc.down', '1');
 for my $dept (qw(nhc police cdc)) {
     $t->backend(sub {
         my ($req) = @_;
-        return { status => 503, body => '{"error":"busy"}' }
-            if $dept eq 'cdc' && -e $flaky;
+        if ($dept eq 'cdc' && -e $flaky) {
+            # the fault the file names; "1": busy
+            open my $fh, '<', $flaky;
+            my $mode = $fh ? do { local $/; <$fh> } // '' : '';
+            return { status => 200, body => '{}' } if $mode eq 'noreceipt';
+            return { status => 200, body => '<html>oops' }
+                if $mode eq 'garbage';
+            return { close => 1 } if $mode eq 'close';
+            return { status => 503, body => '{"error":"busy"}' };
+        }
         my $app = decode_json($req->{body});
         return { status => 200,
                  body => encode_json({ receipt => uc($dept) . '-'
@@ -526,6 +534,29 @@ ok($t->wait_for(sub {
     my $s = $t->redis_cmd('HGET', "gov:steps:$kid", 'cdc');
     $s && decode_json($s)->{state} eq 'received';
 }, 40), 'after workers were killed and nginx reloaded, the step is delivered');
+
+# --- departments that answer badly: each is retried until it answers well ---
+
+my %faulty;
+for my $mode (qw(noreceipt garbage close)) {
+    $t->write_file('cdc.down', $mode);
+    $res = submit(\%good);
+    is($res->{status}, 201, "cdc answers \"$mode\": the application is taken");
+    my %st = map { $_->{item} => $_->{state} } @{ $res->{json}{steps} };
+    is($st{cdc}, 'queued', "cdc answers \"$mode\": its step is queued");
+    is($st{nhc}, 'received', 'the other departments are not held up');
+    $faulty{$mode} = $res->{json}{id};
+}
+unlink $flaky;
+for my $mode (sort keys %faulty) {
+    ok($t->wait_for(sub {
+        my $s = $t->redis_cmd('HGET', "gov:steps:$faulty{$mode}", 'cdc');
+        $s && decode_json($s)->{state} eq 'received'
+           && decode_json($s)->{receipt} eq "CDC-$faulty{$mode}";
+    }, 40), "after \"$mode\", the retry delivers it once cdc answers well");
+}
+like($t->error_log, qr/without a receipt, will retry/,
+     'a 2xx without a receipt is logged as such');
 
 # the master logs the killed workers: that is the point of this test
 $t->done(allow => [ qr/worker process \d+ exited on signal 9/ ]);
