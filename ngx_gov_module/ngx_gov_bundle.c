@@ -610,7 +610,8 @@ ngx_gov_submit_identity(ngx_http_request_t *r)
 
     rc = ngx_http_gov_read_body(r, &body);
     if (rc != NGX_OK) {
-        rc = ngx_http_gov_error(r, NGX_HTTP_REQUEST_ENTITY_TOO_LARGE, "too_large");
+        rc = ngx_http_gov_error(r, NGX_HTTP_REQUEST_ENTITY_TOO_LARGE,
+                                "too_large");
         goto done;
     }
 
@@ -878,7 +879,8 @@ ngx_gov_submit_persisted(redisReply *reply, void *data)
             ngx_memcpy(body.data, reply->element[2]->str, body.len);
 
         } else {
-            ngx_sprintf(body.data, "{\"id\":\"%*s\",\"status\":\"processing\"}\n",
+            ngx_sprintf(body.data,
+                        "{\"id\":\"%*s\",\"status\":\"processing\"}\n",
                         (size_t) val->len, val->str);
         }
 
@@ -2023,7 +2025,8 @@ ngx_gov_callback_body(ngx_http_request_t *r)
 
     rc = ngx_http_gov_read_body(r, &body);
     if (rc != NGX_OK) {
-        rc = ngx_http_gov_error(r, NGX_HTTP_REQUEST_ENTITY_TOO_LARGE, "too_large");
+        rc = ngx_http_gov_error(r, NGX_HTTP_REQUEST_ENTITY_TOO_LARGE,
+                                "too_large");
         goto done;
     }
 

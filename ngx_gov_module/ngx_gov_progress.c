@@ -65,6 +65,8 @@ typedef struct {
 
 
 static void ngx_gov_progress_identity(ngx_http_request_t *r);
+static ngx_int_t ngx_gov_progress_keys(ngx_http_request_t *r,
+    ngx_gov_progress_t *pc, const char **key, size_t *len);
 static ngx_int_t ngx_gov_progress_load_script(ngx_http_request_t *r,
     ngx_gov_progress_t *pc);
 static void ngx_gov_progress_loaded(redisReply *reply, void *data);
@@ -262,7 +264,6 @@ ngx_gov_progress_rating_body(ngx_http_request_t *r)
 static void
 ngx_gov_progress_identity(ngx_http_request_t *r)
 {
-    u_char                    *key1, *key2;
     json_t                    *v;
     ngx_int_t                  rc, reason;
     ngx_str_t                  body;
@@ -272,18 +273,17 @@ ngx_gov_progress_identity(ngx_http_request_t *r)
     ngx_gov_redis_args_t       cmds[6];
     ngx_gov_pcache_entry_t     entry;
     ngx_http_gov_loc_conf_t   *glcf;
-    ngx_http_gov_main_conf_t  *gmcf;
 
     static const char   *multi[] = { "MULTI" };
     static const char   *exec[] = { "EXEC" };
     static const size_t  multi_len[] = { 5 };
     static const size_t  exec_len[] = { 4 };
 
-    const char  *hmget[7], *hgetall[2], *fails[2], *fresh[2];
+    const char  *hmget[7], *hgetall[2], *fails[2], *fresh[2], *key[4];
     size_t       hmget_len[7], hgetall_len[2], fails_len[2], fresh_len[2];
+    size_t       key_len[4];
 
     c = r->connection;
-    gmcf = ngx_http_get_module_main_conf(r, ngx_http_gov_module);
     glcf = ngx_http_get_module_loc_conf(r, ngx_http_gov_module);
 
     pc = NULL;
@@ -383,18 +383,15 @@ ngx_gov_progress_identity(ngx_http_request_t *r)
         goto done;
     }
 
-    key1 = ngx_pnalloc(r->pool, gmcf->redis_prefix.len + 8 + pc->id.len);
-    key2 = ngx_pnalloc(r->pool, gmcf->redis_prefix.len + 12 + pc->id.len);
-    if (key1 == NULL || key2 == NULL) {
+    if (ngx_gov_progress_keys(r, pc, key, key_len) != NGX_OK) {
         rc = NGX_HTTP_INTERNAL_SERVER_ERROR;
         goto done;
     }
 
     hmget[0] = "HMGET";
     hmget_len[0] = 5;
-    hmget[1] = (char *) key1;
-    hmget_len[1] = ngx_sprintf(key1, "%Vapp:%V", &gmcf->redis_prefix, &pc->id)
-                   - key1;
+    hmget[1] = key[0];
+    hmget_len[1] = key_len[0];
     hmget[2] = "doc";
     hmget_len[2] = 3;
     hmget[3] = "code";
@@ -408,23 +405,13 @@ ngx_gov_progress_identity(ngx_http_request_t *r)
 
     hgetall[0] = "HGETALL";
     hgetall_len[0] = 7;
-    hgetall[1] = (char *) key2;
-    hgetall_len[1] = ngx_sprintf(key2, "%Vsteps:%V", &gmcf->redis_prefix,
-                                 &pc->id)
-                     - key2;
+    hgetall[1] = key[1];
+    hgetall_len[1] = key_len[1];
 
     fails[0] = "GET";
     fails_len[0] = 3;
-    fails[1] = (char *) ngx_pnalloc(r->pool, gmcf->redis_prefix.len + 9
-                                             + pc->id.len);
-    if (fails[1] == NULL) {
-        rc = NGX_HTTP_INTERNAL_SERVER_ERROR;
-        goto done;
-    }
-
-    fails_len[1] = ngx_sprintf((u_char *) fails[1], "%Vcodefail:%V",
-                               &gmcf->redis_prefix, &pc->id)
-                   - (u_char *) fails[1];
+    fails[1] = key[2];
+    fails_len[1] = key_len[2];
 
     cmds[0].argc = 1;
     cmds[0].argv = multi;
@@ -440,16 +427,8 @@ ngx_gov_progress_identity(ngx_http_request_t *r)
     cmds[3].argvlen = fails_len;
     fresh[0] = "EXISTS";
     fresh_len[0] = 6;
-    fresh[1] = (char *) ngx_pnalloc(r->pool, gmcf->redis_prefix.len + 10
-                                             + pc->id.len);
-    if (fresh[1] == NULL) {
-        rc = NGX_HTTP_INTERNAL_SERVER_ERROR;
-        goto done;
-    }
-
-    fresh_len[1] = ngx_sprintf((u_char *) fresh[1], "%Vrefreshed:%V",
-                               &gmcf->redis_prefix, &pc->id)
-                   - (u_char *) fresh[1];
+    fresh[1] = key[3];
+    fresh_len[1] = key_len[3];
 
     cmds[4].argc = 2;
     cmds[4].argv = fresh;
@@ -479,20 +458,44 @@ done:
 }
 
 
+/* the keys a lookup reads: application, steps, wrong codes, refresh mark */
+
 static ngx_int_t
-ngx_gov_progress_load_script(ngx_http_request_t *r, ngx_gov_progress_t *pc)
+ngx_gov_progress_keys(ngx_http_request_t *r, ngx_gov_progress_t *pc,
+    const char **key, size_t *len)
 {
-    u_char                    *keys, *p;
+    u_char                    *p;
+    ngx_uint_t                 i;
     ngx_http_gov_main_conf_t  *gmcf;
 
-    const char  *argv[7];
-    size_t       argvlen[7];
+    static const char  *kinds[] = { "app:", "steps:", "codefail:",
+                                    "refreshed:" };
 
     gmcf = ngx_http_get_module_main_conf(r, ngx_http_gov_module);
 
-    keys = ngx_pnalloc(r->pool, 4 * gmcf->redis_prefix.len + 29
-                                + 4 * pc->id.len);
-    if (keys == NULL) {
+    p = ngx_pnalloc(r->pool, 4 * (gmcf->redis_prefix.len + pc->id.len)
+                             + sizeof("app:steps:codefail:refreshed:") - 1);
+    if (p == NULL) {
+        return NGX_ERROR;
+    }
+
+    for (i = 0; i < 4; i++) {
+        key[i] = (char *) p;
+        p = ngx_sprintf(p, "%V%s%V", &gmcf->redis_prefix, kinds[i], &pc->id);
+        len[i] = p - (u_char *) key[i];
+    }
+
+    return NGX_OK;
+}
+
+
+static ngx_int_t
+ngx_gov_progress_load_script(ngx_http_request_t *r, ngx_gov_progress_t *pc)
+{
+    const char  *argv[7];
+    size_t       argvlen[7];
+
+    if (ngx_gov_progress_keys(r, pc, &argv[3], &argvlen[3]) != NGX_OK) {
         return NGX_ERROR;
     }
 
@@ -502,20 +505,6 @@ ngx_gov_progress_load_script(ngx_http_request_t *r, ngx_gov_progress_t *pc)
     argvlen[1] = sizeof(NGX_GOV_PROGRESS_LOAD) - 1;
     argv[2] = "4";
     argvlen[2] = 1;
-
-    p = keys;
-    argv[3] = (char *) p;
-    p = ngx_sprintf(p, "%Vapp:%V", &gmcf->redis_prefix, &pc->id);
-    argvlen[3] = p - (u_char *) argv[3];
-    argv[4] = (char *) p;
-    p = ngx_sprintf(p, "%Vsteps:%V", &gmcf->redis_prefix, &pc->id);
-    argvlen[4] = p - (u_char *) argv[4];
-    argv[5] = (char *) p;
-    p = ngx_sprintf(p, "%Vcodefail:%V", &gmcf->redis_prefix, &pc->id);
-    argvlen[5] = p - (u_char *) argv[5];
-    argv[6] = (char *) p;
-    p = ngx_sprintf(p, "%Vrefreshed:%V", &gmcf->redis_prefix, &pc->id);
-    argvlen[6] = p - (u_char *) argv[6];
 
     return ngx_http_gov_redis_send(r, ngx_gov_progress_loaded, pc, 7, argv,
                                    argvlen);
