@@ -1025,6 +1025,25 @@ ngx_http_gov_identity(ngx_http_request_t *r,
 }
 
 
+void
+ngx_http_gov_identity_then(ngx_http_request_t *r,
+    ngx_http_gov_identity_done_pt done)
+{
+    switch (ngx_http_gov_identity(r, done)) {
+
+    case NGX_AGAIN:
+        return;
+
+    case NGX_ERROR:
+        ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
+        return;
+
+    default:
+        done(r);
+    }
+}
+
+
 static ngx_http_gov_auth_ctx_t *
 ngx_http_gov_auth_ctx(ngx_http_request_t *r)
 {

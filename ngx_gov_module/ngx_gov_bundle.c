@@ -507,22 +507,9 @@ ngx_gov_read_post(ngx_http_request_t *r,
 static void
 ngx_gov_submit_body(ngx_http_request_t *r)
 {
-    ngx_int_t  rc;
-
     /* the identity first: a session may need Redis */
 
-    rc = ngx_http_gov_identity(r, ngx_gov_submit_identity);
-
-    if (rc == NGX_AGAIN) {
-        return;
-    }
-
-    if (rc == NGX_ERROR) {
-        ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
-        return;
-    }
-
-    ngx_gov_submit_identity(r);
+    ngx_http_gov_identity_then(r, ngx_gov_submit_identity);
 }
 
 

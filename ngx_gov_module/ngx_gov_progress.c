@@ -244,20 +244,7 @@ ngx_http_gov_progress_handler(ngx_http_request_t *r)
 static void
 ngx_gov_progress_rating_body(ngx_http_request_t *r)
 {
-    ngx_int_t  rc;
-
-    rc = ngx_http_gov_identity(r, ngx_gov_progress_identity);
-
-    if (rc == NGX_AGAIN) {
-        return;
-    }
-
-    if (rc == NGX_ERROR) {
-        ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
-        return;
-    }
-
-    ngx_gov_progress_identity(r);
+    ngx_http_gov_identity_then(r, ngx_gov_progress_identity);
 }
 
 

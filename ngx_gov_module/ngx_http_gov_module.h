@@ -136,6 +136,9 @@ ngx_int_t ngx_http_gov_logout_handler(ngx_http_request_t *r);
  */
 ngx_int_t ngx_http_gov_identity(ngx_http_request_t *r,
     ngx_http_gov_identity_done_pt done);
+/* the same, for content handlers: "done" runs now or later, or 500 */
+void ngx_http_gov_identity_then(ngx_http_request_t *r,
+    ngx_http_gov_identity_done_pt done);
 
 
 extern ngx_module_t  ngx_http_gov_module;
