@@ -21,7 +21,8 @@ CC          ?= cc
 # Packages needed to build, run and test.
 DEPS = nginx nginx-dev libjwt-dev libhiredis-dev libjansson-dev \
        libpcre2-dev libssl-dev zlib1g-dev redis-server redis-tools \
-       gcc make perl valgrind openssl clang libclang-rt-14-dev
+       gcc make perl valgrind openssl clang libclang-rt-14-dev chromium \
+       fonts-wqy-microhei
 
 MODULE_SO   = ngx_http_gov_module.so
 PLAIN_DIR   = $(BUILD)/plain
@@ -60,7 +61,7 @@ FUZZ_CFLAGS = -g -O1 -fno-omit-frame-pointer \
 PROVE       ?= prove
 PROVE_FLAGS ?= -v
 
-.PHONY: all deps bench-deps build build-asan token unit test test-asan \
+.PHONY: all deps bench-deps browser-deps build build-asan token unit test test-asan \
         test-valgrind fuzz bench run check-conf clean
 
 # what the benchmarks need besides DEPS: wrk, and the nginx+Lua peer
@@ -88,6 +89,16 @@ deps:
 
 bench-deps:
 	@$(MAKE) --no-print-directory deps DEPS="$(BENCH_DEPS)"
+
+# the browser tests: Node.js with npm (Debian's, unless there is one), and
+# playwright-core from npm as pinned by t/browser/package-lock.json (it
+# drives Debian's /usr/bin/chromium; no browser is downloaded)
+browser-deps: deps
+	@command -v npm >/dev/null || \
+	    $(MAKE) --no-print-directory deps DEPS="nodejs npm"
+	@[ t/browser/node_modules/.package-lock.json -nt \
+	   t/browser/package-lock.json ] || \
+	    npm ci --prefix t/browser --no-audit --no-fund --loglevel=error
 
 # bench/progress.sh (the four figures and two ratios), bench/jwt.sh and
 # bench/submit.sh, in that order; results also in build/bench/
@@ -155,16 +166,16 @@ fuzz: deps $(FUZZ_BINS)
 unit: $(UNIT_BINS)
 	$(PROVE) $(PROVE_FLAGS) --exec '' $(UNIT_BINS)
 
-test: all unit
+test: all browser-deps unit
 	TEST_NGINX_MODULE=$(PLAIN_SO) $(PROVE) $(PROVE_FLAGS) t/
 
-test-asan: deps build-asan token unit
+test-asan: deps browser-deps build-asan token unit
 	TEST_NGINX_MODULE=$(ASAN_SO) \
 	TEST_NGINX_PRELOAD="$$($(CC) -print-file-name=libasan.so) \
 	                    $$($(CC) -print-file-name=libubsan.so)" \
 	    $(PROVE) $(PROVE_FLAGS) t/
 
-test-valgrind: all
+test-valgrind: all browser-deps
 	TEST_NGINX_MODULE=$(PLAIN_SO) TEST_NGINX_VALGRIND=1 \
 	    $(PROVE) $(PROVE_FLAGS) t/
 

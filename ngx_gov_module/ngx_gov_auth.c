@@ -814,6 +814,7 @@ ngx_http_gov_unauthenticated(ngx_http_request_t *r, ngx_int_t reason)
 {
     u_char                   *p;
     size_t                    len;
+    ngx_int_t                 rc;
     ngx_str_t                 body, location;
     ngx_table_elt_t          *h;
     ngx_http_gov_loc_conf_t  *glcf;
@@ -863,6 +864,20 @@ ngx_http_gov_unauthenticated(ngx_http_request_t *r, ngx_int_t reason)
     h->hash = 1;
     ngx_str_set(&h->key, "WWW-Authenticate");
     h->value = ngx_http_gov_www_authenticate;
+
+    if (ngx_http_gov_wants_html(r)) {
+        /* a browser that cannot be sent to log in: the page says why */
+
+        rc = ngx_http_gov_page(r, NGX_HTTP_UNAUTHORIZED, "login",
+                 json_pack("{s:s,s:s,s:s%}", "title", "请先登录",
+                           "reason", gov_auth_reason_str(reason),
+                           "login_url", glcf->login_url.len
+                                        ? (char *) glcf->login_url.data : "",
+                           glcf->login_url.len));
+        if (rc != NGX_DECLINED) {
+            return rc;
+        }
+    }
 
     body.data = ngx_pnalloc(r->pool, 80);
     if (body.data == NULL) {

@@ -39,6 +39,8 @@
 #include "ngx_gov_metrics.h"
 #include "ngx_gov_pcache.h"
 #include "gov_app.h"
+#include "gov_http.h"
+#include "gov_state.h"
 #include "gov_backoff.h"
 #include "gov_calendar.h"
 #include "gov_sig.h"
@@ -118,6 +120,12 @@ static ngx_gov_bundle_t *ngx_gov_find_bundle(ngx_gov_bundles_conf_t *bc,
 static ngx_int_t ngx_gov_read_post(ngx_http_request_t *r,
     ngx_http_client_body_handler_pt handler);
 static void ngx_gov_submit_body(ngx_http_request_t *r);
+static ngx_gov_bundle_t *ngx_gov_uri_bundle(ngx_http_request_t *r);
+static void ngx_gov_apply_identity(ngx_http_request_t *r);
+static ngx_int_t ngx_gov_apply_page(ngx_http_request_t *r,
+    ngx_gov_bundle_t *b, json_t *doc, json_t *problems, ngx_uint_t status);
+static ngx_int_t ngx_gov_created(ngx_http_request_t *r, ngx_gov_bundle_t *b,
+    ngx_str_t *body);
 static void ngx_gov_submit_identity(ngx_http_request_t *r);
 static void ngx_gov_submit_persisted(redisReply *reply, void *data);
 static void ngx_gov_submit_dispatched(ngx_gov_batch_t *batch);
@@ -451,6 +459,27 @@ ngx_http_gov_bundles_handler(ngx_http_request_t *r)
         return ngx_http_gov_send_json(r, NGX_HTTP_OK, &b->guide);
     }
 
+    if ((size_t) (end - slash) == sizeof("/apply") - 1
+        && ngx_strncmp(slash, "/apply", end - slash) == 0)
+    {
+        /* the application form: for the applicant, so identity first */
+
+        if (!(r->method & (NGX_HTTP_GET|NGX_HTTP_HEAD))) {
+            return NGX_HTTP_NOT_ALLOWED;
+        }
+
+        rc = ngx_http_discard_request_body(r);
+        if (rc != NGX_OK) {
+            return rc;
+        }
+
+        r->main->count++;
+
+        ngx_http_gov_identity_then(r, ngx_gov_apply_identity);
+
+        return NGX_DONE;
+    }
+
     if ((size_t) (end - slash) != sizeof("/applications") - 1
         || ngx_strncmp(slash, "/applications", end - slash) != 0)
     {
@@ -463,6 +492,158 @@ ngx_http_gov_bundles_handler(ngx_http_request_t *r)
     }
 
     return ngx_gov_read_post(r, ngx_gov_submit_body);
+}
+
+
+/* the bundle of /bundles/ID/...: the handler checked that it exists */
+
+static ngx_gov_bundle_t *
+ngx_gov_uri_bundle(ngx_http_request_t *r)
+{
+    u_char                    *p, *end;
+    ngx_http_core_loc_conf_t  *clcf;
+
+    clcf = ngx_http_get_module_loc_conf(r, ngx_http_core_module);
+
+    p = r->uri.data + clcf->name.len;
+    end = ngx_strlchr(p, r->uri.data + r->uri.len, '/');
+
+    return ngx_gov_find_bundle(ngx_gov_bc(r), p, end - p);
+}
+
+
+static void
+ngx_gov_apply_identity(ngx_http_request_t *r)
+{
+    ngx_int_t          rc, reason;
+    ngx_str_t          subject, actor;
+    ngx_gov_bundle_t  *b;
+
+    b = ngx_gov_uri_bundle(r);
+
+    reason = ngx_http_gov_whoami(r, &subject, &actor);
+
+    if (reason == NGX_DECLINED) {
+        rc = ngx_http_gov_unavailable(r);
+
+    } else if (reason != GOV_AUTH_OK) {
+        rc = ngx_http_gov_unauthenticated(r, reason);
+
+    } else {
+        rc = ngx_http_gov_wants_html(r)
+             ? ngx_gov_apply_page(r, b, NULL, NULL, NGX_HTTP_OK)
+             : NGX_DECLINED;
+
+        if (rc == NGX_DECLINED) {
+            /* an API client: the form is the guide */
+            rc = ngx_http_gov_send_json(r, NGX_HTTP_OK, &b->guide);
+        }
+    }
+
+    ngx_http_finalize_request(r, rc);
+}
+
+
+/*
+ * The application form: blank, or as submitted with every problem shown
+ * next to its field and listed on top (一次告知); a fresh idempotency key,
+ * so that submitting the same form twice creates one application.
+ */
+
+static ngx_int_t
+ngx_gov_apply_page(ngx_http_request_t *r, ngx_gov_bundle_t *b, json_t *doc,
+    json_t *problems, ngx_uint_t status)
+{
+    u_char   random[16], key[32];
+    json_t  *guide, *view;
+
+    if (RAND_bytes(random, sizeof(random)) != 1) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    ngx_hex_dump(key, random, sizeof(random));
+
+    guide = json_loadb((char *) b->guide.data, b->guide.len, 0, NULL);
+    view = guide ? gov_app_form_view(guide, doc, problems) : NULL;
+
+    if (view == NULL) {
+        json_decref(guide);
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    json_object_set(view, "id", json_object_get(guide, "id"));
+    json_object_set(view, "name", json_object_get(guide, "name"));
+    json_object_set(view, "time_limit", json_object_get(guide, "time_limit"));
+    json_object_set(view, "title", json_object_get(guide, "name"));
+    json_object_set_new(view, "idempotency_key",
+                        json_stringn((char *) key, sizeof(key)));
+    json_decref(guide);
+
+    return ngx_http_gov_page(r, status, "apply", view);
+}
+
+
+/*
+ * 201: the JSON answer, or for a browser the receipt built from it, with
+ * each step's item and department named from the guide.
+ */
+
+static ngx_int_t
+ngx_gov_created(ngx_http_request_t *r, ngx_gov_bundle_t *b, ngx_str_t *body)
+{
+    size_t       i, j;
+    json_t      *data, *guide, *step, *item, *v;
+    ngx_int_t    rc;
+    const char  *s;
+
+    if (!ngx_http_gov_wants_html(r)) {
+        return ngx_http_gov_send_json(r, NGX_HTTP_CREATED, body);
+    }
+
+    data = json_loadb((char *) body->data, body->len, 0, NULL);
+    guide = json_loadb((char *) b->guide.data, b->guide.len, 0, NULL);
+
+    if (!json_is_object(data) || guide == NULL) {
+        json_decref(data);
+        json_decref(guide);
+        return ngx_http_gov_send_json(r, NGX_HTTP_CREATED, body);
+    }
+
+    json_array_foreach(json_object_get(data, "steps"), i, step) {
+        s = json_string_value(json_object_get(step, "item"));
+
+        json_array_foreach(json_object_get(guide, "items"), j, item) {
+            v = json_object_get(item, "id");
+
+            if (s && json_is_string(v) && ngx_strcmp(json_string_value(v), s)
+                                          == 0)
+            {
+                json_object_set(step, "name", json_object_get(item, "name"));
+                json_object_set(step, "department",
+                                json_object_get(item, "department"));
+            }
+        }
+
+        s = json_string_value(json_object_get(step, "state"));
+
+        if (s) {
+            json_object_set_new(step, "state_name", json_string(
+                gov_state_name_zh(gov_state_from_str(s, ngx_strlen(s)))));
+        }
+    }
+
+    json_object_set_new(data, "title", json_string("申报已提交"));
+    json_object_set(data, "name", json_object_get(guide, "name"));
+    json_object_set(data, "time_limit", json_object_get(guide, "time_limit"));
+    json_decref(guide);
+
+    rc = ngx_http_gov_page(r, NGX_HTTP_CREATED, "receipt", data);
+
+    if (rc == NGX_DECLINED) {
+        rc = ngx_http_gov_send_json(r, NGX_HTTP_CREATED, body);
+    }
+
+    return rc;
 }
 
 
@@ -536,7 +717,7 @@ ngx_gov_submit_cleanup(void *data)
 static void
 ngx_gov_submit_identity(ngx_http_request_t *r)
 {
-    u_char                    *p, *end;
+    u_char                    *p;
     char                      *dump;
     json_t                    *doc, *problems, *v;
     ngx_int_t                  rc, reason;
@@ -552,10 +733,13 @@ ngx_gov_submit_identity(ngx_http_request_t *r)
     ngx_gov_bundles_conf_t    *bc;
     ngx_http_gov_main_conf_t  *gmcf;
     ngx_gov_redis_args_t       cmd;
-    ngx_http_core_loc_conf_t  *clcf;
     u_char                     random[8], hash[32], hex[64];
     u_char                     now_ms[NGX_INT64_LEN], date[32];
     u_char                     lease[NGX_INT_T_LEN], nitems[NGX_INT_T_LEN];
+    u_char                     key[257];
+    long                       klen;
+    ngx_str_t                  idem;
+    ngx_uint_t                 form;
     const char               **argv;
     size_t                    *argvlen;
 
@@ -564,7 +748,6 @@ ngx_gov_submit_identity(ngx_http_request_t *r)
     c = r->connection;
     bc = ngx_gov_bc(r);
     gmcf = ngx_http_get_module_main_conf(r, ngx_http_gov_module);
-    clcf = ngx_http_get_module_loc_conf(r, ngx_http_core_module);
 
     reason = ngx_http_gov_whoami(r, &subject, &actor);
 
@@ -580,16 +763,26 @@ ngx_gov_submit_identity(ngx_http_request_t *r)
 
     /* which bundle: the URI was checked by the handler */
 
-    p = r->uri.data + clcf->name.len;
-    end = ngx_strlchr(p, r->uri.data + r->uri.len, '/');
-    b = ngx_gov_find_bundle(bc, p, end - p);
+    b = ngx_gov_uri_bundle(r);
+
+    /* JSON from API clients, an HTML form from browsers */
 
     ct = r->headers_in.content_type ? &r->headers_in.content_type->value
                                     : NULL;
 
-    if (ct == NULL || ct->len < 16
-        || ngx_strncasecmp(ct->data, (u_char *) "application/json", 16) != 0)
+    if (ct && ct->len >= 16
+        && ngx_strncasecmp(ct->data, (u_char *) "application/json", 16) == 0)
     {
+        form = 0;
+
+    } else if (ct && ct->len >= 33
+               && ngx_strncasecmp(ct->data,
+                                  (u_char *) "application/x-www-form-urlencoded",
+                                  33) == 0)
+    {
+        form = 1;
+
+    } else {
         rc = ngx_http_gov_error(r, NGX_HTTP_UNSUPPORTED_MEDIA_TYPE,
                            "unsupported_media_type");
         goto done;
@@ -602,11 +795,17 @@ ngx_gov_submit_identity(ngx_http_request_t *r)
         goto done;
     }
 
-    doc = json_loadb((char *) body.data, body.len, JSON_REJECT_DUPLICATES,
-                     NULL);
+    if (form) {
+        doc = gov_app_from_form((char *) body.data, body.len);
+
+    } else {
+        doc = json_loadb((char *) body.data, body.len,
+                         JSON_REJECT_DUPLICATES, NULL);
+    }
 
     if (doc == NULL) {
-        rc = ngx_http_gov_error(r, NGX_HTTP_BAD_REQUEST, "malformed_json");
+        rc = ngx_http_gov_error(r, NGX_HTTP_BAD_REQUEST,
+                                form ? "malformed_form" : "malformed_json");
         goto done;
     }
 
@@ -617,9 +816,23 @@ ngx_gov_submit_identity(ngx_http_request_t *r)
     spec.match = ngx_gov_bundles_matcher();
 
     if (gov_app_validate(&spec, doc, &problems) != 0) {
+        rc = NGX_DECLINED;
+
+        if (problems && form && ngx_http_gov_wants_html(r)) {
+            /* the form again, every problem next to its field */
+            rc = ngx_gov_apply_page(r, b, doc, problems, 422);
+        }
+
         json_decref(doc);
-        rc = problems ? ngx_http_gov_json_answer(r, 422, problems)
-                      : NGX_HTTP_INTERNAL_SERVER_ERROR;
+
+        if (rc == NGX_DECLINED) {
+            rc = problems ? ngx_http_gov_json_answer(r, 422, problems)
+                          : NGX_HTTP_INTERNAL_SERVER_ERROR;
+
+        } else {
+            json_decref(problems);
+        }
+
         goto done;
     }
 
@@ -693,19 +906,36 @@ ngx_gov_submit_identity(ngx_http_request_t *r)
     ngx_memcpy(docstr.data, dump, docstr.len);
     free(dump);
 
-    /* Idempotency-Key: per subject, hashed */
+    /* Idempotency-Key (a form: its hidden field): per subject, hashed */
 
     h = ngx_http_gov_find_header(r, "idempotency-key", 15);
 
-    if (h && h->value.len) {
-        if (h->value.len > 255) {
+    if (h) {
+        idem = h->value;
+
+    } else if (form) {
+        klen = gov_form_get((char *) body.data, body.len,
+                            "idempotency_key", (char *) key, sizeof(key) - 1);
+        idem.data = key;
+        idem.len = (klen > 0) ? (size_t) klen : 0;
+
+        if (klen == -2) {
+            /* too long (or malformed): refused below */
+            idem.len = sizeof(key);
+        }
+
+    } else {
+        ngx_str_null(&idem);
+    }
+
+    if (idem.len) {
+        if (idem.len > 255) {
             rc = ngx_http_gov_error(r, NGX_HTTP_BAD_REQUEST,
                                "idempotency_key_too_long");
             goto done;
         }
 
-        EVP_Digest(h->value.data, h->value.len, hash, NULL, EVP_sha256(),
-                   NULL);
+        EVP_Digest(idem.data, idem.len, hash, NULL, EVP_sha256(), NULL);
         ngx_hex_dump(hex, hash, 32);
 
         sc->idem.len = subject.len + 1 + 64;
@@ -883,7 +1113,7 @@ ngx_gov_submit_persisted(redisReply *reply, void *data)
             goto done;
         }
 
-        rc = ngx_http_gov_send_json(r, NGX_HTTP_CREATED, &body);
+        rc = ngx_gov_created(r, sc->bundle, &body);
         goto done;
     }
 
@@ -1149,7 +1379,7 @@ ngx_gov_submit_answer(ngx_gov_submit_t *sc)
         goto done;
     }
 
-    rc = ngx_http_gov_send_json(r, NGX_HTTP_CREATED, &body);
+    rc = ngx_gov_created(r, sc->bundle, &body);
 
 done:
 

@@ -30,6 +30,56 @@ static const gov_mustache_t *ngx_gov_page_partial(void *ctx,
 static void ngx_gov_templates_cleanup(void *data);
 
 
+typedef struct {
+    const char               *error;
+    const char               *title;
+    const char               *message;
+} ngx_gov_error_text_t;
+
+
+/* what went wrong, in plain Chinese, by the error code of the JSON answer */
+
+static ngx_gov_error_text_t  ngx_gov_error_texts[] = {
+    { "not_found", "没有找到",
+      "没有找到您要找的页面或办件。请检查网址或办件编号是否正确；"
+      "用查询码查询时，请确认查询码。" },
+    { "unknown_bundle", "没有这个事项",
+      "没有找到您要办理的事项，请从事项列表中重新选择。" },
+    { "too_large", "提交的内容太多",
+      "您提交的内容超过了允许的大小，请精简后重新提交。" },
+    { "malformed_json", "提交的内容无法识别",
+      "请返回上一页，重新填写后再提交。" },
+    { "malformed_form", "提交的内容无法识别",
+      "请返回上一页，重新填写后再提交。" },
+    { "invalid_body", "提交的内容无法识别",
+      "请返回上一页，重新填写后再提交。" },
+    { "unsupported_media_type", "提交的内容无法识别",
+      "请返回上一页，重新填写后再提交。" },
+    { "idempotency_key_too_long", "提交的内容无法识别",
+      "请刷新申报页面后重新提交。" },
+    { "invalid_score", "请选择评价分数",
+      "请在 1 到 5 分中选择一个分数（5 分为非常满意），再提交评价。" },
+    { "invalid_comment", "评价内容太长",
+      "评价内容请不要超过 1000 个字。" },
+    { "already_rated", "您已经评价过了",
+      "每个办件只能评价一次。感谢您的反馈！" },
+    { "not_finished", "暂时还不能评价",
+      "所有事项办结后才能评价，请耐心等待。" },
+    { "too_many_attempts", "查询次数太多",
+      "查询码输错的次数太多。为保护申请人的信息，请过一段时间再试。" },
+    { "unavailable", "系统繁忙",
+      "系统暂时繁忙，请稍等一会儿再试。如果您刚才在提交申报，"
+      "这次没有提交成功，请稍后重新提交，已填写的内容不会计入。" },
+    { NULL, NULL, NULL }
+};
+
+static ngx_gov_error_text_t  ngx_gov_error_4xx = { "bad_request",
+    "请求有误", "请返回上一页，检查后重新操作。" };
+
+static ngx_gov_error_text_t  ngx_gov_error_5xx = { "internal",
+    "系统出错了", "很抱歉，系统出现了问题，请稍后再试。" };
+
+
 static ngx_str_t  ngx_gov_html_type = ngx_string("text/html; charset=utf-8");
 
 
@@ -244,4 +294,35 @@ ngx_http_gov_page(ngx_http_request_t *r, ngx_uint_t status, const char *name,
     gov_mbuf_free(&out);
 
     return ngx_http_gov_send(r, status, &ngx_gov_html_type, &body);
+}
+
+
+/*
+ * The error page for a browser: what went wrong in plain Chinese;
+ * NGX_DECLINED without an "error" template (the caller answers JSON).
+ */
+
+ngx_int_t
+ngx_http_gov_error_page(ngx_http_request_t *r, ngx_uint_t status,
+    const char *error)
+{
+    json_t                *data;
+    ngx_gov_error_text_t  *t;
+
+    for (t = ngx_gov_error_texts; t->error; t++) {
+        if (ngx_strcmp(t->error, error) == 0) {
+            break;
+        }
+    }
+
+    if (t->error == NULL) {
+        t = (status >= NGX_HTTP_INTERNAL_SERVER_ERROR) ? &ngx_gov_error_5xx
+                                                       : &ngx_gov_error_4xx;
+    }
+
+    data = json_pack("{s:s,s:s,s:i,s:s}", "title", t->title,
+                     "message", t->message, "status", (int) status,
+                     "error", error);
+
+    return ngx_http_gov_page(r, status, "error", data);
 }

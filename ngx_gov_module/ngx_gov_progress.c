@@ -60,6 +60,7 @@ typedef struct {
     ngx_uint_t                rating;       /* POST .../rating */
     ngx_uint_t                score;
     ngx_uint_t                script;       /* reads retried as a script */
+    ngx_uint_t                form;         /* a rating by HTML form */
     json_t                   *body;         /* the rating request */
 } ngx_gov_progress_t;
 
@@ -82,6 +83,7 @@ static ngx_int_t ngx_gov_progress_serialize(ngx_http_request_t *r,
 static ngx_int_t ngx_gov_progress_answer(ngx_http_request_t *r,
     ngx_str_t *body, ngx_str_t *etag);
 static void ngx_gov_progress_rating_body(ngx_http_request_t *r);
+static json_t *ngx_gov_rating_form(u_char *text, size_t len);
 static void ngx_gov_progress_cleanup(void *data);
 static json_t *ngx_gov_mask(const char *s);
 static ngx_str_t *ngx_gov_memo_key(ngx_http_request_t *r,
@@ -253,7 +255,7 @@ ngx_gov_progress_identity(ngx_http_request_t *r)
 {
     json_t                    *v;
     ngx_int_t                  rc, reason;
-    ngx_str_t                  body;
+    ngx_str_t                  body, *ct;
     ngx_connection_t          *c;
     ngx_pool_cleanup_t        *cln;
     ngx_gov_progress_t        *pc;
@@ -308,8 +310,22 @@ ngx_gov_progress_identity(ngx_http_request_t *r)
             goto done;
         }
 
-        pc->body = json_loadb((char *) body.data, body.len,
-                              JSON_REJECT_DUPLICATES, NULL);
+        ct = r->headers_in.content_type ? &r->headers_in.content_type->value
+                                        : NULL;
+
+        if (ct && ct->len >= 33
+            && ngx_strncasecmp(ct->data,
+                               (u_char *) "application/x-www-form-urlencoded",
+                               33) == 0)
+        {
+            /* the rating form of the progress page */
+            pc->form = 1;
+            pc->body = ngx_gov_rating_form(body.data, body.len);
+
+        } else {
+            pc->body = json_loadb((char *) body.data, body.len,
+                                  JSON_REJECT_DUPLICATES, NULL);
+        }
 
         if (!json_is_object(pc->body)) {
             rc = ngx_http_gov_error(r, NGX_HTTP_BAD_REQUEST,
@@ -868,7 +884,7 @@ ngx_gov_progress_rated(redisReply *reply, void *data)
     ngx_gov_progress_t  *pc = data;
 
     ngx_int_t            rc;
-    ngx_str_t            empty;
+    ngx_str_t            empty, location;
     ngx_connection_t    *c;
     ngx_http_request_t  *r;
 
@@ -889,6 +905,30 @@ ngx_gov_progress_rated(redisReply *reply, void *data)
     ngx_gov_progress_changed(&pc->id);
 
     ngx_str_null(&empty);
+
+    if (pc->form && ngx_http_gov_wants_html(r)) {
+        /* back to the progress page, which shows the rating */
+
+        location.data = ngx_pnalloc(r->pool, sizeof("/progress/") - 1
+                                             + pc->id.len);
+        if (location.data == NULL) {
+            rc = NGX_HTTP_INTERNAL_SERVER_ERROR;
+            goto done;
+        }
+
+        location.len = ngx_sprintf(location.data, "/progress/%V", &pc->id)
+                       - location.data;
+
+        rc = ngx_http_gov_location(r, &location);
+
+        if (rc == NGX_OK) {
+            rc = ngx_http_gov_send(r, NGX_HTTP_SEE_OTHER,
+                                   &r->headers_out.content_type, &empty);
+        }
+
+        goto done;
+    }
+
     rc = ngx_http_gov_send(r, NGX_HTTP_NO_CONTENT,
                            &r->headers_out.content_type, &empty);
 
@@ -1682,6 +1722,7 @@ ngx_gov_progress_answer(ngx_http_request_t *r, ngx_str_t *body,
                                              json_object_get(doc, "status")),
                                              "attention") == 0));
 
+
         rc = ngx_http_gov_page(r, NGX_HTTP_OK, "progress", doc);
         if (rc != NGX_DECLINED) {
             return rc;
@@ -1711,4 +1752,64 @@ ngx_gov_progress_answer(ngx_http_request_t *r, ngx_str_t *body,
     }
 
     return ngx_http_gov_send_json(r, NGX_HTTP_OK, body);
+}
+
+
+/* score=N&comment=TEXT as the JSON a rating takes; NULL when malformed */
+
+static json_t *
+ngx_gov_rating_form(u_char *text, size_t len)
+{
+    long     n;
+    u_char   score[8], *comment;
+    json_t  *o;
+
+    o = json_object();
+    if (o == NULL) {
+        return NULL;
+    }
+
+    n = gov_form_get((char *) text, len, "score", (char *) score,
+                     sizeof(score) - 1);
+
+    if (n == 1 && score[0] >= '1' && score[0] <= '5') {
+        json_object_set_new(o, "score", json_integer(score[0] - '0'));
+
+    } else if (n >= 0) {
+        /* not chosen, or not a score: 422 */
+        json_object_set_new(o, "score", json_null());
+
+    } else if (n == -2) {
+        json_decref(o);
+        return NULL;
+    }
+
+    comment = malloc(len + 1);
+    if (comment == NULL) {
+        json_decref(o);
+        return NULL;
+    }
+
+    n = gov_form_get((char *) text, len, "comment", (char *) comment, len);
+
+    if (n > 0) {
+        json_object_set_new(o, "comment",
+                            json_stringn((char *) comment, (size_t) n));
+
+        if (json_object_get(o, "comment") == NULL) {
+            /* not UTF-8 */
+            free(comment);
+            json_decref(o);
+            return NULL;
+        }
+
+    } else if (n == -2) {
+        free(comment);
+        json_decref(o);
+        return NULL;
+    }
+
+    free(comment);
+
+    return o;
 }

@@ -746,7 +746,15 @@ ngx_http_gov_error(ngx_http_request_t *r, ngx_uint_t status,
     const char *error)
 {
     u_char     *p;
+    ngx_int_t   rc;
     ngx_str_t   body;
+
+    if (ngx_http_gov_wants_html(r)) {
+        rc = ngx_http_gov_error_page(r, status, error);
+        if (rc != NGX_DECLINED) {
+            return rc;
+        }
+    }
 
     p = ngx_pnalloc(r->pool, sizeof("{\"error\":\"\"}\n") + ngx_strlen(error));
     if (p == NULL) {
@@ -966,6 +974,7 @@ ngx_http_gov_read_body(ngx_http_request_t *r, ngx_str_t *body)
 ngx_int_t
 ngx_http_gov_unavailable(ngx_http_request_t *r)
 {
+    ngx_int_t         rc;
     ngx_table_elt_t  *h;
 
     static ngx_str_t  body =
@@ -979,6 +988,14 @@ ngx_http_gov_unavailable(ngx_http_request_t *r)
     h->hash = 1;
     ngx_str_set(&h->key, "Retry-After");
     ngx_str_set(&h->value, "1");
+
+    if (ngx_http_gov_wants_html(r)) {
+        rc = ngx_http_gov_error_page(r, NGX_HTTP_SERVICE_UNAVAILABLE,
+                                     "unavailable");
+        if (rc != NGX_DECLINED) {
+            return rc;
+        }
+    }
 
     return ngx_http_gov_send(r, NGX_HTTP_SERVICE_UNAVAILABLE,
                              &ngx_http_gov_json_type, &body);

@@ -102,6 +102,8 @@ char *ngx_gov_templates_directive(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 ngx_int_t ngx_http_gov_page(ngx_http_request_t *r, ngx_uint_t status,
     const char *name, json_t *data);
+ngx_int_t ngx_http_gov_error_page(ngx_http_request_t *r, ngx_uint_t status,
+    const char *error);
 
 /* ngx_gov_auth.c */
 ngx_int_t ngx_http_gov_auth_add_variables(ngx_conf_t *cf);

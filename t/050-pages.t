@@ -6,6 +6,7 @@
 
 use strict;
 use warnings;
+use utf8;
 use lib 't/lib';
 use Test::More;
 use JSON::PP;
@@ -33,7 +34,7 @@ my $HTTP = <<'EOF';
     gov_material birth_cert "出生医学证明" elicense;
     gov_material id_card "身份证";
     gov_field name "姓名";
-    gov_field phone "电话" optional;
+    gov_field phone "电话" "pattern=1[0-9]{10}" optional;
     gov_item nhc {
         name "出生医学证明"; department "卫生健康委";
         backend /internal/nhc; callback_secret_file dept.secret;
@@ -114,6 +115,179 @@ like($page, qr/class="card warn"/, 'attention is highlighted');
 
 $res = $t->get("/progress/$id", headers => { Authorization => "Bearer $tok" });
 like($res->{headers}{'content-type'}, qr{^application/json}, 'API: JSON');
+
+# --- the application form --------------------------------------------------
+
+sub form {
+    my (@pairs) = @_;
+    my @out;
+    while (my ($k, $v) = splice @pairs, 0, 2) {
+        for ($k, $v) {
+            my $s = encode_utf8($_);
+            $s =~ s/([^A-Za-z0-9\-._~ ])/sprintf('%%%02X', ord $1)/ge;
+            $s =~ tr/ /+/;
+            $_ = $s;
+        }
+        push @out, "$k=$v";
+    }
+    return join '&', @out;
+}
+
+sub apps { scalar @{ $t->redis_cmd('KEYS', 'gov:app:*') } }
+
+my %bearer = (Authorization => "Bearer $tok");
+my %post_form = (%html, %bearer,
+                 'Content-Type' => 'application/x-www-form-urlencoded');
+
+$res = $t->get('/bundles/newborn/apply', headers => \%html);
+is($res->{status}, 401, 'the form without identity: 401 (no login URL here)');
+$page = decode_utf8($res->{content});
+like($page, qr/<h1>请先登录<\/h1>/, 'a login-required page');
+like($res->{headers}{'www-authenticate'} // '', qr/^Bearer/, 'with the challenge');
+
+$res = $t->get('/bundles/newborn/apply', headers => { %html, %bearer });
+is($res->{status}, 200, 'the application form');
+$page = decode_utf8($res->{content});
+like($page, qr{<form method="post" action="/bundles/newborn/applications"},
+     'posts to the applications endpoint');
+like($page, qr{name="fields\.name" value="" required>}, 'a required field');
+like($page, qr{<label for="in-name">姓名}, 'labelled');
+like($page, qr{name="fields\.phone" value="" pattern="1\[0-9\]\{10\}">},
+     'the pattern as an HTML constraint, the optional field not required');
+like($page, qr{name="elicense\.birth_cert" value="1" checked>},
+     'the e-licence offered, ticked');
+like($page, qr{name="materials\.id_card" value="" required>},
+     'a material without e-licence needs a reference');
+my ($key) = $page =~ /name="idempotency_key" value="([0-9a-f]{32})"/;
+ok($key, 'a fresh idempotency key in the form');
+unlike($page, qr/role="alert"/, 'a blank form shows no problems');
+
+$res = $t->get('/bundles/newborn/apply', headers => \%bearer);
+is($res->{json}{id}, 'newborn', 'an API client gets the guide as the form');
+
+my $before = apps();
+$res = $t->post('/bundles/newborn/applications', headers => \%post_form,
+                body => form('fields.name' => '', 'fields.phone' => '12<b>',
+                             'materials.id_card' => '',
+                             idempotency_key => $key));
+is($res->{status}, 422, 'a form with mistakes: 422');
+$page = decode_utf8($res->{content});
+like($res->{headers}{'content-type'}, qr{^text/html}, 'the form again');
+my @listed = $page =~ /<li><a href="#in-([a-z_]+)">/g;
+is_deeply(\@listed, [qw(name phone birth_cert id_card)],
+          'every problem listed at once, in the form\'s order');
+like($page, qr{<p class="error" id="err-name">请填写此项</p>}, 'inline, next to the field');
+like($page, qr{name="fields\.phone" value="12&lt;b&gt;" pattern=[^>]+aria-invalid="true"},
+     'the value given kept, escaped, and marked invalid');
+like($page, qr{name="elicense\.birth_cert" value="1">}, 'an unticked box stays unticked');
+is(apps(), $before, 'nothing written');
+
+$res = $t->post('/bundles/newborn/applications',
+                headers => { %bearer,
+                             'Content-Type' => 'application/x-www-form-urlencoded' },
+                body => form('fields.name' => ''));
+is($res->{status}, 422, 'the same form from an API client');
+is_deeply($res->{json}{missing}, [qw(name birth_cert id_card)], 'answered in JSON');
+
+$res = $t->post('/bundles/newborn/applications', headers => \%post_form,
+                body => 'fields.name=%zz');
+is($res->{status}, 400, 'a malformed form: 400');
+like(decode_utf8($res->{content}), qr/<h1>提交的内容无法识别<\/h1>/,
+     'an error page in plain Chinese');
+is(apps(), $before, 'nothing written');
+
+my $good_form = form('fields.name' => '张小宝', 'fields.phone' => '13800000000',
+                     'elicense.birth_cert' => '1', 'materials.id_card' => 'ref-77',
+                     idempotency_key => $key);
+$res = $t->post('/bundles/newborn/applications', headers => \%post_form,
+                body => $good_form);
+is($res->{status}, 201, 'the corrected form: 201');
+$page = decode_utf8($res->{content});
+my ($fid) = $page =~ m{<dd class="big" id="app-id">(NB\d{14})</dd>};
+ok($fid, 'the receipt shows the application id');
+like($page, qr{<dd class="big" id="query-code">[2-9A-Z]{8}</dd>}, 'and the query code');
+like($page, qr{href="/progress/$fid"}, 'and leads to the progress page');
+like($page, qr/接下来会怎样/, 'and says what happens next');
+like($page, qr{<td>出生医学证明</td><td>卫生健康委</td>}, 'steps named, with the department');
+is($res->{headers}{location}, "/progress/$fid", 'Location as for API clients');
+is(apps(), $before + 1, 'one application');
+my $stored = decode_json($t->redis_cmd('HGET', "gov:app:$fid", 'doc'));
+is_deeply([ $stored->{fields}{name}, $stored->{materials}{birth_cert},
+            $stored->{materials}{id_card} ], [ '张小宝', 'elicense', 'ref-77' ],
+          'stored as the JSON API would store it');
+
+$res = $t->post('/bundles/newborn/applications', headers => \%post_form,
+                body => $good_form);
+is($res->{status}, 201, 'the same form sent again (reload, double click)');
+like(decode_utf8($res->{content}), qr{id="app-id">$fid<}, 'the same application');
+is(apps(), $before + 1, 'nothing new');
+
+# --- error pages ----------------------------------------------------------------
+
+$res = $t->get('/progress/NB20990101999999', headers => { %html, %bearer });
+is($res->{status}, 404, 'an unknown application: 404');
+like(decode_utf8($res->{content}), qr/<h1>没有找到<\/h1>.*办件编号/s,
+     'says so in plain Chinese');
+$res = $t->get('/bundles/nope', headers => \%html);
+like(decode_utf8($res->{content}), qr/<h1>没有这个事项<\/h1>/, 'an unknown bundle');
+$res = $t->get('/bundles/nope');
+is($res->{json}{error}, 'unknown_bundle', 'API clients still get JSON errors');
+
+# --- rating by form -----------------------------------------------------------------
+
+sub cb {
+    my ($app, $item, $state) = @_;
+    my $ts = time;
+    my $body = encode_json({ state => $state });
+    return $t->post("/callback/$app/$item", body => $body, headers => {
+        'X-Gov-Timestamp' => $ts,
+        'X-Gov-Signature' => 'sha256=' . hmac_sha256_hex("$ts.$body", $secret) });
+}
+
+$res = $t->get("/progress/$fid", headers => { %html, %bearer });
+unlike(decode_utf8($res->{content}), qr{/rating"}, 'no rating form while in progress');
+
+is(cb($fid, 'nhc', $_)->{status}, 204, "nhc $_") for qw(accepted approved);
+
+$res = $t->get("/progress/$fid", headers => { %html, %bearer });
+$page = decode_utf8($res->{content});
+like($page, qr{<form method="post" action="/progress/$fid/rating"}, 'the rating form once done');
+like($page, qr{<input type="radio" name="score" value="5" required> 5 分 非常满意}, 'five scores, labelled');
+
+$res = $t->get("/progress/$fid?code=WRONG", headers => \%html);
+unlike(decode_utf8($res->{content}), qr{/rating"}, 'no rating form for a query-code reader');
+
+my %rate = (%html, %bearer, 'Content-Type' => 'application/x-www-form-urlencoded');
+$res = $t->post("/progress/$fid/rating", headers => \%rate, body => 'comment=x');
+is($res->{status}, 422, 'no score chosen: 422');
+like(decode_utf8($res->{content}), qr/<h1>请选择评价分数<\/h1>/, 'the page says what to do');
+
+$res = $t->post("/progress/$fid/rating", headers => \%rate,
+                body => form(score => 4, comment => '办得很快 <谢谢>'));
+is($res->{status}, 303, 'rated: 303');
+is($res->{headers}{location}, "/progress/$fid", 'back to the progress page');
+
+$res = $t->get("/progress/$fid", headers => { %html, %bearer });
+$page = decode_utf8($res->{content});
+like($page, qr{id="rated">您的评价：4 分}, 'the page shows the rating');
+unlike($page, qr{/rating"}, 'and no form any more');
+is($t->get("/progress/$fid", headers => \%bearer)->{json}{rating}{comment},
+   '办得很快 <谢谢>', 'the comment stored as text');
+
+$res = $t->post("/progress/$fid/rating", headers => \%rate, body => 'score=5');
+is($res->{status}, 409, 'a second rating: 409');
+like(decode_utf8($res->{content}), qr/<h1>您已经评价过了<\/h1>/, 'explained');
+
+# --- Redis down: the page says to try again, with Retry-After ------------------
+
+$t->stop_redis;
+$res = $t->post('/bundles/newborn/applications', headers => \%post_form,
+                body => form('fields.name' => 'x', 'elicense.birth_cert' => 1,
+                             'materials.id_card' => 'r'));
+is($res->{status}, 503, 'Redis down: 503');
+is($res->{headers}{'retry-after'}, '1', 'with Retry-After');
+like(decode_utf8($res->{content}), qr/<h1>系统繁忙<\/h1>.*重新提交/s,
+     'the page says the submission did not go through');
 
 $t->done;
 done_testing();

@@ -45,9 +45,9 @@ a.who:focus, a.who:hover { background: #e8f0fe; }
 <p class="demo"><strong>演示环境 DEMO</strong>：本页用演示密钥签发令牌，
 代替统一身份认证平台，仅供测试，切勿用于生产。</p>
 <h1>选择演示身份登录</h1>
-<a class="who" href="/auth/login?token=${zhang}&amp;return_to=%2Fwhoami">张三（市民本人）</a>
-<a class="who" href="/auth/login?token=${li}&amp;return_to=%2Fwhoami">李四（市民本人）</a>
-<a class="who" href="/auth/login?token=${agent}&amp;return_to=%2Fwhoami">王五（帮办代办，代张三办理）</a>
+<a class="who" href="/auth/login?token=${zhang}&amp;return_to=%2Fbundles%2F">张三（市民本人）</a>
+<a class="who" href="/auth/login?token=${li}&amp;return_to=%2Fbundles%2F">李四（市民本人）</a>
+<a class="who" href="/auth/login?token=${agent}&amp;return_to=%2Fbundles%2F">王五（帮办代办，代张三办理）</a>
 <form method="post" action="/auth/logout"><button type="submit"
  style="font-size:1em;min-height:48px;padding:0 1em">退出登录</button></form>
 <script>

@@ -4,14 +4,20 @@
  */
 
 
+#include <stdlib.h>
 #include <string.h>
 
 #include "gov_app.h"
+#include "gov_http.h"
 
 
 static void gov_app_invalid(json_t *invalid, const char *id,
     const char *reason);
 static const char *gov_app_check_text(json_t *v);
+static const char *gov_app_message(const char *reason, int material);
+static const char *gov_app_problem(json_t *problems, const char *id);
+static json_t *gov_app_view_list(json_t *list, json_t *given,
+    json_t *problems, json_t *errors, int material);
 
 
 static void
@@ -191,4 +197,296 @@ done:
                           "missing", missing, "invalid", invalid);
 
     return *problems ? 1 : -1;
+}
+
+
+json_t *
+gov_app_from_form(const char *text, size_t len)
+{
+    long         n;
+    char        *name, *value;
+    size_t       i, start, eq;
+    json_t      *doc, *fields, *materials, *elicense, *to, *v;
+    const char  *key;
+
+    doc = json_object();
+    fields = json_object();
+    materials = json_object();
+    elicense = json_object();
+    name = malloc(len + 1);
+    value = malloc(len + 1);
+
+    if (doc == NULL || fields == NULL || materials == NULL
+        || elicense == NULL || name == NULL || value == NULL)
+    {
+        goto failed;
+    }
+
+    json_object_set(doc, "fields", fields);
+    json_object_set(doc, "materials", materials);
+
+    for (i = 0; i < len; i++) {
+        start = i;
+
+        while (i < len && text[i] != '&') {
+            i++;
+        }
+
+        if (i == start) {
+            continue;
+        }
+
+        for (eq = start; eq < i && text[eq] != '='; eq++) {
+            /* void */
+        }
+
+        n = gov_pct_decode(name, text + start, eq - start, 1);
+        if (n < 0) {
+            goto failed;
+        }
+
+        name[n] = '\0';
+
+        if ((size_t) n != strlen(name)) {
+            goto failed;
+        }
+
+        if (strncmp(name, "fields.", 7) == 0) {
+            to = fields;
+            key = name + 7;
+
+        } else if (strncmp(name, "materials.", 10) == 0) {
+            to = materials;
+            key = name + 10;
+
+        } else if (strncmp(name, "elicense.", 9) == 0) {
+            to = elicense;
+            key = name + 9;
+
+        } else {
+            continue;
+        }
+
+        if (*key == '\0') {
+            continue;
+        }
+
+        if (json_object_get(to, key)) {
+            goto failed;
+        }
+
+        n = (eq < i) ? gov_pct_decode(value, text + eq + 1, i - eq - 1, 1)
+                     : 0;
+        if (n < 0) {
+            goto failed;
+        }
+
+        v = json_stringn(value, (size_t) n);
+        if (v == NULL) {
+            /* not UTF-8 */
+            goto failed;
+        }
+
+        if (n == 0 && to != elicense) {
+            json_decref(v);
+            continue;
+        }
+
+        json_object_set_new(to, key, v);
+    }
+
+    /* a ticked "use the electronic licence" box without a reference */
+
+    json_object_foreach(elicense, key, v) {
+        if (json_object_get(materials, key) == NULL) {
+            json_object_set_new(materials, key, json_string("elicense"));
+        }
+    }
+
+    free(name);
+    free(value);
+    json_decref(fields);
+    json_decref(materials);
+    json_decref(elicense);
+
+    return doc;
+
+failed:
+
+    free(name);
+    free(value);
+    json_decref(fields);
+    json_decref(materials);
+    json_decref(elicense);
+    json_decref(doc);
+
+    return NULL;
+}
+
+
+/* a reason of gov_app_validate() in plain Chinese */
+
+static const char *
+gov_app_message(const char *reason, int material)
+{
+    static const struct {
+        const char  *reason;
+        const char  *field;
+        const char  *material;
+    } messages[] = {
+        { "missing", "请填写此项", "请提供此材料" },
+        { "pattern_mismatch", "格式不正确，请按说明填写", "格式不正确" },
+        { "too_long", "内容太长，请不要超过 1024 个字", "材料编号太长" },
+        { "control_character", "含有无法识别的字符，请重新输入",
+          "含有无法识别的字符，请重新输入" },
+        { "not_a_string", "填写的内容无法识别", "填写的内容无法识别" },
+        { "elicense_not_allowed", "此项不能使用电子证照",
+          "此材料不能使用电子证照，请提供材料编号" },
+    };
+
+    size_t  i;
+
+    for (i = 0; i < sizeof(messages) / sizeof(messages[0]); i++) {
+        if (strcmp(reason, messages[i].reason) == 0) {
+            return material ? messages[i].material : messages[i].field;
+        }
+    }
+
+    return "填写有误，请检查";
+}
+
+
+/* the reason "problems" gives for "id": "missing", another reason, NULL */
+
+static const char *
+gov_app_problem(json_t *problems, const char *id)
+{
+    size_t   i;
+    json_t  *v;
+
+    json_array_foreach(json_object_get(problems, "missing"), i, v) {
+        if (json_is_string(v) && strcmp(json_string_value(v), id) == 0) {
+            return "missing";
+        }
+    }
+
+    json_array_foreach(json_object_get(problems, "invalid"), i, v) {
+        if (json_is_string(json_object_get(v, "id"))
+            && strcmp(json_string_value(json_object_get(v, "id")), id) == 0
+            && json_is_string(json_object_get(v, "reason")))
+        {
+            return json_string_value(json_object_get(v, "reason"));
+        }
+    }
+
+    return NULL;
+}
+
+
+static json_t *
+gov_app_view_list(json_t *list, json_t *given, json_t *problems,
+    json_t *errors, int material)
+{
+    size_t       i;
+    json_t      *out, *o, *v, *value;
+    const char  *id, *reason, *message;
+
+    out = json_array();
+    if (out == NULL) {
+        return NULL;
+    }
+
+    json_array_foreach(list, i, v) {
+        id = json_string_value(json_object_get(v, "id"));
+        if (id == NULL) {
+            continue;
+        }
+
+        o = json_deep_copy(v);
+        if (o == NULL) {
+            json_decref(out);
+            return NULL;
+        }
+
+        value = json_object_get(given, id);
+
+        if (material && json_is_true(json_object_get(v, "elicense"))) {
+            /* offered ticked on a blank form, as the guide promises */
+            json_object_set_new(o, "use_elicense", json_boolean(
+                (given == NULL && problems == NULL)
+                || (json_is_string(value)
+                    && strcmp(json_string_value(value), "elicense") == 0)));
+
+            if (json_is_string(value)
+                && strcmp(json_string_value(value), "elicense") == 0)
+            {
+                value = NULL;
+            }
+        }
+
+        json_object_set_new(o, "value", json_is_string(value)
+                                        ? json_incref(value)
+                                        : json_string(""));
+
+        reason = problems ? gov_app_problem(problems, id) : NULL;
+
+        if (reason) {
+            message = gov_app_message(reason, material);
+            json_object_set_new(o, "error", json_string(message));
+            json_array_append_new(errors, json_pack("{s:s,s:O,s:s}",
+                "id", id, "label",
+                json_object_get(v, material ? "name" : "label"),
+                "message", message));
+        }
+
+        json_array_append_new(out, o);
+    }
+
+    return out;
+}
+
+
+json_t *
+gov_app_form_view(json_t *guide, json_t *doc, json_t *problems)
+{
+    json_t  *view, *errors, *fields, *materials;
+
+    errors = json_array();
+    if (errors == NULL) {
+        return NULL;
+    }
+
+    fields = gov_app_view_list(json_object_get(guide, "fields"),
+                               doc ? json_object_get(doc, "fields") : NULL,
+                               problems, errors, 0);
+    materials = gov_app_view_list(json_object_get(guide, "materials"),
+                                  doc ? json_object_get(doc, "materials")
+                                      : NULL,
+                                  problems, errors, 1);
+
+    if (fields == NULL || materials == NULL) {
+        json_decref(fields);
+        json_decref(materials);
+        json_decref(errors);
+        return NULL;
+    }
+
+    /* a problem with a name the form does not have: a tampered form */
+
+    if (problems
+        && json_array_size(errors)
+           < json_array_size(json_object_get(problems, "missing"))
+             + json_array_size(json_object_get(problems, "invalid")))
+    {
+        json_array_append_new(errors, json_pack("{s:s,s:s,s:s}",
+            "id", "form", "label", "表单",
+            "message", "表单中有无法识别的内容，请刷新页面后重新填写"));
+    }
+
+    view = json_pack("{s:o,s:o,s:b,s:o}", "fields", fields,
+                     "materials", materials,
+                     "invalid", json_array_size(errors) > 0,
+                     "errors", errors);
+
+    return view;
 }

@@ -54,5 +54,27 @@ typedef struct {
 int gov_app_validate(const gov_app_spec_t *spec, json_t *doc,
     json_t **problems);
 
+/*
+ * An application posted as an HTML form (application/x-www-form-urlencoded):
+ * "fields.ID=VALUE" and "materials.ID=REFERENCE" pairs, and "elicense.ID"
+ * (a checkbox) that stands for "elicense" when no reference is given.
+ * Empty values are left out (validation then reports them missing); other
+ * names are ignored.  Returns {"fields":{...},"materials":{...}} (a new
+ * reference), or NULL when the text is malformed: a bad percent-escape, a
+ * name given twice, a value that is not UTF-8.
+ */
+json_t *gov_app_from_form(const char *text, size_t len);
+
+/*
+ * What the application form shows: the guide's fields and materials, each
+ * with the value given ("doc", may be NULL) and, from "problems" (may be
+ * NULL), its error in plain Chinese; "errors" lists them all in the
+ * guide's order, "invalid" is true when there is any.  Returns
+ * {"fields":[{id,label,pattern,required,value,error}],
+ *  "materials":[{id,name,elicense,use_elicense,value,error}],
+ *  "errors":[{id,message}],"invalid":BOOL} (a new reference), or NULL.
+ */
+json_t *gov_app_form_view(json_t *guide, json_t *doc, json_t *problems);
+
 
 #endif /* _GOV_APP_H_INCLUDED_ */

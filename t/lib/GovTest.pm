@@ -90,6 +90,8 @@ sub write_file {
     my $path = $name =~ m{^/} ? $name : "$self->{prefix}/$name";
     make_path(dirname($path));
     open my $fh, '>', $path or die "$path: $!\n";
+    # text from a test under "use utf8" is written as UTF-8
+    utf8::encode($content) if utf8::is_utf8($content);
     print $fh $content;
     close $fh;
     return $path;

@@ -107,6 +107,28 @@ validate(const char *json, char *out, size_t size)
 }
 
 
+/* the form text as the JSON validation takes it, keys sorted ("" : NULL) */
+static const char *
+form(const char *text)
+{
+    char         *dump;
+    json_t       *doc;
+    static char   out[1024];
+
+    doc = gov_app_from_form(text, strlen(text));
+    if (doc == NULL) {
+        return "";
+    }
+
+    dump = json_dumps(doc, JSON_COMPACT | JSON_SORT_KEYS);
+    snprintf(out, sizeof(out), "%s", dump);
+    free(dump);
+    json_decref(doc);
+
+    return out;
+}
+
+
 int
 main(void)
 {
@@ -355,6 +377,85 @@ main(void)
                  "\"photo\":\"y\"}}", 0);
         rc = validate(big, out, sizeof(out));
         ok(strstr(out, "too_long") != NULL, "values over 1024 bytes");
+    }
+
+    /* --- the application form (x-www-form-urlencoded) ------------------- */
+
+    is_str(form("fields.name=%E5%BC%A0%E4%B8%89&fields.phone=138+0000"
+                "&materials.photo=ref-1&elicense.birth_cert=1&submit=x"),
+           "{\"fields\":{\"name\":\"\xe5\xbc\xa0\xe4\xb8\x89\",\"phone\":\"138 0000\"},"
+           "\"materials\":{\"birth_cert\":\"elicense\",\"photo\":\"ref-1\"}}",
+           "a form: decoded, the ticked e-licence, other names ignored");
+    is_str(form("elicense.birth_cert=1&materials.birth_cert=R9"),
+           "{\"fields\":{},\"materials\":{\"birth_cert\":\"R9\"}}",
+           "a reference given beside the ticked box wins");
+    is_str(form("fields.name=&fields.phone=&&=x&fields.=y"),
+           "{\"fields\":{},\"materials\":{}}",
+           "empty values are left out (then reported missing)");
+    is_str(form(""), "{\"fields\":{},\"materials\":{}}", "an empty form");
+    is_str(form("fields.name=a&fields.name=b"), "", "a name twice: malformed");
+    is_str(form("fields.name=%E5%BC"), "", "a value not UTF-8: malformed");
+    is_str(form("fields.name=%zz"), "", "a bad escape: malformed");
+    is_str(form("fields.na%00me=x"), "", "a NUL in a name: malformed");
+
+    {
+        char    *dump;
+        json_t  *guide, *doc, *problems, *view;
+
+        guide = json_loads("{\"fields\":[{\"id\":\"name\",\"label\":\"N\","
+                           "\"required\":true},{\"id\":\"phone\","
+                           "\"label\":\"P\",\"required\":false}],"
+                           "\"materials\":[{\"id\":\"birth_cert\","
+                           "\"name\":\"B\",\"elicense\":true},"
+                           "{\"id\":\"photo\",\"name\":\"F\","
+                           "\"elicense\":false}]}", 0, NULL);
+
+        view = gov_app_form_view(guide, NULL, NULL);
+        dump = json_dumps(view, JSON_COMPACT | JSON_SORT_KEYS);
+        ok(strstr(dump, "\"invalid\":false") && strstr(dump, "\"errors\":[]")
+           && strstr(dump, "\"use_elicense\":true"),
+           "a blank form: no errors, the e-licence offered ticked");
+        free(dump);
+        json_decref(view);
+
+        doc = gov_app_from_form("fields.phone=x%3Cb%3E&materials.photo="
+                                "elicense", 31);
+        problems = json_loads("{\"missing\":[\"name\",\"birth_cert\"],"
+                              "\"invalid\":[{\"id\":\"phone\",\"reason\":"
+                              "\"pattern_mismatch\"},{\"id\":\"photo\","
+                              "\"reason\":\"elicense_not_allowed\"}]}",
+                              0, NULL);
+        view = gov_app_form_view(guide, doc, problems);
+        dump = json_dumps(view, JSON_COMPACT | JSON_SORT_KEYS);
+
+        is_int(json_array_size(json_object_get(view, "errors")), 4,
+               "every problem at once, in the guide's order: %s", dump);
+        is_str(json_string_value(json_object_get(json_array_get(
+                   json_object_get(view, "errors"), 0), "id")), "name",
+               "the first error is the first field");
+        is_str(json_string_value(json_object_get(json_array_get(
+                   json_object_get(view, "fields"), 1), "value")), "x<b>",
+               "the value given is kept (escaped by the template)");
+        ok(json_is_string(json_object_get(json_array_get(
+               json_object_get(view, "fields"), 0), "error")),
+           "the missing field carries its message inline");
+        ok(json_is_false(json_object_get(json_array_get(
+               json_object_get(view, "materials"), 0), "use_elicense")),
+           "not ticked again when the citizen did not tick it");
+        free(dump);
+        json_decref(view);
+        json_decref(problems);
+
+        problems = json_loads("{\"missing\":[],\"invalid\":[{\"id\":\"x\","
+                              "\"reason\":\"unknown_field\"}]}", 0, NULL);
+        view = gov_app_form_view(guide, doc, problems);
+        is_str(json_string_value(json_object_get(json_array_get(
+                   json_object_get(view, "errors"), 0), "id")), "form",
+               "a name the form lacks (tampered) still shows an error");
+        json_decref(view);
+        json_decref(problems);
+        json_decref(doc);
+        json_decref(guide);
     }
 
     return done_testing();

@@ -1,0 +1,106 @@
+#!/usr/bin/perl
+
+# The citizen's journey in a real browser (Debian's headless Chromium,
+# driven by playwright-core from npm: t/browser/journey.mjs), against the
+# demo's own configuration: its bundles, its login page, its templates and
+# its department backends (conf/demo/departments.pl), which accept, review
+# and approve every step, pushing each state by signed callback.
+#
+# The journey runs twice: with JavaScript, and with JavaScript disabled.
+# Screenshots are kept in build/screenshots/.
+
+use strict;
+use warnings;
+use lib 't/lib';
+use Test::More;
+use POSIX ();
+use GovTest;
+
+my $root = $GovTest::ROOT;
+my $chromium = $ENV{CHROMIUM} || '/usr/bin/chromium';
+
+ok(-x $chromium, "Chromium is installed ($chromium)")
+    or BAIL_OUT('no Chromium: run make browser-deps');
+ok(-d "$root/t/browser/node_modules/playwright-core",
+   'playwright-core is installed')
+    or BAIL_OUT('no playwright-core: run make browser-deps');
+
+my $t = GovTest->new;
+$t->start_redis;
+
+# the demo's configuration files, where bundles.conf expects them
+for my $f (qw(bundles.conf calendar demo)) {
+    symlink "$root/conf/$f", "$t->{prefix}/conf/$f" or die "symlink $f: $!\n";
+}
+
+system("$root/conf/demo/login-page.sh", $t->token_tool,
+       "$t->{prefix}/html/demo") == 0
+    or die "login-page.sh failed\n";
+
+my $dport = $t->free_port;
+my $dpid = fork // die "fork: $!\n";
+if ($dpid == 0) {
+    POSIX::setpgid(0, 0);
+    open STDOUT, '>', '/dev/null';
+    open STDERR, '>>', "$t->{prefix}/logs/departments.err";
+    { exec 'perl', "$root/conf/demo/departments.pl", '--port', $dport,
+         '--callback', $t->url('/callback'), '--pace', 2,
+         '--secrets', "$root/conf/demo/secrets",
+         '--state', "$t->{prefix}/departments",
+         '--log', "$t->{prefix}/logs/departments.log" };
+    POSIX::_exit(127);
+}
+
+$t->write_conf(http => <<"EOF", server => <<'EOF');
+    gov_redis 127.0.0.1:%%REDIS_PORT%% timeout=2s;
+    gov_jwt_key_file %%ROOT%%/conf/demo/keys/demo.jwks;
+    gov_jwt_issuer https://idp.demo.gov.example;
+    gov_jwt_audience gov-portal;
+    gov_session_cookie GOVSID insecure samesite=lax;
+    gov_auth_login_url /demo/login.html;
+    include bundles.conf;
+    gov_templates %%ROOT%%/templates;
+    gov_progress_cache zone=progress:1m ttl=1s;
+    upstream gov_departments { server 127.0.0.1:$dport; }
+EOF
+    location = /auth/login { gov_login; }
+    location = /auth/logout { gov_logout; }
+    location /demo/ { root %%PREFIX%%/html; }
+    location /bundles/ { gov_bundles; }
+    location /progress/ { gov_progress; }
+    location /callback/ { gov_callback; }
+    location /internal/departments/ {
+        internal;
+        proxy_pass http://gov_departments/departments/;
+    }
+EOF
+$t->start_nginx;
+
+my $shots = "$root/build/screenshots";
+
+for my $mode (qw(js nojs)) {
+    my $pid = open(my $fh, '-|', 'node', "$root/t/browser/journey.mjs",
+                   $t->url(''), $shots, $mode)
+        or die "node: $!\n";
+    my $n = 0;
+    while (my $line = <$fh>) {
+        chomp $line;
+        if ($line =~ /^(not )?ok - (.*?)(?: # (.*))?$/) {
+            $n++;
+            ok(!$1, "$mode: $2") or diag($3 // '');
+        } else {
+            diag($line);
+        }
+    }
+    close $fh;
+    is($? >> 8, 0, "$mode: the journey ran to its end");
+    cmp_ok($n, '>', 40, "$mode: every check reported");
+}
+
+diag("screenshots in $shots");
+
+kill 'TERM', -$dpid;
+waitpid $dpid, 0;
+
+$t->done;
+done_testing();

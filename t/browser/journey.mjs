@@ -1,0 +1,271 @@
+// The citizen's journey through the portal in Debian's headless Chromium,
+// on a phone-sized screen: demo login, pick a bundle, read the guide,
+// submit the form with mistakes, see every problem at once, fix them, get
+// the receipt, watch the progress bar move as the demo departments push
+// their states, and rate the service.
+//
+//   node journey.mjs BASE_URL SCREENSHOT_DIR [js|nojs]
+//
+// Prints one line per check, "ok - NAME" or "not ok - NAME # WHY", which
+// t/060-browser.t turns into TAP; screenshots are kept in SCREENSHOT_DIR.
+// With "nojs" the whole journey runs with JavaScript disabled.
+
+import { chromium } from 'playwright-core';
+import { mkdirSync } from 'node:fs';
+
+const [base, shots, mode = 'js'] = process.argv.slice(2);
+const js = mode !== 'nojs';
+mkdirSync(shots, { recursive: true });
+
+let failed = 0;
+let shot = 0;
+
+function check(cond, name, why = '') {
+    if (cond) {
+        console.log(`ok - ${name}`);
+    } else {
+        failed++;
+        console.log(`not ok - ${name}${why ? ' # ' + String(why).replace(/\n/g, ' ') : ''}`);
+    }
+}
+
+const browser = await chromium.launch({
+    executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
+    args: ['--no-sandbox'],
+});
+
+const context = await browser.newContext({
+    viewport: { width: 390, height: 844 },
+    deviceScaleFactor: 1,
+    isMobile: true,
+    hasTouch: true,
+    locale: 'zh-CN',
+    javaScriptEnabled: js,
+});
+
+const page = await context.newPage();
+const problems = [];
+page.on('pageerror', (e) => problems.push(e.message));
+page.on('console', (m) => {
+    // a 4xx/5xx answer is logged as "Failed to load resource": the
+    // journey provokes those (422, 404) on purpose
+    if (m.type() === 'error' && !m.text().startsWith('Failed to load resource')) {
+        problems.push(m.text());
+    }
+});
+
+async function snap(name) {
+    shot++;
+    const file = `${shots}/${mode}-${String(shot).padStart(2, '0')}-${name}.png`;
+    await page.screenshot({ path: file, fullPage: true });
+}
+
+// what every page must be for citizens on phones, often elderly
+async function readable(what) {
+    const r = await page.evaluate(() => {
+        const small = [];
+        for (const el of document.querySelectorAll(
+                 'a.button, button, input[type=text], textarea')) {
+            const b = el.getBoundingClientRect();
+            if (b.height < 44) small.push(el.outerHTML.slice(0, 60));
+        }
+        return {
+            lang: document.documentElement.lang,
+            font: parseFloat(getComputedStyle(document.body).fontSize),
+            overflow: document.documentElement.scrollWidth > window.innerWidth + 1,
+            small,
+        };
+    });
+    check(r.lang === 'zh-CN', `${what}: zh-CN`);
+    check(r.font >= 18, `${what}: base font at least 18px`, r.font);
+    check(!r.overflow, `${what}: no sideways scrolling on a phone`);
+    check(r.small.length === 0, `${what}: touch targets at least 44px high`,
+          r.small.join(' | '));
+}
+
+async function progressState() {
+    return page.evaluate(() => {
+        const bar = document.querySelector('[role=progressbar]');
+        return {
+            percent: bar ? Number(bar.getAttribute('aria-valuenow')) : -1,
+            text: document.body.innerText,
+        };
+    });
+}
+
+try {
+    // --- demo login ---------------------------------------------------------
+
+    let res = await page.goto(`${base}/demo/login.html?return_to=%2Fbundles%2F`);
+    check(res.status() === 200, 'the demo login page');
+    await snap('login');
+    await page.click('text=张三（市民本人）');
+    await page.waitForLoadState();
+    check(new URL(page.url()).pathname === '/bundles/', 'logged in, on the bundle list',
+          page.url());
+    const cookies = await context.cookies();
+    const sid = cookies.find((c) => c.name === 'GOVSID');
+    check(sid && sid.httpOnly, 'a session cookie, HttpOnly');
+    await readable('bundle list');
+    await snap('bundles');
+
+    // --- pick a bundle, read the guide ---------------------------------------
+
+    await page.click('text=新生儿出生一件事');
+    await page.waitForLoadState();
+    check(new URL(page.url()).pathname === '/bundles/newborn', 'the guide', page.url());
+    let text = await page.innerText('main');
+    check(text.includes('所需材料') && text.includes('出生医学证明'),
+          'the guide lists the materials');
+    check((await page.locator('.badge', { hasText: '电子证照' }).count()) > 0,
+          'materials available as e-licences are marked');
+    check(text.includes('卫生健康委') && text.includes('公安局'),
+          'and the departments');
+    await readable('guide');
+    await snap('guide');
+
+    // --- the form, with mistakes ---------------------------------------------
+
+    await page.click('a.button:has-text("开始申报")');
+    await page.waitForLoadState();
+    check(new URL(page.url()).pathname === '/bundles/newborn/apply', 'the application form');
+    await readable('form');
+    await snap('form');
+
+    const pattern = await page.getAttribute('input[name="fields.mother_id"]', 'pattern');
+    check(pattern === '[0-9]{17}[0-9Xx]', 'patterns are HTML constraints', pattern);
+    check(await page.$eval('form[action$="/applications"]', (f) => !f.checkValidity()),
+          'the browser itself knows the blank form is incomplete');
+
+    // as a browser without constraint validation would: the server decides
+    await page.$eval('form[action$="/applications"]', (f) => { f.noValidate = true; });
+
+    await page.fill('input[name="fields.baby_name"]', '');
+    await page.fill('input[name="fields.birth_date"]', '2026年11月20日');
+    await page.fill('input[name="fields.mother_name"]', '李梅');
+    await page.fill('input[name="fields.mother_id"]', '12345');
+    await page.fill('input[name="fields.phone"]', '13800000000');
+    await page.uncheck('input[name="elicense.household_register"]');
+
+    await Promise.all([page.waitForNavigation(), page.click('button:has-text("提交申报")')]);
+
+    const listed = await page.$$eval('#problems li', (l) => l.map((e) => e.innerText));
+    check(listed.length >= 5, 'every problem at once', JSON.stringify(listed));
+    check(listed.some((s) => s.startsWith('新生儿姓名')), 'the empty name');
+    check(listed.some((s) => s.startsWith('出生日期') && s.includes('格式')),
+          'the date in the wrong format');
+    check(listed.some((s) => s.startsWith('母亲身份证号')), 'the short ID number');
+    check(listed.some((s) => s.startsWith('户口簿')), 'the unticked e-licence material');
+    check(listed.some((s) => s.startsWith('婴儿近期免冠照片')), 'the missing photo');
+    const inline = await page.$$eval('.field.has-error .error', (l) => l.length);
+    check(inline === listed.length, 'each shown next to its field', `${inline} vs ${listed.length}`);
+    check(await page.inputValue('input[name="fields.mother_name"]') === '李梅',
+          'what was right is kept');
+    check(await page.inputValue('input[name="fields.birth_date"]') === '2026年11月20日',
+          'what was wrong is kept to correct');
+    await readable('form with problems');
+    await snap('problems');
+
+    // the summary links to the field
+    await page.click('#problems li >> nth=0 >> a');
+    check(await page.evaluate(() => location.hash === '#in-baby_name'),
+          'a problem links to its field');
+
+    // --- fix them ------------------------------------------------------------
+
+    await page.fill('input[name="fields.baby_name"]', '王小宝');
+    await page.fill('input[name="fields.birth_date"]', '2026-11-20');
+    await page.fill('input[name="fields.mother_id"]', '11010119900101123X');
+    await page.check('input[name="elicense.household_register"]');
+    await page.fill('input[name="materials.parent_id_cards"]', 'UP-2026-0001');
+    await page.fill('input[name="materials.baby_photo"]', 'UP-2026-0002');
+    check(await page.$eval('form[action$="/applications"]', (f) => f.checkValidity()),
+          'the corrected form satisfies the browser too');
+
+    await Promise.all([page.waitForNavigation(), page.click('button:has-text("提交申报")')]);
+
+    const id = (await page.textContent('#app-id') || '').trim();
+    const code = (await page.textContent('#query-code') || '').trim();
+    check(/^NB\d{14}$/.test(id), 'the receipt shows the application id', id);
+    check(/^[2-9A-Z]{8}$/.test(code), 'and the query code', code);
+    text = await page.innerText('main');
+    check(text.includes('接下来会怎样'), 'and what happens next');
+    await readable('receipt');
+    await snap('receipt');
+
+    // --- progress ------------------------------------------------------------
+
+    await page.click('a.button:has-text("查看办理进度")');
+    await page.waitForLoadState();
+    check(new URL(page.url()).pathname === `/progress/${id}`, 'the progress page');
+    let st = await progressState();
+    check(st.percent >= 0 && st.percent < 100, 'with a progress bar', st.percent);
+    const first = st.percent;
+    await readable('progress');
+    await snap('progress');
+
+    // the demo departments accept, review and approve, pushing each state
+    const seen = new Set();
+    let moved = false;
+    const until = Date.now() + 150000;
+    while (Date.now() < until) {
+        await page.waitForTimeout(1500);
+        await page.reload();
+        st = await progressState();
+        for (const s of ['已受理', '审查中', '补正中', '特别程序', '办结（准予）', '已送达']) {
+            if (st.text.includes(s)) seen.add(s);
+        }
+        if (!moved && st.percent > first) {
+            moved = true;
+            await snap('moving');
+        }
+        if (await page.locator('form[action$="/rating"]').count()) break;
+    }
+    check(moved, 'the bar moved as departments worked', `${first} -> ${st.percent}`);
+    check(seen.has('已受理') || seen.has('审查中'), 'their states shown in Chinese',
+          [...seen].join(','));
+    check(await page.locator('form[action$="/rating"]').count() === 1,
+          'all done: the rating form', st.percent);
+    await readable('progress, done');
+    await snap('done');
+
+    // --- rate the service ----------------------------------------------------
+
+    await page.check('input[name="score"][value="5"]');
+    await page.fill('textarea[name="comment"]', '一次办好，不用跑腿，谢谢！');
+    await Promise.all([page.waitForNavigation(), page.click('button:has-text("提交评价")')]);
+    check(new URL(page.url()).pathname === `/progress/${id}`, 'back on the progress page');
+    text = await page.innerText('main');
+    check(text.includes('您的评价：5 分'), 'the rating is shown');
+    check(await page.locator('form[action$="/rating"]').count() === 0, 'and asked no more');
+    await snap('rated');
+
+    // --- a query code opens the progress to someone else, masked -----------
+
+    const other = await browser.newContext({ javaScriptEnabled: js, locale: 'zh-CN' });
+    const p2 = await other.newPage();
+    res = await p2.goto(`${base}/progress/${id}?code=${code}`);
+    check(res.status() === 200, 'the progress with the query code, not logged in');
+    check(!(await p2.innerText('main')).includes('110101199001011234'),
+          'without the applicant\'s ID number');
+    await p2.goto(`${base}/progress/${id}`);
+    check(new URL(p2.url()).pathname === '/demo/login.html'
+          && new URL(p2.url()).searchParams.get('return_to') === `/progress/${id}`,
+          'without the code: sent to log in, and back after', p2.url());
+    await other.close();
+
+    // --- an error page ------------------------------------------------------
+
+    res = await page.goto(`${base}/progress/NB20000101000000`);
+    check(res.status() === 404, 'an unknown application: 404');
+    check((await page.innerText('main')).includes('没有找到'), 'in plain Chinese');
+    await snap('not-found');
+
+    check(problems.length === 0, 'no script errors in any page', problems.join(' | '));
+} catch (e) {
+    check(false, 'the journey ran to its end', e.stack || e);
+    await snap('failure').catch(() => {});
+}
+
+await browser.close();
+process.exit(failed ? 1 : 0);
