@@ -97,6 +97,7 @@ typedef struct {
     ngx_str_t                 idem;
     ngx_str_t                 app_id;
     u_char                    code[8];
+    ngx_uint_t                day;          /* of the id's date */
     time_t                    submitted;
     ngx_gov_batch_t          *batch;
     ngx_event_t               timer;
@@ -174,16 +175,21 @@ static const char  ngx_gov_submit_lua[] =
     "  end\n"
     "end\n"
     "local sk = p .. 'seq:' .. ARGV[2] .. ARGV[3]\n"
+    "local hw = tonumber(ARGV[12])\n"
     "local id\n"
     "repeat\n"
     "  local seq = redis.call('INCR', sk)\n"
+    "  if seq <= hw then\n"
+    "    seq = hw + 1\n"
+    "    redis.call('SET', sk, seq)\n"
+    "  end\n"
     "  if seq > 999999 then return redis.error_reply('sequence exhausted') end\n"
     "  id = ARGV[2] .. ARGV[3] .. string.format('%06d', seq)\n"
     "until redis.call('EXISTS', p .. 'app:' .. id) == 0\n"
     "redis.call('EXPIRE', sk, 172800)\n"
     "redis.call('HSET', p .. 'app:' .. id, 'doc', ARGV[7], 'code', ARGV[8],\n"
     "           'subject', ARGV[9], 'actor', ARGV[11])\n"
-    "local i = 12\n"
+    "local i = 13\n"
     "for k = 1, tonumber(ARGV[10]) do\n"
     "  redis.call('HSET', p .. 'steps:' .. id, ARGV[i], ARGV[i + 1])\n"
     "  if ARGV[i + 2] == '1' then\n"
@@ -736,7 +742,7 @@ ngx_gov_submit_identity(ngx_http_request_t *r)
     u_char                     random[8], hash[32], hex[64];
     u_char                     now_ms[NGX_INT64_LEN], date[32];
     u_char                     lease[NGX_INT_T_LEN], nitems[NGX_INT_T_LEN];
-    u_char                     key[257];
+    u_char                     high[NGX_INT_T_LEN], key[257];
     long                       klen;
     ngx_str_t                  idem;
     ngx_uint_t                 form;
@@ -953,8 +959,8 @@ ngx_gov_submit_identity(ngx_http_request_t *r)
     items = bc->items.elts;
     n = b->items.nelts;
 
-    argv = ngx_palloc(r->pool, (14 + 3 * n) * sizeof(char *));
-    argvlen = ngx_palloc(r->pool, (14 + 3 * n) * sizeof(size_t));
+    argv = ngx_palloc(r->pool, (15 + 3 * n) * sizeof(char *));
+    argvlen = ngx_palloc(r->pool, (15 + 3 * n) * sizeof(size_t));
     if (argv == NULL || argvlen == NULL) {
         rc = NGX_HTTP_INTERNAL_SERVER_ERROR;
         goto done;
@@ -991,17 +997,24 @@ ngx_gov_submit_identity(ngx_http_request_t *r)
     ARG(12, nitems, ngx_sprintf(nitems, "%ui", n) - nitems);
     ARG(13, actor.data ? (char *) actor.data : "", actor.len);
 
+    /* above what this node issued today, should Redis have lost it */
+    sc->day = today;
+    ARG(14, high, ngx_sprintf(high, "%ui",
+                              ngx_gov_seq_high(b - (ngx_gov_bundle_t *)
+                                                   bc->bundles.elts, today))
+                  - high);
+
     for (i = 0; i < n; i++) {
         it = &items[b->item_idx[i]];
         ready = it->depends.nelts == 0;
 
-        ARG(14 + 3 * i, it->id.data, it->id.len);
-        ARG(15 + 3 * i, "{\"state\":\"queued\",\"attempts\":0}",
+        ARG(15 + 3 * i, it->id.data, it->id.len);
+        ARG(16 + 3 * i, "{\"state\":\"queued\",\"attempts\":0}",
             sizeof("{\"state\":\"queued\",\"attempts\":0}") - 1);
-        ARG(16 + 3 * i, ready ? "1" : "0", 1);
+        ARG(17 + 3 * i, ready ? "1" : "0", 1);
     }
 
-    cmd.argc = (int) (14 + 3 * n);
+    cmd.argc = (int) (15 + 3 * n);
     cmd.argv = argv;
     cmd.argvlen = argvlen;
 
@@ -1125,6 +1138,12 @@ ngx_gov_submit_persisted(redisReply *reply, void *data)
     }
 
     ngx_memcpy(sc->app_id.data, val->str, val->len);
+
+    if (val->len > 6) {
+        ngx_gov_seq_seen(sc->bundle - (ngx_gov_bundle_t *) bc->bundles.elts,
+                         sc->day, (ngx_uint_t) ngx_atoi(sc->app_id.data
+                                                        + val->len - 6, 6));
+    }
 
     ngx_log_error(NGX_LOG_INFO, c->log, 0, "gov: application %V persisted",
                   &sc->app_id);

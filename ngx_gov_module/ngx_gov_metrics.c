@@ -31,6 +31,9 @@ typedef struct {
 
     /* single-flight locks: the time (ms) each expires, 0 when free */
     ngx_atomic_t              locks[NGX_GOV_LOCKS];
+
+    /* per bundle, the highest application sequence issued: day << 20 | n */
+    ngx_atomic_t              seq[NGX_GOV_METRICS_BUNDLES];
 } ngx_gov_metrics_shm_t;
 
 
@@ -364,6 +367,53 @@ ngx_gov_metrics_bundle(ngx_uint_t bundle)
 {
     if (ngx_gov_metrics && bundle < NGX_GOV_METRICS_BUNDLES) {
         (void) ngx_atomic_fetch_add(&ngx_gov_metrics->bundles[bundle], 1);
+    }
+}
+
+
+/*
+ * The highest sequence number this node issued today for a bundle's
+ * application ids, kept across reloads: if Redis comes back without its
+ * data, new ids continue above it instead of repeating ids that
+ * departments already know.
+ */
+
+ngx_uint_t
+ngx_gov_seq_high(ngx_uint_t bundle, ngx_uint_t day)
+{
+    ngx_atomic_uint_t  v;
+
+    if (ngx_gov_metrics == NULL || bundle >= NGX_GOV_METRICS_BUNDLES) {
+        return 0;
+    }
+
+    v = ngx_gov_metrics->seq[bundle];
+
+    return (v >> 20) == day ? (ngx_uint_t) (v & 0xfffff) : 0;
+}
+
+
+void
+ngx_gov_seq_seen(ngx_uint_t bundle, ngx_uint_t day, ngx_uint_t n)
+{
+    ngx_atomic_uint_t  old, v;
+
+    if (ngx_gov_metrics == NULL || bundle >= NGX_GOV_METRICS_BUNDLES
+        || n > 0xfffff)
+    {
+        return;
+    }
+
+    v = ((ngx_atomic_uint_t) day << 20) | n;
+
+    for ( ;; ) {
+        old = ngx_gov_metrics->seq[bundle];
+
+        if (old >= v
+            || ngx_atomic_cmp_set(&ngx_gov_metrics->seq[bundle], old, v))
+        {
+            return;
+        }
     }
 }
 

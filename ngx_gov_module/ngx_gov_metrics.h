@@ -86,6 +86,8 @@ ngx_uint_t ngx_gov_shm_trylock(uint32_t hash, ngx_msec_t ttl);
 void ngx_gov_shm_unlock(uint32_t hash);
 void ngx_gov_shm_unlock_at(uint32_t hash, ngx_msec_t until);
 void ngx_gov_metrics_item(ngx_uint_t kind, ngx_uint_t item);
+ngx_uint_t ngx_gov_seq_high(ngx_uint_t bundle, ngx_uint_t day);
+void ngx_gov_seq_seen(ngx_uint_t bundle, ngx_uint_t day, ngx_uint_t n);
 
 ngx_int_t ngx_gov_metrics_status_handler(ngx_http_request_t *r);
 

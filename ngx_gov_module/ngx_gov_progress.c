@@ -1705,9 +1705,11 @@ static ngx_int_t
 ngx_gov_progress_answer(ngx_http_request_t *r, ngx_str_t *body,
     ngx_str_t *etag)
 {
+    u_char           *p, when[64];
     json_t           *doc;
     ngx_int_t         rc;
     ngx_str_t         empty;
+    const char       *s;
     ngx_table_elt_t  *inm;
 
     static ngx_str_t  cc = ngx_string("private, no-cache");
@@ -1721,6 +1723,23 @@ ngx_gov_progress_answer(ngx_http_request_t *r, ngx_str_t *body,
                             json_boolean(ngx_strcmp(json_string_value(
                                              json_object_get(doc, "status")),
                                              "attention") == 0));
+
+        /* a page may be read over a shoulder: the ID number masked */
+
+        json_object_set_new(doc, "applicant", ngx_gov_mask(
+            json_string_value(json_object_get(doc, "applicant"))));
+
+        /* "2026-11-25T11:33:50+08:00" as "2026年11月25日 11:33" */
+
+        s = json_string_value(json_object_get(doc, "submitted_at"));
+
+        if (s && ngx_strlen(s) >= 16) {
+            p = ngx_sprintf(when, "%*s年%*s月%*s日 %*s", (size_t) 4, s,
+                            (size_t) 2, s + 5, (size_t) 2, s + 8,
+                            (size_t) 5, s + 11);
+            json_object_set_new(doc, "submitted_at",
+                                json_stringn((char *) when, p - when));
+        }
 
 
         rc = ngx_http_gov_page(r, NGX_HTTP_OK, "progress", doc);

@@ -112,6 +112,11 @@ like($page, qr/&lt;script&gt;alert\(1\)&lt;\/script&gt; &amp; &quot;x&quot;/,
      'markup from a department is escaped');
 unlike($page, qr/<script>/, 'no script gets through');
 like($page, qr/class="card warn"/, 'attention is highlighted');
+like($page, qr/\x{7533}\x{8bf7}\x{4eba} 1101\*{10}1234/,
+     'the ID number masked, even to the applicant');
+unlike($page, qr/110101199001011234/, 'nowhere in full');
+like($page, qr/\d{4}\x{5e74}\d\d\x{6708}\d\d\x{65e5} \d\d:\d\d/,
+     'the time written for people');
 
 $res = $t->get("/progress/$id", headers => { Authorization => "Bearer $tok" });
 like($res->{headers}{'content-type'}, qr{^application/json}, 'API: JSON');

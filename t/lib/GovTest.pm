@@ -36,7 +36,7 @@ use Digest::SHA qw(hmac_sha256);
 use JSON::PP;
 use MIME::Base64 qw(encode_base64url decode_base64url);
 use POSIX qw(:sys_wait_h);
-use Socket qw(SOMAXCONN);
+use Socket qw(SOMAXCONN SOL_SOCKET SO_LINGER);
 use Test::More;
 use Time::HiRes qw(sleep time);
 
@@ -225,7 +225,8 @@ sub redis_clients {
 
 # A forked HTTP server.  The handler gets { method, uri, path, query,
 # headers => {lc name => value}, body } and returns
-# { status, headers => {..}, body, delay (seconds), close (no answer) }.
+# { status, headers => {..}, body, delay (seconds), close (no answer),
+# reset => BYTES (those bytes of an answer, then a TCP reset) }.
 # Every request is appended, as one JSON line, to logs/backend-NAME.log.
 
 sub backend {
@@ -356,6 +357,14 @@ sub _serve {
 
     sleep $res->{delay} if $res->{delay};
     return if $res->{close};
+
+    if (defined $res->{reset}) {
+        # these bytes of an answer, then a reset (RST), not a clean close
+        print $c $res->{reset};
+        setsockopt($c, SOL_SOCKET, SO_LINGER, pack('ii', 1, 0));
+        close $c;
+        return;
+    }
 
     my $status = $res->{status} || 200;
     my $rbody = $res->{body} // '';

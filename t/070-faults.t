@@ -1,0 +1,172 @@
+#!/usr/bin/perl
+
+# Faults not covered elsewhere (t/010-redis.t: Redis killed, paused, hung,
+# garbage; t/040-progress.t: Redis full; t/030-bundles.t: departments
+# down, slow, answering garbage or 2xx without a receipt):
+#
+# - Redis restarted empty: no 500, sessions end cleanly (401, a browser is
+#   sent to log in), lost applications are 404, new ones get ids above
+#   those already issued (never an id a department already knows), and
+#   everything recovers without a reload;
+# - a department that resets the connection in the middle of its answer:
+#   the step stays queued, the other departments are not held up, and the
+#   retry delivers it once.
+
+use strict;
+use warnings;
+use utf8;
+use lib 't/lib';
+use Test::More;
+use JSON::PP;
+use GovTest;
+
+my $t = GovTest->new;
+$t->start_redis;
+$t->gen_keys;
+$t->write_jwks('keys.jwks', [ 'hs', 'HS256', 'h1' ]);
+$t->write_file('conf/dept.secret', "department-secret-0123456789\n");
+
+$t->backend(sub {
+    my ($req) = @_;
+    return { status => 200,
+             body => encode_json({ receipt => "NHC-$req->{headers}{'x-gov-application'}" }) };
+}, name => 'nhc');
+
+# cdc resets mid-answer while the file "cdc.reset" exists
+my $flag = "$t->{prefix}/cdc.reset";
+$t->backend(sub {
+    my ($req) = @_;
+    return { reset => "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
+                      . "Content-Length: 40\r\n\r\n{\"rece" } if -e $flag;
+    return { status => 200,
+             body => encode_json({ receipt => "CDC-$req->{headers}{'x-gov-application'}" }) };
+}, name => 'cdc');
+
+$t->write_conf(http => <<'EOF', server => <<'EOF');
+    gov_redis 127.0.0.1:%%REDIS_PORT%% timeout=1s connect_timeout=1s;
+    gov_jwt_key_file %%PREFIX%%/keys/keys.jwks;
+    gov_session_cookie GOVSID insecure;
+    gov_dispatch_timeout 2s;
+    gov_material id_card "身份证";
+    gov_field name "姓名";
+    gov_item nhc { name "出生医学证明"; department "卫生健康委";
+                   backend /internal/nhc; callback_secret_file dept.secret;
+                   materials id_card; fields name; time_limit 3; }
+    gov_item cdc { name "预防接种证"; department "疾控中心";
+                   backend /internal/cdc; callback_secret_file dept.secret;
+                   fields name; time_limit 5; }
+    gov_bundle newborn { name "新生儿出生一件事"; code NB; items nhc cdc;
+                         time_limit 10; }
+EOF
+    location = /auth/login { gov_login; }
+    location /bundles/ { gov_bundles; }
+    location /progress/ { gov_progress; }
+    location = /gov/status { gov_status; }
+    location = /gov/health { gov_health; }
+    location = /me.txt { gov_auth required; root %%PREFIX%%/html; }
+    location /internal/nhc { internal;
+                             proxy_pass http://127.0.0.1:%%BACKEND:nhc%%/s; }
+    location /internal/cdc { internal;
+                             proxy_pass http://127.0.0.1:%%BACKEND:cdc%%/s; }
+EOF
+$t->write_file('html/me.txt', "you\n");
+$t->start_nginx;
+
+my $tok = $t->token(key => 'hs', alg => 'HS256', kid => 'h1',
+                    sub => '110101199001011234');
+my %bearer = (Authorization => "Bearer $tok");
+
+sub submit {
+    my (%h) = @_;
+    return $t->post('/bundles/newborn/applications',
+                    body => encode_json({ fields => { name => '张三' },
+                                          materials => { id_card => 'r' } }),
+                    headers => { 'Content-Type' => 'application/json',
+                                 %bearer, %h });
+}
+
+sub step {
+    my ($id, $item) = @_;
+    my $s = $t->redis_cmd('HGET', "gov:steps:$id", $item);
+    return defined $s && !ref $s ? decode_json($s) : {};
+}
+
+sub deliveries {
+    my ($name, $id) = @_;
+    return scalar grep { ($_->{headers}{'x-gov-application'} // '') eq $id }
+                  $t->backend_requests($name);
+}
+
+# --- Redis restarted empty ----------------------------------------------------
+
+my $res = $t->post('/auth/login', body => encode_json({ token => $tok }),
+                   headers => { 'Content-Type' => 'application/json' });
+my ($sid) = ($res->{headers}{'set-cookie'} // '') =~ /^(GOVSID=[^;]+)/;
+ok($sid, 'a session');
+is($t->get('/me.txt', headers => { Cookie => $sid })->{status}, 200, 'it works');
+
+my @before = map { submit()->{json}{id} } 1 .. 3;
+like($before[2], qr/^NB\d{8}000003$/, 'three applications');
+ok($t->wait_for(sub { step($before[2], 'cdc')->{state} eq 'received' }),
+   'delivered');
+
+$t->stop_redis;
+$t->start_redis;        # same port, no data
+ok($t->wait_for(sub { $t->get('/gov/health')->{status} == 200 }, 15),
+   'Redis back, empty: reconnected without a reload');
+
+$res = $t->get('/me.txt', headers => { Cookie => $sid });
+is($res->{status}, 401, 'the lost session: 401, not 500 or 503');
+like($res->{content}, qr/"reason":"session_expired"/, 'as an expired session');
+$res = $t->get('/me.txt', headers => { Cookie => $sid, Accept => 'text/html' });
+isnt($res->{status}, 500, 'a browser with the lost session is not served a 500');
+
+$res = $t->get("/progress/$before[0]", headers => \%bearer);
+is($res->{status}, 404, 'a lost application: 404');
+
+$res = submit();
+is($res->{status}, 201, 'a new submission is accepted');
+my $new = $res->{json}{id} // '';
+like($new, qr/^NB\d{8}000004$/,
+     'its id continues above the ids issued before (no id reused)');
+ok(!grep({ $_ eq $new } @before), 'not one a department already knows');
+ok($t->wait_for(sub { step($new, 'nhc')->{state} eq 'received'
+                      && step($new, 'cdc')->{state} eq 'received' }),
+   'and delivered');
+is($t->get("/progress/$new", headers => \%bearer)->{status}, 200,
+   'its progress answers');
+
+$res = $t->post('/auth/login', body => encode_json({ token => $tok }),
+                headers => { 'Content-Type' => 'application/json' });
+is($res->{status}, 200, 'logging in again works');
+
+# --- a department resets mid-answer --------------------------------------------
+
+$t->write_file('cdc.reset', '');
+$res = submit();
+is($res->{status}, 201, 'submitted while cdc resets mid-answer');
+my $rid = $res->{json}{id};
+my %steps = map { $_->{item} => $_->{state} } @{ $res->{json}{steps} || [] };
+is($steps{nhc}, 'received', 'nhc is not held up');
+is($steps{cdc}, 'queued', 'cdc stays queued, nothing is taken from half an answer');
+ok($t->wait_for(sub { deliveries('cdc', $rid) >= 2 }, 10),
+   'and is retried');
+is(step($rid, 'cdc')->{state}, 'queued', 'still queued while it resets');
+
+unlink $flag;
+ok($t->wait_for(sub { step($rid, 'cdc')->{state} eq 'received' }, 20),
+   'delivered once the department answers whole');
+is(step($rid, 'cdc')->{receipt}, "CDC-$rid", 'with its receipt');
+my $n = deliveries('cdc', $rid);
+sleep 2.5;
+is(deliveries('cdc', $rid), $n, 'and never sent again');
+is(deliveries('nhc', $rid), 1, 'nhc got it exactly once');
+
+# --- no 500 through all of it ---------------------------------------------
+
+my $m = $t->metrics;
+my @five = grep { /code="500"/ && $m->{$_} } keys %$m;
+ok(!@five, 'no 500 answered') or diag(join ', ', @five);
+
+$t->done(allow => [ qr/upstream prematurely closed|recv\(\) failed/ ]);
+done_testing();
