@@ -136,6 +136,7 @@ static ngx_str_t  ngx_http_gov_www_authenticate =
 #define NGX_HTTP_GOV_VAR_SUBJECT  0
 #define NGX_HTTP_GOV_VAR_ACTOR    1
 #define NGX_HTTP_GOV_VAR_REASON   2
+#define NGX_HTTP_GOV_VAR_MASKED   3
 
 
 static ngx_http_variable_t  ngx_http_gov_vars[] = {
@@ -148,6 +149,9 @@ static ngx_http_variable_t  ngx_http_gov_vars[] = {
 
     { ngx_string("gov_auth_reason"), NULL, ngx_http_gov_variable,
       NGX_HTTP_GOV_VAR_REASON, NGX_HTTP_VAR_NOCACHEABLE, 0 },
+
+    { ngx_string("gov_subject_masked"), NULL, ngx_http_gov_variable,
+      NGX_HTTP_GOV_VAR_MASKED, NGX_HTTP_VAR_NOCACHEABLE, 0 },
 
     { ngx_string("gov_claim_"), NULL, ngx_http_gov_claim_variable,
       0, NGX_HTTP_VAR_NOCACHEABLE|NGX_HTTP_VAR_PREFIX, 0 },
@@ -1732,6 +1736,7 @@ static ngx_int_t
 ngx_http_gov_variable(ngx_http_request_t *r, ngx_http_variable_value_t *v,
     uintptr_t data)
 {
+    size_t                    i;
     const char               *s;
     ngx_str_t                *str;
     ngx_http_gov_auth_ctx_t  *ctx;
@@ -1748,6 +1753,33 @@ ngx_http_gov_variable(ngx_http_request_t *r, ngx_http_variable_value_t *v,
     case NGX_HTTP_GOV_VAR_SUBJECT:
         str = &ctx->subject;
         break;
+
+    case NGX_HTTP_GOV_VAR_MASKED:
+
+        /* for logs: "110101199001011234" as "1101**********1234" */
+
+        if (ctx->subject.len == 0) {
+            v->not_found = 1;
+            return NGX_OK;
+        }
+
+        v->data = ngx_pnalloc(r->pool, ctx->subject.len);
+        if (v->data == NULL) {
+            return NGX_ERROR;
+        }
+
+        for (i = 0; i < ctx->subject.len; i++) {
+            v->data[i] = (ctx->subject.len > 8
+                          && (i < 4 || i + 4 >= ctx->subject.len))
+                         ? ctx->subject.data[i] : '*';
+        }
+
+        v->len = ctx->subject.len;
+        v->valid = 1;
+        v->no_cacheable = 1;
+        v->not_found = 0;
+
+        return NGX_OK;
 
     case NGX_HTTP_GOV_VAR_ACTOR:
         str = &ctx->actor;

@@ -197,7 +197,23 @@ ngx_http_gov_progress_handler(ngx_http_request_t *r)
         }
     }
 
+    if (ngx_http_arg(r, (u_char *) "code", 4, &arg) == NGX_OK && arg.len) {
+        pc->code.data = ngx_pnalloc(r->pool, arg.len);
+        if (pc->code.data == NULL) {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
+        ngx_memcpy(pc->code.data, arg.data, arg.len);
+        pc->code.len = arg.len;
+
+        /* a query code reaches no log, whatever the request */
+        ngx_http_gov_mask(r, &arg);
+    }
+
     if (pc->rating) {
+        /* a rating is the applicant's: a query code gives no right to it */
+        pc->code.len = 0;
+
         if (r->method != NGX_HTTP_POST) {
             return NGX_HTTP_NOT_ALLOWED;
         }
@@ -218,19 +234,6 @@ ngx_http_gov_progress_handler(ngx_http_request_t *r)
     rc = ngx_http_discard_request_body(r);
     if (rc != NGX_OK) {
         return rc;
-    }
-
-    if (ngx_http_arg(r, (u_char *) "code", 4, &arg) == NGX_OK && arg.len) {
-        pc->code.data = ngx_pnalloc(r->pool, arg.len);
-        if (pc->code.data == NULL) {
-            return NGX_HTTP_INTERNAL_SERVER_ERROR;
-        }
-
-        ngx_memcpy(pc->code.data, arg.data, arg.len);
-        pc->code.len = arg.len;
-
-        /* a query code reaches no log */
-        ngx_http_gov_mask(r, &arg);
     }
 
     r->main->count++;
