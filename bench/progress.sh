@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 #
 # bench/progress.sh (make bench): progress lookups, all in one run against
-# one nginx (one worker; wrk on the other core), each answer the same size:
+# one nginx, each answer the same size.  The nginx worker is pinned to the
+# first CPU, wrk and Redis to the second (the same for every case), so that
+# runs compare without the scheduler moving them about:
 #
 #   a. return 200 with a body of the document's size (the ceiling)
 #   b. gov_progress, bearer JWT, micro-cache hit
@@ -23,6 +25,9 @@ nginx=${NGINX:-/usr/sbin/nginx}
 module=${GOV_MODULE:-$root/build/plain/objs/ngx_http_gov_module.so}
 tool=$root/build/gov-token
 conns=${BENCH_CONNECTIONS:-64}
+cpu1=${BENCH_NGINX_CPU:-0}
+cpu2=${BENCH_CLIENT_CPU:-1}
+cpu3=${BENCH_REDIS_CPU:-$cpu2}
 
 [ -f /usr/lib/nginx/modules/ngx_http_lua_module.so ] || {
     echo "the Lua peer needs libnginx-mod-http-lua and lua-nginx-redis" >&2
@@ -44,7 +49,7 @@ port=$((20000 + RANDOM % 10000))
 rport=$((port + 1))
 bport=$((port + 2))
 
-redis-server --port "$rport" --bind 127.0.0.1 --save '' --appendonly no \
+taskset -c "$cpu3" redis-server --port "$rport" --bind 127.0.0.1 --save '' --appendonly no \
     --dir "$work/redis" --daemonize no --logfile "$work/logs/redis.log" &
 pids+=($!)
 
@@ -80,6 +85,7 @@ load_module /usr/lib/nginx/modules/ngx_http_lua_module.so;
 load_module $module;
 $( [ "$(id -u)" = 0 ] && echo "user root root;" )
 worker_processes 1;
+worker_cpu_affinity $(printf '1%*s' "$cpu1" '' | tr ' ' '0');
 pid $work/logs/nginx.pid;
 error_log $work/logs/error.log warn;
 events { worker_connections 4096; }
@@ -143,8 +149,9 @@ stop() {
 run() {
     local out hdr=()
     [ -n "${2:-}" ] && hdr=(-H "Authorization: Bearer $2")
-    wrk -t1 -c"$conns" -d1s "${hdr[@]}" "http://127.0.0.1:$port$1" >/dev/null
-    out=$(wrk -t1 -c"$conns" -d"${dur}s" --latency "${hdr[@]}" \
+    taskset -c "$cpu2" wrk -t1 -c"$conns" -d1s "${hdr[@]}" \
+        "http://127.0.0.1:$port$1" >/dev/null
+    out=$(taskset -c "$cpu2" wrk -t1 -c"$conns" -d"${dur}s" --latency "${hdr[@]}" \
           "http://127.0.0.1:$port$1")
     echo "$(awk '/^Requests\/sec:/ {print $2}' <<<"$out")" \
          "$(awk '$1 == "99%" {print $2}' <<<"$out")" \
@@ -179,7 +186,8 @@ mkdir -p "$(dirname "$report")"
 
 {
 echo "bench/progress.sh: $(date -u +%Y-%m-%dT%H:%MZ), $(nproc) cores," \
-     "${dur}s per run, $conns connections, nginx 1 worker," \
+     "${dur}s per run, $conns connections, nginx 1 worker on CPU $cpu1," \
+     "wrk and Redis on CPU $cpu2," \
      "$(printf '%s' "$doc" | wc -c)-byte answers"
 printf '%-44s %12s %10s %7s\n' case 'requests/s' p99 non2xx
 
@@ -194,7 +202,8 @@ printf '%-44s %12s %10s %7s\n' "d. nginx+Lua, Redis GET" "$d" "$dp" "$db"
 wpid=$(pgrep -P "$(cat "$work/logs/nginx.pid")" | head -1)
 rss0=$(awk '/VmRSS/ {print $2}' "/proc/$wpid/status")
 secs=$(awk -v n="$total" -v r="$b" 'BEGIN {s = int(n / r) + 1; print s}')
-wrk -t1 -c"$conns" -d"${secs}s" -H "Authorization: Bearer $token" \
+taskset -c "$cpu2" wrk -t1 -c"$conns" -d"${secs}s" \
+    -H "Authorization: Bearer $token" \
     "http://127.0.0.1:$port/progress/$id" > "$work/soak.txt"
 sent=$(awk '/requests in/ {print $1}' "$work/soak.txt")
 rss1=$(awk '/VmRSS/ {print $2}' "/proc/$wpid/status")

@@ -163,6 +163,8 @@ static ngx_http_conf_ctx_t  *ngx_gov_dispatch_ctx;
 /*
  * The scripts keep every change to an application atomic.  Redis runs
  * each as one command; no other client sees a half-written application.
+ * Each change also counts the application's "ver" and drops its progress
+ * snapshot ("doc:ID", see ngx_gov_progress.c) in the same step.
  */
 
 static const char  ngx_gov_submit_lua[] =
@@ -188,7 +190,8 @@ static const char  ngx_gov_submit_lua[] =
     "until redis.call('EXISTS', p .. 'app:' .. id) == 0\n"
     "redis.call('EXPIRE', sk, 172800)\n"
     "redis.call('HSET', p .. 'app:' .. id, 'doc', ARGV[7], 'code', ARGV[8],\n"
-    "           'subject', ARGV[9], 'actor', ARGV[11])\n"
+    "           'subject', ARGV[9], 'actor', ARGV[11], 'ver', 0)\n"
+    "redis.call('DEL', p .. 'doc:' .. id)\n"
     "local i = 13\n"
     "for k = 1, tonumber(ARGV[10]) do\n"
     "  redis.call('HSET', p .. 'steps:' .. id, ARGV[i], ARGV[i + 1])\n"
@@ -217,6 +220,8 @@ static const char  ngx_gov_result_lua[] =
     "  return 0\n"
     "end\n"
     "step.attempts = (step.attempts or 0) + 1\n"
+    "redis.call('HINCRBY', p .. 'app:' .. id, 'ver', 1)\n"
+    "redis.call('DEL', p .. 'doc:' .. id)\n"
     "if ARGV[4] == 'failed' then\n"
     "  redis.call('HSET', key, item, cjson.encode(step))\n"
     "  redis.call('ZADD', p .. 'retry', tonumber(ARGV[7]), member)\n"
@@ -279,6 +284,8 @@ static const char  ngx_gov_callback_lua[] =
     "if ARGV[7] ~= '' then step.note = ARGV[7] end\n"
     "step.updated_at = tonumber(ARGV[8])\n"
     "redis.call('HSET', key, item, cjson.encode(step))\n"
+    "redis.call('HINCRBY', p .. 'app:' .. id, 'ver', 1)\n"
+    "redis.call('DEL', p .. 'doc:' .. id)\n"
     "redis.call('SET', ARGV[10], '1', 'EX', 900)\n"
     "redis.call('ZREM', p .. 'retry', id .. '|' .. item)\n"
     "if new == 'approved' then\n"

@@ -68,6 +68,18 @@ typedef struct {
 static void ngx_gov_progress_identity(ngx_http_request_t *r);
 static ngx_int_t ngx_gov_progress_keys(ngx_http_request_t *r,
     ngx_gov_progress_t *pc, const char **key, size_t *len);
+static ngx_int_t ngx_gov_progress_read(ngx_http_request_t *r,
+    ngx_gov_progress_t *pc);
+static ngx_int_t ngx_gov_progress_snapshot_get(ngx_http_request_t *r,
+    ngx_gov_progress_t *pc);
+static void ngx_gov_progress_snapshot(redisReply *reply, void *data);
+static void ngx_gov_progress_snapshot_put(ngx_http_request_t *r,
+    ngx_gov_progress_t *pc, redisReply *ver, ngx_msec_int_t ttl,
+    ngx_gov_pcache_entry_t *entry);
+static ngx_gov_bundle_t *ngx_gov_progress_bundle(ngx_gov_bundles_conf_t *bc,
+    ngx_str_t *id);
+static ngx_uint_t ngx_gov_progress_asks(ngx_gov_bundles_conf_t *bc,
+    ngx_gov_bundle_t *b);
 static ngx_int_t ngx_gov_progress_load_script(ngx_http_request_t *r,
     ngx_gov_progress_t *pc);
 static void ngx_gov_progress_loaded(redisReply *reply, void *data);
@@ -97,11 +109,15 @@ static ngx_int_t ngx_gov_refresh_done(ngx_http_request_t *sr, void *data,
 static void ngx_gov_refresh_applied(redisReply *reply, void *data);
 
 
+/* how long a progress snapshot is kept in Redis at most (ms) */
+#define NGX_GOV_SNAPSHOT_TTL  3600000
+
+
 /* the lookup's reads as one script: the same reply as their EXEC */
 #define NGX_GOV_PROGRESS_LOAD                                                 \
     "return {redis.call('HMGET', KEYS[1], 'doc', 'code', 'rating', "          \
-    "'subject', 'actor'), redis.call('HGETALL', KEYS[2]), "                   \
-    "redis.call('GET', KEYS[3]), redis.call('EXISTS', KEYS[4])}"
+    "'subject', 'actor', 'ver'), redis.call('HGETALL', KEYS[2]), "            \
+    "redis.call('GET', KEYS[3]), redis.call('PTTL', KEYS[4])}"
 
 
 typedef struct ngx_gov_refresh_s  ngx_gov_refresh_t;
@@ -262,18 +278,8 @@ ngx_gov_progress_identity(ngx_http_request_t *r)
     ngx_connection_t          *c;
     ngx_pool_cleanup_t        *cln;
     ngx_gov_progress_t        *pc;
-    ngx_gov_redis_args_t       cmds[6];
     ngx_gov_pcache_entry_t     entry;
     ngx_http_gov_loc_conf_t   *glcf;
-
-    static const char   *multi[] = { "MULTI" };
-    static const char   *exec[] = { "EXEC" };
-    static const size_t  multi_len[] = { 5 };
-    static const size_t  exec_len[] = { 4 };
-
-    const char  *hmget[7], *hgetall[2], *fails[2], *fresh[2], *key[4];
-    size_t       hmget_len[7], hgetall_len[2], fails_len[2], fresh_len[2];
-    size_t       key_len[4];
 
     c = r->connection;
     glcf = ngx_http_get_module_loc_conf(r, ngx_http_gov_module);
@@ -389,61 +395,18 @@ ngx_gov_progress_identity(ngx_http_request_t *r)
         goto done;
     }
 
-    if (ngx_gov_progress_keys(r, pc, key, key_len) != NGX_OK) {
-        rc = NGX_HTTP_INTERNAL_SERVER_ERROR;
-        goto done;
+    /*
+     * The applicant's lookup asks Redis for the snapshot first (one GET);
+     * a lookup by query code, or a missing or stale snapshot, reads the
+     * application itself.
+     */
+
+    if (!pc->rating && pc->code.len == 0) {
+        rc = ngx_gov_progress_snapshot_get(r, pc);
+
+    } else {
+        rc = ngx_gov_progress_read(r, pc);
     }
-
-    hmget[0] = "HMGET";
-    hmget_len[0] = 5;
-    hmget[1] = key[0];
-    hmget_len[1] = key_len[0];
-    hmget[2] = "doc";
-    hmget_len[2] = 3;
-    hmget[3] = "code";
-    hmget_len[3] = 4;
-    hmget[4] = "rating";
-    hmget_len[4] = 6;
-    hmget[5] = "subject";
-    hmget_len[5] = 7;
-    hmget[6] = "actor";
-    hmget_len[6] = 5;
-
-    hgetall[0] = "HGETALL";
-    hgetall_len[0] = 7;
-    hgetall[1] = key[1];
-    hgetall_len[1] = key_len[1];
-
-    fails[0] = "GET";
-    fails_len[0] = 3;
-    fails[1] = key[2];
-    fails_len[1] = key_len[2];
-
-    cmds[0].argc = 1;
-    cmds[0].argv = multi;
-    cmds[0].argvlen = multi_len;
-    cmds[1].argc = 7;
-    cmds[1].argv = hmget;
-    cmds[1].argvlen = hmget_len;
-    cmds[2].argc = 2;
-    cmds[2].argv = hgetall;
-    cmds[2].argvlen = hgetall_len;
-    cmds[3].argc = 2;
-    cmds[3].argv = fails;
-    cmds[3].argvlen = fails_len;
-    fresh[0] = "EXISTS";
-    fresh_len[0] = 6;
-    fresh[1] = key[3];
-    fresh_len[1] = key_len[3];
-
-    cmds[4].argc = 2;
-    cmds[4].argv = fresh;
-    cmds[4].argvlen = fresh_len;
-    cmds[5].argc = 1;
-    cmds[5].argv = exec;
-    cmds[5].argvlen = exec_len;
-
-    rc = ngx_http_gov_redis_send_n(r, ngx_gov_progress_loaded, pc, 6, cmds);
 
     if (rc == NGX_DECLINED) {
         rc = ngx_http_gov_unavailable(r);
@@ -464,7 +427,352 @@ done:
 }
 
 
-/* the keys a lookup reads: application, steps, wrong codes, refresh mark */
+/*
+ * The lookup's reads, as one MULTI/EXEC: the application (its document,
+ * hashed code, rating, subject, actor, version), its steps, the wrong codes
+ * counted and the time left before the next refresh.
+ */
+
+static ngx_int_t
+ngx_gov_progress_read(ngx_http_request_t *r, ngx_gov_progress_t *pc)
+{
+    ngx_gov_redis_args_t  cmds[6];
+
+    static const char   *multi[] = { "MULTI" };
+    static const char   *exec[] = { "EXEC" };
+    static const size_t  multi_len[] = { 5 };
+    static const size_t  exec_len[] = { 4 };
+
+    const char  *hmget[8], *hgetall[2], *fails[2], *fresh[2], *key[5];
+    size_t       hmget_len[8], hgetall_len[2], fails_len[2], fresh_len[2];
+    size_t       key_len[5];
+
+    if (ngx_gov_progress_keys(r, pc, key, key_len) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    hmget[0] = "HMGET";
+    hmget_len[0] = 5;
+    hmget[1] = key[0];
+    hmget_len[1] = key_len[0];
+    hmget[2] = "doc";
+    hmget_len[2] = 3;
+    hmget[3] = "code";
+    hmget_len[3] = 4;
+    hmget[4] = "rating";
+    hmget_len[4] = 6;
+    hmget[5] = "subject";
+    hmget_len[5] = 7;
+    hmget[6] = "actor";
+    hmget_len[6] = 5;
+    hmget[7] = "ver";
+    hmget_len[7] = 3;
+
+    hgetall[0] = "HGETALL";
+    hgetall_len[0] = 7;
+    hgetall[1] = key[1];
+    hgetall_len[1] = key_len[1];
+
+    fails[0] = "GET";
+    fails_len[0] = 3;
+    fails[1] = key[2];
+    fails_len[1] = key_len[2];
+
+    cmds[0].argc = 1;
+    cmds[0].argv = multi;
+    cmds[0].argvlen = multi_len;
+    cmds[1].argc = 8;
+    cmds[1].argv = hmget;
+    cmds[1].argvlen = hmget_len;
+    cmds[2].argc = 2;
+    cmds[2].argv = hgetall;
+    cmds[2].argvlen = hgetall_len;
+    cmds[3].argc = 2;
+    cmds[3].argv = fails;
+    cmds[3].argvlen = fails_len;
+    fresh[0] = "PTTL";
+    fresh_len[0] = 4;
+    fresh[1] = key[3];
+    fresh_len[1] = key_len[3];
+
+    cmds[4].argc = 2;
+    cmds[4].argv = fresh;
+    cmds[4].argvlen = fresh_len;
+    cmds[5].argc = 1;
+    cmds[5].argv = exec;
+    cmds[5].argvlen = exec_len;
+
+    return ngx_http_gov_redis_send_n(r, ngx_gov_progress_loaded, pc, 6, cmds);
+}
+
+
+/* the bundle of an application: the code that starts its id */
+
+static ngx_gov_bundle_t *
+ngx_gov_progress_bundle(ngx_gov_bundles_conf_t *bc, ngx_str_t *id)
+{
+    u_char            *end;
+    ngx_uint_t         i;
+    ngx_gov_bundle_t  *bundles;
+
+    for (end = id->data; end < id->data + id->len; end++) {
+        if (*end >= '0' && *end <= '9') {
+            break;
+        }
+    }
+
+    bundles = bc->bundles.elts;
+
+    for (i = 0; i < bc->bundles.nelts; i++) {
+        if (bundles[i].code.len == (size_t) (end - id->data)
+            && ngx_strncmp(bundles[i].code.data, id->data,
+                           end - id->data) == 0)
+        {
+            return &bundles[i];
+        }
+    }
+
+    return NULL;
+}
+
+
+/* 1 when some item of the bundle has a status URI to be asked */
+
+static ngx_uint_t
+ngx_gov_progress_asks(ngx_gov_bundles_conf_t *bc, ngx_gov_bundle_t *b)
+{
+    ngx_uint_t       i;
+    ngx_gov_item_t  *items;
+
+    items = bc->items.elts;
+
+    for (i = 0; i < b->items.nelts; i++) {
+        if (items[b->item_idx[i]].status.len) {
+            return 1;
+        }
+    }
+
+    return 0;
+}
+
+
+/*
+ * The progress snapshot: the applicant's rendered document in Redis,
+ * "G1 TAB DAY TAB SUBJECT TAB ACTOR TAB ETAG LF BODY", so that a lookup
+ * the micro-cache misses costs one GET, as a cache in front of Redis
+ * would.  It is written after a full read only if the application's
+ * "ver" is still the one read (every script that changes an application
+ * counts "ver" and deletes the snapshot), holds for the day it was
+ * rendered on (deadlines move with the date), and expires when the next
+ * refresh from the departments is due.
+ */
+
+static ngx_int_t
+ngx_gov_progress_snapshot_get(ngx_http_request_t *r, ngx_gov_progress_t *pc)
+{
+    const char  *key[5], *argv[2];
+    size_t       key_len[5], argvlen[2];
+
+    if (ngx_gov_progress_keys(r, pc, key, key_len) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    argv[0] = "GET";
+    argvlen[0] = 3;
+    argv[1] = key[4];
+    argvlen[1] = key_len[4];
+
+    return ngx_http_gov_redis_send(r, ngx_gov_progress_snapshot, pc, 2, argv,
+                                   argvlen);
+}
+
+
+static void
+ngx_gov_progress_snapshot(redisReply *reply, void *data)
+{
+    ngx_gov_progress_t  *pc = data;
+
+    u_char                  *p, *last, *f[5];
+    size_t                   len;
+    ngx_int_t                rc, day;
+    ngx_uint_t               i;
+    ngx_connection_t        *c;
+    ngx_http_request_t      *r;
+    ngx_gov_pcache_entry_t   entry;
+
+    r = pc->request;
+    c = r->connection;
+
+    if (reply == NULL) {
+        rc = ngx_http_gov_unavailable(r);
+        goto done;
+    }
+
+    if (reply->type == REDIS_REPLY_STRING && reply->len > 3
+        && ngx_strncmp(reply->str, "G1\t", 3) == 0)
+    {
+        /* the four header fields, each ended by a TAB, the last by LF */
+
+        p = (u_char *) reply->str + 3;
+        last = (u_char *) reply->str + reply->len;
+
+        for (i = 0; i < 4 && p < last; i++) {
+            f[i] = p;
+            p = ngx_strlchr(p, last, i < 3 ? '\t' : '\n');
+
+            if (p == NULL) {
+                break;
+            }
+
+            p++;
+        }
+
+        f[4] = p;
+
+        day = (i == 4) ? ngx_atoi(f[0], f[1] - f[0] - 1) : NGX_ERROR;
+
+        if (day != NGX_ERROR && day == ngx_gov_day(ngx_time())) {
+            ngx_gov_metrics_inc(NGX_GOV_M_SNAPSHOT_HIT);
+
+            /* a copy: the reply is freed when this handler returns */
+
+            len = last - f[1];
+
+            p = ngx_pnalloc(r->pool, len);
+            if (p == NULL) {
+                rc = NGX_HTTP_INTERNAL_SERVER_ERROR;
+                goto done;
+            }
+
+            ngx_memcpy(p, f[1], len);
+
+            for (i = 4; i >= 1; i--) {
+                f[i] = p + (f[i] - f[1]);
+            }
+
+            last = p + len;
+
+            entry.subject.data = f[1];
+            entry.subject.len = f[2] - f[1] - 1;
+            entry.actor.data = f[2];
+            entry.actor.len = f[3] - f[2] - 1;
+            entry.etag.data = f[3];
+            entry.etag.len = f[4] - f[3] - 1;
+            entry.body.data = f[4];
+            entry.body.len = last - f[4];
+
+            if ((entry.subject.len == pc->subject.len
+                 && ngx_strncmp(entry.subject.data, pc->subject.data,
+                                pc->subject.len) == 0)
+                || (entry.actor.len && entry.actor.len == pc->subject.len
+                    && ngx_strncmp(entry.actor.data, pc->subject.data,
+                                   pc->subject.len) == 0))
+            {
+                ngx_gov_pcache_put(r, &pc->id, &entry);
+                rc = ngx_gov_progress_answer(r, &entry.body, &entry.etag);
+
+            } else {
+                rc = ngx_http_gov_error(r, NGX_HTTP_NOT_FOUND, "not_found");
+            }
+
+            goto done;
+        }
+    }
+
+    /* none, stale or not ours: read the application itself */
+
+    ngx_gov_metrics_inc(NGX_GOV_M_SNAPSHOT_MISS);
+
+    rc = ngx_gov_progress_read(r, pc);
+
+    if (rc == NGX_OK) {
+        return;
+    }
+
+    rc = (rc == NGX_DECLINED) ? ngx_http_gov_unavailable(r)
+                              : NGX_HTTP_INTERNAL_SERVER_ERROR;
+
+done:
+
+    ngx_http_finalize_request(r, rc);
+    ngx_http_run_posted_requests(c);
+}
+
+
+static void
+ngx_gov_progress_snapshot_put(ngx_http_request_t *r, ngx_gov_progress_t *pc,
+    redisReply *ver, ngx_msec_int_t ttl, ngx_gov_pcache_entry_t *entry)
+{
+    u_char      *v, *p, ms[NGX_INT_T_LEN];
+    size_t       len, key_len[5], argvlen[8];
+    ngx_uint_t   i;
+    const char  *key[5], *argv[8];
+
+    if (ttl <= 0 || ver == NULL || ver->type != REDIS_REPLY_STRING) {
+        return;
+    }
+
+    /* the header's fields hold no TAB or LF */
+
+    for (i = 0; i < entry->subject.len; i++) {
+        if (entry->subject.data[i] == '\t' || entry->subject.data[i] == '\n') {
+            return;
+        }
+    }
+
+    for (i = 0; i < entry->actor.len; i++) {
+        if (entry->actor.data[i] == '\t' || entry->actor.data[i] == '\n') {
+            return;
+        }
+    }
+
+    if (ngx_gov_progress_keys(r, pc, key, key_len) != NGX_OK) {
+        return;
+    }
+
+    len = sizeof("G1\t\t\t\t\n") - 1 + NGX_INT_T_LEN + entry->subject.len
+          + entry->actor.len + entry->etag.len + entry->body.len;
+
+    v = ngx_pnalloc(r->pool, len);
+    if (v == NULL) {
+        return;
+    }
+
+    p = ngx_sprintf(v, "G1\t%i\t%V\t%V\t%V\n",
+                    (ngx_int_t) ngx_gov_day(ngx_time()), &entry->subject,
+                    &entry->actor, &entry->etag);
+    p = ngx_cpymem(p, entry->body.data, entry->body.len);
+
+    /* written only if no change came in since the read: "ver" */
+
+    argv[0] = "EVAL";
+    argvlen[0] = 4;
+    argv[1] = "if redis.call('HGET', KEYS[1], 'ver') == ARGV[1] then "
+              "redis.call('SET', KEYS[2], ARGV[2], 'PX', ARGV[3]) end "
+              "return 0";
+    argvlen[1] = ngx_strlen(argv[1]);
+    argv[2] = "2";
+    argvlen[2] = 1;
+    argv[3] = key[0];
+    argvlen[3] = key_len[0];
+    argv[4] = key[4];
+    argvlen[4] = key_len[4];
+    argv[5] = ver->str;
+    argvlen[5] = ver->len;
+    argv[6] = (char *) v;
+    argvlen[6] = p - v;
+    argv[7] = (char *) ms;
+    argvlen[7] = ngx_sprintf(ms, "%M", (ngx_msec_t) ttl) - ms;
+
+    (void) ngx_gov_redis_send(r->connection->log, NULL, NULL, NULL, 8, argv,
+                              argvlen);
+}
+
+
+/*
+ * The keys a lookup reads: application, steps, wrong codes, refresh mark,
+ * and the snapshot.
+ */
 
 static ngx_int_t
 ngx_gov_progress_keys(ngx_http_request_t *r, ngx_gov_progress_t *pc,
@@ -475,17 +783,17 @@ ngx_gov_progress_keys(ngx_http_request_t *r, ngx_gov_progress_t *pc,
     ngx_http_gov_main_conf_t  *gmcf;
 
     static const char  *kinds[] = { "app:", "steps:", "codefail:",
-                                    "refreshed:" };
+                                    "refreshed:", "doc:" };
 
     gmcf = ngx_http_get_module_main_conf(r, ngx_http_gov_module);
 
-    p = ngx_pnalloc(r->pool, 4 * (gmcf->redis_prefix.len + pc->id.len)
-                             + sizeof("app:steps:codefail:refreshed:") - 1);
+    p = ngx_pnalloc(r->pool, 5 * (gmcf->redis_prefix.len + pc->id.len)
+                             + sizeof("app:steps:codefail:refreshed:doc:") - 1);
     if (p == NULL) {
         return NGX_ERROR;
     }
 
-    for (i = 0; i < 4; i++) {
+    for (i = 0; i < 5; i++) {
         key[i] = (char *) p;
         p = ngx_sprintf(p, "%V%s%V", &gmcf->redis_prefix, kinds[i], &pc->id);
         len[i] = p - (u_char *) key[i];
@@ -498,8 +806,8 @@ ngx_gov_progress_keys(ngx_http_request_t *r, ngx_gov_progress_t *pc,
 static ngx_int_t
 ngx_gov_progress_load_script(ngx_http_request_t *r, ngx_gov_progress_t *pc)
 {
-    const char  *argv[7];
-    size_t       argvlen[7];
+    const char  *argv[8];
+    size_t       argvlen[8];
 
     if (ngx_gov_progress_keys(r, pc, &argv[3], &argvlen[3]) != NGX_OK) {
         return NGX_ERROR;
@@ -529,7 +837,9 @@ ngx_gov_progress_loaded(redisReply *reply, void *data)
     ngx_str_t                *memo_key;
     ngx_uint_t                masked, finished, tries;
     redisReply               *fields, *steps, *fails, *sub, *act;
+    ngx_msec_int_t            ttl;
     ngx_gov_memo_t           *memo;
+    ngx_gov_bundle_t         *b;
     ngx_gov_pcache_entry_t    entry;
     ngx_connection_t         *c;
     ngx_http_request_t       *r;
@@ -570,7 +880,7 @@ ngx_gov_progress_loaded(redisReply *reply, void *data)
     if (reply == NULL || reply->type != REDIS_REPLY_ARRAY
         || reply->elements != 4
         || reply->element[0]->type != REDIS_REPLY_ARRAY
-        || reply->element[0]->elements != 5
+        || reply->element[0]->elements != 6
         || reply->element[1]->type != REDIS_REPLY_ARRAY)
     {
         rc = ngx_http_gov_unavailable(r);
@@ -679,7 +989,7 @@ ngx_gov_progress_loaded(redisReply *reply, void *data)
     memo_key = NULL;
 
     if (!pc->rating && reply->element[3]->type == REDIS_REPLY_INTEGER
-        && reply->element[3]->integer == 0)
+        && reply->element[3]->integer == -2)
     {
         /* the stored state is older than gov_progress_refresh */
         ngx_gov_refresh(r, &pc->id, steps);
@@ -695,10 +1005,23 @@ ngx_gov_progress_loaded(redisReply *reply, void *data)
             if (memo->raw_len == memo_key->len
                 && ngx_memcmp(memo->raw, memo_key->data, memo_key->len) == 0)
             {
-                entry.body.data = memo->body;
+                /*
+                 * A copy: the memo may be replaced while a slow client
+                 * still has the answer queued.
+                 */
+
                 entry.body.len = memo->body_len;
-                entry.etag.data = memo->etag;
+                entry.body.data = ngx_pnalloc(r->pool, memo->body_len
+                                                       + memo->etag_len);
+                if (entry.body.data == NULL) {
+                    rc = NGX_HTTP_INTERNAL_SERVER_ERROR;
+                    goto done;
+                }
+
+                ngx_memcpy(entry.body.data, memo->body, memo->body_len);
+                entry.etag.data = entry.body.data + memo->body_len;
                 entry.etag.len = memo->etag_len;
+                ngx_memcpy(entry.etag.data, memo->etag, memo->etag_len);
 
                 goto rendered;
             }
@@ -756,6 +1079,24 @@ ngx_gov_progress_loaded(redisReply *reply, void *data)
             entry.actor.len = act->type == REDIS_REPLY_STRING ? act->len : 0;
 
             ngx_gov_pcache_put(r, &pc->id, &entry);
+
+            /*
+             * The snapshot, until the day ends or, where departments are
+             * asked, until the next refresh is due.
+             */
+
+            b = ngx_gov_progress_bundle(bc, &pc->id);
+
+            if (b && ngx_gov_progress_asks(bc, b)) {
+                ttl = reply->element[3]->type == REDIS_REPLY_INTEGER
+                      ? (ngx_msec_int_t) reply->element[3]->integer : 0;
+
+            } else {
+                ttl = NGX_GOV_SNAPSHOT_TTL;
+            }
+
+            ngx_gov_progress_snapshot_put(r, pc, fields->element[5], ttl,
+                                          &entry);
         }
 
         rc = ngx_gov_progress_answer(r, &entry.body, &entry.etag);
@@ -772,7 +1113,8 @@ ngx_gov_progress_loaded(redisReply *reply, void *data)
     }
 
     {
-        u_char   *p, *k1, *k2, at[32], sc[4];
+        u_char   *p, *k1, *k2, *k3, at[32], sc[4];
+        size_t    plen;
         char     *dump;
         json_t   *rating;
         json_int_t  score;
@@ -798,8 +1140,9 @@ ngx_gov_progress_loaded(redisReply *reply, void *data)
 
         k1 = ngx_pnalloc(r->pool, gmcf->redis_prefix.len + 4 + pc->id.len);
         k2 = ngx_pnalloc(r->pool, gmcf->redis_prefix.len + 12);
+        k3 = ngx_pnalloc(r->pool, gmcf->redis_prefix.len + 4 + pc->id.len);
 
-        if (dump == NULL || k1 == NULL || k2 == NULL) {
+        if (dump == NULL || k1 == NULL || k2 == NULL || k3 == NULL) {
             free(dump);
             rc = NGX_HTTP_INTERNAL_SERVER_ERROR;
             goto done;
@@ -812,8 +1155,8 @@ ngx_gov_progress_loaded(redisReply *reply, void *data)
             goto done;
         }
 
-        argvlen[5] = ngx_strlen(dump);
-        ngx_memcpy(p, dump, argvlen[5]);
+        plen = ngx_strlen(dump);
+        ngx_memcpy(p, dump, plen);
         free(dump);
 
         /* scores 1-2 (差评) also go to the rectification list */
@@ -822,10 +1165,12 @@ ngx_gov_progress_loaded(redisReply *reply, void *data)
         argvlen[0] = 4;
         argv[1] = "if redis.call('HSETNX', KEYS[1], 'rating', ARGV[1]) == 0 "
                   "then return 0 end "
+                  "redis.call('HINCRBY', KEYS[1], 'ver', 1) "
+                  "redis.call('DEL', KEYS[3]) "
                   "if tonumber(ARGV[2]) <= 2 then "
                   "redis.call('RPUSH', KEYS[2], ARGV[1]) end return 1";
         argvlen[1] = ngx_strlen(argv[1]);
-        argv[2] = "2";
+        argv[2] = "3";
         argvlen[2] = 1;
         argv[3] = (char *) k1;
         argvlen[3] = ngx_sprintf(k1, "%Vapp:%V", &gmcf->redis_prefix, &pc->id)
@@ -833,13 +1178,17 @@ ngx_gov_progress_loaded(redisReply *reply, void *data)
         argv[4] = (char *) k2;
         argvlen[4] = ngx_sprintf(k2, "%Vratings:bad", &gmcf->redis_prefix)
                      - k2;
-        argv[5] = (char *) p;
-        argv[6] = (char *) sc;
-        argvlen[6] = ngx_sprintf(sc, "%L", (int64_t) score) - sc;
+        argv[5] = (char *) k3;
+        argvlen[5] = ngx_sprintf(k3, "%Vdoc:%V", &gmcf->redis_prefix, &pc->id)
+                     - k3;
+        argv[6] = (char *) p;
+        argvlen[6] = plen;
+        argv[7] = (char *) sc;
+        argvlen[7] = ngx_sprintf(sc, "%L", (int64_t) score) - sc;
 
         pc->score = (ngx_uint_t) score;
 
-        rc = ngx_http_gov_redis_send(r, ngx_gov_progress_rated, pc, 7, argv,
+        rc = ngx_http_gov_redis_send(r, ngx_gov_progress_rated, pc, 8, argv,
                                      argvlen);
 
         if (rc == NGX_DECLINED) {
@@ -1056,15 +1405,15 @@ ngx_gov_progress_exit_process(ngx_cycle_t *cycle)
 static void
 ngx_gov_refresh(ngx_http_request_t *r, ngx_str_t *id, redisReply *steps)
 {
-    u_char                    *p, *end;
+    u_char                    *p;
     size_t                     len;
     json_t                    *step, *v;
     uint32_t                   lock;
     ngx_int_t                  state;
     ngx_str_t                  uri, key;
-    ngx_uint_t                 i, k, n;
+    ngx_uint_t                 i, k;
     ngx_gov_item_t            *items, *it;
-    ngx_gov_bundle_t          *bundles, *b;
+    ngx_gov_bundle_t          *b;
     ngx_gov_refresh_t         *rf;
     ngx_http_request_t        *fr, *sr;
     ngx_gov_bundles_conf_t    *bc;
@@ -1085,41 +1434,13 @@ ngx_gov_refresh(ngx_http_request_t *r, ngx_str_t *id, redisReply *steps)
         return;
     }
 
-    /* the bundle: the code that starts the id */
+    b = ngx_gov_progress_bundle(bc, id);
 
-    for (end = id->data; end < id->data + id->len; end++) {
-        if (*end >= '0' && *end <= '9') {
-            break;
-        }
-    }
-
-    bundles = bc->bundles.elts;
-    b = NULL;
-
-    for (i = 0; i < bc->bundles.nelts; i++) {
-        if (bundles[i].code.len == (size_t) (end - id->data)
-            && ngx_strncmp(bundles[i].code.data, id->data,
-                           end - id->data) == 0)
-        {
-            b = &bundles[i];
-            break;
-        }
-    }
-
-    if (b == NULL) {
+    if (b == NULL || !ngx_gov_progress_asks(bc, b)) {
         return;
     }
 
     items = bc->items.elts;
-
-    n = 0;
-    for (i = 0; i < b->items.nelts; i++) {
-        n += items[b->item_idx[i]].status.len ? 1 : 0;
-    }
-
-    if (n == 0) {
-        return;
-    }
 
     lock = ngx_crc32_short(id->data, id->len);
 
