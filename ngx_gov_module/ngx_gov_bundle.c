@@ -316,9 +316,22 @@ ngx_gov_day(time_t t)
 {
     ngx_tm_t  tm;
 
+    static time_t  last_t = -1;
+    static int     last_day;
+
+    /* asked on every lookup: localtime once a second is enough */
+
+    if (t == last_t) {
+        return last_day;
+    }
+
     ngx_localtime(t, &tm);
 
-    return gov_day_from_civil(tm.ngx_tm_year, tm.ngx_tm_mon, tm.ngx_tm_mday);
+    last_t = t;
+    last_day = gov_day_from_civil(tm.ngx_tm_year, tm.ngx_tm_mon,
+                                  tm.ngx_tm_mday);
+
+    return last_day;
 }
 
 

@@ -570,17 +570,27 @@ ngx_gov_progress_asks(ngx_gov_bundles_conf_t *bc, ngx_gov_bundle_t *b)
 static ngx_int_t
 ngx_gov_progress_snapshot_get(ngx_http_request_t *r, ngx_gov_progress_t *pc)
 {
-    const char  *key[5], *argv[2];
-    size_t       key_len[5], argvlen[2];
+    u_char                    *key;
+    size_t                     argvlen[2];
+    const char                *argv[2];
+    ngx_http_gov_main_conf_t  *gmcf;
 
-    if (ngx_gov_progress_keys(r, pc, key, key_len) != NGX_OK) {
+    gmcf = ngx_http_get_module_main_conf(r, ngx_http_gov_module);
+
+    key = ngx_pnalloc(r->pool, gmcf->redis_prefix.len + 4 + pc->id.len);
+    if (key == NULL) {
         return NGX_ERROR;
     }
 
     argv[0] = "GET";
     argvlen[0] = 3;
-    argv[1] = key[4];
-    argvlen[1] = key_len[4];
+    argv[1] = (char *) key;
+    argvlen[1] = ngx_cpymem(ngx_cpymem(ngx_cpymem(key,
+                                                  gmcf->redis_prefix.data,
+                                                  gmcf->redis_prefix.len),
+                                       "doc:", 4),
+                            pc->id.data, pc->id.len)
+                 - key;
 
     return ngx_http_gov_redis_send(r, ngx_gov_progress_snapshot, pc, 2, argv,
                                    argvlen);
