@@ -9,6 +9,7 @@
 #   make token      build/gov-token, a tool that mints JWTs
 #   make fuzz       libFuzzer targets, FUZZ_SECONDS each (default 30)
 #   make bench      bench/progress.sh, bench/jwt.sh, bench/submit.sh (wrk)
+#   make soak       bench/soak: ten minutes of mixed traffic, Redis restarting
 #   make clean
 
 SHELL := /bin/bash
@@ -61,7 +62,7 @@ FUZZ_CFLAGS = -g -O1 -fno-omit-frame-pointer \
 PROVE       ?= prove
 PROVE_FLAGS ?= -v
 
-.PHONY: all deps bench-deps browser-deps build build-asan token unit test test-asan \
+.PHONY: soak all deps bench-deps browser-deps build build-asan token unit test test-asan \
         test-valgrind fuzz bench run check-conf clean
 
 # what the benchmarks need besides DEPS: wrk, and the nginx+Lua peer
@@ -106,6 +107,13 @@ bench: all bench-deps
 	bench/progress.sh
 	bench/jwt.sh
 	bench/submit.sh
+
+# ten minutes (SOAK_SECONDS) of logins, submissions, lookups and callbacks
+# while Redis restarts twice; the report is also in build/bench/soak.txt
+SOAK_SECONDS ?= 600
+
+soak: all
+	bench/soak $(SOAK_SECONDS)
 
 build: $(PLAIN_SO)
 

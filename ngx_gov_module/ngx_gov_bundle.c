@@ -427,11 +427,7 @@ ngx_http_gov_bundles_handler(ngx_http_request_t *r)
     end = rest.data + rest.len;
 
     if (rest.len == 0) {
-        if (!(r->method & (NGX_HTTP_GET|NGX_HTTP_HEAD))) {
-            return NGX_HTTP_NOT_ALLOWED;
-        }
-
-        rc = ngx_http_discard_request_body(r);
+        rc = ngx_http_gov_get_only(r);
         if (rc != NGX_OK) {
             return rc;
         }
@@ -463,11 +459,7 @@ ngx_http_gov_bundles_handler(ngx_http_request_t *r)
     }
 
     if (slash == NULL) {
-        if (!(r->method & (NGX_HTTP_GET|NGX_HTTP_HEAD))) {
-            return NGX_HTTP_NOT_ALLOWED;
-        }
-
-        rc = ngx_http_discard_request_body(r);
+        rc = ngx_http_gov_get_only(r);
         if (rc != NGX_OK) {
             return rc;
         }
@@ -490,11 +482,7 @@ ngx_http_gov_bundles_handler(ngx_http_request_t *r)
     {
         /* the application form: for the applicant, so identity first */
 
-        if (!(r->method & (NGX_HTTP_GET|NGX_HTTP_HEAD))) {
-            return NGX_HTTP_NOT_ALLOWED;
-        }
-
-        rc = ngx_http_discard_request_body(r);
+        rc = ngx_http_gov_get_only(r);
         if (rc != NGX_OK) {
             return rc;
         }
@@ -802,9 +790,9 @@ ngx_gov_submit_identity(ngx_http_request_t *r)
         form = 0;
 
     } else if (ct && ct->len >= 33
-               && ngx_strncasecmp(ct->data,
-                                  (u_char *) "application/x-www-form-urlencoded",
-                                  33) == 0)
+               && ngx_strncasecmp(ct->data, (u_char *)
+                                  "application/x-www-form-urlencoded", 33)
+                  == 0)
     {
         form = 1;
 

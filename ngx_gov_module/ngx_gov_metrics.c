@@ -551,11 +551,7 @@ ngx_gov_metrics_status_handler(ngx_http_request_t *r)
     static const char  *item_names[] = { "gov_dispatch_attempts_by_item",
                                          "gov_dispatch_failures_by_item" };
 
-    if (!(r->method & (NGX_HTTP_GET|NGX_HTTP_HEAD))) {
-        return NGX_HTTP_NOT_ALLOWED;
-    }
-
-    rc = ngx_http_discard_request_body(r);
+    rc = ngx_http_gov_get_only(r);
     if (rc != NGX_OK) {
         return rc;
     }

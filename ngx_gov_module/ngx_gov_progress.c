@@ -76,6 +76,8 @@ static void ngx_gov_progress_snapshot(redisReply *reply, void *data);
 static void ngx_gov_progress_snapshot_put(ngx_http_request_t *r,
     ngx_gov_progress_t *pc, redisReply *ver, ngx_msec_int_t ttl,
     ngx_gov_pcache_entry_t *entry);
+static ngx_uint_t ngx_gov_progress_mine(ngx_gov_pcache_entry_t *e,
+    ngx_str_t *who);
 static ngx_gov_bundle_t *ngx_gov_progress_bundle(ngx_gov_bundles_conf_t *bc,
     ngx_str_t *id);
 static ngx_uint_t ngx_gov_progress_asks(ngx_gov_bundles_conf_t *bc,
@@ -243,11 +245,7 @@ ngx_http_gov_progress_handler(ngx_http_request_t *r)
         return NGX_DONE;
     }
 
-    if (!(r->method & (NGX_HTTP_GET|NGX_HTTP_HEAD))) {
-        return NGX_HTTP_NOT_ALLOWED;
-    }
-
-    rc = ngx_http_discard_request_body(r);
+    rc = ngx_http_gov_get_only(r);
     if (rc != NGX_OK) {
         return rc;
     }
@@ -379,13 +377,7 @@ ngx_gov_progress_identity(ngx_http_request_t *r)
         && ngx_gov_pcache_get(r, &pc->id, glcf->progress_refresh, &entry)
            == NGX_OK)
     {
-        if ((entry.subject.len == pc->subject.len
-             && ngx_strncmp(entry.subject.data, pc->subject.data,
-                            pc->subject.len) == 0)
-            || (entry.actor.len && entry.actor.len == pc->subject.len
-                && ngx_strncmp(entry.actor.data, pc->subject.data,
-                               pc->subject.len) == 0))
-        {
+        if (ngx_gov_progress_mine(&entry, &pc->subject)) {
             rc = ngx_gov_progress_answer(r, &entry.body, &entry.etag);
 
         } else {
@@ -503,6 +495,22 @@ ngx_gov_progress_read(ngx_http_request_t *r, ngx_gov_progress_t *pc)
     cmds[5].argvlen = exec_len;
 
     return ngx_http_gov_redis_send_n(r, ngx_gov_progress_loaded, pc, 6, cmds);
+}
+
+
+/* 1 when a stored document is "who"'s own: its subject, or its agent */
+
+static ngx_uint_t
+ngx_gov_progress_mine(ngx_gov_pcache_entry_t *e, ngx_str_t *who)
+{
+    if (who->len == 0) {
+        return 0;
+    }
+
+    return (e->subject.len == who->len
+            && ngx_strncmp(e->subject.data, who->data, who->len) == 0)
+           || (e->actor.len == who->len
+               && ngx_strncmp(e->actor.data, who->data, who->len) == 0);
 }
 
 
@@ -671,13 +679,7 @@ ngx_gov_progress_snapshot(redisReply *reply, void *data)
             entry.body.data = f[4];
             entry.body.len = last - f[4];
 
-            if ((entry.subject.len == pc->subject.len
-                 && ngx_strncmp(entry.subject.data, pc->subject.data,
-                                pc->subject.len) == 0)
-                || (entry.actor.len && entry.actor.len == pc->subject.len
-                    && ngx_strncmp(entry.actor.data, pc->subject.data,
-                                   pc->subject.len) == 0))
-            {
+            if (ngx_gov_progress_mine(&entry, &pc->subject)) {
                 ngx_gov_pcache_put(r, &pc->id, &entry);
                 rc = ngx_gov_progress_answer(r, &entry.body, &entry.etag);
 

@@ -915,6 +915,19 @@ ngx_http_gov_wants_html(ngx_http_request_t *r)
 }
 
 
+/* a GET or HEAD, its body (if any) discarded; else 405 */
+
+ngx_int_t
+ngx_http_gov_get_only(ngx_http_request_t *r)
+{
+    if (!(r->method & (NGX_HTTP_GET|NGX_HTTP_HEAD))) {
+        return NGX_HTTP_NOT_ALLOWED;
+    }
+
+    return ngx_http_discard_request_body(r);
+}
+
+
 /* the request body, in memory and in one piece */
 
 ngx_int_t
@@ -1014,11 +1027,7 @@ ngx_http_gov_health_handler(ngx_http_request_t *r)
     static ngx_str_t     off =
         ngx_string("{\"status\":\"ok\",\"redis\":\"off\"}\n");
 
-    if (!(r->method & (NGX_HTTP_GET|NGX_HTTP_HEAD))) {
-        return NGX_HTTP_NOT_ALLOWED;
-    }
-
-    rc = ngx_http_discard_request_body(r);
+    rc = ngx_http_gov_get_only(r);
     if (rc != NGX_OK) {
         return rc;
     }

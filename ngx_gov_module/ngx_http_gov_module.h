@@ -94,6 +94,7 @@ ngx_int_t ngx_http_gov_location(ngx_http_request_t *r, ngx_str_t *location);
 ngx_table_elt_t *ngx_http_gov_find_header(ngx_http_request_t *r,
     const char *lowcase_key, size_t len);
 ngx_uint_t ngx_http_gov_wants_html(ngx_http_request_t *r);
+ngx_int_t ngx_http_gov_get_only(ngx_http_request_t *r);
 void ngx_http_gov_mask(ngx_http_request_t *r, ngx_str_t *secret);
 ngx_int_t ngx_http_gov_read_body(ngx_http_request_t *r, ngx_str_t *body);
 
