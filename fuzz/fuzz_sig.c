@@ -2,8 +2,9 @@
 /*
  * Copyright (C) ngx_gov_module authors
  *
- * libFuzzer target: callback signature headers and timestamps.  The input
- * is split at the first newline: header value, then body.
+ * libFuzzer target: callback signature headers and timestamps, and
+ * callback bodies.  The input is split at the first newline: header
+ * value, then body.
  */
 
 
@@ -13,6 +14,7 @@
 #include <strings.h>
 
 #include "gov_sig.h"
+#include "gov_state.h"
 
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
@@ -21,8 +23,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-    char          good[72];
-    long long     ts;
+    int             state;
+    char            good[72];
+    long long       ts;
+    gov_callback_t  cb;
     const char   *s = (const char *) data, *nl;
     size_t        hlen;
 
@@ -45,6 +49,20 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             __builtin_trap();
         }
     }
+
+    /* the body as a department's callback */
+
+    state = gov_callback_parse(nl ? nl + 1 : "", nl ? size - hlen - 1 : 0,
+                               &cb);
+
+    if ((state >= 0) != (cb.doc != NULL)
+        || (cb.receipt && cb.receipt_len > GOV_CALLBACK_RECEIPT_MAX)
+        || (cb.note && cb.note_len > GOV_CALLBACK_NOTE_MAX))
+    {
+        __builtin_trap();
+    }
+
+    json_decref(cb.doc);
 
     return 0;
 }

@@ -2196,7 +2196,7 @@ static void
 ngx_gov_callback_body(ngx_http_request_t *r)
 {
     u_char                    *p, *end, *slash;
-    json_t                    *doc, *v;
+    gov_callback_t             parsed;
     ngx_int_t                  rc, state;
     ngx_str_t                  body, id, item, receipt, note, replay;
     ngx_uint_t                 i;
@@ -2296,27 +2296,21 @@ ngx_gov_callback_body(ngx_http_request_t *r)
         goto done;
     }
 
-    doc = json_loadb((char *) body.data, body.len, JSON_REJECT_DUPLICATES,
-                     NULL);
-    v = json_object_get(doc, "state");
+    state = gov_callback_parse((char *) body.data, body.len, &parsed);
 
-    if (!json_is_string(v)) {
-        json_decref(doc);
+    if (state == GOV_CALLBACK_INVALID) {
         rc = ngx_http_gov_error(r, NGX_HTTP_BAD_REQUEST, "invalid_body");
         goto done;
     }
 
-    state = gov_state_from_str(json_string_value(v), json_string_length(v));
-
     if (state < 0) {
-        json_decref(doc);
         rc = ngx_http_gov_error(r, 422, "unknown_state");
         goto done;
     }
 
     cb = ngx_pcalloc(r->pool, sizeof(ngx_gov_callback_t));
     if (cb == NULL) {
-        json_decref(doc);
+        json_decref(parsed.doc);
         rc = NGX_HTTP_INTERNAL_SERVER_ERROR;
         goto done;
     }
@@ -2325,28 +2319,31 @@ ngx_gov_callback_body(ngx_http_request_t *r)
     cb->item = it;
     cb->app_id = id;
 
-    ngx_str_null(&receipt);
-    ngx_str_null(&note);
+    /* copies: the parsed body goes now */
 
-    v = json_object_get(doc, "receipt");
-    if (json_is_string(v) && json_string_length(v) <= 128) {
-        receipt.len = json_string_length(v);
-        receipt.data = ngx_pnalloc(r->pool, receipt.len + 1);
-        if (receipt.data) {
-            ngx_memcpy(receipt.data, json_string_value(v), receipt.len);
-        }
+    receipt.len = parsed.receipt_len;
+    receipt.data = parsed.receipt ? ngx_pnalloc(r->pool, receipt.len + 1)
+                                  : NULL;
+    note.len = parsed.note_len;
+    note.data = parsed.note ? ngx_pnalloc(r->pool, note.len + 1) : NULL;
+
+    if ((parsed.receipt && receipt.data == NULL)
+        || (parsed.note && note.data == NULL))
+    {
+        json_decref(parsed.doc);
+        rc = NGX_HTTP_INTERNAL_SERVER_ERROR;
+        goto done;
     }
 
-    v = json_object_get(doc, "note");
-    if (json_is_string(v) && json_string_length(v) <= 1024) {
-        note.len = json_string_length(v);
-        note.data = ngx_pnalloc(r->pool, note.len + 1);
-        if (note.data) {
-            ngx_memcpy(note.data, json_string_value(v), note.len);
-        }
+    if (receipt.data) {
+        ngx_memcpy(receipt.data, parsed.receipt, receipt.len);
     }
 
-    json_decref(doc);
+    if (note.data) {
+        ngx_memcpy(note.data, parsed.note, note.len);
+    }
+
+    json_decref(parsed.doc);
 
     cb->state.data = (u_char *) gov_state_name(state);
     cb->state.len = ngx_strlen(cb->state.data);

@@ -137,3 +137,48 @@ gov_state_percent(int state)
     return (state >= 0 && state < GOV_STEP_STATES) ? gov_state_percents[state]
                                                    : 0;
 }
+
+
+int
+gov_callback_parse(const char *body, size_t len, gov_callback_t *cb)
+{
+    int      state;
+    json_t  *v;
+
+    memset(cb, 0, sizeof(gov_callback_t));
+
+    cb->doc = json_loadb(body, len, JSON_REJECT_DUPLICATES, NULL);
+
+    v = json_object_get(cb->doc, "state");
+
+    if (!json_is_string(v)) {
+        json_decref(cb->doc);
+        cb->doc = NULL;
+        return GOV_CALLBACK_INVALID;
+    }
+
+    state = gov_state_from_str(json_string_value(v), json_string_length(v));
+
+    if (state < 0) {
+        json_decref(cb->doc);
+        cb->doc = NULL;
+        return GOV_CALLBACK_UNKNOWN_STATE;
+    }
+
+    v = json_object_get(cb->doc, "receipt");
+
+    if (json_is_string(v) && json_string_length(v) <= GOV_CALLBACK_RECEIPT_MAX)
+    {
+        cb->receipt = json_string_value(v);
+        cb->receipt_len = json_string_length(v);
+    }
+
+    v = json_object_get(cb->doc, "note");
+
+    if (json_is_string(v) && json_string_length(v) <= GOV_CALLBACK_NOTE_MAX) {
+        cb->note = json_string_value(v);
+        cb->note_len = json_string_length(v);
+    }
+
+    return state;
+}

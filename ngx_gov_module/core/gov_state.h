@@ -11,6 +11,7 @@
 
 
 #include <stddef.h>
+#include <jansson.h>
 
 
 typedef enum {
@@ -42,6 +43,29 @@ int gov_state_attention(int state);         /* the citizen must act */
 
 /* how far along a step is, for the progress bar: 0 .. 100 */
 int gov_state_percent(int state);
+
+
+#define GOV_CALLBACK_INVALID        -1     /* not JSON, no "state" string */
+#define GOV_CALLBACK_UNKNOWN_STATE  -2
+#define GOV_CALLBACK_RECEIPT_MAX    128
+#define GOV_CALLBACK_NOTE_MAX       1024
+
+
+typedef struct {
+    json_t       *doc;                  /* the parsed body, to json_decref */
+    const char   *receipt;              /* NULL when not given or too long */
+    size_t        receipt_len;
+    const char   *note;                 /* likewise */
+    size_t        note_len;
+} gov_callback_t;
+
+
+/*
+ * A department's callback body {"state":S,"receipt":R,"note":N}: returns
+ * the state, or GOV_CALLBACK_INVALID or GOV_CALLBACK_UNKNOWN_STATE (then
+ * cb->doc is NULL).  The receipt and note point into cb->doc.
+ */
+int gov_callback_parse(const char *body, size_t len, gov_callback_t *cb);
 
 
 #endif /* _GOV_STATE_H_INCLUDED_ */

@@ -107,6 +107,13 @@ validate(const char *json, char *out, size_t size)
 }
 
 
+static int
+cbparse(const char *body, gov_callback_t *cb)
+{
+    return gov_callback_parse(body, strlen(body), cb);
+}
+
+
 /* the form text as the JSON validation takes it, keys sorted ("" : NULL) */
 static const char *
 form(const char *text)
@@ -456,6 +463,46 @@ main(void)
         json_decref(problems);
         json_decref(doc);
         json_decref(guide);
+    }
+
+    /* --- a department's callback body ----------------------------------- */
+
+    {
+        gov_callback_t  cb;
+        char            longer[1200];
+        const char     *head = "{\"state\":\"received\",\"note\":\"";
+
+        is_int(cbparse("{\"state\":\"accepted\",\"receipt\":\"R1\","
+                       "\"note\":\"ok\"}", &cb),
+               GOV_STEP_ACCEPTED, "a callback body");
+        ok(cb.receipt && cb.receipt_len == 2
+           && memcmp(cb.receipt, "R1", 2) == 0 && cb.note
+           && cb.note_len == 2, "with its receipt and note");
+        json_decref(cb.doc);
+
+        is_int(cbparse("{\"state\":\"approved\",\"receipt\":5}", &cb),
+               GOV_STEP_APPROVED, "a receipt that is not a string");
+        ok(cb.receipt == NULL, "is left out");
+        json_decref(cb.doc);
+
+        memset(longer, 'x', sizeof(longer) - 1);
+        memcpy(longer, head, strlen(head));
+        memcpy(longer + sizeof(longer) - 3, "\"}", 3);
+        is_int(cbparse(longer, &cb), GOV_STEP_RECEIVED,
+               "a note over 1024 bytes");
+        ok(cb.note == NULL, "is left out");
+        json_decref(cb.doc);
+
+        is_int(cbparse("{\"state\":\"done\"}", &cb),
+               GOV_CALLBACK_UNKNOWN_STATE, "an unknown state");
+        ok(cb.doc == NULL, "leaves nothing to free");
+        is_int(cbparse("{\"state\":\"accepted\",\"state\":\"denied\"}", &cb),
+               GOV_CALLBACK_INVALID, "duplicate keys");
+        is_int(cbparse("[\"state\"]", &cb), GOV_CALLBACK_INVALID,
+               "not an object");
+        is_int(cbparse("{\"state\":1}", &cb), GOV_CALLBACK_INVALID,
+               "a state that is not a string");
+        is_int(cbparse("", &cb), GOV_CALLBACK_INVALID, "an empty body");
     }
 
     return done_testing();
