@@ -111,6 +111,8 @@ static ngx_http_gov_jwt_node_t *ngx_http_gov_jwt_cache_put(ngx_uint_t max,
 static void ngx_http_gov_jwt_cache_free(ngx_http_gov_jwt_node_t *node);
 
 static void ngx_http_gov_login_body(ngx_http_request_t *r);
+static ngx_int_t ngx_http_gov_login_failed(ngx_http_request_t *r,
+    ngx_int_t reason);
 static void ngx_http_gov_login_done(redisReply *reply, void *data);
 static void ngx_http_gov_logout_done(redisReply *reply, void *data);
 static ngx_int_t ngx_http_gov_logout_answer(ngx_http_request_t *r);
@@ -892,6 +894,64 @@ ngx_http_gov_unauthenticated(ngx_http_request_t *r, ngx_int_t reason)
                            "{\"error\":\"unauthenticated\",\"reason\":\"%s\"}\n",
                            gov_auth_reason_str(reason))
                - body.data;
+
+    return ngx_http_gov_send_json(r, NGX_HTTP_UNAUTHORIZED, &body);
+}
+
+
+/*
+ * gov_login refused the token: 401 with the reason, and for a browser
+ * the login page saying why, never a redirect back to the login URL
+ * (which may be what sent it here).
+ */
+
+static ngx_int_t
+ngx_http_gov_login_failed(ngx_http_request_t *r, ngx_int_t reason)
+{
+    u_char                   *p;
+    ngx_int_t                 rc;
+    ngx_str_t                 body;
+    ngx_table_elt_t          *h;
+    ngx_http_gov_loc_conf_t  *glcf;
+
+    glcf = ngx_http_get_module_loc_conf(r, ngx_http_gov_module);
+
+    h = ngx_list_push(&r->headers_out.headers);
+    if (h == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    h->hash = 1;
+    ngx_str_set(&h->key, "WWW-Authenticate");
+    h->value = ngx_http_gov_www_authenticate;
+
+    if (ngx_http_gov_wants_html(r)) {
+        rc = ngx_http_gov_page(r, NGX_HTTP_UNAUTHORIZED, "login",
+                 json_pack("{s:s,s:s,s:s,s:s%}", "title", "登录没有成功",
+                     "reason", gov_auth_reason_str(reason),
+                     "message", reason == GOV_AUTH_EXPIRED
+                                ? "登录凭证已经过期，请重新登录。"
+                                : reason == GOV_AUTH_MISSING
+                                  ? "没有收到登录凭证，请从登录页面登录。"
+                                  : "登录凭证无法验证，请重新登录。",
+                     "login_url", glcf->login_url.len
+                                  ? (char *) glcf->login_url.data : "",
+                     glcf->login_url.len));
+        if (rc != NGX_DECLINED) {
+            return rc;
+        }
+    }
+
+    p = ngx_pnalloc(r->pool, 80);
+    if (p == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    body.data = p;
+    body.len = ngx_sprintf(p, "{\"error\":\"unauthenticated\","
+                           "\"reason\":\"%s\"}\n",
+                           gov_auth_reason_str(reason))
+               - p;
 
     return ngx_http_gov_send_json(r, NGX_HTTP_UNAUTHORIZED, &body);
 }
@@ -1921,7 +1981,6 @@ ngx_http_gov_login_body(ngx_http_request_t *r)
     ngx_int_t                  rc, reason;
     ngx_str_t                  body, arg, token, return_to, key;
     ngx_str_t                 *ct;
-    ngx_table_elt_t           *h;
     ngx_http_gov_login_ctx_t  *lctx;
     ngx_http_gov_loc_conf_t   *glcf;
     u_char                     random[NGX_HTTP_GOV_SID_BYTES];
@@ -2050,7 +2109,7 @@ ngx_http_gov_login_body(ngx_http_request_t *r)
 
     if (token.len == 0) {
         json_decref(doc);
-        rc = ngx_http_gov_unauthenticated(r, GOV_AUTH_MISSING);
+        rc = ngx_http_gov_login_failed(r, GOV_AUTH_MISSING);
         ngx_http_finalize_request(r, rc);
         return;
     }
@@ -2062,26 +2121,7 @@ ngx_http_gov_login_body(ngx_http_request_t *r)
     ngx_gov_metrics_inc(NGX_GOV_M_AUTH + reason);
 
     if (reason != GOV_AUTH_OK) {
-        h = ngx_list_push(&r->headers_out.headers);
-        if (h == NULL) {
-            goto failed;
-        }
-
-        h->hash = 1;
-        ngx_str_set(&h->key, "WWW-Authenticate");
-        h->value = ngx_http_gov_www_authenticate;
-
-        body.data = ngx_pnalloc(r->pool, 80);
-        if (body.data == NULL) {
-            goto failed;
-        }
-
-        body.len = ngx_sprintf(body.data, "{\"error\":\"unauthenticated\","
-                               "\"reason\":\"%s\"}\n",
-                               gov_auth_reason_str(reason))
-                   - body.data;
-
-        rc = ngx_http_gov_send_json(r, NGX_HTTP_UNAUTHORIZED, &body);
+        rc = ngx_http_gov_login_failed(r, reason);
         ngx_http_finalize_request(r, rc);
         return;
     }

@@ -46,6 +46,7 @@ EOF
 
 my $SERVER = <<'EOF';
     location /bundles/ { gov_bundles; }
+    location = /auth/login { gov_login; }
     location /callback/ { gov_callback; }
     location /progress/ { gov_progress; }
     location /internal/nhc { internal;
@@ -226,6 +227,22 @@ $res = $t->post('/bundles/newborn/applications', headers => \%post_form,
 is($res->{status}, 201, 'the same form sent again (reload, double click)');
 like(decode_utf8($res->{content}), qr{id="app-id">$fid<}, 'the same application');
 is(apps(), $before + 1, 'nothing new');
+
+# --- a failed login, to a browser ------------------------------------------------
+
+my $expired = $t->token(key => 'hs', alg => 'HS256', kid => 'h1',
+                        sub => '110101199001011234', ttl => -3600);
+$res = $t->get("/auth/login?token=$expired&return_to=%2Fbundles%2F",
+               headers => \%html);
+is($res->{status}, 401, 'an expired token at login: 401');
+$page = decode_utf8($res->{content});
+like($page, qr/<h1>登录没有成功<\/h1>/, 'a page that says the login failed');
+like($page, qr/登录凭证已经过期/, 'and why, in plain words');
+$res = $t->get('/auth/login', headers => \%html);
+is($res->{status}, 401, 'no token: 401, not a redirect back to the login URL');
+like(decode_utf8($res->{content}), qr/没有收到登录凭证/, 'explained');
+$res = $t->get("/auth/login?token=$expired");
+like($res->{content}, qr/"reason":"expired"/, 'an API client gets the JSON reason');
 
 # --- error pages ----------------------------------------------------------------
 
