@@ -101,9 +101,11 @@ ngx_gov_module demo is running:
     http://127.0.0.1:8080/gov/health   Redis connection check
     http://127.0.0.1:8080/gov/status   metrics (Prometheus text)
 
-Submit an application (curl, with a token from the demo login page's
-links or build/gov-token), then watch http://127.0.0.1:8080/progress/ID
-move as the demo departments push state changes every 10-30 seconds.
+The whole journey in a browser: open the demo login page, log in as 张三,
+pick 新生儿出生一件事, read the guide, 开始申报, submit the form (mistakes
+are all shown at once), keep the receipt, then 查看办理进度 and reload as
+the demo departments move the steps (GOV_DEMO_PACE=4 make run for a quick
+demo); once everything is done, rate the service on the same page.
 
 Logs are in $run/logs.  Press Ctrl-C to stop everything.
 
