@@ -113,6 +113,8 @@ static void ngx_http_gov_jwt_cache_free(ngx_http_gov_jwt_node_t *node);
 static void ngx_http_gov_login_body(ngx_http_request_t *r);
 static ngx_int_t ngx_http_gov_login_failed(ngx_http_request_t *r,
     ngx_int_t reason);
+static ngx_int_t ngx_http_gov_challenge(ngx_http_request_t *r,
+    ngx_int_t reason, const char *title, const char *message);
 static void ngx_http_gov_login_done(redisReply *reply, void *data);
 static void ngx_http_gov_logout_done(redisReply *reply, void *data);
 static ngx_int_t ngx_http_gov_logout_answer(ngx_http_request_t *r);
@@ -820,9 +822,7 @@ ngx_http_gov_unauthenticated(ngx_http_request_t *r, ngx_int_t reason)
 {
     u_char                   *p;
     size_t                    len;
-    ngx_int_t                 rc;
     ngx_str_t                 body, location;
-    ngx_table_elt_t          *h;
     ngx_http_gov_loc_conf_t  *glcf;
 
     glcf = ngx_http_get_module_loc_conf(r, ngx_http_gov_module);
@@ -862,40 +862,9 @@ ngx_http_gov_unauthenticated(ngx_http_request_t *r, ngx_int_t reason)
                                  &r->headers_out.content_type, &body);
     }
 
-    h = ngx_list_push(&r->headers_out.headers);
-    if (h == NULL) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
+    /* a browser that cannot be sent to log in: the page says why */
 
-    h->hash = 1;
-    ngx_str_set(&h->key, "WWW-Authenticate");
-    h->value = ngx_http_gov_www_authenticate;
-
-    if (ngx_http_gov_wants_html(r)) {
-        /* a browser that cannot be sent to log in: the page says why */
-
-        rc = ngx_http_gov_page(r, NGX_HTTP_UNAUTHORIZED, "login",
-                 json_pack("{s:s,s:s,s:s%}", "title", "请先登录",
-                           "reason", gov_auth_reason_str(reason),
-                           "login_url", glcf->login_url.len
-                                        ? (char *) glcf->login_url.data : "",
-                           glcf->login_url.len));
-        if (rc != NGX_DECLINED) {
-            return rc;
-        }
-    }
-
-    body.data = ngx_pnalloc(r->pool, 80);
-    if (body.data == NULL) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    body.len = ngx_sprintf(body.data,
-                           "{\"error\":\"unauthenticated\",\"reason\":\"%s\"}\n",
-                           gov_auth_reason_str(reason))
-               - body.data;
-
-    return ngx_http_gov_send_json(r, NGX_HTTP_UNAUTHORIZED, &body);
+    return ngx_http_gov_challenge(r, reason, "请先登录", NULL);
 }
 
 
@@ -907,6 +876,24 @@ ngx_http_gov_unauthenticated(ngx_http_request_t *r, ngx_int_t reason)
 
 static ngx_int_t
 ngx_http_gov_login_failed(ngx_http_request_t *r, ngx_int_t reason)
+{
+    return ngx_http_gov_challenge(r, reason, "登录没有成功",
+                                  reason == GOV_AUTH_EXPIRED
+                                  ? "登录凭证已经过期，请重新登录。"
+                                  : reason == GOV_AUTH_MISSING
+                                  ? "没有收到登录凭证，请从登录页面登录。"
+                                  : "登录凭证无法验证，请重新登录。");
+}
+
+
+/*
+ * 401 with WWW-Authenticate and the reason: JSON, or for a browser the
+ * login page with "title" and, when given, "message".
+ */
+
+static ngx_int_t
+ngx_http_gov_challenge(ngx_http_request_t *r, ngx_int_t reason,
+    const char *title, const char *message)
 {
     u_char                   *p;
     ngx_int_t                 rc;
@@ -927,16 +914,12 @@ ngx_http_gov_login_failed(ngx_http_request_t *r, ngx_int_t reason)
 
     if (ngx_http_gov_wants_html(r)) {
         rc = ngx_http_gov_page(r, NGX_HTTP_UNAUTHORIZED, "login",
-                 json_pack("{s:s,s:s,s:s,s:s%}", "title", "登录没有成功",
-                     "reason", gov_auth_reason_str(reason),
-                     "message", reason == GOV_AUTH_EXPIRED
-                                ? "登录凭证已经过期，请重新登录。"
-                                : reason == GOV_AUTH_MISSING
-                                  ? "没有收到登录凭证，请从登录页面登录。"
-                                  : "登录凭证无法验证，请重新登录。",
-                     "login_url", glcf->login_url.len
-                                  ? (char *) glcf->login_url.data : "",
-                     glcf->login_url.len));
+                 json_pack("{s:s,s:s,s:s?,s:s%}", "title", title,
+                           "reason", gov_auth_reason_str(reason),
+                           "message", message,
+                           "login_url", glcf->login_url.len
+                                        ? (char *) glcf->login_url.data : "",
+                           glcf->login_url.len));
         if (rc != NGX_DECLINED) {
             return rc;
         }
