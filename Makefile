@@ -97,6 +97,10 @@ bench-deps:
 browser-deps: deps
 	@command -v npm >/dev/null || \
 	    $(MAKE) --no-print-directory deps DEPS="nodejs npm"
+	@node -e 'process.exit(+process.versions.node.split(".")[0] >= 20 ? 0 : 1)' \
+	    || { echo "playwright-core needs Node.js 20 or later (found" \
+	              "$$(node --version)): install Node.js 20, e.g. NodeSource's" \
+	              "nodejs package"; exit 1; }
 	@[ t/browser/node_modules/.package-lock.json -nt \
 	   t/browser/package-lock.json ] || \
 	    npm ci --prefix t/browser --no-audit --no-fund --loglevel=error
