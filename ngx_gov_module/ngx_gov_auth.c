@@ -1381,11 +1381,6 @@ ngx_http_gov_session_lookup(ngx_http_request_t *r,
     ngx_int_t              rc;
     ngx_gov_redis_args_t   cmds[4];
 
-    static const char   *multi[] = { "MULTI" };
-    static const char   *exec[] = { "EXEC" };
-    static const size_t  multi_len[] = { 5 };
-    static const size_t  exec_len[] = { 4 };
-
     const char  *get[2], *pttl[2];
     size_t       get_len[2], pttl_len[2];
 
@@ -1401,28 +1396,14 @@ ngx_http_gov_session_lookup(ngx_http_request_t *r,
         return NGX_ERROR;
     }
 
-    get[0] = "GET";
-    get_len[0] = 3;
-    get[1] = (const char *) ctx->session_key.data;
-    get_len[1] = ctx->session_key.len;
-
-    pttl[0] = "PTTL";
-    pttl_len[0] = 4;
-    pttl[1] = get[1];
-    pttl_len[1] = get_len[1];
-
-    cmds[0].argc = 1;
-    cmds[0].argv = multi;
-    cmds[0].argvlen = multi_len;
-    cmds[1].argc = 2;
-    cmds[1].argv = get;
-    cmds[1].argvlen = get_len;
-    cmds[2].argc = 2;
-    cmds[2].argv = pttl;
-    cmds[2].argvlen = pttl_len;
-    cmds[3].argc = 1;
-    cmds[3].argv = exec;
-    cmds[3].argvlen = exec_len;
+    cmds[0] = ngx_gov_redis_multi;
+    ngx_gov_redis_key_cmd(&cmds[1], get, get_len, "GET",
+                          (const char *) ctx->session_key.data,
+                          ctx->session_key.len);
+    ngx_gov_redis_key_cmd(&cmds[2], pttl, pttl_len, "PTTL",
+                          (const char *) ctx->session_key.data,
+                          ctx->session_key.len);
+    cmds[3] = ngx_gov_redis_exec;
 
     rc = ngx_http_gov_redis_send_n(r, ngx_http_gov_session_done, ctx, 4,
                                    cmds);

@@ -428,12 +428,11 @@ done:
 static ngx_int_t
 ngx_gov_progress_read(ngx_http_request_t *r, ngx_gov_progress_t *pc)
 {
+    ngx_uint_t            i;
     ngx_gov_redis_args_t  cmds[6];
 
-    static const char   *multi[] = { "MULTI" };
-    static const char   *exec[] = { "EXEC" };
-    static const size_t  multi_len[] = { 5 };
-    static const size_t  exec_len[] = { 4 };
+    static const char    *fields[] = { "doc", "code", "rating", "subject",
+                                       "actor", "ver" };
 
     const char  *hmget[8], *hgetall[2], *fails[2], *fresh[2], *key[5];
     size_t       hmget_len[8], hgetall_len[2], fails_len[2], fresh_len[2];
@@ -443,56 +442,26 @@ ngx_gov_progress_read(ngx_http_request_t *r, ngx_gov_progress_t *pc)
         return NGX_ERROR;
     }
 
-    hmget[0] = "HMGET";
-    hmget_len[0] = 5;
-    hmget[1] = key[0];
-    hmget_len[1] = key_len[0];
-    hmget[2] = "doc";
-    hmget_len[2] = 3;
-    hmget[3] = "code";
-    hmget_len[3] = 4;
-    hmget[4] = "rating";
-    hmget_len[4] = 6;
-    hmget[5] = "subject";
-    hmget_len[5] = 7;
-    hmget[6] = "actor";
-    hmget_len[6] = 5;
-    hmget[7] = "ver";
-    hmget_len[7] = 3;
+    cmds[0] = ngx_gov_redis_multi;
 
-    hgetall[0] = "HGETALL";
-    hgetall_len[0] = 7;
-    hgetall[1] = key[1];
-    hgetall_len[1] = key_len[1];
+    ngx_gov_redis_key_cmd(&cmds[1], hmget, hmget_len, "HMGET", key[0],
+                          key_len[0]);
 
-    fails[0] = "GET";
-    fails_len[0] = 3;
-    fails[1] = key[2];
-    fails_len[1] = key_len[2];
+    for (i = 0; i < 6; i++) {
+        hmget[2 + i] = fields[i];
+        hmget_len[2 + i] = ngx_strlen(fields[i]);
+    }
 
-    cmds[0].argc = 1;
-    cmds[0].argv = multi;
-    cmds[0].argvlen = multi_len;
     cmds[1].argc = 8;
-    cmds[1].argv = hmget;
-    cmds[1].argvlen = hmget_len;
-    cmds[2].argc = 2;
-    cmds[2].argv = hgetall;
-    cmds[2].argvlen = hgetall_len;
-    cmds[3].argc = 2;
-    cmds[3].argv = fails;
-    cmds[3].argvlen = fails_len;
-    fresh[0] = "PTTL";
-    fresh_len[0] = 4;
-    fresh[1] = key[3];
-    fresh_len[1] = key_len[3];
 
-    cmds[4].argc = 2;
-    cmds[4].argv = fresh;
-    cmds[4].argvlen = fresh_len;
-    cmds[5].argc = 1;
-    cmds[5].argv = exec;
-    cmds[5].argvlen = exec_len;
+    ngx_gov_redis_key_cmd(&cmds[2], hgetall, hgetall_len, "HGETALL", key[1],
+                          key_len[1]);
+    ngx_gov_redis_key_cmd(&cmds[3], fails, fails_len, "GET", key[2],
+                          key_len[2]);
+    ngx_gov_redis_key_cmd(&cmds[4], fresh, fresh_len, "PTTL", key[3],
+                          key_len[3]);
+
+    cmds[5] = ngx_gov_redis_exec;
 
     return ngx_http_gov_redis_send_n(r, ngx_gov_progress_loaded, pc, 6, cmds);
 }

@@ -507,6 +507,35 @@ ngx_gov_redis_send(ngx_log_t *log, ngx_gov_redis_handler_pt handler,
 }
 
 
+static const char    *ngx_gov_redis_multi_argv[] = { "MULTI" };
+static const char    *ngx_gov_redis_exec_argv[] = { "EXEC" };
+static const size_t   ngx_gov_redis_multi_len[] = { 5 };
+static const size_t   ngx_gov_redis_exec_len[] = { 4 };
+
+ngx_gov_redis_args_t  ngx_gov_redis_multi = {
+    1, ngx_gov_redis_multi_argv, ngx_gov_redis_multi_len
+};
+
+ngx_gov_redis_args_t  ngx_gov_redis_exec = {
+    1, ngx_gov_redis_exec_argv, ngx_gov_redis_exec_len
+};
+
+
+void
+ngx_gov_redis_key_cmd(ngx_gov_redis_args_t *a, const char **argv,
+    size_t *argvlen, const char *name, const char *key, size_t len)
+{
+    argv[0] = name;
+    argvlen[0] = ngx_strlen(name);
+    argv[1] = key;
+    argvlen[1] = len;
+
+    a->argc = 2;
+    a->argv = argv;
+    a->argvlen = argvlen;
+}
+
+
 ngx_int_t
 ngx_gov_redis_send_n(ngx_log_t *log, ngx_gov_redis_handler_pt handler,
     void *data, ngx_gov_redis_cmd_t **owner, ngx_uint_t n,

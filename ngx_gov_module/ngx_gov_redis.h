@@ -70,6 +70,14 @@ ngx_int_t ngx_gov_redis_send(ngx_log_t *log, ngx_gov_redis_handler_pt handler,
  * any pipeline whose last reply matters): only the last command's reply
  * reaches the handler, the others are discarded.
  */
+/* MULTI and EXEC, to wrap commands queued together by send_n */
+extern ngx_gov_redis_args_t  ngx_gov_redis_multi;
+extern ngx_gov_redis_args_t  ngx_gov_redis_exec;
+
+/* "a" as the command NAME KEY, with argv and argvlen of two slots */
+void ngx_gov_redis_key_cmd(ngx_gov_redis_args_t *a, const char **argv,
+    size_t *argvlen, const char *name, const char *key, size_t len);
+
 ngx_int_t ngx_gov_redis_send_n(ngx_log_t *log,
     ngx_gov_redis_handler_pt handler, void *data, ngx_gov_redis_cmd_t **owner,
     ngx_uint_t n, ngx_gov_redis_args_t *cmds);
