@@ -2,7 +2,9 @@
 #
 #   make            install missing Debian packages, build the module
 #   make run        Redis, demo department backends and nginx on 127.0.0.1:8080
-#   make test       unit tests and the t/ suite against a real nginx and Redis
+#   make test       unit tests and the t/ suite against a real nginx and Redis,
+#                   then the suite again with nchan loaded first and last
+#   make test-neighbours  only those two runs
 #   make test-asan  the same suite, module built with ASan and UBSan
 #   make test-valgrind  the same suite with nginx under valgrind
 #   make unit       C unit tests of the core only
@@ -22,6 +24,7 @@ CC          ?= cc
 # Packages needed to build, run and test.
 DEPS = nginx nginx-dev libjwt-dev libhiredis-dev libjansson-dev \
        libpcre2-dev libssl-dev zlib1g-dev redis-server redis-tools \
+       cmake dpkg-dev binutils \
        gcc make perl valgrind openssl clang libclang-rt-14-dev chromium \
        fonts-wqy-microhei
 
@@ -31,7 +34,7 @@ ASAN_DIR    = $(BUILD)/asan
 PLAIN_SO    = $(PLAIN_DIR)/objs/$(MODULE_SO)
 ASAN_SO     = $(ASAN_DIR)/objs/$(MODULE_SO)
 
-SRCS := $(wildcard ngx_gov_module/*.c ngx_gov_module/*.h \
+SRCS := $(wildcard ngx_gov_module/*.c ngx_gov_module/*.h ngx_gov_module/*.map \
                    ngx_gov_module/core/*.c ngx_gov_module/core/*.h)
 
 CORE_SRCS   = $(wildcard ngx_gov_module/core/*.c)
@@ -54,15 +57,21 @@ TOKEN_SRCS  = ngx_gov_module/tools/gov_token.c \
               ngx_gov_module/core/gov_jwt.c ngx_gov_module/core/gov_b64.c
 
 FUZZ_SECONDS ?= 30
-FUZZ_TARGETS = token jwks http mustache app calendar sig
+FUZZ_TARGETS = token jwks http mustache app calendar sig jwtdiff
 FUZZ_BINS   = $(patsubst %,$(BUILD)/fuzz/fuzz_%,$(FUZZ_TARGETS))
-FUZZ_CFLAGS = -g -O1 -fno-omit-frame-pointer \
+FUZZ_CFLAGS = -g -O1 -fno-omit-frame-pointer -It/unit \
               -fsanitize=fuzzer,address,undefined -Ingx_gov_module/core
 
 PROVE       ?= prove
 PROVE_FLAGS ?= -v
 
-.PHONY: soak all deps bench-deps browser-deps build build-asan token unit test test-asan \
+# t/090-neighbours.t loads every module of Debian's nginx-extras beside
+# ours, and the suite runs again with Debian's nchan (which embeds its own
+# hiredis) loaded before ours and after it
+TEST_DEPS   = nginx-extras
+NCHAN_SO    = /usr/lib/nginx/modules/ngx_nchan_module.so
+
+.PHONY: jansson test-deps test-neighbours soak all deps bench-deps browser-deps build build-asan token unit test test-asan \
         test-valgrind fuzz bench run check-conf clean
 
 # what the benchmarks need besides DEPS: wrk, and the nginx+Lua peer
@@ -131,8 +140,18 @@ $(TOKEN): $(TOKEN_SRCS) $(wildcard ngx_gov_module/core/*.h)
 
 build-asan: $(ASAN_SO)
 
+# jansson as a position-independent archive, from Debian's source package
+# of the installed libjansson-dev (Debian's own libjansson.a is not PIC);
+# the module links it with its symbols kept local (see config)
+JANSSON_A   = $(BUILD)/jansson/lib/libjansson.a
+
+jansson: $(JANSSON_A)
+
+$(JANSSON_A): ngx_gov_module/tools/build-jansson.sh
+	ngx_gov_module/tools/build-jansson.sh $(BUILD)/jansson
+
 # configure from a copy of Debian's nginx sources, never inside them
-$(PLAIN_DIR)/objs/Makefile: config
+$(PLAIN_DIR)/objs/Makefile: config $(JANSSON_A)
 	rm -rf $(PLAIN_DIR) && mkdir -p $(BUILD)
 	cp -a $(NGINX_SRC) $(PLAIN_DIR)
 	cd $(PLAIN_DIR) && source ./conf_flags && \
@@ -140,7 +159,7 @@ $(PLAIN_DIR)/objs/Makefile: config
 	        --with-cc-opt="$(CC_OPT)" --with-ld-opt="$(LD_OPT)" \
 	        --add-dynamic-module=$(CURDIR) > configure.log
 
-$(ASAN_DIR)/objs/Makefile: config
+$(ASAN_DIR)/objs/Makefile: config $(JANSSON_A)
 	rm -rf $(ASAN_DIR) && mkdir -p $(BUILD)
 	cp -a $(NGINX_SRC) $(ASAN_DIR)
 	cd $(ASAN_DIR) && source ./conf_flags && \
@@ -160,7 +179,7 @@ $(BUILD)/unit/%: t/unit/%.c $(CORE_SRCS) $(wildcard t/unit/*.h)
 
 # libFuzzer targets of the core; each runs FUZZ_SECONDS on the committed
 # seeds in fuzz/corpus/NAME, new inputs go to build/fuzz/corpus-NAME
-$(BUILD)/fuzz/fuzz_%: fuzz/fuzz_%.c $(CORE_SRCS) $(wildcard ngx_gov_module/core/*.h)
+$(BUILD)/fuzz/fuzz_%: fuzz/fuzz_%.c $(CORE_SRCS) $(wildcard ngx_gov_module/core/*.h t/unit/*.h)
 	@mkdir -p $(BUILD)/fuzz
 	clang $(FUZZ_CFLAGS) -o $@ $< $(CORE_SRCS) -ljwt -ljansson -lcrypto
 
@@ -178,16 +197,27 @@ fuzz: deps $(FUZZ_BINS)
 unit: $(UNIT_BINS)
 	$(PROVE) $(PROVE_FLAGS) --exec '' $(UNIT_BINS)
 
-test: all browser-deps unit
-	TEST_NGINX_MODULE=$(PLAIN_SO) $(PROVE) $(PROVE_FLAGS) t/
+test-deps:
+	@$(MAKE) --no-print-directory deps DEPS="$(TEST_DEPS)"
 
-test-asan: deps browser-deps build-asan token unit
+test: all test-deps browser-deps unit
+	TEST_NGINX_MODULE=$(PLAIN_SO) $(PROVE) $(PROVE_FLAGS) t/
+	@$(MAKE) --no-print-directory test-neighbours
+
+# the whole suite with nchan loaded before our module, then after it
+test-neighbours: all test-deps browser-deps
+	TEST_NGINX_MODULE=$(PLAIN_SO) TEST_NGINX_LOAD_FIRST=$(NCHAN_SO) \
+	    $(PROVE) $(PROVE_FLAGS) t/
+	TEST_NGINX_MODULE=$(PLAIN_SO) TEST_NGINX_LOAD_LAST=$(NCHAN_SO) \
+	    $(PROVE) $(PROVE_FLAGS) t/
+
+test-asan: deps test-deps browser-deps build-asan token unit
 	TEST_NGINX_MODULE=$(ASAN_SO) \
 	TEST_NGINX_PRELOAD="$$($(CC) -print-file-name=libasan.so) \
 	                    $$($(CC) -print-file-name=libubsan.so)" \
 	    $(PROVE) $(PROVE_FLAGS) t/
 
-test-valgrind: all browser-deps
+test-valgrind: all test-deps browser-deps
 	TEST_NGINX_MODULE=$(PLAIN_SO) TEST_NGINX_VALGRIND=1 \
 	    $(PROVE) $(PROVE_FLAGS) t/
 

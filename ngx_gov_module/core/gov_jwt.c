@@ -10,12 +10,13 @@
 #include <string.h>
 #include <strings.h>
 
-#include <jwt.h>
-
 #include <openssl/bio.h>
 #include <openssl/bn.h>
 #include <openssl/core_names.h>
+#include <openssl/crypto.h>
+#include <openssl/ec.h>
 #include <openssl/evp.h>
+#include <openssl/hmac.h>
 #include <openssl/param_build.h>
 #include <openssl/pem.h>
 
@@ -34,14 +35,19 @@ typedef struct {
 
 
 static int gov_keyset_push(gov_keyset_t *ks, const char *kid, int alg,
-    const unsigned char *key, size_t key_len, char *err, size_t errlen);
+    const unsigned char *key, size_t key_len, EVP_PKEY *pkey, char *err,
+    size_t errlen);
 static int gov_keyset_add_pem(gov_keyset_t *ks, const char *data,
     size_t len, const char *alg, const char *kid, char *err, size_t errlen);
 static int gov_keyset_add_jwk(gov_keyset_t *ks, json_t *jwk,
     const char *alg, char *err, size_t errlen);
 static int gov_pkey_check(EVP_PKEY *pkey, int alg, char *err, size_t errlen);
 static int gov_pkey_default_alg(EVP_PKEY *pkey);
-static int gov_pkey_pem(EVP_PKEY *pkey, unsigned char **pem, size_t *len);
+static int gov_jwt_sig_ok(const gov_jwk_t *key, const char *input,
+    size_t len, const unsigned char *sig, size_t siglen);
+static int gov_jwt_ecdsa_der(const unsigned char *sig, size_t siglen,
+    int alg, unsigned char **der, int *derlen);
+static const EVP_MD *gov_jwt_md(int alg);
 static unsigned char *gov_jwk_member(json_t *jwk, const char *name,
     size_t *len, char *err, size_t errlen);
 static EVP_PKEY *gov_jwk_rsa(json_t *jwk, char *err, size_t errlen);
@@ -67,15 +73,15 @@ static const char  *gov_auth_reasons[] = {
 
 
 static const gov_jwt_alg_name_t  gov_jwt_algs[] = {
-    { "HS256", JWT_ALG_HS256 },
-    { "HS384", JWT_ALG_HS384 },
-    { "HS512", JWT_ALG_HS512 },
-    { "RS256", JWT_ALG_RS256 },
-    { "RS384", JWT_ALG_RS384 },
-    { "RS512", JWT_ALG_RS512 },
-    { "ES256", JWT_ALG_ES256 },
-    { "ES384", JWT_ALG_ES384 },
-    { "ES512", JWT_ALG_ES512 },
+    { "HS256", GOV_JWT_HS256 },
+    { "HS384", GOV_JWT_HS384 },
+    { "HS512", GOV_JWT_HS512 },
+    { "RS256", GOV_JWT_RS256 },
+    { "RS384", GOV_JWT_RS384 },
+    { "RS512", GOV_JWT_RS512 },
+    { "ES256", GOV_JWT_ES256 },
+    { "ES384", GOV_JWT_ES384 },
+    { "ES512", GOV_JWT_ES512 },
     { NULL, 0 }
 };
 
@@ -126,16 +132,16 @@ gov_jwt_alg_str(int alg)
 static int
 gov_alg_is_hs(int alg)
 {
-    return alg == JWT_ALG_HS256 || alg == JWT_ALG_HS384
-           || alg == JWT_ALG_HS512;
+    return alg == GOV_JWT_HS256 || alg == GOV_JWT_HS384
+           || alg == GOV_JWT_HS512;
 }
 
 
 static int
 gov_alg_is_rs(int alg)
 {
-    return alg == JWT_ALG_RS256 || alg == JWT_ALG_RS384
-           || alg == JWT_ALG_RS512;
+    return alg == GOV_JWT_RS256 || alg == GOV_JWT_RS384
+           || alg == GOV_JWT_RS512;
 }
 
 
@@ -148,9 +154,11 @@ gov_keyset_free(gov_keyset_t *ks)
         free(ks->keys[i].kid);
 
         if (ks->keys[i].key) {
-            memset(ks->keys[i].key, 0, ks->keys[i].key_len);
+            OPENSSL_cleanse(ks->keys[i].key, ks->keys[i].key_len);
             free(ks->keys[i].key);
         }
+
+        EVP_PKEY_free(ks->keys[i].pkey);
     }
 
     free(ks->keys);
@@ -161,9 +169,15 @@ gov_keyset_free(gov_keyset_t *ks)
 }
 
 
+/*
+ * Appends a key: "key" is an oct secret (copied), or "pkey" an RSA or EC
+ * public key, whose reference is taken on success only.
+ */
+
 static int
 gov_keyset_push(gov_keyset_t *ks, const char *kid, int alg,
-    const unsigned char *key, size_t key_len, char *err, size_t errlen)
+    const unsigned char *key, size_t key_len, EVP_PKEY *pkey, char *err,
+    size_t errlen)
 {
     size_t      i, cap;
     gov_jwk_t  *k, *keys;
@@ -193,6 +207,7 @@ gov_keyset_push(gov_keyset_t *ks, const char *kid, int alg,
     memset(k, 0, sizeof(gov_jwk_t));
 
     k->alg = alg;
+    k->md = gov_jwt_md(alg);
 
     if (kid) {
         k->kid = strdup(kid);
@@ -202,16 +217,20 @@ gov_keyset_push(gov_keyset_t *ks, const char *kid, int alg,
         }
     }
 
-    k->key = malloc(key_len + 1);
-    if (k->key == NULL) {
-        free(k->kid);
-        snprintf(err, errlen, "out of memory");
-        return -1;
+    if (pkey == NULL) {
+        k->key = malloc(key_len + 1);
+        if (k->key == NULL) {
+            free(k->kid);
+            snprintf(err, errlen, "out of memory");
+            return -1;
+        }
+
+        memcpy(k->key, key, key_len);
+        k->key[key_len] = '\0';
+        k->key_len = key_len;
     }
 
-    memcpy(k->key, key, key_len);
-    k->key[key_len] = '\0';
-    k->key_len = key_len;
+    k->pkey = pkey;
 
     ks->nkeys++;
 
@@ -289,11 +308,9 @@ static int
 gov_keyset_add_pem(gov_keyset_t *ks, const char *data, size_t len,
     const char *alg, const char *kid, char *err, size_t errlen)
 {
-    int             a, rc;
-    BIO            *bio;
-    size_t          pem_len;
-    EVP_PKEY       *pkey;
-    unsigned char  *pem;
+    int        a;
+    BIO       *bio;
+    EVP_PKEY  *pkey;
 
     if (alg == NULL) {
         snprintf(err, errlen, "a PEM key needs \"alg=\" to pin its "
@@ -329,22 +346,13 @@ gov_keyset_add_pem(gov_keyset_t *ks, const char *data, size_t len,
     }
 
     if (gov_pkey_check(pkey, a, err, errlen) != 0
-        || gov_pkey_pem(pkey, &pem, &pem_len) != 0)
+        || gov_keyset_push(ks, kid, a, NULL, 0, pkey, err, errlen) != 0)
     {
-        if (err[0] == '\0') {
-            snprintf(err, errlen, "cannot export the public key");
-        }
-
         EVP_PKEY_free(pkey);
         return -1;
     }
 
-    EVP_PKEY_free(pkey);
-
-    rc = gov_keyset_push(ks, kid, a, pem, pem_len, err, errlen);
-    free(pem);
-
-    return rc;
+    return 0;
 }
 
 
@@ -428,7 +436,7 @@ gov_keyset_add_jwk(gov_keyset_t *ks, json_t *jwk, const char *alg,
         }
 
         /* RFC 7518 3.2: a key at least as long as the hash */
-        min = a == JWT_ALG_HS256 ? 32 : a == JWT_ALG_HS384 ? 48 : 64;
+        min = a == GOV_JWT_HS256 ? 32 : a == GOV_JWT_HS384 ? 48 : 64;
 
         if (len < min) {
             snprintf(err, errlen, "oct key \"%s\" is %zu bytes, %s needs "
@@ -437,8 +445,8 @@ gov_keyset_add_jwk(gov_keyset_t *ks, json_t *jwk, const char *alg,
             return -1;
         }
 
-        rc = gov_keyset_push(ks, kid, a, key, len, err, errlen);
-        memset(key, 0, len);
+        rc = gov_keyset_push(ks, kid, a, key, len, NULL, err, errlen);
+        OPENSSL_cleanse(key, len);
         free(key);
 
         return rc;
@@ -465,23 +473,13 @@ gov_keyset_add_jwk(gov_keyset_t *ks, json_t *jwk, const char *alg,
     }
 
     if (gov_pkey_check(pkey, a, err, errlen) != 0
-        || gov_pkey_pem(pkey, &key, &len) != 0)
+        || gov_keyset_push(ks, kid, a, NULL, 0, pkey, err, errlen) != 0)
     {
-        if (err[0] == '\0') {
-            snprintf(err, errlen, "cannot export key \"%s\"",
-                     kid ? kid : "");
-        }
-
         EVP_PKEY_free(pkey);
         return -1;
     }
 
-    EVP_PKEY_free(pkey);
-
-    rc = gov_keyset_push(ks, kid, a, key, len, err, errlen);
-    free(key);
-
-    return rc;
+    return 0;
 }
 
 
@@ -685,15 +683,15 @@ gov_pkey_curve_alg(EVP_PKEY *pkey)
     }
 
     if (strcmp(group, "prime256v1") == 0) {
-        return JWT_ALG_ES256;
+        return GOV_JWT_ES256;
     }
 
     if (strcmp(group, "secp384r1") == 0) {
-        return JWT_ALG_ES384;
+        return GOV_JWT_ES384;
     }
 
     if (strcmp(group, "secp521r1") == 0) {
-        return JWT_ALG_ES512;
+        return GOV_JWT_ES512;
     }
 
     return -1;
@@ -704,7 +702,7 @@ static int
 gov_pkey_default_alg(EVP_PKEY *pkey)
 {
     if (EVP_PKEY_get_base_id(pkey) == EVP_PKEY_RSA) {
-        return JWT_ALG_RS256;
+        return GOV_JWT_RS256;
     }
 
     return gov_pkey_curve_alg(pkey);
@@ -761,41 +759,6 @@ gov_pkey_check(EVP_PKEY *pkey, int alg, char *err, size_t errlen)
 }
 
 
-static int
-gov_pkey_pem(EVP_PKEY *pkey, unsigned char **pem, size_t *len)
-{
-    BIO   *bio;
-    char  *data;
-    long   n;
-
-    bio = BIO_new(BIO_s_mem());
-    if (bio == NULL) {
-        return -1;
-    }
-
-    if (!PEM_write_bio_PUBKEY(bio, pkey)) {
-        BIO_free(bio);
-        return -1;
-    }
-
-    n = BIO_get_mem_data(bio, &data);
-
-    *pem = malloc((size_t) n + 1);
-    if (*pem == NULL) {
-        BIO_free(bio);
-        return -1;
-    }
-
-    memcpy(*pem, data, (size_t) n);
-    (*pem)[n] = '\0';
-    *len = (size_t) n;
-
-    BIO_free(bio);
-
-    return 0;
-}
-
-
 static json_t *
 gov_jwt_segment(const char *s, size_t len)
 {
@@ -832,9 +795,8 @@ gov_jwt_verify(const gov_keyset_t *ks, const char *token, size_t len,
     json_t **claims)
 {
     int               a, rc, n;
-    char             *copy;
-    jwt_t            *jwt;
     size_t            i, hlen, plen, slen;
+    unsigned char    *sig;
     json_t           *header, *payload, *v;
     const char       *d1, *d2, *kid;
     const gov_jwk_t  *key;
@@ -957,40 +919,25 @@ gov_jwt_verify(const gov_keyset_t *ks, const char *token, size_t len,
         goto done;
     }
 
-    copy = malloc(len + 1);
-    if (copy == NULL) {
+    sig = malloc(gov_b64url_decoded_max(slen));
+    if (sig == NULL) {
         rc = GOV_AUTH_BAD_SIGNATURE;
         goto done;
     }
 
-    memcpy(copy, token, len);
-    copy[len] = '\0';
+    /* the key was chosen by its pinned algorithm, and "alg" matched it */
 
-    /*
-     * libjwt verifies with whatever "alg" the token names; the key above
-     * was chosen by its pinned algorithm and the header's alg matched it,
-     * and jwt_get_alg() is checked again after decoding.
-     */
+    n = (int) gov_b64url_decode(sig, d2 + 1, slen);
 
-    jwt = NULL;
-    errno = 0;
-
-    n = jwt_decode(&jwt, copy, key->key, (int) key->key_len);
-
-    free(copy);
-
-    if (n != 0 || jwt == NULL) {
+    if (n <= 0 || !gov_jwt_sig_ok(key, token, (size_t) (d2 - token), sig,
+                                  (size_t) n))
+    {
+        free(sig);
         rc = GOV_AUTH_BAD_SIGNATURE;
         goto done;
     }
 
-    if ((int) jwt_get_alg(jwt) != key->alg) {
-        jwt_free(jwt);
-        rc = GOV_AUTH_ALG_NOT_ALLOWED;
-        goto done;
-    }
-
-    jwt_free(jwt);
+    free(sig);
 
     json_decref(header);
     *claims = payload;
@@ -1003,6 +950,112 @@ done:
     json_decref(payload);
 
     return rc;
+}
+
+
+static const EVP_MD *
+gov_jwt_md(int alg)
+{
+    switch (alg) {
+
+    case GOV_JWT_HS256:
+    case GOV_JWT_RS256:
+    case GOV_JWT_ES256:
+        return EVP_sha256();
+
+    case GOV_JWT_HS384:
+    case GOV_JWT_RS384:
+    case GOV_JWT_ES384:
+        return EVP_sha384();
+
+    default:
+        return EVP_sha512();
+    }
+}
+
+
+/*
+ * The signature check proper.  HS*: HMAC of the signing input compared in
+ * constant time.  RS*: RSASSA-PKCS1-v1_5.  ES*: the JWS form R || S (RFC
+ * 7518 3.4, each half as long as the curve's order) turned into the DER
+ * that OpenSSL verifies.  The key objects were made when the keys loaded.
+ */
+
+static int
+gov_jwt_sig_ok(const gov_jwk_t *key, const char *input, size_t len,
+    const unsigned char *sig, size_t siglen)
+{
+    int             ok, derlen;
+    unsigned int    maclen;
+    EVP_MD_CTX     *ctx;
+    unsigned char  *der, mac[EVP_MAX_MD_SIZE];
+
+    if (key->pkey == NULL) {
+        if (HMAC(key->md, key->key, (int) key->key_len,
+                 (const unsigned char *) input, len, mac, &maclen) == NULL)
+        {
+            return 0;
+        }
+
+        return siglen == maclen && CRYPTO_memcmp(mac, sig, maclen) == 0;
+    }
+
+    der = NULL;
+
+    if (key->alg >= GOV_JWT_ES256) {
+        if (gov_jwt_ecdsa_der(sig, siglen, key->alg, &der, &derlen) != 0) {
+            return 0;
+        }
+
+        sig = der;
+        siglen = (size_t) derlen;
+    }
+
+    ctx = EVP_MD_CTX_new();
+
+    ok = ctx != NULL
+         && EVP_DigestVerifyInit(ctx, NULL, key->md, NULL, key->pkey) == 1
+         && EVP_DigestVerify(ctx, sig, siglen,
+                             (const unsigned char *) input, len) == 1;
+
+    EVP_MD_CTX_free(ctx);
+    OPENSSL_free(der);
+
+    return ok;
+}
+
+
+static int
+gov_jwt_ecdsa_der(const unsigned char *sig, size_t siglen, int alg,
+    unsigned char **der, int *derlen)
+{
+    size_t      half;
+    BIGNUM     *r, *s;
+    ECDSA_SIG  *es;
+
+    half = alg == GOV_JWT_ES256 ? 32 : alg == GOV_JWT_ES384 ? 48 : 66;
+
+    if (siglen != 2 * half) {
+        return -1;
+    }
+
+    es = ECDSA_SIG_new();
+    r = BN_bin2bn(sig, (int) half, NULL);
+    s = BN_bin2bn(sig + half, (int) half, NULL);
+
+    if (es == NULL || r == NULL || s == NULL || !ECDSA_SIG_set0(es, r, s)) {
+        BN_free(r);
+        BN_free(s);
+        ECDSA_SIG_free(es);
+        return -1;
+    }
+
+    *der = NULL;
+    *derlen = i2d_ECDSA_SIG(es, der);
+
+    ECDSA_SIG_free(es);
+
+    return *derlen > 0 ? 0 : -1;
 }
 
 

@@ -2,10 +2,12 @@
 /*
  * Copyright (C) ngx_gov_module authors
  *
- * JWT verification on top of libjwt 1.10, with what libjwt leaves out:
- * keys pinned to one algorithm each (JWKS or PEM), strict token syntax,
- * duplicate JSON keys refused, and claim checks (exp, nbf, iat, iss, aud,
- * required claims).  No nginx header: unit-tested and fuzzed alone.
+ * JWT verification with OpenSSL: keys pinned to one algorithm each (JWKS
+ * or PEM) and turned into OpenSSL key objects once, when they are loaded;
+ * strict token syntax, duplicate JSON keys refused, and claim checks (exp,
+ * nbf, iat, iss, aud, required claims).  No nginx header and no libjwt:
+ * unit-tested and fuzzed alone, and held against libjwt 1.10 (the oracle)
+ * by a differential test and fuzz target.
  */
 
 
@@ -18,6 +20,20 @@
 
 
 #define GOV_JWT_MAX_LEN  8192
+
+
+/* the algorithms, numbered as libjwt 1.10 numbers its jwt_alg_t */
+enum {
+    GOV_JWT_HS256 = 1,
+    GOV_JWT_HS384,
+    GOV_JWT_HS512,
+    GOV_JWT_RS256,
+    GOV_JWT_RS384,
+    GOV_JWT_RS512,
+    GOV_JWT_ES256,
+    GOV_JWT_ES384,
+    GOV_JWT_ES512
+};
 
 
 /* the reasons of CONTRACT section 3, in that order */
@@ -40,9 +56,11 @@ typedef enum {
 
 typedef struct {
     char             *kid;          /* NULL: none */
-    int               alg;          /* jwt_alg_t, the one pinned algorithm */
-    unsigned char    *key;          /* PEM public key, or the oct secret */
+    int               alg;          /* GOV_JWT_*, the one pinned algorithm */
+    unsigned char    *key;          /* the oct secret (HS*), else NULL */
     size_t            key_len;
+    void             *pkey;         /* EVP_PKEY of RS* and ES* keys */
+    const void       *md;           /* EVP_MD of the algorithm's hash */
 } gov_jwk_t;
 
 
@@ -64,7 +82,7 @@ typedef struct {
 
 const char *gov_auth_reason_str(int reason);
 
-/* "HS256" ... "ES512" to jwt_alg_t; -1 for anything else (and "none") */
+/* "HS256" ... "ES512" to GOV_JWT_*; -1 for anything else (and "none") */
 int gov_jwt_alg_from_str(const char *s);
 const char *gov_jwt_alg_str(int alg);
 
@@ -80,7 +98,7 @@ void gov_keyset_free(gov_keyset_t *ks);
 
 /*
  * Checks the token's syntax, selects its key, verifies the signature with
- * libjwt and returns GOV_AUTH_OK with the payload in *claims (a new
+ * the key's prepared OpenSSL objects (no key parsing here) and returns GOV_AUTH_OK with the payload in *claims (a new
  * reference), or a reason.  Claims are not checked here.
  */
 int gov_jwt_verify(const gov_keyset_t *ks, const char *token, size_t len,

@@ -19,6 +19,9 @@ package GovTest;
 #   TEST_NGINX_PRELOAD   libraries to LD_PRELOAD into nginx (ASan runtime)
 #   TEST_NGINX_VALGRIND  run nginx under valgrind
 #   TEST_NGINX_KEEP      keep the temporary prefix
+#   TEST_NGINX_LOAD_FIRST  module .so files (space-separated) loaded before
+#                          ours in every test, e.g. Debian's nchan
+#   TEST_NGINX_LOAD_LAST   the same, loaded after ours
 
 use strict;
 use warnings;
@@ -381,8 +384,26 @@ sub _serve {
 
 # ------------------------------------------------------------- nginx
 
-# write_conf(http => TEXT, server => TEXT, main => TEXT, workers => N)
+# write_conf(http => TEXT, server => TEXT, main => TEXT, workers => N,
+#            load_first => [SO...], load_last => [SO...])
 # %%PORT%%, %%PREFIX%%, %%REDIS_PORT%% and %%ROOT%% are replaced.
+
+sub load_modules {
+    my ($self, %o) = @_;
+
+    # a test's own list wins over the environment's for the same module
+    my %own = map { $_ => 1 } @{ $o{load_first} || [] },
+                              @{ $o{load_last} || [] };
+    my @first = ((grep { !$own{$_} } split ' ',
+                  $ENV{TEST_NGINX_LOAD_FIRST} // ''),
+                 @{ $o{load_first} || [] });
+    my @last = (@{ $o{load_last} || [] },
+                grep { !$own{$_} } split ' ',
+                $ENV{TEST_NGINX_LOAD_LAST} // '');
+
+    return join '', map { "load_module $_;\n" }
+        @first, $self->{module}, @last;
+}
 
 sub write_conf {
     my ($self, %o) = @_;
@@ -390,10 +411,10 @@ sub write_conf {
     my $user = $> == 0 ? "user root root;\n" : '';
     my $workers = $o{workers} // 2;
     my $p = $self->{prefix};
+    my $load = $self->load_modules(%o);
 
     my $conf = <<"CONF";
-load_module $self->{module};
-${user}worker_processes $workers;
+${load}${user}worker_processes $workers;
 daemon on;
 master_process on;
 pid $p/logs/nginx.pid;
