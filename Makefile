@@ -8,6 +8,7 @@
 #   make test-asan  the same suite, module built with ASan and UBSan
 #   make test-valgrind  the same suite with nginx under valgrind
 #   make unit       C unit tests of the core only
+#   make layers     the sources' includes against ngx_gov_module/LAYERS
 #   make token      build/gov-token, a tool that mints JWTs
 #   make fuzz       libFuzzer targets, FUZZ_SECONDS each (default 30)
 #   make bench      bench/progress.sh, bench/jwt.sh, bench/submit.sh (wrk)
@@ -71,7 +72,7 @@ PROVE_FLAGS ?= -v
 TEST_DEPS   = nginx-extras
 NCHAN_SO    = /usr/lib/nginx/modules/ngx_nchan_module.so
 
-.PHONY: jansson test-deps test-neighbours soak all deps bench-deps browser-deps build build-asan token unit test test-asan \
+.PHONY: layers jansson test-deps test-neighbours soak all deps bench-deps browser-deps build build-asan token unit test test-asan \
         test-valgrind fuzz bench run check-conf clean
 
 # what the benchmarks need besides DEPS: wrk, and the nginx+Lua peer
@@ -200,7 +201,11 @@ unit: $(UNIT_BINS)
 test-deps:
 	@$(MAKE) --no-print-directory deps DEPS="$(TEST_DEPS)"
 
-test: all test-deps browser-deps unit
+# every #include of the sources against the floors of ngx_gov_module/LAYERS
+layers:
+	perl t/layers.pl ngx_gov_module
+
+test: layers all test-deps browser-deps unit
 	TEST_NGINX_MODULE=$(PLAIN_SO) $(PROVE) $(PROVE_FLAGS) t/
 	@$(MAKE) --no-print-directory test-neighbours
 

@@ -16,9 +16,8 @@
 #include <ngx_core.h>
 #include <ngx_http.h>
 
-#include "ngx_http_gov_module.h"
-#include "ngx_gov_bundle.h"
-#include "gov_calendar.h"
+#include "ngx_gov_answer.h"
+#include "ngx_gov_bundle_conf.h"
 
 
 static char *ngx_gov_item_line(ngx_conf_t *cf, ngx_command_t *dummy,
@@ -35,12 +34,22 @@ static ngx_int_t ngx_gov_valid_id(ngx_str_t *id);
 static ngx_int_t ngx_gov_cycle_from(ngx_gov_bundles_conf_t *bc,
     ngx_uint_t item, u_char *state, ngx_uint_t *path, ngx_uint_t depth,
     ngx_uint_t *end);
+static ngx_int_t ngx_gov_resolve_item(ngx_conf_t *cf,
+    ngx_gov_bundles_conf_t *bc, ngx_gov_item_t *it);
+static ngx_uint_t *ngx_gov_resolve_ids(ngx_conf_t *cf, ngx_gov_item_t *it,
+    ngx_array_t *ids, ngx_array_t *all, size_t size, char *unknown);
+static ngx_int_t ngx_gov_check_cycles(ngx_conf_t *cf,
+    ngx_gov_bundles_conf_t *bc);
+static ngx_int_t ngx_gov_resolve_bundle(ngx_conf_t *cf,
+    ngx_gov_bundles_conf_t *bc, ngx_gov_bundle_t *b);
+static ngx_int_t ngx_gov_bundle_spec(ngx_conf_t *cf,
+    ngx_gov_bundles_conf_t *bc, ngx_gov_bundle_t *b);
+static ngx_uint_t ngx_gov_bundle_uses(ngx_gov_bundles_conf_t *bc,
+    ngx_gov_bundle_t *b, ngx_uint_t material, ngx_uint_t k);
 static ngx_int_t ngx_gov_build_guide(ngx_conf_t *cf,
     ngx_gov_bundles_conf_t *bc, ngx_gov_bundle_t *b);
 static ngx_int_t ngx_gov_build_list(ngx_conf_t *cf,
     ngx_gov_bundles_conf_t *bc);
-static ngx_int_t ngx_gov_json_str(ngx_conf_t *cf, json_t *json,
-    ngx_str_t *out);
 static int ngx_gov_regex_match(void *pattern, const char *s, size_t len);
 static void ngx_gov_calendar_cleanup(void *data);
 
@@ -820,239 +829,32 @@ ngx_gov_cycle_from(ngx_gov_bundles_conf_t *bc, ngx_uint_t item,
 char *
 ngx_gov_bundles_init_conf(ngx_conf_t *cf, ngx_gov_bundles_conf_t *bc)
 {
-    u_char              *state, *p;
-    ngx_int_t            k;
-    ngx_str_t           *ids, cycle;
-    ngx_uint_t           i, j, n, m, *path;
-    ngx_gov_item_t      *items, *it;
-    ngx_gov_field_t     *fields;
-    ngx_gov_bundle_t    *bundles, *b;
-    ngx_gov_material_t  *materials;
+    ngx_uint_t         i;
+    ngx_gov_item_t    *items;
+    ngx_gov_bundle_t  *bundles;
 
     items = bc->items.elts;
-    fields = bc->fields.elts;
     bundles = bc->bundles.elts;
-    materials = bc->materials.elts;
 
     if (bc->dispatch_timeout == NGX_CONF_UNSET_MSEC) {
         bc->dispatch_timeout = 5000;
     }
 
-    /* items: materials, fields and depends must exist */
-
     for (i = 0; i < bc->items.nelts; i++) {
-        it = &items[i];
-
-        it->material_idx = ngx_palloc(cf->pool, (it->materials.nelts + 1)
-                                                * sizeof(ngx_uint_t));
-        it->field_idx = ngx_palloc(cf->pool, (it->fields.nelts + 1)
-                                             * sizeof(ngx_uint_t));
-        it->depends_idx = ngx_palloc(cf->pool, (it->depends.nelts + 1)
-                                               * sizeof(ngx_uint_t));
-
-        if (it->material_idx == NULL || it->field_idx == NULL
-            || it->depends_idx == NULL)
-        {
-            return NGX_CONF_ERROR;
-        }
-
-        ids = it->materials.elts;
-
-        for (j = 0; j < it->materials.nelts; j++) {
-            k = ngx_gov_find(&bc->materials, sizeof(ngx_gov_material_t),
-                             &ids[j]);
-            if (k == NGX_ERROR) {
-                ngx_gov_conf_error(&it->file, it->line,
-                                   "item \"%V\" names unknown material "
-                                   "\"%V\"", &it->id, &ids[j]);
-                return NGX_CONF_ERROR;
-            }
-
-            it->material_idx[j] = k;
-        }
-
-        ids = it->fields.elts;
-
-        for (j = 0; j < it->fields.nelts; j++) {
-            k = ngx_gov_find(&bc->fields, sizeof(ngx_gov_field_t), &ids[j]);
-            if (k == NGX_ERROR) {
-                ngx_gov_conf_error(&it->file, it->line,
-                                   "item \"%V\" names unknown field \"%V\"",
-                                   &it->id, &ids[j]);
-                return NGX_CONF_ERROR;
-            }
-
-            it->field_idx[j] = k;
-        }
-
-        ids = it->depends.elts;
-
-        for (j = 0; j < it->depends.nelts; j++) {
-            k = ngx_gov_find(&bc->items, sizeof(ngx_gov_item_t), &ids[j]);
-            if (k == NGX_ERROR) {
-                ngx_gov_conf_error(&it->file, it->line,
-                                   "item \"%V\" depends on unknown item "
-                                   "\"%V\"", &it->id, &ids[j]);
-                return NGX_CONF_ERROR;
-            }
-
-            it->depends_idx[j] = k;
-        }
-    }
-
-    /* no dependency cycles */
-
-    if (bc->items.nelts) {
-        state = ngx_pcalloc(cf->temp_pool, bc->items.nelts);
-        path = ngx_palloc(cf->temp_pool,
-                          (bc->items.nelts + 1) * sizeof(ngx_uint_t));
-        if (state == NULL || path == NULL) {
-            return NGX_CONF_ERROR;
-        }
-
-        for (i = 0; i < bc->items.nelts; i++) {
-            if (ngx_gov_cycle_from(bc, i, state, path, 0, &n)
-                != NGX_DECLINED)
-            {
-                continue;
-            }
-
-            /* path[n] is on the path already: the cycle starts there */
-
-            for (m = 0; path[m] != path[n]; m++) {
-                /* void */
-            }
-
-            cycle.data = ngx_pnalloc(cf->temp_pool, 4096);
-            if (cycle.data == NULL) {
-                return NGX_CONF_ERROR;
-            }
-
-            p = cycle.data;
-
-            for (j = m; j <= n; j++) {
-                p = ngx_snprintf(p, cycle.data + 4096 - p, "%s%V",
-                                 j > m ? " -> " : "", &items[path[j]].id);
-            }
-
-            cycle.len = p - cycle.data;
-
-            it = &items[path[n]];
-
-            ngx_gov_conf_error(&it->file, it->line, "dependency cycle: %V",
-                               &cycle);
+        if (ngx_gov_resolve_item(cf, bc, &items[i]) != NGX_OK) {
             return NGX_CONF_ERROR;
         }
     }
 
-    /* bundles: items exist, depends stay inside the bundle */
+    if (ngx_gov_check_cycles(cf, bc) != NGX_OK) {
+        return NGX_CONF_ERROR;
+    }
 
     for (i = 0; i < bc->bundles.nelts; i++) {
-        b = &bundles[i];
-
-        b->item_idx = ngx_palloc(cf->pool, (b->items.nelts + 1)
-                                           * sizeof(ngx_uint_t));
-        if (b->item_idx == NULL) {
-            return NGX_CONF_ERROR;
-        }
-
-        ids = b->items.elts;
-
-        for (j = 0; j < b->items.nelts; j++) {
-            k = ngx_gov_find(&bc->items, sizeof(ngx_gov_item_t), &ids[j]);
-            if (k == NGX_ERROR) {
-                ngx_gov_conf_error(&b->file, b->line,
-                                   "bundle \"%V\" names unknown item \"%V\"",
-                                   &b->id, &ids[j]);
-                return NGX_CONF_ERROR;
-            }
-
-            b->item_idx[j] = k;
-        }
-
-        for (j = 0; j < b->items.nelts; j++) {
-            it = &items[b->item_idx[j]];
-
-            for (n = 0; n < it->depends.nelts; n++) {
-                for (m = 0; m < b->items.nelts; m++) {
-                    if (b->item_idx[m] == it->depends_idx[n]) {
-                        break;
-                    }
-                }
-
-                if (m == b->items.nelts) {
-                    ngx_gov_conf_error(&b->file, b->line,
-                                       "item \"%V\" of bundle \"%V\" depends "
-                                       "on \"%V\", which the bundle does not "
-                                       "include", &it->id, &b->id,
-                                       &items[it->depends_idx[n]].id);
-                    return NGX_CONF_ERROR;
-                }
-            }
-        }
-
-        /* what the validator checks: the union over the items */
-
-        b->app_fields = ngx_pcalloc(cf->pool, (bc->fields.nelts + 1)
-                                              * sizeof(gov_app_field_t));
-        b->app_materials = ngx_pcalloc(cf->pool, (bc->materials.nelts + 1)
-                                                 * sizeof(gov_app_material_t));
-        if (b->app_fields == NULL || b->app_materials == NULL) {
-            return NGX_CONF_ERROR;
-        }
-
-        for (k = 0; k < (ngx_int_t) bc->fields.nelts; k++) {
-            for (j = 0; j < b->items.nelts; j++) {
-                it = &items[b->item_idx[j]];
-
-                for (n = 0; n < it->fields.nelts; n++) {
-                    if (it->field_idx[n] == (ngx_uint_t) k) {
-                        break;
-                    }
-                }
-
-                if (n < it->fields.nelts) {
-                    break;
-                }
-            }
-
-            if (j == b->items.nelts) {
-                continue;
-            }
-
-            b->app_fields[b->napp_fields].id = (char *) fields[k].id.data;
-            b->app_fields[b->napp_fields].required = !fields[k].optional;
-            b->app_fields[b->napp_fields].pattern = fields[k].regex;
-            b->napp_fields++;
-        }
-
-        for (k = 0; k < (ngx_int_t) bc->materials.nelts; k++) {
-            for (j = 0; j < b->items.nelts; j++) {
-                it = &items[b->item_idx[j]];
-
-                for (n = 0; n < it->materials.nelts; n++) {
-                    if (it->material_idx[n] == (ngx_uint_t) k) {
-                        break;
-                    }
-                }
-
-                if (n < it->materials.nelts) {
-                    break;
-                }
-            }
-
-            if (j == b->items.nelts) {
-                continue;
-            }
-
-            b->app_materials[b->napp_materials].id =
-                                              (char *) materials[k].id.data;
-            b->app_materials[b->napp_materials].elicense =
-                                                        materials[k].elicense;
-            b->napp_materials++;
-        }
-
-        if (ngx_gov_build_guide(cf, bc, b) != NGX_OK) {
+        if (ngx_gov_resolve_bundle(cf, bc, &bundles[i]) != NGX_OK
+            || ngx_gov_bundle_spec(cf, bc, &bundles[i]) != NGX_OK
+            || ngx_gov_build_guide(cf, bc, &bundles[i]) != NGX_OK)
+        {
             return NGX_CONF_ERROR;
         }
     }
@@ -1065,44 +867,263 @@ ngx_gov_bundles_init_conf(ngx_conf_t *cf, ngx_gov_bundles_conf_t *bc)
 }
 
 
+/* an item's materials, fields and depends must exist: their indexes */
+
+static ngx_int_t
+ngx_gov_resolve_item(ngx_conf_t *cf, ngx_gov_bundles_conf_t *bc,
+    ngx_gov_item_t *it)
+{
+    it->material_idx = ngx_gov_resolve_ids(cf, it, &it->materials,
+                                           &bc->materials,
+                                           sizeof(ngx_gov_material_t),
+                                           "names unknown material");
+    it->field_idx = ngx_gov_resolve_ids(cf, it, &it->fields, &bc->fields,
+                                        sizeof(ngx_gov_field_t),
+                                        "names unknown field");
+    it->depends_idx = ngx_gov_resolve_ids(cf, it, &it->depends, &bc->items,
+                                          sizeof(ngx_gov_item_t),
+                                          "depends on unknown item");
+
+    if (it->material_idx == NULL || it->field_idx == NULL
+        || it->depends_idx == NULL)
+    {
+        return NGX_ERROR;
+    }
+
+    return NGX_OK;
+}
+
+
+/*
+ * The index in "all" (elements of "size" bytes, each starting with its id)
+ * of every id in "ids"; NULL after an error naming the first unknown one.
+ */
+
+static ngx_uint_t *
+ngx_gov_resolve_ids(ngx_conf_t *cf, ngx_gov_item_t *it, ngx_array_t *ids,
+    ngx_array_t *all, size_t size, char *unknown)
+{
+    ngx_int_t    k;
+    ngx_str_t   *id;
+    ngx_uint_t   j, *idx;
+
+    idx = ngx_palloc(cf->pool, (ids->nelts + 1) * sizeof(ngx_uint_t));
+    if (idx == NULL) {
+        return NULL;
+    }
+
+    id = ids->elts;
+
+    for (j = 0; j < ids->nelts; j++) {
+        k = ngx_gov_find(all, size, &id[j]);
+        if (k == NGX_ERROR) {
+            ngx_gov_conf_error(&it->file, it->line, "item \"%V\" %s \"%V\"",
+                               &it->id, unknown, &id[j]);
+            return NULL;
+        }
+
+        idx[j] = k;
+    }
+
+    return idx;
+}
+
+
+/* no dependency cycles: the first one found is named in full */
+
+static ngx_int_t
+ngx_gov_check_cycles(ngx_conf_t *cf, ngx_gov_bundles_conf_t *bc)
+{
+    u_char          *state, *p;
+    ngx_str_t        cycle;
+    ngx_uint_t       i, j, n, m, *path;
+    ngx_gov_item_t  *items, *it;
+
+    if (bc->items.nelts == 0) {
+        return NGX_OK;
+    }
+
+    items = bc->items.elts;
+
+    state = ngx_pcalloc(cf->temp_pool, bc->items.nelts);
+    path = ngx_palloc(cf->temp_pool,
+                      (bc->items.nelts + 1) * sizeof(ngx_uint_t));
+    if (state == NULL || path == NULL) {
+        return NGX_ERROR;
+    }
+
+    for (i = 0; i < bc->items.nelts; i++) {
+        if (ngx_gov_cycle_from(bc, i, state, path, 0, &n) != NGX_DECLINED) {
+            continue;
+        }
+
+        /* path[n] is on the path already: the cycle starts there */
+
+        for (m = 0; path[m] != path[n]; m++) {
+            /* void */
+        }
+
+        cycle.data = ngx_pnalloc(cf->temp_pool, 4096);
+        if (cycle.data == NULL) {
+            return NGX_ERROR;
+        }
+
+        p = cycle.data;
+
+        for (j = m; j <= n; j++) {
+            p = ngx_snprintf(p, cycle.data + 4096 - p, "%s%V",
+                             j > m ? " -> " : "", &items[path[j]].id);
+        }
+
+        cycle.len = p - cycle.data;
+
+        it = &items[path[n]];
+
+        ngx_gov_conf_error(&it->file, it->line, "dependency cycle: %V",
+                           &cycle);
+        return NGX_ERROR;
+    }
+
+    return NGX_OK;
+}
+
+
+/* a bundle's items must exist, and their depends stay inside the bundle */
+
+static ngx_int_t
+ngx_gov_resolve_bundle(ngx_conf_t *cf, ngx_gov_bundles_conf_t *bc,
+    ngx_gov_bundle_t *b)
+{
+    ngx_int_t        k;
+    ngx_str_t       *ids;
+    ngx_uint_t       j, n, m;
+    ngx_gov_item_t  *items, *it;
+
+    items = bc->items.elts;
+
+    b->item_idx = ngx_palloc(cf->pool, (b->items.nelts + 1)
+                                       * sizeof(ngx_uint_t));
+    if (b->item_idx == NULL) {
+        return NGX_ERROR;
+    }
+
+    ids = b->items.elts;
+
+    for (j = 0; j < b->items.nelts; j++) {
+        k = ngx_gov_find(&bc->items, sizeof(ngx_gov_item_t), &ids[j]);
+        if (k == NGX_ERROR) {
+            ngx_gov_conf_error(&b->file, b->line,
+                               "bundle \"%V\" names unknown item \"%V\"",
+                               &b->id, &ids[j]);
+            return NGX_ERROR;
+        }
+
+        b->item_idx[j] = k;
+    }
+
+    for (j = 0; j < b->items.nelts; j++) {
+        it = &items[b->item_idx[j]];
+
+        for (n = 0; n < it->depends.nelts; n++) {
+            for (m = 0; m < b->items.nelts; m++) {
+                if (b->item_idx[m] == it->depends_idx[n]) {
+                    break;
+                }
+            }
+
+            if (m == b->items.nelts) {
+                ngx_gov_conf_error(&b->file, b->line,
+                                   "item \"%V\" of bundle \"%V\" depends "
+                                   "on \"%V\", which the bundle does not "
+                                   "include", &it->id, &b->id,
+                                   &items[it->depends_idx[n]].id);
+                return NGX_ERROR;
+            }
+        }
+    }
+
+    return NGX_OK;
+}
+
+
+/* what the validator checks: the fields and materials of all the items */
+
+static ngx_int_t
+ngx_gov_bundle_spec(ngx_conf_t *cf, ngx_gov_bundles_conf_t *bc,
+    ngx_gov_bundle_t *b)
+{
+    ngx_uint_t           k;
+    ngx_gov_field_t     *fields;
+    gov_app_field_t     *af;
+    ngx_gov_material_t  *materials;
+    gov_app_material_t  *am;
+
+    fields = bc->fields.elts;
+    materials = bc->materials.elts;
+
+    b->app_fields = ngx_pcalloc(cf->pool, (bc->fields.nelts + 1)
+                                          * sizeof(gov_app_field_t));
+    b->app_materials = ngx_pcalloc(cf->pool, (bc->materials.nelts + 1)
+                                             * sizeof(gov_app_material_t));
+    if (b->app_fields == NULL || b->app_materials == NULL) {
+        return NGX_ERROR;
+    }
+
+    for (k = 0; k < bc->fields.nelts; k++) {
+        if (ngx_gov_bundle_uses(bc, b, 0, k)) {
+            af = &b->app_fields[b->napp_fields++];
+            af->id = (char *) fields[k].id.data;
+            af->required = !fields[k].optional;
+            af->pattern = fields[k].regex;
+        }
+    }
+
+    for (k = 0; k < bc->materials.nelts; k++) {
+        if (ngx_gov_bundle_uses(bc, b, 1, k)) {
+            am = &b->app_materials[b->napp_materials++];
+            am->id = (char *) materials[k].id.data;
+            am->elicense = materials[k].elicense;
+        }
+    }
+
+    return NGX_OK;
+}
+
+
+/* 1 when some item of the bundle names field (0) or material (1) "k" */
+
+static ngx_uint_t
+ngx_gov_bundle_uses(ngx_gov_bundles_conf_t *bc, ngx_gov_bundle_t *b,
+    ngx_uint_t material, ngx_uint_t k)
+{
+    ngx_uint_t       j, n, count, *idx;
+    ngx_gov_item_t  *items, *it;
+
+    items = bc->items.elts;
+
+    for (j = 0; j < b->items.nelts; j++) {
+        it = &items[b->item_idx[j]];
+
+        idx = material ? it->material_idx : it->field_idx;
+        count = material ? it->materials.nelts : it->fields.nelts;
+
+        for (n = 0; n < count; n++) {
+            if (idx[n] == k) {
+                return 1;
+            }
+        }
+    }
+
+    return 0;
+}
+
+
 /* the match callback the validator calls */
 
 gov_app_match_pt
 ngx_gov_bundles_matcher(void)
 {
     return ngx_gov_regex_match;
-}
-
-
-static ngx_int_t
-ngx_gov_json_str(ngx_conf_t *cf, json_t *json, ngx_str_t *out)
-{
-    char  *dump;
-
-    if (json == NULL) {
-        return NGX_ERROR;
-    }
-
-    dump = json_dumps(json, JSON_COMPACT);
-    json_decref(json);
-
-    if (dump == NULL) {
-        return NGX_ERROR;
-    }
-
-    out->len = ngx_strlen(dump);
-    out->data = ngx_pnalloc(cf->pool, out->len + 1);
-
-    if (out->data == NULL) {
-        free(dump);
-        return NGX_ERROR;
-    }
-
-    ngx_memcpy(out->data, dump, out->len);
-    out->data[out->len++] = '\n';
-    free(dump);
-
-    return NGX_OK;
 }
 
 
@@ -1206,7 +1227,7 @@ ngx_gov_build_guide(ngx_conf_t *cf, ngx_gov_bundles_conf_t *bc,
     json_object_set_new(doc, "materials", mats);
     json_object_set_new(doc, "fields", flds);
 
-    return ngx_gov_json_str(cf, doc, &b->guide);
+    return ngx_gov_json_text(cf->pool, doc, 1, &b->guide);
 }
 
 
@@ -1232,5 +1253,103 @@ ngx_gov_build_list(ngx_conf_t *cf, ngx_gov_bundles_conf_t *bc)
     doc = json_object();
     json_object_set_new(doc, "bundles", list);
 
-    return ngx_gov_json_str(cf, doc, &bc->list);
+    return ngx_gov_json_text(cf->pool, doc, 1, &bc->list);
+}
+
+
+ngx_gov_bundles_conf_t *
+ngx_gov_bc(ngx_http_request_t *r)
+{
+    ngx_http_gov_main_conf_t  *gmcf;
+
+    gmcf = ngx_http_get_module_main_conf(r, ngx_http_gov_module);
+
+    return &gmcf->bundles;
+}
+
+
+ngx_gov_bundle_t *
+ngx_gov_find_bundle(ngx_gov_bundles_conf_t *bc, u_char *id, size_t len)
+{
+    ngx_uint_t         i;
+    ngx_gov_bundle_t  *b;
+
+    b = bc->bundles.elts;
+
+    for (i = 0; i < bc->bundles.nelts; i++) {
+        if (b[i].id.len == len && ngx_strncmp(b[i].id.data, id, len) == 0) {
+            return &b[i];
+        }
+    }
+
+    return NULL;
+}
+
+
+/* the bundle of /bundles/ID/...: the handler checked that it exists */
+
+ngx_gov_bundle_t *
+ngx_gov_uri_bundle(ngx_http_request_t *r)
+{
+    u_char     *end;
+    ngx_str_t   rest;
+
+    ngx_http_gov_uri_rest(r, &rest);
+
+    end = ngx_strlchr(rest.data, rest.data + rest.len, '/');
+    if (end == NULL) {
+        end = rest.data + rest.len;
+    }
+
+    return ngx_gov_find_bundle(ngx_gov_bc(r), rest.data, end - rest.data);
+}
+
+
+/* the bundle of an application: the code that starts its id */
+
+ngx_gov_bundle_t *
+ngx_gov_app_bundle(ngx_gov_bundles_conf_t *bc, ngx_str_t *id)
+{
+    u_char            *end;
+    ngx_uint_t         i;
+    ngx_gov_bundle_t  *bundles;
+
+    for (end = id->data; end < id->data + id->len; end++) {
+        if (*end >= '0' && *end <= '9') {
+            break;
+        }
+    }
+
+    bundles = bc->bundles.elts;
+
+    for (i = 0; i < bc->bundles.nelts; i++) {
+        if (bundles[i].code.len == (size_t) (end - id->data)
+            && ngx_strncmp(bundles[i].code.data, id->data,
+                           end - id->data) == 0)
+        {
+            return &bundles[i];
+        }
+    }
+
+    return NULL;
+}
+
+
+/* 1 when some item of the bundle has a status URI to be asked */
+
+ngx_uint_t
+ngx_gov_bundle_asks(ngx_gov_bundles_conf_t *bc, ngx_gov_bundle_t *b)
+{
+    ngx_uint_t       i;
+    ngx_gov_item_t  *items;
+
+    items = bc->items.elts;
+
+    for (i = 0; i < b->items.nelts; i++) {
+        if (items[b->item_idx[i]].status.len) {
+            return 1;
+        }
+    }
+
+    return 0;
 }

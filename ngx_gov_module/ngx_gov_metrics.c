@@ -8,12 +8,12 @@
 #include <ngx_core.h>
 #include <ngx_http.h>
 
-#include "ngx_http_gov_module.h"
+#include "ngx_gov_conf.h"
+#include "ngx_gov_shm.h"
 #include "ngx_gov_metrics.h"
 
 
 #define NGX_GOV_METRICS_SLOTS  256
-#define NGX_GOV_LOCKS          1024
 
 
 typedef struct {
@@ -28,12 +28,6 @@ typedef struct {
     ngx_atomic_t              bundles[NGX_GOV_METRICS_BUNDLES];
     ngx_atomic_t              items[2][NGX_GOV_METRICS_ITEMS];
     ngx_gov_metrics_slot_t    slots[NGX_GOV_METRICS_SLOTS];
-
-    /* single-flight locks: the time (ms) each expires, 0 when free */
-    ngx_atomic_t              locks[NGX_GOV_LOCKS];
-
-    /* per bundle, the highest application sequence issued: day << 20 | n */
-    ngx_atomic_t              seq[NGX_GOV_METRICS_BUNDLES];
 } ngx_gov_metrics_shm_t;
 
 
@@ -45,11 +39,13 @@ typedef struct {
 } ngx_gov_metric_desc_t;
 
 
-static ngx_int_t ngx_gov_metrics_init_zone(ngx_shm_zone_t *shm_zone,
-    void *data);
 static ngx_uint_t ngx_gov_metrics_code_index(ngx_uint_t status);
 static ngx_atomic_int_t ngx_gov_metrics_gauge_sum(ngx_uint_t gauge);
 static u_char *ngx_gov_metrics_header(u_char *p, ngx_gov_metric_desc_t *d);
+static u_char *ngx_gov_metrics_requests(u_char *p);
+static u_char *ngx_gov_metrics_counters_text(u_char *p);
+static u_char *ngx_gov_metrics_by_model(u_char *p,
+    ngx_gov_bundles_conf_t *bc);
 
 
 static ngx_gov_metrics_shm_t   *ngx_gov_metrics;
@@ -204,13 +200,6 @@ static ngx_gov_metric_desc_t  ngx_gov_metrics_workers_desc = {
 ngx_int_t
 ngx_gov_metrics_add_zone(ngx_conf_t *cf)
 {
-    size_t           size;
-    ngx_str_t        name = ngx_string("ngx_gov_metrics");
-    ngx_shm_zone_t  *shm_zone;
-
-    size = ngx_align(sizeof(ngx_gov_metrics_shm_t), ngx_pagesize)
-           + 8 * ngx_pagesize;
-
     if (sizeof(ngx_gov_metrics_counters) / sizeof(ngx_gov_metric_desc_t)
         != NGX_GOV_M_COUNTERS
         || sizeof(ngx_gov_metrics_handlers) / sizeof(ngx_str_t)
@@ -221,47 +210,9 @@ ngx_gov_metrics_add_zone(ngx_conf_t *cf)
         return NGX_ERROR;
     }
 
-    shm_zone = ngx_shared_memory_add(cf, &name, size, &ngx_http_gov_module);
-    if (shm_zone == NULL) {
-        return NGX_ERROR;
-    }
-
-    shm_zone->init = ngx_gov_metrics_init_zone;
-    shm_zone->noreuse = 0;
-
-    return NGX_OK;
-}
-
-
-static ngx_int_t
-ngx_gov_metrics_init_zone(ngx_shm_zone_t *shm_zone, void *data)
-{
-    ngx_slab_pool_t  *shpool;
-
-    if (data) {
-        /* a reload: keep counting where the old cycle stopped */
-        shm_zone->data = data;
-        ngx_gov_metrics = data;
-        return NGX_OK;
-    }
-
-    shpool = (ngx_slab_pool_t *) shm_zone->shm.addr;
-
-    if (shm_zone->shm.exists) {
-        ngx_gov_metrics = shpool->data;
-        shm_zone->data = shpool->data;
-        return NGX_OK;
-    }
-
-    ngx_gov_metrics = ngx_slab_calloc(shpool, sizeof(ngx_gov_metrics_shm_t));
-    if (ngx_gov_metrics == NULL) {
-        return NGX_ERROR;
-    }
-
-    shpool->data = ngx_gov_metrics;
-    shm_zone->data = ngx_gov_metrics;
-
-    return NGX_OK;
+    return ngx_gov_shm_add(cf, "ngx_gov_metrics",
+                           sizeof(ngx_gov_metrics_shm_t),
+                           (void **) &ngx_gov_metrics);
 }
 
 
@@ -377,115 +328,12 @@ ngx_gov_metrics_bundle(ngx_uint_t bundle)
 }
 
 
-/*
- * The highest sequence number this node issued today for a bundle's
- * application ids, kept across reloads: if Redis comes back without its
- * data, new ids continue above it instead of repeating ids that
- * departments already know.
- */
-
-ngx_uint_t
-ngx_gov_seq_high(ngx_uint_t bundle, ngx_uint_t day)
-{
-    ngx_atomic_uint_t  v;
-
-    if (ngx_gov_metrics == NULL || bundle >= NGX_GOV_METRICS_BUNDLES) {
-        return 0;
-    }
-
-    v = ngx_gov_metrics->seq[bundle];
-
-    return (v >> 20) == day ? (ngx_uint_t) (v & 0xfffff) : 0;
-}
-
-
-void
-ngx_gov_seq_seen(ngx_uint_t bundle, ngx_uint_t day, ngx_uint_t n)
-{
-    ngx_atomic_uint_t  old, v;
-
-    if (ngx_gov_metrics == NULL || bundle >= NGX_GOV_METRICS_BUNDLES
-        || n > 0xfffff)
-    {
-        return;
-    }
-
-    v = ((ngx_atomic_uint_t) day << 20) | n;
-
-    for ( ;; ) {
-        old = ngx_gov_metrics->seq[bundle];
-
-        if (old >= v
-            || ngx_atomic_cmp_set(&ngx_gov_metrics->seq[bundle], old, v))
-        {
-            return;
-        }
-    }
-}
-
-
 void
 ngx_gov_metrics_item(ngx_uint_t kind, ngx_uint_t item)
 {
     if (ngx_gov_metrics && item < NGX_GOV_METRICS_ITEMS) {
         (void) ngx_atomic_fetch_add(&ngx_gov_metrics->items[kind][item], 1);
     }
-}
-
-
-/*
- * A lock across workers, in shared memory, that expires by itself: a
- * worker that dies holding it does not hold it for ever.  Two keys may
- * share a slot; the cost is a skipped refresh, never a wrong answer.
- */
-
-ngx_uint_t
-ngx_gov_shm_trylock(uint32_t hash, ngx_msec_t ttl)
-{
-    ngx_atomic_t       *slot;
-    ngx_atomic_uint_t   old;
-
-    if (ngx_gov_metrics == NULL) {
-        return 1;
-    }
-
-    slot = &ngx_gov_metrics->locks[hash % NGX_GOV_LOCKS];
-    old = *slot;
-
-    if (old != 0 && (ngx_msec_int_t) ((ngx_msec_t) old - ngx_current_msec) > 0)
-    {
-        return 0;
-    }
-
-    return ngx_atomic_cmp_set(slot, old,
-                              (ngx_atomic_uint_t) (ngx_current_msec + ttl));
-}
-
-
-void
-ngx_gov_shm_unlock(uint32_t hash)
-{
-    if (ngx_gov_metrics) {
-        ngx_gov_metrics->locks[hash % NGX_GOV_LOCKS] = 0;
-    }
-}
-
-
-/*
- * Keep the lock until "until" (a point on ngx_current_msec's clock), so
- * that a lookup which read a stale "not yet refreshed" answer before the
- * holder's mark was stored does not start another round once it ends.
- */
-
-void
-ngx_gov_shm_unlock_at(uint32_t hash, ngx_msec_t until)
-{
-    if (ngx_gov_metrics == NULL) {
-        return;
-    }
-
-    ngx_gov_metrics->locks[hash % NGX_GOV_LOCKS] =
-        ((ngx_msec_int_t) (until - ngx_current_msec) > 0) ? until : 0;
 }
 
 
@@ -534,49 +382,53 @@ ngx_gov_metrics_header(u_char *p, ngx_gov_metric_desc_t *d)
 }
 
 
+/*
+ * The exposition text of every figure, in the Prometheus text format
+ * (version 0.0.4); gov_status (ngx_gov_status.c) sends it.
+ */
+
 ngx_int_t
-ngx_gov_metrics_status_handler(ngx_http_request_t *r)
+ngx_gov_metrics_text(ngx_pool_t *pool, ngx_gov_bundles_conf_t *bc,
+    ngx_str_t *text)
 {
-    size_t                     size;
-    ngx_int_t                  rc;
-    ngx_buf_t                 *b;
-    ngx_uint_t                 i, h, c, workers, k;
-    ngx_chain_t                out;
-    ngx_atomic_uint_t          v;
-    ngx_gov_item_t            *items;
-    ngx_gov_bundle_t          *bundles;
-    ngx_gov_metric_desc_t     *d;
-    ngx_http_gov_main_conf_t  *gmcf;
-
-    static const char  *item_names[] = { "gov_dispatch_attempts_by_item",
-                                         "gov_dispatch_failures_by_item" };
-
-    rc = ngx_http_gov_get_only(r);
-    if (rc != NGX_OK) {
-        return rc;
-    }
+    size_t      size;
+    ngx_buf_t  *b;
 
     if (ngx_gov_metrics == NULL) {
-        return NGX_HTTP_SERVICE_UNAVAILABLE;
+        return NGX_DECLINED;
     }
-
-    gmcf = ngx_http_get_module_main_conf(r, ngx_http_gov_module);
-    bundles = gmcf->bundles.bundles.elts;
-    items = gmcf->bundles.items.elts;
 
     size = 1024
            + (NGX_GOV_M_COUNTERS + NGX_GOV_G_GAUGES) * 256
            + NGX_GOV_H_HANDLERS * (sizeof(ngx_gov_metrics_codes)
                                    / sizeof(ngx_uint_t)) * 96
-           + (gmcf->bundles.bundles.nelts + 2 * gmcf->bundles.items.nelts)
-             * 160;
+           + (bc->bundles.nelts + 2 * bc->items.nelts) * 160;
 
-    b = ngx_create_temp_buf(r->pool, size);
+    b = ngx_create_temp_buf(pool, size);
     if (b == NULL) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        return NGX_ERROR;
     }
 
-    b->last = ngx_gov_metrics_header(b->last, &ngx_gov_metrics_requests_desc);
+    b->last = ngx_gov_metrics_requests(b->last);
+    b->last = ngx_gov_metrics_counters_text(b->last);
+    b->last = ngx_gov_metrics_by_model(b->last, bc);
+
+    text->data = b->pos;
+    text->len = b->last - b->pos;
+
+    return NGX_OK;
+}
+
+
+/* requests by handler and status code */
+
+static u_char *
+ngx_gov_metrics_requests(u_char *p)
+{
+    ngx_uint_t         h, c;
+    ngx_atomic_uint_t  v;
+
+    p = ngx_gov_metrics_header(p, &ngx_gov_metrics_requests_desc);
 
     for (h = 1; h < NGX_GOV_H_HANDLERS; h++) {
         for (c = 0; c < sizeof(ngx_gov_metrics_codes) / sizeof(ngx_uint_t);
@@ -588,67 +440,48 @@ ngx_gov_metrics_status_handler(ngx_http_request_t *r)
             }
 
             if (ngx_gov_metrics_codes[c]) {
-                b->last = ngx_sprintf(b->last,
-                                      "gov_requests_total{handler=\"%V\","
-                                      "code=\"%ui\"} %uA\n",
-                                      &ngx_gov_metrics_handlers[h],
-                                      ngx_gov_metrics_codes[c], v);
+                p = ngx_sprintf(p, "gov_requests_total{handler=\"%V\","
+                                "code=\"%ui\"} %uA\n",
+                                &ngx_gov_metrics_handlers[h],
+                                ngx_gov_metrics_codes[c], v);
             } else {
-                b->last = ngx_sprintf(b->last,
-                                      "gov_requests_total{handler=\"%V\","
-                                      "code=\"other\"} %uA\n",
-                                      &ngx_gov_metrics_handlers[h], v);
+                p = ngx_sprintf(p, "gov_requests_total{handler=\"%V\","
+                                "code=\"other\"} %uA\n",
+                                &ngx_gov_metrics_handlers[h], v);
             }
         }
     }
 
+    return p;
+}
+
+
+/* the counters, the gauges summed over live processes, the workers */
+
+static u_char *
+ngx_gov_metrics_counters_text(u_char *p)
+{
+    ngx_uint_t              i, workers;
+    ngx_atomic_uint_t       v;
+    ngx_gov_metric_desc_t  *d;
+
     for (i = 0; i < NGX_GOV_M_COUNTERS; i++) {
         d = &ngx_gov_metrics_counters[i];
-        b->last = ngx_gov_metrics_header(b->last, d);
+        p = ngx_gov_metrics_header(p, d);
 
         v = ngx_gov_metrics->counters[i];
 
         if (d->labels.len) {
-            b->last = ngx_sprintf(b->last, "%V{%V} %uA\n",
-                                  &d->name, &d->labels, v);
+            p = ngx_sprintf(p, "%V{%V} %uA\n", &d->name, &d->labels, v);
         } else {
-            b->last = ngx_sprintf(b->last, "%V %uA\n", &d->name, v);
+            p = ngx_sprintf(p, "%V %uA\n", &d->name, v);
         }
     }
 
     for (i = 0; i < NGX_GOV_G_GAUGES; i++) {
         d = &ngx_gov_metrics_gauges[i];
-        b->last = ngx_gov_metrics_header(b->last, d);
-        b->last = ngx_sprintf(b->last, "%V %A\n", &d->name,
-                              ngx_gov_metrics_gauge_sum(i));
-    }
-
-    b->last = ngx_sprintf(b->last,
-                  "# HELP gov_applications_by_bundle Applications persisted, "
-                  "by bundle.\n"
-                  "# TYPE gov_applications_by_bundle counter\n");
-
-    for (i = 0; i < gmcf->bundles.bundles.nelts
-                && i < NGX_GOV_METRICS_BUNDLES; i++)
-    {
-        b->last = ngx_sprintf(b->last,
-                              "gov_applications_by_bundle{bundle=\"%V\"} "
-                              "%uA\n", &bundles[i].id,
-                              ngx_gov_metrics->bundles[i]);
-    }
-
-    for (k = 0; k < 2; k++) {
-        b->last = ngx_sprintf(b->last, "# HELP %s Deliveries %s, by item.\n"
-                              "# TYPE %s counter\n", item_names[k],
-                              k ? "that failed" : "tried", item_names[k]);
-
-        for (i = 0; i < gmcf->bundles.items.nelts
-                    && i < NGX_GOV_METRICS_ITEMS; i++)
-        {
-            b->last = ngx_sprintf(b->last, "%s{item=\"%V\"} %uA\n",
-                                  item_names[k], &items[i].id,
-                                  ngx_gov_metrics->items[k][i]);
-        }
+        p = ngx_gov_metrics_header(p, d);
+        p = ngx_sprintf(p, "%V %A\n", &d->name, ngx_gov_metrics_gauge_sum(i));
     }
 
     workers = 0;
@@ -659,26 +492,46 @@ ngx_gov_metrics_status_handler(ngx_http_request_t *r)
         }
     }
 
-    b->last = ngx_gov_metrics_header(b->last, &ngx_gov_metrics_workers_desc);
-    b->last = ngx_sprintf(b->last, "gov_workers %ui\n", workers);
+    p = ngx_gov_metrics_header(p, &ngx_gov_metrics_workers_desc);
 
-    b->last_buf = (r == r->main) ? 1 : 0;
-    b->last_in_chain = 1;
+    return ngx_sprintf(p, "gov_workers %ui\n", workers);
+}
 
-    r->headers_out.status = NGX_HTTP_OK;
-    r->headers_out.content_length_n = b->last - b->pos;
-    ngx_str_set(&r->headers_out.content_type,
-                "text/plain; version=0.0.4; charset=utf-8");
-    r->headers_out.content_type_len = r->headers_out.content_type.len;
 
-    rc = ngx_http_send_header(r);
+/* applications by bundle, deliveries tried and failed by item */
 
-    if (rc == NGX_ERROR || rc > NGX_OK || r->header_only) {
-        return rc;
+static u_char *
+ngx_gov_metrics_by_model(u_char *p, ngx_gov_bundles_conf_t *bc)
+{
+    ngx_uint_t         i, k;
+    ngx_gov_item_t    *items;
+    ngx_gov_bundle_t  *bundles;
+
+    static const char  *item_names[] = { "gov_dispatch_attempts_by_item",
+                                         "gov_dispatch_failures_by_item" };
+
+    bundles = bc->bundles.elts;
+    items = bc->items.elts;
+
+    p = ngx_sprintf(p, "# HELP gov_applications_by_bundle Applications "
+                    "persisted, by bundle.\n"
+                    "# TYPE gov_applications_by_bundle counter\n");
+
+    for (i = 0; i < bc->bundles.nelts && i < NGX_GOV_METRICS_BUNDLES; i++) {
+        p = ngx_sprintf(p, "gov_applications_by_bundle{bundle=\"%V\"} "
+                        "%uA\n", &bundles[i].id, ngx_gov_metrics->bundles[i]);
     }
 
-    out.buf = b;
-    out.next = NULL;
+    for (k = 0; k < 2; k++) {
+        p = ngx_sprintf(p, "# HELP %s Deliveries %s, by item.\n"
+                        "# TYPE %s counter\n", item_names[k],
+                        k ? "that failed" : "tried", item_names[k]);
 
-    return ngx_http_output_filter(r, &out);
+        for (i = 0; i < bc->items.nelts && i < NGX_GOV_METRICS_ITEMS; i++) {
+            p = ngx_sprintf(p, "%s{item=\"%V\"} %uA\n", item_names[k],
+                            &items[i].id, ngx_gov_metrics->items[k][i]);
+        }
+    }
+
+    return p;
 }

@@ -15,6 +15,8 @@
 #include <ngx_core.h>
 #include <ngx_http.h>
 
+#include "ngx_gov_conf.h"
+
 
 /* monotonic counters, shared by all processes */
 typedef enum {
@@ -84,14 +86,11 @@ void ngx_gov_metrics_inc(ngx_uint_t counter);
 void ngx_gov_metrics_gauge(ngx_uint_t gauge, ngx_atomic_int_t delta);
 void ngx_gov_metrics_request(ngx_uint_t handler, ngx_uint_t status);
 void ngx_gov_metrics_bundle(ngx_uint_t bundle);
-ngx_uint_t ngx_gov_shm_trylock(uint32_t hash, ngx_msec_t ttl);
-void ngx_gov_shm_unlock(uint32_t hash);
-void ngx_gov_shm_unlock_at(uint32_t hash, ngx_msec_t until);
 void ngx_gov_metrics_item(ngx_uint_t kind, ngx_uint_t item);
-ngx_uint_t ngx_gov_seq_high(ngx_uint_t bundle, ngx_uint_t day);
-void ngx_gov_seq_seen(ngx_uint_t bundle, ngx_uint_t day, ngx_uint_t n);
 
-ngx_int_t ngx_gov_metrics_status_handler(ngx_http_request_t *r);
+/* every figure as Prometheus text, in "pool"; NGX_DECLINED without them */
+ngx_int_t ngx_gov_metrics_text(ngx_pool_t *pool, ngx_gov_bundles_conf_t *bc,
+    ngx_str_t *text);
 
 
 #endif /* _NGX_GOV_METRICS_H_INCLUDED_ */

@@ -15,7 +15,9 @@
 #include <ngx_core.h>
 #include <ngx_http.h>
 
-#include "ngx_http_gov_module.h"
+#include "ngx_gov_conf.h"
+#include "ngx_gov_answer.h"
+#include "ngx_gov_page.h"
 #include "gov_mustache.h"
 
 

@@ -19,9 +19,9 @@
 #include <ngx_core.h>
 #include <ngx_http.h>
 
-#include "ngx_http_gov_module.h"
-#include "ngx_gov_pcache.h"
+#include "ngx_gov_conf.h"
 #include "ngx_gov_metrics.h"
+#include "ngx_gov_pcache.h"
 
 
 typedef struct {

@@ -19,13 +19,16 @@
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
 
-#include "ngx_http_gov_module.h"
-#include "ngx_gov_bundle.h"
 #include "ngx_gov_metrics.h"
 #include "ngx_gov_pcache.h"
-#include "gov_calendar.h"
-#include "gov_http.h"
-#include "gov_jwt.h"
+#include "ngx_gov_answer.h"
+#include "ngx_gov_page.h"
+#include "ngx_gov_access.h"
+#include "ngx_gov_bundle_conf.h"
+#include "ngx_gov_refresh.h"
+#include "ngx_gov_rating.h"
+#include "ngx_gov_progress.h"
+#include "gov_date.h"
 #include "gov_state.h"
 
 
@@ -49,6 +52,17 @@ typedef struct {
     u_char                    etag[44];
     size_t                    etag_len;
 } ngx_gov_memo_t;
+
+
+/* what the bundle's figures take from its steps */
+
+typedef struct {
+    ngx_uint_t                percent;
+    ngx_uint_t                attention;
+    ngx_uint_t                done;
+    ngx_uint_t                all_finished;
+    ngx_uint_t                pauses;       /* the longest, in days */
+} ngx_gov_progress_sum_t;
 
 
 typedef struct {
@@ -78,37 +92,46 @@ static void ngx_gov_progress_snapshot_put(ngx_http_request_t *r,
     ngx_gov_pcache_entry_t *entry);
 static ngx_uint_t ngx_gov_progress_mine(ngx_gov_pcache_entry_t *e,
     ngx_str_t *who);
-static ngx_gov_bundle_t *ngx_gov_progress_bundle(ngx_gov_bundles_conf_t *bc,
-    ngx_str_t *id);
-static ngx_uint_t ngx_gov_progress_asks(ngx_gov_bundles_conf_t *bc,
-    ngx_gov_bundle_t *b);
 static ngx_int_t ngx_gov_progress_load_script(ngx_http_request_t *r,
     ngx_gov_progress_t *pc);
 static void ngx_gov_progress_loaded(redisReply *reply, void *data);
-static void ngx_gov_progress_rated(redisReply *reply, void *data);
+static ngx_int_t ngx_gov_progress_access(ngx_gov_progress_t *pc,
+    redisReply *reply, ngx_uint_t *masked, ngx_int_t *rc);
+static ngx_int_t ngx_gov_progress_count_miss(ngx_gov_progress_t *pc);
+static ngx_int_t ngx_gov_progress_render(ngx_gov_progress_t *pc,
+    redisReply *reply, ngx_uint_t masked);
+static ngx_int_t ngx_gov_memo_copy(ngx_http_request_t *r,
+    ngx_gov_memo_t *memo, ngx_gov_pcache_entry_t *entry);
+static void ngx_gov_memo_store(ngx_http_request_t *r, ngx_gov_memo_t *memo,
+    ngx_str_t *key, ngx_gov_pcache_entry_t *entry);
+static ngx_int_t ngx_gov_progress_keep(ngx_gov_progress_t *pc,
+    redisReply *reply, ngx_uint_t masked, ngx_gov_pcache_entry_t *entry);
 static void ngx_gov_progress_counted(redisReply *reply, void *data);
 static json_t *ngx_gov_progress_doc(ngx_http_request_t *r,
     ngx_gov_bundles_conf_t *bc, ngx_str_t *id, json_t *app,
     redisReply *steps,
     redisReply *rating, ngx_uint_t masked, ngx_uint_t *finished);
+static json_t *ngx_gov_progress_find_step(redisReply *steps,
+    ngx_gov_item_t *it);
+static json_t *ngx_gov_progress_step(ngx_gov_bundles_conf_t *bc,
+    ngx_gov_item_t *it, json_t *step, int today,
+    ngx_gov_progress_sum_t *sum);
+static void ngx_gov_progress_deadline(json_t *doc, ngx_gov_bundles_conf_t *bc,
+    ngx_gov_bundle_t *b, int start, int today, ngx_gov_progress_sum_t *sum);
+static void ngx_gov_progress_rating(json_t *doc, redisReply *rating,
+    ngx_uint_t masked, ngx_uint_t finished);
 static int ngx_gov_pause_days(gov_calendar_t *cal, json_t *step, int today);
 static ngx_int_t ngx_gov_progress_serialize(ngx_http_request_t *r,
     json_t *doc, ngx_str_t *body, ngx_str_t *etag);
 static ngx_int_t ngx_gov_progress_answer(ngx_http_request_t *r,
     ngx_str_t *body, ngx_str_t *etag);
 static void ngx_gov_progress_rating_body(ngx_http_request_t *r);
-static json_t *ngx_gov_rating_form(u_char *text, size_t len);
 static void ngx_gov_progress_cleanup(void *data);
 static json_t *ngx_gov_mask(const char *s);
 static ngx_str_t *ngx_gov_memo_key(ngx_http_request_t *r,
     ngx_gov_progress_t *pc, ngx_uint_t masked, redisReply *doc,
     redisReply *rating, redisReply *steps);
 static ngx_gov_memo_t *ngx_gov_memo_slot(ngx_str_t *key);
-static void ngx_gov_refresh(ngx_http_request_t *r, ngx_str_t *id,
-    redisReply *steps);
-static ngx_int_t ngx_gov_refresh_done(ngx_http_request_t *sr, void *data,
-    ngx_int_t rc);
-static void ngx_gov_refresh_applied(redisReply *reply, void *data);
 
 
 /* how long a progress snapshot is kept in Redis at most (ms) */
@@ -120,24 +143,6 @@ static void ngx_gov_refresh_applied(redisReply *reply, void *data);
     "return {redis.call('HMGET', KEYS[1], 'doc', 'code', 'rating', "          \
     "'subject', 'actor', 'ver'), redis.call('HGETALL', KEYS[2]), "            \
     "redis.call('GET', KEYS[3]), redis.call('PTTL', KEYS[4])}"
-
-
-typedef struct ngx_gov_refresh_s  ngx_gov_refresh_t;
-
-typedef struct {
-    ngx_gov_refresh_t        *refresh;
-    ngx_gov_item_t           *item;
-    ngx_str_t                 state;        /* as stored */
-    ngx_str_t                 receipt;
-} ngx_gov_refresh_step_t;
-
-struct ngx_gov_refresh_s {
-    ngx_http_request_t       *request;      /* without a client */
-    ngx_str_t                 id;
-    uint32_t                  lock;
-    ngx_msec_t                until;        /* the lock holds till then */
-    ngx_uint_t                pending;
-};
 
 
 static ngx_gov_memo_t  ngx_gov_memo[NGX_GOV_MEMO_SLOTS];
@@ -158,24 +163,17 @@ ngx_gov_progress_cleanup(void *data)
 ngx_int_t
 ngx_http_gov_progress_handler(ngx_http_request_t *r)
 {
-    u_char                    *p, *end, *slash;
-    ngx_int_t                  rc;
-    ngx_str_t                  arg;
-    ngx_uint_t                 i;
-    ngx_pool_cleanup_t        *cln;
-    ngx_gov_progress_t        *pc;
-    ngx_http_core_loc_conf_t  *clcf;
+    u_char              *p, *end, *slash;
+    ngx_int_t            rc;
+    ngx_str_t            arg, rest;
+    ngx_uint_t           i;
+    ngx_pool_cleanup_t  *cln;
+    ngx_gov_progress_t  *pc;
 
-    clcf = ngx_http_get_module_loc_conf(r, ngx_http_core_module);
+    ngx_http_gov_uri_rest(r, &rest);
 
-    p = r->uri.data;
-    end = r->uri.data + r->uri.len;
-
-    if (r->uri.len >= clcf->name.len
-        && ngx_strncmp(p, clcf->name.data, clcf->name.len) == 0)
-    {
-        p += clcf->name.len;
-    }
+    p = rest.data;
+    end = rest.data + rest.len;
 
     cln = ngx_pool_cleanup_add(r->pool, sizeof(ngx_gov_progress_t));
     if (cln == NULL) {
@@ -270,9 +268,7 @@ ngx_gov_progress_rating_body(ngx_http_request_t *r)
 static void
 ngx_gov_progress_identity(ngx_http_request_t *r)
 {
-    json_t                    *v;
     ngx_int_t                  rc, reason;
-    ngx_str_t                  body, *ct;
     ngx_connection_t          *c;
     ngx_pool_cleanup_t        *cln;
     ngx_gov_progress_t        *pc;
@@ -311,48 +307,7 @@ ngx_gov_progress_identity(ngx_http_request_t *r)
             goto done;
         }
 
-        if (ngx_http_gov_read_body(r, &body) != NGX_OK) {
-            rc = ngx_http_gov_error(r, NGX_HTTP_REQUEST_ENTITY_TOO_LARGE,
-                                        "too_large");
-            goto done;
-        }
-
-        ct = r->headers_in.content_type ? &r->headers_in.content_type->value
-                                        : NULL;
-
-        if (ct && ct->len >= 33
-            && ngx_strncasecmp(ct->data,
-                               (u_char *) "application/x-www-form-urlencoded",
-                               33) == 0)
-        {
-            /* the rating form of the progress page */
-            pc->form = 1;
-            pc->body = ngx_gov_rating_form(body.data, body.len);
-
-        } else {
-            pc->body = json_loadb((char *) body.data, body.len,
-                                  JSON_REJECT_DUPLICATES, NULL);
-        }
-
-        if (!json_is_object(pc->body)) {
-            rc = ngx_http_gov_error(r, NGX_HTTP_BAD_REQUEST,
-                                        "malformed_json");
-            goto done;
-        }
-
-        v = json_object_get(pc->body, "score");
-
-        if (!json_is_integer(v) || json_integer_value(v) < 1
-            || json_integer_value(v) > 5)
-        {
-            rc = ngx_http_gov_error(r, 422, "invalid_score");
-            goto done;
-        }
-
-        v = json_object_get(pc->body, "comment");
-
-        if (v && (!json_is_string(v) || json_string_length(v) > 1000)) {
-            rc = ngx_http_gov_error(r, 422, "invalid_comment");
+        if (!ngx_gov_rating_check(r, &pc->body, &pc->form, &rc)) {
             goto done;
         }
 
@@ -393,24 +348,13 @@ ngx_gov_progress_identity(ngx_http_request_t *r)
      * application itself.
      */
 
-    if (!pc->rating && pc->code.len == 0) {
-        rc = ngx_gov_progress_snapshot_get(r, pc);
+    rc = ngx_http_gov_queued(r, (!pc->rating && pc->code.len == 0)
+                                ? ngx_gov_progress_snapshot_get(r, pc)
+                                : ngx_gov_progress_read(r, pc));
 
-    } else {
-        rc = ngx_gov_progress_read(r, pc);
+    if (rc == NGX_DONE) {
+        return;
     }
-
-    if (rc == NGX_DECLINED) {
-        rc = ngx_http_gov_unavailable(r);
-        goto done;
-    }
-
-    if (rc != NGX_OK) {
-        rc = NGX_HTTP_INTERNAL_SERVER_ERROR;
-        goto done;
-    }
-
-    return;
 
 done:
 
@@ -480,56 +424,6 @@ ngx_gov_progress_mine(ngx_gov_pcache_entry_t *e, ngx_str_t *who)
             && ngx_strncmp(e->subject.data, who->data, who->len) == 0)
            || (e->actor.len == who->len
                && ngx_strncmp(e->actor.data, who->data, who->len) == 0);
-}
-
-
-/* the bundle of an application: the code that starts its id */
-
-static ngx_gov_bundle_t *
-ngx_gov_progress_bundle(ngx_gov_bundles_conf_t *bc, ngx_str_t *id)
-{
-    u_char            *end;
-    ngx_uint_t         i;
-    ngx_gov_bundle_t  *bundles;
-
-    for (end = id->data; end < id->data + id->len; end++) {
-        if (*end >= '0' && *end <= '9') {
-            break;
-        }
-    }
-
-    bundles = bc->bundles.elts;
-
-    for (i = 0; i < bc->bundles.nelts; i++) {
-        if (bundles[i].code.len == (size_t) (end - id->data)
-            && ngx_strncmp(bundles[i].code.data, id->data,
-                           end - id->data) == 0)
-        {
-            return &bundles[i];
-        }
-    }
-
-    return NULL;
-}
-
-
-/* 1 when some item of the bundle has a status URI to be asked */
-
-static ngx_uint_t
-ngx_gov_progress_asks(ngx_gov_bundles_conf_t *bc, ngx_gov_bundle_t *b)
-{
-    ngx_uint_t       i;
-    ngx_gov_item_t  *items;
-
-    items = bc->items.elts;
-
-    for (i = 0; i < b->items.nelts; i++) {
-        if (items[b->item_idx[i]].status.len) {
-            return 1;
-        }
-    }
-
-    return 0;
 }
 
 
@@ -618,7 +512,7 @@ ngx_gov_progress_snapshot(redisReply *reply, void *data)
 
         day = (i == 4) ? ngx_atoi(f[0], f[1] - f[0] - 1) : NGX_ERROR;
 
-        if (day != NGX_ERROR && day == ngx_gov_day(ngx_time())) {
+        if (day != NGX_ERROR && day == gov_day(ngx_time())) {
             ngx_gov_metrics_inc(NGX_GOV_M_SNAPSHOT_HIT);
 
             /* a copy: the reply is freed when this handler returns */
@@ -720,7 +614,7 @@ ngx_gov_progress_snapshot_put(ngx_http_request_t *r, ngx_gov_progress_t *pc,
     }
 
     p = ngx_sprintf(v, "G1\t%i\t%V\t%V\t%V\n",
-                    (ngx_int_t) ngx_gov_day(ngx_time()), &entry->subject,
+                    (ngx_int_t) gov_day(ngx_time()), &entry->subject,
                     &entry->actor, &entry->etag);
     p = ngx_cpymem(p, entry->body.data, entry->body.len);
 
@@ -811,29 +705,14 @@ ngx_gov_progress_loaded(redisReply *reply, void *data)
 {
     ngx_gov_progress_t  *pc = data;
 
-    u_char                    hash[32], hex[64], *key;
-    json_t                   *app, *doc;
-    ngx_int_t                 rc;
-    u_char                   *p;
-    ngx_str_t                *memo_key;
-    ngx_uint_t                masked, finished, tries;
-    redisReply               *fields, *steps, *fails, *sub, *act;
-    ngx_msec_int_t            ttl;
-    ngx_gov_memo_t           *memo;
-    ngx_gov_bundle_t         *b;
-    ngx_gov_pcache_entry_t    entry;
-    ngx_connection_t         *c;
-    ngx_http_request_t       *r;
-    ngx_gov_bundles_conf_t   *bc;
-    ngx_http_gov_main_conf_t *gmcf;
-
-    const char  *argv[8];
-    size_t       argvlen[8];
+    json_t              *app, *doc;
+    ngx_int_t            rc;
+    ngx_uint_t           masked, finished;
+    ngx_connection_t    *c;
+    ngx_http_request_t  *r;
 
     r = pc->request;
     c = r->connection;
-    gmcf = ngx_http_get_module_main_conf(r, ngx_http_gov_module);
-    bc = &gmcf->bundles;
 
     app = NULL;
 
@@ -868,8 +747,84 @@ ngx_gov_progress_loaded(redisReply *reply, void *data)
         goto done;
     }
 
+    switch (ngx_gov_progress_access(pc, reply, &masked, &rc)) {
+
+    case NGX_OK:
+        break;
+
+    case NGX_AGAIN:
+        /* a wrong query code is being counted: the 404 follows */
+        return;
+
+    default:
+        goto done;
+    }
+
+    if (!pc->rating) {
+        rc = ngx_gov_progress_render(pc, reply, masked);
+        goto done;
+    }
+
+    /* a rating: once finished, once only */
+
+    app = json_loadb(reply->element[0]->element[0]->str,
+                     reply->element[0]->element[0]->len, 0, NULL);
+    if (app == NULL) {
+        rc = NGX_HTTP_INTERNAL_SERVER_ERROR;
+        goto done;
+    }
+
+    doc = ngx_gov_progress_doc(r, ngx_gov_bc(r), &pc->id, app,
+                               reply->element[1],
+                               reply->element[0]->element[2], masked,
+                               &finished);
+    if (doc == NULL) {
+        rc = NGX_HTTP_INTERNAL_SERVER_ERROR;
+        goto done;
+    }
+
+    json_decref(doc);
+
+    if (!finished) {
+        rc = ngx_http_gov_error(r, NGX_HTTP_CONFLICT, "not_finished");
+        goto done;
+    }
+
+    rc = ngx_http_gov_queued(r, ngx_gov_rating_store(r, &pc->id, pc->body,
+                                                     pc->form, app));
+
+    if (rc == NGX_DONE) {
+        json_decref(app);
+        return;
+    }
+
+done:
+
+    json_decref(app);
+    ngx_http_finalize_request(r, rc);
+    ngx_http_run_posted_requests(c);
+}
+
+
+/*
+ * Who may see it: the applicant (the subject or the actor of the
+ * application) sees it whole; anyone else only with the right query code,
+ * masked, and five wrong codes in 15 minutes lock it.  NGX_OK with
+ * *masked set, NGX_AGAIN while a wrong code is counted (the 404 follows),
+ * or NGX_DECLINED with the answer's code in *rc.
+ */
+
+static ngx_int_t
+ngx_gov_progress_access(ngx_gov_progress_t *pc, redisReply *reply,
+    ngx_uint_t *masked, ngx_int_t *rc)
+{
+    u_char               hash[32], hex[64];
+    ngx_uint_t           tries;
+    redisReply          *fields, *fails, *sub, *act;
+    ngx_http_request_t  *r;
+
+    r = pc->request;
     fields = reply->element[0];
-    steps = reply->element[1];
     fails = reply->element[2];
 
     tries = fails->type == REDIS_REPLY_STRING
@@ -879,16 +834,14 @@ ngx_gov_progress_loaded(redisReply *reply, void *data)
         || fields->element[3]->type != REDIS_REPLY_STRING)
     {
         /* unknown: the same answer as "not yours" */
-        rc = ngx_http_gov_error(r, NGX_HTTP_NOT_FOUND, "not_found");
-        goto done;
+        *rc = ngx_http_gov_error(r, NGX_HTTP_NOT_FOUND, "not_found");
+        return NGX_DECLINED;
     }
-
-    /* the applicant: the subject or the actor of the application */
 
     sub = fields->element[3];
     act = fields->element[4];
 
-    masked = 1;
+    *masked = 1;
 
     if (pc->subject.len
         && ((sub->len == pc->subject.len
@@ -899,298 +852,256 @@ ngx_gov_progress_loaded(redisReply *reply, void *data)
                 && ngx_strncmp(act->str, pc->subject.data, pc->subject.len)
                    == 0)))
     {
-        masked = 0;
+        *masked = 0;
+        return NGX_OK;
     }
 
-    if (pc->rating && masked) {
-        rc = ngx_http_gov_error(r, NGX_HTTP_NOT_FOUND, "not_found");
-        goto done;
+    if (pc->rating || pc->code.len == 0) {
+        *rc = ngx_http_gov_error(r, NGX_HTTP_NOT_FOUND, "not_found");
+        return NGX_DECLINED;
     }
 
-    if (masked) {
-        if (pc->code.len == 0) {
-            rc = ngx_http_gov_error(r, NGX_HTTP_NOT_FOUND, "not_found");
-            goto done;
-        }
-
-        if (tries >= NGX_GOV_CODE_TRIES) {
-            rc = ngx_http_gov_error(r, NGX_HTTP_TOO_MANY_REQUESTS,
-                                        "too_many_attempts");
-            goto done;
-        }
-
-        EVP_Digest(pc->code.data, pc->code.len, hash, NULL, EVP_sha256(),
-                   NULL);
-        ngx_hex_dump(hex, hash, 32);
-
-        if (fields->element[1]->type != REDIS_REPLY_STRING
-            || fields->element[1]->len != 64
-            || CRYPTO_memcmp(hex, fields->element[1]->str, 64) != 0)
-        {
-            /* count the wrong guess: the fifth in 15 minutes locks */
-
-            key = ngx_pnalloc(r->pool, gmcf->redis_prefix.len + 9
-                                       + pc->id.len);
-            if (key) {
-                argv[0] = "EVAL";
-                argvlen[0] = 4;
-                argv[1] = "local n = redis.call('INCR', KEYS[1]) "
-                          "if n == 1 then redis.call('EXPIRE', KEYS[1], "
-                          "ARGV[1]) end return n";
-                argvlen[1] = ngx_strlen(argv[1]);
-                argv[2] = "1";
-                argvlen[2] = 1;
-                argv[3] = (char *) key;
-                argvlen[3] = ngx_sprintf(key, "%Vcodefail:%V",
-                                         &gmcf->redis_prefix, &pc->id)
-                             - key;
-                argv[4] = NGX_GOV_CODE_WINDOW;
-                argvlen[4] = sizeof(NGX_GOV_CODE_WINDOW) - 1;
-
-                /* answered once counted: the next guess sees it */
-
-                ngx_log_error(NGX_LOG_INFO, c->log, 0,
-                              "gov: wrong query code for %V", &pc->id);
-
-                if (ngx_http_gov_redis_send(r, ngx_gov_progress_counted, pc,
-                                            5, argv, argvlen)
-                    == NGX_OK)
-                {
-                    json_decref(app);
-                    return;
-                }
-            }
-
-            rc = ngx_http_gov_error(r, NGX_HTTP_NOT_FOUND, "not_found");
-            goto done;
-        }
+    if (tries >= NGX_GOV_CODE_TRIES) {
+        *rc = ngx_http_gov_error(r, NGX_HTTP_TOO_MANY_REQUESTS,
+                                 "too_many_attempts");
+        return NGX_DECLINED;
     }
 
-    memo = NULL;
-    memo_key = NULL;
+    EVP_Digest(pc->code.data, pc->code.len, hash, NULL, EVP_sha256(), NULL);
+    ngx_hex_dump(hex, hash, 32);
 
-    if (!pc->rating && reply->element[3]->type == REDIS_REPLY_INTEGER
+    if (fields->element[1]->type == REDIS_REPLY_STRING
+        && fields->element[1]->len == 64
+        && CRYPTO_memcmp(hex, fields->element[1]->str, 64) == 0)
+    {
+        return NGX_OK;
+    }
+
+    /* count the wrong guess: the fifth in 15 minutes locks */
+
+    ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
+                  "gov: wrong query code for %V", &pc->id);
+
+    if (ngx_gov_progress_count_miss(pc) == NGX_OK) {
+        /* answered once counted: the next guess sees it */
+        return NGX_AGAIN;
+    }
+
+    *rc = ngx_http_gov_error(r, NGX_HTTP_NOT_FOUND, "not_found");
+    return NGX_DECLINED;
+}
+
+
+static ngx_int_t
+ngx_gov_progress_count_miss(ngx_gov_progress_t *pc)
+{
+    u_char                    *key;
+    ngx_http_request_t        *r;
+    ngx_http_gov_main_conf_t  *gmcf;
+
+    const char  *argv[5];
+    size_t       argvlen[5];
+
+    r = pc->request;
+    gmcf = ngx_http_get_module_main_conf(r, ngx_http_gov_module);
+
+    key = ngx_pnalloc(r->pool, gmcf->redis_prefix.len + 9 + pc->id.len);
+    if (key == NULL) {
+        return NGX_ERROR;
+    }
+
+    argv[0] = "EVAL";
+    argvlen[0] = 4;
+    argv[1] = "local n = redis.call('INCR', KEYS[1]) "
+              "if n == 1 then redis.call('EXPIRE', KEYS[1], "
+              "ARGV[1]) end return n";
+    argvlen[1] = ngx_strlen(argv[1]);
+    argv[2] = "1";
+    argvlen[2] = 1;
+    argv[3] = (char *) key;
+    argvlen[3] = ngx_sprintf(key, "%Vcodefail:%V", &gmcf->redis_prefix,
+                             &pc->id)
+                 - key;
+    argv[4] = NGX_GOV_CODE_WINDOW;
+    argvlen[4] = sizeof(NGX_GOV_CODE_WINDOW) - 1;
+
+    return ngx_http_gov_redis_send(r, ngx_gov_progress_counted, pc, 5, argv,
+                                   argvlen);
+}
+
+
+/*
+ * The document, from this worker's memo when Redis holds byte for byte
+ * what it held, else rendered; then kept (the applicant's view) in the
+ * micro-cache and as the snapshot in Redis, and answered.
+ */
+
+static ngx_int_t
+ngx_gov_progress_render(ngx_gov_progress_t *pc, redisReply *reply,
+    ngx_uint_t masked)
+{
+    json_t                  *app, *doc;
+    ngx_str_t               *memo_key;
+    ngx_uint_t               finished;
+    redisReply              *fields, *steps;
+    ngx_gov_memo_t          *memo;
+    ngx_gov_pcache_entry_t   entry;
+    ngx_http_request_t      *r;
+
+    r = pc->request;
+    fields = reply->element[0];
+    steps = reply->element[1];
+
+    if (reply->element[3]->type == REDIS_REPLY_INTEGER
         && reply->element[3]->integer == -2)
     {
         /* the stored state is older than gov_progress_refresh */
         ngx_gov_refresh(r, &pc->id, steps);
     }
 
-    if (!pc->rating) {
-        memo_key = ngx_gov_memo_key(r, pc, masked, fields->element[0],
-                                    fields->element[2], steps);
+    memo = NULL;
+    memo_key = ngx_gov_memo_key(r, pc, masked, fields->element[0],
+                                fields->element[2], steps);
 
-        if (memo_key) {
-            memo = ngx_gov_memo_slot(memo_key);
+    if (memo_key) {
+        memo = ngx_gov_memo_slot(memo_key);
 
-            if (memo->raw_len == memo_key->len
-                && ngx_memcmp(memo->raw, memo_key->data, memo_key->len) == 0)
-            {
-                /*
-                 * A copy: the memo may be replaced while a slow client
-                 * still has the answer queued.
-                 */
-
-                entry.body.len = memo->body_len;
-                entry.body.data = ngx_pnalloc(r->pool, memo->body_len
-                                                       + memo->etag_len);
-                if (entry.body.data == NULL) {
-                    rc = NGX_HTTP_INTERNAL_SERVER_ERROR;
-                    goto done;
-                }
-
-                ngx_memcpy(entry.body.data, memo->body, memo->body_len);
-                entry.etag.data = entry.body.data + memo->body_len;
-                entry.etag.len = memo->etag_len;
-                ngx_memcpy(entry.etag.data, memo->etag, memo->etag_len);
-
-                goto rendered;
+        if (memo->raw_len == memo_key->len
+            && ngx_memcmp(memo->raw, memo_key->data, memo_key->len) == 0)
+        {
+            if (ngx_gov_memo_copy(r, memo, &entry) != NGX_OK) {
+                return NGX_HTTP_INTERNAL_SERVER_ERROR;
             }
+
+            return ngx_gov_progress_keep(pc, reply, masked, &entry);
         }
     }
 
     app = json_loadb(fields->element[0]->str, fields->element[0]->len, 0,
                      NULL);
     if (app == NULL) {
-        rc = NGX_HTTP_INTERNAL_SERVER_ERROR;
-        goto done;
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    doc = ngx_gov_progress_doc(r, bc, &pc->id, app, steps, fields->element[2],
-                               masked, &finished);
+    doc = ngx_gov_progress_doc(r, ngx_gov_bc(r), &pc->id, app, steps,
+                               fields->element[2], masked, &finished);
 
-    if (doc == NULL) {
-        rc = NGX_HTTP_INTERNAL_SERVER_ERROR;
-        goto done;
-    }
+    json_decref(app);
 
-    if (!pc->rating) {
-        if (ngx_gov_progress_serialize(r, doc, &entry.body, &entry.etag)
-            != NGX_OK)
-        {
-            rc = NGX_HTTP_INTERNAL_SERVER_ERROR;
-            goto done;
-        }
-
-        if (memo && entry.etag.len <= sizeof(memo->etag)) {
-            p = ngx_alloc(memo_key->len + entry.body.len, c->log);
-
-            if (p) {
-                ngx_free(memo->raw);
-
-                memo->raw = p;
-                memo->raw_len = memo_key->len;
-                memo->body = ngx_cpymem(p, memo_key->data, memo_key->len);
-                memo->body_len = entry.body.len;
-                ngx_memcpy(memo->body, entry.body.data, entry.body.len);
-                memo->etag_len = entry.etag.len;
-                ngx_memcpy(memo->etag, entry.etag.data, entry.etag.len);
-            }
-        }
-
-    rendered:
-
-        if (!masked) {
-            /* the applicant's view is the one worth keeping */
-
-            entry.subject.data = (u_char *) sub->str;
-            entry.subject.len = sub->len;
-            entry.actor.data = (u_char *) (act->type == REDIS_REPLY_STRING
-                                           ? act->str : "");
-            entry.actor.len = act->type == REDIS_REPLY_STRING ? act->len : 0;
-
-            ngx_gov_pcache_put(r, &pc->id, &entry);
-
-            /*
-             * The snapshot, until the day ends or, where departments are
-             * asked, until the next refresh is due.
-             */
-
-            b = ngx_gov_progress_bundle(bc, &pc->id);
-
-            if (b && ngx_gov_progress_asks(bc, b)) {
-                ttl = reply->element[3]->type == REDIS_REPLY_INTEGER
-                      ? (ngx_msec_int_t) reply->element[3]->integer : 0;
-
-            } else {
-                ttl = NGX_GOV_SNAPSHOT_TTL;
-            }
-
-            ngx_gov_progress_snapshot_put(r, pc, fields->element[5], ttl,
-                                          &entry);
-        }
-
-        rc = ngx_gov_progress_answer(r, &entry.body, &entry.etag);
-        goto done;
-    }
-
-    json_decref(doc);
-
-    /* a rating: once finished, once only */
-
-    if (!finished) {
-        rc = ngx_http_gov_error(r, NGX_HTTP_CONFLICT, "not_finished");
-        goto done;
-    }
-
+    if (doc == NULL
+        || ngx_gov_progress_serialize(r, doc, &entry.body, &entry.etag)
+           != NGX_OK)
     {
-        u_char   *p, *k1, *k2, *k3, at[32], sc[4];
-        size_t    plen;
-        char     *dump;
-        json_t   *rating;
-        json_int_t  score;
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
 
-        score = json_integer_value(json_object_get(pc->body, "score"));
+    if (memo) {
+        ngx_gov_memo_store(r, memo, memo_key, &entry);
+    }
 
-        p = ngx_gov_iso_time(at, ngx_time());
+    return ngx_gov_progress_keep(pc, reply, masked, &entry);
+}
 
-        rating = json_object();
-        json_object_set_new(rating, "score", json_integer(score));
-        json_object_set_new(rating, "comment",
-                            json_object_get(pc->body, "comment")
-                            ? json_incref(json_object_get(pc->body, "comment"))
-                            : json_string(""));
-        json_object_set_new(rating, "at",
-                            json_stringn((char *) at, p - at));
-        json_object_set_new(rating, "id",
-                            json_stringn((char *) pc->id.data, pc->id.len));
-        json_object_set(rating, "bundle", json_object_get(app, "bundle"));
 
-        dump = json_dumps(rating, JSON_COMPACT);
-        json_decref(rating);
+/*
+ * A copy of a memo's answer: the memo may be replaced while a slow client
+ * still has the answer queued.
+ */
 
-        k1 = ngx_pnalloc(r->pool, gmcf->redis_prefix.len + 4 + pc->id.len);
-        k2 = ngx_pnalloc(r->pool, gmcf->redis_prefix.len + 12);
-        k3 = ngx_pnalloc(r->pool, gmcf->redis_prefix.len + 4 + pc->id.len);
+static ngx_int_t
+ngx_gov_memo_copy(ngx_http_request_t *r, ngx_gov_memo_t *memo,
+    ngx_gov_pcache_entry_t *entry)
+{
+    entry->body.len = memo->body_len;
+    entry->body.data = ngx_pnalloc(r->pool, memo->body_len + memo->etag_len);
+    if (entry->body.data == NULL) {
+        return NGX_ERROR;
+    }
 
-        if (dump == NULL || k1 == NULL || k2 == NULL || k3 == NULL) {
-            free(dump);
-            rc = NGX_HTTP_INTERNAL_SERVER_ERROR;
-            goto done;
-        }
+    ngx_memcpy(entry->body.data, memo->body, memo->body_len);
+    entry->etag.data = entry->body.data + memo->body_len;
+    entry->etag.len = memo->etag_len;
+    ngx_memcpy(entry->etag.data, memo->etag, memo->etag_len);
 
-        p = ngx_pnalloc(r->pool, ngx_strlen(dump));
-        if (p == NULL) {
-            free(dump);
-            rc = NGX_HTTP_INTERNAL_SERVER_ERROR;
-            goto done;
-        }
+    return NGX_OK;
+}
 
-        plen = ngx_strlen(dump);
-        ngx_memcpy(p, dump, plen);
-        free(dump);
 
-        /* scores 1-2 (差评) also go to the rectification list */
+static void
+ngx_gov_memo_store(ngx_http_request_t *r, ngx_gov_memo_t *memo,
+    ngx_str_t *key, ngx_gov_pcache_entry_t *entry)
+{
+    u_char  *p;
 
-        argv[0] = "EVAL";
-        argvlen[0] = 4;
-        argv[1] = "if redis.call('HSETNX', KEYS[1], 'rating', ARGV[1]) == 0 "
-                  "then return 0 end "
-                  "redis.call('HINCRBY', KEYS[1], 'ver', 1) "
-                  "redis.call('DEL', KEYS[3]) "
-                  "if tonumber(ARGV[2]) <= 2 then "
-                  "redis.call('RPUSH', KEYS[2], ARGV[1]) end return 1";
-        argvlen[1] = ngx_strlen(argv[1]);
-        argv[2] = "3";
-        argvlen[2] = 1;
-        argv[3] = (char *) k1;
-        argvlen[3] = ngx_sprintf(k1, "%Vapp:%V", &gmcf->redis_prefix, &pc->id)
-                     - k1;
-        argv[4] = (char *) k2;
-        argvlen[4] = ngx_sprintf(k2, "%Vratings:bad", &gmcf->redis_prefix)
-                     - k2;
-        argv[5] = (char *) k3;
-        argvlen[5] = ngx_sprintf(k3, "%Vdoc:%V", &gmcf->redis_prefix, &pc->id)
-                     - k3;
-        argv[6] = (char *) p;
-        argvlen[6] = plen;
-        argv[7] = (char *) sc;
-        argvlen[7] = ngx_sprintf(sc, "%L", (int64_t) score) - sc;
-
-        pc->score = (ngx_uint_t) score;
-
-        rc = ngx_http_gov_redis_send(r, ngx_gov_progress_rated, pc, 8, argv,
-                                     argvlen);
-
-        if (rc == NGX_DECLINED) {
-            rc = ngx_http_gov_unavailable(r);
-            goto done;
-        }
-
-        if (rc != NGX_OK) {
-            rc = NGX_HTTP_INTERNAL_SERVER_ERROR;
-            goto done;
-        }
-
-        json_decref(app);
+    if (entry->etag.len > sizeof(memo->etag)) {
         return;
     }
 
-done:
+    p = ngx_alloc(key->len + entry->body.len, r->connection->log);
+    if (p == NULL) {
+        return;
+    }
 
-    json_decref(app);
-    ngx_http_finalize_request(r, rc);
-    ngx_http_run_posted_requests(c);
+    ngx_free(memo->raw);
+
+    memo->raw = p;
+    memo->raw_len = key->len;
+    memo->body = ngx_cpymem(p, key->data, key->len);
+    memo->body_len = entry->body.len;
+    ngx_memcpy(memo->body, entry->body.data, entry->body.len);
+    memo->etag_len = entry->etag.len;
+    ngx_memcpy(memo->etag, entry->etag.data, entry->etag.len);
+}
+
+
+/*
+ * The applicant's view is the one worth keeping: in the micro-cache, and
+ * as the snapshot in Redis until the day ends or, where departments are
+ * asked, until the next refresh is due.  Then the answer.
+ */
+
+static ngx_int_t
+ngx_gov_progress_keep(ngx_gov_progress_t *pc, redisReply *reply,
+    ngx_uint_t masked, ngx_gov_pcache_entry_t *entry)
+{
+    redisReply              *fields, *sub, *act;
+    ngx_msec_int_t           ttl;
+    ngx_gov_bundle_t        *b;
+    ngx_http_request_t      *r;
+    ngx_gov_bundles_conf_t  *bc;
+
+    r = pc->request;
+
+    if (masked) {
+        return ngx_gov_progress_answer(r, &entry->body, &entry->etag);
+    }
+
+    fields = reply->element[0];
+    sub = fields->element[3];
+    act = fields->element[4];
+
+    entry->subject.data = (u_char *) sub->str;
+    entry->subject.len = sub->len;
+    entry->actor.data = (u_char *) (act->type == REDIS_REPLY_STRING
+                                    ? act->str : "");
+    entry->actor.len = act->type == REDIS_REPLY_STRING ? act->len : 0;
+
+    ngx_gov_pcache_put(r, &pc->id, entry);
+
+    bc = ngx_gov_bc(r);
+    b = ngx_gov_app_bundle(bc, &pc->id);
+
+    if (b && ngx_gov_bundle_asks(bc, b)) {
+        ttl = reply->element[3]->type == REDIS_REPLY_INTEGER
+              ? (ngx_msec_int_t) reply->element[3]->integer : 0;
+
+    } else {
+        ttl = NGX_GOV_SNAPSHOT_TTL;
+    }
+
+    ngx_gov_progress_snapshot_put(r, pc, fields->element[5], ttl, entry);
+
+    return ngx_gov_progress_answer(r, &entry->body, &entry->etag);
 }
 
 
@@ -1207,67 +1118,6 @@ ngx_gov_progress_counted(redisReply *reply, void *data)
 
     ngx_http_finalize_request(r, ngx_http_gov_error(r, NGX_HTTP_NOT_FOUND,
                                                         "not_found"));
-    ngx_http_run_posted_requests(c);
-}
-
-
-static void
-ngx_gov_progress_rated(redisReply *reply, void *data)
-{
-    ngx_gov_progress_t  *pc = data;
-
-    ngx_int_t            rc;
-    ngx_str_t            empty, location;
-    ngx_connection_t    *c;
-    ngx_http_request_t  *r;
-
-    r = pc->request;
-    c = r->connection;
-
-    if (reply == NULL || reply->type != REDIS_REPLY_INTEGER) {
-        rc = ngx_http_gov_unavailable(r);
-        goto done;
-    }
-
-    if (reply->integer == 0) {
-        rc = ngx_http_gov_error(r, NGX_HTTP_CONFLICT, "already_rated");
-        goto done;
-    }
-
-    ngx_gov_metrics_inc(NGX_GOV_M_RATINGS + pc->score - 1);
-    ngx_gov_progress_changed(&pc->id);
-
-    ngx_str_null(&empty);
-
-    if (pc->form && ngx_http_gov_wants_html(r)) {
-        /* back to the progress page, which shows the rating */
-
-        location.data = ngx_pnalloc(r->pool, sizeof("/progress/") - 1
-                                             + pc->id.len);
-        if (location.data == NULL) {
-            rc = NGX_HTTP_INTERNAL_SERVER_ERROR;
-            goto done;
-        }
-
-        location.len = ngx_sprintf(location.data, "/progress/%V", &pc->id)
-                       - location.data;
-
-        rc = ngx_http_gov_location(r, &location);
-
-        if (rc == NGX_OK) {
-            rc = ngx_http_gov_send(r, NGX_HTTP_SEE_OTHER,
-                                   &r->headers_out.content_type, &empty);
-        }
-
-        goto done;
-    }
-
-    rc = ngx_http_gov_send(r, NGX_HTTP_NO_CONTENT,
-                           &r->headers_out.content_type, &empty);
-
-done:
-
-    ngx_http_finalize_request(r, rc);
     ngx_http_run_posted_requests(c);
 }
 
@@ -1318,7 +1168,7 @@ ngx_gov_memo_key(ngx_http_request_t *r, ngx_gov_progress_t *pc,
 
     n = (uint32_t) masked;
     p = ngx_cpymem(p, &n, sizeof(uint32_t));
-    n = (uint32_t) ngx_gov_day(ngx_time());
+    n = (uint32_t) gov_day(ngx_time());
     p = ngx_cpymem(p, &n, sizeof(uint32_t));
 
     for (i = 0; i < 2; i++) {
@@ -1370,344 +1220,6 @@ ngx_gov_progress_exit_process(ngx_cycle_t *cycle)
         ngx_gov_memo[i].raw = NULL;
         ngx_gov_memo[i].raw_len = 0;
     }
-}
-
-
-/*
- * Read-through from the departments' status URIs: when the stored state
- * is older than gov_progress_refresh, one request (single-flight across
- * workers, by a lock in shared memory that expires by itself) asks every
- * status URI of a step not yet finished, in the background, through a
- * request without a client; the others, and this one, get the last state
- * at once.  A state from a status URI is taken only when it is a legal
- * move; a department that fails changes nothing (stale-if-error).
- */
-
-static void
-ngx_gov_refresh(ngx_http_request_t *r, ngx_str_t *id, redisReply *steps)
-{
-    u_char                    *p;
-    size_t                     len;
-    json_t                    *step, *v;
-    uint32_t                   lock;
-    ngx_int_t                  state;
-    ngx_str_t                  uri, key;
-    ngx_uint_t                 i, k;
-    ngx_gov_item_t            *items, *it;
-    ngx_gov_bundle_t          *b;
-    ngx_gov_refresh_t         *rf;
-    ngx_http_request_t        *fr, *sr;
-    ngx_gov_bundles_conf_t    *bc;
-    ngx_gov_refresh_step_t    *rs;
-    ngx_http_gov_loc_conf_t   *glcf;
-    ngx_http_gov_main_conf_t  *gmcf;
-    ngx_http_post_subrequest_t  *ps;
-
-    const char  *argv[5];
-    size_t       argvlen[5];
-    u_char       ms[NGX_INT_T_LEN];
-
-    gmcf = ngx_http_get_module_main_conf(r, ngx_http_gov_module);
-    glcf = ngx_http_get_module_loc_conf(r, ngx_http_gov_module);
-    bc = &gmcf->bundles;
-
-    if (gmcf->dispatch_ctx == NULL) {
-        return;
-    }
-
-    b = ngx_gov_progress_bundle(bc, id);
-
-    if (b == NULL || !ngx_gov_progress_asks(bc, b)) {
-        return;
-    }
-
-    items = bc->items.elts;
-
-    lock = ngx_crc32_short(id->data, id->len);
-
-    if (!ngx_gov_shm_trylock(lock, bc->dispatch_timeout + 5000)) {
-        /* another worker is asking: the last state will do */
-        return;
-    }
-
-    /* the next refresh is due in gov_progress_refresh */
-
-    key.len = gmcf->redis_prefix.len + 10 + id->len;
-    key.data = ngx_pnalloc(r->pool, key.len);
-    if (key.data == NULL) {
-        ngx_gov_shm_unlock(lock);
-        return;
-    }
-
-    ngx_sprintf(key.data, "%Vrefreshed:%V", &gmcf->redis_prefix, id);
-
-    argv[0] = "SET";
-    argvlen[0] = 3;
-    argv[1] = (char *) key.data;
-    argvlen[1] = key.len;
-    argv[2] = "1";
-    argvlen[2] = 1;
-    argv[3] = "PX";
-    argvlen[3] = 2;
-    argv[4] = (char *) ms;
-    argvlen[4] = ngx_sprintf(ms, "%M", glcf->progress_refresh) - ms;
-
-    (void) ngx_gov_redis_send(r->connection->log, NULL, NULL, NULL, 5, argv,
-                              argvlen);
-
-    fr = ngx_gov_fake_request((ngx_cycle_t *) ngx_cycle);
-    if (fr == NULL) {
-        ngx_gov_shm_unlock(lock);
-        return;
-    }
-
-    rf = ngx_pcalloc(fr->pool, sizeof(ngx_gov_refresh_t));
-    if (rf == NULL) {
-        goto failed;
-    }
-
-    rf->request = fr;
-    rf->lock = lock;
-    rf->until = ngx_current_msec + glcf->progress_refresh;
-    rf->id.len = id->len;
-    rf->id.data = ngx_pnalloc(fr->pool, id->len);
-    if (rf->id.data == NULL) {
-        goto failed;
-    }
-
-    ngx_memcpy(rf->id.data, id->data, id->len);
-
-    for (i = 0; i < b->items.nelts; i++) {
-        it = &items[b->item_idx[i]];
-
-        if (it->status.len == 0) {
-            continue;
-        }
-
-        step = NULL;
-
-        for (k = 0; k + 1 < steps->elements; k += 2) {
-            if (steps->element[k]->len == it->id.len
-                && ngx_strncmp(steps->element[k]->str, it->id.data,
-                               it->id.len) == 0)
-            {
-                step = json_loadb(steps->element[k + 1]->str,
-                                  steps->element[k + 1]->len, 0, NULL);
-                break;
-            }
-        }
-
-        v = json_object_get(step, "state");
-        state = json_is_string(v)
-                ? gov_state_from_str(json_string_value(v),
-                                     json_string_length(v))
-                : -1;
-
-        v = json_object_get(step, "receipt");
-
-        /* a receipt is what the status URI is asked about */
-
-        if (state < 0 || gov_state_terminal(state) || !json_is_string(v)
-            || json_string_length(v) == 0 || json_string_length(v) > 128)
-        {
-            json_decref(step);
-            continue;
-        }
-
-        rs = ngx_pcalloc(fr->pool, sizeof(ngx_gov_refresh_step_t));
-        ps = ngx_palloc(fr->pool, sizeof(ngx_http_post_subrequest_t));
-
-        len = gov_pct_encode(NULL, json_string_value(v),
-                             json_string_length(v));
-        uri.data = ngx_pnalloc(fr->pool, it->status.len + 1 + len);
-
-        if (rs == NULL || ps == NULL || uri.data == NULL) {
-            json_decref(step);
-            continue;
-        }
-
-        p = ngx_cpymem(uri.data, it->status.data, it->status.len);
-        *p++ = '/';
-        p += gov_pct_encode((char *) p, json_string_value(v),
-                            json_string_length(v));
-        uri.len = p - uri.data;
-
-        rs->refresh = rf;
-        rs->item = it;
-        rs->state.data = (u_char *) gov_state_name(state);
-        rs->state.len = ngx_strlen(rs->state.data);
-
-        json_decref(step);
-
-        ps->handler = ngx_gov_refresh_done;
-        ps->data = rs;
-
-        if (ngx_http_subrequest(fr, &uri, NULL, &sr, ps,
-                                NGX_HTTP_SUBREQUEST_IN_MEMORY
-                                |NGX_HTTP_SUBREQUEST_BACKGROUND)
-            != NGX_OK)
-        {
-            continue;
-        }
-
-        sr->method = NGX_HTTP_GET;
-        ngx_str_set(&sr->method_name, "GET");
-        sr->header_only = 0;
-
-        ngx_memzero(&sr->headers_in, sizeof(ngx_http_headers_in_t));
-        sr->headers_in.keep_alive_n = -1;
-        sr->headers_in.content_length_n = 0;
-
-        if (ngx_list_init(&sr->headers_in.headers, fr->pool, 2,
-                          sizeof(ngx_table_elt_t))
-            != NGX_OK)
-        {
-            continue;
-        }
-
-        (void) ngx_http_gov_add_header(sr, &sr->headers_in.headers,
-                                       "X-Gov-Application", &rf->id);
-        (void) ngx_http_gov_add_header(sr, &sr->headers_in.headers,
-                                       "X-Gov-Item", &it->id);
-
-        rf->pending++;
-    }
-
-    if (rf->pending == 0) {
-        goto failed;
-    }
-
-    ngx_http_run_posted_requests(fr->connection);
-
-    return;
-
-failed:
-
-    ngx_gov_shm_unlock(lock);
-    ngx_gov_fake_request_free(fr);
-}
-
-
-static ngx_int_t
-ngx_gov_refresh_done(ngx_http_request_t *sr, void *data, ngx_int_t rc)
-{
-    ngx_gov_refresh_step_t  *rs = data;
-
-    json_t                    *json, *v;
-    ngx_buf_t                 *b;
-    ngx_int_t                  state, old;
-    ngx_str_t                  receipt, note, replay, *id;
-    ngx_gov_refresh_t         *rf;
-    ngx_gov_redis_args_t       cmd;
-    ngx_http_gov_main_conf_t  *gmcf;
-
-    rf = rs->refresh;
-    gmcf = ngx_http_get_module_main_conf(sr, ngx_http_gov_module);
-
-    b = (sr->out && sr->out->buf) ? sr->out->buf : NULL;
-    json = NULL;
-
-    if (sr->headers_out.status == NGX_HTTP_OK && b && b->last > b->pos) {
-        json = json_loadb((char *) b->pos, b->last - b->pos, 0, NULL);
-    }
-
-    v = json_object_get(json, "state");
-    state = json_is_string(v) ? gov_state_from_str(json_string_value(v),
-                                                   json_string_length(v))
-                              : -1;
-    old = gov_state_from_str((char *) rs->state.data, rs->state.len);
-
-    if (json == NULL || state < 0) {
-        /* stale-if-error: the last state stands */
-        ngx_log_error(NGX_LOG_WARN, sr->connection->log, 0,
-                      "gov: status of %V/%V unavailable (%i), "
-                      "keeping the last state", &rf->id, &rs->item->id,
-                      sr->headers_out.status ? (ngx_int_t)
-                                               sr->headers_out.status : rc);
-
-    } else if (state != old && gov_state_can(old, state)) {
-
-        ngx_str_null(&receipt);
-        ngx_str_null(&note);
-
-        v = json_object_get(json, "note");
-        if (json_is_string(v) && json_string_length(v) <= 1024) {
-            note.len = json_string_length(v);
-            note.data = ngx_pnalloc(sr->pool, note.len + 1);
-            if (note.data) {
-                ngx_memcpy(note.data, json_string_value(v), note.len);
-            }
-        }
-
-        /* a key no replay can match: this change is ours */
-
-        replay.data = ngx_pnalloc(sr->pool, gmcf->redis_prefix.len + 64);
-        if (replay.data) {
-            replay.len = ngx_sprintf(replay.data, "%Vreplay:refresh-%V-%V-%ui",
-                                     &gmcf->redis_prefix, &rf->id,
-                                     &rs->item->id, (ngx_uint_t) ngx_random())
-                         - replay.data;
-
-            id = ngx_alloc(sizeof(ngx_str_t) + rf->id.len,
-                           ngx_cycle->log);
-
-            if (id
-                && ngx_gov_state_cmd(sr->pool, &gmcf->bundles,
-                                     &gmcf->redis_prefix, &rf->id, rs->item,
-                                     state, &receipt, &note, &replay, &cmd)
-                   == NGX_OK)
-            {
-                id->data = (u_char *) (id + 1);
-                id->len = rf->id.len;
-                ngx_memcpy(id->data, rf->id.data, rf->id.len);
-
-                /* the script checks the move again, atomically */
-
-                if (ngx_gov_redis_send_n(sr->connection->log,
-                                         ngx_gov_refresh_applied, id, NULL,
-                                         1, &cmd)
-                    != NGX_OK)
-                {
-                    ngx_free(id);
-                }
-
-            } else if (id) {
-                ngx_free(id);
-            }
-        }
-
-    } else if (state != old) {
-        ngx_log_error(NGX_LOG_WARN, sr->connection->log, 0,
-                      "gov: status of %V/%V says \"%s\", not a legal move "
-                      "from \"%V\", ignored", &rf->id, &rs->item->id,
-                      gov_state_name(state), &rs->state);
-    }
-
-    json_decref(json);
-
-    if (--rf->pending == 0) {
-        ngx_gov_shm_unlock_at(rf->lock, rf->until);
-        ngx_gov_fake_request_free(rf->request);
-    }
-
-    return rc;
-}
-
-
-static void
-ngx_gov_refresh_applied(redisReply *reply, void *data)
-{
-    ngx_str_t  *id = data;
-
-    if (reply && reply->type == REDIS_REPLY_ARRAY && reply->elements >= 1
-        && reply->element[0]->type == REDIS_REPLY_STRING
-        && reply->element[0]->len == 2)
-    {
-        /* "ok": every cached copy goes */
-        ngx_gov_progress_changed(id);
-    }
-
-    ngx_free(id);
 }
 
 
@@ -1768,15 +1280,13 @@ ngx_gov_progress_doc(ngx_http_request_t *r, ngx_gov_bundles_conf_t *bc,
     ngx_str_t *id, json_t *app, redisReply *steps, redisReply *rating,
     ngx_uint_t masked, ngx_uint_t *finished)
 {
-    int                today, start, deadline, bdeadline, pauses, accepted;
-    u_char             buf[32], *p;
-    json_t            *doc, *arr, *o, *step, *rt, *v;
-    ngx_int_t          state;
-    ngx_uint_t         i, k, percent, attention, done, all_finished, over;
-    ngx_uint_t         bundle_pauses;
-    const char        *bid, *submitted;
-    ngx_gov_item_t    *items, *it;
-    ngx_gov_bundle_t  *b, *bundles;
+    int                     today, start;
+    json_t                 *doc, *arr, *step;
+    ngx_uint_t              i, k;
+    const char             *bid, *submitted;
+    ngx_gov_item_t         *items, *it;
+    ngx_gov_bundle_t       *b, *bundles;
+    ngx_gov_progress_sum_t  sum;
 
     items = bc->items.elts;
     bundles = bc->bundles.elts;
@@ -1791,11 +1301,12 @@ ngx_gov_progress_doc(ngx_http_request_t *r, ngx_gov_bundles_conf_t *bc,
         }
     }
 
-    submitted = json_string_value(json_object_get(app, "submitted_at"));
-
     /* the day of submission, from the ISO time stored */
 
-    start = ngx_gov_day(ngx_time());
+    today = gov_day(ngx_time());
+    start = today;
+
+    submitted = json_string_value(json_object_get(app, "submitted_at"));
 
     if (submitted && ngx_strlen(submitted) >= 10) {
         start = gov_day_from_civil(ngx_atoi((u_char *) submitted, 4),
@@ -1803,121 +1314,22 @@ ngx_gov_progress_doc(ngx_http_request_t *r, ngx_gov_bundles_conf_t *bc,
                                    ngx_atoi((u_char *) submitted + 8, 2));
     }
 
-    today = ngx_gov_day(ngx_time());
+    ngx_memzero(&sum, sizeof(ngx_gov_progress_sum_t));
+    sum.done = 1;
+    sum.all_finished = 1;
 
     arr = json_array();
-    percent = 0;
-    attention = 0;
-    done = 1;
-    all_finished = 1;
-    bundle_pauses = 0;
 
     for (k = 0; b && k < b->items.nelts; k++) {
         it = &items[b->item_idx[k]];
+        step = ngx_gov_progress_find_step(steps, it);
 
-        step = NULL;
-
-        for (i = 0; i + 1 < steps->elements; i += 2) {
-            if (steps->element[i]->len == it->id.len
-                && ngx_strncmp(steps->element[i]->str, it->id.data,
-                               it->id.len) == 0)
-            {
-                step = json_loadb(steps->element[i + 1]->str,
-                                  steps->element[i + 1]->len, 0, NULL);
-                break;
-            }
-        }
-
-        v = json_object_get(step, "state");
-        state = json_is_string(v)
-                ? gov_state_from_str(json_string_value(v),
-                                     json_string_length(v))
-                : GOV_STEP_QUEUED;
-
-        if (state < 0) {
-            state = GOV_STEP_QUEUED;
-        }
-
-        percent += gov_state_percent(state);
-
-        if (gov_state_attention(state)) {
-            attention = 1;
-        }
-
-        if (!gov_state_done(state) && state != GOV_STEP_WITHDRAWN) {
-            done = 0;
-        }
-
-        if (!gov_state_terminal(state) && state != GOV_STEP_APPROVED) {
-            all_finished = 0;
-        }
-
-        pauses = ngx_gov_pause_days(&bc->calendar, step, today);
-        bundle_pauses = ngx_max(bundle_pauses, (ngx_uint_t) pauses);
-
-        o = json_object();
-        json_object_set_new(o, "item", json_stringn((char *) it->id.data,
-                                                    it->id.len));
-        json_object_set_new(o, "name", json_stringn((char *) it->name.data,
-                                                    it->name.len));
-        json_object_set_new(o, "department",
-                            json_stringn((char *) it->department.data,
-                                         it->department.len));
-        json_object_set_new(o, "state", json_string(gov_state_name(state)));
-        json_object_set_new(o, "state_name",
-                            json_string(gov_state_name_zh(state)));
-
-        v = json_object_get(step, "updated_at");
-        if (json_is_integer(v)) {
-            p = ngx_gov_iso_time(buf, (time_t) json_integer_value(v));
-            json_object_set_new(o, "updated_at",
-                                json_stringn((char *) buf, p - buf));
-
-        } else {
-            json_object_set_new(o, "updated_at", json_null());
-        }
-
-        /* a step's clock starts when it is accepted */
-
-        v = json_object_get(step, "accepted_day");
-        over = 0;
-
-        if (json_is_integer(v)) {
-            accepted = (int) json_integer_value(v);
-            deadline = gov_calendar_add(&bc->calendar, accepted,
-                                        (int) it->time_limit + pauses);
-            p = ngx_gov_iso_date(buf, deadline);
-            json_object_set_new(o, "deadline",
-                                json_stringn((char *) buf, p - buf));
-
-            over = !gov_state_terminal(state) && !gov_state_done(state)
-                   && !gov_state_paused(state) && today > deadline;
-
-        } else {
-            json_object_set_new(o, "deadline", json_null());
-        }
-
-        json_object_set_new(o, "overdue", json_boolean(over));
-
-        v = json_object_get(step, "receipt");
-        json_object_set_new(o, "receipt", json_is_string(v) ? json_incref(v)
-                                                             : json_null());
-
-        v = json_object_get(step, "note");
-        if (json_is_string(v)) {
-            json_object_set(o, "note", v);
-        }
-
-        v = json_object_get(step, "reason");
-        if (json_is_string(v)) {
-            json_object_set(o, "reason", v);
-        }
-
-        json_array_append_new(arr, o);
+        json_array_append_new(arr, ngx_gov_progress_step(bc, it, step, today,
+                                                         &sum));
         json_decref(step);
     }
 
-    *finished = done || (attention && all_finished);
+    *finished = sum.done || (sum.attention && sum.all_finished);
 
     doc = json_object();
     json_object_set_new(doc, "id", json_stringn((char *) id->data, id->len));
@@ -1926,36 +1338,196 @@ ngx_gov_progress_doc(ngx_http_request_t *r, ngx_gov_bundles_conf_t *bc,
                                                       b->name.len)
                                        : json_null());
     json_object_set_new(doc, "status",
-                        json_string(attention ? "attention"
-                                    : done ? "done" : "processing"));
+                        json_string(sum.attention ? "attention"
+                                    : sum.done ? "done" : "processing"));
     json_object_set_new(doc, "percent",
                         json_integer(b && b->items.nelts
-                                     ? (json_int_t) (percent
+                                     ? (json_int_t) (sum.percent
                                                      / b->items.nelts)
                                      : 0));
     json_object_set(doc, "submitted_at",
                     json_object_get(app, "submitted_at"));
 
-    bdeadline = gov_calendar_add(&bc->calendar, start,
-                                 (b ? (int) b->time_limit : 0)
-                                 + (int) bundle_pauses);
-    p = ngx_gov_iso_date(buf, bdeadline);
-    json_object_set_new(doc, "deadline", json_stringn((char *) buf, p - buf));
+    ngx_gov_progress_deadline(doc, bc, b, start, today, &sum);
 
-    over = !done && today > bdeadline;
-
-    json_object_set_new(doc, "overdue", json_boolean(over));
-    json_object_set_new(doc, "warning",
-                        json_boolean(!done && !over
-                                     && gov_calendar_between(&bc->calendar,
-                                                             today, bdeadline)
-                                        <= 1));
     json_object_set_new(doc, "steps", arr);
 
     json_object_set_new(doc, "applicant",
                         masked ? ngx_gov_mask(json_string_value(
                                      json_object_get(app, "subject")))
                                : json_incref(json_object_get(app, "subject")));
+
+    ngx_gov_progress_rating(doc, rating, masked, *finished);
+
+    return doc;
+}
+
+
+/* the step of item "it" as stored (a new reference), or NULL */
+
+static json_t *
+ngx_gov_progress_find_step(redisReply *steps, ngx_gov_item_t *it)
+{
+    ngx_uint_t  i;
+
+    for (i = 0; i + 1 < steps->elements; i += 2) {
+        if (steps->element[i]->len == it->id.len
+            && ngx_strncmp(steps->element[i]->str, it->id.data, it->id.len)
+               == 0)
+        {
+            return json_loadb(steps->element[i + 1]->str,
+                              steps->element[i + 1]->len, 0, NULL);
+        }
+    }
+
+    return NULL;
+}
+
+
+/*
+ * One step of the document: its state in both languages, when it last
+ * changed, its own deadline (counted from acceptance, days paused not
+ * counted) and overdue flag, receipt, note and reason.  What the bundle's
+ * figures need is added to "sum".
+ */
+
+static json_t *
+ngx_gov_progress_step(ngx_gov_bundles_conf_t *bc, ngx_gov_item_t *it,
+    json_t *step, int today, ngx_gov_progress_sum_t *sum)
+{
+    int         pauses, deadline;
+    u_char      buf[32], *p;
+    json_t     *o, *v;
+    ngx_int_t   state;
+    ngx_uint_t  over;
+
+    v = json_object_get(step, "state");
+    state = json_is_string(v)
+            ? gov_state_from_str(json_string_value(v), json_string_length(v))
+            : GOV_STEP_QUEUED;
+
+    if (state < 0) {
+        state = GOV_STEP_QUEUED;
+    }
+
+    sum->percent += gov_state_percent(state);
+
+    if (gov_state_attention(state)) {
+        sum->attention = 1;
+    }
+
+    if (!gov_state_done(state) && state != GOV_STEP_WITHDRAWN) {
+        sum->done = 0;
+    }
+
+    if (!gov_state_terminal(state) && state != GOV_STEP_APPROVED) {
+        sum->all_finished = 0;
+    }
+
+    pauses = ngx_gov_pause_days(&bc->calendar, step, today);
+    sum->pauses = ngx_max(sum->pauses, (ngx_uint_t) pauses);
+
+    o = json_object();
+    json_object_set_new(o, "item", json_stringn((char *) it->id.data,
+                                                it->id.len));
+    json_object_set_new(o, "name", json_stringn((char *) it->name.data,
+                                                it->name.len));
+    json_object_set_new(o, "department",
+                        json_stringn((char *) it->department.data,
+                                     it->department.len));
+    json_object_set_new(o, "state", json_string(gov_state_name(state)));
+    json_object_set_new(o, "state_name",
+                        json_string(gov_state_name_zh(state)));
+
+    v = json_object_get(step, "updated_at");
+    if (json_is_integer(v)) {
+        p = (u_char *) gov_iso_time((char *) buf,
+                                    (time_t) json_integer_value(v));
+        json_object_set_new(o, "updated_at",
+                            json_stringn((char *) buf, p - buf));
+
+    } else {
+        json_object_set_new(o, "updated_at", json_null());
+    }
+
+    /* a step's clock starts when it is accepted */
+
+    v = json_object_get(step, "accepted_day");
+    over = 0;
+
+    if (json_is_integer(v)) {
+        deadline = gov_calendar_add(&bc->calendar,
+                                    (int) json_integer_value(v),
+                                    (int) it->time_limit + pauses);
+        p = (u_char *) gov_iso_date((char *) buf, deadline);
+        json_object_set_new(o, "deadline",
+                            json_stringn((char *) buf, p - buf));
+
+        over = !gov_state_terminal(state) && !gov_state_done(state)
+               && !gov_state_paused(state) && today > deadline;
+
+    } else {
+        json_object_set_new(o, "deadline", json_null());
+    }
+
+    json_object_set_new(o, "overdue", json_boolean(over));
+
+    v = json_object_get(step, "receipt");
+    json_object_set_new(o, "receipt", json_is_string(v) ? json_incref(v)
+                                                         : json_null());
+
+    v = json_object_get(step, "note");
+    if (json_is_string(v)) {
+        json_object_set(o, "note", v);
+    }
+
+    v = json_object_get(step, "reason");
+    if (json_is_string(v)) {
+        json_object_set(o, "reason", v);
+    }
+
+    return o;
+}
+
+
+/*
+ * The bundle's deadline in working days from the day of submission (the
+ * longest pause of a step added), overdue, and warning when one working
+ * day or less is left.
+ */
+
+static void
+ngx_gov_progress_deadline(json_t *doc, ngx_gov_bundles_conf_t *bc,
+    ngx_gov_bundle_t *b, int start, int today, ngx_gov_progress_sum_t *sum)
+{
+    int         deadline;
+    u_char      buf[32], *p;
+    ngx_uint_t  over;
+
+    deadline = gov_calendar_add(&bc->calendar, start,
+                                (b ? (int) b->time_limit : 0)
+                                + (int) sum->pauses);
+    p = (u_char *) gov_iso_date((char *) buf, deadline);
+    json_object_set_new(doc, "deadline", json_stringn((char *) buf, p - buf));
+
+    over = !sum->done && today > deadline;
+
+    json_object_set_new(doc, "overdue", json_boolean(over));
+    json_object_set_new(doc, "warning",
+                        json_boolean(!sum->done && !over
+                                     && gov_calendar_between(&bc->calendar,
+                                                             today, deadline)
+                                        <= 1));
+}
+
+
+/* the rating, without its comment for a masked view; and if one may rate */
+
+static void
+ngx_gov_progress_rating(json_t *doc, redisReply *rating, ngx_uint_t masked,
+    ngx_uint_t finished)
+{
+    json_t  *rt;
 
     rt = NULL;
 
@@ -1971,9 +1543,7 @@ ngx_gov_progress_doc(ngx_http_request_t *r, ngx_gov_bundles_conf_t *bc,
 
     json_object_set_new(doc, "rating", rt ? rt : json_null());
     json_object_set_new(doc, "rateable",
-                        json_boolean(*finished && rt == NULL && !masked));
-
-    return doc;
+                        json_boolean(finished && rt == NULL && !masked));
 }
 
 
@@ -2078,62 +1648,3 @@ ngx_gov_progress_answer(ngx_http_request_t *r, ngx_str_t *body,
     return ngx_http_gov_send_json(r, NGX_HTTP_OK, body);
 }
 
-
-/* score=N&comment=TEXT as the JSON a rating takes; NULL when malformed */
-
-static json_t *
-ngx_gov_rating_form(u_char *text, size_t len)
-{
-    long     n;
-    u_char   score[8], *comment;
-    json_t  *o;
-
-    o = json_object();
-    if (o == NULL) {
-        return NULL;
-    }
-
-    n = gov_form_get((char *) text, len, "score", (char *) score,
-                     sizeof(score) - 1);
-
-    if (n == 1 && score[0] >= '1' && score[0] <= '5') {
-        json_object_set_new(o, "score", json_integer(score[0] - '0'));
-
-    } else if (n >= 0) {
-        /* not chosen, or not a score: 422 */
-        json_object_set_new(o, "score", json_null());
-
-    } else if (n == -2) {
-        json_decref(o);
-        return NULL;
-    }
-
-    comment = malloc(len + 1);
-    if (comment == NULL) {
-        json_decref(o);
-        return NULL;
-    }
-
-    n = gov_form_get((char *) text, len, "comment", (char *) comment, len);
-
-    if (n > 0) {
-        json_object_set_new(o, "comment",
-                            json_stringn((char *) comment, (size_t) n));
-
-        if (json_object_get(o, "comment") == NULL) {
-            /* not UTF-8 */
-            free(comment);
-            json_decref(o);
-            return NULL;
-        }
-
-    } else if (n == -2) {
-        free(comment);
-        json_decref(o);
-        return NULL;
-    }
-
-    free(comment);
-
-    return o;
-}

@@ -30,7 +30,6 @@
 #include <ngx_core.h>
 #include <ngx_event.h>
 
-#include "ngx_http_gov_module.h"
 #include "ngx_gov_redis.h"
 #include "ngx_gov_metrics.h"
 #include "gov_backoff.h"
@@ -114,6 +113,13 @@ static ngx_uint_t             ngx_gov_redis_next;
 static ngx_queue_t            ngx_gov_redis_free;
 static ngx_uint_t             ngx_gov_redis_nfree;
 
+
+/*
+ * gov_redis: the address, then one branch per NAME=VALUE parameter, the
+ * way nginx parses its own many-parameter directives (the "server"
+ * directive of upstream).  Over 120 lines because each parameter has its
+ * own precise error message; the branches share nothing but the loop.
+ */
 
 char *
 ngx_gov_redis_parse(ngx_conf_t *cf, ngx_gov_redis_conf_t *rcf)
@@ -595,6 +601,13 @@ ngx_gov_redis_cancel(ngx_gov_redis_cmd_t **owner)
     }
 }
 
+
+/*
+ * Opens a connection in the order nginx's own ngx_event_connect_peer()
+ * does: socket, connection, non-blocking, options, connect, events, each
+ * step with its own way out.  Longer than 120 lines on purpose: it is kept
+ * in one piece so that it reads against that function line by line.
+ */
 
 static void
 ngx_gov_redis_connect(ngx_gov_redis_conn_t *conn)

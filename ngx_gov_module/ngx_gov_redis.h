@@ -35,7 +35,10 @@ typedef struct {
 } ngx_gov_redis_args_t;
 
 
-typedef struct {
+typedef struct ngx_gov_redis_conf_s  ngx_gov_redis_conf_t;
+
+
+struct ngx_gov_redis_conf_s {
     ngx_str_t                 name;         /* as configured, for logs */
     ngx_addr_t                addr;
     ngx_str_t                 password;
@@ -45,7 +48,7 @@ typedef struct {
     ngx_uint_t                connections;
     ngx_msec_t                backoff_base;
     ngx_msec_t                backoff_max;
-} ngx_gov_redis_conf_t;
+};
 
 
 char *ngx_gov_redis_parse(ngx_conf_t *cf, ngx_gov_redis_conf_t *rcf);

@@ -60,6 +60,13 @@ gov_app_check_text(json_t *v)
 }
 
 
+/*
+ * 一次告知: every problem of an application in one answer, fields first,
+ * then materials, in the guide's order.  Over 120 lines because both
+ * halves add to the same two lists, whose order is the answer; reading
+ * them together shows it.
+ */
+
 int
 gov_app_validate(const gov_app_spec_t *spec, json_t *doc, json_t **problems)
 {

@@ -71,6 +71,12 @@ gov_calendar_cmp(const void *a, const void *b)
 }
 
 
+/*
+ * The calendar file, line by line, with the exact line of every mistake.
+ * One loop over the text of more than 120 lines: the cursor, the line
+ * number and the error text are shared by every check of a line.
+ */
+
 int
 gov_calendar_parse(gov_calendar_t *cal, const char *text, size_t len,
     size_t *line, char *err, size_t errlen)

@@ -48,6 +48,8 @@ static int gov_jwt_sig_ok(const gov_jwk_t *key, const char *input,
 static int gov_jwt_ecdsa_der(const unsigned char *sig, size_t siglen,
     int alg, unsigned char **der, int *derlen);
 static const EVP_MD *gov_jwt_md(int alg);
+static int gov_jwt_select_key(const gov_keyset_t *ks, const char *kid,
+    int alg, const gov_jwk_t **key);
 static unsigned char *gov_jwk_member(json_t *jwk, const char *name,
     size_t *len, char *err, size_t errlen);
 static EVP_PKEY *gov_jwk_rsa(json_t *jwk, char *err, size_t errlen);
@@ -795,7 +797,7 @@ gov_jwt_verify(const gov_keyset_t *ks, const char *token, size_t len,
     json_t **claims)
 {
     int               a, rc, n;
-    size_t            i, hlen, plen, slen;
+    size_t            hlen, plen, slen;
     unsigned char    *sig;
     json_t           *header, *payload, *v;
     const char       *d1, *d2, *kid;
@@ -878,40 +880,9 @@ gov_jwt_verify(const gov_keyset_t *ks, const char *token, size_t len,
         goto done;
     }
 
-    key = NULL;
-
-    if (kid) {
-        for (i = 0; i < ks->nkeys; i++) {
-            if (ks->keys[i].kid && strcmp(ks->keys[i].kid, kid) == 0) {
-                key = &ks->keys[i];
-                break;
-            }
-        }
-
-        if (key == NULL) {
-            rc = GOV_AUTH_UNKNOWN_KEY;
-            goto done;
-        }
-
-        if (key->alg != a) {
-            rc = GOV_AUTH_ALG_NOT_ALLOWED;
-            goto done;
-        }
-
-    } else {
-        n = 0;
-
-        for (i = 0; i < ks->nkeys; i++) {
-            if (ks->keys[i].alg == a) {
-                key = &ks->keys[i];
-                n++;
-            }
-        }
-
-        if (n != 1) {
-            rc = GOV_AUTH_UNKNOWN_KEY;
-            goto done;
-        }
+    rc = gov_jwt_select_key(ks, kid, a, &key);
+    if (rc != GOV_AUTH_OK) {
+        goto done;
     }
 
     if (slen == 0) {
@@ -1056,6 +1027,47 @@ gov_jwt_ecdsa_der(const unsigned char *sig, size_t siglen, int alg,
     ECDSA_SIG_free(es);
 
     return *derlen > 0 ? 0 : -1;
+}
+
+
+/*
+ * The key a token selects: by "kid", whose pinned algorithm must be the
+ * token's; without "kid", the one key pinned to the token's algorithm.
+ */
+
+static int
+gov_jwt_select_key(const gov_keyset_t *ks, const char *kid, int alg,
+    const gov_jwk_t **key)
+{
+    size_t  i, n;
+
+    *key = NULL;
+
+    if (kid) {
+        for (i = 0; i < ks->nkeys; i++) {
+            if (ks->keys[i].kid && strcmp(ks->keys[i].kid, kid) == 0) {
+                *key = &ks->keys[i];
+                break;
+            }
+        }
+
+        if (*key == NULL) {
+            return GOV_AUTH_UNKNOWN_KEY;
+        }
+
+        return (*key)->alg == alg ? GOV_AUTH_OK : GOV_AUTH_ALG_NOT_ALLOWED;
+    }
+
+    n = 0;
+
+    for (i = 0; i < ks->nkeys; i++) {
+        if (ks->keys[i].alg == alg) {
+            *key = &ks->keys[i];
+            n++;
+        }
+    }
+
+    return n == 1 ? GOV_AUTH_OK : GOV_AUTH_UNKNOWN_KEY;
 }
 
 

@@ -98,8 +98,9 @@ void gov_keyset_free(gov_keyset_t *ks);
 
 /*
  * Checks the token's syntax, selects its key, verifies the signature with
- * the key's prepared OpenSSL objects (no key parsing here) and returns GOV_AUTH_OK with the payload in *claims (a new
- * reference), or a reason.  Claims are not checked here.
+ * the key's prepared OpenSSL objects (no key parsing here) and returns
+ * GOV_AUTH_OK with the payload in *claims (a new reference), or a reason.
+ * Claims are not checked here.
  */
 int gov_jwt_verify(const gov_keyset_t *ks, const char *token, size_t len,
     json_t **claims);

@@ -170,6 +170,14 @@ gov_mustache_free(gov_mustache_t *t)
 }
 
 
+/*
+ * One scanner over the template: text, then a tag of one of the kinds the
+ * spec knows, with the standalone-line rule applied where a tag ends.  The
+ * state (the text run, the open sections, the line) is shared by every
+ * branch, so the scanner is one function of more than 120 lines, as
+ * parsers are in nginx itself (ngx_http_parse_request_line()).
+ */
+
 gov_mustache_t *
 gov_mustache_compile(const char *src, size_t len, char *err, size_t errlen,
     size_t *line)

@@ -10,10 +10,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "tap.h"
 #include "gov_app.h"
 #include "gov_calendar.h"
+#include "gov_date.h"
 #include "gov_sig.h"
 #include "gov_state.h"
 
@@ -503,6 +505,39 @@ main(void)
         is_int(cbparse("{\"state\":1}", &cb), GOV_CALLBACK_INVALID,
                "a state that is not a string");
         is_int(cbparse("", &cb), GOV_CALLBACK_INVALID, "an empty body");
+    }
+
+    /* --- days and ISO dates in the server's zone (gov_date) ------------ */
+
+    {
+        char    buf[GOV_ISO_TIME_LEN + 1];
+        time_t  t;
+
+        setenv("TZ", "Asia/Shanghai", 1);
+        tzset();
+
+        /* 2026-11-25 00:30 in Beijing is still the 24th in UTC */
+        t = 1795537800;
+
+        is_int(gov_day(t), gov_day_from_civil(2026, 11, 25),
+               "gov_day counts days in the server's zone");
+        is_int(gov_day(t), gov_day_from_civil(2026, 11, 25),
+               "and answers again from its memo");
+        is_int(gov_day(t - 3600), gov_day_from_civil(2026, 11, 24),
+               "an hour earlier is the day before");
+
+        buf[gov_iso_date(buf, gov_day_from_civil(2026, 2, 17)) - buf] = '\0';
+        is_str(buf, "2026-02-17", "gov_iso_date");
+
+        buf[gov_iso_time(buf, t) - buf] = '\0';
+        is_str(buf, "2026-11-25T00:30:00+08:00",
+               "gov_iso_time carries the zone's offset");
+
+        setenv("TZ", "America/St_Johns", 1);
+        tzset();
+        buf[gov_iso_time(buf, t) - buf] = '\0';
+        is_str(buf, "2026-11-24T13:00:00-03:30",
+               "a negative offset with minutes");
     }
 
     return done_testing();

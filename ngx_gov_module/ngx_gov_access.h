@@ -1,0 +1,66 @@
+
+/*
+ * Copyright (C) ngx_gov_module authors
+ *
+ * Access: the identity of a request, gov_auth, identity headers and
+ * variables, and the 401 answers (ngx_gov_access.c).
+ */
+
+
+#ifndef _NGX_GOV_ACCESS_H_INCLUDED_
+#define _NGX_GOV_ACCESS_H_INCLUDED_
+
+
+#include <ngx_config.h>
+#include <ngx_core.h>
+#include <ngx_http.h>
+
+#include "ngx_gov_conf.h"
+
+/* session ids: 32 random bytes, base64url in the cookie */
+#define NGX_HTTP_GOV_SID_BYTES     32
+#define NGX_HTTP_GOV_SID_LEN       43
+
+
+typedef void (*ngx_http_gov_identity_done_pt)(ngx_http_request_t *r);
+
+
+ngx_int_t ngx_http_gov_auth_add_variables(ngx_conf_t *cf);
+ngx_int_t ngx_http_gov_auth_init(ngx_conf_t *cf);
+void ngx_http_gov_auth_init_loc_conf(ngx_http_gov_loc_conf_t *glcf);
+char *ngx_http_gov_auth_merge_loc_conf(ngx_conf_t *cf,
+    ngx_http_gov_loc_conf_t *prev, ngx_http_gov_loc_conf_t *conf);
+
+/*
+ * Resolves the request's identity (bearer token, else session cookie).
+ * Returns NGX_OK when done, NGX_AGAIN while a session lookup is pending
+ * ("done" is called when it completes), NGX_ERROR.
+ */
+ngx_int_t ngx_http_gov_identity(ngx_http_request_t *r,
+    ngx_http_gov_identity_done_pt done);
+
+/* the same, for content handlers: "done" runs now or later, or 500 */
+void ngx_http_gov_identity_then(ngx_http_request_t *r,
+    ngx_http_gov_identity_done_pt done);
+
+/* GOV_AUTH_OK with the subject and actor, a reason, or NGX_DECLINED */
+ngx_int_t ngx_http_gov_whoami(ngx_http_request_t *r, ngx_str_t *subject,
+    ngx_str_t *actor);
+
+ngx_int_t ngx_http_gov_unauthenticated(ngx_http_request_t *r,
+    ngx_int_t reason);
+ngx_int_t ngx_http_gov_challenge(ngx_http_request_t *r, ngx_int_t reason,
+    const char *title, const char *message);
+
+/* a department's signature headers, kept when X-Gov-* were stripped */
+void ngx_http_gov_callback_headers(ngx_http_request_t *r,
+    ngx_str_t *timestamp, ngx_str_t *signature);
+
+/* the Redis key of a session id, and the session cookie of a request */
+ngx_int_t ngx_http_gov_session_key(ngx_http_request_t *r, ngx_str_t *sid,
+    ngx_str_t *key);
+ngx_int_t ngx_http_gov_get_cookie(ngx_http_request_t *r, ngx_str_t *name,
+    ngx_str_t *value);
+
+
+#endif /* _NGX_GOV_ACCESS_H_INCLUDED_ */

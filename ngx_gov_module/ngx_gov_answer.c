@@ -1,0 +1,566 @@
+
+/*
+ * Copyright (C) ngx_gov_module authors
+ */
+
+
+/*
+ * Request and answer helpers every handler uses: sending bodies, JSON
+ * answers and errors, headers, reading a POST body, and Redis commands
+ * tied to a request.  A browser's error page is drawn by the page service
+ * through a hook set at start (ngx_gov_answer_set_error_page()), so this
+ * service knows nothing above it.
+ */
+
+
+#include <ngx_config.h>
+#include <ngx_core.h>
+#include <ngx_http.h>
+
+#include "ngx_gov_answer.h"
+
+
+static void ngx_http_gov_redis_cleanup(void *data);
+
+
+static ngx_str_t  ngx_http_gov_json_type = ngx_string("application/json");
+
+static ngx_gov_error_page_pt  ngx_gov_answer_error_page;
+
+
+void
+ngx_gov_answer_set_error_page(ngx_gov_error_page_pt handler)
+{
+    ngx_gov_answer_error_page = handler;
+}
+
+
+/*
+ * Sends a Redis command on behalf of a request.  The command is tied to the
+ * request's pool: if the request is finalized first (the client went away),
+ * the pool cleanup cancels the command and its handler never runs.  So the
+ * handler's data may live in r->pool, and r itself is never handed to the
+ * Redis layer.
+ */
+
+ngx_int_t
+ngx_http_gov_redis_send(ngx_http_request_t *r,
+    ngx_gov_redis_handler_pt handler, void *data, int argc,
+    const char **argv, const size_t *argvlen)
+{
+    ngx_gov_redis_args_t  cmd;
+
+    cmd.argc = argc;
+    cmd.argv = argv;
+    cmd.argvlen = argvlen;
+
+    return ngx_http_gov_redis_send_n(r, handler, data, 1, &cmd);
+}
+
+
+ngx_int_t
+ngx_http_gov_redis_send_n(ngx_http_request_t *r,
+    ngx_gov_redis_handler_pt handler, void *data, ngx_uint_t n,
+    ngx_gov_redis_args_t *cmds)
+{
+    ngx_pool_cleanup_t    *cln;
+    ngx_gov_redis_cmd_t  **owner;
+
+    cln = ngx_pool_cleanup_add(r->pool, sizeof(ngx_gov_redis_cmd_t *));
+    if (cln == NULL) {
+        return NGX_ERROR;
+    }
+
+    owner = cln->data;
+    *owner = NULL;
+
+    cln->handler = ngx_http_gov_redis_cleanup;
+
+    return ngx_gov_redis_send_n(r->connection->log, handler, data, owner,
+                                n, cmds);
+}
+
+
+static void
+ngx_http_gov_redis_cleanup(void *data)
+{
+    ngx_gov_redis_cancel(data);
+}
+
+
+ngx_int_t
+ngx_http_gov_send(ngx_http_request_t *r, ngx_uint_t status,
+    ngx_str_t *content_type, ngx_str_t *body)
+{
+    ngx_int_t     rc;
+    ngx_buf_t    *b;
+    ngx_chain_t   out;
+
+    r->headers_out.status = status;
+    r->headers_out.content_length_n = body->len;
+    r->headers_out.content_type = *content_type;
+    r->headers_out.content_type_len = content_type->len;
+    r->headers_out.content_type_lowcase = NULL;
+
+    if (body->len == 0) {
+        r->header_only = 1;
+    }
+
+    rc = ngx_http_send_header(r);
+
+    if (rc == NGX_ERROR || rc > NGX_OK || r->header_only) {
+        return rc;
+    }
+
+    b = ngx_calloc_buf(r->pool);
+    if (b == NULL) {
+        return NGX_ERROR;
+    }
+
+    b->pos = body->data;
+    b->last = body->data + body->len;
+    b->memory = 1;
+    b->last_buf = (r == r->main) ? 1 : 0;
+    b->last_in_chain = 1;
+
+    out.buf = b;
+    out.next = NULL;
+
+    return ngx_http_output_filter(r, &out);
+}
+
+
+ngx_int_t
+ngx_http_gov_send_json(ngx_http_request_t *r, ngx_uint_t status,
+    ngx_str_t *body)
+{
+    return ngx_http_gov_send(r, status, &ngx_http_gov_json_type, body);
+}
+
+
+/* a JSON value (the reference is taken) as compact text and a newline */
+
+ngx_int_t
+ngx_http_gov_json_dump(ngx_http_request_t *r, json_t *json, ngx_str_t *out)
+{
+    return ngx_gov_json_text(r->pool, json, 1, out);
+}
+
+
+ngx_int_t
+ngx_gov_json_text(ngx_pool_t *pool, json_t *json, ngx_uint_t nl,
+    ngx_str_t *out)
+{
+    char  *dump;
+
+    dump = json ? json_dumps(json, JSON_COMPACT) : NULL;
+    json_decref(json);
+
+    if (dump == NULL) {
+        return NGX_ERROR;
+    }
+
+    out->len = ngx_strlen(dump);
+    out->data = ngx_pnalloc(pool, out->len + 1);
+
+    if (out->data == NULL) {
+        free(dump);
+        return NGX_ERROR;
+    }
+
+    ngx_memcpy(out->data, dump, out->len);
+    free(dump);
+
+    if (nl) {
+        out->data[out->len++] = '\n';
+    }
+
+    return NGX_OK;
+}
+
+
+ngx_uint_t
+ngx_http_gov_body_type(ngx_http_request_t *r)
+{
+    ngx_str_t  *ct;
+
+    if (r->headers_in.content_type == NULL) {
+        return NGX_GOV_BODY_OTHER;
+    }
+
+    ct = &r->headers_in.content_type->value;
+
+    if (ct->len >= 16
+        && ngx_strncasecmp(ct->data, (u_char *) "application/json", 16) == 0)
+    {
+        return NGX_GOV_BODY_JSON;
+    }
+
+    if (ct->len >= 33
+        && ngx_strncasecmp(ct->data,
+                           (u_char *) "application/x-www-form-urlencoded", 33)
+           == 0)
+    {
+        return NGX_GOV_BODY_FORM;
+    }
+
+    return NGX_GOV_BODY_OTHER;
+}
+
+
+void
+ngx_http_gov_uri_rest(ngx_http_request_t *r, ngx_str_t *rest)
+{
+    ngx_http_core_loc_conf_t  *clcf;
+
+    clcf = ngx_http_get_module_loc_conf(r, ngx_http_core_module);
+
+    *rest = r->uri;
+
+    if (rest->len >= clcf->name.len
+        && ngx_strncmp(rest->data, clcf->name.data, clcf->name.len) == 0)
+    {
+        rest->data += clcf->name.len;
+        rest->len -= clcf->name.len;
+    }
+}
+
+
+ngx_int_t
+ngx_http_gov_queued(ngx_http_request_t *r, ngx_int_t rc)
+{
+    if (rc == NGX_OK) {
+        return NGX_DONE;
+    }
+
+    if (rc == NGX_DECLINED) {
+        return ngx_http_gov_unavailable(r);
+    }
+
+    return NGX_HTTP_INTERNAL_SERVER_ERROR;
+}
+
+
+ngx_int_t
+ngx_http_gov_json_answer(ngx_http_request_t *r, ngx_uint_t status,
+    json_t *json)
+{
+    ngx_str_t  body;
+
+    if (ngx_http_gov_json_dump(r, json, &body) != NGX_OK) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    return ngx_http_gov_send_json(r, status, &body);
+}
+
+
+/* {"error":"..."}: every error body of the module */
+
+ngx_int_t
+ngx_http_gov_error(ngx_http_request_t *r, ngx_uint_t status,
+    const char *error)
+{
+    u_char     *p;
+    ngx_int_t   rc;
+    ngx_str_t   body;
+
+    if (ngx_gov_answer_error_page && ngx_http_gov_wants_html(r)) {
+        rc = ngx_gov_answer_error_page(r, status, error);
+        if (rc != NGX_DECLINED) {
+            return rc;
+        }
+    }
+
+    p = ngx_pnalloc(r->pool, sizeof("{\"error\":\"\"}\n") + ngx_strlen(error));
+    if (p == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    body.data = p;
+    body.len = ngx_sprintf(p, "{\"error\":\"%s\"}\n", error) - p;
+
+    return ngx_http_gov_send_json(r, status, &body);
+}
+
+
+ngx_int_t
+ngx_http_gov_add_header(ngx_http_request_t *r, ngx_list_t *list,
+    const char *key, ngx_str_t *value)
+{
+    size_t            len;
+    ngx_table_elt_t  *h;
+
+    h = ngx_list_push(list);
+    if (h == NULL) {
+        return NGX_ERROR;
+    }
+
+    len = ngx_strlen(key);
+
+    h->key.data = (u_char *) key;
+    h->key.len = len;
+    h->value = *value;
+
+    h->lowcase_key = ngx_pnalloc(r->pool, len);
+    if (h->lowcase_key == NULL) {
+        return NGX_ERROR;
+    }
+
+    h->hash = ngx_hash_strlow(h->lowcase_key, h->key.data, len);
+
+    return NGX_OK;
+}
+
+
+ngx_table_elt_t *
+ngx_http_gov_find_header(ngx_http_request_t *r, const char *lowcase_key,
+    size_t len)
+{
+    ngx_uint_t        i;
+    ngx_list_part_t  *part;
+    ngx_table_elt_t  *h;
+
+    part = &r->headers_in.headers.part;
+    h = part->elts;
+
+    for (i = 0; /* void */; i++) {
+
+        if (i >= part->nelts) {
+            if (part->next == NULL) {
+                return NULL;
+            }
+
+            part = part->next;
+            h = part->elts;
+            i = 0;
+        }
+
+        if (h[i].key.len == len
+            && ngx_strncmp(h[i].lowcase_key, lowcase_key, len) == 0)
+        {
+            return &h[i];
+        }
+    }
+}
+
+
+/*
+ * A redirect's Location, kept as given: a relative path stays relative
+ * (RFC 7231), so that it can only ever lead back to this origin.
+ */
+
+ngx_int_t
+ngx_http_gov_location(ngx_http_request_t *r, ngx_str_t *location)
+{
+    ngx_http_clear_location(r);
+
+    return ngx_http_gov_add_header(r, &r->headers_out.headers, "Location",
+                                   location);
+}
+
+
+/*
+ * Overwrites every occurrence of a secret taken from the query string (a
+ * token, a query code) in the request line and URI with '*', so that
+ * neither the access log nor error log lines ever hold it whole.
+ */
+
+void
+ngx_http_gov_mask(ngx_http_request_t *r, ngx_str_t *secret)
+{
+    u_char      *p, *last, *copy;
+    ngx_uint_t   i;
+    ngx_str_t   *where[3];
+
+    if (secret->len < 4) {
+        return;
+    }
+
+    /* the secret may itself lie in the buffer being masked */
+
+    copy = ngx_pnalloc(r->pool, secret->len);
+    if (copy == NULL) {
+        return;
+    }
+
+    ngx_memcpy(copy, secret->data, secret->len);
+
+    where[0] = &r->request_line;
+    where[1] = &r->unparsed_uri;
+    where[2] = &r->args;
+
+    for (i = 0; i < 3; i++) {
+        if (where[i]->data == NULL || where[i]->len < secret->len) {
+            continue;
+        }
+
+        p = where[i]->data;
+        last = where[i]->data + where[i]->len - secret->len;
+
+        while (p <= last) {
+            if (*p == *copy && ngx_memcmp(p, copy, secret->len) == 0) {
+                ngx_memset(p, '*', secret->len);
+                p += secret->len;
+                continue;
+            }
+
+            p++;
+        }
+    }
+}
+
+
+/* a browser navigation: the client takes HTML */
+
+ngx_uint_t
+ngx_http_gov_wants_html(ngx_http_request_t *r)
+{
+    ngx_table_elt_t  *accept;
+
+    accept = ngx_http_gov_find_header(r, "accept", 6);
+
+    if (accept == NULL) {
+        return 0;
+    }
+
+    return ngx_strlcasestrn(accept->value.data,
+                            accept->value.data + accept->value.len,
+                            (u_char *) "text/html", 9 - 1)
+           != NULL;
+}
+
+
+/* a GET or HEAD, its body (if any) discarded; else 405 */
+
+ngx_int_t
+ngx_http_gov_get_only(ngx_http_request_t *r)
+{
+    if (!(r->method & (NGX_HTTP_GET|NGX_HTTP_HEAD))) {
+        return NGX_HTTP_NOT_ALLOWED;
+    }
+
+    return ngx_http_discard_request_body(r);
+}
+
+
+/* the request body, in memory and in one piece */
+
+ngx_int_t
+ngx_http_gov_read_body(ngx_http_request_t *r, ngx_str_t *body)
+{
+    u_char       *p;
+    size_t        len;
+    ngx_buf_t    *b;
+    ngx_chain_t  *cl;
+
+    ngx_str_null(body);
+
+    if (r->request_body == NULL || r->request_body->bufs == NULL) {
+        return NGX_OK;
+    }
+
+    if (r->request_body->temp_file) {
+        /* larger than client_body_buffer_size: too large for us */
+        return NGX_HTTP_REQUEST_ENTITY_TOO_LARGE;
+    }
+
+    len = 0;
+
+    for (cl = r->request_body->bufs; cl; cl = cl->next) {
+        b = cl->buf;
+
+        if (b->in_file) {
+            return NGX_HTTP_REQUEST_ENTITY_TOO_LARGE;
+        }
+
+        len += b->last - b->pos;
+    }
+
+    if (r->request_body->bufs->next == NULL) {
+        body->data = r->request_body->bufs->buf->pos;
+        body->len = len;
+        return NGX_OK;
+    }
+
+    body->data = ngx_pnalloc(r->pool, len);
+    if (body->data == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    p = body->data;
+
+    for (cl = r->request_body->bufs; cl; cl = cl->next) {
+        p = ngx_cpymem(p, cl->buf->pos, cl->buf->last - cl->buf->pos);
+    }
+
+    body->len = len;
+
+    return NGX_OK;
+}
+
+
+ngx_int_t
+ngx_http_gov_unavailable(ngx_http_request_t *r)
+{
+    ngx_int_t         rc;
+    ngx_table_elt_t  *h;
+
+    static ngx_str_t  body =
+        ngx_string("{\"error\":\"unavailable\",\"reason\":\"storage\"}\n");
+
+    h = ngx_list_push(&r->headers_out.headers);
+    if (h == NULL) {
+        return NGX_ERROR;
+    }
+
+    h->hash = 1;
+    ngx_str_set(&h->key, "Retry-After");
+    ngx_str_set(&h->value, "1");
+
+    if (ngx_gov_answer_error_page && ngx_http_gov_wants_html(r)) {
+        rc = ngx_gov_answer_error_page(r, NGX_HTTP_SERVICE_UNAVAILABLE,
+                                       "unavailable");
+        if (rc != NGX_DECLINED) {
+            return rc;
+        }
+    }
+
+    return ngx_http_gov_send(r, NGX_HTTP_SERVICE_UNAVAILABLE,
+                             &ngx_http_gov_json_type, &body);
+}
+
+
+/*
+ * Both write endpoints take a bounded JSON body by POST: anything else
+ * is 405, a declared length over the bound is 413 before a byte is read.
+ */
+
+ngx_int_t
+ngx_http_gov_read_post(ngx_http_request_t *r,
+    ngx_http_client_body_handler_pt handler)
+{
+    ngx_int_t  rc;
+
+    if (r->method != NGX_HTTP_POST) {
+        return NGX_HTTP_NOT_ALLOWED;
+    }
+
+    if (r->headers_in.content_length_n > NGX_GOV_BODY_MAX) {
+        rc = ngx_http_discard_request_body(r);
+        if (rc != NGX_OK) {
+            return rc;
+        }
+
+        return ngx_http_gov_error(r, NGX_HTTP_REQUEST_ENTITY_TOO_LARGE,
+                                  "too_large");
+    }
+
+    rc = ngx_http_read_client_request_body(r, handler);
+
+    if (rc >= NGX_HTTP_SPECIAL_RESPONSE) {
+        return rc;
+    }
+
+    return NGX_DONE;
+}

@@ -1,0 +1,99 @@
+
+/*
+ * Copyright (C) ngx_gov_module authors
+ *
+ * Request and answer helpers every handler uses (ngx_gov_answer.c).
+ */
+
+
+#ifndef _NGX_GOV_ANSWER_H_INCLUDED_
+#define _NGX_GOV_ANSWER_H_INCLUDED_
+
+
+#include <ngx_config.h>
+#include <ngx_core.h>
+#include <ngx_http.h>
+
+#include <jansson.h>
+
+#include "ngx_gov_redis.h"
+
+
+/*
+ * Draws a browser's error page; NGX_DECLINED when there is none, then the
+ * JSON answer goes out.  Set at start by the page service.
+ */
+typedef ngx_int_t (*ngx_gov_error_page_pt)(ngx_http_request_t *r,
+    ngx_uint_t status, const char *error);
+
+void ngx_gov_answer_set_error_page(ngx_gov_error_page_pt handler);
+
+
+/*
+ * "json" as compact text in "pool", with a newline when "nl" is set.  It
+ * takes the reference to "json" (NULL is an error).
+ */
+ngx_int_t ngx_gov_json_text(ngx_pool_t *pool, json_t *json, ngx_uint_t nl,
+    ngx_str_t *out);
+
+
+/* what a request body is, by its Content-Type */
+#define NGX_GOV_BODY_OTHER        0
+#define NGX_GOV_BODY_JSON         1
+#define NGX_GOV_BODY_FORM         2
+
+ngx_uint_t ngx_http_gov_body_type(ngx_http_request_t *r);
+
+
+/*
+ * After queueing a Redis command ("rc" of ngx_http_gov_redis_send()):
+ * NGX_DONE while its reply is awaited; else the answer to finalize with,
+ * 503 with Retry-After when Redis is down, or 500.
+ */
+ngx_int_t ngx_http_gov_queued(ngx_http_request_t *r, ngx_int_t rc);
+
+
+/* the URI after the prefix of the request's location ("/bundles/") */
+void ngx_http_gov_uri_rest(ngx_http_request_t *r, ngx_str_t *rest);
+
+
+/* the largest JSON or form body a handler reads */
+#define NGX_GOV_BODY_MAX          65536
+
+
+/*
+ * A POST handler's start: 405 for other methods, 413 past
+ * NGX_GOV_BODY_MAX, else the body is read and "handler" runs.
+ */
+ngx_int_t ngx_http_gov_read_post(ngx_http_request_t *r,
+    ngx_http_client_body_handler_pt handler);
+
+ngx_int_t ngx_http_gov_redis_send(ngx_http_request_t *r,
+    ngx_gov_redis_handler_pt handler, void *data, int argc,
+    const char **argv, const size_t *argvlen);
+ngx_int_t ngx_http_gov_redis_send_n(ngx_http_request_t *r,
+    ngx_gov_redis_handler_pt handler, void *data, ngx_uint_t n,
+    ngx_gov_redis_args_t *cmds);
+ngx_int_t ngx_http_gov_send(ngx_http_request_t *r, ngx_uint_t status,
+    ngx_str_t *content_type, ngx_str_t *body);
+ngx_int_t ngx_http_gov_send_json(ngx_http_request_t *r, ngx_uint_t status,
+    ngx_str_t *body);
+ngx_int_t ngx_http_gov_json_dump(ngx_http_request_t *r, json_t *json,
+    ngx_str_t *out);
+ngx_int_t ngx_http_gov_json_answer(ngx_http_request_t *r, ngx_uint_t status,
+    json_t *json);
+ngx_int_t ngx_http_gov_error(ngx_http_request_t *r, ngx_uint_t status,
+    const char *error);
+ngx_int_t ngx_http_gov_unavailable(ngx_http_request_t *r);
+ngx_int_t ngx_http_gov_add_header(ngx_http_request_t *r, ngx_list_t *list,
+    const char *key, ngx_str_t *value);
+ngx_int_t ngx_http_gov_location(ngx_http_request_t *r, ngx_str_t *location);
+ngx_table_elt_t *ngx_http_gov_find_header(ngx_http_request_t *r,
+    const char *lowcase_key, size_t len);
+ngx_uint_t ngx_http_gov_wants_html(ngx_http_request_t *r);
+ngx_int_t ngx_http_gov_get_only(ngx_http_request_t *r);
+void ngx_http_gov_mask(ngx_http_request_t *r, ngx_str_t *secret);
+ngx_int_t ngx_http_gov_read_body(ngx_http_request_t *r, ngx_str_t *body);
+
+
+#endif /* _NGX_GOV_ANSWER_H_INCLUDED_ */

@@ -1,0 +1,515 @@
+
+/*
+ * Copyright (C) ngx_gov_module authors
+ */
+
+
+/*
+ * Callbacks: departments move steps with signed POSTs; one script checks
+ * the transition, records it and queues steps whose dependencies are met.
+ */
+
+
+#include <ngx_config.h>
+#include <ngx_core.h>
+#include <ngx_http.h>
+
+#include "ngx_gov_metrics.h"
+#include "ngx_gov_pcache.h"
+#include "ngx_gov_answer.h"
+#include "ngx_gov_access.h"
+#include "ngx_gov_bundle_conf.h"
+#include "ngx_gov_callback.h"
+#include "gov_date.h"
+#include "gov_sig.h"
+#include "gov_state.h"
+
+
+#define NGX_GOV_SIG_WINDOW        300
+
+#define ARG(i, s, l)  argv[i] = (const char *) (s); argvlen[i] = (l)
+
+
+typedef struct {
+    ngx_http_request_t       *request;
+    ngx_gov_item_t           *item;
+    ngx_str_t                 app_id;
+    ngx_str_t                 state;
+} ngx_gov_callback_t;
+
+
+static const char  ngx_gov_callback_lua[] =
+    "local p, id, item, new = ARGV[1], ARGV[2], ARGV[3], ARGV[4]\n"
+    "local key = p .. 'steps:' .. id\n"
+    "if redis.call('EXISTS', p .. 'app:' .. id) == 0 then return {'unknown'} end\n"
+    "local raw = redis.call('HGET', key, item)\n"
+    "if not raw then return {'unknown'} end\n"
+    "if redis.call('EXISTS', ARGV[10]) == 1 then return {'replay'} end\n"
+    "local step = cjson.decode(raw)\n"
+    "if not string.find(' ' .. ARGV[5] .. ' ', ' ' .. step.state .. ' ', 1, true) then\n"
+    "  return {'illegal', step.state}\n"
+    "end\n"
+    "local today = tonumber(ARGV[9])\n"
+    "if step.paused_since then\n"
+    "  step.pauses = step.pauses or {}\n"
+    "  table.insert(step.pauses, {step.paused_since, today})\n"
+    "  step.paused_since = nil\n"
+    "end\n"
+    "if new == 'correction' or new == 'special' then step.paused_since = today end\n"
+    "if new == 'accepted' and not step.accepted_day then step.accepted_day = today end\n"
+    "local old = step.state\n"
+    "step.state = new\n"
+    "if ARGV[6] ~= '' then step.receipt = ARGV[6] end\n"
+    "if ARGV[7] ~= '' then step.note = ARGV[7] end\n"
+    "step.updated_at = tonumber(ARGV[8])\n"
+    "redis.call('HSET', key, item, cjson.encode(step))\n"
+    "redis.call('HINCRBY', p .. 'app:' .. id, 'ver', 1)\n"
+    "redis.call('DEL', p .. 'doc:' .. id)\n"
+    "redis.call('SET', ARGV[10], '1', 'EX', 900)\n"
+    "redis.call('ZREM', p .. 'retry', id .. '|' .. item)\n"
+    "if new == 'approved' then\n"
+    "  for i = 11, #ARGV do\n"
+    "    local sep = string.find(ARGV[i], ':', 1, true)\n"
+    "    local dep = string.sub(ARGV[i], 1, sep - 1)\n"
+    "    local ready = true\n"
+    "    for need in string.gmatch(string.sub(ARGV[i], sep + 1), '[^,]+') do\n"
+    "      local s = redis.call('HGET', key, need)\n"
+    "      if not s then ready = false break end\n"
+    "      local st = cjson.decode(s).state\n"
+    "      if st ~= 'approved' and st ~= 'delivered' then ready = false break end\n"
+    "    end\n"
+    "    local d = redis.call('HGET', key, dep)\n"
+    "    if ready and d and cjson.decode(d).state == 'queued' then\n"
+    "      redis.call('ZADD', p .. 'retry', 'NX', 0, id .. '|' .. dep)\n"
+    "    end\n"
+    "  end\n"
+    "end\n"
+    "return {'ok', old}\n";
+
+
+static void ngx_gov_callback_body(ngx_http_request_t *r);
+static ngx_gov_item_t *ngx_gov_callback_target(ngx_http_request_t *r,
+    ngx_str_t *id);
+static ngx_int_t ngx_gov_callback_signed(ngx_http_request_t *r,
+    ngx_gov_item_t *it, ngx_str_t *id, ngx_str_t *body, ngx_str_t *hsig,
+    ngx_int_t *rc);
+static ngx_int_t ngx_gov_callback_record(ngx_http_request_t *r,
+    ngx_gov_callback_t *cb, ngx_int_t state, gov_callback_t *parsed,
+    ngx_str_t *hsig);
+static void ngx_gov_callback_done(redisReply *reply, void *data);
+
+
+/* gov_callback: departments push state changes */
+
+
+ngx_int_t
+ngx_http_gov_callback_handler(ngx_http_request_t *r)
+{
+    return ngx_http_gov_read_post(r, ngx_gov_callback_body);
+}
+
+
+static void
+ngx_gov_callback_body(ngx_http_request_t *r)
+{
+    gov_callback_t       parsed;
+    ngx_int_t            rc, state;
+    ngx_str_t            body, id, hsig;
+    ngx_connection_t    *c;
+    ngx_gov_item_t      *it;
+    ngx_gov_callback_t  *cb;
+
+    c = r->connection;
+
+    /* /callback/APP_ID/ITEM */
+
+    it = ngx_gov_callback_target(r, &id);
+    if (it == NULL) {
+        rc = ngx_http_gov_error(r, NGX_HTTP_NOT_FOUND, "not_found");
+        goto done;
+    }
+
+    /* the signature before anything else is believed */
+
+    if (ngx_gov_callback_signed(r, it, &id, &body, &hsig, &rc) != NGX_OK) {
+        goto done;
+    }
+
+    state = gov_callback_parse((char *) body.data, body.len, &parsed);
+
+    if (state == GOV_CALLBACK_INVALID) {
+        rc = ngx_http_gov_error(r, NGX_HTTP_BAD_REQUEST, "invalid_body");
+        goto done;
+    }
+
+    if (state < 0) {
+        rc = ngx_http_gov_error(r, 422, "unknown_state");
+        goto done;
+    }
+
+    cb = ngx_pcalloc(r->pool, sizeof(ngx_gov_callback_t));
+    if (cb == NULL) {
+        json_decref(parsed.doc);
+        rc = NGX_HTTP_INTERNAL_SERVER_ERROR;
+        goto done;
+    }
+
+    cb->request = r;
+    cb->item = it;
+    cb->app_id = id;
+    cb->state.data = (u_char *) gov_state_name(state);
+    cb->state.len = ngx_strlen(cb->state.data);
+
+    rc = ngx_http_gov_queued(r, ngx_gov_callback_record(r, cb, state,
+                                                        &parsed, &hsig));
+
+    json_decref(parsed.doc);
+
+    if (rc == NGX_DONE) {
+        return;
+    }
+
+done:
+
+    ngx_http_finalize_request(r, rc);
+    ngx_http_run_posted_requests(c);
+}
+
+
+/*
+ * The item and application id the URI names after the location's prefix,
+ * "APP_ID/ITEM"; NULL when they cannot be one.
+ */
+
+static ngx_gov_item_t *
+ngx_gov_callback_target(ngx_http_request_t *r, ngx_str_t *id)
+{
+    u_char                  *p, *end, *slash;
+    ngx_str_t                item, rest;
+    ngx_uint_t               i;
+    ngx_gov_item_t          *items;
+    ngx_gov_bundles_conf_t  *bc;
+
+    bc = ngx_gov_bc(r);
+
+    ngx_http_gov_uri_rest(r, &rest);
+
+    p = rest.data;
+    end = rest.data + rest.len;
+
+    slash = ngx_strlchr(p, end, '/');
+
+    if (slash == NULL || slash == p || slash + 1 >= end
+        || ngx_strlchr(slash + 1, end, '/') != NULL)
+    {
+        return NULL;
+    }
+
+    id->data = p;
+    id->len = slash - p;
+    item.data = slash + 1;
+    item.len = end - slash - 1;
+
+    if (id->len < 10 || id->len > 20) {
+        return NULL;
+    }
+
+    for (i = 0; i < id->len; i++) {
+        if (!((id->data[i] >= 'A' && id->data[i] <= 'Z')
+              || (id->data[i] >= '0' && id->data[i] <= '9')))
+        {
+            return NULL;
+        }
+    }
+
+    items = bc->items.elts;
+
+    for (i = 0; i < bc->items.nelts; i++) {
+        if (items[i].id.len == item.len
+            && ngx_strncmp(items[i].id.data, item.data, item.len) == 0)
+        {
+            return &items[i];
+        }
+    }
+
+    return NULL;
+}
+
+
+/*
+ * The body, signed with the item's callback secret over
+ * "TIMESTAMP.BODY" within the window.  NGX_OK with the body and the
+ * signature header, or NGX_DECLINED with the answer's code in *rc.
+ */
+
+static ngx_int_t
+ngx_gov_callback_signed(ngx_http_request_t *r, ngx_gov_item_t *it,
+    ngx_str_t *id, ngx_str_t *body, ngx_str_t *hsig, ngx_int_t *rc)
+{
+    long long  ts;
+    ngx_str_t  hts;
+
+    if (ngx_http_gov_read_body(r, body) != NGX_OK) {
+        *rc = ngx_http_gov_error(r, NGX_HTTP_REQUEST_ENTITY_TOO_LARGE,
+                                 "too_large");
+        return NGX_DECLINED;
+    }
+
+    /* kept aside when the X-Gov-* headers were stripped */
+    ngx_http_gov_callback_headers(r, &hts, hsig);
+
+    if (hts.len && hsig->len
+        && gov_sig_timestamp((char *) hts.data, hts.len, ngx_time(),
+                             NGX_GOV_SIG_WINDOW, &ts)
+           == GOV_SIG_OK
+        && gov_sig_check(it->secret.data, it->secret.len,
+                         (char *) hts.data, hts.len,
+                         (char *) body->data, body->len,
+                         (char *) hsig->data, hsig->len)
+           == GOV_SIG_OK)
+    {
+        return NGX_OK;
+    }
+
+    ngx_log_error(NGX_LOG_WARN, r->connection->log, 0,
+                  "gov: callback for %V/%V with a bad or stale signature",
+                  id, &it->id);
+
+    *rc = ngx_http_gov_error(r, NGX_HTTP_UNAUTHORIZED, "bad_signature");
+
+    return NGX_DECLINED;
+}
+
+
+/*
+ * One script checks the transition and records it, with the signature's
+ * hash as its replay mark.  NGX_OK (ngx_gov_callback_done() follows),
+ * NGX_DECLINED when Redis is down, NGX_ERROR.
+ */
+
+static ngx_int_t
+ngx_gov_callback_record(ngx_http_request_t *r, ngx_gov_callback_t *cb,
+    ngx_int_t state, gov_callback_t *parsed, ngx_str_t *hsig)
+{
+    ngx_str_t                  receipt, note, replay;
+    ngx_gov_redis_args_t       cmd;
+    ngx_http_gov_main_conf_t  *gmcf;
+    u_char                     hash[32], hex[64];
+
+    gmcf = ngx_http_get_module_main_conf(r, ngx_http_gov_module);
+
+    /* copies: the parsed body goes after this */
+
+    receipt.len = parsed->receipt_len;
+    receipt.data = parsed->receipt ? ngx_pnalloc(r->pool, receipt.len + 1)
+                                   : NULL;
+    note.len = parsed->note_len;
+    note.data = parsed->note ? ngx_pnalloc(r->pool, note.len + 1) : NULL;
+
+    if ((parsed->receipt && receipt.data == NULL)
+        || (parsed->note && note.data == NULL))
+    {
+        return NGX_ERROR;
+    }
+
+    if (receipt.data) {
+        ngx_memcpy(receipt.data, parsed->receipt, receipt.len);
+    }
+
+    if (note.data) {
+        ngx_memcpy(note.data, parsed->note, note.len);
+    }
+
+    EVP_Digest(hsig->data, hsig->len, hash, NULL, EVP_sha256(), NULL);
+    ngx_hex_dump(hex, hash, 32);
+
+    replay.len = gmcf->redis_prefix.len + 7 + 64;
+    replay.data = ngx_pnalloc(r->pool, replay.len);
+    if (replay.data == NULL) {
+        return NGX_ERROR;
+    }
+
+    ngx_sprintf(replay.data, "%Vreplay:%*s", &gmcf->redis_prefix,
+                (size_t) 64, hex);
+
+    if (ngx_gov_state_cmd(r->pool, &gmcf->bundles, &gmcf->redis_prefix,
+                          &cb->app_id, cb->item, state, &receipt, &note,
+                          &replay, &cmd)
+        != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    return ngx_http_gov_redis_send_n(r, ngx_gov_callback_done, cb, 1, &cmd);
+}
+
+
+/*
+ * The state-change script's arguments: the states that may move to
+ * "state" come from the core's table; "DEP:NEED1,NEED2" for every item
+ * that depends on this one, which an approval may release.
+ */
+
+ngx_int_t
+ngx_gov_state_cmd(ngx_pool_t *pool, ngx_gov_bundles_conf_t *bc,
+    ngx_str_t *prefix, ngx_str_t *id, ngx_gov_item_t *it, ngx_int_t state,
+    ngx_str_t *receipt, ngx_str_t *note, ngx_str_t *replay,
+    ngx_gov_redis_args_t *cmd)
+{
+    u_char           *p, *allowed, *now, *day;
+    size_t           *argvlen;
+    ngx_int_t         k;
+    ngx_uint_t        i, j, n;
+    const char      **argv;
+    ngx_gov_item_t   *items, *dep;
+
+    items = bc->items.elts;
+
+    n = 0;
+    for (i = 0; i < bc->items.nelts; i++) {
+        n += items[i].depends.nelts ? 1 : 0;
+    }
+
+    argv = ngx_palloc(pool, (13 + n) * sizeof(char *));
+    argvlen = ngx_palloc(pool, (13 + n) * sizeof(size_t));
+    allowed = ngx_pnalloc(pool, 256);
+    now = ngx_pnalloc(pool, NGX_TIME_T_LEN);
+    day = ngx_pnalloc(pool, NGX_INT_T_LEN);
+
+    if (argv == NULL || argvlen == NULL || allowed == NULL || now == NULL
+        || day == NULL)
+    {
+        return NGX_ERROR;
+    }
+
+    p = allowed;
+
+    for (k = 0; k < GOV_STEP_STATES; k++) {
+        if (gov_state_can(k, state)) {
+            p = ngx_sprintf(p, "%s ", gov_state_name(k));
+        }
+    }
+
+    ARG(0, "EVAL", 4);
+    ARG(1, ngx_gov_callback_lua, sizeof(ngx_gov_callback_lua) - 1);
+    ARG(2, "0", 1);
+    ARG(3, prefix->data, prefix->len);
+    ARG(4, id->data, id->len);
+    ARG(5, it->id.data, it->id.len);
+    ARG(6, gov_state_name(state), ngx_strlen(gov_state_name(state)));
+    ARG(7, allowed, p - allowed);
+    ARG(8, receipt->data ? (char *) receipt->data : "", receipt->len);
+    ARG(9, note->data ? (char *) note->data : "", note->len);
+    ARG(10, now, ngx_sprintf(now, "%T", ngx_time()) - now);
+    ARG(11, day, ngx_sprintf(day, "%i", (ngx_int_t) gov_day(ngx_time()))
+                 - day);
+    ARG(12, replay->data, replay->len);
+
+    k = 13;
+
+    for (i = 0; i < bc->items.nelts; i++) {
+        dep = &items[i];
+
+        for (j = 0; j < dep->depends.nelts; j++) {
+            if (&items[dep->depends_idx[j]] == it) {
+                break;
+            }
+        }
+
+        if (j == dep->depends.nelts) {
+            continue;
+        }
+
+        p = ngx_pnalloc(pool, dep->id.len + 1 + dep->depends.nelts * 65);
+        if (p == NULL) {
+            return NGX_ERROR;
+        }
+
+        argv[k] = (char *) p;
+        p = ngx_sprintf(p, "%V:", &dep->id);
+
+        for (j = 0; j < dep->depends.nelts; j++) {
+            p = ngx_sprintf(p, "%s%V", j ? "," : "",
+                            &items[dep->depends_idx[j]].id);
+        }
+
+        argvlen[k] = p - (u_char *) argv[k];
+        k++;
+    }
+
+    cmd->argc = (int) k;
+    cmd->argv = argv;
+    cmd->argvlen = argvlen;
+
+    return NGX_OK;
+}
+
+
+static void
+ngx_gov_callback_done(redisReply *reply, void *data)
+{
+    ngx_gov_callback_t  *cb = data;
+
+    json_t              *json;
+    ngx_int_t            rc;
+    ngx_str_t            empty;
+    redisReply          *kind;
+    ngx_connection_t    *c;
+    ngx_http_request_t  *r;
+
+    r = cb->request;
+    c = r->connection;
+
+    if (reply == NULL || reply->type != REDIS_REPLY_ARRAY
+        || reply->elements < 1
+        || reply->element[0]->type != REDIS_REPLY_STRING)
+    {
+        if (reply && reply->type == REDIS_REPLY_ERROR) {
+            ngx_log_error(NGX_LOG_ERR, c->log, 0, "gov: callback: %*s",
+                          (size_t) ngx_min(reply->len, 200), reply->str);
+        }
+
+        rc = ngx_http_gov_unavailable(r);
+        goto done;
+    }
+
+    kind = reply->element[0];
+
+    if (kind->len == 7 && ngx_strncmp(kind->str, "unknown", 7) == 0) {
+        rc = ngx_http_gov_error(r, NGX_HTTP_NOT_FOUND, "not_found");
+        goto done;
+    }
+
+    if (kind->len == 6 && ngx_strncmp(kind->str, "replay", 6) == 0) {
+        rc = ngx_http_gov_error(r, NGX_HTTP_CONFLICT, "replay");
+        goto done;
+    }
+
+    if (kind->len == 7 && ngx_strncmp(kind->str, "illegal", 7) == 0
+        && reply->elements == 2)
+    {
+        json = json_pack("{s:s,s:s%,s:s%}", "error", "illegal_transition",
+                         "state", reply->element[1]->str,
+                         (size_t) reply->element[1]->len,
+                         "requested", cb->state.data, cb->state.len);
+        rc = ngx_http_gov_json_answer(r, NGX_HTTP_CONFLICT, json);
+        goto done;
+    }
+
+    ngx_log_error(NGX_LOG_INFO, c->log, 0, "gov: %V/%V is now %V",
+                  &cb->app_id, &cb->item->id, &cb->state);
+
+    ngx_gov_metrics_inc(NGX_GOV_M_CALLBACKS);
+
+    /* every cached copy of this progress goes at once */
+    ngx_gov_pcache_drop(&cb->app_id);
+
+    ngx_str_null(&empty);
+    rc = ngx_http_gov_send(r, NGX_HTTP_NO_CONTENT,
+                           &r->headers_out.content_type, &empty);
+
+done:
+
+    ngx_http_finalize_request(r, rc);
+    ngx_http_run_posted_requests(c);
+}

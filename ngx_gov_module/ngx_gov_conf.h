@@ -1,0 +1,166 @@
+
+/*
+ * Copyright (C) ngx_gov_module authors
+ *
+ * The base floor of the nginx side: the module's configuration as every
+ * room reads it (main and location configuration, the bundle model:
+ * materials, fields, items, bundles) and the module itself.  Types only;
+ * it includes nothing of the module but the core.  See LAYERS.
+ */
+
+
+#ifndef _NGX_GOV_CONF_H_INCLUDED_
+#define _NGX_GOV_CONF_H_INCLUDED_
+
+
+#include <ngx_config.h>
+#include <ngx_core.h>
+#include <ngx_http.h>
+
+#include "gov_app.h"
+#include "gov_calendar.h"
+#include "gov_jwt.h"
+
+
+/*
+ * The model in Redis.
+ *
+ * Redis keys (PREFIX is gov_redis_prefix):
+ *   PREFIX app:ID        hash: doc (the application JSON), code (SHA-256 of
+ *                        the query code), subject
+ *   PREFIX steps:ID      hash: ITEM -> step JSON {state, receipt, reason,
+ *                        note, attempts, updated_at, accepted_day,
+ *                        paused_since, pauses}
+ *   PREFIX retry         sorted set of "ID|ITEM" by the time (ms) a step is
+ *                        due; a claimed step is pushed a lease ahead, so a
+ *                        worker that dies leaves it to another
+ *   PREFIX seq:CODEDATE  the day's application sequence
+ *   PREFIX idem:SUBJECT:HASH   Idempotency-Key -> first answer (24h)
+ *   PREFIX user:SUBJECT  sorted set of the subject's applications
+ *   PREFIX replay:HASH   accepted callback signatures (15 minutes)
+ */
+
+
+/* defined by the Redis service (ngx_gov_redis.h) */
+typedef struct ngx_gov_redis_conf_s  ngx_gov_redis_conf_t;
+
+
+typedef struct {
+    ngx_str_t                 id;
+    ngx_str_t                 name;
+    ngx_uint_t                elicense;
+} ngx_gov_material_t;
+
+
+typedef struct {
+    ngx_str_t                 id;
+    ngx_str_t                 label;
+    ngx_str_t                 pattern;      /* as configured */
+    ngx_regex_t              *regex;        /* anchored: the whole value */
+    ngx_uint_t                optional;
+} ngx_gov_field_t;
+
+
+typedef struct {
+    ngx_str_t                 id;
+    ngx_str_t                 name;
+    ngx_str_t                 department;
+    ngx_str_t                 backend;
+    ngx_str_t                 status;
+    ngx_str_t                 secret;
+    ngx_array_t               materials;    /* ngx_str_t, then indexes */
+    ngx_array_t               fields;
+    ngx_array_t               depends;
+    ngx_uint_t               *material_idx;
+    ngx_uint_t               *field_idx;
+    ngx_uint_t               *depends_idx;
+    ngx_uint_t                time_limit;
+    ngx_str_t                 file;
+    ngx_uint_t                line;
+} ngx_gov_item_t;
+
+
+typedef struct {
+    ngx_str_t                 id;
+    ngx_str_t                 name;
+    ngx_str_t                 code;
+    ngx_array_t               items;        /* ngx_str_t */
+    ngx_uint_t               *item_idx;
+    ngx_uint_t                time_limit;
+    ngx_str_t                 file;
+    ngx_uint_t                line;
+
+    gov_app_field_t          *app_fields;
+    ngx_uint_t                napp_fields;
+    gov_app_material_t       *app_materials;
+    ngx_uint_t                napp_materials;
+
+    ngx_str_t                 guide;        /* the 一次告知 JSON */
+} ngx_gov_bundle_t;
+
+
+typedef struct {
+    ngx_array_t               materials;    /* ngx_gov_material_t */
+    ngx_array_t               fields;       /* ngx_gov_field_t */
+    ngx_array_t               items;        /* ngx_gov_item_t */
+    ngx_array_t               bundles;      /* ngx_gov_bundle_t */
+    gov_calendar_t            calendar;
+    ngx_msec_t                dispatch_timeout;
+    ngx_str_t                 list;         /* GET /bundles/ JSON */
+} ngx_gov_bundles_conf_t;
+
+
+#define NGX_HTTP_GOV_AUTH_OFF       0
+#define NGX_HTTP_GOV_AUTH_OPTIONAL  1
+#define NGX_HTTP_GOV_AUTH_REQUIRED  2
+
+#define NGX_HTTP_GOV_SAMESITE_LAX     0
+#define NGX_HTTP_GOV_SAMESITE_STRICT  1
+#define NGX_HTTP_GOV_SAMESITE_NONE    2
+
+
+typedef struct {
+    ngx_gov_redis_conf_t     *redis;
+    ngx_str_t                 redis_prefix;
+
+    gov_keyset_t              keyset;
+    ngx_uint_t                jwt_cache;    /* entries per worker, 0: off */
+
+    ngx_gov_bundles_conf_t    bundles;
+    ngx_http_conf_ctx_t      *dispatch_ctx; /* the server of gov_bundles */
+
+    ngx_shm_zone_t           *pcache_zone;
+    ngx_msec_t                pcache_ttl;
+
+    ngx_array_t              *templates;    /* ngx_gov_template_t */
+} ngx_http_gov_main_conf_t;
+
+
+typedef struct {
+    ngx_uint_t                handler;      /* ngx_gov_handler_e */
+
+    ngx_uint_t                auth;
+    ngx_str_t                 login_url;
+    ngx_flag_t                identity_headers;
+
+    ngx_str_t                 issuer;
+    ngx_str_t                 audience;
+    time_t                    leeway;
+    ngx_array_t              *require;      /* of ngx_str_t */
+    gov_claim_policy_t        policy;
+
+    ngx_str_t                 cookie_name;
+    ngx_uint_t                cookie_secure;
+    ngx_uint_t                cookie_samesite;
+    ngx_str_t                 cookie_domain;
+    time_t                    session_idle;
+    time_t                    session_absolute;
+
+    ngx_msec_t                progress_refresh;
+} ngx_http_gov_loc_conf_t;
+
+
+extern ngx_module_t  ngx_http_gov_module;
+
+
+#endif /* _NGX_GOV_CONF_H_INCLUDED_ */

@@ -1,0 +1,908 @@
+
+/*
+ * Copyright (C) ngx_gov_module authors
+ */
+
+
+/*
+ * Dispatch: steps sent to the departments' backends as parallel
+ * background subrequests, their outcomes recorded by script, and the retry
+ * queue that a timer in every worker drains through a fake request.
+ */
+
+
+#include <ngx_config.h>
+#include <ngx_core.h>
+#include <ngx_http.h>
+
+#include "ngx_gov_metrics.h"
+#include "ngx_gov_answer.h"
+#include "ngx_gov_bundle_conf.h"
+#include "ngx_gov_dispatch.h"
+#include "gov_backoff.h"
+
+
+#define NGX_GOV_RETRY_BASE_MS     1000
+#define NGX_GOV_RETRY_MAX_MS      300000
+#define NGX_GOV_POLL_MS           1000
+#define NGX_GOV_CLAIM_MAX         32
+
+
+static ngx_str_t  ngx_gov_post_method = ngx_string("POST ");
+static ngx_event_t  ngx_gov_poll_ev;
+static ngx_http_conf_ctx_t  *ngx_gov_dispatch_ctx;
+
+
+/* outcomes and retries are recorded by script, like every change */
+
+static const char  ngx_gov_result_lua[] =
+    "local p, id, item = ARGV[1], ARGV[2], ARGV[3]\n"
+    "local key = p .. 'steps:' .. id\n"
+    "local member = id .. '|' .. item\n"
+    "local raw = redis.call('HGET', key, item)\n"
+    "if not raw then redis.call('ZREM', p .. 'retry', member) return 0 end\n"
+    "local step = cjson.decode(raw)\n"
+    "if step.state ~= 'queued' then\n"
+    "  redis.call('ZREM', p .. 'retry', member)\n"
+    "  return 0\n"
+    "end\n"
+    "step.attempts = (step.attempts or 0) + 1\n"
+    "redis.call('HINCRBY', p .. 'app:' .. id, 'ver', 1)\n"
+    "redis.call('DEL', p .. 'doc:' .. id)\n"
+    "if ARGV[4] == 'failed' then\n"
+    "  redis.call('HSET', key, item, cjson.encode(step))\n"
+    "  redis.call('ZADD', p .. 'retry', tonumber(ARGV[7]), member)\n"
+    "  return 1\n"
+    "end\n"
+    "step.state = ARGV[4]\n"
+    "if ARGV[4] == 'received' then step.receipt = ARGV[5]\n"
+    "else step.reason = ARGV[5] end\n"
+    "step.updated_at = tonumber(ARGV[6])\n"
+    "redis.call('HSET', key, item, cjson.encode(step))\n"
+    "redis.call('ZREM', p .. 'retry', member)\n"
+    "return 1\n";
+
+
+static const char  ngx_gov_claim_lua[] =
+    "local p, now, lease = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3])\n"
+    "local due = redis.call('ZRANGEBYSCORE', p .. 'retry', '-inf', now,\n"
+    "                       'LIMIT', 0, tonumber(ARGV[4]))\n"
+    "local out = {}\n"
+    "for _, m in ipairs(due) do\n"
+    "  local sep = string.find(m, '|', 1, true)\n"
+    "  local id, item = string.sub(m, 1, sep - 1), string.sub(m, sep + 1)\n"
+    "  local step = redis.call('HGET', p .. 'steps:' .. id, item)\n"
+    "  local app = redis.call('HMGET', p .. 'app:' .. id, 'doc', 'subject')\n"
+    "  if (not step) or (not app[1]) or cjson.decode(step).state ~= 'queued' then\n"
+    "    redis.call('ZREM', p .. 'retry', m)\n"
+    "  else\n"
+    "    redis.call('ZADD', p .. 'retry', now + lease, m)\n"
+    "    table.insert(out, id)\n"
+    "    table.insert(out, item)\n"
+    "    table.insert(out, app[1])\n"
+    "    table.insert(out, step)\n"
+    "  end\n"
+    "end\n"
+    "return out\n";
+
+
+static ngx_int_t ngx_gov_dispatch_done(ngx_http_request_t *sr, void *data,
+    ngx_int_t rc);
+static void ngx_gov_record(ngx_log_t *log, ngx_gov_bundles_conf_t *bc,
+    ngx_gov_dispatch_t *d);
+static void ngx_gov_poll(ngx_event_t *ev);
+static void ngx_gov_claimed(redisReply *reply, void *data);
+static void ngx_gov_retry_done(ngx_gov_batch_t *batch);
+static void ngx_gov_retry_one(ngx_gov_batch_t *batch, redisReply **e);
+static ngx_int_t ngx_gov_retry_copy(ngx_pool_t *pool, ngx_str_t *from,
+    ngx_str_t *to);
+static ngx_int_t ngx_gov_retry_copy_json(ngx_pool_t *pool, json_t *v,
+    ngx_str_t *to);
+static void ngx_gov_fake_free(ngx_event_t *ev);
+
+
+/* dispatch: one background subrequest per step */
+
+
+ngx_gov_batch_t *
+ngx_gov_batch_create(ngx_http_request_t *r, ngx_uint_t n)
+{
+    ngx_gov_batch_t  *batch;
+
+    batch = ngx_pcalloc(r->pool, sizeof(ngx_gov_batch_t));
+    if (batch == NULL) {
+        return NULL;
+    }
+
+    batch->steps = ngx_pcalloc(r->pool, (n + 1) * sizeof(ngx_gov_dispatch_t));
+    if (batch->steps == NULL) {
+        return NULL;
+    }
+
+    batch->request = r;
+
+    return batch;
+}
+
+
+ngx_int_t
+ngx_gov_dispatch(ngx_gov_batch_t *batch, ngx_gov_dispatch_t *d,
+    ngx_str_t *payload, ngx_str_t *subject, ngx_str_t *actor)
+{
+    u_char                      *p;
+    ngx_buf_t                   *b;
+    ngx_str_t                    value, server;
+    ngx_chain_t                 *cl;
+    ngx_http_request_t          *r, *sr;
+    ngx_http_request_body_t     *rb;
+    ngx_http_post_subrequest_t  *ps;
+
+    r = batch->request;
+
+    ps = ngx_palloc(r->pool, sizeof(ngx_http_post_subrequest_t));
+    if (ps == NULL) {
+        return NGX_ERROR;
+    }
+
+    ps->handler = ngx_gov_dispatch_done;
+    ps->data = d;
+
+    if (ngx_http_subrequest(r, &d->item->backend, NULL, &sr, ps,
+                            NGX_HTTP_SUBREQUEST_IN_MEMORY
+                            |NGX_HTTP_SUBREQUEST_BACKGROUND)
+        != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    sr->method = NGX_HTTP_POST;
+    sr->method_name = ngx_gov_post_method;
+    sr->method_name.len--;
+
+    /* only what the department needs: never the citizen's credentials */
+
+    server = r->headers_in.server;
+    ngx_memzero(&sr->headers_in, sizeof(ngx_http_headers_in_t));
+    sr->headers_in.server = server;
+    sr->headers_in.keep_alive_n = -1;
+    sr->headers_in.content_length_n = payload->len;
+
+    if (ngx_list_init(&sr->headers_in.headers, r->pool, 8,
+                      sizeof(ngx_table_elt_t))
+        != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    ngx_str_set(&value, "application/json");
+    if (ngx_http_gov_add_header(sr, &sr->headers_in.headers, "Content-Type",
+                                &value)
+        != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    p = ngx_pnalloc(r->pool, NGX_SIZE_T_LEN);
+    if (p == NULL) {
+        return NGX_ERROR;
+    }
+
+    value.data = p;
+    value.len = ngx_sprintf(p, "%uz", payload->len) - p;
+
+    if (ngx_http_gov_add_header(sr, &sr->headers_in.headers, "Content-Length",
+                                &value)
+        != NGX_OK
+        || ngx_http_gov_add_header(sr, &sr->headers_in.headers,
+                                   "X-Gov-Application", &d->app_id)
+           != NGX_OK
+        || ngx_http_gov_add_header(sr, &sr->headers_in.headers, "X-Gov-Item",
+                                   &d->item->id)
+           != NGX_OK
+        || ngx_http_gov_add_header(sr, &sr->headers_in.headers,
+                                   "X-Gov-Subject", subject)
+           != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    if (actor->len
+        && ngx_http_gov_add_header(sr, &sr->headers_in.headers, "X-Gov-Actor",
+                                   actor)
+           != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    /* a fresh list: all in its first part, Content-Type first */
+    sr->headers_in.content_type = sr->headers_in.headers.part.elts;
+    sr->headers_in.content_length = sr->headers_in.content_type + 1;
+
+    rb = ngx_pcalloc(r->pool, sizeof(ngx_http_request_body_t));
+    b = ngx_calloc_buf(r->pool);
+    cl = ngx_alloc_chain_link(r->pool);
+
+    if (rb == NULL || b == NULL || cl == NULL) {
+        return NGX_ERROR;
+    }
+
+    b->pos = payload->data;
+    b->last = payload->data + payload->len;
+    b->start = b->pos;
+    b->end = b->last;
+    b->memory = 1;
+    b->last_buf = 1;
+
+    cl->buf = b;
+    cl->next = NULL;
+
+    rb->bufs = cl;
+    rb->buf = b;
+    rb->rest = 0;
+
+    sr->request_body = rb;
+
+    batch->pending++;
+
+    ngx_gov_metrics_inc(NGX_GOV_M_DISPATCH_ATTEMPTS);
+    ngx_gov_metrics_item(NGX_GOV_MI_ATTEMPTS,
+                         d->item - (ngx_gov_item_t *)
+                                   ngx_gov_bc(r)->items.elts);
+
+    return NGX_OK;
+}
+
+
+static ngx_int_t
+ngx_gov_dispatch_done(ngx_http_request_t *sr, void *data, ngx_int_t rc)
+{
+    ngx_gov_dispatch_t  *d = data;
+
+    json_t              *json, *v;
+    ngx_buf_t           *b;
+    ngx_uint_t           status;
+    ngx_gov_batch_t     *batch;
+
+    batch = d->batch;
+
+    if (d->outcome != NGX_GOV_OUT_PENDING) {
+        return rc;
+    }
+
+    status = sr->headers_out.status;
+
+    if (rc == NGX_ERROR || (rc >= NGX_HTTP_SPECIAL_RESPONSE && status < 300))
+    {
+        status = rc > 0 ? (ngx_uint_t) rc : 0;
+    }
+
+    b = (sr->out && sr->out->buf) ? sr->out->buf : NULL;
+    json = NULL;
+
+    if (b && b->last > b->pos) {
+        json = json_loadb((char *) b->pos, b->last - b->pos, 0, NULL);
+    }
+
+    if (status >= 200 && status < 300) {
+        v = json_object_get(json, "receipt");
+
+        if (json_is_string(v) && json_string_length(v) > 0
+            && json_string_length(v) <= 128)
+        {
+            d->outcome = NGX_GOV_OUT_RECEIVED;
+            d->text.len = json_string_length(v);
+            d->text.data = ngx_pnalloc(batch->request->pool, d->text.len);
+            if (d->text.data) {
+                ngx_memcpy(d->text.data, json_string_value(v), d->text.len);
+            }
+
+        } else {
+            ngx_log_error(NGX_LOG_ERR, sr->connection->log, 0,
+                          "gov: %V answered %ui for %V without a receipt, "
+                          "will retry", &d->item->department, status,
+                          &d->app_id);
+            d->outcome = NGX_GOV_OUT_FAILED;
+        }
+
+    } else if (status >= 400 && status < 500) {
+        d->outcome = NGX_GOV_OUT_REFUSED;
+
+        v = json_object_get(json, "reason");
+        if (!json_is_string(v)) {
+            v = json_object_get(json, "error");
+        }
+
+        if (json_is_string(v) && json_string_length(v) <= 512) {
+            d->text.len = json_string_length(v);
+            d->text.data = ngx_pnalloc(batch->request->pool, d->text.len);
+            if (d->text.data) {
+                ngx_memcpy(d->text.data, json_string_value(v), d->text.len);
+            }
+
+        } else {
+            d->text.data = ngx_pnalloc(batch->request->pool, 16);
+            if (d->text.data) {
+                d->text.len = ngx_sprintf(d->text.data, "HTTP %ui", status)
+                              - d->text.data;
+            }
+        }
+
+    } else {
+        ngx_log_error(NGX_LOG_WARN, sr->connection->log, 0,
+                      "gov: %V did not take %V (status %ui), will retry",
+                      &d->item->department, &d->app_id, status);
+        d->outcome = NGX_GOV_OUT_FAILED;
+    }
+
+    json_decref(json);
+
+    if (d->outcome == NGX_GOV_OUT_FAILED) {
+        ngx_gov_metrics_inc(NGX_GOV_M_DISPATCH_FAILURES);
+        ngx_gov_metrics_item(NGX_GOV_MI_FAILURES,
+                             d->item - (ngx_gov_item_t *)
+                                       ngx_gov_bc(sr)->items.elts);
+    }
+
+    ngx_gov_record(sr->connection->log, ngx_gov_bc(sr), d);
+
+    if (--batch->pending == 0 && batch->done) {
+        batch->done(batch);
+    }
+
+    return rc;
+}
+
+
+/* the outcome of one delivery, recorded atomically */
+
+static void
+ngx_gov_record(ngx_log_t *log, ngx_gov_bundles_conf_t *bc,
+    ngx_gov_dispatch_t *d)
+{
+    u_char                    now[NGX_TIME_T_LEN], at[NGX_INT64_LEN];
+    size_t                    argvlen[10];
+    ngx_msec_t                delay;
+    const char               *argv[10];
+    ngx_http_gov_main_conf_t *gmcf;
+
+    gmcf = ngx_http_cycle_get_module_main_conf(ngx_cycle, ngx_http_gov_module);
+
+    delay = (ngx_msec_t) gov_backoff_delay(d->attempts, NGX_GOV_RETRY_BASE_MS,
+                                           NGX_GOV_RETRY_MAX_MS,
+                                           (uint32_t) ngx_random());
+
+    argv[0] = "EVAL";
+    argvlen[0] = 4;
+    argv[1] = ngx_gov_result_lua;
+    argvlen[1] = sizeof(ngx_gov_result_lua) - 1;
+    argv[2] = "0";
+    argvlen[2] = 1;
+    argv[3] = (char *) gmcf->redis_prefix.data;
+    argvlen[3] = gmcf->redis_prefix.len;
+    argv[4] = (char *) d->app_id.data;
+    argvlen[4] = d->app_id.len;
+    argv[5] = (char *) d->item->id.data;
+    argvlen[5] = d->item->id.len;
+    argv[6] = d->outcome == NGX_GOV_OUT_RECEIVED ? "received"
+              : d->outcome == NGX_GOV_OUT_REFUSED ? "refused" : "failed";
+    argvlen[6] = ngx_strlen(argv[6]);
+    argv[7] = d->text.data ? (char *) d->text.data : "";
+    argvlen[7] = d->text.len;
+    argv[8] = (char *) now;
+    argvlen[8] = ngx_sprintf(now, "%T", ngx_time()) - now;
+    /* the retry queue is in wall-clock milliseconds */
+    argv[9] = (char *) at;
+    argvlen[9] = ngx_sprintf(at, "%T%03M", ngx_time() + delay / 1000,
+                             delay % 1000) - at;
+
+    if (ngx_gov_redis_send(log, NULL, NULL, NULL, 10, argv, argvlen)
+        != NGX_OK)
+    {
+        /* the step's lease expires and a worker sends it again */
+        ngx_log_error(NGX_LOG_WARN, log, 0,
+                      "gov: outcome of %V/%V not recorded, Redis is down",
+                      &d->app_id, &d->item->id);
+    }
+
+    (void) bc;
+}
+
+
+/* the retry queue: every worker polls, one claims each due step */
+
+
+ngx_int_t
+ngx_gov_dispatch_init_process(ngx_cycle_t *cycle)
+{
+    ngx_http_gov_main_conf_t  *gmcf;
+
+    gmcf = ngx_http_cycle_get_module_main_conf(cycle, ngx_http_gov_module);
+
+    if (gmcf == NULL || gmcf->redis == NULL || gmcf->bundles.items.nelts == 0
+        || gmcf->dispatch_ctx == NULL)
+    {
+        return NGX_OK;
+    }
+
+    ngx_gov_dispatch_ctx = gmcf->dispatch_ctx;
+
+    ngx_gov_poll_ev.handler = ngx_gov_poll;
+    ngx_gov_poll_ev.log = cycle->log;
+    ngx_gov_poll_ev.data = cycle;
+    ngx_gov_poll_ev.cancelable = 1;
+
+    ngx_add_timer(&ngx_gov_poll_ev, NGX_GOV_POLL_MS + ngx_random() % 500);
+
+    return NGX_OK;
+}
+
+
+void
+ngx_gov_dispatch_exit_process(ngx_cycle_t *cycle)
+{
+    if (ngx_gov_poll_ev.timer_set) {
+        ngx_del_timer(&ngx_gov_poll_ev);
+    }
+}
+
+
+static void
+ngx_gov_poll(ngx_event_t *ev)
+{
+    u_char                     now[NGX_INT64_LEN], lease[NGX_INT_T_LEN];
+    size_t                     argvlen[7];
+    const char                *argv[7];
+    ngx_http_gov_main_conf_t  *gmcf;
+
+    if (ngx_exiting || ngx_quit || ngx_terminate) {
+        return;
+    }
+
+    ngx_add_timer(ev, NGX_GOV_POLL_MS + ngx_random() % 250);
+
+    if (!ngx_gov_redis_available()) {
+        return;
+    }
+
+    gmcf = ngx_http_cycle_get_module_main_conf(ngx_cycle, ngx_http_gov_module);
+
+    argv[0] = "EVAL";
+    argvlen[0] = 4;
+    argv[1] = ngx_gov_claim_lua;
+    argvlen[1] = sizeof(ngx_gov_claim_lua) - 1;
+    argv[2] = "0";
+    argvlen[2] = 1;
+    argv[3] = (char *) gmcf->redis_prefix.data;
+    argvlen[3] = gmcf->redis_prefix.len;
+    argv[4] = (char *) now;
+    argvlen[4] = ngx_sprintf(now, "%T%03M", ngx_time(),
+                             (ngx_msec_t) (ngx_timeofday())->msec) - now;
+    argv[5] = (char *) lease;
+    argvlen[5] = ngx_sprintf(lease, "%M",
+                             gmcf->bundles.dispatch_timeout + NGX_GOV_LEASE_MS)
+                 - lease;
+    argv[6] = "32";
+    argvlen[6] = 2;
+
+    (void) ngx_gov_redis_send(ev->log, ngx_gov_claimed, NULL, NULL, 7, argv,
+                              argvlen);
+}
+
+
+static void
+ngx_gov_claimed(redisReply *reply, void *data)
+{
+    ngx_uint_t           i, n;
+    ngx_gov_batch_t     *batch;
+    ngx_http_request_t  *r;
+
+    if (reply == NULL || reply->type != REDIS_REPLY_ARRAY
+        || reply->elements == 0 || reply->elements % 4)
+    {
+        if (reply && reply->type == REDIS_REPLY_ERROR) {
+            ngx_log_error(NGX_LOG_ERR, ngx_cycle->log, 0,
+                          "gov: retry queue: %*s",
+                          (size_t) ngx_min(reply->len, 200), reply->str);
+        }
+
+        return;
+    }
+
+    n = reply->elements / 4;
+
+    r = ngx_gov_fake_request((ngx_cycle_t *) ngx_cycle);
+    if (r == NULL) {
+        return;
+    }
+
+    batch = ngx_gov_batch_create(r, n);
+    if (batch == NULL) {
+        ngx_gov_fake_free(NULL);
+        return;
+    }
+
+    batch->fake = 1;
+    batch->done = ngx_gov_retry_done;
+    batch->free_ev.handler = ngx_gov_fake_free;
+    batch->free_ev.data = r;
+    batch->free_ev.log = ngx_cycle->log;
+
+    for (i = 0; i < n; i++) {
+        ngx_gov_retry_one(batch, &reply->element[4 * i]);
+    }
+
+    if (batch->pending == 0) {
+        ngx_post_event(&batch->free_ev, &ngx_posted_events);
+        return;
+    }
+
+    ngx_http_run_posted_requests(r->connection);
+}
+
+
+/*
+ * One claimed step, "e" its four elements (id, item, application, step):
+ * sent again as it was the first time.  A step that cannot be sent stays
+ * in the queue; its lease runs out and it is claimed again.
+ */
+
+static void
+ngx_gov_retry_one(ngx_gov_batch_t *batch, redisReply **e)
+{
+    json_t                    *doc, *step, *payload;
+    ngx_str_t                  id, item, pl, subject, actor;
+    ngx_uint_t                 k;
+    ngx_pool_t                *pool;
+    ngx_gov_item_t            *items, *it;
+    ngx_gov_dispatch_t        *d;
+    ngx_http_gov_main_conf_t  *gmcf;
+
+    gmcf = ngx_http_cycle_get_module_main_conf(ngx_cycle, ngx_http_gov_module);
+    items = gmcf->bundles.items.elts;
+    pool = batch->request->pool;
+
+    id.data = (u_char *) e[0]->str;
+    id.len = e[0]->len;
+    item.data = (u_char *) e[1]->str;
+    item.len = e[1]->len;
+
+    it = NULL;
+
+    for (k = 0; k < gmcf->bundles.items.nelts; k++) {
+        if (items[k].id.len == item.len
+            && ngx_strncmp(items[k].id.data, item.data, item.len) == 0)
+        {
+            it = &items[k];
+            break;
+        }
+    }
+
+    if (it == NULL) {
+        ngx_log_error(NGX_LOG_WARN, ngx_cycle->log, 0,
+                      "gov: retry of unknown item \"%V\" skipped", &item);
+        return;
+    }
+
+    doc = json_loadb(e[2]->str, e[2]->len, 0, NULL);
+    step = json_loadb(e[3]->str, e[3]->len, 0, NULL);
+
+    payload = doc ? ngx_gov_payload(doc, &id, it) : NULL;
+
+    if (ngx_gov_json_text(pool, payload, 0, &pl) != NGX_OK) {
+        pl.data = NULL;
+    }
+
+    if (step == NULL || doc == NULL || pl.data == NULL
+        || ngx_gov_retry_copy(pool, &id, &id) != NGX_OK
+        || ngx_gov_retry_copy_json(pool, json_object_get(doc, "subject"),
+                                   &subject) != NGX_OK
+        || ngx_gov_retry_copy_json(pool, json_object_get(doc, "actor"),
+                                   &actor) != NGX_OK)
+    {
+        json_decref(doc);
+        json_decref(step);
+        return;
+    }
+
+    d = &batch->steps[batch->nsteps++];
+    d->batch = batch;
+    d->item = it;
+    d->app_id = id;
+    d->outcome = NGX_GOV_OUT_PENDING;
+    d->attempts = json_integer_value(json_object_get(step, "attempts"));
+
+    json_decref(doc);
+    json_decref(step);
+
+    ngx_log_error(NGX_LOG_INFO, ngx_cycle->log, 0,
+                  "gov: retrying %V/%V, attempt %ui", &d->app_id,
+                  &d->item->id, d->attempts + 1);
+
+    if (ngx_gov_dispatch(batch, d, &pl, &subject, &actor) != NGX_OK)
+    {
+        d->outcome = NGX_GOV_OUT_FAILED;
+    }
+}
+
+
+/* a copy in "pool" ("from" and "to" may be the same) */
+
+static ngx_int_t
+ngx_gov_retry_copy(ngx_pool_t *pool, ngx_str_t *from, ngx_str_t *to)
+{
+    u_char  *p;
+
+    p = ngx_pnalloc(pool, from->len + 1);
+    if (p == NULL) {
+        return NGX_ERROR;
+    }
+
+    ngx_memcpy(p, from->data, from->len);
+
+    to->len = from->len;
+    to->data = p;
+
+    return NGX_OK;
+}
+
+
+/* a JSON string copied into "pool"; anything else is the empty string */
+
+static ngx_int_t
+ngx_gov_retry_copy_json(ngx_pool_t *pool, json_t *v, ngx_str_t *to)
+{
+    ngx_str_t  s;
+
+    s.data = (u_char *) (json_is_string(v) ? json_string_value(v) : "");
+    s.len = json_is_string(v) ? json_string_length(v) : 0;
+
+    return ngx_gov_retry_copy(pool, &s, to);
+}
+
+
+static void
+ngx_gov_retry_done(ngx_gov_batch_t *batch)
+{
+    /* freed later: the last subrequest is still being finalized */
+    ngx_post_event(&batch->free_ev, &ngx_posted_events);
+}
+
+
+/*
+ * A request without a client, for subrequests started by a timer: a
+ * connection that is never in the event loop (fd -1, events marked active
+ * so that nothing adds them) and the configuration of the server that
+ * holds gov_bundles, whose locations the backends are.
+ *
+ * Over 120 lines: it builds, field by field, what ngx_http_alloc_request()
+ * and ngx_http_init_connection() build for a real client, and is kept in
+ * one piece to be read against them.
+ */
+
+ngx_http_request_t *
+ngx_gov_fake_request(ngx_cycle_t *cycle)
+{
+    ngx_log_t                  *log;
+    ngx_pool_t                 *pool;
+    ngx_connection_t           *c;
+    ngx_http_request_t         *r;
+    struct sockaddr_in         *sin;
+    ngx_http_log_ctx_t         *lctx;
+    ngx_http_connection_t      *hc;
+    ngx_http_core_main_conf_t  *cmcf;
+
+    pool = ngx_create_pool(4096, cycle->log);
+    if (pool == NULL) {
+        return NULL;
+    }
+
+    log = ngx_pcalloc(pool, sizeof(ngx_log_t));
+    sin = ngx_pcalloc(pool, sizeof(struct sockaddr_in));
+    hc = ngx_pcalloc(pool, sizeof(ngx_http_connection_t));
+    r = ngx_pcalloc(pool, sizeof(ngx_http_request_t));
+    lctx = ngx_pcalloc(pool, sizeof(ngx_http_log_ctx_t));
+
+    if (log == NULL || sin == NULL || hc == NULL || r == NULL
+        || lctx == NULL)
+    {
+        ngx_destroy_pool(pool);
+        return NULL;
+    }
+
+    /*
+     * nginx sets the current request in log->data as it runs posted
+     * requests; without a handler the context is not printed
+     */
+
+    *log = *cycle->log;
+    log->handler = NULL;
+    log->data = lctx;
+    log->action = "dispatching a queued step";
+
+    c = ngx_get_connection(0, log);
+    if (c == NULL) {
+        ngx_destroy_pool(pool);
+        return NULL;
+    }
+
+    c->fd = (ngx_socket_t) -1;
+    c->pool = pool;
+    c->log = log;
+    c->read->log = log;
+    c->write->log = log;
+    c->read->active = 1;
+    c->write->active = 1;
+    c->number = ngx_atomic_fetch_add(ngx_connection_counter, 1);
+
+    sin->sin_family = AF_INET;
+    c->sockaddr = (struct sockaddr *) sin;
+    c->socklen = sizeof(struct sockaddr_in);
+    c->local_sockaddr = (struct sockaddr *) sin;
+    c->local_socklen = sizeof(struct sockaddr_in);
+    ngx_str_set(&c->addr_text, "gov-dispatch");
+
+    hc->conf_ctx = ngx_gov_dispatch_ctx;
+
+    c->data = r;
+
+    lctx->connection = c;
+    lctx->request = r;
+    lctx->current_request = r;
+
+    r->pool = pool;
+    r->connection = c;
+    r->http_connection = hc;
+    r->signature = NGX_HTTP_MODULE;
+    r->main = r;
+    r->count = 1;
+
+    r->main_conf = ngx_gov_dispatch_ctx->main_conf;
+    r->srv_conf = ngx_gov_dispatch_ctx->srv_conf;
+    r->loc_conf = ngx_gov_dispatch_ctx->loc_conf;
+
+    r->ctx = ngx_pcalloc(pool, sizeof(void *) * ngx_http_max_module);
+    if (r->ctx == NULL) {
+        goto failed;
+    }
+
+    cmcf = ngx_http_get_module_main_conf(r, ngx_http_core_module);
+
+    r->variables = ngx_pcalloc(pool, cmcf->variables.nelts
+                                     * sizeof(ngx_http_variable_value_t));
+    if (r->variables == NULL) {
+        goto failed;
+    }
+
+    if (ngx_list_init(&r->headers_out.headers, pool, 4,
+                      sizeof(ngx_table_elt_t)) != NGX_OK
+        || ngx_list_init(&r->headers_in.headers, pool, 4,
+                         sizeof(ngx_table_elt_t)) != NGX_OK
+        || ngx_list_init(&r->headers_out.trailers, pool, 1,
+                         sizeof(ngx_table_elt_t)) != NGX_OK)
+    {
+        goto failed;
+    }
+
+    r->headers_in.content_length_n = 0;
+    r->headers_in.keep_alive_n = -1;
+    r->headers_out.content_length_n = -1;
+    r->headers_out.last_modified_time = -1;
+
+    r->method = NGX_HTTP_POST;
+    ngx_str_set(&r->method_name, "POST");
+    ngx_str_set(&r->request_line, "POST /gov-dispatch HTTP/1.1");
+    ngx_str_set(&r->uri, "/gov-dispatch");
+    r->unparsed_uri = r->uri;
+    r->http_version = NGX_HTTP_VERSION_11;
+    ngx_str_set(&r->http_protocol, "HTTP/1.1");
+
+    r->start_sec = ngx_time();
+    r->start_msec = (ngx_timeofday())->msec;
+
+    r->http_state = NGX_HTTP_PROCESS_REQUEST_STATE;
+    r->uri_changes = NGX_HTTP_MAX_URI_CHANGES + 1;
+    r->subrequests = NGX_HTTP_MAX_SUBREQUESTS + 1;
+    r->discard_body = 1;
+    r->read_event_handler = ngx_http_block_reading;
+    r->write_event_handler = ngx_http_request_empty_handler;
+
+    return r;
+
+failed:
+
+    c->fd = 0;
+    ngx_free_connection(c);
+    c->fd = (ngx_socket_t) -1;
+    ngx_destroy_pool(pool);
+
+    return NULL;
+}
+
+
+void
+ngx_gov_fake_request_free(ngx_http_request_t *r)
+{
+    ngx_event_t  *ev;
+
+    /* when nothing runs in it any more */
+
+    ev = ngx_pcalloc(r->pool, sizeof(ngx_event_t));
+    if (ev == NULL) {
+        return;
+    }
+
+    ev->handler = ngx_gov_fake_free;
+    ev->data = r;
+    ev->log = r->connection->log;
+
+    ngx_post_event(ev, &ngx_posted_events);
+}
+
+
+static void
+ngx_gov_fake_free(ngx_event_t *ev)
+{
+    ngx_pool_t          *pool;
+    ngx_connection_t    *c;
+    ngx_http_request_t  *r;
+
+    if (ev == NULL) {
+        return;
+    }
+
+    r = ev->data;
+    c = r->connection;
+    pool = r->pool;
+
+    if (r->count > 1) {
+        /* a subrequest is still finishing: look again in a moment */
+        ngx_add_timer(ev, 100);
+        return;
+    }
+
+    if (c->read->timer_set) {
+        ngx_del_timer(c->read);
+    }
+
+    if (c->write->timer_set) {
+        ngx_del_timer(c->write);
+    }
+
+    if (c->read->posted) {
+        ngx_delete_posted_event(c->read);
+    }
+
+    if (c->write->posted) {
+        ngx_delete_posted_event(c->write);
+    }
+
+    c->read->closed = 1;
+    c->write->closed = 1;
+    c->read->active = 0;
+    c->write->active = 0;
+
+    c->fd = 0;
+    ngx_free_connection(c);
+    c->fd = (ngx_socket_t) -1;
+
+    ngx_destroy_pool(pool);
+}
+
+
+json_t *
+ngx_gov_payload(json_t *doc, ngx_str_t *id, ngx_gov_item_t *item)
+{
+    json_t  *payload;
+
+    payload = json_deep_copy(doc);
+    if (payload == NULL) {
+        return NULL;
+    }
+
+    json_object_set_new(payload, "id",
+                        json_stringn((char *) id->data, id->len));
+    json_object_set_new(payload, "item",
+                        json_stringn((char *) item->id.data, item->id.len));
+
+    return payload;
+}

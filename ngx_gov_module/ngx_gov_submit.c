@@ -1,0 +1,957 @@
+
+/*
+ * Copyright (C) ngx_gov_module authors
+ */
+
+
+/*
+ * Submissions: POST /bundles/ID/applications (JSON or the form),
+ * validated, persisted in Redis by one script with the Idempotency-Key,
+ * then fanned out through the dispatch room and answered.
+ */
+
+
+#include <ngx_config.h>
+#include <ngx_core.h>
+#include <ngx_http.h>
+
+#include <openssl/evp.h>
+#include <openssl/rand.h>
+
+#include "ngx_gov_metrics.h"
+#include "ngx_gov_idmark.h"
+#include "ngx_gov_answer.h"
+#include "ngx_gov_page.h"
+#include "ngx_gov_access.h"
+#include "ngx_gov_bundle_conf.h"
+#include "ngx_gov_form.h"
+#include "ngx_gov_dispatch.h"
+#include "ngx_gov_submit.h"
+#include "gov_date.h"
+#include "gov_http.h"
+#include "gov_state.h"
+
+
+typedef struct {
+    ngx_http_request_t       *request;
+    ngx_gov_bundle_t         *bundle;
+    json_t                   *doc;
+    ngx_str_t                 subject;
+    ngx_str_t                 actor;
+    ngx_str_t                 idem;
+    ngx_str_t                 docstr;       /* doc as stored */
+    ngx_str_t                 app_id;
+    u_char                    code[8];
+    ngx_uint_t                day;          /* of the id's date */
+    time_t                    submitted;
+    ngx_gov_batch_t          *batch;
+    ngx_event_t               timer;
+    ngx_event_t               answer_ev;
+    ngx_uint_t                answered;
+} ngx_gov_submit_t;
+
+
+#define ARG(i, s, l)  argv[i] = (const char *) (s); argvlen[i] = (l)
+
+
+/*
+ * The scripts keep every change to an application atomic.  Redis runs
+ * each as one command; no other client sees a half-written application.
+ * Each change also counts the application's "ver" and drops its progress
+ * snapshot ("doc:ID", see ngx_gov_progress.c) in the same step.
+ */
+
+static const char  ngx_gov_submit_lua[] =
+    "local p = ARGV[1]\n"
+    "if ARGV[6] ~= '' then\n"
+    "  local prev = redis.call('GET', p .. 'idem:' .. ARGV[6])\n"
+    "  if prev then\n"
+    "    local ans = redis.call('HGET', p .. 'app:' .. prev, 'answer')\n"
+    "    return {'dup', prev, ans or ''}\n"
+    "  end\n"
+    "end\n"
+    "local sk = p .. 'seq:' .. ARGV[2] .. ARGV[3]\n"
+    "local hw = tonumber(ARGV[12])\n"
+    "local id\n"
+    "repeat\n"
+    "  local seq = redis.call('INCR', sk)\n"
+    "  if seq <= hw then\n"
+    "    seq = hw + 1\n"
+    "    redis.call('SET', sk, seq)\n"
+    "  end\n"
+    "  if seq > 999999 then return redis.error_reply('sequence exhausted') end\n"
+    "  id = ARGV[2] .. ARGV[3] .. string.format('%06d', seq)\n"
+    "until redis.call('EXISTS', p .. 'app:' .. id) == 0\n"
+    "redis.call('EXPIRE', sk, 172800)\n"
+    "redis.call('HSET', p .. 'app:' .. id, 'doc', ARGV[7], 'code', ARGV[8],\n"
+    "           'subject', ARGV[9], 'actor', ARGV[11], 'ver', 0)\n"
+    "redis.call('DEL', p .. 'doc:' .. id)\n"
+    "local i = 13\n"
+    "for k = 1, tonumber(ARGV[10]) do\n"
+    "  redis.call('HSET', p .. 'steps:' .. id, ARGV[i], ARGV[i + 1])\n"
+    "  if ARGV[i + 2] == '1' then\n"
+    "    redis.call('ZADD', p .. 'retry', tonumber(ARGV[4]) + tonumber(ARGV[5]),\n"
+    "               id .. '|' .. ARGV[i])\n"
+    "  end\n"
+    "  i = i + 3\n"
+    "end\n"
+    "redis.call('ZADD', p .. 'user:' .. ARGV[9], tonumber(ARGV[4]), id)\n"
+    "if ARGV[6] ~= '' then\n"
+    "  redis.call('SET', p .. 'idem:' .. ARGV[6], id, 'EX', 86400)\n"
+    "end\n"
+    "return {'new', id}\n";
+
+
+static ngx_int_t ngx_gov_created(ngx_http_request_t *r, ngx_gov_bundle_t *b,
+    ngx_str_t *body);
+static void ngx_gov_submit_body(ngx_http_request_t *r);
+static void ngx_gov_submit_cleanup(void *data);
+static void ngx_gov_submit_identity(ngx_http_request_t *r);
+static json_t *ngx_gov_submit_read(ngx_http_request_t *r, ngx_gov_bundle_t *b,
+    ngx_str_t *body, ngx_uint_t *form, ngx_int_t *rc);
+static ngx_gov_submit_t *ngx_gov_submit_create(ngx_http_request_t *r,
+    ngx_gov_bundle_t *b, ngx_str_t *subject, ngx_str_t *actor, json_t *doc);
+static ngx_int_t ngx_gov_submit_idempotency(ngx_http_request_t *r,
+    ngx_gov_submit_t *sc, ngx_str_t *body, ngx_uint_t form, ngx_int_t *rc);
+static ngx_int_t ngx_gov_submit_persist(ngx_http_request_t *r,
+    ngx_gov_submit_t *sc);
+static void ngx_gov_submit_persisted(redisReply *reply, void *data);
+static ngx_int_t ngx_gov_submit_replayed(ngx_gov_submit_t *sc,
+    redisReply *id, redisReply *answer);
+static ngx_int_t ngx_gov_submit_fan_out(ngx_gov_submit_t *sc);
+static void ngx_gov_submit_dispatched(ngx_gov_batch_t *batch);
+static void ngx_gov_submit_timeout(ngx_event_t *ev);
+static void ngx_gov_submit_answer(ngx_gov_submit_t *sc);
+
+
+/*
+ * 201: the JSON answer, or for a browser the receipt built from it, with
+ * each step's item and department named from the guide.
+ */
+
+ngx_int_t
+ngx_gov_submit_handler(ngx_http_request_t *r)
+{
+    return ngx_http_gov_read_post(r, ngx_gov_submit_body);
+}
+
+
+static ngx_int_t
+ngx_gov_created(ngx_http_request_t *r, ngx_gov_bundle_t *b, ngx_str_t *body)
+{
+    size_t       i, j;
+    json_t      *data, *guide, *step, *item, *v;
+    ngx_int_t    rc;
+    const char  *s;
+
+    if (!ngx_http_gov_wants_html(r)) {
+        return ngx_http_gov_send_json(r, NGX_HTTP_CREATED, body);
+    }
+
+    data = json_loadb((char *) body->data, body->len, 0, NULL);
+    guide = json_loadb((char *) b->guide.data, b->guide.len, 0, NULL);
+
+    if (!json_is_object(data) || guide == NULL) {
+        json_decref(data);
+        json_decref(guide);
+        return ngx_http_gov_send_json(r, NGX_HTTP_CREATED, body);
+    }
+
+    json_array_foreach(json_object_get(data, "steps"), i, step) {
+        s = json_string_value(json_object_get(step, "item"));
+
+        json_array_foreach(json_object_get(guide, "items"), j, item) {
+            v = json_object_get(item, "id");
+
+            if (s && json_is_string(v) && ngx_strcmp(json_string_value(v), s)
+                                          == 0)
+            {
+                json_object_set(step, "name", json_object_get(item, "name"));
+                json_object_set(step, "department",
+                                json_object_get(item, "department"));
+            }
+        }
+
+        s = json_string_value(json_object_get(step, "state"));
+
+        if (s) {
+            json_object_set_new(step, "state_name", json_string(
+                gov_state_name_zh(gov_state_from_str(s, ngx_strlen(s)))));
+        }
+    }
+
+    json_object_set_new(data, "title", json_string("申报已提交"));
+    json_object_set(data, "name", json_object_get(guide, "name"));
+    json_object_set(data, "time_limit", json_object_get(guide, "time_limit"));
+    json_decref(guide);
+
+    rc = ngx_http_gov_page(r, NGX_HTTP_CREATED, "receipt", data);
+
+    if (rc == NGX_DECLINED) {
+        rc = ngx_http_gov_send_json(r, NGX_HTTP_CREATED, body);
+    }
+
+    return rc;
+}
+
+
+/* submissions */
+
+
+static void
+ngx_gov_submit_body(ngx_http_request_t *r)
+{
+    /* the identity first: a session may need Redis */
+
+    ngx_http_gov_identity_then(r, ngx_gov_submit_identity);
+}
+
+
+static void
+ngx_gov_submit_cleanup(void *data)
+{
+    ngx_gov_submit_t  *sc = data;
+
+    if (sc->timer.timer_set) {
+        ngx_del_timer(&sc->timer);
+    }
+
+    if (sc->answer_ev.posted) {
+        ngx_delete_posted_event(&sc->answer_ev);
+    }
+
+    if (sc->doc) {
+        json_decref(sc->doc);
+        sc->doc = NULL;
+    }
+}
+
+
+static void
+ngx_gov_submit_identity(ngx_http_request_t *r)
+{
+    json_t            *doc;
+    ngx_int_t          rc, reason;
+    ngx_str_t          body, subject, actor;
+    ngx_uint_t         form;
+    ngx_gov_bundle_t  *b;
+    ngx_gov_submit_t  *sc;
+    ngx_connection_t  *c;
+
+    c = r->connection;
+
+    reason = ngx_http_gov_whoami(r, &subject, &actor);
+
+    if (reason == NGX_DECLINED) {
+        rc = ngx_http_gov_unavailable(r);
+        goto done;
+    }
+
+    if (reason != GOV_AUTH_OK) {
+        rc = ngx_http_gov_unauthenticated(r, reason);
+        goto done;
+    }
+
+    /* which bundle: the URI was checked by the handler */
+
+    b = ngx_gov_uri_bundle(r);
+
+    doc = ngx_gov_submit_read(r, b, &body, &form, &rc);
+    if (doc == NULL) {
+        goto done;
+    }
+
+    sc = ngx_gov_submit_create(r, b, &subject, &actor, doc);
+
+    json_decref(doc);
+
+    if (sc == NULL) {
+        rc = NGX_HTTP_INTERNAL_SERVER_ERROR;
+        goto done;
+    }
+
+    if (ngx_gov_submit_idempotency(r, sc, &body, form, &rc) != NGX_OK) {
+        goto done;
+    }
+
+    /* persisted first: no department hears of it before Redis has it */
+
+    rc = ngx_http_gov_queued(r, ngx_gov_submit_persist(r, sc));
+
+    if (rc == NGX_DONE) {
+        return;
+    }
+
+done:
+
+    ngx_http_finalize_request(r, rc);
+    ngx_http_run_posted_requests(c);
+}
+
+
+/*
+ * The application as sent: JSON from API clients, an HTML form from
+ * browsers, validated against the bundle with every problem at once.
+ * Returns it, or NULL with the answer's code in *rc.
+ */
+
+static json_t *
+ngx_gov_submit_read(ngx_http_request_t *r, ngx_gov_bundle_t *b,
+    ngx_str_t *body, ngx_uint_t *form, ngx_int_t *rc)
+{
+    json_t          *doc, *problems;
+    gov_app_spec_t   spec;
+
+    switch (ngx_http_gov_body_type(r)) {
+
+    case NGX_GOV_BODY_JSON:
+        *form = 0;
+        break;
+
+    case NGX_GOV_BODY_FORM:
+        *form = 1;
+        break;
+
+    default:
+        *rc = ngx_http_gov_error(r, NGX_HTTP_UNSUPPORTED_MEDIA_TYPE,
+                                 "unsupported_media_type");
+        return NULL;
+    }
+
+    if (ngx_http_gov_read_body(r, body) != NGX_OK) {
+        *rc = ngx_http_gov_error(r, NGX_HTTP_REQUEST_ENTITY_TOO_LARGE,
+                                 "too_large");
+        return NULL;
+    }
+
+    if (*form) {
+        doc = gov_app_from_form((char *) body->data, body->len);
+
+    } else {
+        doc = json_loadb((char *) body->data, body->len,
+                         JSON_REJECT_DUPLICATES, NULL);
+    }
+
+    if (doc == NULL) {
+        *rc = ngx_http_gov_error(r, NGX_HTTP_BAD_REQUEST,
+                                 *form ? "malformed_form" : "malformed_json");
+        return NULL;
+    }
+
+    spec.fields = b->app_fields;
+    spec.nfields = b->napp_fields;
+    spec.materials = b->app_materials;
+    spec.nmaterials = b->napp_materials;
+    spec.match = ngx_gov_bundles_matcher();
+
+    if (gov_app_validate(&spec, doc, &problems) == 0) {
+        return doc;
+    }
+
+    *rc = NGX_DECLINED;
+
+    if (problems && *form && ngx_http_gov_wants_html(r)) {
+        /* the form again, every problem next to its field */
+        *rc = ngx_gov_apply_page(r, b, doc, problems, 422);
+    }
+
+    json_decref(doc);
+
+    if (*rc == NGX_DECLINED) {
+        *rc = problems ? ngx_http_gov_json_answer(r, 422, problems)
+                       : NGX_HTTP_INTERNAL_SERVER_ERROR;
+
+    } else {
+        json_decref(problems);
+    }
+
+    return NULL;
+}
+
+
+/*
+ * The submission: its query code (8 characters from a cryptographic
+ * source) and the document stored and sent, with only the known fields
+ * and materials.
+ */
+
+static ngx_gov_submit_t *
+ngx_gov_submit_create(ngx_http_request_t *r, ngx_gov_bundle_t *b,
+    ngx_str_t *subject, ngx_str_t *actor, json_t *doc)
+{
+    u_char              *p, random[8], date[GOV_ISO_TIME_LEN];
+    json_t              *v;
+    ngx_uint_t           i;
+    ngx_gov_submit_t    *sc;
+    ngx_pool_cleanup_t  *cln;
+
+    static const char  alphabet[] = "23456789ABCDEFGHJKLMNPQRSTUVWXYZ";
+
+    cln = ngx_pool_cleanup_add(r->pool, sizeof(ngx_gov_submit_t));
+    if (cln == NULL) {
+        return NULL;
+    }
+
+    sc = cln->data;
+    ngx_memzero(sc, sizeof(ngx_gov_submit_t));
+    cln->handler = ngx_gov_submit_cleanup;
+
+    sc->request = r;
+    sc->bundle = b;
+    sc->subject = *subject;
+    sc->actor = *actor;
+    sc->submitted = ngx_time();
+
+    if (RAND_bytes(random, sizeof(random)) != 1) {
+        return NULL;
+    }
+
+    for (i = 0; i < 8; i++) {
+        sc->code[i] = alphabet[random[i] & 31];
+    }
+
+    sc->doc = json_object();
+    json_object_set_new(sc->doc, "bundle",
+                        json_stringn((char *) b->id.data, b->id.len));
+    json_object_set_new(sc->doc, "subject",
+                        json_stringn((char *) subject->data, subject->len));
+    json_object_set_new(sc->doc, "actor", actor->len
+                        ? json_stringn((char *) actor->data, actor->len)
+                        : json_null());
+
+    v = json_object_get(doc, "fields");
+    json_object_set_new(sc->doc, "fields", v ? json_incref(v) : json_object());
+    v = json_object_get(doc, "materials");
+    json_object_set_new(sc->doc, "materials",
+                        v ? json_incref(v) : json_object());
+
+    p = (u_char *) gov_iso_time((char *) date, sc->submitted);
+    json_object_set_new(sc->doc, "submitted_at",
+                        json_stringn((char *) date, p - date));
+
+    if (ngx_gov_json_text(r->pool, json_incref(sc->doc), 0, &sc->docstr)
+        != NGX_OK)
+    {
+        return NULL;
+    }
+
+    return sc;
+}
+
+
+/*
+ * The Idempotency-Key header (a form: its hidden field), kept per subject
+ * and hashed.  NGX_OK, or NGX_DECLINED with the answer's code in *rc.
+ */
+
+static ngx_int_t
+ngx_gov_submit_idempotency(ngx_http_request_t *r, ngx_gov_submit_t *sc,
+    ngx_str_t *body, ngx_uint_t form, ngx_int_t *rc)
+{
+    u_char            hash[32], hex[64], key[257];
+    long              klen;
+    ngx_str_t         idem;
+    ngx_table_elt_t  *h;
+
+    h = ngx_http_gov_find_header(r, "idempotency-key", 15);
+
+    if (h) {
+        idem = h->value;
+
+    } else if (form) {
+        klen = gov_form_get((char *) body->data, body->len,
+                            "idempotency_key", (char *) key, sizeof(key) - 1);
+        idem.data = key;
+        idem.len = (klen > 0) ? (size_t) klen : 0;
+
+        if (klen == -2) {
+            /* too long (or malformed): refused below */
+            idem.len = sizeof(key);
+        }
+
+    } else {
+        return NGX_OK;
+    }
+
+    if (idem.len == 0) {
+        return NGX_OK;
+    }
+
+    if (idem.len > 255) {
+        *rc = ngx_http_gov_error(r, NGX_HTTP_BAD_REQUEST,
+                                 "idempotency_key_too_long");
+        return NGX_DECLINED;
+    }
+
+    EVP_Digest(idem.data, idem.len, hash, NULL, EVP_sha256(), NULL);
+    ngx_hex_dump(hex, hash, 32);
+
+    sc->idem.len = sc->subject.len + 1 + 64;
+    sc->idem.data = ngx_pnalloc(r->pool, sc->idem.len);
+    if (sc->idem.data == NULL) {
+        *rc = NGX_HTTP_INTERNAL_SERVER_ERROR;
+        return NGX_DECLINED;
+    }
+
+    ngx_sprintf(sc->idem.data, "%V:%*s", &sc->subject, (size_t) 64, hex);
+
+    return NGX_OK;
+}
+
+
+/*
+ * One script stores the application, its steps, the retry queue entries
+ * of the steps that can go now, the subject's index and the idempotency
+ * key.  NGX_OK (ngx_gov_submit_persisted() follows), NGX_DECLINED when
+ * Redis is down, NGX_ERROR.
+ */
+
+static ngx_int_t
+ngx_gov_submit_persist(ngx_http_request_t *r, ngx_gov_submit_t *sc)
+{
+    u_char                    *date, *now_ms, *lease, *nitems, *high, *hex;
+    u_char                     hash[32];
+    ngx_uint_t                 i, n, ready;
+    ngx_gov_item_t            *items, *it;
+    ngx_gov_bundle_t          *b;
+    const char               **argv;
+    size_t                    *argvlen;
+    ngx_gov_redis_args_t       cmd;
+    ngx_gov_bundles_conf_t    *bc;
+    ngx_http_gov_main_conf_t  *gmcf;
+
+    gmcf = ngx_http_get_module_main_conf(r, ngx_http_gov_module);
+    bc = &gmcf->bundles;
+    b = sc->bundle;
+    items = bc->items.elts;
+    n = b->items.nelts;
+
+    argv = ngx_palloc(r->pool, (15 + 3 * n) * sizeof(char *));
+    argvlen = ngx_palloc(r->pool, (15 + 3 * n) * sizeof(size_t));
+    date = ngx_pnalloc(r->pool, GOV_ISO_DATE_LEN + 64 + 5 * NGX_INT64_LEN);
+
+    if (argv == NULL || argvlen == NULL || date == NULL) {
+        return NGX_ERROR;
+    }
+
+    hex = date + GOV_ISO_DATE_LEN;
+    now_ms = hex + 64;
+    lease = now_ms + NGX_INT64_LEN;
+    nitems = lease + NGX_INT64_LEN;
+    high = nitems + NGX_INT64_LEN;
+
+    EVP_Digest(sc->code, 8, hash, NULL, EVP_sha256(), NULL);
+    ngx_hex_dump(hex, hash, 32);
+
+    sc->day = gov_day(sc->submitted);
+
+    ARG(0, "EVAL", 4);
+    ARG(1, ngx_gov_submit_lua, sizeof(ngx_gov_submit_lua) - 1);
+    ARG(2, "0", 1);
+    ARG(3, gmcf->redis_prefix.data, gmcf->redis_prefix.len);
+    ARG(4, b->code.data, b->code.len);
+    (void) gov_iso_date((char *) date, sc->day);
+
+    /* "YYYY-MM-DD" to "YYYYMMDD" */
+    date[4] = date[5];
+    date[5] = date[6];
+    date[6] = date[8];
+    date[7] = date[9];
+    ARG(5, date, 8);
+    ARG(6, now_ms, ngx_sprintf(now_ms, "%T000", sc->submitted) - now_ms);
+    ARG(7, lease, ngx_sprintf(lease, "%M",
+                              bc->dispatch_timeout + NGX_GOV_LEASE_MS)
+                  - lease);
+    ARG(8, sc->idem.data ? (char *) sc->idem.data : "", sc->idem.len);
+    ARG(9, sc->docstr.data, sc->docstr.len);
+    ARG(10, hex, 64);
+    ARG(11, sc->subject.data, sc->subject.len);
+    ARG(12, nitems, ngx_sprintf(nitems, "%ui", n) - nitems);
+    ARG(13, sc->actor.data ? (char *) sc->actor.data : "", sc->actor.len);
+
+    /* above what this node issued today, should Redis have lost it */
+    ARG(14, high, ngx_sprintf(high, "%ui",
+                              ngx_gov_idmark_get(b - (ngx_gov_bundle_t *)
+                                                   bc->bundles.elts, sc->day))
+                  - high);
+
+    for (i = 0; i < n; i++) {
+        it = &items[b->item_idx[i]];
+        ready = it->depends.nelts == 0;
+
+        ARG(15 + 3 * i, it->id.data, it->id.len);
+        ARG(16 + 3 * i, "{\"state\":\"queued\",\"attempts\":0}",
+            sizeof("{\"state\":\"queued\",\"attempts\":0}") - 1);
+        ARG(17 + 3 * i, ready ? "1" : "0", 1);
+    }
+
+    cmd.argc = (int) (15 + 3 * n);
+    cmd.argv = argv;
+    cmd.argvlen = argvlen;
+
+    return ngx_http_gov_redis_send_n(r, ngx_gov_submit_persisted, sc, 1,
+                                     &cmd);
+}
+
+
+static void
+ngx_gov_submit_persisted(redisReply *reply, void *data)
+{
+    ngx_gov_submit_t *sc = data;
+
+    redisReply              *kind, *val;
+    ngx_int_t                rc;
+    ngx_connection_t        *c;
+    ngx_http_request_t      *r;
+    ngx_gov_bundles_conf_t  *bc;
+
+    r = sc->request;
+    c = r->connection;
+    bc = ngx_gov_bc(r);
+
+    if (reply == NULL || reply->type != REDIS_REPLY_ARRAY
+        || reply->elements < 2
+        || reply->element[0]->type != REDIS_REPLY_STRING
+        || reply->element[1]->type != REDIS_REPLY_STRING)
+    {
+        if (reply && reply->type == REDIS_REPLY_ERROR) {
+            ngx_log_error(NGX_LOG_ERR, c->log, 0,
+                          "gov: cannot persist an application: %*s",
+                          (size_t) ngx_min(reply->len, 200), reply->str);
+        }
+
+        /* nothing was persisted, or we cannot tell: never accept it */
+        rc = ngx_http_gov_unavailable(r);
+        goto done;
+    }
+
+    kind = reply->element[0];
+    val = reply->element[1];
+
+    if (kind->len == 3 && ngx_strncmp(kind->str, "dup", 3) == 0
+        && reply->elements == 3
+        && reply->element[2]->type == REDIS_REPLY_STRING)
+    {
+        rc = ngx_gov_submit_replayed(sc, val, reply->element[2]);
+        goto done;
+    }
+
+    sc->app_id.len = val->len;
+    sc->app_id.data = ngx_pnalloc(r->pool, val->len);
+    if (sc->app_id.data == NULL) {
+        rc = NGX_HTTP_INTERNAL_SERVER_ERROR;
+        goto done;
+    }
+
+    ngx_memcpy(sc->app_id.data, val->str, val->len);
+
+    if (val->len > 6) {
+        ngx_gov_idmark_seen(sc->bundle
+                            - (ngx_gov_bundle_t *) bc->bundles.elts,
+                            sc->day, (ngx_uint_t) ngx_atoi(sc->app_id.data
+                                                           + val->len - 6,
+                                                           6));
+    }
+
+    ngx_log_error(NGX_LOG_INFO, c->log, 0, "gov: application %V persisted",
+                  &sc->app_id);
+
+    ngx_gov_metrics_inc(NGX_GOV_M_APPLICATIONS);
+    ngx_gov_metrics_bundle(sc->bundle - (ngx_gov_bundle_t *)
+                                        bc->bundles.elts);
+
+    if (ngx_gov_submit_fan_out(sc) != NGX_OK) {
+        rc = NGX_HTTP_INTERNAL_SERVER_ERROR;
+        goto done;
+    }
+
+    if (sc->batch->pending == 0) {
+        ngx_gov_submit_answer(sc);
+        return;
+    }
+
+    sc->timer.handler = ngx_gov_submit_timeout;
+    sc->timer.data = sc;
+    sc->timer.log = c->log;
+    ngx_add_timer(&sc->timer, bc->dispatch_timeout);
+
+    sc->answer_ev.handler = ngx_gov_submit_timeout;
+    sc->answer_ev.data = sc;
+    sc->answer_ev.log = c->log;
+
+    ngx_http_run_posted_requests(c);
+
+    return;
+
+done:
+
+    ngx_http_finalize_request(r, rc);
+    ngx_http_run_posted_requests(c);
+}
+
+
+/*
+ * The same Idempotency-Key within 24h: the first answer ("answer" as
+ * stored; empty while the first request is still dispatching), nothing
+ * new.
+ */
+
+static ngx_int_t
+ngx_gov_submit_replayed(ngx_gov_submit_t *sc, redisReply *id,
+    redisReply *answer)
+{
+    ngx_str_t            body, location;
+    ngx_http_request_t  *r;
+
+    r = sc->request;
+
+    ngx_gov_metrics_inc(NGX_GOV_M_IDEMPOTENT_REPLAYS);
+
+    body.len = answer->len;
+
+    if (body.len == 0) {
+        body.len = sizeof("{\"id\":\"\",\"status\":\"processing\"}\n") - 1
+                   + id->len;
+    }
+
+    body.data = ngx_pnalloc(r->pool, body.len);
+    location.data = ngx_pnalloc(r->pool, sizeof("/progress/") - 1 + id->len);
+
+    if (body.data == NULL || location.data == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    if (answer->len) {
+        ngx_memcpy(body.data, answer->str, body.len);
+
+    } else {
+        ngx_sprintf(body.data, "{\"id\":\"%*s\",\"status\":\"processing\"}\n",
+                    (size_t) id->len, id->str);
+    }
+
+    location.len = ngx_sprintf(location.data, "/progress/%*s",
+                               (size_t) id->len, id->str)
+                   - location.data;
+
+    if (ngx_http_gov_add_header(r, &r->headers_out.headers, "Location",
+                                &location)
+        != NGX_OK)
+    {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    return ngx_gov_created(r, sc->bundle, &body);
+}
+
+
+/*
+ * Fan out, in parallel, to every item whose depends are met; the others
+ * wait in "queued" until their depends are approved.  A step that cannot
+ * be sent now is in the retry queue already.
+ */
+
+static ngx_int_t
+ngx_gov_submit_fan_out(ngx_gov_submit_t *sc)
+{
+    json_t              *payload;
+    ngx_str_t            pl;
+    ngx_uint_t           i;
+    ngx_gov_item_t      *items, *it;
+    ngx_gov_dispatch_t  *d;
+    ngx_http_request_t  *r;
+
+    r = sc->request;
+    items = ngx_gov_bc(r)->items.elts;
+
+    sc->batch = ngx_gov_batch_create(r, sc->bundle->items.nelts);
+    if (sc->batch == NULL) {
+        return NGX_ERROR;
+    }
+
+    sc->batch->done = ngx_gov_submit_dispatched;
+    sc->batch->data = sc;
+
+    for (i = 0; i < sc->bundle->items.nelts; i++) {
+        it = &items[sc->bundle->item_idx[i]];
+
+        d = &sc->batch->steps[i];
+        d->batch = sc->batch;
+        d->item = it;
+        d->app_id = sc->app_id;
+        d->outcome = NGX_GOV_OUT_PENDING;
+
+        if (it->depends.nelts) {
+            continue;
+        }
+
+        payload = ngx_gov_payload(sc->doc, &sc->app_id, it);
+
+        if (ngx_gov_json_text(r->pool, payload, 0, &pl) != NGX_OK) {
+            return NGX_ERROR;
+        }
+
+        if (ngx_gov_dispatch(sc->batch, d, &pl, &sc->subject, &sc->actor)
+            != NGX_OK)
+        {
+            d->outcome = NGX_GOV_OUT_FAILED;
+        }
+    }
+
+    sc->batch->nsteps = sc->bundle->items.nelts;
+
+    return NGX_OK;
+}
+
+
+static void
+ngx_gov_submit_dispatched(ngx_gov_batch_t *batch)
+{
+    ngx_gov_submit_t  *sc = batch->data;
+
+    /*
+     * Called while the last subrequest is being finalized: answer from
+     * the event loop, not from inside it.
+     */
+
+    if (!sc->answered && !sc->answer_ev.posted) {
+        ngx_post_event(&sc->answer_ev, &ngx_posted_events);
+    }
+}
+
+
+static void
+ngx_gov_submit_timeout(ngx_event_t *ev)
+{
+    ngx_gov_submit_t  *sc = ev->data;
+
+    /* departments still silent stay "queued": the retry queue has them */
+
+    if (!sc->answered) {
+        ngx_gov_submit_answer(sc);
+    }
+}
+
+
+static void
+ngx_gov_submit_answer(ngx_gov_submit_t *sc)
+{
+    u_char                    *p, loc[64], day[16];
+    json_t                    *doc, *steps, *o;
+    ngx_int_t                  rc;
+    ngx_str_t                  location, body;
+    ngx_uint_t                 i, attention;
+    ngx_connection_t          *c;
+    ngx_http_request_t        *r;
+    ngx_gov_dispatch_t        *d;
+    ngx_gov_bundles_conf_t    *bc;
+    ngx_http_gov_main_conf_t  *gmcf;
+
+    const char   *argv[6];
+    size_t        argvlen[6];
+
+    r = sc->request;
+    c = r->connection;
+    bc = ngx_gov_bc(r);
+    gmcf = ngx_http_get_module_main_conf(r, ngx_http_gov_module);
+
+    sc->answered = 1;
+
+    if (sc->timer.timer_set) {
+        ngx_del_timer(&sc->timer);
+    }
+
+    steps = json_array();
+    attention = 0;
+
+    for (i = 0; i < sc->batch->nsteps; i++) {
+        d = &sc->batch->steps[i];
+
+        o = json_object();
+        json_object_set_new(o, "item", json_stringn((char *) d->item->id.data,
+                                                    d->item->id.len));
+
+        switch (d->outcome) {
+
+        case NGX_GOV_OUT_RECEIVED:
+            json_object_set_new(o, "state", json_string("received"));
+            json_object_set_new(o, "receipt",
+                                json_stringn((char *) d->text.data,
+                                             d->text.len));
+            break;
+
+        case NGX_GOV_OUT_REFUSED:
+            attention = 1;
+            json_object_set_new(o, "state", json_string("refused"));
+            json_object_set_new(o, "receipt", json_null());
+            json_object_set_new(o, "reason",
+                                json_stringn((char *) d->text.data,
+                                             d->text.len));
+            break;
+
+        default:
+            json_object_set_new(o, "state", json_string("queued"));
+            json_object_set_new(o, "receipt", json_null());
+        }
+
+        json_array_append_new(steps, o);
+    }
+
+    p = (u_char *) gov_iso_date((char *) day, gov_calendar_add(&bc->calendar,
+                                               gov_day(sc->submitted),
+                                               sc->bundle->time_limit));
+
+    doc = json_object();
+    json_object_set_new(doc, "id", json_stringn((char *) sc->app_id.data,
+                                                sc->app_id.len));
+    json_object_set_new(doc, "query_code", json_stringn((char *) sc->code, 8));
+    json_object_set_new(doc, "status", json_string(attention ? "attention"
+                                                             : "processing"));
+    json_object_set_new(doc, "submitted_at",
+                        json_incref(json_object_get(sc->doc, "submitted_at")));
+    json_object_set_new(doc, "deadline", json_stringn((char *) day, p - day));
+    json_object_set_new(doc, "steps", steps);
+
+    if (ngx_http_gov_json_dump(r, doc, &body) != NGX_OK) {
+        rc = NGX_HTTP_INTERNAL_SERVER_ERROR;
+        goto done;
+    }
+
+    if (sc->idem.len) {
+        /* the first answer, for later requests with the same key */
+
+        argv[0] = "HSET";
+        argvlen[0] = 4;
+        argv[1] = (char *) ngx_pnalloc(r->pool, gmcf->redis_prefix.len + 4
+                                                + sc->app_id.len);
+        if (argv[1]) {
+            argvlen[1] = ngx_sprintf((u_char *) argv[1], "%Vapp:%V",
+                                     &gmcf->redis_prefix, &sc->app_id)
+                         - (u_char *) argv[1];
+            argv[2] = "answer";
+            argvlen[2] = 6;
+            argv[3] = (char *) body.data;
+            argvlen[3] = body.len;
+
+            (void) ngx_gov_redis_send(c->log, NULL, NULL, NULL, 4, argv,
+                                      argvlen);
+        }
+    }
+
+    location.data = loc;
+    location.len = ngx_sprintf(loc, "/progress/%V", &sc->app_id) - loc;
+
+    if (ngx_http_gov_add_header(r, &r->headers_out.headers, "Location",
+                                &location)
+        != NGX_OK)
+    {
+        rc = NGX_HTTP_INTERNAL_SERVER_ERROR;
+        goto done;
+    }
+
+    rc = ngx_gov_created(r, sc->bundle, &body);
+
+done:
+
+    ngx_http_finalize_request(r, rc);
+    ngx_http_run_posted_requests(c);
+}
