@@ -11,7 +11,7 @@
 #   make layers     the sources' includes against ngx_gov_module/LAYERS
 #   make token      build/gov-token, a tool that mints JWTs
 #   make fuzz       libFuzzer targets, FUZZ_SECONDS each (default 30)
-#   make bench      bench/progress.sh, bench/jwt.sh, bench/submit.sh (wrk)
+#   make bench      bench/progress.sh, progress-mix.sh, jwt.sh, submit.sh (wrk)
 #   make soak       bench/soak: ten minutes of mixed traffic, Redis restarting
 #   make clean
 
@@ -115,10 +115,13 @@ browser-deps: deps
 	   t/browser/package-lock.json ] || \
 	    npm ci --prefix t/browser --no-audit --no-fund --loglevel=error
 
-# bench/progress.sh (the four figures and two ratios), bench/jwt.sh and
-# bench/submit.sh, in that order; results also in build/bench/
+# bench/progress.sh (the four figures and two ratios), bench/progress-mix.sh
+# (10,000 and 100,000 applications, uniform and Zipf, HS256 and RS256),
+# bench/jwt.sh and bench/submit.sh, in that order; results also in
+# build/bench/
 bench: all bench-deps
 	bench/progress.sh
+	bench/progress-mix.sh
 	bench/jwt.sh
 	bench/submit.sh
 

@@ -6,9 +6,12 @@
 
 /*
  * The progress micro-cache: progress documents in shared memory, keyed by
- * application id, in a red-black tree with an LRU queue (in the manner of
- * ngx_http_limit_req_module), so that a hot lookup touches neither Redis
- * nor another worker.  Entries live "ttl" (default 1s), are dropped at once
+ * application id, in a hash table with an LRU queue, so that a hot lookup
+ * touches neither Redis nor another worker.  The table has a bucket for
+ * every kilobyte of the zone (about one document each): a lookup reads one
+ * bucket and, nearly always, one entry, however many applications are
+ * cached (a red-black tree walked 17 levels at 100,000 entries, a cache
+ * miss each).  Entries live "ttl" (default 1s), are dropped at once
  * when a callback or a rating changes the application, and the least
  * recently used go first when the zone is full.  Each entry keeps the
  * application's subject and actor: access is checked on every hit.
@@ -24,8 +27,11 @@
 #include "ngx_gov_pcache.h"
 
 
-typedef struct {
-    ngx_rbtree_node_t         node;
+typedef struct ngx_gov_pcache_node_s  ngx_gov_pcache_node_t;
+
+struct ngx_gov_pcache_node_s {
+    ngx_gov_pcache_node_t    *next;         /* in its bucket */
+    uint32_t                  hash;
     ngx_queue_t               queue;
     ngx_msec_t                expires;
     ngx_msec_t                stored;
@@ -35,13 +41,16 @@ typedef struct {
     u_short                   etag_len;
     size_t                    body_len;
     u_char                    data[1];     /* id subject actor etag body */
-} ngx_gov_pcache_node_t;
+};
+
+
+#define NGX_GOV_PCACHE_ENTRY  1024          /* a document, about */
 
 
 typedef struct {
-    ngx_rbtree_t              rbtree;
-    ngx_rbtree_node_t         sentinel;
-    ngx_queue_t               queue;
+    ngx_queue_t               queue;        /* most recently used first */
+    ngx_uint_t                mask;         /* buckets - 1 */
+    ngx_gov_pcache_node_t   **buckets;
 } ngx_gov_pcache_sh_t;
 
 
@@ -53,13 +62,13 @@ typedef struct {
 
 static ngx_int_t ngx_gov_pcache_init_zone(ngx_shm_zone_t *shm_zone,
     void *data);
-static void ngx_gov_pcache_insert_value(ngx_rbtree_node_t *temp,
-    ngx_rbtree_node_t *node, ngx_rbtree_node_t *sentinel);
 static ngx_gov_pcache_node_t *ngx_gov_pcache_find(ngx_gov_pcache_ctx_t *ctx,
     ngx_str_t *id, uint32_t hash);
 static void ngx_gov_pcache_free(ngx_gov_pcache_ctx_t *ctx,
     ngx_gov_pcache_node_t *n);
 static ngx_shm_zone_t *ngx_gov_pcache_zone(void);
+static void ngx_gov_pcache_sizing(ngx_conf_t *cf, ngx_str_t *name,
+    size_t size);
 
 
 char *
@@ -148,6 +157,8 @@ ngx_gov_pcache_directive(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
         return NGX_CONF_ERROR;
     }
 
+    ngx_gov_pcache_sizing(cf, &name, size);
+
     ctx = ngx_pcalloc(cf->pool, sizeof(ngx_gov_pcache_ctx_t));
     if (ctx == NULL) {
         return NGX_CONF_ERROR;
@@ -174,6 +185,36 @@ ngx_gov_pcache_directive(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 
 /* the zone of the running configuration, if any */
 
+/*
+ * A zone that holds fewer documents than the workers touch between two
+ * expiries thrashes without an error: say so at nginx -t and at start.
+ * A document takes about NGX_GOV_PCACHE_ENTRY bytes (README: sizing).
+ */
+
+static void
+ngx_gov_pcache_sizing(ngx_conf_t *cf, ngx_str_t *name, size_t size)
+{
+    ngx_int_t         workers;
+    ngx_uint_t        holds;
+    ngx_core_conf_t  *ccf;
+
+    ccf = (ngx_core_conf_t *) ngx_get_conf(cf->cycle->conf_ctx,
+                                           ngx_core_module);
+
+    workers = (ccf && ccf->worker_processes > 0) ? ccf->worker_processes : 1;
+    holds = size / NGX_GOV_PCACHE_ENTRY;
+
+    if (holds < 1024 * (ngx_uint_t) workers) {
+        ngx_conf_log_error(NGX_LOG_NOTICE, cf, 0,
+                           "gov_progress_cache zone \"%V\" of %uz kB holds "
+                           "about %ui progress documents, fewer than 1024 "
+                           "per worker: give it 1 kB for every application "
+                           "looked up within its ttl", name, size / 1024,
+                           holds);
+    }
+}
+
+
 static ngx_shm_zone_t *
 ngx_gov_pcache_zone(void)
 {
@@ -190,7 +231,7 @@ ngx_gov_pcache_init_zone(ngx_shm_zone_t *shm_zone, void *data)
 {
     ngx_gov_pcache_ctx_t  *octx = data;
 
-    size_t                 len;
+    size_t                 len, n;
     ngx_gov_pcache_ctx_t  *ctx;
 
     ctx = shm_zone->data;
@@ -216,9 +257,22 @@ ngx_gov_pcache_init_zone(ngx_shm_zone_t *shm_zone, void *data)
 
     ctx->shpool->data = ctx->sh;
 
-    ngx_rbtree_init(&ctx->sh->rbtree, &ctx->sh->sentinel,
-                    ngx_gov_pcache_insert_value);
     ngx_queue_init(&ctx->sh->queue);
+
+    /* a bucket per document the zone holds, a power of two */
+
+    n = 64;
+
+    while (n < shm_zone->shm.size / NGX_GOV_PCACHE_ENTRY) {
+        n *= 2;
+    }
+
+    ctx->sh->mask = n - 1;
+    ctx->sh->buckets = ngx_slab_calloc(ctx->shpool,
+                                       n * sizeof(ngx_gov_pcache_node_t *));
+    if (ctx->sh->buckets == NULL) {
+        return NGX_ERROR;
+    }
 
     len = sizeof(" in gov_progress_cache zone \"\"") + shm_zone->shm.name.len;
 
@@ -237,76 +291,17 @@ ngx_gov_pcache_init_zone(ngx_shm_zone_t *shm_zone, void *data)
 }
 
 
-static void
-ngx_gov_pcache_insert_value(ngx_rbtree_node_t *temp, ngx_rbtree_node_t *node,
-    ngx_rbtree_node_t *sentinel)
-{
-    ngx_int_t               rc;
-    ngx_rbtree_node_t     **p;
-    ngx_gov_pcache_node_t  *n, *t;
-
-    for ( ;; ) {
-
-        if (node->key < temp->key) {
-            p = &temp->left;
-
-        } else if (node->key > temp->key) {
-            p = &temp->right;
-
-        } else {
-            n = (ngx_gov_pcache_node_t *) node;
-            t = (ngx_gov_pcache_node_t *) temp;
-
-            rc = ngx_memn2cmp(n->data, t->data, n->id_len, t->id_len);
-            p = (rc < 0) ? &temp->left : &temp->right;
-        }
-
-        if (*p == sentinel) {
-            break;
-        }
-
-        temp = *p;
-    }
-
-    *p = node;
-    node->parent = temp;
-    node->left = sentinel;
-    node->right = sentinel;
-    ngx_rbt_red(node);
-}
-
-
 static ngx_gov_pcache_node_t *
 ngx_gov_pcache_find(ngx_gov_pcache_ctx_t *ctx, ngx_str_t *id, uint32_t hash)
 {
-    ngx_int_t               rc;
-    ngx_rbtree_node_t      *node, *sentinel;
     ngx_gov_pcache_node_t  *n;
 
-    node = ctx->sh->rbtree.root;
-    sentinel = ctx->sh->rbtree.sentinel;
-
-    while (node != sentinel) {
-
-        if (hash < node->key) {
-            node = node->left;
-            continue;
-        }
-
-        if (hash > node->key) {
-            node = node->right;
-            continue;
-        }
-
-        n = (ngx_gov_pcache_node_t *) node;
-
-        rc = ngx_memn2cmp(id->data, n->data, id->len, n->id_len);
-
-        if (rc == 0) {
+    for (n = ctx->sh->buckets[hash & ctx->sh->mask]; n; n = n->next) {
+        if (n->hash == hash && n->id_len == id->len
+            && ngx_memcmp(n->data, id->data, id->len) == 0)
+        {
             return n;
         }
-
-        node = (rc < 0) ? node->left : node->right;
     }
 
     return NULL;
@@ -316,8 +311,16 @@ ngx_gov_pcache_find(ngx_gov_pcache_ctx_t *ctx, ngx_str_t *id, uint32_t hash)
 static void
 ngx_gov_pcache_free(ngx_gov_pcache_ctx_t *ctx, ngx_gov_pcache_node_t *n)
 {
+    ngx_gov_pcache_node_t  **p;
+
+    for (p = &ctx->sh->buckets[n->hash & ctx->sh->mask]; *p; p = &(*p)->next) {
+        if (*p == n) {
+            *p = n->next;
+            break;
+        }
+    }
+
     ngx_queue_remove(&n->queue);
-    ngx_rbtree_delete(&ctx->sh->rbtree, &n->node);
     ngx_slab_free_locked(ctx->shpool, n);
 }
 
@@ -449,7 +452,7 @@ ngx_gov_pcache_put(ngx_http_request_t *r, ngx_str_t *id,
         return;
     }
 
-    n->node.key = hash;
+    n->hash = hash;
     n->stored = ngx_current_msec;
     n->expires = ngx_current_msec + gmcf->pcache_ttl;
     n->id_len = (u_short) id->len;
@@ -464,7 +467,8 @@ ngx_gov_pcache_put(ngx_http_request_t *r, ngx_str_t *id,
     p = ngx_cpymem(p, e->etag.data, e->etag.len);
     ngx_memcpy(p, e->body.data, e->body.len);
 
-    ngx_rbtree_insert(&ctx->sh->rbtree, &n->node);
+    n->next = ctx->sh->buckets[hash & ctx->sh->mask];
+    ctx->sh->buckets[hash & ctx->sh->mask] = n;
     ngx_queue_insert_head(&ctx->sh->queue, &n->queue);
 
     ngx_shmtx_unlock(&ctx->shpool->mutex);

@@ -26,8 +26,10 @@
 #define NGX_HTTP_GOV_NOEXP_TTL     300
 
 
-typedef struct {
-    ngx_rbtree_node_t               node;
+typedef struct ngx_http_gov_jwt_node_s  ngx_http_gov_jwt_node_t;
+
+struct ngx_http_gov_jwt_node_s {
+    ngx_http_gov_jwt_node_t        *next;   /* in its bucket */
     ngx_queue_t                     queue;
     u_char                          hash[NGX_HTTP_GOV_HASH_LEN];
     time_t                          expires;
@@ -38,19 +40,25 @@ typedef struct {
     const gov_claim_policy_t       *policy;
     ngx_int_t                       policy_reason;
     gov_jwt_times_t                 times;
-} ngx_http_gov_jwt_node_t;
+};
 
 
 static EVP_MD             *ngx_http_gov_sha256;
-static ngx_rbtree_t        ngx_http_gov_jwt_tree;
-static ngx_rbtree_node_t   ngx_http_gov_jwt_sentinel;
+/*
+ * The verified tokens of this worker: a hash table of a bucket per entry
+ * (gov_jwt_cache), keyed by the token's SHA-256, with an LRU queue.
+ */
+static ngx_http_gov_jwt_node_t  **ngx_http_gov_jwt_buckets;
+static ngx_uint_t          ngx_http_gov_jwt_mask;
 static ngx_queue_t         ngx_http_gov_jwt_lru;
 static ngx_uint_t          ngx_http_gov_jwt_count;
 static ngx_uint_t          ngx_http_gov_jwt_inited;
 
 
-static void ngx_http_gov_jwt_cache_init(void);
-static ngx_http_gov_jwt_node_t *ngx_http_gov_jwt_cache_get(u_char *hash);
+static ngx_int_t ngx_http_gov_jwt_cache_init(ngx_uint_t max);
+static ngx_http_gov_jwt_node_t **ngx_http_gov_jwt_bucket(u_char *hash);
+static ngx_http_gov_jwt_node_t *ngx_http_gov_jwt_cache_get(ngx_uint_t max,
+    u_char *hash);
 static ngx_http_gov_jwt_node_t *ngx_http_gov_jwt_cache_put(ngx_uint_t max,
     u_char *hash, ngx_int_t reason, json_t *claims, time_t expires);
 static void ngx_http_gov_jwt_cache_free(ngx_http_gov_jwt_node_t *node);
@@ -235,7 +243,7 @@ ngx_http_gov_verify(ngx_http_request_t *r, ngx_str_t *token, json_t **claims)
             return GOV_AUTH_MALFORMED;
         }
 
-        node = ngx_http_gov_jwt_cache_get(hash);
+        node = ngx_http_gov_jwt_cache_get(gmcf->jwt_cache, hash);
 
         if (node && node->expires <= now) {
             ngx_http_gov_jwt_cache_free(node);
@@ -350,55 +358,58 @@ ngx_http_gov_sha256_digest(u_char *data, size_t len, u_char *hash)
 /* the verified-token cache: per worker, bounded, least recently used out */
 
 
-static void
-ngx_http_gov_jwt_cache_init(void)
+static ngx_int_t
+ngx_http_gov_jwt_cache_init(ngx_uint_t max)
 {
-    ngx_rbtree_init(&ngx_http_gov_jwt_tree, &ngx_http_gov_jwt_sentinel,
-                    ngx_rbtree_insert_value);
+    ngx_uint_t  n;
+
+    for (n = 64; n < max; n *= 2) { /* void */ }
+
+    ngx_http_gov_jwt_buckets = ngx_calloc(n * sizeof(ngx_http_gov_jwt_node_t *),
+                                          ngx_cycle->log);
+    if (ngx_http_gov_jwt_buckets == NULL) {
+        return NGX_ERROR;
+    }
+
+    ngx_http_gov_jwt_mask = n - 1;
     ngx_queue_init(&ngx_http_gov_jwt_lru);
     ngx_http_gov_jwt_count = 0;
     ngx_http_gov_jwt_inited = 1;
+
+    return NGX_OK;
+}
+
+
+/* the bucket of a SHA-256: its first bytes are as good as any */
+
+static ngx_http_gov_jwt_node_t **
+ngx_http_gov_jwt_bucket(u_char *hash)
+{
+    uint32_t  key;
+
+    ngx_memcpy(&key, hash, sizeof(uint32_t));
+
+    return &ngx_http_gov_jwt_buckets[key & ngx_http_gov_jwt_mask];
 }
 
 
 static ngx_http_gov_jwt_node_t *
-ngx_http_gov_jwt_cache_get(u_char *hash)
+ngx_http_gov_jwt_cache_get(ngx_uint_t max, u_char *hash)
 {
-    ngx_rbtree_key_t          key;
-    ngx_rbtree_node_t        *node, *sentinel;
     ngx_http_gov_jwt_node_t  *jn;
 
-    if (!ngx_http_gov_jwt_inited) {
-        ngx_http_gov_jwt_cache_init();
+    if (!ngx_http_gov_jwt_inited
+        && ngx_http_gov_jwt_cache_init(max) != NGX_OK)
+    {
+        return NULL;
     }
 
-    ngx_memcpy(&key, hash, sizeof(ngx_rbtree_key_t));
-
-    node = ngx_http_gov_jwt_tree.root;
-    sentinel = ngx_http_gov_jwt_tree.sentinel;
-
-    while (node != sentinel) {
-
-        if (key < node->key) {
-            node = node->left;
-            continue;
-        }
-
-        if (key > node->key) {
-            node = node->right;
-            continue;
-        }
-
-        jn = (ngx_http_gov_jwt_node_t *) node;
-
+    for (jn = *ngx_http_gov_jwt_bucket(hash); jn; jn = jn->next) {
         if (ngx_memcmp(jn->hash, hash, NGX_HTTP_GOV_HASH_LEN) == 0) {
             ngx_queue_remove(&jn->queue);
             ngx_queue_insert_head(&ngx_http_gov_jwt_lru, &jn->queue);
             return jn;
         }
-
-        /* equal keys are inserted to the right */
-        node = node->right;
     }
 
     return NULL;
@@ -412,8 +423,12 @@ ngx_http_gov_jwt_cache_put(ngx_uint_t max, u_char *hash, ngx_int_t reason,
     ngx_queue_t              *q;
     ngx_http_gov_jwt_node_t  *jn;
 
-    if (!ngx_http_gov_jwt_inited) {
-        ngx_http_gov_jwt_cache_init();
+    ngx_http_gov_jwt_node_t  **bucket;
+
+    if (!ngx_http_gov_jwt_inited
+        && ngx_http_gov_jwt_cache_init(max) != NGX_OK)
+    {
+        return NULL;
     }
 
     while (ngx_http_gov_jwt_count >= max) {
@@ -428,14 +443,15 @@ ngx_http_gov_jwt_cache_put(ngx_uint_t max, u_char *hash, ngx_int_t reason,
     }
 
     ngx_memcpy(jn->hash, hash, NGX_HTTP_GOV_HASH_LEN);
-    ngx_memcpy(&jn->node.key, hash, sizeof(ngx_rbtree_key_t));
     jn->expires = expires;
     jn->reason = reason;
     jn->claims = claims ? json_incref(claims) : NULL;
     jn->policy = NULL;
     jn->policy_reason = GOV_AUTH_OK;
 
-    ngx_rbtree_insert(&ngx_http_gov_jwt_tree, &jn->node);
+    bucket = ngx_http_gov_jwt_bucket(hash);
+    jn->next = *bucket;
+    *bucket = jn;
     ngx_queue_insert_head(&ngx_http_gov_jwt_lru, &jn->queue);
     ngx_http_gov_jwt_count++;
 
@@ -446,7 +462,15 @@ ngx_http_gov_jwt_cache_put(ngx_uint_t max, u_char *hash, ngx_int_t reason,
 static void
 ngx_http_gov_jwt_cache_free(ngx_http_gov_jwt_node_t *jn)
 {
-    ngx_rbtree_delete(&ngx_http_gov_jwt_tree, &jn->node);
+    ngx_http_gov_jwt_node_t  **p;
+
+    for (p = ngx_http_gov_jwt_bucket(jn->hash); *p; p = &(*p)->next) {
+        if (*p == jn) {
+            *p = jn->next;
+            break;
+        }
+    }
+
     ngx_queue_remove(&jn->queue);
 
     if (jn->claims) {
@@ -473,6 +497,8 @@ ngx_http_gov_token_exit_process(ngx_cycle_t *cycle)
             ngx_queue_data(q, ngx_http_gov_jwt_node_t, queue));
     }
 
+    ngx_free(ngx_http_gov_jwt_buckets);
+    ngx_http_gov_jwt_buckets = NULL;
     ngx_http_gov_jwt_inited = 0;
 
 done:

@@ -114,6 +114,19 @@ like($out,
      qr/"gov_status" conflicts with another content handler in this location/,
      'a gov handler next to proxy_pass is refused');
 
+# a micro-cache zone too small for its workers is named at nginx -t
+$t->write_file('logs/error.log', '');
+$t->write_conf(http => "    gov_progress_cache zone=tiny:1m;\n", workers => 2);
+($rc, $out) = $t->test_conf;
+is($rc, 0, 'a small micro-cache zone is allowed');
+like($out . $t->error_log, qr/\[notice\].*gov_progress_cache zone "tiny" of 1024 kB holds about 1024 progress documents, fewer than 1024 per worker.* in \S+:\d+/,
+     'but nginx -t says how many documents it holds');
+$t->write_file('logs/error.log', '');
+$t->write_conf(http => "    gov_progress_cache zone=ok:4m;\n", workers => 2);
+($rc, $out) = $t->test_conf;
+unlike($out . $t->error_log, qr/gov_progress_cache zone/,
+       'a zone of 4m for two workers is not');
+
 # without gov_redis the health check says so instead of failing
 $t->write_file('logs/error.log', '');
 $t->write_conf(server => "    location = /health { gov_health; }\n");

@@ -7,7 +7,7 @@
  *   gov-token --key FILE --alg ALG [--kid KID] --sub SUBJECT
  *             [--name NAME] [--act AGENT] [--iss ISSUER] [--aud AUDIENCE]
  *             [--ttl SECONDS] [--nbf SECONDS] [--no-exp]
- *             [--claim NAME=VALUE ...] [--claims JSON]
+ *             [--claim NAME=VALUE ...] [--claims JSON] [--count N]
  *   gov-token --key FILE --alg ALG [--kid KID] --print-jwks
  *
  * FILE is a PEM private key for RS* and ES*, and for HS* an "oct" JWK (or a
@@ -15,6 +15,8 @@
  * --ttl sets exp to now + SECONDS (default 3600); --nbf sets nbf to now +
  * SECONDS (may be negative); --act makes the token a delegation (帮办代办):
  * {"act":{"sub":AGENT}}.  The token is printed on standard output.
+ * --count N prints N tokens, one a line, for load tests: the subjects are
+ * SUBJECT followed by a six-digit number from 000001.
  * --print-jwks prints instead the JWKS that verifies such tokens (for
  * gov_jwt_key_file): the public half of an RSA or EC key, or the oct key.
  */
@@ -40,6 +42,8 @@
 
 
 static void gov_token_usage(void);
+static char *gov_token_mint(json_t *claims, const char *kid, int alg,
+    unsigned char *key, size_t key_len);
 static unsigned char *gov_token_read(const char *path, size_t *len);
 static unsigned char *gov_token_secret(unsigned char *data, size_t *len);
 static int gov_token_print_jwks(const char *alg, const char *kid,
@@ -52,9 +56,8 @@ int
 main(int argc, char **argv)
 {
     int             i, alg, no_exp, have_nbf, print_jwks;
-    long            ttl, nbf;
-    char           *out, *eq;
-    jwt_t          *jwt;
+    long            ttl, nbf, count, n;
+    char           *out, *eq, subject[256];
     size_t          key_len;
     json_t         *claims, *extra, *act;
     time_t          now;
@@ -77,6 +80,7 @@ main(int argc, char **argv)
     have_nbf = 0;
     no_exp = 0;
     print_jwks = 0;
+    count = 0;
 
     claims = json_object();
     now = time(NULL);
@@ -135,6 +139,14 @@ main(int argc, char **argv)
 
         } else if (gov_token_arg("--claims")) {
             claims_json = argv[i];
+
+        } else if (gov_token_arg("--count")) {
+            count = strtol(argv[i], NULL, 10);
+
+            if (count < 1 || count > 999999) {
+                fprintf(stderr, "gov-token: --count takes 1 to 999999\n");
+                return 2;
+            }
 
         } else {
             gov_token_usage();
@@ -217,34 +229,65 @@ main(int argc, char **argv)
         json_decref(extra);
     }
 
-    out = json_dumps(claims, JSON_COMPACT);
-
-    if (jwt_new(&jwt) != 0
-        || jwt_add_grants_json(jwt, out) != 0
-        || (kid && jwt_add_header(jwt, "kid", kid) != 0)
-        || jwt_set_alg(jwt, (jwt_alg_t) alg, key, (int) key_len) != 0)
-    {
-        fprintf(stderr, "gov-token: cannot build the token\n");
-        return 1;
+    if (count && (sub == NULL || strlen(sub) > sizeof(subject) - 8)) {
+        fprintf(stderr, "gov-token: --count needs a --sub prefix\n");
+        return 2;
     }
 
-    free(out);
+    for (n = 1; n <= (count ? count : 1); n++) {
+        if (count) {
+            snprintf(subject, sizeof(subject), "%s%06ld", sub, n);
+            json_object_set_new(claims, "sub", json_string(subject));
+        }
 
-    out = jwt_encode_str(jwt);
-    if (out == NULL) {
-        fprintf(stderr, "gov-token: cannot sign with \"%s\" (%s)\n",
-                key_file, strerror(errno));
-        return 1;
+        out = gov_token_mint(claims, kid, alg, key, key_len);
+        if (out == NULL) {
+            fprintf(stderr, "gov-token: cannot sign with \"%s\" (%s)\n",
+                    key_file, strerror(errno));
+            return 1;
+        }
+
+        printf("%s\n", out);
+        free(out);
     }
 
-    printf("%s\n", out);
-
-    free(out);
-    jwt_free(jwt);
     json_decref(claims);
     free(key);
 
     return 0;
+}
+
+
+/* the signed token of "claims", or NULL */
+
+static char *
+gov_token_mint(json_t *claims, const char *kid, int alg, unsigned char *key,
+    size_t key_len)
+{
+    char   *dump, *out;
+    jwt_t  *jwt;
+
+    dump = json_dumps(claims, JSON_COMPACT);
+    if (dump == NULL || jwt_new(&jwt) != 0) {
+        free(dump);
+        return NULL;
+    }
+
+    if (jwt_add_grants_json(jwt, dump) != 0
+        || (kid && jwt_add_header(jwt, "kid", kid) != 0)
+        || jwt_set_alg(jwt, (jwt_alg_t) alg, key, (int) key_len) != 0)
+    {
+        free(dump);
+        jwt_free(jwt);
+        return NULL;
+    }
+
+    free(dump);
+
+    out = jwt_encode_str(jwt);
+    jwt_free(jwt);
+
+    return out;
 }
 
 
@@ -256,7 +299,7 @@ gov_token_usage(void)
         "                 [--name NAME] [--act AGENT] [--iss ISSUER]\n"
         "                 [--aud AUDIENCE] [--ttl SECONDS] [--nbf SECONDS]\n"
         "                 [--no-exp] [--claim NAME=VALUE ...]"
-        " [--claims JSON]\n"
+        " [--claims JSON] [--count N]\n"
         "       gov-token --key FILE --alg ALG [--kid KID] --print-jwks\n");
 }
 

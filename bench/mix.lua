@@ -1,0 +1,76 @@
+-- bench/mix.lua: a load tester's mix for wrk (bench/progress-mix.sh).
+--
+--   wrk ... -s bench/mix.lua URL -- PAIRS MODE DIST
+--
+-- PAIRS is a file of "APPLICATION_ID TOKEN" lines, the token its owner's.
+-- MODE: gov    GET /progress/ID with the owner's bearer token
+--       seq    the same, the applications in file order (a warm-up pass)
+--       lua    GET /lua?id=ID (the nginx+Lua peer, no identity)
+--       static GET /static (return 200 of the document's size)
+-- DIST: uniform, or zipf (s = 1: the application of rank k is asked
+--       1/k as often as the first).
+
+local ids, toks, n = {}, {}, 0
+local mode, dist, cdf
+local seq = 0
+
+function init(args)
+   mode = args[2] or "gov"
+   dist = args[3] or "uniform"
+
+   for line in io.lines(args[1]) do
+      local id, tok = line:match("^(%S+)%s+(%S+)")
+      if id then
+         n = n + 1
+         ids[n] = id
+         toks[n] = tok
+      end
+   end
+
+   math.randomseed(os.time())
+
+   if dist == "zipf" then
+      cdf = {}
+      local sum = 0
+      for i = 1, n do
+         sum = sum + 1 / i
+         cdf[i] = sum
+      end
+      for i = 1, n do
+         cdf[i] = cdf[i] / sum
+      end
+   end
+end
+
+local function pick()
+   if mode == "seq" then
+      seq = seq % n + 1
+      return seq
+   end
+
+   if dist ~= "zipf" then
+      return math.random(n)
+   end
+
+   local u, lo, hi = math.random(), 1, n
+   while lo < hi do
+      local mid = math.floor((lo + hi) / 2)
+      if cdf[mid] < u then lo = mid + 1 else hi = mid end
+   end
+   return lo
+end
+
+function request()
+   if mode == "static" then
+      return wrk.format("GET", "/static")
+   end
+
+   local i = pick()
+
+   if mode == "lua" then
+      return wrk.format("GET", "/lua?id=" .. ids[i])
+   end
+
+   return wrk.format("GET", "/progress/" .. ids[i],
+                     { ["Authorization"] = "Bearer " .. toks[i] })
+end

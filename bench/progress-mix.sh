@@ -1,0 +1,332 @@
+#!/usr/bin/env bash
+#
+# bench/progress-mix.sh (make bench): progress lookups under a load
+# tester's mix.  N applications, one citizen each, are created through the
+# submission endpoint (the department answers at once); then every request
+# picks a random (application, its owner's bearer token) pair, uniformly or
+# with Zipf (s = 1) popularity, with HS256 and with RS256 tokens, against,
+# in the same run and the same nginx:
+#
+#   static  return 200 with a body of the document's size (the ceiling)
+#   gov     gov_progress, micro-cache zone sized as README recommends
+#   lua     nginx + Lua (lua-resty-redis): one GET of the application's
+#           document per request, no identity at all
+#
+# The nginx worker is pinned to the first CPU, wrk and Redis to the second,
+# as bench/progress.sh does.  For each gov run, gov_status gives the
+# micro-cache hit rate and the Redis commands per lookup.
+#
+#   bench/progress-mix.sh [SECONDS] [SIZES]      defaults: 8 "10000 100000"
+#
+# MIX_RUNS (default 1) repeats every case and reports the median;
+# MIX_PERF=1 profiles the worker (perf, software clock) during the HS256
+# runs: build/bench/perf-N-ACCESS.txt;
+# MIX_ZONE_KB_PER_APP (default 1.25) sizes the zone: N * it, in kB.
+
+set -euo pipefail
+
+root=$(cd "$(dirname "$0")/.." && pwd)
+dur=${1:-8}
+sizes=${2:-"10000 100000"}
+runs=${MIX_RUNS:-1}
+per_app=${MIX_ZONE_KB_PER_APP:-1.25}
+nginx=${NGINX:-/usr/sbin/nginx}
+module=${GOV_MODULE:-$root/build/plain/objs/ngx_http_gov_module.so}
+tool=$root/build/gov-token
+conns=${BENCH_CONNECTIONS:-64}
+cpu1=${BENCH_NGINX_CPU:-0}
+cpu2=${BENCH_CLIENT_CPU:-1}
+
+[ -f /usr/lib/nginx/modules/ngx_http_lua_module.so ] || {
+    echo "the Lua peer needs libnginx-mod-http-lua and lua-nginx-redis" >&2
+    exit 1
+}
+
+work=$(mktemp -d /tmp/gov-bench-mix-XXXXXX)
+pids=()
+cleanup() {
+    kill -QUIT "$(cat "$work/logs/nginx.pid" 2>/dev/null)" 2>/dev/null || true
+    for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
+    sleep 0.5
+    rm -rf "$work"
+}
+trap cleanup EXIT
+
+mkdir -p "$work"/{conf,logs,keys,tmp,redis}
+port=$((20000 + RANDOM % 10000))
+rport=$((port + 1))
+bport=$((port + 2))
+
+taskset -c "$cpu2" redis-server --port "$rport" --bind 127.0.0.1 --save '' \
+    --appendonly no --dir "$work/redis" --daemonize no \
+    --logfile "$work/logs/redis.log" &
+pids+=($!)
+
+# keys: an HS256 secret and an RSA key, both in one JWKS
+head -c 32 /dev/urandom > "$work/keys/hs.secret"
+openssl genrsa -out "$work/keys/rs.key" 2048 2>/dev/null
+perl -MJSON::PP -e '
+    my @k;
+    for my $f (@ARGV) { push @k, @{ decode_json(scalar `$f`)->{keys} } }
+    print encode_json({ keys => \@k });' \
+    "$tool --key $work/keys/hs.secret --alg HS256 --kid h1 --print-jwks" \
+    "$tool --key $work/keys/rs.key --alg RS256 --kid r1 --print-jwks" \
+    > "$work/keys/keys.jwks"
+printf 'bench-secret-0123456789\n' > "$work/conf/dept.secret"
+
+conf() {
+    local zone=$1 static=$2
+    cat > "$work/conf/nginx.conf" <<CONF
+load_module /usr/lib/nginx/modules/ndk_http_module.so;
+load_module /usr/lib/nginx/modules/ngx_http_lua_module.so;
+load_module $module;
+$( [ "$(id -u)" = 0 ] && echo "user root root;" )
+worker_processes 1;
+worker_cpu_affinity $(printf '1%*s' "$cpu1" '' | tr ' ' '0');
+pid $work/logs/nginx.pid;
+error_log $work/logs/error.log warn;
+events { worker_connections 4096; }
+http {
+    access_log off;
+    client_body_temp_path $work/tmp;
+    proxy_temp_path $work/tmp;
+    lua_package_path "/usr/share/lua/5.1/?.lua;;";
+    gov_redis 127.0.0.1:$rport timeout=5s;
+    gov_jwt_key_file $work/keys/keys.jwks;
+    gov_progress_cache zone=progress:${zone}k;
+    gov_material id_card "身份证";
+    gov_field name "姓名";
+    gov_item nhc { name "出生医学证明"; department "卫生健康委";
+                   backend /internal/dept; callback_secret_file dept.secret;
+                   materials id_card; fields name; time_limit 3; }
+    gov_item cdc { name "预防接种证"; department "疾控中心";
+                   backend /internal/dept; callback_secret_file dept.secret;
+                   fields name; time_limit 5; }
+    gov_bundle newborn { name "新生儿出生一件事"; code NB; items nhc cdc;
+                         time_limit 10; }
+
+    server {
+        listen 127.0.0.1:$port backlog=4096;
+        location /bundles/ { gov_bundles; }
+        location /progress/ { gov_progress; }
+        location = /gov/status { gov_status; }
+        location /internal/dept { internal;
+                                  proxy_pass http://127.0.0.1:$bport/; }
+        location = /static { default_type application/json;
+                             return 200 "\$static_body"; }
+        location = /lua {
+            default_type application/json;
+            content_by_lua_block {
+                local redis = require "nginx.redis"
+                local red = redis:new()
+                red:set_timeout(1000)
+                local ok, err = red:connect("127.0.0.1", $rport)
+                if not ok then return ngx.exit(503) end
+                local doc = red:get("bench:doc:" .. ngx.var.arg_id)
+                red:set_keepalive(10000, 64)
+                if doc == ngx.null then return ngx.exit(404) end
+                ngx.print(doc)
+            }
+        }
+    }
+
+    # the departments: every step received at once
+    server {
+        listen 127.0.0.1:$bport;
+        location / { default_type application/json;
+                     return 200 '{"receipt":"R1"}'; }
+    }
+
+    map \$host \$static_body { default "$static"; }
+}
+CONF
+}
+
+start() {
+    conf "$1" "$2"
+    "$nginx" -p "$work/" -c "$work/conf/nginx.conf" -e "$work/logs/error.log"
+    sleep 0.5
+}
+
+stop() {
+    kill -QUIT "$(cat "$work/logs/nginx.pid")"
+    while [ -f "$work/logs/nginx.pid" ]; do sleep 0.1; done
+}
+
+# wrk with bench/mix.lua: "requests/s p99 non2xx"
+run() {
+    local out
+    out=$(taskset -c "$cpu2" wrk -t1 -c"$conns" -d"$1" --latency \
+          -s "$root/bench/mix.lua" "http://127.0.0.1:$port" -- "${@:2}")
+    echo "$(awk '/^Requests\/sec:/ {print $2}' <<<"$out")" \
+         "$(awk '$1 == "99%" {print $2}' <<<"$out")" \
+         "$(awk '/Non-2xx or 3xx responses:/ {print $NF}' <<<"$out" \
+            | grep . || echo 0)"
+}
+
+# one figure of gov_status, 0 when absent
+metric() {
+    awk -v m="$2" '$1 == m {print $2; f = 1} END {if (!f) print 0}' "$1"
+}
+
+status() { curl -s "http://127.0.0.1:$port/gov/status" > "$1"; }
+
+median() { printf '%s\n' "$@" | sort -g | awk '{v[NR] = $1} END {print v[int((NR + 1) / 2)]}'; }
+
+for _ in $(seq 50); do
+    redis-cli -p "$rport" ping >/dev/null 2>&1 && break
+    sleep 0.1
+done
+
+report=$root/build/bench/progress-mix.txt
+mkdir -p "$(dirname "$report")"
+
+{
+echo "bench/progress-mix.sh: $(date -u +%Y-%m-%dT%H:%MZ), $(nproc) cores," \
+     "${dur}s per run, $runs run(s) per case, $conns connections," \
+     "nginx 1 worker on CPU $cpu1, wrk and Redis on CPU $cpu2"
+printf '%-8s %-8s %-12s %11s %9s %6s %6s %6s %6s %6s\n' apps access case \
+       'requests/s' p99 non2xx hit% cmd/lk x-lua x-stat
+
+for n in $sizes; do
+    zone=$(awk -v n="$n" -v k="$per_app" 'BEGIN {printf "%d", n * k + 1024}')
+
+    redis-cli -p "$rport" flushall >/dev/null
+    "$tool" --key "$work/keys/hs.secret" --alg HS256 --kid h1 \
+        --sub 110101199 --ttl 86400 --count "$n" > "$work/hs.tokens"
+    "$tool" --key "$work/keys/rs.key" --alg RS256 --kid r1 \
+        --sub 110101199 --ttl 86400 --count "$n" > "$work/rs.tokens"
+
+    # N applications through the submission endpoint, 8 clients
+    start "$zone" x
+    perl -MHTTP::Tiny -e '
+        my ($port, $file, $procs) = @ARGV;
+        open my $fh, "<", $file or die; my @t = <$fh>; chomp @t;
+        my @kids;
+        for my $k (0 .. $procs - 1) {
+            my $pid = fork // die;
+            if ($pid) { push @kids, $pid; next }
+            # a connection per request: HTTP::Tiny writes a POST in two
+            # parts, and on a kept-alive socket Nagle and the delayed ACK
+            # would hold every second part 40 ms
+            my $ua = HTTP::Tiny->new(keep_alive => 0);
+            open my $out, ">", "$file.$k" or die;
+            for (my $i = $k; $i < @t; $i += $procs) {
+                my $r = $ua->post("http://127.0.0.1:$port/bundles/newborn/applications",
+                    { headers => { Authorization => "Bearer $t[$i]",
+                                   "Content-Type" => "application/json" },
+                      content => q({"fields":{"name":"张三"},"materials":{"id_card":"r"}}) });
+                $r->{content} =~ /"id":"([A-Z0-9]+)"/ or die "submission: $r->{status}";
+                print $out "$1 $i\n";
+            }
+            exit 0;
+        }
+        waitpid $_, 0 for @kids;
+        exit(grep { $? } @kids);' "$port" "$work/hs.tokens" 8
+    cat "$work"/hs.tokens.* > "$work/created"
+
+    # "ID TOKEN" pairs, by the token's line, for both algorithms
+    for alg in hs rs; do
+        awk 'NR == FNR {t[FNR - 1] = $0; next} {print $1, t[$2]}' \
+            "$work/$alg.tokens" "$work/created" > "$work/$alg.pairs"
+    done
+
+    # every application looked up once by its owner: the snapshots
+    run "$((n / 4000 + 2))s" "$work/hs.pairs" seq uniform > /dev/null
+
+    # the Lua peer's documents: the same bytes the lookup answers
+    doc1=$(head -1 "$work/hs.pairs")
+    size=$(curl -s -H "Authorization: Bearer ${doc1#* }" \
+           "http://127.0.0.1:$port/progress/${doc1%% *}" | wc -c)
+    redis-cli -p "$rport" eval "
+        for _, k in ipairs(redis.call('KEYS', 'gov:doc:*')) do
+            local v = redis.call('GET', k)
+            local body = string.match(v, '^G1\t[^\t]*\t[^\t]*\t[^\t]*\t[^\n]*\n(.*)$')
+            if body then
+                redis.call('SET', 'bench:doc:' .. string.sub(k, 9), body)
+            end
+        end return 1" 0 >/dev/null
+    stop
+
+    static=$(head -c "$size" /dev/zero | tr '\0' 'x')
+    start "$zone" "$static"
+
+    for access in uniform zipf; do
+        for c in static gov-HS256 gov-RS256 lua; do
+            vals=() p99s=() errs=0 hits=() cmds=()
+            for i in $(seq "$runs"); do
+                case $c in
+                    static) args=("$work/hs.pairs" static "$access") ;;
+                    gov-HS256) args=("$work/hs.pairs" gov "$access") ;;
+                    gov-RS256) args=("$work/rs.pairs" gov "$access") ;;
+                    lua) args=("$work/hs.pairs" lua "$access") ;;
+                esac
+
+                run 1s "${args[@]}" > /dev/null
+                status "$work/s0"
+
+                if [ -n "${MIX_PERF:-}" ] && [ "$c" = gov-HS256 ]; then
+                    perf record -q -e cpu-clock -g -o "$work/perf.data" \
+                        -p "$(pgrep -P "$(cat "$work/logs/nginx.pid")" \
+                              | head -1)" -- sleep "$((dur - 1))" \
+                        > /dev/null 2>&1 &
+                    perfpid=$!
+                fi
+
+                read -r v p e < <(run "${dur}s" "${args[@]}")
+                status "$work/s1"
+
+                if [ -n "${perfpid:-}" ]; then
+                    wait "$perfpid" || true
+                    perfpid=
+                    perf report -i "$work/perf.data" --stdio --no-children \
+                        --sort dso,symbol 2>/dev/null | grep -E '^ +[0-9.]+%' \
+                        | head -25 \
+                        > "$root/build/bench/perf-$n-$access.txt" || true
+                fi
+
+                h0=$(metric "$work/s0" 'gov_cache_total{cache="progress",result="hit"}')
+                h1=$(metric "$work/s1" 'gov_cache_total{cache="progress",result="hit"}')
+                m0=$(metric "$work/s0" 'gov_cache_total{cache="progress",result="miss"}')
+                m1=$(metric "$work/s1" 'gov_cache_total{cache="progress",result="miss"}')
+                r0=$(metric "$work/s0" gov_redis_commands_total)
+                r1=$(metric "$work/s1" gov_redis_commands_total)
+
+                vals+=("$v") p99s+=("$p") errs=$((errs + e))
+                hits+=("$(awk -v h=$((h1 - h0)) -v m=$((m1 - m0)) \
+                          'BEGIN {printf "%.1f", h + m ? 100 * h / (h + m) : 0}')")
+                cmds+=("$(awk -v r=$((r1 - r0)) -v h=$((h1 - h0)) -v m=$((m1 - m0)) \
+                          'BEGIN {printf "%.2f", h + m ? r / (h + m) : 0}')")
+            done
+
+            v=$(median "${vals[@]}")
+            eval "res_${c//-/_}=$v"
+
+            if [[ $c == gov-* ]]; then
+                printf '%-8s %-8s %-12s %11s %9s %6s %6s %6s' \
+                    "$n" "$access" "$c" "$v" "$(median "${p99s[@]}")" "$errs" \
+                    "$(median "${hits[@]}")" "$(median "${cmds[@]}")" \
+                    > "$work/row.$c"
+            else
+                printf '%-8s %-8s %-12s %11s %9s %6s\n' "$n" "$access" "$c" \
+                    "$v" "$(median "${p99s[@]}")" "$errs"
+            fi
+        done
+
+        for c in gov-HS256 gov-RS256; do
+            var=res_${c//-/_}
+            awk -v row="$(cat "$work/row.$c")" -v g="${!var}" \
+                -v l="$res_lua" -v s="$res_static" \
+                'BEGIN {printf "%s %6.2f %6.2f\n", row, g / l, g / s}'
+        done
+    done
+
+    wpid=$(pgrep -P "$(cat "$work/logs/nginx.pid")" | head -1)
+    echo "$n applications: zone ${zone} kB; worker RSS $(awk '/VmRSS/ {print $2}' \
+          "/proc/$wpid/status") kB; evictions $(metric <(curl -s \
+          "http://127.0.0.1:$port/gov/status") 'gov_cache_evictions_total{cache="progress"}')"
+    stop
+done
+echo "x-lua: gov_progress / the Lua peer (target >= 2.0);" \
+     "x-stat: gov_progress / return 200 (target >= 0.6)"
+} | tee "$report"
