@@ -51,8 +51,6 @@ static ngx_str_t  ngx_http_gov_www_authenticate =
     ngx_string("Bearer realm=\"gov\", error=\"invalid_token\"");
 
 
-
-
 static ngx_int_t ngx_http_gov_strip_handler(ngx_http_request_t *r);
 static ngx_int_t ngx_http_gov_access_handler(ngx_http_request_t *r);
 static void ngx_http_gov_access_resume(ngx_http_request_t *r);

@@ -19,8 +19,6 @@
 #include "ngx_gov_form.h"
 
 
-
-
 /*
  * The application form: blank, or as submitted with every problem shown
  * next to its field and listed on top (一次告知); a fresh idempotency key,

@@ -186,7 +186,6 @@ ngx_gov_rating_json(ngx_http_request_t *r, ngx_str_t *id, json_t *body,
 }
 
 
-
 /* score=N&comment=TEXT as the JSON a rating takes; NULL when malformed */
 
 static json_t *
