@@ -31,8 +31,8 @@ typedef struct {
 
 
 static json_t *ngx_gov_rating_form(u_char *text, size_t len);
-static u_char *ngx_gov_rating_json(ngx_http_request_t *r, ngx_str_t *id,
-    json_t *body, json_t *app, size_t *len);
+static ngx_int_t ngx_gov_rating_json(ngx_http_request_t *r, ngx_str_t *id,
+    json_t *body, json_t *app, ngx_str_t *text);
 static void ngx_gov_rating_stored(redisReply *reply, void *data);
 
 
@@ -99,8 +99,8 @@ ngx_int_t
 ngx_gov_rating_store(ngx_http_request_t *r, ngx_str_t *id, json_t *body,
     ngx_uint_t form, json_t *app)
 {
-    u_char                    *k1, *k2, *k3, *p, sc[4];
-    size_t                     plen;
+    u_char                    *k1, *k2, *k3, sc[4];
+    ngx_str_t                  text;
     json_int_t                 score;
     ngx_gov_rating_t          *rt;
     ngx_http_gov_main_conf_t  *gmcf;
@@ -111,13 +111,14 @@ ngx_gov_rating_store(ngx_http_request_t *r, ngx_str_t *id, json_t *body,
     gmcf = ngx_http_get_module_main_conf(r, ngx_http_gov_module);
 
     rt = ngx_pcalloc(r->pool, sizeof(ngx_gov_rating_t));
-    p = ngx_gov_rating_json(r, id, body, app, &plen);
 
     k1 = ngx_pnalloc(r->pool, gmcf->redis_prefix.len + 4 + id->len);
     k2 = ngx_pnalloc(r->pool, gmcf->redis_prefix.len + 12);
     k3 = ngx_pnalloc(r->pool, gmcf->redis_prefix.len + 4 + id->len);
 
-    if (rt == NULL || p == NULL || k1 == NULL || k2 == NULL || k3 == NULL) {
+    if (rt == NULL || k1 == NULL || k2 == NULL || k3 == NULL
+        || ngx_gov_rating_json(r, id, body, app, &text) != NGX_OK)
+    {
         return NGX_ERROR;
     }
 
@@ -140,8 +141,8 @@ ngx_gov_rating_store(ngx_http_request_t *r, ngx_str_t *id, json_t *body,
     argvlen[4] = ngx_sprintf(k2, "%Vratings:bad", &gmcf->redis_prefix) - k2;
     argv[5] = (char *) k3;
     argvlen[5] = ngx_sprintf(k3, "%Vdoc:%V", &gmcf->redis_prefix, id) - k3;
-    argv[6] = (char *) p;
-    argvlen[6] = plen;
+    argv[6] = (char *) text.data;
+    argvlen[6] = text.len;
     argv[7] = (char *) sc;
     argvlen[7] = ngx_sprintf(sc, "%L", (int64_t) score) - sc;
 
@@ -152,13 +153,12 @@ ngx_gov_rating_store(ngx_http_request_t *r, ngx_str_t *id, json_t *body,
 
 /* the rating as kept: score, comment, time, application and bundle */
 
-static u_char *
+static ngx_int_t
 ngx_gov_rating_json(ngx_http_request_t *r, ngx_str_t *id, json_t *body,
-    json_t *app, size_t *len)
+    json_t *app, ngx_str_t *text)
 {
-    u_char     at[GOV_ISO_TIME_LEN];
-    json_t    *rating, *comment;
-    ngx_str_t  text;
+    u_char   at[GOV_ISO_TIME_LEN];
+    json_t  *rating, *comment;
 
     (void) gov_iso_time((char *) at, ngx_time());
 
@@ -176,13 +176,7 @@ ngx_gov_rating_json(ngx_http_request_t *r, ngx_str_t *id, json_t *body,
                                                    id->len));
     json_object_set(rating, "bundle", json_object_get(app, "bundle"));
 
-    if (ngx_gov_json_text(r->pool, rating, 0, &text) != NGX_OK) {
-        return NULL;
-    }
-
-    *len = text.len;
-
-    return text.data;
+    return ngx_gov_json_text(r->pool, rating, 0, text);
 }
 
 
