@@ -33,7 +33,8 @@ typedef struct {
     ngx_uint_t                      state;
     ngx_int_t                       reason;
     ngx_uint_t                      redis_down;
-    json_t                         *claims;
+    json_t                         *claims;     /* NULL: not parsed yet */
+    ngx_str_t                       token;      /* the bearer token */
     ngx_str_t                       subject;
     ngx_str_t                       actor;
     ngx_str_t                       name;
@@ -677,8 +678,8 @@ ngx_http_gov_identity(ngx_http_request_t *r,
     ngx_http_gov_identity_done_pt done)
 {
     u_char                   *p, *end;
-    json_t                   *claims;
     ngx_str_t                 token, sid;
+    ngx_http_gov_who_t        who;
     ngx_http_gov_auth_ctx_t  *ctx;
     ngx_http_gov_loc_conf_t  *glcf;
 
@@ -726,10 +727,14 @@ ngx_http_gov_identity(ngx_http_request_t *r,
             token.data = p;
             token.len = end - p;
 
-            ctx->reason = ngx_http_gov_verify(r, &token, &claims);
+            ctx->reason = ngx_http_gov_verify(r, &token, &who, NULL);
 
             if (ctx->reason == GOV_AUTH_OK) {
-                ngx_http_gov_set_identity(r, ctx, claims);
+                /* the claims are parsed only if $gov_claim_* asks */
+                ctx->token = token;
+                ctx->subject = who.subject;
+                ctx->actor = who.actor;
+                ctx->name = who.name;
             }
 
             ngx_gov_metrics_inc(NGX_GOV_M_AUTH + ctx->reason);
@@ -1183,6 +1188,12 @@ ngx_http_gov_claim_variable(ngx_http_request_t *r,
     ctx = ngx_http_get_module_ctx(r, ngx_http_gov_module);
 
     len = name->len - (sizeof("gov_claim_") - 1);
+
+    if (ctx && ctx->claims == NULL && ctx->token.len) {
+        /* a verified bearer token: its claims from its own payload */
+        ctx->claims = gov_jwt_payload((char *) ctx->token.data,
+                                      ctx->token.len);
+    }
 
     if (ctx == NULL || ctx->claims == NULL || len == 0 || len >= sizeof(key))
     {

@@ -259,6 +259,7 @@ ngx_http_gov_login_body(ngx_http_request_t *r)
     json_t                    *doc, *claims;
     ngx_int_t                  rc, reason;
     ngx_str_t                  token, return_to;
+    ngx_http_gov_who_t         who;
     ngx_http_gov_login_ctx_t  *lctx;
 
     lctx = ngx_pcalloc(r->pool, sizeof(ngx_http_gov_login_ctx_t));
@@ -306,7 +307,7 @@ ngx_http_gov_login_body(ngx_http_request_t *r)
         return;
     }
 
-    reason = ngx_http_gov_verify(r, &token, &claims);
+    reason = ngx_http_gov_verify(r, &token, &who, &claims);
     json_decref(doc);
 
     ngx_gov_metrics_inc(NGX_GOV_M_AUTH + reason);

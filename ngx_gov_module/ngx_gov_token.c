@@ -34,7 +34,9 @@ struct ngx_http_gov_jwt_node_s {
     u_char                          hash[NGX_HTTP_GOV_HASH_LEN];
     time_t                          expires;
     ngx_int_t                       reason;
-    json_t                         *claims;
+
+    /* subject, actor, name: in the bytes after the node */
+    ngx_str_t                       who[3];
 
     /* the last location policy checked, so a hit checks only times */
     const gov_claim_policy_t       *policy;
@@ -55,6 +57,10 @@ static ngx_uint_t          ngx_http_gov_jwt_count;
 static ngx_uint_t          ngx_http_gov_jwt_inited;
 
 
+static ngx_int_t ngx_http_gov_who_from(ngx_http_request_t *r,
+    json_t *claims, ngx_http_gov_who_t *who);
+static ngx_int_t ngx_http_gov_who_copy(ngx_http_request_t *r,
+    ngx_str_t *from, ngx_str_t *to);
 static ngx_int_t ngx_http_gov_jwt_cache_init(ngx_uint_t max);
 static ngx_http_gov_jwt_node_t **ngx_http_gov_jwt_bucket(u_char *hash);
 static ngx_http_gov_jwt_node_t *ngx_http_gov_jwt_cache_get(ngx_uint_t max,
@@ -211,7 +217,8 @@ ngx_http_gov_jwt_require(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
  */
 
 ngx_int_t
-ngx_http_gov_verify(ngx_http_request_t *r, ngx_str_t *token, json_t **claims)
+ngx_http_gov_verify(ngx_http_request_t *r, ngx_str_t *token,
+    ngx_http_gov_who_t *who, json_t **claims)
 {
     time_t                     now, expires;
     u_char                     hash[NGX_HTTP_GOV_HASH_LEN];
@@ -223,7 +230,9 @@ ngx_http_gov_verify(ngx_http_request_t *r, ngx_str_t *token, json_t **claims)
     ngx_http_gov_loc_conf_t   *glcf;
     ngx_http_gov_main_conf_t  *gmcf;
 
-    *claims = NULL;
+    if (claims) {
+        *claims = NULL;
+    }
 
     if (token->len == 0 || token->len > GOV_JWT_MAX_LEN) {
         return GOV_AUTH_MALFORMED;
@@ -235,6 +244,7 @@ ngx_http_gov_verify(ngx_http_request_t *r, ngx_str_t *token, json_t **claims)
 
     now = ngx_time();
     node = NULL;
+    c = NULL;
 
     if (gmcf->jwt_cache) {
         if (ngx_http_gov_sha256_digest(token->data, token->len, hash)
@@ -254,7 +264,7 @@ ngx_http_gov_verify(ngx_http_request_t *r, ngx_str_t *token, json_t **claims)
     if (node) {
         ngx_gov_metrics_inc(NGX_GOV_M_JWT_CACHE_HIT);
 
-        if (node->claims == NULL) {
+        if (node->reason != GOV_AUTH_OK) {
             return node->reason;
         }
 
@@ -293,18 +303,32 @@ ngx_http_gov_verify(ngx_http_request_t *r, ngx_str_t *token, json_t **claims)
 
         if (node == NULL) {
             reason = gov_jwt_check_claims(c, policy, now);
+
+            if (reason == GOV_AUTH_OK
+                && ngx_http_gov_who_from(r, c, who) != NGX_OK)
+            {
+                reason = GOV_AUTH_MALFORMED;
+            }
+
             goto checked;
         }
-
-        json_decref(c);
     }
 
     if (node->policy != policy) {
+        /* another location's policy: its static checks once, on claims */
+
+        if (c == NULL) {
+            c = gov_jwt_payload((char *) token->data, token->len);
+            if (c == NULL) {
+                return GOV_AUTH_MALFORMED;
+            }
+        }
+
         node->policy = policy;
-        node->policy_reason = gov_jwt_check_static(node->claims, policy);
+        node->policy_reason = gov_jwt_check_static(c, policy);
 
         if (node->policy_reason == GOV_AUTH_OK) {
-            gov_jwt_get_times(node->claims, &node->times);
+            gov_jwt_get_times(c, &node->times);
         }
     }
 
@@ -314,7 +338,16 @@ ngx_http_gov_verify(ngx_http_request_t *r, ngx_str_t *token, json_t **claims)
         reason = gov_jwt_check_time(&node->times, policy->leeway, now);
     }
 
-    c = json_incref(node->claims);
+    if (reason == GOV_AUTH_OK
+        && (ngx_http_gov_who_copy(r, &node->who[0], &who->subject)
+            != NGX_OK
+            || ngx_http_gov_who_copy(r, &node->who[1], &who->actor)
+               != NGX_OK
+            || ngx_http_gov_who_copy(r, &node->who[2], &who->name)
+               != NGX_OK))
+    {
+        reason = GOV_AUTH_MALFORMED;
+    }
 
 checked:
 
@@ -326,9 +359,72 @@ checked:
         return reason;
     }
 
-    *claims = c;
+    if (claims) {
+        *claims = c ? c : gov_jwt_payload((char *) token->data, token->len);
+
+    } else {
+        json_decref(c);
+    }
 
     return GOV_AUTH_OK;
+}
+
+
+/* who the claims name, copied into the request's pool */
+
+static ngx_int_t
+ngx_http_gov_who_from(ngx_http_request_t *r, json_t *claims,
+    ngx_http_gov_who_t *who)
+{
+    ngx_str_t    s;
+    const char  *v;
+
+    v = gov_jwt_subject(claims);
+    s.data = (u_char *) v;
+    s.len = v ? ngx_strlen(v) : 0;
+
+    if (ngx_http_gov_who_copy(r, &s, &who->subject) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    v = gov_jwt_actor(claims);
+    s.data = (u_char *) v;
+    s.len = v ? ngx_strlen(v) : 0;
+
+    if (ngx_http_gov_who_copy(r, &s, &who->actor) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    v = gov_jwt_name(claims);
+    s.data = (u_char *) v;
+    s.len = v ? ngx_strlen(v) : 0;
+
+    return ngx_http_gov_who_copy(r, &s, &who->name);
+}
+
+
+/* a NUL-ended copy in the request's pool; NULL data stays NULL */
+
+static ngx_int_t
+ngx_http_gov_who_copy(ngx_http_request_t *r, ngx_str_t *from, ngx_str_t *to)
+{
+    if (from->data == NULL) {
+        ngx_str_null(to);
+        return NGX_OK;
+    }
+
+    to->data = ngx_pnalloc(r->pool, from->len + 1);
+    if (to->data == NULL) {
+        return NGX_ERROR;
+    }
+
+    if (from->len) {
+        ngx_memcpy(to->data, from->data, from->len);
+    }
+    to->data[from->len] = '\0';
+    to->len = from->len;
+
+    return NGX_OK;
 }
 
 
@@ -420,7 +516,11 @@ static ngx_http_gov_jwt_node_t *
 ngx_http_gov_jwt_cache_put(ngx_uint_t max, u_char *hash, ngx_int_t reason,
     json_t *claims, time_t expires)
 {
+    u_char                   *p;
+    ngx_str_t                 s[3];
+    ngx_uint_t                i;
     ngx_queue_t              *q;
+    const char               *v[3];
     ngx_http_gov_jwt_node_t  *jn;
 
     ngx_http_gov_jwt_node_t  **bucket;
@@ -437,15 +537,41 @@ ngx_http_gov_jwt_cache_put(ngx_uint_t max, u_char *hash, ngx_int_t reason,
             ngx_queue_data(q, ngx_http_gov_jwt_node_t, queue));
     }
 
-    jn = ngx_alloc(sizeof(ngx_http_gov_jwt_node_t), ngx_cycle->log);
+    ngx_str_null(&s[0]);
+    ngx_str_null(&s[1]);
+    ngx_str_null(&s[2]);
+
+    if (claims) {
+        v[0] = gov_jwt_subject(claims);
+        v[1] = gov_jwt_actor(claims);
+        v[2] = gov_jwt_name(claims);
+
+        for (i = 0; i < 3; i++) {
+            s[i].data = (u_char *) v[i];
+            s[i].len = v[i] ? ngx_strlen(v[i]) : 0;
+        }
+    }
+
+    jn = ngx_alloc(sizeof(ngx_http_gov_jwt_node_t)
+                   + s[0].len + s[1].len + s[2].len, ngx_cycle->log);
     if (jn == NULL) {
         return NULL;
+    }
+
+    p = (u_char *) (jn + 1);
+
+    for (i = 0; i < 3; i++) {
+        jn->who[i].len = s[i].len;
+        jn->who[i].data = s[i].data ? p : NULL;
+
+        if (s[i].len) {
+            p = ngx_cpymem(p, s[i].data, s[i].len);
+        }
     }
 
     ngx_memcpy(jn->hash, hash, NGX_HTTP_GOV_HASH_LEN);
     jn->expires = expires;
     jn->reason = reason;
-    jn->claims = claims ? json_incref(claims) : NULL;
     jn->policy = NULL;
     jn->policy_reason = GOV_AUTH_OK;
 
@@ -472,10 +598,6 @@ ngx_http_gov_jwt_cache_free(ngx_http_gov_jwt_node_t *jn)
     }
 
     ngx_queue_remove(&jn->queue);
-
-    if (jn->claims) {
-        json_decref(jn->claims);
-    }
 
     ngx_free(jn);
     ngx_http_gov_jwt_count--;

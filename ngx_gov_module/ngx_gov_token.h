@@ -29,9 +29,22 @@ char *ngx_http_gov_jwt_require(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 char *ngx_http_gov_jwt_cache(ngx_conf_t *cf, ngx_command_t *cmd, void *conf);
 
-/* GOV_AUTH_OK with the claims (owned by the cache), or a reason */
+/* who a verified token names; strings in the request's pool, NUL-ended */
+typedef struct {
+    ngx_str_t                 subject;
+    ngx_str_t                 actor;        /* data NULL: no delegation */
+    ngx_str_t                 name;         /* data NULL: none */
+} ngx_http_gov_who_t;
+
+
+/*
+ * Verifies a token and checks its claims against the location's policy:
+ * GOV_AUTH_OK with "who" filled in, or a reason.  When "claims" is not
+ * NULL it receives the claims too (a new reference): a cached token keeps
+ * only what "who" needs, so they are parsed again from the token then.
+ */
 ngx_int_t ngx_http_gov_verify(ngx_http_request_t *r, ngx_str_t *token,
-    json_t **claims);
+    ngx_http_gov_who_t *who, json_t **claims);
 
 ngx_int_t ngx_http_gov_sha256_digest(u_char *data, size_t len, u_char *hash);
 

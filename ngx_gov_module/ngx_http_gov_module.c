@@ -374,7 +374,7 @@ ngx_http_gov_init_main_conf(ngx_conf_t *cf, void *conf)
         ngx_str_set(&gmcf->redis_prefix, "gov:");
     }
 
-    ngx_conf_init_uint_value(gmcf->jwt_cache, 10000);
+    ngx_conf_init_uint_value(gmcf->jwt_cache, 100000);
 
     return ngx_gov_bundles_init_conf(cf, &gmcf->bundles);
 }

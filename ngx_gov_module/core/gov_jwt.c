@@ -1071,6 +1071,25 @@ gov_jwt_select_key(const gov_keyset_t *ks, const char *kid, int alg,
 }
 
 
+json_t *
+gov_jwt_payload(const char *token, size_t len)
+{
+    const char  *d1, *d2;
+
+    d1 = memchr(token, '.', len);
+    if (d1 == NULL) {
+        return NULL;
+    }
+
+    d2 = memchr(d1 + 1, '.', len - (size_t) (d1 + 1 - token));
+    if (d2 == NULL) {
+        return NULL;
+    }
+
+    return gov_jwt_segment(d1 + 1, (size_t) (d2 - d1 - 1));
+}
+
+
 static int
 gov_jwt_bad_string(const char *s, size_t max)
 {

@@ -105,6 +105,12 @@ void gov_keyset_free(gov_keyset_t *ks);
 int gov_jwt_verify(const gov_keyset_t *ks, const char *token, size_t len,
     json_t **claims);
 
+/*
+ * The payload of a token gov_jwt_verify() accepted (a new reference), or
+ * NULL: for who needs the claims again later.  Checks nothing.
+ */
+json_t *gov_jwt_payload(const char *token, size_t len);
+
 typedef struct {
     int               has_exp;
     int               has_nbf;
