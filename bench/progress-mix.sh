@@ -42,25 +42,11 @@ cpu2=${BENCH_CLIENT_CPU:-1}
     exit 1
 }
 
-work=$(mktemp -d /tmp/gov-bench-mix-XXXXXX)
-pids=()
-cleanup() {
-    kill -QUIT "$(cat "$work/logs/nginx.pid" 2>/dev/null)" 2>/dev/null || true
-    for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
-    sleep 0.5
-    rm -rf "$work"
-}
-trap cleanup EXIT
+. "$root/bench/lib.sh"
 
-mkdir -p "$work"/{conf,logs,keys,tmp,redis}
-port=$((20000 + RANDOM % 10000))
-rport=$((port + 1))
+bench_init mix
 bport=$((port + 2))
-
-taskset -c "$cpu2" redis-server --port "$rport" --bind 127.0.0.1 --save '' \
-    --appendonly no --dir "$work/redis" --daemonize no \
-    --logfile "$work/logs/redis.log" &
-pids+=($!)
+bench_redis "$cpu2"
 
 # keys: an HS256 secret and an RSA key, both in one JWKS
 head -c 32 /dev/urandom > "$work/keys/hs.secret"
@@ -142,26 +128,15 @@ http {
 CONF
 }
 
-start() {
-    conf "$1" "$2"
-    "$nginx" -p "$work/" -c "$work/conf/nginx.conf" -e "$work/logs/error.log"
-    sleep 0.5
-}
-
-stop() {
-    kill -QUIT "$(cat "$work/logs/nginx.pid")"
-    while [ -f "$work/logs/nginx.pid" ]; do sleep 0.1; done
-}
+start() { conf "$1" "$2"; bench_nginx_start; }
+stop() { bench_nginx_stop; }
 
 # wrk with bench/mix.lua: "requests/s p99 non2xx"
 run() {
     local out
     out=$(taskset -c "$cpu2" wrk -t1 -c"$conns" -d"$1" --latency \
           -s "$root/bench/mix.lua" "http://127.0.0.1:$port" -- "${@:2}")
-    echo "$(awk '/^Requests\/sec:/ {print $2}' <<<"$out")" \
-         "$(awk '$1 == "99%" {print $2}' <<<"$out")" \
-         "$(awk '/Non-2xx or 3xx responses:/ {print $NF}' <<<"$out" \
-            | grep . || echo 0)"
+    bench_figures "$out"
 }
 
 # one figure of gov_status, 0 when absent
@@ -171,12 +146,7 @@ metric() {
 
 status() { curl -s "http://127.0.0.1:$port/gov/status" > "$1"; }
 
-median() { printf '%s\n' "$@" | sort -g | awk '{v[NR] = $1} END {print v[int((NR + 1) / 2)]}'; }
-
-for _ in $(seq 50); do
-    redis-cli -p "$rport" ping >/dev/null 2>&1 && break
-    sleep 0.1
-done
+median() { bench_median "$@"; }
 
 report=$root/build/bench/progress-mix.txt
 mkdir -p "$(dirname "$report")"

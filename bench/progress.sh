@@ -37,24 +37,11 @@ cpu3=${BENCH_REDIS_CPU:-$cpu2}
     exit 1
 }
 
-work=$(mktemp -d /tmp/gov-bench-progress-XXXXXX)
-pids=()
-cleanup() {
-    kill -QUIT "$(cat "$work/logs/nginx.pid" 2>/dev/null)" 2>/dev/null || true
-    for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
-    sleep 0.5
-    rm -rf "$work"
-}
-trap cleanup EXIT
+. "$root/bench/lib.sh"
 
-mkdir -p "$work"/{conf,logs,keys,tmp,redis,html}
-port=$((20000 + RANDOM % 10000))
-rport=$((port + 1))
+bench_init progress
 bport=$((port + 2))
-
-taskset -c "$cpu3" redis-server --port "$rport" --bind 127.0.0.1 --save '' --appendonly no \
-    --dir "$work/redis" --daemonize no --logfile "$work/logs/redis.log" &
-pids+=($!)
+bench_redis "$cpu3"
 
 # a department backend that takes every step
 cat > "$work/backend.pl" <<'PERL'
@@ -71,8 +58,7 @@ while (my $c = $l->accept) {
     close $c;
 }
 PERL
-perl "$work/backend.pl" "$bport" &
-pids+=($!)
+bench_spawn perl "$work/backend.pl" "$bport"
 
 head -c 32 /dev/urandom > "$work/keys/hs.secret"
 "$tool" --key "$work/keys/hs.secret" --alg HS256 --kid h1 --print-jwks \
@@ -138,16 +124,8 @@ http {
 CONF
 }
 
-start() {
-    conf "$1" "$2"
-    "$nginx" -p "$work/" -c "$work/conf/nginx.conf" -e "$work/logs/error.log"
-    sleep 0.5
-}
-
-stop() {
-    kill -QUIT "$(cat "$work/logs/nginx.pid")"
-    while [ -f "$work/logs/nginx.pid" ]; do sleep 0.1; done
-}
+start() { conf "$1" "$2"; bench_nginx_start; }
+stop() { bench_nginx_stop; }
 
 run() {
     local out hdr=()
@@ -156,15 +134,8 @@ run() {
         "http://127.0.0.1:$port$1" >/dev/null
     out=$(taskset -c "$cpu2" wrk -t1 -c"$conns" -d"${dur}s" --latency "${hdr[@]}" \
           "http://127.0.0.1:$port$1")
-    echo "$(awk '/^Requests\/sec:/ {print $2}' <<<"$out")" \
-         "$(awk '$1 == "99%" {print $2}' <<<"$out")" \
-         "$(awk '/Non-2xx or 3xx responses:/ {print $NF}' <<<"$out" | grep . || echo 0)"
+    bench_figures "$out"
 }
-
-for _ in $(seq 50); do
-    redis-cli -p "$rport" ping >/dev/null 2>&1 && break
-    sleep 0.1
-done
 
 token=$("$tool" --key "$work/keys/hs.secret" --alg HS256 --kid h1 \
         --sub 110101199001011234 --ttl 86400)
@@ -195,7 +166,7 @@ echo "bench/progress.sh: $(date -u +%Y-%m-%dT%H:%MZ), $(nproc) cores," \
 printf '%-44s %12s %10s %7s\n' case 'requests/s' p99 non2xx
 
 # the median of three values
-median() { printf '%s\n' "$@" | sort -g | sed -n 2p; }
+median() { bench_median "$@"; }
 
 row() { printf '%-44s %12s %10s %7s\n' "$@"; }
 

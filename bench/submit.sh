@@ -22,27 +22,13 @@ nginx=${NGINX:-/usr/sbin/nginx}
 module=${GOV_MODULE:-$root/build/plain/objs/ngx_http_gov_module.so}
 tool=$root/build/gov-token
 
-work=$(mktemp -d /tmp/gov-bench-submit-XXXXXX)
-pids=()
-cleanup() {
-    kill -QUIT "$(cat "$work/logs/nginx.pid" 2>/dev/null)" 2>/dev/null || true
-    for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
-    sleep 0.5
-    rm -rf "$work"
-}
-trap cleanup EXIT
+. "$root/bench/lib.sh"
 
-mkdir -p "$work"/{conf,logs,keys,tmp,redis}
-port=$((20000 + RANDOM % 10000))
-rport=$((port + 1))
+bench_init submit
 fport=$((port + 2))
 sport=$((port + 3))
-
-redis-server --port "$rport" --bind 127.0.0.1 --save '' --appendonly no \
-    --dir "$work/redis" --daemonize no --logfile "$work/logs/redis.log" &
-pids+=($!)
-perl "$root/bench/slow_backend.pl" "$sport" "$delay" &
-pids+=($!)
+bench_redis
+bench_spawn perl "$root/bench/slow_backend.pl" "$sport" "$delay"
 
 head -c 32 /dev/urandom > "$work/keys/hs.secret"
 "$tool" --key "$work/keys/hs.secret" --alg HS256 --kid h1 --print-jwks \
@@ -108,21 +94,8 @@ http {
 CONF
 }
 
-start() {
-    conf "$1"
-    "$nginx" -p "$work/" -c "$work/conf/nginx.conf" -e "$work/logs/error.log"
-    sleep 0.5
-}
-
-stop() {
-    kill -QUIT "$(cat "$work/logs/nginx.pid")"
-    while [ -f "$work/logs/nginx.pid" ]; do sleep 0.1; done
-}
-
-for _ in $(seq 50); do
-    redis-cli -p "$rport" ping >/dev/null 2>&1 && break
-    sleep 0.1
-done
+start() { conf "$1"; bench_nginx_start; }
+stop() { bench_nginx_stop; }
 
 export GOV_TOKEN
 GOV_TOKEN=$("$tool" --key "$work/keys/hs.secret" --alg HS256 --kid h1 \

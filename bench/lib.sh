@@ -1,0 +1,73 @@
+# bench/lib.sh: what the benchmark scripts share.  Sourced, not run:
+#
+#   bench_init NAME      $work (conf logs keys tmp redis), $port and the
+#                        free ports after it ($rport = $port + 1), and the
+#                        clean-up of everything started, on exit
+#   bench_redis [CPU]    a Redis without persistence on $rport (pinned to
+#                        CPU when given), ready when this returns
+#   bench_spawn CMD...   a helper process in the background, stopped on exit
+#   bench_nginx_start    nginx with $work/conf/nginx.conf
+#   bench_nginx_stop     a graceful stop, waited for
+#   bench_median V...    the median of the values
+#   bench_figures TEXT   "requests/s p99 non2xx" of wrk --latency output
+#
+# $nginx (default /usr/sbin/nginx) and $root must be set by the caller.
+
+bench_pids=()
+
+bench_cleanup() {
+    kill -QUIT "$(cat "$work/logs/nginx.pid" 2>/dev/null)" 2>/dev/null || true
+    for p in "${bench_pids[@]}"; do kill "$p" 2>/dev/null || true; done
+    sleep 0.5
+    rm -rf "$work"
+}
+
+bench_init() {
+    work=$(mktemp -d "/tmp/gov-bench-$1-XXXXXX")
+    trap bench_cleanup EXIT
+    mkdir -p "$work"/{conf,logs,keys,tmp,redis,html}
+    port=$((20000 + RANDOM % 10000))
+    rport=$((port + 1))
+}
+
+bench_spawn() {
+    "$@" &
+    bench_pids+=($!)
+}
+
+bench_redis() {
+    local pin=()
+    [ -n "${1:-}" ] && pin=(taskset -c "$1")
+    bench_spawn "${pin[@]}" redis-server --port "$rport" --bind 127.0.0.1 \
+        --save '' --appendonly no --dir "$work/redis" --daemonize no \
+        --logfile "$work/logs/redis.log"
+    for _ in $(seq 50); do
+        redis-cli -p "$rport" ping >/dev/null 2>&1 && return 0
+        sleep 0.1
+    done
+    echo "bench: Redis did not start" >&2
+    return 1
+}
+
+bench_nginx_start() {
+    "${nginx:-/usr/sbin/nginx}" -p "$work/" -c "$work/conf/nginx.conf" \
+        -e "$work/logs/error.log"
+    sleep 0.5
+}
+
+bench_nginx_stop() {
+    kill -QUIT "$(cat "$work/logs/nginx.pid")"
+    while [ -f "$work/logs/nginx.pid" ]; do sleep 0.1; done
+}
+
+bench_figures() {
+    echo "$(awk '/^Requests\/sec:/ {print $2}' <<<"$1")" \
+         "$(awk '$1 == "99%" {print $2}' <<<"$1")" \
+         "$(awk '/Non-2xx or 3xx responses:/ {print $NF}' <<<"$1" \
+            | grep . || echo 0)"
+}
+
+bench_median() {
+    printf '%s\n' "$@" | sort -g \
+        | awk '{v[NR] = $1} END {print v[int((NR + 1) / 2)]}'
+}
