@@ -19,6 +19,9 @@
 #   bench/progress-mix.sh [SECONDS] [SIZES]      defaults: 8 "10000 100000"
 #
 # MIX_RUNS (default 1) repeats every case and reports the median;
+# MIX_ACCESS (default "uniform zipf") and MIX_CASES (default "static
+# gov-HS256 gov-RS256 lua") choose what runs, e.g. one long case to watch
+# the worker's RSS;
 # MIX_PERF=1 profiles the worker (perf, software clock) during the HS256
 # runs: build/bench/perf-N-ACCESS.txt;
 # MIX_ZONE_KB_PER_APP (default 1.25) sizes the zone: N * it, in kB.
@@ -221,8 +224,12 @@ for n in $sizes; do
     static=$(head -c "$size" /dev/zero | tr '\0' 'x')
     start "$zone" "$static"
 
-    for access in uniform zipf; do
-        for c in static gov-HS256 gov-RS256 lua; do
+    wpid=$(pgrep -P "$(cat "$work/logs/nginx.pid")" | head -1)
+    rss0=$(awk '/VmRSS/ {print $2}' "/proc/$wpid/status")
+    res_lua='' res_static=''
+
+    for access in ${MIX_ACCESS:-uniform zipf}; do
+        for c in ${MIX_CASES:-static gov-HS256 gov-RS256 lua}; do
             vals=() p99s=() errs=0 hits=() cmds=()
             for i in $(seq "$runs"); do
                 case $c in
@@ -284,16 +291,19 @@ for n in $sizes; do
         done
 
         for c in gov-HS256 gov-RS256; do
+            [ -f "$work/row.$c" ] || continue
             var=res_${c//-/_}
             awk -v row="$(cat "$work/row.$c")" -v g="${!var}" \
                 -v l="$res_lua" -v s="$res_static" \
-                'BEGIN {printf "%s %6.2f %6.2f\n", row, g / l, g / s}'
+                'BEGIN {if (l && s) printf "%s %6.2f %6.2f\n", row, g / l, g / s;
+                        else print row}'
+            rm -f "$work/row.$c"
         done
     done
 
-    wpid=$(pgrep -P "$(cat "$work/logs/nginx.pid")" | head -1)
-    echo "$n applications: zone ${zone} kB; worker RSS $(awk '/VmRSS/ {print $2}' \
-          "/proc/$wpid/status") kB; evictions $(metric <(curl -s \
+    echo "$n applications: zone ${zone} kB; worker RSS $rss0 kB before" \
+         "the cases, $(awk '/VmRSS/ {print $2}' \
+          "/proc/$wpid/status") kB after; evictions $(metric <(curl -s \
           "http://127.0.0.1:$port/gov/status") 'gov_cache_evictions_total{cache="progress"}')"
     stop
 done
