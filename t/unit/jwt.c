@@ -21,30 +21,17 @@
 #include "tap.h"
 #include "gov_b64.h"
 #include "gov_jwt.h"
+#include "jwtdiff.h"
 
+
+/* a PEM of the key, private or public (jwtdiff.h) */
 
 static char *
 pem_of(EVP_PKEY *pkey, int private)
 {
-    BIO   *bio;
-    char  *data, *out;
-    long   n;
+    size_t  len;
 
-    bio = BIO_new(BIO_s_mem());
-
-    if (private) {
-        PEM_write_bio_PrivateKey(bio, pkey, NULL, NULL, 0, NULL, NULL);
-    } else {
-        PEM_write_bio_PUBKEY(bio, pkey);
-    }
-
-    n = BIO_get_mem_data(bio, &data);
-    out = malloc(n + 1);
-    memcpy(out, data, n);
-    out[n] = '\0';
-    BIO_free(bio);
-
-    return out;
+    return jwtdiff_pem(pkey, private, &len);
 }
 
 

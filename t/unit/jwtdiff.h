@@ -2,9 +2,9 @@
 /*
  * Copyright (C) ngx_gov_module authors
  *
- * Shared by t/unit/jwtdiff.c and fuzz/fuzz_jwtdiff.c: keys of all nine
- * algorithms, tokens minted by libjwt, signature damage, and the two
- * verdicts (ours and libjwt's) on one token.
+ * Shared by t/unit/jwtdiff.c, t/unit/jwt.c and fuzz/fuzz_jwtdiff.c: keys
+ * of all nine algorithms, tokens minted by libjwt, signature damage, and
+ * the two verdicts (ours and libjwt's) on one token.
  */
 
 
@@ -41,7 +41,7 @@ typedef struct {
 } jwtdiff_key_t;
 
 
-static char *
+static inline char *
 jwtdiff_pem(EVP_PKEY *pkey, int private, size_t *len)
 {
     BIO   *bio;
@@ -67,7 +67,7 @@ jwtdiff_pem(EVP_PKEY *pkey, int private, size_t *len)
 }
 
 
-static void
+static inline void
 jwtdiff_keys(jwtdiff_key_t *keys)
 {
     int              i;
@@ -126,7 +126,7 @@ jwtdiff_keys(jwtdiff_key_t *keys)
 }
 
 
-static void
+static inline void
 jwtdiff_free(jwtdiff_key_t *keys)
 {
     int  i;
@@ -142,7 +142,7 @@ jwtdiff_free(jwtdiff_key_t *keys)
 }
 
 
-static char *
+static inline char *
 jwtdiff_mint(jwtdiff_key_t *key, const char *claims)
 {
     jwt_t  *jwt;
@@ -159,7 +159,7 @@ jwtdiff_mint(jwtdiff_key_t *key, const char *claims)
 
 
 /* 1: our verifier accepts the token */
-static int
+static inline int
 jwtdiff_ours(jwtdiff_key_t *key, const char *token, size_t len)
 {
     int      rc;
@@ -173,7 +173,7 @@ jwtdiff_ours(jwtdiff_key_t *key, const char *token, size_t len)
 
 
 /* 1: libjwt accepts the token with the key, under the key's algorithm */
-static int
+static inline int
 jwtdiff_oracle(jwtdiff_key_t *key, const char *token, size_t len)
 {
     int     ok;
@@ -202,7 +202,7 @@ jwtdiff_oracle(jwtdiff_key_t *key, const char *token, size_t len)
  * HMAC made with the public key as the secret (the algorithm confusion
  * attack), and nothing at all.
  */
-static char *
+static inline char *
 jwtdiff_damage(jwtdiff_key_t *key, const char *token, int m, int j)
 {
     long            n;
@@ -282,7 +282,7 @@ jwtdiff_damage(jwtdiff_key_t *key, const char *token, int m, int j)
 
 
 /* 1 when both verdicts on the damaged token agree; counts acceptances */
-static int
+static inline int
 jwtdiff_compare(jwtdiff_key_t *key, const char *token, int m, int j,
     int *accepted)
 {
