@@ -10,6 +10,11 @@
 #   bench_nginx_stop     a graceful stop, waited for
 #   bench_median V...    the median of the values
 #   bench_figures TEXT   "requests/s p99 non2xx" of wrk --latency output
+#   bench_main_conf      nginx.conf's main part: Lua and $module loaded,
+#                        one worker pinned to $cpu1
+#   bench_http_conf      the first lines of http {}: no access log, temp
+#                        paths, Lua's path, Redis and the JWKS in $work
+#   bench_newborn URI    a two-item bundle whose items' backend is URI
 #
 # $nginx (default /usr/sbin/nginx) and $root must be set by the caller.
 
@@ -65,6 +70,46 @@ bench_figures() {
          "$(awk '$1 == "99%" {print $2}' <<<"$1")" \
          "$(awk '/Non-2xx or 3xx responses:/ {print $NF}' <<<"$1" \
             | grep . || echo 0)"
+}
+
+bench_main_conf() {
+    cat <<CONF
+load_module /usr/lib/nginx/modules/ndk_http_module.so;
+load_module /usr/lib/nginx/modules/ngx_http_lua_module.so;
+load_module $module;
+$( [ "$(id -u)" = 0 ] && echo "user root root;" )
+worker_processes 1;
+worker_cpu_affinity $(printf '1%*s' "$cpu1" '' | tr ' ' '0');
+pid $work/logs/nginx.pid;
+error_log $work/logs/error.log warn;
+events { worker_connections 4096; }
+CONF
+}
+
+bench_http_conf() {
+    cat <<CONF
+    access_log off;
+    client_body_temp_path $work/tmp;
+    proxy_temp_path $work/tmp;
+    lua_package_path "/usr/share/lua/5.1/?.lua;;";
+    gov_redis 127.0.0.1:$rport timeout=5s;
+    gov_jwt_key_file $work/keys/keys.jwks;
+CONF
+}
+
+bench_newborn() {
+    cat <<CONF
+    gov_material id_card "身份证";
+    gov_field name "姓名";
+    gov_item nhc { name "出生医学证明"; department "卫生健康委";
+                   backend $1; callback_secret_file dept.secret;
+                   materials id_card; fields name; time_limit 3; }
+    gov_item cdc { name "预防接种证"; department "疾控中心";
+                   backend $1; callback_secret_file dept.secret;
+                   fields name; time_limit 5; }
+    gov_bundle newborn { name "新生儿出生一件事"; code NB; items nhc cdc;
+                         time_limit 10; }
+CONF
 }
 
 bench_median() {

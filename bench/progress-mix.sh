@@ -66,33 +66,11 @@ printf 'bench-secret-0123456789\n' > "$work/conf/dept.secret"
 conf() {
     local zone=$1 static=$2
     cat > "$work/conf/nginx.conf" <<CONF
-load_module /usr/lib/nginx/modules/ndk_http_module.so;
-load_module /usr/lib/nginx/modules/ngx_http_lua_module.so;
-load_module $module;
-$( [ "$(id -u)" = 0 ] && echo "user root root;" )
-worker_processes 1;
-worker_cpu_affinity $(printf '1%*s' "$cpu1" '' | tr ' ' '0');
-pid $work/logs/nginx.pid;
-error_log $work/logs/error.log warn;
-events { worker_connections 4096; }
+$(bench_main_conf)
 http {
-    access_log off;
-    client_body_temp_path $work/tmp;
-    proxy_temp_path $work/tmp;
-    lua_package_path "/usr/share/lua/5.1/?.lua;;";
-    gov_redis 127.0.0.1:$rport timeout=5s;
-    gov_jwt_key_file $work/keys/keys.jwks;
+$(bench_http_conf)
     gov_progress_cache zone=progress:${zone}k;
-    gov_material id_card "身份证";
-    gov_field name "姓名";
-    gov_item nhc { name "出生医学证明"; department "卫生健康委";
-                   backend /internal/dept; callback_secret_file dept.secret;
-                   materials id_card; fields name; time_limit 3; }
-    gov_item cdc { name "预防接种证"; department "疾控中心";
-                   backend /internal/dept; callback_secret_file dept.secret;
-                   fields name; time_limit 5; }
-    gov_bundle newborn { name "新生儿出生一件事"; code NB; items nhc cdc;
-                         time_limit 10; }
+$(bench_newborn /internal/dept)
 
     server {
         listen 127.0.0.1:$port backlog=4096;
