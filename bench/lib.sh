@@ -15,6 +15,9 @@
 #   bench_http_conf      the first lines of http {}: no access log, temp
 #                        paths, Lua's path, Redis and the JWKS in $work
 #   bench_newborn URI    a two-item bundle whose items' backend is URI
+#   bench_peers KEY      the locations /static (return 200 of
+#                        $static_body) and /lua (nginx + Lua: one GET of
+#                        the Redis key the Lua expression KEY names)
 #
 # $nginx (default /usr/sbin/nginx) and $root must be set by the caller.
 
@@ -109,6 +112,27 @@ bench_newborn() {
                    fields name; time_limit 5; }
     gov_bundle newborn { name "新生儿出生一件事"; code NB; items nhc cdc;
                          time_limit 10; }
+CONF
+}
+
+bench_peers() {
+    cat <<CONF
+        location = /static { default_type application/json;
+                             return 200 "\$static_body"; }
+        location = /lua {
+            default_type application/json;
+            content_by_lua_block {
+                local redis = require "nginx.redis"
+                local red = redis:new()
+                red:set_timeout(1000)
+                local ok, err = red:connect("127.0.0.1", $rport)
+                if not ok then return ngx.exit(503) end
+                local doc = red:get($1)
+                red:set_keepalive(10000, 64)
+                if doc == ngx.null then return ngx.exit(404) end
+                ngx.print(doc)
+            }
+        }
 CONF
 }
 

@@ -79,22 +79,7 @@ $(bench_newborn /internal/dept)
         location = /gov/status { gov_status; }
         location /internal/dept { internal;
                                   proxy_pass http://127.0.0.1:$bport/; }
-        location = /static { default_type application/json;
-                             return 200 "\$static_body"; }
-        location = /lua {
-            default_type application/json;
-            content_by_lua_block {
-                local redis = require "nginx.redis"
-                local red = redis:new()
-                red:set_timeout(1000)
-                local ok, err = red:connect("127.0.0.1", $rport)
-                if not ok then return ngx.exit(503) end
-                local doc = red:get("bench:doc:" .. ngx.var.arg_id)
-                red:set_keepalive(10000, 64)
-                if doc == ngx.null then return ngx.exit(404) end
-                ngx.print(doc)
-            }
-        }
+$(bench_peers '"bench:doc:" .. ngx.var.arg_id')
     }
 
     # the departments: every step received at once

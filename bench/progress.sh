@@ -81,21 +81,7 @@ $(bench_newborn /internal/nhc)
         location /progress/ { gov_progress; }
         location /internal/nhc { internal;
                                  proxy_pass http://127.0.0.1:$bport/s; }
-        location = /static { default_type application/json;
-                             return 200 "\$static_body"; }
-        location = /lua {
-            default_type application/json;
-            content_by_lua_block {
-                local redis = require "nginx.redis"
-                local red = redis:new()
-                red:set_timeout(1000)
-                local ok, err = red:connect("127.0.0.1", $rport)
-                if not ok then return ngx.exit(503) end
-                local doc = red:get("bench:doc")
-                red:set_keepalive(10000, 64)
-                ngx.print(doc)
-            }
-        }
+$(bench_peers '"bench:doc"')
     }
     map \$host \$static_body { default "$2"; }
 }
