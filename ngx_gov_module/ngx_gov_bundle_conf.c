@@ -36,8 +36,9 @@ static ngx_int_t ngx_gov_cycle_from(ngx_gov_bundles_conf_t *bc,
     ngx_uint_t *end);
 static ngx_int_t ngx_gov_resolve_item(ngx_conf_t *cf,
     ngx_gov_bundles_conf_t *bc, ngx_gov_item_t *it);
-static ngx_uint_t *ngx_gov_resolve_ids(ngx_conf_t *cf, ngx_gov_item_t *it,
-    ngx_array_t *ids, ngx_array_t *all, size_t size, char *unknown);
+static ngx_uint_t *ngx_gov_resolve_ids(ngx_conf_t *cf, ngx_str_t *file,
+    ngx_uint_t line, char *kind, ngx_str_t *name, ngx_array_t *ids,
+    ngx_array_t *all, size_t size, char *unknown);
 static ngx_int_t ngx_gov_check_cycles(ngx_conf_t *cf,
     ngx_gov_bundles_conf_t *bc);
 static ngx_int_t ngx_gov_resolve_bundle(ngx_conf_t *cf,
@@ -873,14 +874,17 @@ static ngx_int_t
 ngx_gov_resolve_item(ngx_conf_t *cf, ngx_gov_bundles_conf_t *bc,
     ngx_gov_item_t *it)
 {
-    it->material_idx = ngx_gov_resolve_ids(cf, it, &it->materials,
+    it->material_idx = ngx_gov_resolve_ids(cf, &it->file, it->line,
+                                           "item", &it->id, &it->materials,
                                            &bc->materials,
                                            sizeof(ngx_gov_material_t),
                                            "names unknown material");
-    it->field_idx = ngx_gov_resolve_ids(cf, it, &it->fields, &bc->fields,
+    it->field_idx = ngx_gov_resolve_ids(cf, &it->file, it->line, "item",
+                                        &it->id, &it->fields, &bc->fields,
                                         sizeof(ngx_gov_field_t),
                                         "names unknown field");
-    it->depends_idx = ngx_gov_resolve_ids(cf, it, &it->depends, &bc->items,
+    it->depends_idx = ngx_gov_resolve_ids(cf, &it->file, it->line, "item",
+                                          &it->id, &it->depends, &bc->items,
                                           sizeof(ngx_gov_item_t),
                                           "depends on unknown item");
 
@@ -896,12 +900,14 @@ ngx_gov_resolve_item(ngx_conf_t *cf, ngx_gov_bundles_conf_t *bc,
 
 /*
  * The index in "all" (elements of "size" bytes, each starting with its id)
- * of every id in "ids"; NULL after an error naming the first unknown one.
+ * of every id in "ids"; NULL after an error naming the first unknown one
+ * and its owner (the item or bundle "name", configured at file:line).
  */
 
 static ngx_uint_t *
-ngx_gov_resolve_ids(ngx_conf_t *cf, ngx_gov_item_t *it, ngx_array_t *ids,
-    ngx_array_t *all, size_t size, char *unknown)
+ngx_gov_resolve_ids(ngx_conf_t *cf, ngx_str_t *file, ngx_uint_t line,
+    char *kind, ngx_str_t *name, ngx_array_t *ids, ngx_array_t *all,
+    size_t size, char *unknown)
 {
     ngx_int_t    k;
     ngx_str_t   *id;
@@ -917,8 +923,8 @@ ngx_gov_resolve_ids(ngx_conf_t *cf, ngx_gov_item_t *it, ngx_array_t *ids,
     for (j = 0; j < ids->nelts; j++) {
         k = ngx_gov_find(all, size, &id[j]);
         if (k == NGX_ERROR) {
-            ngx_gov_conf_error(&it->file, it->line, "item \"%V\" %s \"%V\"",
-                               &it->id, unknown, &id[j]);
+            ngx_gov_conf_error(file, line, "%s \"%V\" %s \"%V\"", kind,
+                               name, unknown, &id[j]);
             return NULL;
         }
 
@@ -994,31 +1000,17 @@ static ngx_int_t
 ngx_gov_resolve_bundle(ngx_conf_t *cf, ngx_gov_bundles_conf_t *bc,
     ngx_gov_bundle_t *b)
 {
-    ngx_int_t        k;
-    ngx_str_t       *ids;
     ngx_uint_t       j, n, m;
     ngx_gov_item_t  *items, *it;
 
     items = bc->items.elts;
 
-    b->item_idx = ngx_palloc(cf->pool, (b->items.nelts + 1)
-                                       * sizeof(ngx_uint_t));
+    b->item_idx = ngx_gov_resolve_ids(cf, &b->file, b->line, "bundle",
+                                      &b->id, &b->items, &bc->items,
+                                      sizeof(ngx_gov_item_t),
+                                      "names unknown item");
     if (b->item_idx == NULL) {
         return NGX_ERROR;
-    }
-
-    ids = b->items.elts;
-
-    for (j = 0; j < b->items.nelts; j++) {
-        k = ngx_gov_find(&bc->items, sizeof(ngx_gov_item_t), &ids[j]);
-        if (k == NGX_ERROR) {
-            ngx_gov_conf_error(&b->file, b->line,
-                               "bundle \"%V\" names unknown item \"%V\"",
-                               &b->id, &ids[j]);
-            return NGX_ERROR;
-        }
-
-        b->item_idx[j] = k;
     }
 
     for (j = 0; j < b->items.nelts; j++) {
