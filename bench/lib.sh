@@ -1,5 +1,6 @@
 # bench/lib.sh: what the benchmark scripts share.  Sourced, not run:
 #
+#   bench_need_lua       stops unless the Lua peer can be loaded
 #   bench_init NAME      $work (conf logs keys tmp redis), $port and the
 #                        free ports after it ($rport = $port + 1), and the
 #                        clean-up of everything started, on exit
@@ -28,6 +29,12 @@ bench_cleanup() {
     for p in "${bench_pids[@]}"; do kill "$p" 2>/dev/null || true; done
     sleep 0.5
     rm -rf "$work"
+}
+
+bench_need_lua() {
+    [ -f /usr/lib/nginx/modules/ngx_http_lua_module.so ] && return 0
+    echo "the Lua peer needs libnginx-mod-http-lua and lua-nginx-redis" >&2
+    exit 1
 }
 
 bench_init() {

@@ -40,12 +40,9 @@ conns=${BENCH_CONNECTIONS:-64}
 cpu1=${BENCH_NGINX_CPU:-0}
 cpu2=${BENCH_CLIENT_CPU:-1}
 
-[ -f /usr/lib/nginx/modules/ngx_http_lua_module.so ] || {
-    echo "the Lua peer needs libnginx-mod-http-lua and lua-nginx-redis" >&2
-    exit 1
-}
-
 . "$root/bench/lib.sh"
+
+bench_need_lua
 
 bench_init mix
 bport=$((port + 2))
