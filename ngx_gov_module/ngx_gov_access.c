@@ -39,6 +39,7 @@ typedef struct {
     ngx_str_t                       actor;
     ngx_str_t                       name;
     ngx_str_t                       session_key;
+    void                           *flow;       /* a flow's own state */
     ngx_http_request_t             *request;
     ngx_http_gov_identity_done_pt   done;
 
@@ -65,6 +66,8 @@ static void ngx_http_gov_set_identity(ngx_http_request_t *r,
 static ngx_int_t ngx_http_gov_session_lookup(ngx_http_request_t *r,
     ngx_http_gov_auth_ctx_t *ctx, ngx_str_t *sid);
 static void ngx_http_gov_session_done(redisReply *reply, void *data);
+static ngx_uint_t ngx_http_gov_origin_is(ngx_str_t *origin, ngx_str_t *value,
+    ngx_uint_t referer);
 static ngx_int_t ngx_http_gov_variable(ngx_http_request_t *r,
     ngx_http_variable_value_t *v, uintptr_t data);
 static ngx_int_t ngx_http_gov_claim_variable(ngx_http_request_t *r,
@@ -155,6 +158,7 @@ ngx_http_gov_auth_init_loc_conf(ngx_http_gov_loc_conf_t *glcf)
     glcf->session_idle = NGX_CONF_UNSET;
     glcf->session_absolute = NGX_CONF_UNSET;
     glcf->progress_refresh = NGX_CONF_UNSET_MSEC;
+    glcf->trusted_origins = NGX_CONF_UNSET_PTR;
 }
 
 
@@ -197,6 +201,8 @@ ngx_http_gov_auth_merge_loc_conf(ngx_conf_t *cf,
 
     ngx_conf_merge_msec_value(conf->progress_refresh, prev->progress_refresh,
                               30000);
+    ngx_conf_merge_ptr_value(conf->trusted_origins, prev->trusted_origins,
+                             NULL);
 
     if (conf->session_absolute < conf->session_idle) {
         conf->session_absolute = conf->session_idle;
@@ -1237,4 +1243,196 @@ ngx_http_gov_claim_variable(ngx_http_request_t *r,
     v->not_found = 0;
 
     return NGX_OK;
+}
+
+
+void **
+ngx_http_gov_flow_slot(ngx_http_request_t *r)
+{
+    ngx_http_gov_auth_ctx_t  *ctx;
+
+    ctx = ngx_http_gov_auth_ctx(r);
+
+    return ctx ? &ctx->flow : NULL;
+}
+
+
+void *
+ngx_http_gov_flow(ngx_http_request_t *r)
+{
+    ngx_http_gov_auth_ctx_t  *ctx;
+
+    ctx = ngx_http_get_module_ctx(r, ngx_http_gov_module);
+
+    return ctx ? ctx->flow : NULL;
+}
+
+
+/*
+ * Origin, else Referer, against the portal's own origin (the scheme of
+ * the connection and the Host header) and the trusted ones.  A request
+ * carrying neither comes from no browser page (browsers send Origin with
+ * every cross-site POST), so it passes.
+ */
+
+ngx_int_t
+ngx_http_gov_same_site(ngx_http_request_t *r)
+{
+    u_char                   *p;
+    ngx_str_t                 own, *value, *trusted;
+    ngx_uint_t                i, referer;
+    ngx_table_elt_t          *h;
+    ngx_http_gov_loc_conf_t  *glcf;
+
+    if (r->method & (NGX_HTTP_GET|NGX_HTTP_HEAD|NGX_HTTP_OPTIONS)) {
+        return NGX_OK;
+    }
+
+    h = r->headers_in.authorization;
+
+    if (h && h->value.len >= 7
+        && ngx_strncasecmp(h->value.data, (u_char *) "Bearer ", 7) == 0)
+    {
+        return NGX_OK;
+    }
+
+    h = ngx_http_gov_find_header(r, "origin", 6);
+    referer = 0;
+
+    if (h == NULL) {
+        h = r->headers_in.referer;
+        referer = 1;
+    }
+
+    if (h == NULL) {
+        return NGX_OK;
+    }
+
+    value = &h->value;
+
+    if (r->headers_in.host) {
+        own.len = sizeof("https://") - 1 + r->headers_in.host->value.len;
+        own.data = ngx_pnalloc(r->pool, own.len);
+        if (own.data == NULL) {
+            return NGX_DECLINED;
+        }
+
+        p = ngx_sprintf(own.data, "%s://%V",
+#if (NGX_HTTP_SSL)
+                        r->connection->ssl ? "https" : "http",
+#else
+                        "http",
+#endif
+                        &r->headers_in.host->value);
+        own.len = p - own.data;
+
+        if (ngx_http_gov_origin_is(&own, value, referer)) {
+            return NGX_OK;
+        }
+    }
+
+    glcf = ngx_http_get_module_loc_conf(r, ngx_http_gov_module);
+
+    if (glcf->trusted_origins) {
+        trusted = glcf->trusted_origins->elts;
+
+        for (i = 0; i < glcf->trusted_origins->nelts; i++) {
+            if (ngx_http_gov_origin_is(&trusted[i], value, referer)) {
+                return NGX_OK;
+            }
+        }
+    }
+
+    ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
+                  "gov: cross-site request refused, %s: \"%V\"",
+                  referer ? "Referer" : "Origin", value);
+
+    return NGX_DECLINED;
+}
+
+
+/* an Origin equal to "origin", or a Referer within it */
+
+static ngx_uint_t
+ngx_http_gov_origin_is(ngx_str_t *origin, ngx_str_t *value,
+    ngx_uint_t referer)
+{
+    if (value->len < origin->len
+        || ngx_strncasecmp(value->data, origin->data, origin->len) != 0)
+    {
+        return 0;
+    }
+
+    if (value->len == origin->len) {
+        return 1;
+    }
+
+    return referer && value->data[origin->len] == '/';
+}
+
+
+ngx_int_t
+ngx_http_gov_cross_site(ngx_http_request_t *r)
+{
+    ngx_gov_metrics_inc(NGX_GOV_M_CROSS_SITE);
+
+    return ngx_http_gov_error(r, NGX_HTTP_FORBIDDEN, "cross_site");
+}
+
+
+/* gov_trusted_origin ORIGIN ...;  scheme://host[:port], nothing more */
+
+char *
+ngx_http_gov_trusted_origin(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_http_gov_loc_conf_t  *glcf = conf;
+
+    u_char      *p, *host;
+    ngx_str_t   *value, *o;
+    ngx_uint_t   i;
+
+    if (glcf->trusted_origins != NGX_CONF_UNSET_PTR) {
+        return "is duplicate";
+    }
+
+    glcf->trusted_origins = ngx_array_create(cf->pool, cf->args->nelts - 1,
+                                             sizeof(ngx_str_t));
+    if (glcf->trusted_origins == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    value = cf->args->elts;
+
+    for (i = 1; i < cf->args->nelts; i++) {
+        p = value[i].data;
+
+        if (value[i].len > 7 && ngx_strncmp(p, "http://", 7) == 0) {
+            host = p + 7;
+
+        } else if (value[i].len > 8 && ngx_strncmp(p, "https://", 8) == 0) {
+            host = p + 8;
+
+        } else {
+            host = NULL;
+        }
+
+        if (host == NULL || ngx_strlchr(host, p + value[i].len, '/')
+            || ngx_strlchr(host, p + value[i].len, '?')
+            || ngx_strlchr(host, p + value[i].len, '#'))
+        {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "gov_trusted_origin: \"%V\" is not an origin "
+                               "(scheme://host[:port], no path)", &value[i]);
+            return NGX_CONF_ERROR;
+        }
+
+        o = ngx_array_push(glcf->trusted_origins);
+        if (o == NULL) {
+            return NGX_CONF_ERROR;
+        }
+
+        *o = value[i];
+    }
+
+    return NGX_CONF_OK;
 }

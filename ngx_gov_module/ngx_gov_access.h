@@ -56,6 +56,28 @@ ngx_int_t ngx_http_gov_challenge(ngx_http_request_t *r, ngx_int_t reason,
 void ngx_http_gov_callback_headers(ngx_http_request_t *r,
     ngx_str_t *timestamp, ngx_str_t *signature);
 
+/*
+ * The slot a flow keeps its state of a request in (the module has one
+ * context per request, this room's); NULL when out of memory.
+ */
+void **ngx_http_gov_flow_slot(ngx_http_request_t *r);
+
+/* what the slot holds, NULL when nothing (creates no context) */
+void *ngx_http_gov_flow(ngx_http_request_t *r);
+
+/*
+ * Cross-site requests (CONTRACT section 3): NGX_OK, or NGX_DECLINED when
+ * a state-changing request without a bearer token comes from an origin
+ * that is neither the portal's own nor a gov_trusted_origin.
+ */
+ngx_int_t ngx_http_gov_same_site(ngx_http_request_t *r);
+
+/* 403 {"error":"cross_site"} (a browser: the error page) */
+ngx_int_t ngx_http_gov_cross_site(ngx_http_request_t *r);
+
+char *ngx_http_gov_trusted_origin(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+
 /* the Redis key of a session id, and the session cookie of a request */
 ngx_int_t ngx_http_gov_session_key(ngx_http_request_t *r, ngx_str_t *sid,
     ngx_str_t *key);

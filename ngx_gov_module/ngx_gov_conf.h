@@ -38,6 +38,13 @@
  *   PREFIX idem:SUBJECT:HASH   Idempotency-Key -> first answer (24h)
  *   PREFIX user:SUBJECT  sorted set of the subject's applications
  *   PREFIX replay:HASH   accepted callback signatures (15 minutes)
+ *   PREFIX up:HEX        hash of an upload: type, size, at (ms), refs
+ *                        (applications naming it), o:SUBJECT -> the
+ *                        file name as the owner sent it
+ *   PREFIX upidle        sorted set of unreferenced uploads by the time
+ *                        (ms) they became so; swept after keep_unused
+ *   PREFIX updel:HEX     an upload being swept (60 s)
+ *   PREFIX upsweep       the sweeper's turn, one worker of all nodes
  */
 
 
@@ -119,6 +126,22 @@ typedef struct {
 #define NGX_HTTP_GOV_SAMESITE_NONE    2
 
 
+/* materials uploaded (gov_upload_store and friends) */
+typedef struct {
+    ngx_str_t                 path;         /* empty: no uploads */
+    ngx_path_t               *temp;         /* PATH/.tmp, made by nginx */
+    off_t                     max_size;
+    ngx_uint_t                types;        /* 1 << GOV_TYPE_* */
+    time_t                    keep_unused;
+    ngx_str_t                 link_secret;
+    time_t                    link_ttl;
+    ngx_str_t                 file;         /* where gov_upload_store is */
+    ngx_uint_t                line;
+    ngx_str_t                 used_file;    /* the first gov_upload */
+    ngx_uint_t                used_line;
+} ngx_gov_upload_conf_t;
+
+
 typedef struct {
     ngx_gov_redis_conf_t     *redis;
     ngx_str_t                 redis_prefix;
@@ -133,6 +156,8 @@ typedef struct {
     ngx_msec_t                pcache_ttl;
 
     ngx_array_t              *templates;    /* ngx_gov_template_t */
+
+    ngx_gov_upload_conf_t     upload;
 } ngx_http_gov_main_conf_t;
 
 
@@ -157,6 +182,8 @@ typedef struct {
     time_t                    session_absolute;
 
     ngx_msec_t                progress_refresh;
+
+    ngx_array_t              *trusted_origins;  /* of ngx_str_t */
 } ngx_http_gov_loc_conf_t;
 
 

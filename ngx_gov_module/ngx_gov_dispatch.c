@@ -20,6 +20,7 @@
 #include "ngx_gov_bundle_conf.h"
 #include "ngx_gov_dispatch.h"
 #include "gov_backoff.h"
+#include "gov_sniff.h"
 
 
 #define NGX_GOV_RETRY_BASE_MS     1000
@@ -892,7 +893,11 @@ ngx_gov_fake_free(ngx_event_t *ev)
 json_t *
 ngx_gov_payload(json_t *doc, ngx_str_t *id, ngx_gov_item_t *item)
 {
-    json_t  *payload;
+    char                       url[160], sig[64];
+    json_t                    *payload, *uploads, *materials, *v, *meta;
+    long long                  expires;
+    const char                *key, *ref;
+    ngx_http_gov_main_conf_t  *gmcf;
 
     payload = json_deep_copy(doc);
     if (payload == NULL) {
@@ -903,6 +908,53 @@ ngx_gov_payload(json_t *doc, ngx_str_t *id, ngx_gov_item_t *item)
                         json_stringn((char *) id->data, id->len));
     json_object_set_new(payload, "item",
                         json_stringn((char *) item->id.data, item->id.len));
+
+    /*
+     * Each uploaded material as the department needs it: what it is and
+     * a signed link, valid for gov_upload_link_ttl from this delivery.
+     */
+
+    uploads = json_object_get(payload, "uploads");
+
+    if (uploads == NULL) {
+        return payload;
+    }
+
+    gmcf = ngx_http_cycle_get_module_main_conf(ngx_cycle,
+                                               ngx_http_gov_module);
+    materials = json_object_get(payload, "materials");
+    expires = (long long) ngx_time() + gmcf->upload.link_ttl;
+
+    json_object_foreach(materials, key, v) {
+        ref = json_string_value(v);
+
+        if (ref == NULL || json_string_length(v) != 7 + 64
+            || ngx_strncmp(ref, "upload:", 7) != 0)
+        {
+            continue;
+        }
+
+        meta = json_object_getn(uploads, ref + 7, 64);
+        if (meta == NULL || gmcf->upload.link_secret.len == 0) {
+            continue;
+        }
+
+        gov_link_sign(gmcf->upload.link_secret.data,
+                      gmcf->upload.link_secret.len, ref + 7, 64, expires,
+                      sig);
+
+        ngx_sprintf((u_char *) url, "/uploads/%*s?expires=%L&sig=%*s%Z",
+                    (size_t) 64, ref + 7, (int64_t) expires, (size_t) 64,
+                    sig);
+
+        json_object_set_new(materials, key,
+            json_pack("{s:s,s:O,s:O,s:s#,s:s}", "ref", ref,
+                      "type", json_object_get(meta, "type"),
+                      "size", json_object_get(meta, "size"),
+                      "sha256", ref + 7, (int) 64, "url", url));
+    }
+
+    json_object_del(payload, "uploads");
 
     return payload;
 }

@@ -56,7 +56,7 @@ static ngx_gov_metrics_slot_t  *ngx_gov_metrics_slot;
 
 static ngx_uint_t  ngx_gov_metrics_codes[] = {
     200, 201, 204, 301, 302, 303, 304, 400, 401, 403, 404, 405, 409, 413,
-    415, 422, 429, 499, 500, 502, 503, 504, 0
+    415, 422, 429, 499, 500, 502, 503, 504, 507, 0
 };
 
 
@@ -69,6 +69,7 @@ static ngx_str_t  ngx_gov_metrics_handlers[] = {
     ngx_string("bundles"),
     ngx_string("callback"),
     ngx_string("progress"),
+    ngx_string("upload"),
 };
 
 
@@ -170,6 +171,21 @@ static ngx_gov_metric_desc_t  ngx_gov_metrics_counters[] = {
     { ngx_string("gov_cache_evictions_total"),
       ngx_string("Progress documents evicted from a full micro-cache."),
       ngx_string("counter"), ngx_string("cache=\"progress\"") },
+    { ngx_string("gov_cross_site_refused_total"),
+      ngx_string("State-changing requests refused for a foreign origin."),
+      ngx_string("counter"), ngx_null_string },
+    { ngx_string("gov_uploads_total"),
+      ngx_string("Materials uploaded and stored (the same bytes count again)."),
+      ngx_string("counter"), ngx_null_string },
+    { ngx_string("gov_upload_bytes_total"),
+      ngx_string("Bytes of materials stored."),
+      ngx_string("counter"), ngx_null_string },
+    { ngx_string("gov_uploads_refused_total"),
+      ngx_string("Uploads refused (type, size, empty, malformed, storage)."),
+      ngx_string("counter"), ngx_null_string },
+    { ngx_string("gov_uploads_swept_total"),
+      ngx_string("Unreferenced uploads deleted after keep_unused."),
+      ngx_string("counter"), ngx_null_string },
 };
 
 
@@ -292,6 +308,15 @@ ngx_gov_metrics_inc(ngx_uint_t counter)
 {
     if (ngx_gov_metrics) {
         (void) ngx_atomic_fetch_add(&ngx_gov_metrics->counters[counter], 1);
+    }
+}
+
+
+void
+ngx_gov_metrics_add(ngx_uint_t counter, ngx_atomic_int_t n)
+{
+    if (ngx_gov_metrics && counter < NGX_GOV_M_COUNTERS && n > 0) {
+        (void) ngx_atomic_fetch_add(&ngx_gov_metrics->counters[counter], n);
     }
 }
 

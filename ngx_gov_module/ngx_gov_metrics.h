@@ -45,6 +45,11 @@ typedef enum {
     NGX_GOV_M_CALLBACKS,
     NGX_GOV_M_RATINGS,              /* + score - 1, five of them */
     NGX_GOV_M_PCACHE_EVICTED = NGX_GOV_M_RATINGS + 5,
+    NGX_GOV_M_CROSS_SITE,
+    NGX_GOV_M_UPLOADS,
+    NGX_GOV_M_UPLOAD_BYTES,
+    NGX_GOV_M_UPLOADS_REFUSED,
+    NGX_GOV_M_UPLOADS_SWEPT,
     NGX_GOV_M_COUNTERS
 } ngx_gov_counter_e;
 
@@ -67,6 +72,7 @@ typedef enum {
     NGX_GOV_H_BUNDLES,
     NGX_GOV_H_CALLBACK,
     NGX_GOV_H_PROGRESS,
+    NGX_GOV_H_UPLOAD,
     NGX_GOV_H_HANDLERS
 } ngx_gov_handler_e;
 
@@ -83,6 +89,7 @@ ngx_int_t ngx_gov_metrics_init_process(ngx_cycle_t *cycle);
 void ngx_gov_metrics_exit_process(ngx_cycle_t *cycle);
 
 void ngx_gov_metrics_inc(ngx_uint_t counter);
+void ngx_gov_metrics_add(ngx_uint_t counter, ngx_atomic_int_t n);
 void ngx_gov_metrics_gauge(ngx_uint_t gauge, ngx_atomic_int_t delta);
 void ngx_gov_metrics_request(ngx_uint_t handler, ngx_uint_t status);
 void ngx_gov_metrics_bundle(ngx_uint_t bundle);

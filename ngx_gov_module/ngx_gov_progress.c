@@ -307,6 +307,11 @@ ngx_gov_progress_identity(ngx_http_request_t *r)
             goto done;
         }
 
+        if (ngx_http_gov_same_site(r) != NGX_OK) {
+            rc = ngx_http_gov_cross_site(r);
+            goto done;
+        }
+
         if (!ngx_gov_rating_check(r, &pc->body, &pc->form, &rc)) {
             goto done;
         }

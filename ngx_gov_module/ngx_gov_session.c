@@ -262,6 +262,12 @@ ngx_http_gov_login_body(ngx_http_request_t *r)
     ngx_http_gov_who_t         who;
     ngx_http_gov_login_ctx_t  *lctx;
 
+    if (ngx_http_gov_same_site(r) != NGX_OK) {
+        /* login CSRF: a foreign page must not log the browser in */
+        ngx_http_finalize_request(r, ngx_http_gov_cross_site(r));
+        return;
+    }
+
     lctx = ngx_pcalloc(r->pool, sizeof(ngx_http_gov_login_ctx_t));
     if (lctx == NULL) {
         ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
@@ -653,6 +659,10 @@ ngx_http_gov_logout_handler(ngx_http_request_t *r)
     rc = ngx_http_discard_request_body(r);
     if (rc != NGX_OK) {
         return rc;
+    }
+
+    if (ngx_http_gov_same_site(r) != NGX_OK) {
+        return ngx_http_gov_cross_site(r);
     }
 
     glcf = ngx_http_get_module_loc_conf(r, ngx_http_gov_module);

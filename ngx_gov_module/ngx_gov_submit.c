@@ -26,16 +26,31 @@
 #include "ngx_gov_bundle_conf.h"
 #include "ngx_gov_form.h"
 #include "ngx_gov_dispatch.h"
+#include "ngx_gov_upload.h"
 #include "ngx_gov_submit.h"
 #include "gov_date.h"
 #include "gov_http.h"
 #include "gov_state.h"
 
 
+/* an application read and checked, waiting for its uploads' owner */
+typedef struct {
+    ngx_gov_bundle_t         *bundle;
+    json_t                   *doc;
+    json_t                   *problems;
+    json_t                   *hexes;        /* the uploads it names */
+    ngx_str_t                 body;
+    ngx_uint_t                form;
+    ngx_str_t                 subject;
+    ngx_str_t                 actor;
+} ngx_gov_submit_read_t;
+
+
 typedef struct {
     ngx_http_request_t       *request;
     ngx_gov_bundle_t         *bundle;
     json_t                   *doc;
+    json_t                   *hexes;
     ngx_str_t                 subject;
     ngx_str_t                 actor;
     ngx_str_t                 idem;
@@ -70,6 +85,13 @@ static const char  ngx_gov_submit_lua[] =
     "    return {'dup', prev, ans or ''}\n"
     "  end\n"
     "end\n"
+    "local nu = 13 + 3 * tonumber(ARGV[10])\n"
+    "for k = nu + 1, nu + tonumber(ARGV[nu]) do\n"
+    "  if redis.call('HEXISTS', p .. 'up:' .. ARGV[k], 'o:' .. ARGV[9]) == 0\n"
+    "     or redis.call('EXISTS', p .. 'updel:' .. ARGV[k]) == 1 then\n"
+    "    return {'unknown_upload', ARGV[k]}\n"
+    "  end\n"
+    "end\n"
     "local sk = p .. 'seq:' .. ARGV[2] .. ARGV[3]\n"
     "local hw = tonumber(ARGV[12])\n"
     "local id\n"
@@ -96,6 +118,10 @@ static const char  ngx_gov_submit_lua[] =
     "  i = i + 3\n"
     "end\n"
     "redis.call('ZADD', p .. 'user:' .. ARGV[9], tonumber(ARGV[4]), id)\n"
+    "for k = nu + 1, nu + tonumber(ARGV[nu]) do\n"
+    "  redis.call('HINCRBY', p .. 'up:' .. ARGV[k], 'refs', 1)\n"
+    "  redis.call('ZREM', p .. 'upidle', ARGV[k])\n"
+    "end\n"
     "if ARGV[6] ~= '' then\n"
     "  redis.call('SET', p .. 'idem:' .. ARGV[6], id, 'EX', 86400)\n"
     "end\n"
@@ -107,15 +133,25 @@ static ngx_int_t ngx_gov_created(ngx_http_request_t *r, ngx_gov_bundle_t *b,
 static void ngx_gov_submit_body(ngx_http_request_t *r);
 static void ngx_gov_submit_cleanup(void *data);
 static void ngx_gov_submit_identity(ngx_http_request_t *r);
-static json_t *ngx_gov_submit_read(ngx_http_request_t *r, ngx_gov_bundle_t *b,
-    ngx_str_t *body, ngx_uint_t *form, ngx_int_t *rc);
+static ngx_int_t ngx_gov_submit_read(ngx_http_request_t *r,
+    ngx_gov_submit_read_t *rd, ngx_int_t *rc);
+static ngx_int_t ngx_gov_submit_uploads(ngx_http_request_t *r,
+    ngx_gov_submit_read_t *rd);
+static void ngx_gov_submit_checked(ngx_http_request_t *r, void *data,
+    json_t *known);
+static void ngx_gov_submit_read_cleanup(void *data);
+static void ngx_gov_submit_problem(json_t **problems, const char *id,
+    const char *reason);
 static ngx_gov_submit_t *ngx_gov_submit_create(ngx_http_request_t *r,
-    ngx_gov_bundle_t *b, ngx_str_t *subject, ngx_str_t *actor, json_t *doc);
+    ngx_gov_bundle_t *b, ngx_str_t *subject, ngx_str_t *actor, json_t *doc,
+    json_t *uploads, json_t *hexes);
 static ngx_int_t ngx_gov_submit_idempotency(ngx_http_request_t *r,
     ngx_gov_submit_t *sc, ngx_str_t *body, ngx_uint_t form, ngx_int_t *rc);
 static ngx_int_t ngx_gov_submit_persist(ngx_http_request_t *r,
     ngx_gov_submit_t *sc);
 static void ngx_gov_submit_persisted(redisReply *reply, void *data);
+static ngx_int_t ngx_gov_submit_lost_upload(ngx_gov_submit_t *sc,
+    redisReply *hex);
 static ngx_int_t ngx_gov_submit_replayed(ngx_gov_submit_t *sc,
     redisReply *id, redisReply *answer);
 static ngx_int_t ngx_gov_submit_fan_out(ngx_gov_submit_t *sc);
@@ -224,23 +260,35 @@ ngx_gov_submit_cleanup(void *data)
         json_decref(sc->doc);
         sc->doc = NULL;
     }
+
+    if (sc->hexes) {
+        json_decref(sc->hexes);
+        sc->hexes = NULL;
+    }
 }
 
 
 static void
 ngx_gov_submit_identity(ngx_http_request_t *r)
 {
-    json_t            *doc;
-    ngx_int_t          rc, reason;
-    ngx_str_t          body, subject, actor;
-    ngx_uint_t         form;
-    ngx_gov_bundle_t  *b;
-    ngx_gov_submit_t  *sc;
-    ngx_connection_t  *c;
+    ngx_int_t               rc, reason;
+    ngx_connection_t       *c;
+    ngx_pool_cleanup_t     *cln;
+    ngx_gov_submit_read_t  *rd;
 
     c = r->connection;
 
-    reason = ngx_http_gov_whoami(r, &subject, &actor);
+    cln = ngx_pool_cleanup_add(r->pool, sizeof(ngx_gov_submit_read_t));
+    if (cln == NULL) {
+        rc = NGX_HTTP_INTERNAL_SERVER_ERROR;
+        goto done;
+    }
+
+    rd = cln->data;
+    ngx_memzero(rd, sizeof(ngx_gov_submit_read_t));
+    cln->handler = ngx_gov_submit_read_cleanup;
+
+    reason = ngx_http_gov_whoami(r, &rd->subject, &rd->actor);
 
     if (reason == NGX_DECLINED) {
         rc = ngx_http_gov_unavailable(r);
@@ -252,31 +300,20 @@ ngx_gov_submit_identity(ngx_http_request_t *r)
         goto done;
     }
 
+    if (ngx_http_gov_same_site(r) != NGX_OK) {
+        rc = ngx_http_gov_cross_site(r);
+        goto done;
+    }
+
     /* which bundle: the URI was checked by the handler */
 
-    b = ngx_gov_uri_bundle(r);
+    rd->bundle = ngx_gov_uri_bundle(r);
 
-    doc = ngx_gov_submit_read(r, b, &body, &form, &rc);
-    if (doc == NULL) {
+    if (ngx_gov_submit_read(r, rd, &rc) != NGX_OK) {
         goto done;
     }
 
-    sc = ngx_gov_submit_create(r, b, &subject, &actor, doc);
-
-    json_decref(doc);
-
-    if (sc == NULL) {
-        rc = NGX_HTTP_INTERNAL_SERVER_ERROR;
-        goto done;
-    }
-
-    if (ngx_gov_submit_idempotency(r, sc, &body, form, &rc) != NGX_OK) {
-        goto done;
-    }
-
-    /* persisted first: no department hears of it before Redis has it */
-
-    rc = ngx_http_gov_queued(r, ngx_gov_submit_persist(r, sc));
+    rc = ngx_gov_submit_uploads(r, rd);
 
     if (rc == NGX_DONE) {
         return;
@@ -291,51 +328,54 @@ done:
 
 /*
  * The application as sent: JSON from API clients, an HTML form from
- * browsers, validated against the bundle with every problem at once.
- * Returns it, or NULL with the answer's code in *rc.
+ * browsers, validated against the bundle with every problem at once
+ * (rd->problems).  NGX_OK, or NGX_DECLINED with the answer's code in *rc.
  */
 
-static json_t *
-ngx_gov_submit_read(ngx_http_request_t *r, ngx_gov_bundle_t *b,
-    ngx_str_t *body, ngx_uint_t *form, ngx_int_t *rc)
+static ngx_int_t
+ngx_gov_submit_read(ngx_http_request_t *r, ngx_gov_submit_read_t *rd,
+    ngx_int_t *rc)
 {
-    json_t          *doc, *problems;
-    gov_app_spec_t   spec;
+    gov_app_spec_t     spec;
+    ngx_gov_bundle_t  *b;
+
+    b = rd->bundle;
 
     switch (ngx_http_gov_body_type(r)) {
 
     case NGX_GOV_BODY_JSON:
-        *form = 0;
+        rd->form = 0;
         break;
 
     case NGX_GOV_BODY_FORM:
-        *form = 1;
+        rd->form = 1;
         break;
 
     default:
         *rc = ngx_http_gov_error(r, NGX_HTTP_UNSUPPORTED_MEDIA_TYPE,
                                  "unsupported_media_type");
-        return NULL;
+        return NGX_DECLINED;
     }
 
-    if (ngx_http_gov_read_body(r, body) != NGX_OK) {
+    if (ngx_http_gov_read_body(r, &rd->body) != NGX_OK) {
         *rc = ngx_http_gov_error(r, NGX_HTTP_REQUEST_ENTITY_TOO_LARGE,
                                  "too_large");
-        return NULL;
+        return NGX_DECLINED;
     }
 
-    if (*form) {
-        doc = gov_app_from_form((char *) body->data, body->len);
+    if (rd->form) {
+        rd->doc = gov_app_from_form((char *) rd->body.data, rd->body.len);
 
     } else {
-        doc = json_loadb((char *) body->data, body->len,
-                         JSON_REJECT_DUPLICATES, NULL);
+        rd->doc = json_loadb((char *) rd->body.data, rd->body.len,
+                             JSON_REJECT_DUPLICATES, NULL);
     }
 
-    if (doc == NULL) {
+    if (rd->doc == NULL) {
         *rc = ngx_http_gov_error(r, NGX_HTTP_BAD_REQUEST,
-                                 *form ? "malformed_form" : "malformed_json");
-        return NULL;
+                                 rd->form ? "malformed_form"
+                                          : "malformed_json");
+        return NGX_DECLINED;
     }
 
     spec.fields = b->app_fields;
@@ -344,28 +384,206 @@ ngx_gov_submit_read(ngx_http_request_t *r, ngx_gov_bundle_t *b,
     spec.nmaterials = b->napp_materials;
     spec.match = ngx_gov_bundles_matcher();
 
-    if (gov_app_validate(&spec, doc, &problems) == 0) {
-        return doc;
+    rd->problems = NULL;
+
+    if (gov_app_validate(&spec, rd->doc, &rd->problems) != 0
+        && rd->problems == NULL)
+    {
+        json_decref(rd->doc);
+        *rc = NGX_HTTP_INTERNAL_SERVER_ERROR;
+        return NGX_DECLINED;
     }
 
-    *rc = NGX_DECLINED;
+    return NGX_OK;
+}
 
-    if (problems && *form && ngx_http_gov_wants_html(r)) {
-        /* the form again, every problem next to its field */
-        *rc = ngx_gov_apply_page(r, b, doc, problems, 422);
+
+/*
+ * The materials given as "upload:HEX": each must be the applicant's own
+ * upload, asked of Redis before anything is answered, so that every
+ * problem still comes at once.
+ */
+
+static ngx_int_t
+ngx_gov_submit_uploads(ngx_http_request_t *r, ngx_gov_submit_read_t *rd)
+{
+    json_t      *materials, *v;
+    ngx_int_t    rc;
+    const char  *key, *hex;
+
+    rd->hexes = json_array();
+    if (rd->hexes == NULL) {
+        ngx_gov_submit_checked(r, rd, NULL);
+        return NGX_DONE;
     }
 
-    json_decref(doc);
+    materials = json_object_get(rd->doc, "materials");
 
-    if (*rc == NGX_DECLINED) {
-        *rc = problems ? ngx_http_gov_json_answer(r, 422, problems)
-                       : NGX_HTTP_INTERNAL_SERVER_ERROR;
+    json_object_foreach(materials, key, v) {
+        if (!json_is_string(v) || json_string_length(v) < 7
+            || ngx_strncmp(json_string_value(v), "upload:", 7) != 0)
+        {
+            continue;
+        }
 
-    } else {
-        json_decref(problems);
+        hex = ngx_gov_upload_ref_hex(json_string_value(v),
+                                     json_string_length(v));
+
+        if (hex) {
+            json_array_append_new(rd->hexes,
+                                  json_stringn(hex, NGX_GOV_UPLOAD_HEX));
+        }
     }
 
-    return NULL;
+    if (json_array_size(rd->hexes) == 0) {
+        ngx_gov_submit_checked(r, rd, json_object());
+        return NGX_DONE;
+    }
+
+    rc = ngx_gov_upload_known(r, &rd->subject, rd->hexes,
+                              ngx_gov_submit_checked, rd);
+
+    return rc == NGX_OK ? NGX_DONE : NGX_HTTP_INTERNAL_SERVER_ERROR;
+}
+
+
+/*
+ * Every problem known ("known": the uploads that are the applicant's,
+ * NULL when Redis is down): the form again or 422, else persisted.
+ */
+
+static void
+ngx_gov_submit_checked(ngx_http_request_t *r, void *data, json_t *known)
+{
+    ngx_gov_submit_read_t *rd = data;
+
+    json_t            *materials, *v, *uploads, *meta;
+    ngx_int_t          rc;
+    const char        *key, *hex;
+    ngx_connection_t  *c;
+    ngx_gov_submit_t  *sc;
+
+    c = r->connection;
+    sc = NULL;
+    uploads = NULL;
+
+    if (known == NULL) {
+        rc = ngx_http_gov_unavailable(r);
+        goto done;
+    }
+
+    /* unknown and others' uploads alike: existence is never revealed */
+
+    uploads = json_object();
+    materials = json_object_get(rd->doc, "materials");
+
+    json_object_foreach(materials, key, v) {
+        if (!json_is_string(v) || json_string_length(v) < 7
+            || ngx_strncmp(json_string_value(v), "upload:", 7) != 0)
+        {
+            continue;
+        }
+
+        hex = ngx_gov_upload_ref_hex(json_string_value(v),
+                                     json_string_length(v));
+        meta = hex ? json_object_getn(known, hex, NGX_GOV_UPLOAD_HEX) : NULL;
+
+        if (meta) {
+            json_object_setn(uploads, hex, NGX_GOV_UPLOAD_HEX, meta);
+            continue;
+        }
+
+        ngx_gov_submit_problem(&rd->problems, key, "unknown_upload");
+    }
+
+    if (rd->problems) {
+        rc = NGX_DECLINED;
+
+        if (rd->form && ngx_http_gov_wants_html(r)) {
+            /* the form again, every problem next to its field */
+            rc = ngx_gov_apply_page(r, rd->bundle, rd->doc, rd->problems,
+                                    422);
+        }
+
+        if (rc == NGX_DECLINED) {
+            rc = ngx_http_gov_json_answer(r, 422, json_incref(rd->problems));
+        }
+
+        goto done;
+    }
+
+    sc = ngx_gov_submit_create(r, rd->bundle, &rd->subject, &rd->actor,
+                               rd->doc, uploads, rd->hexes);
+
+    if (sc == NULL) {
+        rc = NGX_HTTP_INTERNAL_SERVER_ERROR;
+        goto done;
+    }
+
+    if (ngx_gov_submit_idempotency(r, sc, &rd->body, rd->form, &rc)
+        != NGX_OK)
+    {
+        goto done;
+    }
+
+    /* persisted first: no department hears of it before Redis has it */
+
+    rc = ngx_http_gov_queued(r, ngx_gov_submit_persist(r, sc));
+
+done:
+
+    json_decref(known);
+    json_decref(uploads);
+    ngx_gov_submit_read_cleanup(rd);
+
+    if (rc == NGX_DONE) {
+        return;
+    }
+
+    ngx_http_finalize_request(r, rc);
+    ngx_http_run_posted_requests(c);
+}
+
+
+static void
+ngx_gov_submit_read_cleanup(void *data)
+{
+    ngx_gov_submit_read_t *rd = data;
+
+    json_decref(rd->doc);
+    json_decref(rd->problems);
+    json_decref(rd->hexes);
+
+    rd->doc = NULL;
+    rd->problems = NULL;
+    rd->hexes = NULL;
+}
+
+
+/* one more {"id","reason"} in the problems, made when there were none */
+
+static void
+ngx_gov_submit_problem(json_t **problems, const char *id, const char *reason)
+{
+    json_t  *invalid;
+
+    if (*problems == NULL) {
+        *problems = json_pack("{s:s,s:[],s:[]}", "error",
+                              "invalid_application", "missing", "invalid");
+        if (*problems == NULL) {
+            return;
+        }
+    }
+
+    invalid = json_object_get(*problems, "invalid");
+
+    if (!json_is_array(invalid)) {
+        invalid = json_array();
+        json_object_set_new(*problems, "invalid", invalid);
+    }
+
+    json_array_append_new(invalid, json_pack("{s:s,s:s}", "id", id,
+                                             "reason", reason));
 }
 
 
@@ -377,7 +595,8 @@ ngx_gov_submit_read(ngx_http_request_t *r, ngx_gov_bundle_t *b,
 
 static ngx_gov_submit_t *
 ngx_gov_submit_create(ngx_http_request_t *r, ngx_gov_bundle_t *b,
-    ngx_str_t *subject, ngx_str_t *actor, json_t *doc)
+    ngx_str_t *subject, ngx_str_t *actor, json_t *doc, json_t *uploads,
+    json_t *hexes)
 {
     u_char              *p, random[8], date[GOV_ISO_TIME_LEN];
     json_t              *v;
@@ -424,6 +643,12 @@ ngx_gov_submit_create(ngx_http_request_t *r, ngx_gov_bundle_t *b,
     v = json_object_get(doc, "materials");
     json_object_set_new(sc->doc, "materials",
                         v ? json_incref(v) : json_object());
+
+    if (json_object_size(uploads)) {
+        /* what departments are told of each upload (ngx_gov_payload()) */
+        json_object_set(sc->doc, "uploads", uploads);
+        sc->hexes = json_incref(hexes);
+    }
 
     p = (u_char *) gov_iso_time((char *) date, sc->submitted);
     json_object_set_new(sc->doc, "submitted_at",
@@ -510,8 +735,9 @@ static ngx_int_t
 ngx_gov_submit_persist(ngx_http_request_t *r, ngx_gov_submit_t *sc)
 {
     u_char                    *date, *now_ms, *lease, *nitems, *high, *hex;
-    u_char                     hash[32];
-    ngx_uint_t                 i, n, ready;
+    u_char                    *p, hash[32];
+    json_t                    *v;
+    ngx_uint_t                 i, n, ready, nup;
     ngx_gov_item_t            *items, *it;
     ngx_gov_bundle_t          *b;
     const char               **argv;
@@ -526,9 +752,11 @@ ngx_gov_submit_persist(ngx_http_request_t *r, ngx_gov_submit_t *sc)
     items = bc->items.elts;
     n = b->items.nelts;
 
-    argv = ngx_palloc(r->pool, (15 + 3 * n) * sizeof(char *));
-    argvlen = ngx_palloc(r->pool, (15 + 3 * n) * sizeof(size_t));
-    date = ngx_pnalloc(r->pool, GOV_ISO_DATE_LEN + 64 + 5 * NGX_INT64_LEN);
+    nup = json_array_size(sc->hexes);
+
+    argv = ngx_palloc(r->pool, (16 + 3 * n + nup) * sizeof(char *));
+    argvlen = ngx_palloc(r->pool, (16 + 3 * n + nup) * sizeof(size_t));
+    date = ngx_pnalloc(r->pool, GOV_ISO_DATE_LEN + 64 + 6 * NGX_INT64_LEN);
 
     if (argv == NULL || argvlen == NULL || date == NULL) {
         return NGX_ERROR;
@@ -585,7 +813,17 @@ ngx_gov_submit_persist(ngx_http_request_t *r, ngx_gov_submit_t *sc)
         ARG(17 + 3 * i, ready ? "1" : "0", 1);
     }
 
-    cmd.argc = (int) (15 + 3 * n);
+    /* the uploads it names, checked again and counted in the script */
+
+    p = high + NGX_INT64_LEN;
+    ARG(15 + 3 * n, p, ngx_sprintf(p, "%ui", nup) - p);
+
+    for (i = 0; i < nup; i++) {
+        v = json_array_get(sc->hexes, i);
+        ARG(16 + 3 * n + i, json_string_value(v), json_string_length(v));
+    }
+
+    cmd.argc = (int) (16 + 3 * n + nup);
     cmd.argv = argv;
     cmd.argvlen = argvlen;
 
@@ -627,6 +865,13 @@ ngx_gov_submit_persisted(redisReply *reply, void *data)
 
     kind = reply->element[0];
     val = reply->element[1];
+
+    if (kind->len == 14 && ngx_strncmp(kind->str, "unknown_upload", 14) == 0)
+    {
+        /* swept or taken away between the check and now: nothing stored */
+        rc = ngx_gov_submit_lost_upload(sc, val);
+        goto done;
+    }
 
     if (kind->len == 3 && ngx_strncmp(kind->str, "dup", 3) == 0
         && reply->elements == 3
@@ -687,6 +932,30 @@ done:
 
     ngx_http_finalize_request(r, rc);
     ngx_http_run_posted_requests(c);
+}
+
+
+static ngx_int_t
+ngx_gov_submit_lost_upload(ngx_gov_submit_t *sc, redisReply *hex)
+{
+    json_t      *problems, *v;
+    const char  *key;
+
+    problems = NULL;
+
+    json_object_foreach(json_object_get(sc->doc, "materials"), key, v) {
+        if (json_is_string(v) && json_string_length(v) == 7 + hex->len
+            && ngx_strncmp(json_string_value(v) + 7, hex->str, hex->len) == 0)
+        {
+            ngx_gov_submit_problem(&problems, key, "unknown_upload");
+        }
+    }
+
+    if (problems == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    return ngx_http_gov_json_answer(sc->request, 422, problems);
 }
 
 

@@ -24,6 +24,7 @@
 #include "ngx_gov_dispatch.h"
 #include "ngx_gov_callback.h"
 #include "ngx_gov_progress.h"
+#include "ngx_gov_upload.h"
 
 
 static ngx_int_t ngx_http_gov_preconfiguration(ngx_conf_t *cf);
@@ -115,6 +116,41 @@ static ngx_command_t  ngx_http_gov_commands[] = {
       ngx_http_gov_handler_directive,
       NGX_HTTP_LOC_CONF_OFFSET,
       NGX_GOV_H_PROGRESS,
+      NULL },
+
+    { ngx_string("gov_upload"),
+      NGX_HTTP_LOC_CONF|NGX_CONF_NOARGS,
+      ngx_http_gov_handler_directive,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      NGX_GOV_H_UPLOAD,
+      NULL },
+
+    { ngx_string("gov_upload_store"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_1MORE,
+      ngx_gov_upload_store_directive,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_http_gov_main_conf_t, upload),
+      NULL },
+
+    { ngx_string("gov_upload_link_secret_file"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_gov_upload_secret_directive,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_http_gov_main_conf_t, upload),
+      NULL },
+
+    { ngx_string("gov_upload_link_ttl"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_sec_slot,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_http_gov_main_conf_t, upload.link_ttl),
+      NULL },
+
+    { ngx_string("gov_trusted_origin"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_CONF_1MORE,
+      ngx_http_gov_trusted_origin,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
       NULL },
 
     { ngx_string("gov_progress_cache"),
@@ -312,6 +348,10 @@ ngx_http_gov_postconfiguration(ngx_conf_t *cf)
         return NGX_ERROR;
     }
 
+    if (ngx_gov_upload_init(cf) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
     /* the answer service draws browsers' error pages through the pages */
     ngx_gov_answer_set_error_page(ngx_http_gov_error_page);
 
@@ -348,6 +388,7 @@ ngx_http_gov_create_main_conf(ngx_conf_t *cf)
 
     gmcf->jwt_cache = NGX_CONF_UNSET_UINT;
     gmcf->bundles.dispatch_timeout = NGX_CONF_UNSET_MSEC;
+    ngx_gov_upload_create_conf(&gmcf->upload);
 
     if (ngx_array_init(&gmcf->bundles.materials, cf->pool, 8,
                        sizeof(ngx_gov_material_t)) != NGX_OK
@@ -375,6 +416,10 @@ ngx_http_gov_init_main_conf(ngx_conf_t *cf, void *conf)
     }
 
     ngx_conf_init_uint_value(gmcf->jwt_cache, 100000);
+
+    if (ngx_gov_upload_init_conf(cf, &gmcf->upload) != NGX_CONF_OK) {
+        return NGX_CONF_ERROR;
+    }
 
     return ngx_gov_bundles_init_conf(cf, &gmcf->bundles);
 }
@@ -445,6 +490,10 @@ ngx_http_gov_init_process(ngx_cycle_t *cycle)
         }
     }
 
+    if (ngx_gov_upload_init_process(cycle) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
     return ngx_gov_dispatch_init_process(cycle);
 }
 
@@ -453,6 +502,7 @@ static void
 ngx_http_gov_exit_process(ngx_cycle_t *cycle)
 {
     ngx_gov_dispatch_exit_process(cycle);
+    ngx_gov_upload_exit_process(cycle);
     ngx_gov_progress_exit_process(cycle);
     ngx_http_gov_token_exit_process(cycle);
     ngx_gov_redis_exit_process(cycle);
@@ -541,6 +591,18 @@ ngx_http_gov_handler_directive(ngx_conf_t *cf, ngx_command_t *cmd,
 
     case NGX_GOV_H_PROGRESS:
         clcf->handler = ngx_http_gov_progress_handler;
+        break;
+
+    case NGX_GOV_H_UPLOAD:
+        clcf->handler = ngx_gov_upload_handler;
+
+        gmcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_gov_module);
+
+        if (gmcf->upload.used_line == 0) {
+            gmcf->upload.used_file = cf->conf_file->file.name;
+            gmcf->upload.used_line = cf->conf_file->line;
+        }
+
         break;
     }
 
