@@ -19,6 +19,26 @@
 #include "ngx_gov_form.h"
 
 
+/* "1.2 MB", "34 KB", "120 字节" into "buf" (32 bytes) */
+
+const char *
+ngx_gov_size_text(json_int_t size, char *buf)
+{
+    if (size >= 1024 * 1024) {
+        ngx_sprintf((u_char *) buf, "%.1f MB%Z",
+                    (double) size / (1024 * 1024));
+
+    } else if (size >= 1024) {
+        ngx_sprintf((u_char *) buf, "%L KB%Z", (int64_t) (size + 1023) / 1024);
+
+    } else {
+        ngx_sprintf((u_char *) buf, "%L 字节%Z", (int64_t) size);
+    }
+
+    return buf;
+}
+
+
 /*
  * The application form: blank, or as submitted with every problem shown
  * next to its field and listed on top (一次告知); a fresh idempotency key,
@@ -27,10 +47,14 @@
 
 ngx_int_t
 ngx_gov_apply_page(ngx_http_request_t *r, ngx_gov_bundle_t *b, json_t *doc,
-    json_t *problems, ngx_uint_t status)
+    json_t *problems, json_t *uploads, ngx_uint_t status)
 {
     u_char   random[16], key[32];
-    json_t  *guide, *view;
+    char     size[32];
+    size_t   i;
+    ngx_http_gov_main_conf_t  *gmcf;
+    json_t  *guide, *view, *m, *meta;
+    const char  *value;
 
     if (RAND_bytes(random, sizeof(random)) != 1) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
@@ -53,6 +77,33 @@ ngx_gov_apply_page(ngx_http_request_t *r, ngx_gov_bundle_t *b, json_t *doc,
     json_object_set_new(view, "idempotency_key",
                         json_stringn((char *) key, sizeof(key)));
     json_decref(guide);
+
+    gmcf = ngx_http_get_module_main_conf(r, ngx_http_gov_module);
+
+    /* with a store, the form posts its files with it */
+    json_object_set_new(view, "uploads",
+                        json_boolean(gmcf->upload.path.len != 0));
+
+    /* files stored already are shown and kept, never asked for again */
+
+    json_array_foreach(json_object_get(view, "materials"), i, m) {
+        value = json_string_value(json_object_get(m, "value"));
+
+        if (value == NULL || ngx_strlen(value) != 7 + 64
+            || ngx_strncmp(value, "upload:", 7) != 0)
+        {
+            continue;
+        }
+
+        meta = uploads ? json_object_get(uploads, value + 7) : NULL;
+
+        json_object_set_new(m, "uploaded", json_pack("{s:O?,s:s}",
+            "file", meta ? json_object_get(meta, "name") : NULL,
+            "size", ngx_gov_size_text(
+                        meta ? json_integer_value(json_object_get(meta,
+                                                                  "size"))
+                             : 0, size)));
+    }
 
     return ngx_http_gov_page(r, status, "apply", view);
 }

@@ -147,7 +147,7 @@ ngx_gov_apply_identity(ngx_http_request_t *r)
 
     } else {
         rc = ngx_http_gov_wants_html(r)
-             ? ngx_gov_apply_page(r, b, NULL, NULL, NGX_HTTP_OK)
+             ? ngx_gov_apply_page(r, b, NULL, NULL, NULL, NGX_HTTP_OK)
              : NGX_DECLINED;
 
         if (rc == NGX_DECLINED) {

@@ -129,7 +129,9 @@ static const char  ngx_gov_submit_lua[] =
 
 
 static ngx_int_t ngx_gov_created(ngx_http_request_t *r, ngx_gov_bundle_t *b,
-    ngx_str_t *body);
+    ngx_str_t *body, json_t *doc);
+static json_t *ngx_gov_received(ngx_gov_bundle_t *b, json_t *guide,
+    json_t *doc);
 static void ngx_gov_submit_body(ngx_http_request_t *r);
 static void ngx_gov_submit_cleanup(void *data);
 static void ngx_gov_submit_identity(ngx_http_request_t *r);
@@ -140,6 +142,15 @@ static ngx_int_t ngx_gov_submit_uploads(ngx_http_request_t *r,
 static void ngx_gov_submit_checked(ngx_http_request_t *r, void *data,
     json_t *known);
 static void ngx_gov_submit_read_cleanup(void *data);
+static void ngx_gov_submit_multipart(ngx_http_request_t *r);
+static void ngx_gov_submit_streamed(ngx_http_request_t *r,
+    ngx_gov_upload_stream_t *st);
+static void ngx_gov_submit_owned(ngx_http_request_t *r,
+    ngx_gov_upload_stream_t *st);
+static ngx_int_t ngx_gov_submit_parse(ngx_http_request_t *r,
+    ngx_gov_submit_read_t *rd, ngx_int_t *rc);
+static void ngx_gov_submit_problem_n(json_t **problems, const char *id,
+    size_t len, const char *reason);
 static void ngx_gov_submit_problem(json_t **problems, const char *id,
     const char *reason);
 static ngx_gov_submit_t *ngx_gov_submit_create(ngx_http_request_t *r,
@@ -168,12 +179,224 @@ static void ngx_gov_submit_answer(ngx_gov_submit_t *sc);
 ngx_int_t
 ngx_gov_submit_handler(ngx_http_request_t *r)
 {
+    char                       boundary[GOV_MP_BOUNDARY_MAX + 1];
+    ngx_http_gov_main_conf_t  *gmcf;
+
+    gmcf = ngx_http_get_module_main_conf(r, ngx_http_gov_module);
+
+    if (r->method == NGX_HTTP_POST && r->headers_in.content_type
+        && gmcf->upload.path.len
+        && gov_mp_boundary((char *) r->headers_in.content_type->value.data,
+                           r->headers_in.content_type->value.len, boundary))
+    {
+        /* the form with its files: identity first, then the stream */
+        r->main->count++;
+        ngx_http_gov_identity_then(r, ngx_gov_submit_multipart);
+        return NGX_DONE;
+    }
+
     return ngx_http_gov_read_post(r, ngx_gov_submit_body);
 }
 
 
+/*
+ * The application form posted with its files (multipart/form-data): the
+ * files are stored as the citizen's uploads while the body streams in,
+ * the fields become the urlencoded form, and the rest is a form's way.
+ */
+
+static void
+ngx_gov_submit_multipart(ngx_http_request_t *r)
+{
+    ngx_int_t          rc, reason, same;
+    ngx_str_t          subject, actor;
+    ngx_connection_t  *c;
+
+    c = r->connection;
+
+    reason = ngx_http_gov_whoami(r, &subject, &actor);
+    same = (reason == GOV_AUTH_OK) ? ngx_http_gov_same_site(r) : NGX_OK;
+
+    if (reason != GOV_AUTH_OK || same != NGX_OK) {
+        rc = ngx_http_discard_request_body(r);
+
+        if (rc == NGX_OK) {
+            rc = (reason == NGX_DECLINED) ? ngx_http_gov_unavailable(r)
+                 : (reason != GOV_AUTH_OK)
+                   ? ngx_http_gov_unauthenticated(r, reason)
+                   : ngx_http_gov_cross_site(r);
+        }
+
+        goto done;
+    }
+
+    rc = ngx_gov_upload_read(r, NGX_GOV_UPLOAD_FORM, ngx_gov_submit_streamed);
+
+    if (rc < NGX_HTTP_SPECIAL_RESPONSE) {
+        rc = NGX_DONE;
+    }
+
+done:
+
+    ngx_http_finalize_request(r, rc);
+    ngx_http_run_posted_requests(c);
+}
+
+
+static void
+ngx_gov_submit_streamed(ngx_http_request_t *r, ngx_gov_upload_stream_t *st)
+{
+    ngx_int_t          rc;
+    ngx_str_t          subject, actor;
+    ngx_connection_t  *c;
+
+    c = r->connection;
+
+    if (st->status == 0) {
+        (void) ngx_http_gov_whoami(r, &subject, &actor);
+
+        if (ngx_gov_upload_own(r, st, &subject, ngx_gov_submit_owned)
+            == NGX_OK)
+        {
+            return;
+        }
+
+        st->status = NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    rc = st->error ? ngx_http_gov_error(r, st->status, st->error)
+                   : (ngx_int_t) st->status;
+
+    ngx_http_finalize_request(r, rc);
+    ngx_http_run_posted_requests(c);
+}
+
+
+/*
+ * The files are the citizen's: the form's own fields, each stored file
+ * as "materials.ID=upload:HEX" in place of what the form said for ID,
+ * and a file refused (type, size, empty) as a problem of its material.
+ */
+
+static void
+ngx_gov_submit_owned(ngx_http_request_t *r, ngx_gov_upload_stream_t *st)
+{
+    u_char                 *p, *end, *pair, *amp, *eq;
+    size_t                  len;
+    ngx_int_t               rc;
+    ngx_uint_t              i, j, replaced;
+    ngx_connection_t       *c;
+    ngx_pool_cleanup_t     *cln;
+    ngx_gov_upload_file_t  *f;
+    ngx_gov_submit_read_t  *rd;
+
+    c = r->connection;
+    f = st->files.elts;
+
+    if (st->status) {
+        rc = ngx_http_gov_error(r, st->status, st->error ? st->error
+                                                         : "unavailable");
+        goto done;
+    }
+
+    cln = ngx_pool_cleanup_add(r->pool, sizeof(ngx_gov_submit_read_t));
+    len = st->form.len + st->files.nelts * (sizeof("&=upload%3A") + 64
+                                            + GOV_MP_NAME_MAX * 3);
+    p = ngx_pnalloc(r->pool, len);
+
+    if (cln == NULL || p == NULL) {
+        rc = NGX_HTTP_INTERNAL_SERVER_ERROR;
+        goto done;
+    }
+
+    rd = cln->data;
+    ngx_memzero(rd, sizeof(ngx_gov_submit_read_t));
+    cln->handler = ngx_gov_submit_read_cleanup;
+
+    rd->body.data = p;
+    rd->form = 1;
+    rd->bundle = ngx_gov_uri_bundle(r);
+    (void) ngx_http_gov_whoami(r, &rd->subject, &rd->actor);
+
+    /* the fields, but not a material a file was sent for */
+
+    end = st->form.data + st->form.len;
+
+    for (pair = st->form.data; pair && pair < end; pair = amp + 1) {
+        amp = ngx_strlchr(pair, end, '&');
+        if (amp == NULL) {
+            amp = end;
+        }
+
+        eq = ngx_strlchr(pair, amp, '=');
+        replaced = 0;
+
+        for (j = 0; eq && j < st->files.nelts; j++) {
+            if ((size_t) (eq - pair) == f[j].field.len
+                && ngx_strncmp(pair, f[j].field.data, f[j].field.len) == 0)
+            {
+                replaced = 1;
+            }
+        }
+
+        if (!replaced && amp > pair) {
+            if (p > rd->body.data) {
+                *p++ = '&';
+            }
+
+            p = ngx_cpymem(p, pair, amp - pair);
+        }
+
+        if (amp == end) {
+            break;
+        }
+    }
+
+    for (i = 0; i < st->files.nelts; i++) {
+        if (f[i].status) {
+            continue;
+        }
+
+        if (p > rd->body.data) {
+            *p++ = '&';
+        }
+
+        p = (u_char *) ngx_escape_uri(p, f[i].field.data, f[i].field.len,
+                                      NGX_ESCAPE_ARGS);
+        p = ngx_sprintf(p, "=upload%%3A%*s", (size_t) 64, f[i].hex);
+    }
+
+    rd->body.len = p - rd->body.data;
+
+    if (ngx_gov_submit_parse(r, rd, &rc) != NGX_OK) {
+        goto done;
+    }
+
+    for (i = 0; i < st->files.nelts; i++) {
+        if (f[i].status && f[i].field.len > 10) {
+            /* "materials.ID": the problem is ID's */
+            ngx_gov_submit_problem_n(&rd->problems,
+                                     (char *) f[i].field.data + 10,
+                                     f[i].field.len - 10, f[i].error);
+        }
+    }
+
+    rc = ngx_gov_submit_uploads(r, rd);
+
+    if (rc == NGX_DONE) {
+        return;
+    }
+
+done:
+
+    ngx_http_finalize_request(r, rc);
+    ngx_http_run_posted_requests(c);
+}
+
+
 static ngx_int_t
-ngx_gov_created(ngx_http_request_t *r, ngx_gov_bundle_t *b, ngx_str_t *body)
+ngx_gov_created(ngx_http_request_t *r, ngx_gov_bundle_t *b, ngx_str_t *body,
+    json_t *doc)
 {
     size_t       i, j;
     json_t      *data, *guide, *step, *item, *v;
@@ -219,6 +442,14 @@ ngx_gov_created(ngx_http_request_t *r, ngx_gov_bundle_t *b, ngx_str_t *body)
     json_object_set_new(data, "title", json_string("申报已提交"));
     json_object_set(data, "name", json_object_get(guide, "name"));
     json_object_set(data, "time_limit", json_object_get(guide, "time_limit"));
+
+    if (doc) {
+        v = ngx_gov_received(b, guide, doc);
+        json_object_set_new(data, "has_received",
+                            json_boolean(json_array_size(v) != 0));
+        json_object_set_new(data, "received", v);
+    }
+
     json_decref(guide);
 
     rc = ngx_http_gov_page(r, NGX_HTTP_CREATED, "receipt", data);
@@ -228,6 +459,57 @@ ngx_gov_created(ngx_http_request_t *r, ngx_gov_bundle_t *b, ngx_str_t *body)
     }
 
     return rc;
+}
+
+
+/* what the receipt lists as received, material by material */
+
+static json_t *
+ngx_gov_received(ngx_gov_bundle_t *b, json_t *guide, json_t *doc)
+{
+    char         size[32];
+    size_t       i;
+    json_t      *list, *m, *v, *meta;
+    const char  *id, *value;
+
+    list = json_array();
+
+    json_array_foreach(json_object_get(guide, "materials"), i, m) {
+        id = json_string_value(json_object_get(m, "id"));
+        v = id ? json_object_get(json_object_get(doc, "materials"), id)
+               : NULL;
+        value = json_string_value(v);
+
+        if (value == NULL) {
+            continue;
+        }
+
+        if (ngx_strcmp(value, "elicense") == 0) {
+            json_array_append_new(list, json_pack("{s:O,s:s}",
+                                  "name", json_object_get(m, "name"),
+                                  "what", "电子证照"));
+            continue;
+        }
+
+        meta = (ngx_strlen(value) == 7 + 64)
+               ? json_object_get(json_object_get(doc, "uploads"), value + 7)
+               : NULL;
+
+        if (meta) {
+            json_array_append_new(list, json_pack("{s:O,s:s,s:O?,s:s}",
+                "name", json_object_get(m, "name"), "what", "已上传",
+                "file", json_object_get(meta, "name"),
+                "size", ngx_gov_size_text(json_integer_value(
+                            json_object_get(meta, "size")), size)));
+            continue;
+        }
+
+        json_array_append_new(list, json_pack("{s:O,s:s,s:s}",
+                              "name", json_object_get(m, "name"),
+                              "what", "材料编号", "file", value));
+    }
+
+    return list;
 }
 
 
@@ -336,11 +618,6 @@ static ngx_int_t
 ngx_gov_submit_read(ngx_http_request_t *r, ngx_gov_submit_read_t *rd,
     ngx_int_t *rc)
 {
-    gov_app_spec_t     spec;
-    ngx_gov_bundle_t  *b;
-
-    b = rd->bundle;
-
     switch (ngx_http_gov_body_type(r)) {
 
     case NGX_GOV_BODY_JSON:
@@ -362,6 +639,21 @@ ngx_gov_submit_read(ngx_http_request_t *r, ngx_gov_submit_read_t *rd,
                                  "too_large");
         return NGX_DECLINED;
     }
+
+    return ngx_gov_submit_parse(r, rd, rc);
+}
+
+
+/* rd->body as JSON or a form, validated into rd->doc and rd->problems */
+
+static ngx_int_t
+ngx_gov_submit_parse(ngx_http_request_t *r, ngx_gov_submit_read_t *rd,
+    ngx_int_t *rc)
+{
+    gov_app_spec_t     spec;
+    ngx_gov_bundle_t  *b;
+
+    b = rd->bundle;
 
     if (rd->form) {
         rd->doc = gov_app_from_form((char *) rd->body.data, rd->body.len);
@@ -502,7 +794,7 @@ ngx_gov_submit_checked(ngx_http_request_t *r, void *data, json_t *known)
         if (rd->form && ngx_http_gov_wants_html(r)) {
             /* the form again, every problem next to its field */
             rc = ngx_gov_apply_page(r, rd->bundle, rd->doc, rd->problems,
-                                    422);
+                                    known, 422);
         }
 
         if (rc == NGX_DECLINED) {
@@ -565,13 +857,35 @@ ngx_gov_submit_read_cleanup(void *data)
 static void
 ngx_gov_submit_problem(json_t **problems, const char *id, const char *reason)
 {
-    json_t  *invalid;
+    ngx_gov_submit_problem_n(problems, id, ngx_strlen(id), reason);
+}
+
+
+static void
+ngx_gov_submit_problem_n(json_t **problems, const char *id, size_t len,
+    const char *reason)
+{
+    size_t   i;
+    json_t  *invalid, *missing, *v;
 
     if (*problems == NULL) {
         *problems = json_pack("{s:s,s:[],s:[]}", "error",
                               "invalid_application", "missing", "invalid");
         if (*problems == NULL) {
             return;
+        }
+    }
+
+    /* a reason says more than "missing" */
+
+    missing = json_object_get(*problems, "missing");
+
+    json_array_foreach(missing, i, v) {
+        if (json_string_length(v) == len
+            && ngx_strncmp(json_string_value(v), id, len) == 0)
+        {
+            json_array_remove(missing, i);
+            break;
         }
     }
 
@@ -582,7 +896,7 @@ ngx_gov_submit_problem(json_t **problems, const char *id, const char *reason)
         json_object_set_new(*problems, "invalid", invalid);
     }
 
-    json_array_append_new(invalid, json_pack("{s:s,s:s}", "id", id,
+    json_array_append_new(invalid, json_pack("{s:s%,s:s}", "id", id, len,
                                              "reason", reason));
 }
 
@@ -1009,7 +1323,7 @@ ngx_gov_submit_replayed(ngx_gov_submit_t *sc, redisReply *id,
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    return ngx_gov_created(r, sc->bundle, &body);
+    return ngx_gov_created(r, sc->bundle, &body, NULL);
 }
 
 
@@ -1217,7 +1531,7 @@ ngx_gov_submit_answer(ngx_gov_submit_t *sc)
         goto done;
     }
 
-    rc = ngx_gov_created(r, sc->bundle, &body);
+    rc = ngx_gov_created(r, sc->bundle, &body, sc->doc);
 
 done:
 

@@ -15,6 +15,7 @@ use JSON::PP;
 use Digest::SHA qw(sha256_hex hmac_sha256_hex);
 use IO::Socket::INET;
 use File::Find;
+use Encode qw(decode_utf8);
 use GovTest;
 
 my $t = GovTest->new;
@@ -87,6 +88,7 @@ sub multipart {
     my ($boundary, @parts) = @_;
     my $body = '';
     while (my ($disp, $data) = splice @parts, 0, 2) {
+        utf8::encode($data) if utf8::is_utf8($data);
         $body .= "--$boundary\r\nContent-Disposition: form-data; $disp\r\n"
                . "\r\n$data\r\n";
     }
@@ -467,6 +469,99 @@ SKIP: {
     $t->stop_nginx;
     $t->check_logs;
     system("umount $small");
+}
+
+# --- the application form posts its files ---------------------------------------
+
+{
+    (my $h3 = $http) =~ s{keep_unused=2s}{keep_unused=1h};
+    $h3 .= "    gov_templates %%ROOT%%/templates;\n";
+    $t->write_conf(http => $h3, server => $server);
+    $t->start_nginx;
+
+    my $page = $t->get('/bundles/newborn/apply',
+                       headers => { auth($zhang), Accept => 'text/html' });
+    like($page->{content}, qr/enctype="multipart\/form-data"/,
+         'the form posts multipart/form-data');
+    like($page->{content}, qr/<input type="file" id="in-photo" name="materials.photo"[^>]* required/,
+         'a file input for a material that must be uploaded');
+    like($page->{content}, qr/name="elicense.id_card".*<input type="file" id="in-id_card"/s,
+         'and one beside the e-licence box');
+
+    my $b = 'FormBoundary7MA4YWxk';
+    my $html = { auth($zhang), Accept => 'text/html',
+                 'Content-Type' => "multipart/form-data; boundary=$b" };
+    my $photo = "\xff\xd8\xff\xe0form photo " . time;
+
+    # a mistake: the name is missing, the photo is good, the ID card bad
+    my $body = multipart($b, 'name="idempotency_key"', 'k1',
+                         'name="fields.name"', '',
+                         'name="materials.photo"; filename="baby.jpg"', $photo,
+                         'name="materials.id_card"; filename="id.pdf"',
+                         '<html>not a pdf</html>');
+    $res = $t->post('/bundles/newborn/applications', body => $body,
+                    headers => $html);
+    $res->{content} = decode_utf8($res->{content});
+    is($res->{status}, 422, 'a form with mistakes: 422');
+    like($res->{content}, qr/已上传：baby\.jpg（\d+ 字节）/,
+         'the stored photo is shown by name and size');
+    my $photo_hex = sha256_hex($photo);
+    like($res->{content}, qr/<input type="hidden" name="materials.photo" value="upload:$photo_hex">/,
+         'and kept in the form');
+    like($res->{content}, qr/只能上传 PDF、JPG、PNG 或 OFD 格式的文件/,
+         'the refused file is explained at its material');
+    like($res->{content}, qr/请填写此项/, 'and the missing name at its field');
+    is($t->redis_cmd('HGET', "gov:up:$photo_hex", 'o:110101199001011234'),
+       'baby.jpg', 'the photo is the citizen\'s upload');
+
+    # again, with the name, the photo kept, the e-licence ticked
+    $body = multipart($b, 'name="idempotency_key"', 'k2',
+                      'name="fields.name"', '张三',
+                      'name="materials.photo"', "upload:$photo_hex",
+                      'name="materials.photo"; filename=""', '',
+                      'name="elicense.id_card"', '1',
+                      'name="materials.id_card"; filename=""', '');
+    $res = $t->post('/bundles/newborn/applications', body => $body,
+                    headers => $html);
+    $res->{content} = decode_utf8($res->{content});
+    is($res->{status}, 201, 'the form again, nothing asked twice: 201');
+    like($res->{content}, qr/照片：已上传 baby\.jpg（\d+ 字节）/,
+         'the receipt lists the photo received');
+    like($res->{content}, qr/身份证：电子证照/, 'and the e-licence');
+    is($t->redis_cmd('HGET', "gov:up:$photo_hex", 'refs'), 1,
+       'the photo is now referenced');
+
+    # one POST that stores a new file and submits, for an API client
+    my $pdf2 = "%PDF-1.7\nform pdf " . time;
+    $body = multipart($b, 'name="fields.name"', '张三',
+                      'name="materials.photo"; filename="scan.pdf"', $pdf2,
+                      'name="materials.id_card"', 'elicense');
+    $res = $t->post('/bundles/newborn/applications', body => $body,
+                    headers => { auth($zhang),
+                                 'Content-Type' => "multipart/form-data; boundary=$b" });
+    is($res->{status}, 201, 'stores the file and submits in one POST');
+    my ($last) = reverse grep { $_->{path} eq '/s' } $t->backend_requests('dept');
+    is(decode_json($last->{body})->{materials}{photo}{sha256}, sha256_hex($pdf2),
+       'and the department gets the file');
+
+    $body = multipart($b, 'name="fields.name"', '张三',
+                      'name="other"; filename="x.pdf"', $pdf2);
+    $res = $t->post('/bundles/newborn/applications', body => $body,
+                    headers => { auth($zhang),
+                                 'Content-Type' => "multipart/form-data; boundary=$b" });
+    is($res->{status}, 422, 'a file for no material: 422');
+
+    $res = $t->post('/auth/login', body => "token=$zhang", headers => {
+                        'Content-Type' => 'application/x-www-form-urlencoded' });
+    my ($sid2) = ($res->{headers}{'set-cookie'} // '') =~ /^GOVSID=([^;]+)/;
+    $res = $t->post('/bundles/newborn/applications', body => $body,
+                    headers => { Cookie => "GOVSID=$sid2",
+                                 'Content-Type' => "multipart/form-data; boundary=$b",
+                                 Origin => $evil });
+    is($res->{status}, 403, 'the multipart form from a foreign origin: 403');
+
+    $t->stop_nginx;
+    $t->check_logs;
 }
 
 # --- configuration mistakes -------------------------------------------------------

@@ -348,7 +348,13 @@ gov_app_message(const char *reason, int material)
           "含有无法识别的字符，请重新输入" },
         { "not_a_string", "填写的内容无法识别", "填写的内容无法识别" },
         { "elicense_not_allowed", "此项不能使用电子证照",
-          "此材料不能使用电子证照，请提供材料编号" },
+          "此材料不能使用电子证照，请上传文件" },
+        { "unknown_upload", "填写有误，请检查",
+          "找不到这份已上传的材料，请重新上传" },
+        { "unsupported_type", "填写有误，请检查",
+          "只能上传 PDF、JPG、PNG 或 OFD 格式的文件" },
+        { "too_large", "内容太长", "文件太大，请压缩后重新上传" },
+        { "empty", "请填写此项", "文件是空的，请重新选择" },
     };
 
     size_t  i;
