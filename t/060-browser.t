@@ -51,6 +51,8 @@ if ($dpid == 0) {
     POSIX::_exit(127);
 }
 
+mkdir "$t->{prefix}/store" or die "store: $!\n";
+
 $t->write_conf(http => <<"EOF", server => <<'EOF');
     gov_redis 127.0.0.1:%%REDIS_PORT%% timeout=2s;
     gov_jwt_key_file %%ROOT%%/conf/demo/keys/demo.jwks;
@@ -61,12 +63,15 @@ $t->write_conf(http => <<"EOF", server => <<'EOF');
     include bundles.conf;
     gov_templates %%ROOT%%/templates;
     gov_progress_cache zone=progress:1m ttl=1s;
+    gov_upload_store %%PREFIX%%/store;
+    gov_upload_link_secret_file %%ROOT%%/conf/demo/secrets/upload-links;
     upstream gov_departments { server 127.0.0.1:$dport; }
 EOF
     location = /auth/login { gov_login; }
     location = /auth/logout { gov_logout; }
     location /demo/ { root %%PREFIX%%/html; }
-    location /bundles/ { gov_bundles; }
+    location /bundles/ { client_max_body_size 25m; gov_bundles; }
+    location /uploads/ { client_max_body_size 25m; gov_upload; }
     location /progress/ { gov_progress; }
     location /callback/ { gov_callback; }
     location /internal/departments/ {

@@ -7,7 +7,9 @@
 set -eu
 
 prefix=/srv/gov
-mkdir -p "$prefix/logs" "$prefix/tmp" "$prefix/redis" "$prefix/html"
+mkdir -p "$prefix/logs" "$prefix/tmp" "$prefix/redis" "$prefix/html" \
+         "$prefix/uploads"
+chown nobody "$prefix/uploads"      # the workers store uploads there
 
 "$prefix/conf/demo/login-page.sh" /usr/local/bin/gov-token "$prefix/html/demo"
 

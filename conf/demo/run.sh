@@ -17,7 +17,12 @@ run=${GOV_RUN_DIR:-$root/run}
 modules=${GOV_MODULE_DIR:-$root/build/plain/objs}
 nginx=${NGINX:-/usr/sbin/nginx}
 
-mkdir -p "$run/logs" "$run/tmp" "$run/redis" "$run/html"
+mkdir -p "$run/logs" "$run/tmp" "$run/redis" "$run/html" "$run/uploads"
+
+# the workers write uploads: under root they run as nobody
+if [ "$(id -u)" = 0 ]; then
+    chown nobody "$run/uploads"
+fi
 ln -sfn "$root/conf" "$run/conf"
 ln -sfn "$root/templates" "$run/templates"
 ln -sfn "$modules" "$run/modules"

@@ -11,7 +11,7 @@
 // With "nojs" the whole journey runs with JavaScript disabled.
 
 import { chromium } from 'playwright-core';
-import { mkdirSync } from 'node:fs';
+import { mkdirSync, writeFileSync, statSync } from 'node:fs';
 
 const [base, shots, mode = 'js'] = process.argv.slice(2);
 const js = mode !== 'nojs';
@@ -109,6 +109,14 @@ try {
     await readable('bundle list');
     await snap('bundles');
 
+    // the citizen's own files, made here: a real JPEG and a real PDF
+    const photo = `${shots}/${mode}-baby.jpg`;
+    const scan = `${shots}/${mode}-id-cards.pdf`;
+    writeFileSync(photo, await page.screenshot({ type: 'jpeg', quality: 70 }));
+    writeFileSync(scan, await page.pdf({ format: 'A4' }));
+    check(statSync(photo).size > 1000 && statSync(scan).size > 1000,
+          'a JPEG and a PDF to upload');
+
     // --- pick a bundle, read the guide ---------------------------------------
 
     await page.click('text=新生儿出生一件事');
@@ -145,6 +153,8 @@ try {
     await page.fill('input[name="fields.mother_name"]', '李梅');
     await page.fill('input[name="fields.mother_id"]', '12345');
     await page.fill('input[name="fields.phone"]', '13800000000');
+    // one file chosen already: it must not be asked for again
+    await page.setInputFiles('input[name="materials.parent_id_cards"]', scan);
     await page.uncheck('input[name="elicense.household_register"]');
 
     await Promise.all([page.waitForNavigation(), page.click('button:has-text("提交申报")')]);
@@ -163,6 +173,9 @@ try {
           'what was right is kept');
     check(await page.inputValue('input[name="fields.birth_date"]') === '2026年11月20日',
           'what was wrong is kept to correct');
+    const kept = await page.innerText('#up-parent_id_cards').catch(() => '');
+    check(/已上传：.*id-cards\.pdf（\d+(\.\d)? (KB|MB|字节)）/.test(kept),
+          'the uploaded PDF is kept and shown by name and size', kept);
     await readable('form with problems');
     await snap('problems');
 
@@ -177,8 +190,7 @@ try {
     await page.fill('input[name="fields.birth_date"]', '2026-11-20');
     await page.fill('input[name="fields.mother_id"]', '11010119900101123X');
     await page.check('input[name="elicense.household_register"]');
-    await page.fill('input[name="materials.parent_id_cards"]', 'UP-2026-0001');
-    await page.fill('input[name="materials.baby_photo"]', 'UP-2026-0002');
+    await page.setInputFiles('input[name="materials.baby_photo"]', photo);
     check(await page.$eval('form[action$="/applications"]', (f) => f.checkValidity()),
           'the corrected form satisfies the browser too');
 
@@ -190,6 +202,9 @@ try {
     check(/^[2-9A-Z]{8}$/.test(code), 'and the query code', code);
     text = await page.innerText('main');
     check(text.includes('接下来会怎样'), 'and what happens next');
+    const received = await page.innerText('#received').catch(() => '');
+    check(/已上传.*id-cards\.pdf/.test(received) && /已上传.*baby\.jpg/.test(received),
+          'the receipt lists both files received', received);
     await readable('receipt');
     await snap('receipt');
 
