@@ -893,7 +893,7 @@ ngx_gov_fake_free(ngx_event_t *ev)
 json_t *
 ngx_gov_payload(json_t *doc, ngx_str_t *id, ngx_gov_item_t *item)
 {
-    char                       url[160], sig[64];
+    char                       url[256], sig[64];
     json_t                    *payload, *uploads, *materials, *v, *meta;
     long long                  expires;
     const char                *key, *ref;
