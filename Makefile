@@ -118,13 +118,14 @@ browser-deps: deps
 
 # bench/progress.sh (the four figures and two ratios), bench/progress-mix.sh
 # (10,000 and 100,000 applications, uniform and Zipf, HS256 and RS256),
-# bench/jwt.sh and bench/submit.sh, in that order; results also in
-# build/bench/
+# bench/jwt.sh, bench/submit.sh and bench/upload.sh, in that order;
+# results also in build/bench/
 bench: all bench-deps
 	bench/progress.sh
 	bench/progress-mix.sh
 	bench/jwt.sh
 	bench/submit.sh
+	bench/upload.sh
 
 # ten minutes (SOAK_SECONDS) of logins, submissions, lookups and callbacks
 # while Redis restarts twice; the report is also in build/bench/soak.txt

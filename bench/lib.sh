@@ -28,7 +28,7 @@ bench_cleanup() {
     kill -QUIT "$(cat "$work/logs/nginx.pid" 2>/dev/null)" 2>/dev/null || true
     for p in "${bench_pids[@]}"; do kill "$p" 2>/dev/null || true; done
     sleep 0.5
-    rm -rf "$work"
+    [ -n "${BENCH_KEEP:-}" ] || rm -rf "$work"
 }
 
 bench_need_lua() {

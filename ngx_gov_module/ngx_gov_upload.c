@@ -37,11 +37,19 @@
 #define NGX_GOV_UPLOAD_KIND_WAIT      0x75707774
 #define NGX_GOV_SWEEP_BATCH           "100"
 
+/*
+ * What one upload may take of one turn of the event loop: a fast client
+ * on a fast link keeps nginx's body reader busy for as long as its socket
+ * refills, so past this the buffers wait for the next turn.
+ */
+#define NGX_GOV_UPLOAD_TURN           (32 * 1024)
+
 
 static ngx_int_t ngx_gov_upload_body_filter(ngx_http_request_t *r,
     ngx_chain_t *in);
 static void ngx_gov_upload_consume(ngx_gov_upload_stream_t *st, u_char *p,
     size_t len);
+static void ngx_gov_upload_resume(ngx_event_t *ev);
 static int ngx_gov_upload_part_begin(void *data, const gov_mp_part_t *part);
 static int ngx_gov_upload_part_data(void *data, const char *p, size_t len);
 static int ngx_gov_upload_part_end(void *data);
@@ -560,6 +568,9 @@ ngx_gov_upload_read(ngx_http_request_t *r, ngx_uint_t mode,
 
     st->kind = NGX_GOV_UPLOAD_KIND_STREAM;
     st->request = r;
+    st->resume.handler = ngx_gov_upload_resume;
+    st->resume.data = st;
+    st->resume.log = r->connection->log;
     st->conf = &gmcf->upload;
     st->mode = mode;
     st->done = done;
@@ -604,7 +615,7 @@ static ngx_int_t
 ngx_gov_upload_body_filter(ngx_http_request_t *r, ngx_chain_t *in)
 {
     ngx_buf_t                *b;
-    ngx_chain_t              *cl, last;
+    ngx_chain_t              *cl, *tl, last;
     ngx_gov_upload_stream_t  *st;
 
     st = ngx_http_gov_flow(r);
@@ -623,8 +634,28 @@ ngx_gov_upload_body_filter(ngx_http_request_t *r, ngx_chain_t *in)
             return NGX_HTTP_INTERNAL_SERVER_ERROR;
         }
 
+        if (st->pending || st->pass >= NGX_GOV_UPLOAD_TURN) {
+            /* held, in order, for the next turn */
+            tl = ngx_alloc_chain_link(r->pool);
+            if (tl == NULL) {
+                return NGX_HTTP_INTERNAL_SERVER_ERROR;
+            }
+
+            tl->buf = b;
+            tl->next = NULL;
+
+            if (st->pending == NULL) {
+                st->pending_last = &st->pending;
+            }
+
+            *st->pending_last = tl;
+            st->pending_last = &tl->next;
+            continue;
+        }
+
         if (b->last > b->pos) {
             ngx_gov_upload_consume(st, b->pos, b->last - b->pos);
+            st->pass += b->last - b->pos;
             b->pos = b->last;
         }
 
@@ -633,12 +664,94 @@ ngx_gov_upload_body_filter(ngx_http_request_t *r, ngx_chain_t *in)
         }
     }
 
+    if (st->pending) {
+        /* nginx waits while buffers are held; the next turn goes on */
+        r->request_body->filter_need_buffering = 1;
+
+        if (!st->resume.posted) {
+            ngx_post_event(&st->resume, &ngx_posted_next_events);
+        }
+
+    } else if (st->pass >= NGX_GOV_UPLOAD_TURN && !st->resume.posted) {
+        /* a new turn for this request */
+        ngx_post_event(&st->resume, &ngx_posted_next_events);
+    }
+
     if (last.buf) {
         st->active = 0;
         return ngx_gov_upload_next_body_filter(r, &last);
     }
 
     return ngx_gov_upload_next_body_filter(r, NULL);
+}
+
+
+/* the next turn of the loop: the held buffers, then nginx reads on */
+
+static void
+ngx_gov_upload_resume(ngx_event_t *ev)
+{
+    ngx_gov_upload_stream_t *st = ev->data;
+
+    ngx_buf_t           *b;
+    ngx_int_t            rc;
+    ngx_chain_t         *cl, last;
+    ngx_connection_t    *c;
+    ngx_http_request_t  *r;
+
+    r = st->request;
+    c = r->connection;
+
+    st->pass = 0;
+
+    if (st->pending == NULL) {
+        return;
+    }
+
+    last.buf = NULL;
+    last.next = NULL;
+
+    while (st->pending) {
+        cl = st->pending;
+        b = cl->buf;
+
+        if (b->last > b->pos) {
+            ngx_gov_upload_consume(st, b->pos, b->last - b->pos);
+            st->pass += b->last - b->pos;
+            b->pos = b->last;
+        }
+
+        if (b->last_buf) {
+            last.buf = b;
+        }
+
+        st->pending = cl->next;
+        ngx_free_chain(r->pool, cl);
+
+        if (st->pending && st->pass >= NGX_GOV_UPLOAD_TURN) {
+            ngx_post_event(&st->resume, &ngx_posted_next_events);
+            return;
+        }
+    }
+
+    r->request_body->filter_need_buffering = 0;
+
+    if (last.buf) {
+        st->active = 0;
+
+        rc = ngx_gov_upload_next_body_filter(r, &last);
+
+        if (rc != NGX_OK) {
+            ngx_http_finalize_request(r, rc);
+            ngx_http_run_posted_requests(c);
+            return;
+        }
+    }
+
+    /* as nginx's read event would: read on, or finish the body */
+
+    r->read_event_handler(r);
+    ngx_http_run_posted_requests(c);
 }
 
 
@@ -1133,6 +1246,10 @@ ngx_gov_upload_cleanup(void *data)
 
     ngx_uint_t              i;
     ngx_gov_upload_file_t  *f;
+
+    if (st->resume.posted) {
+        ngx_delete_posted_event(&st->resume);
+    }
 
     f = st->files.elts;
 

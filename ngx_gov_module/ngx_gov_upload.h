@@ -75,6 +75,12 @@ struct ngx_gov_upload_stream_s {
     ngx_gov_upload_file_t    *file;         /* the one being received */
     ngx_uint_t                in_field;     /* a form field's value */
 
+    /* buffers held back so that one upload never holds the event loop */
+    ngx_chain_t              *pending;
+    ngx_chain_t             **pending_last;
+    size_t                    pass;         /* bytes taken this turn */
+    ngx_event_t               resume;
+
     /* a form's fields, urlencoded as a browser would send them */
     ngx_str_t                 form;
     size_t                    form_size;
