@@ -62,7 +62,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         __builtin_trap();
     }
 
-    json_decref(cb.doc);
+    gov_callback_free(&cb);
 
     return 0;
 }

@@ -57,6 +57,12 @@ static const char  ngx_gov_callback_lua[] =
     "end\n"
     "if new == 'correction' or new == 'special' then step.paused_since = today end\n"
     "if new == 'accepted' and not step.accepted_day then step.accepted_day = today end\n"
+    "if new == 'correction' and ARGV[11] ~= '' then\n"
+    "  step.correction = ARGV[11]\n"
+    "elseif new ~= 'correction' then\n"
+    "  step.correction = nil\n"
+    "end\n"
+    "if ARGV[12] ~= '' then step.result = ARGV[12] end\n"
     "local old = step.state\n"
     "step.state = new\n"
     "if ARGV[6] ~= '' then step.receipt = ARGV[6] end\n"
@@ -68,7 +74,7 @@ static const char  ngx_gov_callback_lua[] =
     "redis.call('SET', ARGV[10], '1', 'EX', 900)\n"
     "redis.call('ZREM', p .. 'retry', id .. '|' .. item)\n"
     "if new == 'approved' then\n"
-    "  for i = 11, #ARGV do\n"
+    "  for i = 13, #ARGV do\n"
     "    local sep = string.find(ARGV[i], ':', 1, true)\n"
     "    local dep = string.sub(ARGV[i], 1, sep - 1)\n"
     "    local ready = true\n"
@@ -88,6 +94,8 @@ static const char  ngx_gov_callback_lua[] =
 
 
 static void ngx_gov_callback_body(ngx_http_request_t *r);
+static ngx_int_t ngx_gov_callback_known(ngx_http_request_t *r,
+    ngx_gov_item_t *it, json_t *request, ngx_int_t *rc);
 static ngx_gov_item_t *ngx_gov_callback_target(ngx_http_request_t *r,
     ngx_str_t *id);
 static ngx_int_t ngx_gov_callback_signed(ngx_http_request_t *r,
@@ -143,13 +151,24 @@ ngx_gov_callback_body(ngx_http_request_t *r)
     }
 
     if (state < 0) {
-        rc = ngx_http_gov_error(r, 422, "unknown_state");
+        rc = ngx_http_gov_error(r, 422,
+                                state == GOV_CALLBACK_BAD_REQUEST
+                                ? "invalid_request"
+                                : state == GOV_CALLBACK_BAD_RESULT
+                                  ? "invalid_result" : "unknown_state");
+        goto done;
+    }
+
+    if (parsed.request
+        && ngx_gov_callback_known(r, it, parsed.request, &rc) != NGX_OK)
+    {
+        gov_callback_free(&parsed);
         goto done;
     }
 
     cb = ngx_pcalloc(r->pool, sizeof(ngx_gov_callback_t));
     if (cb == NULL) {
-        json_decref(parsed.doc);
+        gov_callback_free(&parsed);
         rc = NGX_HTTP_INTERNAL_SERVER_ERROR;
         goto done;
     }
@@ -163,7 +182,7 @@ ngx_gov_callback_body(ngx_http_request_t *r)
     rc = ngx_http_gov_queued(r, ngx_gov_callback_record(r, cb, state,
                                                         &parsed, &hsig));
 
-    json_decref(parsed.doc);
+    gov_callback_free(&parsed);
 
     if (rc == NGX_DONE) {
         return;
@@ -173,6 +192,61 @@ done:
 
     ngx_http_finalize_request(r, rc);
     ngx_http_run_posted_requests(c);
+}
+
+
+/*
+ * A correction request names only the item's own materials and fields:
+ * else 422 to the department, naming the first id that is not.
+ */
+
+static ngx_int_t
+ngx_gov_callback_known(ngx_http_request_t *r, ngx_gov_item_t *it,
+    json_t *request, ngx_int_t *rc)
+{
+    size_t                   i;
+    json_t                  *v;
+    ngx_str_t               *ids;
+    ngx_uint_t               j, k, n, field;
+    const char              *id;
+    ngx_gov_field_t         *fields;
+    ngx_gov_material_t      *materials;
+    ngx_gov_bundles_conf_t  *bc;
+
+    bc = ngx_gov_bc(r);
+    materials = bc->materials.elts;
+    fields = bc->fields.elts;
+
+    for (field = 0; field < 2; field++) {
+        json_array_foreach(json_object_get(request,
+                                           field ? "fields" : "materials"),
+                           i, v)
+        {
+            id = json_string_value(v);
+            n = field ? it->fields.nelts : it->materials.nelts;
+
+            for (j = 0; j < n; j++) {
+                k = field ? it->field_idx[j] : it->material_idx[j];
+                ids = field ? &fields[k].id : &materials[k].id;
+
+                if (ids->len == json_string_length(v)
+                    && ngx_strncmp(ids->data, id, ids->len) == 0)
+                {
+                    break;
+                }
+            }
+
+            if (j == n) {
+                *rc = ngx_http_gov_json_answer(r, 422, json_pack(
+                          "{s:s,s:s}", "error",
+                          field ? "unknown_field" : "unknown_material",
+                          "id", id));
+                return NGX_DECLINED;
+            }
+        }
+    }
+
+    return NGX_OK;
 }
 
 
@@ -291,7 +365,7 @@ static ngx_int_t
 ngx_gov_callback_record(ngx_http_request_t *r, ngx_gov_callback_t *cb,
     ngx_int_t state, gov_callback_t *parsed, ngx_str_t *hsig)
 {
-    ngx_str_t                  receipt, note, replay;
+    ngx_str_t                  receipt, note, replay, request, result;
     ngx_gov_redis_args_t       cmd;
     ngx_http_gov_main_conf_t  *gmcf;
     u_char                     hash[32], hex[64];
@@ -332,9 +406,22 @@ ngx_gov_callback_record(ngx_http_request_t *r, ngx_gov_callback_t *cb,
     ngx_sprintf(replay.data, "%Vreplay:%*s", &gmcf->redis_prefix,
                 (size_t) 64, hex);
 
+    ngx_str_null(&request);
+    ngx_str_null(&result);
+
+    if ((parsed->request
+         && ngx_gov_json_text(r->pool, json_incref(parsed->request), 0,
+                              &request) != NGX_OK)
+        || (parsed->result
+            && ngx_gov_json_text(r->pool, json_incref(parsed->result), 0,
+                                 &result) != NGX_OK))
+    {
+        return NGX_ERROR;
+    }
+
     if (ngx_gov_state_cmd(r->pool, &gmcf->bundles, &gmcf->redis_prefix,
                           &cb->app_id, cb->item, state, &receipt, &note,
-                          &replay, &cmd)
+                          &request, &result, &replay, &cmd)
         != NGX_OK)
     {
         return NGX_ERROR;
@@ -353,8 +440,8 @@ ngx_gov_callback_record(ngx_http_request_t *r, ngx_gov_callback_t *cb,
 ngx_int_t
 ngx_gov_state_cmd(ngx_pool_t *pool, ngx_gov_bundles_conf_t *bc,
     ngx_str_t *prefix, ngx_str_t *id, ngx_gov_item_t *it, ngx_int_t state,
-    ngx_str_t *receipt, ngx_str_t *note, ngx_str_t *replay,
-    ngx_gov_redis_args_t *cmd)
+    ngx_str_t *receipt, ngx_str_t *note, ngx_str_t *request,
+    ngx_str_t *result, ngx_str_t *replay, ngx_gov_redis_args_t *cmd)
 {
     u_char           *p, *allowed, *now, *day;
     size_t           *argvlen;
@@ -370,8 +457,8 @@ ngx_gov_state_cmd(ngx_pool_t *pool, ngx_gov_bundles_conf_t *bc,
         n += items[i].depends.nelts ? 1 : 0;
     }
 
-    argv = ngx_palloc(pool, (13 + n) * sizeof(char *));
-    argvlen = ngx_palloc(pool, (13 + n) * sizeof(size_t));
+    argv = ngx_palloc(pool, (15 + n) * sizeof(char *));
+    argvlen = ngx_palloc(pool, (15 + n) * sizeof(size_t));
     allowed = ngx_pnalloc(pool, 256);
     now = ngx_pnalloc(pool, NGX_TIME_T_LEN);
     day = ngx_pnalloc(pool, NGX_INT_T_LEN);
@@ -404,8 +491,12 @@ ngx_gov_state_cmd(ngx_pool_t *pool, ngx_gov_bundles_conf_t *bc,
     ARG(11, day, ngx_sprintf(day, "%i", (ngx_int_t) gov_day(ngx_time()))
                  - day);
     ARG(12, replay->data, replay->len);
+    ARG(13, request && request->data ? (char *) request->data : "",
+        request ? request->len : 0);
+    ARG(14, result && result->data ? (char *) result->data : "",
+        result ? result->len : 0);
 
-    k = 13;
+    k = 15;
 
     for (i = 0; i < bc->items.nelts; i++) {
         dep = &items[i];

@@ -113,6 +113,8 @@ static json_t *ngx_gov_progress_doc(ngx_http_request_t *r,
     redisReply *rating, ngx_uint_t masked, ngx_uint_t *finished);
 static json_t *ngx_gov_progress_find_step(redisReply *steps,
     ngx_gov_item_t *it);
+static void ngx_gov_progress_correction(ngx_gov_bundles_conf_t *bc,
+    json_t *o, json_t *text, int today);
 static json_t *ngx_gov_progress_step(ngx_gov_bundles_conf_t *bc,
     ngx_gov_item_t *it, json_t *step, int today,
     ngx_gov_progress_sum_t *sum);
@@ -1491,7 +1493,100 @@ ngx_gov_progress_step(ngx_gov_bundles_conf_t *bc, ngx_gov_item_t *it,
         json_object_set(o, "reason", v);
     }
 
+    v = json_object_get(step, "correction");
+    if (state == GOV_STEP_CORRECTION && json_is_string(v)) {
+        ngx_gov_progress_correction(bc, o, v, today);
+    }
+
+    v = json_object_get(step, "result");
+    if (json_is_string(v)) {
+        v = json_loadb(json_string_value(v), json_string_length(v), 0, NULL);
+
+        if (json_is_object(v)) {
+            json_object_set_new(v, "kind_name", json_string(
+                gov_result_kind_zh(json_string_value(json_object_get(v,
+                                                                  "kind")))));
+            json_object_set_new(o, "result", v);
+
+        } else {
+            json_decref(v);
+        }
+    }
+
     return o;
+}
+
+
+/*
+ * What a department asked for (补正告知) as it asked, with the names of
+ * the materials and fields for the page, and whether its due date is a
+ * working day away (warning) or past (overdue).
+ */
+
+static void
+ngx_gov_progress_correction(ngx_gov_bundles_conf_t *bc, json_t *o,
+    json_t *text, int today)
+{
+    int                  due;
+    size_t               i;
+    json_t              *req, *needed, *v;
+    ngx_uint_t           j, field;
+    const char          *id, *name;
+    ngx_gov_field_t     *fields;
+    ngx_gov_material_t  *materials;
+
+    req = json_loadb(json_string_value(text), json_string_length(text), 0,
+                     NULL);
+    if (!json_is_object(req)) {
+        json_decref(req);
+        return;
+    }
+
+    materials = bc->materials.elts;
+    fields = bc->fields.elts;
+    needed = json_array();
+
+    for (field = 0; field < 2; field++) {
+        json_array_foreach(json_object_get(req, field ? "fields"
+                                                      : "materials"), i, v)
+        {
+            id = json_string_value(v);
+            name = id;
+
+            for (j = 0; id && j < (field ? bc->fields.nelts
+                                         : bc->materials.nelts); j++)
+            {
+                if (field && ngx_strcmp(fields[j].id.data, id) == 0) {
+                    name = (char *) fields[j].label.data;
+                    break;
+                }
+
+                if (!field && ngx_strcmp(materials[j].id.data, id) == 0) {
+                    name = (char *) materials[j].name.data;
+                    break;
+                }
+            }
+
+            json_array_append_new(needed, json_pack("{s:s?,s:s?,s:s}",
+                                  "id", id, "name", name,
+                                  "kind", field ? "field" : "material"));
+        }
+    }
+
+    json_object_set_new(req, "needed", needed);
+
+    v = json_object_get(req, "due");
+    due = json_is_string(v) ? gov_date_parse(json_string_value(v),
+                                             json_string_length(v))
+                            : -1;
+
+    json_object_set_new(req, "due_overdue", json_boolean(due >= 0
+                                                         && today > due));
+    json_object_set_new(req, "due_warning", json_boolean(
+        due >= 0 && today <= due
+        && gov_calendar_add(&bc->calendar, today, 1) >= due));
+
+    json_object_set_new(o, "correction", req);
 }
 
 

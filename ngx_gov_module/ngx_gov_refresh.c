@@ -366,7 +366,8 @@ ngx_gov_refresh_done(ngx_http_request_t *sr, void *data, ngx_int_t rc)
             if (id
                 && ngx_gov_state_cmd(sr->pool, &gmcf->bundles,
                                      &gmcf->redis_prefix, &rf->id, rs->item,
-                                     state, &receipt, &note, &replay, &cmd)
+                                     state, &receipt, &note, NULL, NULL,
+                                     &replay, &cmd)
                    == NGX_OK)
             {
                 id->data = (u_char *) (id + 1);

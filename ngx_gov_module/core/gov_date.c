@@ -53,6 +53,40 @@ gov_iso_date(char *p, int day)
 }
 
 
+int
+gov_date_parse(const char *s, size_t len)
+{
+    int     y, m, d, yy, mm, dd, day;
+    size_t  i;
+
+    if (len != GOV_ISO_DATE_LEN || s[4] != '-' || s[7] != '-') {
+        return -1;
+    }
+
+    for (i = 0; i < len; i++) {
+        if (i != 4 && i != 7 && (s[i] < '0' || s[i] > '9')) {
+            return -1;
+        }
+    }
+
+    y = (s[0] - '0') * 1000 + (s[1] - '0') * 100 + (s[2] - '0') * 10
+        + (s[3] - '0');
+    m = (s[5] - '0') * 10 + (s[6] - '0');
+    d = (s[8] - '0') * 10 + (s[9] - '0');
+
+    if (y < 2000 || y > 2199 || m < 1 || m > 12 || d < 1 || d > 31) {
+        return -1;
+    }
+
+    day = gov_day_from_civil(y, m, d);
+
+    /* 2026-02-30 is no day */
+    gov_civil_from_day(day, &yy, &mm, &dd);
+
+    return (yy == y && mm == m && dd == d) ? day : -1;
+}
+
+
 char *
 gov_iso_time(char *p, time_t t)
 {

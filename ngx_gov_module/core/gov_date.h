@@ -12,6 +12,7 @@
 #define _GOV_DATE_H_INCLUDED_
 
 
+#include <stddef.h>
 #include <time.h>
 
 
@@ -27,6 +28,9 @@ int gov_day(time_t t);
 
 /* writes "YYYY-MM-DD" (GOV_ISO_DATE_LEN bytes, no NUL); returns the end */
 char *gov_iso_date(char *p, int day);
+
+/* the day of "YYYY-MM-DD" (a real date, 2000..2199), or -1 */
+int gov_date_parse(const char *s, size_t len);
 
 /* writes the time with the server's UTC offset (GOV_ISO_TIME_LEN bytes) */
 char *gov_iso_time(char *p, time_t t);

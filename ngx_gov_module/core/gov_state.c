@@ -6,6 +6,7 @@
 
 #include <string.h>
 
+#include "gov_date.h"
 #include "gov_state.h"
 
 
@@ -139,6 +140,11 @@ gov_state_percent(int state)
 }
 
 
+static json_t *gov_callback_ids(json_t *v);
+static json_t *gov_callback_request(json_t *v);
+static json_t *gov_callback_result(json_t *v);
+
+
 int
 gov_callback_parse(const char *body, size_t len, gov_callback_t *cb)
 {
@@ -180,5 +186,209 @@ gov_callback_parse(const char *body, size_t len, gov_callback_t *cb)
         cb->note_len = json_string_length(v);
     }
 
+    v = json_object_get(cb->doc, "request");
+
+    if (v && !json_is_null(v)) {
+        cb->request = (state == GOV_STEP_CORRECTION)
+                      ? gov_callback_request(v) : NULL;
+
+        if (cb->request == NULL) {
+            gov_callback_free(cb);
+            return GOV_CALLBACK_BAD_REQUEST;
+        }
+    }
+
+    v = json_object_get(cb->doc, "result");
+
+    if (v && !json_is_null(v)) {
+        cb->result = (state == GOV_STEP_APPROVED
+                      || state == GOV_STEP_DELIVERED)
+                     ? gov_callback_result(v) : NULL;
+
+        if (cb->result == NULL) {
+            gov_callback_free(cb);
+            return GOV_CALLBACK_BAD_RESULT;
+        }
+    }
+
     return state;
+}
+
+
+void
+gov_callback_free(gov_callback_t *cb)
+{
+    json_decref(cb->request);
+    json_decref(cb->result);
+    json_decref(cb->doc);
+
+    cb->request = NULL;
+    cb->result = NULL;
+    cb->doc = NULL;
+}
+
+
+/* an array of distinct ids (letters, digits, "_", "-"), as a new array */
+
+static json_t *
+gov_callback_ids(json_t *v)
+{
+    size_t       i, j, n;
+    json_t      *out, *e;
+    const char  *s;
+
+    if (v == NULL) {
+        return json_array();
+    }
+
+    if (!json_is_array(v) || json_array_size(v) > GOV_CALLBACK_IDS_MAX) {
+        return NULL;
+    }
+
+    out = json_array();
+
+    json_array_foreach(v, i, e) {
+        s = json_string_value(e);
+        n = json_string_length(e);
+
+        if (s == NULL || n == 0 || n > GOV_CALLBACK_ID_MAX) {
+            json_decref(out);
+            return NULL;
+        }
+
+        for (j = 0; j < n; j++) {
+            if (!((s[j] >= 'a' && s[j] <= 'z') || (s[j] >= 'A' && s[j] <= 'Z')
+                  || (s[j] >= '0' && s[j] <= '9') || s[j] == '_'
+                  || s[j] == '-'))
+            {
+                json_decref(out);
+                return NULL;
+            }
+        }
+
+        for (j = 0; j < i; j++) {
+            if (json_equal(json_array_get(v, j), e)) {
+                json_decref(out);
+                return NULL;
+            }
+        }
+
+        json_array_append(out, e);
+    }
+
+    return out;
+}
+
+
+static json_t *
+gov_callback_request(json_t *v)
+{
+    json_t      *req, *materials, *fields, *note, *due;
+    const char  *key;
+    json_t      *e;
+
+    if (!json_is_object(v)) {
+        return NULL;
+    }
+
+    json_object_foreach(v, key, e) {
+        if (strcmp(key, "materials") != 0 && strcmp(key, "fields") != 0
+            && strcmp(key, "note") != 0 && strcmp(key, "due") != 0)
+        {
+            return NULL;
+        }
+    }
+
+    note = json_object_get(v, "note");
+    due = json_object_get(v, "due");
+
+    if ((note && !(json_is_string(note)
+                   && json_string_length(note) <= GOV_CALLBACK_NOTE_MAX))
+        || (due && !(json_is_string(due)
+                     && gov_date_parse(json_string_value(due),
+                                       json_string_length(due)) >= 0)))
+    {
+        return NULL;
+    }
+
+    materials = gov_callback_ids(json_object_get(v, "materials"));
+    fields = gov_callback_ids(json_object_get(v, "fields"));
+
+    if (materials == NULL || fields == NULL
+        || (json_array_size(materials) == 0 && json_array_size(fields) == 0
+            && (note == NULL || json_string_length(note) == 0)))
+    {
+        json_decref(materials);
+        json_decref(fields);
+        return NULL;
+    }
+
+    req = json_object();
+    json_object_set_new(req, "materials", materials);
+    json_object_set_new(req, "fields", fields);
+    json_object_set(req, "note", note ? note : json_null());
+    json_object_set(req, "due", due ? due : json_null());
+
+    return req;
+}
+
+
+static json_t *
+gov_callback_result(json_t *v)
+{
+    json_t      *kind, *number, *note, *e;
+    const char  *key;
+
+    if (!json_is_object(v)) {
+        return NULL;
+    }
+
+    json_object_foreach(v, key, e) {
+        if (strcmp(key, "kind") != 0 && strcmp(key, "number") != 0
+            && strcmp(key, "note") != 0)
+        {
+            return NULL;
+        }
+    }
+
+    kind = json_object_get(v, "kind");
+    number = json_object_get(v, "number");
+    note = json_object_get(v, "note");
+
+    if (!json_is_string(kind)
+        || gov_result_kind_zh(json_string_value(kind)) == NULL
+        || (number && !(json_is_string(number)
+                        && json_string_length(number)
+                           <= GOV_CALLBACK_RECEIPT_MAX))
+        || (note && !(json_is_string(note)
+                      && json_string_length(note) <= GOV_CALLBACK_NOTE_MAX)))
+    {
+        return NULL;
+    }
+
+    return json_pack("{s:O,s:O,s:O}", "kind", kind,
+                     "number", number ? number : json_null(),
+                     "note", note ? note : json_null());
+}
+
+
+const char *
+gov_result_kind_zh(const char *kind)
+{
+    static const char  *kinds[][2] = {
+        { "elicense", "电子证照" },
+        { "mail", "邮寄" },
+        { "pickup", "窗口领取" },
+        { "download", "下载" },
+    };
+
+    size_t  i;
+
+    for (i = 0; kind && i < sizeof(kinds) / sizeof(kinds[0]); i++) {
+        if (strcmp(kind, kinds[i][0]) == 0) {
+            return kinds[i][1];
+        }
+    }
+
+    return NULL;
 }

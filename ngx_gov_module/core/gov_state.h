@@ -47,6 +47,10 @@ int gov_state_percent(int state);
 
 #define GOV_CALLBACK_INVALID        -1     /* not JSON, no "state" string */
 #define GOV_CALLBACK_UNKNOWN_STATE  -2
+#define GOV_CALLBACK_BAD_REQUEST    -3     /* "request" malformed or misplaced */
+#define GOV_CALLBACK_BAD_RESULT     -4     /* "result" malformed or misplaced */
+#define GOV_CALLBACK_IDS_MAX        32     /* ids a correction may name */
+#define GOV_CALLBACK_ID_MAX         64
 #define GOV_CALLBACK_RECEIPT_MAX    128
 #define GOV_CALLBACK_NOTE_MAX       1024
 
@@ -57,15 +61,28 @@ typedef struct {
     size_t        receipt_len;
     const char   *note;                 /* likewise */
     size_t        note_len;
+    json_t       *request;              /* {"materials","fields","note",
+                                           "due"}, normalized, or NULL */
+    json_t       *result;               /* {"kind","number","note"} or NULL */
 } gov_callback_t;
 
 
 /*
- * A department's callback body {"state":S,"receipt":R,"note":N}: returns
- * the state, or GOV_CALLBACK_INVALID or GOV_CALLBACK_UNKNOWN_STATE (then
- * cb->doc is NULL).  The receipt and note point into cb->doc.
+ * A department's callback body {"state":S,"receipt":R,"note":N}, with
+ * "request" (补正告知: "materials" and "fields", arrays of ids, "note",
+ * "due" as YYYY-MM-DD; at least one id or the note) only to "correction",
+ * and "result" ("kind": elicense, mail, pickup or download, "number",
+ * "note") only to "approved" or "delivered".  Returns the state, or
+ * GOV_CALLBACK_INVALID, GOV_CALLBACK_UNKNOWN_STATE, GOV_CALLBACK_BAD_REQUEST,
+ * GOV_CALLBACK_BAD_RESULT (then cb->doc is NULL).  The receipt and note
+ * point into cb->doc; cb->request and cb->result are new objects, freed
+ * with cb->doc by gov_callback_free().
  */
 int gov_callback_parse(const char *body, size_t len, gov_callback_t *cb);
+void gov_callback_free(gov_callback_t *cb);
+
+/* "电子证照", "邮寄", "窗口领取", "下载" for a result's kind, else NULL */
+const char *gov_result_kind_zh(const char *kind);
 
 
 #endif /* _GOV_STATE_H_INCLUDED_ */

@@ -505,6 +505,56 @@ main(void)
         is_int(cbparse("{\"state\":1}", &cb), GOV_CALLBACK_INVALID,
                "a state that is not a string");
         is_int(cbparse("", &cb), GOV_CALLBACK_INVALID, "an empty body");
+
+        /* 补正告知 and results */
+
+        is_int(cbparse("{\"state\":\"correction\",\"request\":"
+                       "{\"materials\":[\"photo\"],\"note\":\"n\","
+                       "\"due\":\"2026-12-31\"}}", &cb),
+               GOV_STEP_CORRECTION, "a correction request");
+        ok(cb.request && json_array_size(json_object_get(cb.request,
+                                                        "fields")) == 0
+           && json_array_size(json_object_get(cb.request, "materials")) == 1
+           && json_is_null(json_object_get(cb.request, "note")) == 0,
+           "normalized: fields present and empty, materials, note");
+        gov_callback_free(&cb);
+
+        is_int(cbparse("{\"state\":\"correction\",\"request\":"
+                       "{\"fields\":[\"a b\"]}}", &cb),
+               GOV_CALLBACK_BAD_REQUEST, "an id with a space");
+        ok(cb.doc == NULL && cb.request == NULL, "leaves nothing to free");
+        is_int(cbparse("{\"state\":\"correction\",\"request\":"
+                       "{\"materials\":[\"a\"],\"due\":\"2026-13-01\"}}",
+                       &cb),
+               GOV_CALLBACK_BAD_REQUEST, "month 13");
+        is_int(cbparse("{\"state\":\"correction\",\"request\":"
+                       "{\"note\":\"\"}}", &cb),
+               GOV_CALLBACK_BAD_REQUEST, "a request asking nothing");
+        is_int(cbparse("{\"state\":\"accepted\",\"request\":"
+                       "{\"note\":\"x\"}}", &cb),
+               GOV_CALLBACK_BAD_REQUEST, "a request with another state");
+        is_int(cbparse("{\"state\":\"correction\",\"request\":null}",
+                       &cb),
+               GOV_STEP_CORRECTION, "a null request is no request");
+        ok(cb.request == NULL, "none");
+        gov_callback_free(&cb);
+
+        is_int(cbparse("{\"state\":\"delivered\",\"result\":"
+                       "{\"kind\":\"pickup\",\"number\":\"N1\"}}", &cb),
+               GOV_STEP_DELIVERED, "a result");
+        ok(cb.result && json_is_null(json_object_get(cb.result, "note")),
+           "normalized");
+        gov_callback_free(&cb);
+        is_int(cbparse("{\"state\":\"approved\",\"result\":"
+                       "{\"kind\":\"fax\"}}", &cb),
+               GOV_CALLBACK_BAD_RESULT, "a result of an unknown kind");
+        is_int(cbparse("{\"state\":\"denied\",\"result\":"
+                       "{\"kind\":\"mail\"}}", &cb),
+               GOV_CALLBACK_BAD_RESULT, "a result of a denial");
+        is_str(gov_result_kind_zh("download"), "下载", "kinds in Chinese");
+        is_int(gov_date_parse("2028-02-29", 10) > 0, 1, "a leap day");
+        is_int(gov_date_parse("2026-02-29", 10), -1, "no leap day");
+        is_int(gov_date_parse("2026-1-01", 9), -1, "not YYYY-MM-DD");
     }
 
     /* --- days and ISO dates in the server's zone (gov_date) ------------ */

@@ -1,0 +1,184 @@
+#!/usr/bin/perl
+
+# CONTRACT section 9, what departments send: a correction request (补正告知)
+# checked against the item's materials and fields, stored on the step and
+# shown at the top of the progress page with its due date; a result on a
+# finished step, shown with its kind in Chinese.
+
+use strict;
+use warnings;
+use utf8;
+use lib 't/lib';
+use Test::More;
+use JSON::PP;
+use Encode qw(decode_utf8);
+use Digest::SHA qw(hmac_sha256_hex);
+use POSIX qw(strftime);
+use GovTest;
+
+my $t = GovTest->new;
+$t->start_redis;
+$t->gen_keys;
+$t->write_jwks('keys.jwks', [ 'hs', 'HS256', 'h1' ]);
+my $secret = 'department-secret-0123456789';
+$t->write_file('conf/nhc.secret', "$secret\n");
+
+$t->backend(sub {
+    return { status => 200, body => encode_json({ receipt => 'R-1' }) };
+}, name => 'dept');
+
+$t->write_conf(http => <<'EOF', server => <<'EOF');
+    gov_redis 127.0.0.1:%%REDIS_PORT%% timeout=2s;
+    gov_jwt_key_file %%PREFIX%%/keys/keys.jwks;
+    gov_templates %%ROOT%%/templates;
+    gov_material photo "婴儿近期免冠照片";
+    gov_material id_card "身份证" elicense;
+    gov_material other "其他材料";
+    gov_field name "新生儿姓名";
+    gov_field phone "联系电话" optional;
+    gov_item nhc { name "出生医学证明"; department "卫生健康委";
+                   backend /internal/dept; callback_secret_file nhc.secret;
+                   materials photo id_card; fields name phone;
+                   time_limit 3; }
+    gov_item other { name "其他事项"; department "其他部门";
+                     backend /internal/dept; callback_secret_file nhc.secret;
+                     materials other; time_limit 3; }
+    gov_bundle newborn { name "新生儿出生一件事"; code NB; items nhc;
+                         time_limit 10; }
+EOF
+    location /bundles/ { gov_bundles; }
+    location /progress/ { gov_progress; }
+    location /callback/ { gov_callback; }
+    location /internal/dept { internal;
+                              proxy_pass http://127.0.0.1:%%BACKEND:dept%%/s; }
+EOF
+$t->start_nginx;
+
+my $zhang = $t->token(key => 'hs', alg => 'HS256', kid => 'h1',
+                      sub => '110101199001011234', name => '张三');
+my %auth = (Authorization => "Bearer $zhang");
+
+my $res = $t->post('/bundles/newborn/applications',
+                   body => encode_json({ fields => { name => '王小宝' },
+                                         materials => { photo => 'ref-1',
+                                                        id_card => 'elicense' } }),
+                   headers => { 'Content-Type' => 'application/json', %auth });
+is($res->{status}, 201, 'an application');
+my $id = $res->{json}{id};
+
+my $n = 0;
+
+sub callback {
+    my ($doc) = @_;
+    my $ts = time;
+    # each body its own signature: the same one twice is a replay
+    my $body = encode_json({ %$doc, seq => ++$n });
+    return $t->post("/callback/$id/nhc", body => $body, headers => {
+        'X-Gov-Timestamp' => $ts,
+        'X-Gov-Signature' => 'sha256=' . hmac_sha256_hex("$ts.$body", $secret) });
+}
+
+sub step { $t->get("/progress/$id", headers => \%auth)->{json}{steps}[0] }
+
+is(callback({ state => 'accepted' })->{status}, 204, 'accepted');
+
+# --- what a department may ask --------------------------------------------------
+
+my $due = strftime('%Y-%m-%d', localtime(time + 20 * 86400));
+
+$res = callback({ state => 'correction',
+                  request => { materials => [ 'other' ], note => 'x' } });
+is($res->{status}, 422, 'a material of another item: 422');
+is_deeply($res->{json}, { error => 'unknown_material', id => 'other' },
+          'naming it');
+$res = callback({ state => 'correction',
+                  request => { fields => [ 'nope' ] } });
+is_deeply($res->{json}, { error => 'unknown_field', id => 'nope' },
+          'an unknown field: unknown_field');
+$res = callback({ state => 'correction',
+                  request => { materials => [ 'photo' ], due => '2026-02-30' } });
+is($res->{json}{error}, 'invalid_request', 'a due date that is no day');
+$res = callback({ state => 'correction', request => { materials => [] } });
+is($res->{json}{error}, 'invalid_request', 'a request asking nothing');
+$res = callback({ state => 'correction',
+                  request => { materials => [ 'photo', 'photo' ] } });
+is($res->{json}{error}, 'invalid_request', 'an id twice');
+$res = callback({ state => 'correction',
+                  request => { materials => [ 'photo' ], extra => 1 } });
+is($res->{json}{error}, 'invalid_request', 'an unknown key');
+$res = callback({ state => 'reviewing',
+                  request => { materials => [ 'photo' ] } });
+is($res->{json}{error}, 'invalid_request', 'a request with another state');
+is(step()->{state}, 'accepted', 'none of them changed the step');
+
+$res = callback({ state => 'correction', note => '请补正',
+                  request => { materials => [ 'photo' ], fields => [ 'name' ],
+                               note => '照片不清晰，请重新上传；姓名与出生证明不一致',
+                               due => $due } });
+is($res->{status}, 204, 'a correction request');
+
+my $doc = $t->get("/progress/$id", headers => \%auth)->{json};
+is($doc->{status}, 'attention', 'the application needs the citizen');
+my $c = $doc->{steps}[0]{correction};
+is_deeply([ @$c{qw(materials fields note due)} ],
+          [ [ 'photo' ], [ 'name' ], '照片不清晰，请重新上传；姓名与出生证明不一致', $due ],
+          'the step shows what was asked, as asked');
+is_deeply($c->{needed}, [ { id => 'photo', name => '婴儿近期免冠照片', kind => 'material' },
+                          { id => 'name', name => '新生儿姓名', kind => 'field' } ],
+          'with the names the citizen knows');
+ok(!$c->{due_warning} && !$c->{due_overdue}, 'its due date far away');
+
+my $page = decode_utf8($t->get("/progress/$id",
+                               headers => { %auth, Accept => 'text/html' })->{content});
+like($page, qr/需要补正：出生医学证明.*照片不清晰.*<li>婴儿近期免冠照片<\/li>\s*<li>新生儿姓名<\/li>.*请在 <strong>\Q$due\E<\/strong> 前补正/s,
+     'the page says what is needed, why and by when');
+ok(index($page, '需要补正') < index($page, '<div class="card">'),
+   'at the top, before the steps');
+
+my $soon = strftime('%Y-%m-%d', localtime(time));
+is(callback({ state => 'correction',
+              request => { materials => [ 'photo' ], due => $soon } })->{status},
+   409, 'correction to correction is not a move');
+
+is(callback({ state => 'received' })->{status}, 204,
+   'the department has the supplement');
+ok(!exists step()->{correction}, 'the request is gone with the state');
+
+is(callback({ state => 'accepted' })->{status}, 204, 'accepted again');
+is(callback({ state => 'correction',
+              request => { materials => [ 'photo' ], due => $soon } })->{status},
+   204, 'a request due today');
+ok(step()->{correction}{due_warning}, 'warned: one working day or less');
+
+is(callback({ state => 'received' })->{status}, 204, 'received');
+is(callback({ state => 'accepted' })->{status}, 204, 'accepted');
+is(callback({ state => 'reviewing' })->{status}, 204, 'reviewing');
+
+# --- results ---------------------------------------------------------------------
+
+$res = callback({ state => 'approved', result => { kind => 'fax' } });
+is($res->{json}{error}, 'invalid_result', 'a result of an unknown kind: 422');
+$res = callback({ state => 'reviewing', result => { kind => 'mail' } });
+is($res->{json}{error}, 'invalid_result', 'a result with another state: 422');
+$res = callback({ state => 'approved',
+                  result => { kind => 'elicense', number => 'BC-2026-000123',
+                              note => '可在"电子证照"中查看' } });
+is($res->{status}, 204, 'approved with a result');
+
+my $s = step();
+is_deeply($s->{result}, { kind => 'elicense', kind_name => '电子证照',
+                          number => 'BC-2026-000123',
+                          note => '可在"电子证照"中查看' },
+          'the step shows the result, its kind in Chinese');
+$page = decode_utf8($t->get("/progress/$id",
+                            headers => { %auth, Accept => 'text/html' })->{content});
+like($page, qr/办理结果：电子证照　证照编号 BC-2026-000123/,
+     'and the page');
+
+is(callback({ state => 'delivered', result => { kind => 'mail',
+                                                number => 'SF1234567890' } })->{status},
+   204, 'delivered by mail');
+is(step()->{result}{kind_name}, '邮寄', 'the newer result');
+
+$t->done;
+done_testing();
