@@ -43,8 +43,29 @@ static const char  ngx_gov_result_lua[] =
     "local raw = redis.call('HGET', key, item)\n"
     "if not raw then redis.call('ZREM', p .. 'retry', member) return 0 end\n"
     "local step = cjson.decode(raw)\n"
-    "if step.state ~= 'queued' then\n"
+    "if step.state == 'withdrawn' and ARGV[8] == 'notice' then\n"
+    "  if ARGV[4] == 'failed' then\n"
+    "    step.notify_attempts = (step.notify_attempts or 0) + 1\n"
+    "    redis.call('HSET', key, item, cjson.encode(step))\n"
+    "    redis.call('ZADD', p .. 'retry', tonumber(ARGV[7]), member)\n"
+    "    return 1\n"
+    "  end\n"
+    "  step.notify = nil\n"
+    "  step.notified_at = tonumber(ARGV[6])\n"
+    "  redis.call('HSET', key, item, cjson.encode(step))\n"
     "  redis.call('ZREM', p .. 'retry', member)\n"
+    "  return 1\n"
+    "end\n"
+    "if step.state == 'withdrawn' and ARGV[4] == 'received'\n"
+    "   and not step.notified_at then\n"
+    "  -- sent before the withdrawal, received after it: tell them\n"
+    "  step.notify = 'withdrawal'\n"
+    "  redis.call('HSET', key, item, cjson.encode(step))\n"
+    "  redis.call('ZADD', p .. 'retry', 0, member)\n"
+    "  return 1\n"
+    "end\n"
+    "if step.state ~= 'queued' then\n"
+    "  if not step.notify then redis.call('ZREM', p .. 'retry', member) end\n"
     "  return 0\n"
     "end\n"
     "step.attempts = (step.attempts or 0) + 1\n"
@@ -74,7 +95,10 @@ static const char  ngx_gov_claim_lua[] =
     "  local id, item = string.sub(m, 1, sep - 1), string.sub(m, sep + 1)\n"
     "  local step = redis.call('HGET', p .. 'steps:' .. id, item)\n"
     "  local app = redis.call('HMGET', p .. 'app:' .. id, 'doc', 'subject')\n"
-    "  if (not step) or (not app[1]) or cjson.decode(step).state ~= 'queued' then\n"
+    "  local st = step and cjson.decode(step)\n"
+    "  if (not step) or (not app[1])\n"
+    "     or (st.state ~= 'queued'\n"
+    "         and not (st.state == 'withdrawn' and st.notify)) then\n"
     "    redis.call('ZREM', p .. 'retry', m)\n"
     "  else\n"
     "    redis.call('ZADD', p .. 'retry', now + lease, m)\n"
@@ -215,6 +239,16 @@ ngx_gov_dispatch(ngx_gov_batch_t *batch, ngx_gov_dispatch_t *d,
         return NGX_ERROR;
     }
 
+    ngx_str_set(&value, "1");
+
+    if (d->notice
+        && ngx_http_gov_add_header(sr, &sr->headers_in.headers,
+                                   "X-Gov-Withdrawal", &value)
+           != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
     /* a fresh list: all in its first part, Content-Type first */
     sr->headers_in.content_type = sr->headers_in.headers.part.elts;
     sr->headers_in.content_length = sr->headers_in.content_type + 1;
@@ -284,6 +318,14 @@ ngx_gov_dispatch_done(ngx_http_request_t *sr, void *data, ngx_int_t rc)
         json = json_loadb((char *) b->pos, b->last - b->pos, 0, NULL);
     }
 
+    if (d->notice) {
+        /* a withdrawal is told once heard, whatever the department says */
+        d->outcome = (status >= 200 && status < 500) ? NGX_GOV_OUT_RECEIVED
+                                                     : NGX_GOV_OUT_FAILED;
+        json_decref(json);
+        goto recorded;
+    }
+
     if (status >= 200 && status < 300) {
         v = json_object_get(json, "receipt");
 
@@ -337,6 +379,8 @@ ngx_gov_dispatch_done(ngx_http_request_t *sr, void *data, ngx_int_t rc)
 
     json_decref(json);
 
+recorded:
+
     if (d->outcome == NGX_GOV_OUT_FAILED) {
         ngx_gov_metrics_inc(NGX_GOV_M_DISPATCH_FAILURES);
         ngx_gov_metrics_item(NGX_GOV_MI_FAILURES,
@@ -361,9 +405,9 @@ ngx_gov_record(ngx_log_t *log, ngx_gov_bundles_conf_t *bc,
     ngx_gov_dispatch_t *d)
 {
     u_char                    now[NGX_TIME_T_LEN], at[NGX_INT64_LEN];
-    size_t                    argvlen[10];
+    size_t                    argvlen[11];
     ngx_msec_t                delay;
-    const char               *argv[10];
+    const char               *argv[11];
     ngx_http_gov_main_conf_t *gmcf;
 
     gmcf = ngx_http_cycle_get_module_main_conf(ngx_cycle, ngx_http_gov_module);
@@ -396,7 +440,10 @@ ngx_gov_record(ngx_log_t *log, ngx_gov_bundles_conf_t *bc,
     argvlen[9] = ngx_sprintf(at, "%T%03M", ngx_time() + delay / 1000,
                              delay % 1000) - at;
 
-    if (ngx_gov_redis_send(log, NULL, NULL, NULL, 10, argv, argvlen)
+    argv[10] = d->notice ? "notice" : "step";
+    argvlen[10] = ngx_strlen(argv[10]);
+
+    if (ngx_gov_redis_send(log, NULL, NULL, NULL, 11, argv, argvlen)
         != NGX_OK)
     {
         /* the step's lease expires and a worker sends it again */
@@ -550,9 +597,9 @@ ngx_gov_claimed(redisReply *reply, void *data)
 static void
 ngx_gov_retry_one(ngx_gov_batch_t *batch, redisReply **e)
 {
-    json_t                    *doc, *step, *payload;
+    json_t                    *doc, *step, *payload, *v;
     ngx_str_t                  id, item, pl, subject, actor;
-    ngx_uint_t                 k;
+    ngx_uint_t                 k, notice;
     ngx_pool_t                *pool;
     ngx_gov_item_t            *items, *it;
     ngx_gov_dispatch_t        *d;
@@ -587,7 +634,21 @@ ngx_gov_retry_one(ngx_gov_batch_t *batch, redisReply **e)
     doc = json_loadb(e[2]->str, e[2]->len, 0, NULL);
     step = json_loadb(e[3]->str, e[3]->len, 0, NULL);
 
-    payload = doc ? ngx_gov_payload(doc, &id, it) : NULL;
+    v = json_object_get(step, "state");
+    notice = json_is_string(v)
+             && ngx_strcmp(json_string_value(v), "withdrawn") == 0;
+
+    if (notice) {
+        /* the department had the step: it is told it was withdrawn */
+        payload = json_pack("{s:s%,s:s%,s:b,s:O?}",
+                            "id", (char *) id.data, id.len,
+                            "item", (char *) it->id.data, it->id.len,
+                            "withdrawn", 1,
+                            "reason", json_object_get(step,
+                                                      "withdraw_reason"));
+    } else {
+        payload = doc ? ngx_gov_payload(doc, &id, it) : NULL;
+    }
 
     if (ngx_gov_json_text(pool, payload, 0, &pl) != NGX_OK) {
         pl.data = NULL;
@@ -610,13 +671,17 @@ ngx_gov_retry_one(ngx_gov_batch_t *batch, redisReply **e)
     d->item = it;
     d->app_id = id;
     d->outcome = NGX_GOV_OUT_PENDING;
-    d->attempts = json_integer_value(json_object_get(step, "attempts"));
+    d->notice = notice;
+    d->attempts = json_integer_value(json_object_get(step,
+                                     notice ? "notify_attempts"
+                                            : "attempts"));
 
     json_decref(doc);
     json_decref(step);
 
     ngx_log_error(NGX_LOG_INFO, ngx_cycle->log, 0,
-                  "gov: retrying %V/%V, attempt %ui", &d->app_id,
+                  notice ? "gov: telling %V/%V of its withdrawal, attempt %ui"
+                         : "gov: retrying %V/%V, attempt %ui", &d->app_id,
                   &d->item->id, d->attempts + 1);
 
     if (ngx_gov_dispatch(batch, d, &pl, &subject, &actor) != NGX_OK)

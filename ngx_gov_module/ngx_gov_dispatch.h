@@ -39,6 +39,7 @@ typedef struct {
     ngx_uint_t                attempts;
     ngx_uint_t                outcome;
     ngx_str_t                 text;         /* receipt or refusal reason */
+    ngx_uint_t                notice;       /* a withdrawal, not the step */
 } ngx_gov_dispatch_t;
 
 

@@ -27,6 +27,7 @@
 #include "ngx_gov_bundle_conf.h"
 #include "ngx_gov_refresh.h"
 #include "ngx_gov_rating.h"
+#include "ngx_gov_withdraw.h"
 #include "ngx_gov_progress.h"
 #include "gov_date.h"
 #include "gov_state.h"
@@ -61,6 +62,8 @@ typedef struct {
     ngx_uint_t                attention;
     ngx_uint_t                done;
     ngx_uint_t                all_finished;
+    ngx_uint_t                withdrawn;    /* a step was withdrawn */
+    ngx_uint_t                open;         /* a step may be withdrawn */
     ngx_uint_t                pauses;       /* the longest, in days */
 } ngx_gov_progress_sum_t;
 
@@ -72,6 +75,7 @@ typedef struct {
     ngx_str_t                 subject;
     ngx_str_t                 actor;
     ngx_uint_t                rating;       /* POST .../rating */
+    ngx_uint_t                withdraw;     /* POST .../withdrawal */
     ngx_uint_t                score;
     ngx_uint_t                script;       /* reads retried as a script */
     ngx_uint_t                form;         /* a rating by HTML form */
@@ -194,13 +198,20 @@ ngx_http_gov_progress_handler(ngx_http_request_t *r)
     pc->id.len = (slash ? slash : end) - p;
 
     if (slash) {
-        if ((size_t) (end - slash) != sizeof("/rating") - 1
-            || ngx_strncmp(slash, "/rating", end - slash) != 0)
+        if ((size_t) (end - slash) == sizeof("/rating") - 1
+            && ngx_strncmp(slash, "/rating", end - slash) == 0)
         {
-            pc->id.len = 0;
+            pc->rating = 1;
+
+        } else if ((size_t) (end - slash) == sizeof("/withdrawal") - 1
+                   && ngx_strncmp(slash, "/withdrawal", end - slash) == 0)
+        {
+            /* a change by the applicant, on the rating's path */
+            pc->rating = 1;
+            pc->withdraw = 1;
 
         } else {
-            pc->rating = 1;
+            pc->id.len = 0;
         }
     }
 
@@ -314,7 +325,10 @@ ngx_gov_progress_identity(ngx_http_request_t *r)
             goto done;
         }
 
-        if (!ngx_gov_rating_check(r, &pc->body, &pc->form, &rc)) {
+        if (pc->withdraw
+            ? !ngx_gov_withdraw_check(r, &pc->body, &pc->form, &rc)
+            : !ngx_gov_rating_check(r, &pc->body, &pc->form, &rc))
+        {
             goto done;
         }
 
@@ -769,6 +783,18 @@ ngx_gov_progress_loaded(redisReply *reply, void *data)
 
     if (!pc->rating) {
         rc = ngx_gov_progress_render(pc, reply, masked);
+        goto done;
+    }
+
+    if (pc->withdraw) {
+        /* the applicant (or their agent) withdraws: one script */
+        rc = ngx_http_gov_queued(r, ngx_gov_withdraw_store(r, &pc->id,
+                                                           pc->body, pc->form,
+                                                           &pc->actor));
+        if (rc == NGX_DONE) {
+            return;
+        }
+
         goto done;
     }
 
@@ -1346,7 +1372,10 @@ ngx_gov_progress_doc(ngx_http_request_t *r, ngx_gov_bundles_conf_t *bc,
                                        : json_null());
     json_object_set_new(doc, "status",
                         json_string(sum.attention ? "attention"
+                                    : (sum.withdrawn && sum.all_finished)
+                                      ? "withdrawn"
                                     : sum.done ? "done" : "processing"));
+    json_object_set_new(doc, "withdrawable", json_boolean(sum.open));
     json_object_set_new(doc, "percent",
                         json_integer(b && b->items.nelts
                                      ? (json_int_t) (sum.percent
@@ -1429,6 +1458,17 @@ ngx_gov_progress_step(ngx_gov_bundles_conf_t *bc, ngx_gov_item_t *it,
 
     if (!gov_state_terminal(state) && state != GOV_STEP_APPROVED) {
         sum->all_finished = 0;
+    }
+
+    if (state == GOV_STEP_WITHDRAWN) {
+        sum->withdrawn = 1;
+    }
+
+    if (state == GOV_STEP_QUEUED || state == GOV_STEP_RECEIVED
+        || state == GOV_STEP_CORRECTION || state == GOV_STEP_ACCEPTED
+        || state == GOV_STEP_REVIEWING)
+    {
+        sum->open = 1;
     }
 
     pauses = ngx_gov_pause_days(&bc->calendar, step, today);
