@@ -20,6 +20,7 @@
 #include "ngx_gov_bundle_conf.h"
 #include "ngx_gov_dispatch.h"
 #include "gov_backoff.h"
+#include "gov_date.h"
 #include "gov_sniff.h"
 
 
@@ -43,6 +44,34 @@ static const char  ngx_gov_result_lua[] =
     "local raw = redis.call('HGET', key, item)\n"
     "if not raw then redis.call('ZREM', p .. 'retry', member) return 0 end\n"
     "local step = cjson.decode(raw)\n"
+    "if step.state == 'correction' and ARGV[8] == 'correction'\n"
+    "   and step.notify == 'correction' then\n"
+    "  if ARGV[4] == 'failed' then\n"
+    "    step.notify_attempts = (step.notify_attempts or 0) + 1\n"
+    "    redis.call('HSET', key, item, cjson.encode(step))\n"
+    "    redis.call('ZADD', p .. 'retry', tonumber(ARGV[7]), member)\n"
+    "    return 1\n"
+    "  end\n"
+    "  step.notify = nil\n"
+    "  step.notify_attempts = nil\n"
+    "  if ARGV[4] == 'received' then\n"
+    "    if step.paused_since then\n"
+    "      step.pauses = step.pauses or {}\n"
+    "      table.insert(step.pauses, {step.paused_since, tonumber(ARGV[9])})\n"
+    "      step.paused_since = nil\n"
+    "    end\n"
+    "    step.state = 'received'\n"
+    "    step.correction = nil\n"
+    "  elseif ARGV[5] ~= '' then\n"
+    "    step.note = ARGV[5]\n"
+    "  end\n"
+    "  step.updated_at = tonumber(ARGV[6])\n"
+    "  redis.call('HSET', key, item, cjson.encode(step))\n"
+    "  redis.call('ZREM', p .. 'retry', member)\n"
+    "  redis.call('HINCRBY', p .. 'app:' .. id, 'ver', 1)\n"
+    "  redis.call('DEL', p .. 'doc:' .. id)\n"
+    "  return 1\n"
+    "end\n"
     "if step.state == 'withdrawn' and ARGV[8] == 'notice' then\n"
     "  if ARGV[4] == 'failed' then\n"
     "    step.notify_attempts = (step.notify_attempts or 0) + 1\n"
@@ -98,7 +127,8 @@ static const char  ngx_gov_claim_lua[] =
     "  local st = step and cjson.decode(step)\n"
     "  if (not step) or (not app[1])\n"
     "     or (st.state ~= 'queued'\n"
-    "         and not (st.state == 'withdrawn' and st.notify)) then\n"
+    "         and not (st.state == 'withdrawn' and st.notify)\n"
+    "         and not (st.state == 'correction' and st.notify)) then\n"
     "    redis.call('ZREM', p .. 'retry', m)\n"
     "  else\n"
     "    redis.call('ZADD', p .. 'retry', now + lease, m)\n"
@@ -243,7 +273,9 @@ ngx_gov_dispatch(ngx_gov_batch_t *batch, ngx_gov_dispatch_t *d,
 
     if (d->notice
         && ngx_http_gov_add_header(sr, &sr->headers_in.headers,
-                                   "X-Gov-Withdrawal", &value)
+                                   d->notice == NGX_GOV_NOTICE_WITHDRAWAL
+                                   ? "X-Gov-Withdrawal" : "X-Gov-Correction",
+                                   &value)
            != NGX_OK)
     {
         return NGX_ERROR;
@@ -318,10 +350,32 @@ ngx_gov_dispatch_done(ngx_http_request_t *sr, void *data, ngx_int_t rc)
         json = json_loadb((char *) b->pos, b->last - b->pos, 0, NULL);
     }
 
-    if (d->notice) {
+    if (d->notice == NGX_GOV_NOTICE_WITHDRAWAL) {
         /* a withdrawal is told once heard, whatever the department says */
         d->outcome = (status >= 200 && status < 500) ? NGX_GOV_OUT_RECEIVED
                                                      : NGX_GOV_OUT_FAILED;
+        json_decref(json);
+        goto recorded;
+    }
+
+    if (d->notice == NGX_GOV_NOTICE_CORRECTION) {
+        /* an answer to a correction: taken, refused (its note), or again */
+        d->outcome = (status >= 200 && status < 300) ? NGX_GOV_OUT_RECEIVED
+                     : (status >= 400 && status < 500) ? NGX_GOV_OUT_REFUSED
+                     : NGX_GOV_OUT_FAILED;
+
+        v = json_object_get(json, "reason");
+
+        if (d->outcome == NGX_GOV_OUT_REFUSED && json_is_string(v)
+            && json_string_length(v) <= 512)
+        {
+            d->text.len = json_string_length(v);
+            d->text.data = ngx_pnalloc(batch->request->pool, d->text.len);
+            if (d->text.data) {
+                ngx_memcpy(d->text.data, json_string_value(v), d->text.len);
+            }
+        }
+
         json_decref(json);
         goto recorded;
     }
@@ -405,9 +459,10 @@ ngx_gov_record(ngx_log_t *log, ngx_gov_bundles_conf_t *bc,
     ngx_gov_dispatch_t *d)
 {
     u_char                    now[NGX_TIME_T_LEN], at[NGX_INT64_LEN];
-    size_t                    argvlen[11];
+    u_char                    day[NGX_INT_T_LEN];
+    size_t                    argvlen[12];
     ngx_msec_t                delay;
-    const char               *argv[11];
+    const char               *argv[12];
     ngx_http_gov_main_conf_t *gmcf;
 
     gmcf = ngx_http_cycle_get_module_main_conf(ngx_cycle, ngx_http_gov_module);
@@ -440,10 +495,15 @@ ngx_gov_record(ngx_log_t *log, ngx_gov_bundles_conf_t *bc,
     argvlen[9] = ngx_sprintf(at, "%T%03M", ngx_time() + delay / 1000,
                              delay % 1000) - at;
 
-    argv[10] = d->notice ? "notice" : "step";
+    argv[10] = d->notice == NGX_GOV_NOTICE_WITHDRAWAL ? "notice"
+               : d->notice == NGX_GOV_NOTICE_CORRECTION ? "correction"
+               : "step";
     argvlen[10] = ngx_strlen(argv[10]);
+    argv[11] = (char *) day;
+    argvlen[11] = ngx_sprintf(day, "%i", (ngx_int_t) gov_day(ngx_time()))
+                  - day;
 
-    if (ngx_gov_redis_send(log, NULL, NULL, NULL, 11, argv, argvlen)
+    if (ngx_gov_redis_send(log, NULL, NULL, NULL, 12, argv, argvlen)
         != NGX_OK)
     {
         /* the step's lease expires and a worker sends it again */
@@ -597,7 +657,7 @@ ngx_gov_claimed(redisReply *reply, void *data)
 static void
 ngx_gov_retry_one(ngx_gov_batch_t *batch, redisReply **e)
 {
-    json_t                    *doc, *step, *payload, *v;
+    json_t                    *doc, *step, *payload, *v, *sup;
     ngx_str_t                  id, item, pl, subject, actor;
     ngx_uint_t                 k, notice;
     ngx_pool_t                *pool;
@@ -635,10 +695,23 @@ ngx_gov_retry_one(ngx_gov_batch_t *batch, redisReply **e)
     step = json_loadb(e[3]->str, e[3]->len, 0, NULL);
 
     v = json_object_get(step, "state");
-    notice = json_is_string(v)
-             && ngx_strcmp(json_string_value(v), "withdrawn") == 0;
+    notice = !json_is_string(v) ? NGX_GOV_NOTICE_NONE
+             : ngx_strcmp(json_string_value(v), "withdrawn") == 0
+               ? NGX_GOV_NOTICE_WITHDRAWAL
+             : ngx_strcmp(json_string_value(v), "correction") == 0
+               ? NGX_GOV_NOTICE_CORRECTION : NGX_GOV_NOTICE_NONE;
 
-    if (notice) {
+    if (notice == NGX_GOV_NOTICE_CORRECTION) {
+        /* the citizen's answer: its fields and materials, as a step's */
+        v = json_object_get(step, "supplement");
+        sup = json_is_string(v) ? json_loadb(json_string_value(v),
+                                             json_string_length(v), 0, NULL)
+                                : NULL;
+        payload = sup ? ngx_gov_payload(sup, &id, it) : NULL;
+        json_object_set_new(payload, "correction", json_true());
+        json_decref(sup);
+
+    } else if (notice == NGX_GOV_NOTICE_WITHDRAWAL) {
         /* the department had the step: it is told it was withdrawn */
         payload = json_pack("{s:s%,s:s%,s:b,s:O?}",
                             "id", (char *) id.data, id.len,
@@ -680,8 +753,11 @@ ngx_gov_retry_one(ngx_gov_batch_t *batch, redisReply **e)
     json_decref(step);
 
     ngx_log_error(NGX_LOG_INFO, ngx_cycle->log, 0,
-                  notice ? "gov: telling %V/%V of its withdrawal, attempt %ui"
-                         : "gov: retrying %V/%V, attempt %ui", &d->app_id,
+                  notice == NGX_GOV_NOTICE_WITHDRAWAL
+                  ? "gov: telling %V/%V of its withdrawal, attempt %ui"
+                  : notice == NGX_GOV_NOTICE_CORRECTION
+                    ? "gov: delivering the correction of %V/%V, attempt %ui"
+                    : "gov: retrying %V/%V, attempt %ui", &d->app_id,
                   &d->item->id, d->attempts + 1);
 
     if (ngx_gov_dispatch(batch, d, &pl, &subject, &actor) != NGX_OK)

@@ -39,8 +39,14 @@ typedef struct {
     ngx_uint_t                attempts;
     ngx_uint_t                outcome;
     ngx_str_t                 text;         /* receipt or refusal reason */
-    ngx_uint_t                notice;       /* a withdrawal, not the step */
+    ngx_uint_t                notice;       /* NGX_GOV_NOTICE_* */
 } ngx_gov_dispatch_t;
+
+
+/* what a delivery is: the step, or news of it */
+#define NGX_GOV_NOTICE_NONE        0
+#define NGX_GOV_NOTICE_WITHDRAWAL  1     /* X-Gov-Withdrawal: 1 */
+#define NGX_GOV_NOTICE_CORRECTION  2     /* X-Gov-Correction: 1, the answer */
 
 
 /* a set of steps sent together, from a client request or a fake one */

@@ -28,6 +28,7 @@
 #include "ngx_gov_refresh.h"
 #include "ngx_gov_rating.h"
 #include "ngx_gov_withdraw.h"
+#include "ngx_gov_correct.h"
 #include "ngx_gov_progress.h"
 #include "gov_date.h"
 #include "gov_state.h"
@@ -76,6 +77,8 @@ typedef struct {
     ngx_str_t                 actor;
     ngx_uint_t                rating;       /* POST .../rating */
     ngx_uint_t                withdraw;     /* POST .../withdrawal */
+    ngx_uint_t                correct;      /* POST .../steps/ITEM/correction */
+    ngx_str_t                 item;
     ngx_uint_t                score;
     ngx_uint_t                script;       /* reads retried as a script */
     ngx_uint_t                form;         /* a rating by HTML form */
@@ -117,6 +120,12 @@ static json_t *ngx_gov_progress_doc(ngx_http_request_t *r,
     redisReply *rating, ngx_uint_t masked, ngx_uint_t *finished);
 static json_t *ngx_gov_progress_find_step(redisReply *steps,
     ngx_gov_item_t *it);
+static ngx_uint_t ngx_gov_progress_step_uri(u_char *p, u_char *end,
+    ngx_str_t *item);
+static ngx_int_t ngx_gov_progress_correct(ngx_gov_progress_t *pc,
+    redisReply *reply);
+static void ngx_gov_progress_corrected(ngx_http_request_t *r, void *data,
+    ngx_uint_t status, const char *error);
 static void ngx_gov_progress_correction(ngx_gov_bundles_conf_t *bc,
     json_t *o, json_t *text, int today);
 static json_t *ngx_gov_progress_step(ngx_gov_bundles_conf_t *bc,
@@ -209,6 +218,11 @@ ngx_http_gov_progress_handler(ngx_http_request_t *r)
             /* a change by the applicant, on the rating's path */
             pc->rating = 1;
             pc->withdraw = 1;
+
+        } else if (ngx_gov_progress_step_uri(slash, end, &pc->item)) {
+            /* an answer to a correction: likewise */
+            pc->rating = 1;
+            pc->correct = 1;
 
         } else {
             pc->id.len = 0;
@@ -325,9 +339,16 @@ ngx_gov_progress_identity(ngx_http_request_t *r)
             goto done;
         }
 
-        if (pc->withdraw
-            ? !ngx_gov_withdraw_check(r, &pc->body, &pc->form, &rc)
-            : !ngx_gov_rating_check(r, &pc->body, &pc->form, &rc))
+        if (pc->correct) {
+            pc->form = (ngx_http_gov_body_type(r) == NGX_GOV_BODY_FORM);
+
+            if (!ngx_gov_correct_read(r, &pc->body, &rc)) {
+                goto done;
+            }
+
+        } else if (pc->withdraw
+                   ? !ngx_gov_withdraw_check(r, &pc->body, &pc->form, &rc)
+                   : !ngx_gov_rating_check(r, &pc->body, &pc->form, &rc))
         {
             goto done;
         }
@@ -786,6 +807,16 @@ ngx_gov_progress_loaded(redisReply *reply, void *data)
         goto done;
     }
 
+    if (pc->correct) {
+        rc = ngx_gov_progress_correct(pc, reply);
+
+        if (rc == NGX_DONE) {
+            return;
+        }
+
+        goto done;
+    }
+
     if (pc->withdraw) {
         /* the applicant (or their agent) withdraws: one script */
         rc = ngx_http_gov_queued(r, ngx_gov_withdraw_store(r, &pc->id,
@@ -834,6 +865,175 @@ ngx_gov_progress_loaded(redisReply *reply, void *data)
 done:
 
     json_decref(app);
+    ngx_http_finalize_request(r, rc);
+    ngx_http_run_posted_requests(c);
+}
+
+
+/* "/steps/ITEM/correction" after the id: 1 with the item */
+
+static ngx_uint_t
+ngx_gov_progress_step_uri(u_char *p, u_char *end, ngx_str_t *item)
+{
+    u_char  *slash;
+
+    if (end - p <= (ssize_t) (sizeof("/steps//correction") - 1)
+        || ngx_strncmp(p, "/steps/", 7) != 0)
+    {
+        return 0;
+    }
+
+    p += 7;
+    slash = ngx_strlchr(p, end, '/');
+
+    if (slash == NULL || slash == p
+        || (size_t) (end - slash) != sizeof("/correction") - 1
+        || ngx_strncmp(slash, "/correction", end - slash) != 0)
+    {
+        return 0;
+    }
+
+    item->data = p;
+    item->len = slash - p;
+
+    return 1;
+}
+
+
+/*
+ * The applicant answers a correction: the step must be in correction with
+ * a request, the answer exactly what it asked (else 422 with every
+ * problem); then one script keeps it.  NGX_DONE while Redis works, else
+ * the answer's code.
+ */
+
+static ngx_int_t
+ngx_gov_progress_correct(ngx_gov_progress_t *pc, redisReply *reply)
+{
+    size_t               i;
+    json_t              *step, *request, *problems;
+    ngx_int_t            rc;
+    redisReply          *steps, *e;
+    ngx_gov_bundle_t    *b;
+    ngx_http_request_t  *r;
+
+    r = pc->request;
+    steps = reply->element[1];
+    step = NULL;
+
+    for (i = 0; i + 1 < steps->elements; i += 2) {
+        e = steps->element[i];
+
+        if (e->type == REDIS_REPLY_STRING && e->len == pc->item.len
+            && ngx_strncmp(e->str, pc->item.data, e->len) == 0)
+        {
+            e = steps->element[i + 1];
+            step = json_loadb(e->str, e->len, 0, NULL);
+            break;
+        }
+    }
+
+    if (step == NULL) {
+        return ngx_http_gov_error(r, NGX_HTTP_NOT_FOUND, "not_found");
+    }
+
+    request = NULL;
+
+    if (ngx_strcmp(json_string_value(json_object_get(step, "state")) ?
+                   json_string_value(json_object_get(step, "state")) : "",
+                   "correction") == 0
+        && json_is_string(json_object_get(step, "correction")))
+    {
+        request = json_loadb(json_string_value(json_object_get(step,
+                                                               "correction")),
+                             json_string_length(json_object_get(step,
+                                                              "correction")),
+                             0, NULL);
+    }
+
+    json_decref(step);
+
+    if (request == NULL) {
+        return ngx_http_gov_error(r, NGX_HTTP_CONFLICT, "not_in_correction");
+    }
+
+    b = ngx_gov_app_bundle(ngx_gov_bc(r), &pc->id);
+
+    problems = b ? ngx_gov_correct_check(b, request, pc->body)
+                 : json_pack("{s:s}", "error", "invalid_correction");
+
+    json_decref(request);
+
+    if (problems) {
+        return ngx_http_gov_json_answer(r, 422, problems);
+    }
+
+    rc = ngx_gov_correct_store(r, &pc->id, &pc->item, pc->body, &pc->subject,
+                               &pc->actor, ngx_gov_progress_corrected, pc);
+
+    return ngx_http_gov_queued(r, rc);
+}
+
+
+/* kept: the progress document as it now is, 202 (a form: 303 back) */
+
+static void
+ngx_gov_progress_corrected(ngx_http_request_t *r, void *data,
+    ngx_uint_t status, const char *error)
+{
+    ngx_gov_progress_t *pc = data;
+
+    u_char            *p;
+    ngx_int_t          rc;
+    ngx_str_t          location, empty;
+    ngx_connection_t  *c;
+
+    c = r->connection;
+
+    if (status) {
+        rc = ngx_http_gov_error(r, status, error);
+        goto done;
+    }
+
+    ngx_log_error(NGX_LOG_INFO, c->log, 0,
+                  "gov: correction of %V/%V answered", &pc->id, &pc->item);
+
+    ngx_gov_pcache_drop(&pc->id);
+
+    if (pc->form && ngx_http_gov_wants_html(r)) {
+        p = ngx_pnalloc(r->pool, sizeof("/progress/") - 1 + pc->id.len);
+        if (p == NULL) {
+            rc = NGX_HTTP_INTERNAL_SERVER_ERROR;
+            goto done;
+        }
+
+        location.data = p;
+        location.len = ngx_sprintf(p, "/progress/%V", &pc->id) - p;
+        ngx_str_null(&empty);
+
+        rc = ngx_http_gov_location(r, &location);
+
+        if (rc == NGX_OK) {
+            rc = ngx_http_gov_send(r, NGX_HTTP_SEE_OTHER,
+                                   &r->headers_out.content_type, &empty);
+        }
+
+        goto done;
+    }
+
+    /* read again and answered as a lookup is, 202 for this POST */
+
+    pc->rating = 0;
+    pc->correct = 0;
+
+    rc = ngx_http_gov_queued(r, ngx_gov_progress_read(r, pc));
+
+    if (rc == NGX_DONE) {
+        return;
+    }
+
+done:
+
     ngx_http_finalize_request(r, rc);
     ngx_http_run_posted_requests(c);
 }
@@ -1785,6 +1985,10 @@ ngx_gov_progress_answer(ngx_http_request_t *r, ngx_str_t *body,
                                  &r->headers_out.content_type, &empty);
     }
 
-    return ngx_http_gov_send_json(r, NGX_HTTP_OK, body);
+    /* an answer to a correction is accepted, to be delivered */
+
+    return ngx_http_gov_send_json(r, r->method == NGX_HTTP_POST
+                                     ? NGX_HTTP_ACCEPTED : NGX_HTTP_OK,
+                                  body);
 }
 

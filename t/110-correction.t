@@ -31,6 +31,7 @@ $t->write_conf(http => <<'EOF', server => <<'EOF');
     gov_redis 127.0.0.1:%%REDIS_PORT%% timeout=2s;
     gov_jwt_key_file %%PREFIX%%/keys/keys.jwks;
     gov_templates %%ROOT%%/templates;
+    gov_session_cookie GOVSID insecure;
     gov_material photo "婴儿近期免冠照片";
     gov_material id_card "身份证" elicense;
     gov_material other "其他材料";
@@ -46,6 +47,7 @@ $t->write_conf(http => <<'EOF', server => <<'EOF');
     gov_bundle newborn { name "新生儿出生一件事"; code NB; items nhc;
                          time_limit 10; }
 EOF
+    location = /auth/login { gov_login; }
     location /bundles/ { gov_bundles; }
     location /progress/ { gov_progress; }
     location /callback/ { gov_callback; }
@@ -179,6 +181,118 @@ is(callback({ state => 'delivered', result => { kind => 'mail',
                                                 number => 'SF1234567890' } })->{status},
    204, 'delivered by mail');
 is(step()->{result}{kind_name}, '邮寄', 'the newer result');
+
+
+# --- answering online: POST /progress/ID/steps/ITEM/correction --------------------
+
+my $li = $t->token(key => 'hs', alg => 'HS256', kid => 'h1',
+                   sub => '310101198505052345');
+my $agent = $t->token(key => 'hs', alg => 'HS256', kid => 'h1',
+                      sub => '110101199001011234', act => 'AGENT-3');
+
+$res = $t->post('/bundles/newborn/applications',
+                body => encode_json({ fields => { name => '王小宝' },
+                                      materials => { photo => 'ref-1',
+                                                     id_card => 'elicense' } }),
+                headers => { 'Content-Type' => 'application/json', %auth });
+$id = $res->{json}{id};
+
+sub answer {
+    my ($token, $doc, %o) = @_;
+    return $t->post("/progress/$id/steps/" . ($o{item} // 'nhc') . '/correction',
+                    body => ref $doc ? encode_json($doc) : $doc,
+                    headers => { 'Content-Type' => $o{type} // 'application/json',
+                                 ($token ? (Authorization => "Bearer $token") : ()),
+                                 %{ $o{headers} || {} } });
+}
+
+my $good = { fields => { name => '王大宝' }, materials => { photo => 'ref-9' } };
+
+is(answer($zhang, $good)->{status}, 409, 'no correction asked: 409');
+is(answer($zhang, $good)->{json}{error}, 'not_in_correction', 'not_in_correction');
+
+is(callback({ state => 'accepted' })->{status}, 204, 'accepted');
+is(callback({ state => 'correction',
+              request => { materials => [ 'photo' ], fields => [ 'name' ],
+                           note => '照片不清晰', due => $due } })->{status},
+   204, 'a correction request');
+
+is(answer($li, $good)->{status}, 404, 'another citizen: 404');
+is(answer(undef, $good)->{status}, 401, 'no identity: 401');
+is(answer($zhang, $good, item => 'nope')->{status}, 404, 'an unknown item: 404');
+is(answer($zhang, '{bad')->{status}, 400, 'malformed: 400');
+
+$res = answer($zhang, { fields => { phone => '13800000000' },
+                        materials => { id_card => 'elicense' } });
+is($res->{status}, 422, 'what was not asked, and nothing that was: 422');
+is_deeply([ sort @{ $res->{json}{missing} } ], [ 'name', 'photo' ],
+          'every missing answer');
+is_deeply([ sort map { "$_->{id}:$_->{reason}" } @{ $res->{json}{invalid} } ],
+          [ 'id_card:not_requested', 'phone:not_requested' ],
+          'and every id not asked for, at once');
+is($res->{json}{error}, 'invalid_correction', 'invalid_correction');
+
+$res = answer($zhang, { fields => { name => '王大宝' },
+                        materials => { photo => 'upload:' . ('a' x 64) } });
+is($res->{status}, 422, 'an upload that is not the citizen\'s: 422');
+is($res->{json}{error}, 'unknown_upload', 'unknown_upload');
+is(step()->{state}, 'correction', 'nothing changed');
+
+$res = answer($agent, $good);
+is($res->{status}, 202, 'the agent answers for the citizen: 202');
+is($res->{json}{id}, $id, 'with the progress document');
+my $kept = decode_json($t->redis_cmd('HGET', "gov:steps:$id", 'nhc'));
+is_deeply([ @{ JSON::PP->new->decode($kept->{supplement}) }{qw(fields materials)} ],
+          [ $good->{fields}, $good->{materials} ], 'persisted first');
+is($kept->{supplied_by}, 'AGENT-3', 'the agent recorded');
+
+is(answer($zhang, $good)->{status}, 409, 'answered twice: 409');
+
+$t->wait_for(sub { step()->{state} eq 'received' }, 10);
+my ($delivered) = grep { ($_->{headers}{'x-gov-correction'} // '') eq '1' }
+                  $t->backend_requests('dept');
+ok($delivered, 'delivered to the department with X-Gov-Correction: 1');
+my $body = decode_json($delivered->{body});
+is_deeply([ @$body{qw(id item fields materials)} ],
+          [ $id, 'nhc', $good->{fields}, $good->{materials} ],
+          'the answer, as a step is sent');
+is($delivered->{headers}{'x-gov-application'}, $id, 'with X-Gov-Application');
+is(step()->{state}, 'received', "the department's 2xx moves the step to received");
+ok(!exists step()->{correction}, 'the request is gone');
+
+is(answer($zhang, $good)->{status}, 409, 'no longer in correction: 409');
+
+# the page's form
+is(callback({ state => 'accepted' })->{status}, 204, 'accepted');
+is(callback({ state => 'correction',
+              request => { fields => [ 'name' ] } })->{status}, 204,
+   'a request for the name alone');
+$res = answer($zhang, 'fields.name=%E7%8E%8B%E4%BA%8C%E5%AE%9D',
+              type => 'application/x-www-form-urlencoded',
+              headers => { Accept => 'text/html' });
+is($res->{status}, 303, 'a form answer: 303');
+is($res->{headers}{location}, "/progress/$id", 'back to the progress page');
+$res = answer(undef, 'fields.name=x', type => 'application/x-www-form-urlencoded',
+              headers => { Cookie => 'GOVSID=' . ('A' x 43),
+                           Origin => 'http://evil.example' });
+is($res->{status}, 401, 'a stale cookie from anywhere: 401 before anything');
+
+is(callback({ state => 'received' })->{status}, 204, 'received');
+is(callback({ state => 'accepted' })->{status}, 204, 'accepted');
+is(callback({ state => 'correction',
+              request => { fields => [ 'name' ] } })->{status}, 204,
+   'another request');
+$res = $t->post('/auth/login', body => "token=$zhang", headers => {
+                    'Content-Type' => 'application/x-www-form-urlencoded' });
+my ($sid) = ($res->{headers}{'set-cookie'} // '') =~ /^GOVSID=([^;]+)/;
+$res = answer(undef, 'fields.name=x', type => 'application/x-www-form-urlencoded',
+              headers => { Cookie => "GOVSID=$sid",
+                           Origin => 'http://evil.example' });
+is($res->{status}, 403, 'with the session cookie from a foreign origin: 403');
+is(step()->{state}, 'correction', 'nothing answered');
+$res = answer(undef, 'fields.name=x', type => 'application/x-www-form-urlencoded',
+              headers => { Cookie => "GOVSID=$sid" });
+is($res->{status}, 202, 'from no foreign page: 202');
 
 $t->done;
 done_testing();
