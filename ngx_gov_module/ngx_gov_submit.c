@@ -281,10 +281,8 @@ ngx_gov_submit_streamed(ngx_http_request_t *r, ngx_gov_upload_stream_t *st)
 static void
 ngx_gov_submit_owned(ngx_http_request_t *r, ngx_gov_upload_stream_t *st)
 {
-    u_char                 *p, *end, *pair, *amp, *eq;
-    size_t                  len;
     ngx_int_t               rc;
-    ngx_uint_t              i, j, replaced;
+    ngx_uint_t              i;
     ngx_connection_t       *c;
     ngx_pool_cleanup_t     *cln;
     ngx_gov_upload_file_t  *f;
@@ -300,11 +298,7 @@ ngx_gov_submit_owned(ngx_http_request_t *r, ngx_gov_upload_stream_t *st)
     }
 
     cln = ngx_pool_cleanup_add(r->pool, sizeof(ngx_gov_submit_read_t));
-    len = st->form.len + st->files.nelts * (sizeof("&=upload%3A") + 64
-                                            + GOV_MP_NAME_MAX * 3);
-    p = ngx_pnalloc(r->pool, len);
-
-    if (cln == NULL || p == NULL) {
+    if (cln == NULL) {
         rc = NGX_HTTP_INTERNAL_SERVER_ERROR;
         goto done;
     }
@@ -313,60 +307,14 @@ ngx_gov_submit_owned(ngx_http_request_t *r, ngx_gov_upload_stream_t *st)
     ngx_memzero(rd, sizeof(ngx_gov_submit_read_t));
     cln->handler = ngx_gov_submit_read_cleanup;
 
-    rd->body.data = p;
     rd->form = 1;
     rd->bundle = ngx_gov_uri_bundle(r);
     (void) ngx_http_gov_whoami(r, &rd->subject, &rd->actor);
 
-    /* the fields, but not a material a file was sent for */
-
-    end = st->form.data + st->form.len;
-
-    for (pair = st->form.data; pair && pair < end; pair = amp + 1) {
-        amp = ngx_strlchr(pair, end, '&');
-        if (amp == NULL) {
-            amp = end;
-        }
-
-        eq = ngx_strlchr(pair, amp, '=');
-        replaced = 0;
-
-        for (j = 0; eq && j < st->files.nelts; j++) {
-            if ((size_t) (eq - pair) == f[j].field.len
-                && ngx_strncmp(pair, f[j].field.data, f[j].field.len) == 0)
-            {
-                replaced = 1;
-            }
-        }
-
-        if (!replaced && amp > pair) {
-            if (p > rd->body.data) {
-                *p++ = '&';
-            }
-
-            p = ngx_cpymem(p, pair, amp - pair);
-        }
-
-        if (amp == end) {
-            break;
-        }
+    if (ngx_gov_upload_form_text(r, st, &rd->body) != NGX_OK) {
+        rc = NGX_HTTP_INTERNAL_SERVER_ERROR;
+        goto done;
     }
-
-    for (i = 0; i < st->files.nelts; i++) {
-        if (f[i].status) {
-            continue;
-        }
-
-        if (p > rd->body.data) {
-            *p++ = '&';
-        }
-
-        p = (u_char *) ngx_escape_uri(p, f[i].field.data, f[i].field.len,
-                                      NGX_ESCAPE_ARGS);
-        p = ngx_sprintf(p, "=upload%%3A%*s", (size_t) 64, f[i].hex);
-    }
-
-    rd->body.len = p - rd->body.data;
 
     if (ngx_gov_submit_parse(r, rd, &rc) != NGX_OK) {
         goto done;

@@ -1597,6 +1597,80 @@ ngx_gov_upload_known_done(redisReply *reply, void *data)
 }
 
 
+ngx_int_t
+ngx_gov_upload_form_text(ngx_http_request_t *r, ngx_gov_upload_stream_t *st,
+    ngx_str_t *text)
+{
+    u_char                 *p, *end, *pair, *amp, *eq;
+    size_t                  len;
+    ngx_uint_t              i, j, replaced;
+    ngx_gov_upload_file_t  *f;
+
+    f = st->files.elts;
+
+    len = st->form.len + st->files.nelts * (sizeof("&=upload%3A") + 64
+                                            + GOV_MP_NAME_MAX * 3);
+    p = ngx_pnalloc(r->pool, len);
+    if (p == NULL) {
+        return NGX_ERROR;
+    }
+
+    text->data = p;
+
+    /* the fields, but not a material a file was sent for */
+
+    end = st->form.data + st->form.len;
+
+    for (pair = st->form.data; pair && pair < end; pair = amp + 1) {
+        amp = ngx_strlchr(pair, end, '&');
+        if (amp == NULL) {
+            amp = end;
+        }
+
+        eq = ngx_strlchr(pair, amp, '=');
+        replaced = 0;
+
+        for (j = 0; eq && j < st->files.nelts; j++) {
+            if ((size_t) (eq - pair) == f[j].field.len
+                && ngx_strncmp(pair, f[j].field.data, f[j].field.len) == 0)
+            {
+                replaced = 1;
+            }
+        }
+
+        if (!replaced && amp > pair) {
+            if (p > text->data) {
+                *p++ = '&';
+            }
+
+            p = ngx_cpymem(p, pair, amp - pair);
+        }
+
+        if (amp == end) {
+            break;
+        }
+    }
+
+    for (i = 0; i < st->files.nelts; i++) {
+        if (f[i].status) {
+            continue;
+        }
+
+        if (p > text->data) {
+            *p++ = '&';
+        }
+
+        p = (u_char *) ngx_escape_uri(p, f[i].field.data, f[i].field.len,
+                                      NGX_ESCAPE_ARGS);
+        p = ngx_sprintf(p, "=upload%%3A%*s", (size_t) 64, f[i].hex);
+    }
+
+    text->len = p - text->data;
+
+    return NGX_OK;
+}
+
+
 const char *
 ngx_gov_upload_ref_hex(const char *ref, size_t len)
 {

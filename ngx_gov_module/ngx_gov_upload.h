@@ -122,6 +122,14 @@ typedef void (*ngx_gov_upload_known_pt)(ngx_http_request_t *r, void *data,
 ngx_int_t ngx_gov_upload_known(ngx_http_request_t *r, ngx_str_t *subject,
     json_t *hexes, ngx_gov_upload_known_pt done, void *data);
 
+/*
+ * A form streamed with its files, as the urlencoded form it stands for:
+ * its fields, and each stored file as "materials.ID=upload:HEX" in place
+ * of what the form said for that ID (a refused file leaves it out).
+ */
+ngx_int_t ngx_gov_upload_form_text(ngx_http_request_t *r,
+    ngx_gov_upload_stream_t *st, ngx_str_t *text);
+
 /* the HEX of an "upload:HEX" ref, else NULL */
 const char *ngx_gov_upload_ref_hex(const char *ref, size_t len);
 
