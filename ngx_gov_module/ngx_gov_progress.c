@@ -29,6 +29,7 @@
 #include "ngx_gov_rating.h"
 #include "ngx_gov_withdraw.h"
 #include "ngx_gov_correct.h"
+#include "ngx_gov_upload.h"
 #include "ngx_gov_progress.h"
 #include "gov_date.h"
 #include "gov_state.h"
@@ -78,6 +79,7 @@ typedef struct {
     ngx_uint_t                rating;       /* POST .../rating */
     ngx_uint_t                withdraw;     /* POST .../withdrawal */
     ngx_uint_t                correct;      /* POST .../steps/ITEM/correction */
+    ngx_uint_t                streamed;     /* its files stored, body read */
     ngx_str_t                 item;
     ngx_uint_t                score;
     ngx_uint_t                script;       /* reads retried as a script */
@@ -122,6 +124,14 @@ static json_t *ngx_gov_progress_find_step(redisReply *steps,
     ngx_gov_item_t *it);
 static ngx_uint_t ngx_gov_progress_step_uri(u_char *p, u_char *end,
     ngx_str_t *item);
+static ngx_uint_t ngx_gov_progress_multipart(ngx_http_request_t *r);
+static void ngx_gov_progress_page_needed(json_t *doc);
+static ngx_gov_progress_t *ngx_gov_progress_of(ngx_http_request_t *r);
+static void ngx_gov_progress_streaming(ngx_http_request_t *r);
+static void ngx_gov_progress_streamed(ngx_http_request_t *r,
+    ngx_gov_upload_stream_t *st);
+static void ngx_gov_progress_owned(ngx_http_request_t *r,
+    ngx_gov_upload_stream_t *st);
 static ngx_int_t ngx_gov_progress_correct(ngx_gov_progress_t *pc,
     redisReply *reply);
 static void ngx_gov_progress_corrected(ngx_http_request_t *r, void *data,
@@ -261,6 +271,13 @@ ngx_http_gov_progress_handler(ngx_http_request_t *r)
             return NGX_HTTP_NOT_ALLOWED;
         }
 
+        if (pc->correct && ngx_gov_progress_multipart(r)) {
+            /* the page's form with files: identity, then the stream */
+            r->main->count++;
+            ngx_http_gov_identity_then(r, ngx_gov_progress_streaming);
+            return NGX_DONE;
+        }
+
         rc = ngx_http_read_client_request_body(r,
                                                ngx_gov_progress_rating_body);
         if (rc >= NGX_HTTP_SPECIAL_RESPONSE) {
@@ -340,10 +357,12 @@ ngx_gov_progress_identity(ngx_http_request_t *r)
         }
 
         if (pc->correct) {
-            pc->form = (ngx_http_gov_body_type(r) == NGX_GOV_BODY_FORM);
+            if (!pc->streamed) {
+                pc->form = (ngx_http_gov_body_type(r) == NGX_GOV_BODY_FORM);
 
-            if (!ngx_gov_correct_read(r, &pc->body, &rc)) {
-                goto done;
+                if (!ngx_gov_correct_read(r, &pc->body, &rc)) {
+                    goto done;
+                }
             }
 
         } else if (pc->withdraw
@@ -865,6 +884,207 @@ ngx_gov_progress_loaded(redisReply *reply, void *data)
 done:
 
     json_decref(app);
+    ngx_http_finalize_request(r, rc);
+    ngx_http_run_posted_requests(c);
+}
+
+
+/* for the page's form: which of what is needed is a field, a material */
+
+static void
+ngx_gov_progress_page_needed(json_t *doc)
+{
+    size_t       i, j;
+    json_t      *step, *n;
+    const char  *kind;
+
+    json_array_foreach(json_object_get(doc, "steps"), i, step) {
+        json_array_foreach(json_object_get(json_object_get(step,
+                                                           "correction"),
+                                           "needed"), j, n)
+        {
+            kind = json_string_value(json_object_get(n, "kind"));
+
+            json_object_set_new(n, "is_field", json_boolean(
+                kind && ngx_strcmp(kind, "field") == 0));
+            json_object_set_new(n, "is_material", json_boolean(
+                kind && ngx_strcmp(kind, "material") == 0));
+        }
+    }
+}
+
+
+/* multipart/form-data, and a store for its files */
+
+static ngx_uint_t
+ngx_gov_progress_multipart(ngx_http_request_t *r)
+{
+    char                       boundary[GOV_MP_BOUNDARY_MAX + 1];
+    ngx_http_gov_main_conf_t  *gmcf;
+
+    gmcf = ngx_http_get_module_main_conf(r, ngx_http_gov_module);
+
+    return r->headers_in.content_type && gmcf->upload.path.len
+           && gov_mp_boundary((char *) r->headers_in.content_type->value.data,
+                              r->headers_in.content_type->value.len,
+                              boundary);
+}
+
+
+static ngx_gov_progress_t *
+ngx_gov_progress_of(ngx_http_request_t *r)
+{
+    ngx_pool_cleanup_t  *cln;
+
+    for (cln = r->pool->cleanup; cln; cln = cln->next) {
+        if (cln->handler == ngx_gov_progress_cleanup) {
+            return cln->data;
+        }
+    }
+
+    return NULL;
+}
+
+
+/*
+ * An answer to a correction posted with its files: stored as the
+ * citizen's uploads while the body streams in (the upload room), then the
+ * form it stands for goes the urlencoded answer's way.
+ */
+
+static void
+ngx_gov_progress_streaming(ngx_http_request_t *r)
+{
+    ngx_int_t          rc, reason, same;
+    ngx_str_t          subject, actor;
+    ngx_connection_t  *c;
+
+    c = r->connection;
+
+    reason = ngx_http_gov_whoami(r, &subject, &actor);
+    same = (reason == GOV_AUTH_OK) ? ngx_http_gov_same_site(r) : NGX_OK;
+
+    if (reason != GOV_AUTH_OK || same != NGX_OK) {
+        rc = ngx_http_discard_request_body(r);
+
+        if (rc == NGX_OK) {
+            rc = (reason == NGX_DECLINED) ? ngx_http_gov_unavailable(r)
+                 : (reason != GOV_AUTH_OK)
+                   ? ngx_http_gov_unauthenticated(r, reason)
+                   : ngx_http_gov_cross_site(r);
+        }
+
+        goto done;
+    }
+
+    rc = ngx_gov_upload_read(r, NGX_GOV_UPLOAD_FORM,
+                             ngx_gov_progress_streamed);
+
+    if (rc < NGX_HTTP_SPECIAL_RESPONSE) {
+        rc = NGX_DONE;
+    }
+
+done:
+
+    ngx_http_finalize_request(r, rc);
+    ngx_http_run_posted_requests(c);
+}
+
+
+static void
+ngx_gov_progress_streamed(ngx_http_request_t *r, ngx_gov_upload_stream_t *st)
+{
+    ngx_int_t          rc;
+    ngx_str_t          subject, actor;
+    ngx_connection_t  *c;
+
+    c = r->connection;
+
+    if (st->status == 0) {
+        (void) ngx_http_gov_whoami(r, &subject, &actor);
+
+        if (ngx_gov_upload_own(r, st, &subject, ngx_gov_progress_owned)
+            == NGX_OK)
+        {
+            return;
+        }
+
+        st->status = NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    rc = st->error ? ngx_http_gov_error(r, st->status, st->error)
+                   : (ngx_int_t) st->status;
+
+    ngx_http_finalize_request(r, rc);
+    ngx_http_run_posted_requests(c);
+}
+
+
+static void
+ngx_gov_progress_owned(ngx_http_request_t *r, ngx_gov_upload_stream_t *st)
+{
+    json_t                 *problems;
+    ngx_int_t               rc;
+    ngx_str_t               text;
+    ngx_uint_t              i;
+    ngx_connection_t       *c;
+    ngx_gov_progress_t     *pc;
+    ngx_gov_upload_file_t  *f;
+
+    c = r->connection;
+    pc = ngx_gov_progress_of(r);
+    f = st->files.elts;
+
+    if (pc == NULL || st->status) {
+        rc = (pc && st->error) ? ngx_http_gov_error(r, st->status, st->error)
+                               : NGX_HTTP_INTERNAL_SERVER_ERROR;
+        goto done;
+    }
+
+    /* a file refused (type, size, empty) is its material's problem */
+
+    problems = NULL;
+
+    for (i = 0; i < st->files.nelts; i++) {
+        if (f[i].status && f[i].field.len > 10) {
+            if (problems == NULL) {
+                problems = json_pack("{s:s,s:[],s:[]}", "error",
+                                     "invalid_correction", "missing",
+                                     "invalid");
+            }
+
+            json_array_append_new(json_object_get(problems, "invalid"),
+                json_pack("{s:s%,s:s}", "id", f[i].field.data + 10,
+                          f[i].field.len - 10, "reason", f[i].error));
+        }
+    }
+
+    if (problems) {
+        rc = ngx_http_gov_json_answer(r, 422, problems);
+        goto done;
+    }
+
+    if (ngx_gov_upload_form_text(r, st, &text) != NGX_OK) {
+        rc = NGX_HTTP_INTERNAL_SERVER_ERROR;
+        goto done;
+    }
+
+    pc->body = gov_app_from_form((char *) text.data, text.len);
+
+    if (pc->body == NULL) {
+        rc = ngx_http_gov_error(r, NGX_HTTP_BAD_REQUEST, "malformed_form");
+        goto done;
+    }
+
+    pc->form = 1;
+    pc->streamed = 1;
+
+    /* on as any answer: the application, the request, the script */
+    ngx_gov_progress_identity(r);
+    return;
+
+done:
+
     ngx_http_finalize_request(r, rc);
     ngx_http_run_posted_requests(c);
 }
@@ -1736,6 +1956,13 @@ ngx_gov_progress_step(ngx_gov_bundles_conf_t *bc, ngx_gov_item_t *it,
     v = json_object_get(step, "correction");
     if (state == GOV_STEP_CORRECTION && json_is_string(v)) {
         ngx_gov_progress_correction(bc, o, v, today);
+
+        /* answered, and waiting for the department to take it */
+        v = json_object_get(step, "notify");
+        json_object_set_new(json_object_get(o, "correction"), "answered",
+                            json_boolean(json_is_string(v)
+                                         && ngx_strcmp(json_string_value(v),
+                                                       "correction") == 0));
     }
 
     v = json_object_get(step, "result");
@@ -1920,12 +2147,13 @@ static ngx_int_t
 ngx_gov_progress_answer(ngx_http_request_t *r, ngx_str_t *body,
     ngx_str_t *etag)
 {
-    u_char           *p, when[64];
-    json_t           *doc;
-    ngx_int_t         rc;
-    ngx_str_t         empty;
-    const char       *s;
-    ngx_table_elt_t  *inm;
+    u_char                    *p, when[64];
+    json_t                    *doc;
+    ngx_int_t                  rc;
+    ngx_str_t                  empty;
+    const char                *s;
+    ngx_table_elt_t           *inm;
+    ngx_http_gov_main_conf_t  *gmcf;
 
     static ngx_str_t  cc = ngx_string("private, no-cache");
 
@@ -1934,6 +2162,12 @@ ngx_gov_progress_answer(ngx_http_request_t *r, ngx_str_t *body,
 
         doc = json_loadb((char *) body->data, body->len, 0, NULL);
         json_object_set(doc, "title", json_object_get(doc, "name"));
+
+        /* with a store, a correction's form posts its files */
+        gmcf = ngx_http_get_module_main_conf(r, ngx_http_gov_module);
+        json_object_set_new(doc, "uploads",
+                            json_boolean(gmcf->upload.path.len != 0));
+        ngx_gov_progress_page_needed(doc);
         json_object_set_new(doc, "attention",
                             json_boolean(ngx_strcmp(json_string_value(
                                              json_object_get(doc, "status")),

@@ -59,6 +59,7 @@ my $server = <<'EOF';
     location /bundles/ { gov_bundles; }
     location /progress/ { gov_progress; }
     location = /gov/status { gov_status; }
+    location /callback/ { gov_callback; }
     location /internal/dept { internal;
                               proxy_pass http://127.0.0.1:%%BACKEND:dept%%/s; }
 EOF
@@ -559,6 +560,73 @@ SKIP: {
                                  'Content-Type' => "multipart/form-data; boundary=$b",
                                  Origin => $evil });
     is($res->{status}, 403, 'the multipart form from a foreign origin: 403');
+
+
+    # --- a correction answered with a new photo, from the page's form ---------
+
+    $res = apply($zhang, { photo => "upload:$photo_hex", id_card => 'elicense' });
+    my $cid = $res->{json}{id};
+    my $cn = 0;
+    my $cb = sub {
+        my ($doc) = @_;
+        my $ts = time;
+        my $body = encode_json({ %$doc, seq => ++$cn });
+        return $t->post("/callback/$cid/nhc", body => $body, headers => {
+            'X-Gov-Timestamp' => $ts,
+            'X-Gov-Signature' => 'sha256=' . hmac_sha256_hex("$ts.$body", $dept_secret) });
+    };
+    is($cb->({ state => 'accepted' })->{status}, 204, 'accepted');
+    is($cb->({ state => 'correction',
+               request => { materials => [ 'photo' ], fields => [ 'name' ],
+                            note => '照片不清晰' } })->{status}, 204,
+       'the department asks for a clearer photo and the name');
+
+    $page = decode_utf8($t->get("/progress/$cid",
+                                headers => { auth($zhang), Accept => 'text/html' })->{content});
+    like($page, qr{<form method="post" action="/progress/$cid/steps/nhc/correction" accept-charset="utf-8" enctype="multipart/form-data"}s,
+         'the progress page has a form for the answer');
+    like($page, qr{name="fields.name" required}, 'a box for the name');
+    like($page, qr{<input type="file" id="c-nhc-photo" name="materials.photo"}, 'and a file input for the photo');
+    unlike($page, qr{name="materials.id_card"}, 'nothing that was not asked');
+
+    my $clear = "\xff\xd8\xff\xe0clearer photo " . time;
+    $body = multipart($b, 'name="fields.name"', '王大宝',
+                      'name="materials.photo"; filename="clear.jpg"', "<html>x</html>");
+    $res = $t->post("/progress/$cid/steps/nhc/correction", body => $body,
+                    headers => { auth($zhang),
+                                 'Content-Type' => "multipart/form-data; boundary=$b" });
+    is($res->{status}, 422, 'an answer with an HTML "photo": 422');
+    is($res->{json}{invalid}[0]{reason}, 'unsupported_type', 'unsupported_type');
+
+    $body = multipart($b, 'name="fields.name"', '王大宝',
+                      'name="materials.photo"; filename="clear.jpg"', $clear);
+    $res = $t->post("/progress/$cid/steps/nhc/correction", body => $body,
+                    headers => { auth($zhang), Accept => 'text/html',
+                                 'Content-Type' => "multipart/form-data; boundary=$b" });
+    is($res->{status}, 303, 'answered with the new photo: 303 back to the page');
+    my $clear_hex = sha256_hex($clear);
+    is($t->redis_cmd('HGET', "gov:up:$clear_hex", 'refs'), 1,
+       'the new photo is stored and referenced');
+    $page = decode_utf8($t->get("/progress/$cid",
+                                headers => { auth($zhang), Accept => 'text/html' })->{content});
+    like($page, qr/已提交补正，等待部门确认/, 'the page says it is on its way');
+
+    $t->wait_for(sub { grep { ($_->{headers}{'x-gov-correction'} // '') eq '1'
+                              && ($_->{headers}{'x-gov-application'} // '') eq $cid }
+                       $t->backend_requests('dept') }, 10);
+    my ($corr) = grep { ($_->{headers}{'x-gov-correction'} // '') eq '1'
+                        && ($_->{headers}{'x-gov-application'} // '') eq $cid }
+                 $t->backend_requests('dept');
+    ok($corr, 'the department gets the answer');
+    my $cm = decode_json($corr->{body});
+    is($cm->{fields}{name}, '王大宝', 'the corrected name');
+    is($cm->{materials}{photo}{sha256}, $clear_hex, 'and the new photo');
+    like($cm->{materials}{photo}{url}, qr{^/uploads/$clear_hex\?expires=\d+&sig=[0-9a-f]{64}$},
+         'with its signed link');
+    $t->wait_for(sub { $t->get("/progress/$cid", headers => { auth($zhang) })
+                         ->{json}{steps}[0]{state} eq 'received' }, 10);
+    is($t->get("/progress/$cid", headers => { auth($zhang) })->{json}{steps}[0]{state},
+       'received', 'and the step moves on');
 
     $t->stop_nginx;
     $t->check_logs;
