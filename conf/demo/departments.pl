@@ -13,9 +13,16 @@
 # "TIMESTAMP.BODY" with the department's secret), a few seconds to a
 # minute apart, so that a tester watches the progress move.
 #
+# A correction asks for the step's first material and first field (补正告知,
+# with a due date) and waits for the citizen's answer online (a POST with
+# X-Gov-Correction: 1), or, after --wait seconds (default 10 x pace), goes
+# on as if it came to the counter.  A POST with X-Gov-Withdrawal: 1 stops
+# the clerk.  Approvals and deliveries carry a result (电子证照, 邮寄).
+#
 # Usage: departments.pl [--port 9101] [--log FILE]
 #            [--callback http://127.0.0.1:8080/callback] [--secrets DIR]
-#            [--pace SECONDS] [--state DIR]
+#            [--pace SECONDS] [--state DIR] [--wait SECONDS]
+#            [--corrections SHARE]   (of steps asked to correct, 0.2)
 
 use strict;
 use warnings;
@@ -28,14 +35,17 @@ use POSIX qw(strftime :sys_wait_h);
 use Socket qw(SOMAXCONN);
 
 my %opt = (port => 9101, log => '', callback => 'http://127.0.0.1:8080/callback',
-           secrets => "$FindBin::Bin/secrets", pace => 20, state => '');
+           secrets => "$FindBin::Bin/secrets", pace => 20, state => '',
+           wait => '', corrections => 0.2);
 while (@ARGV) {
     my $k = shift;
     $k =~ s/^--// or die "usage: $0 [--port N] [--log FILE] [--callback URL]"
-                        . " [--secrets DIR] [--pace S] [--state DIR]\n";
+                        . " [--secrets DIR] [--pace S] [--state DIR]"
+                        . " [--wait S] [--corrections SHARE]\n";
     $opt{$k} = shift;
 }
 
+$opt{wait} ||= 10 * $opt{pace};
 $opt{state} ||= tempdir('gov-departments-XXXXXX', TMPDIR => 1, CLEANUP => 1);
 make_path($opt{state});
 
@@ -131,12 +141,23 @@ sub serve {
             $status = 200;
             $out = qq({"receipt":"$receipt"});
 
+            # news of a step it has: an answer to a correction, a withdrawal
+            for my $news (qw(correction withdrawal)) {
+                next unless ($h{"x-gov-$news"} // '') eq '1';
+                if (open my $fh, '>', "$opt{state}/$app-$item.$news") {
+                    print $fh $body;
+                    close $fh;
+                }
+                $item = '';
+            }
+
             my $mark = "$opt{state}/$app-$item";
-            if (sysopen(my $fh, $mark, POSIX::O_CREAT | POSIX::O_EXCL
-                                       | POSIX::O_WRONLY))
+            if ($item ne ''
+                && sysopen(my $fh, $mark, POSIX::O_CREAT | POSIX::O_EXCL
+                                          | POSIX::O_WRONLY))
             {
                 close $fh;
-                clerk($dept, $app, $item, $receipt);
+                clerk($dept, $app, $item, $receipt, $body);
             }
         }
 
@@ -164,7 +185,7 @@ sub serve {
 
 # moves a step along, in a process of its own
 sub clerk {
-    my ($dept, $app, $item, $receipt) = @_;
+    my ($dept, $app, $item, $receipt, $step) = @_;
 
     my $pid = fork;
     return if !defined $pid || $pid;
@@ -172,7 +193,7 @@ sub clerk {
     my @moves;
     my $r = rand;
 
-    if ($r < 0.2) {
+    if ($r < $opt{corrections}) {
         @moves = ('correction', 'received', 'accepted', 'reviewing',
                   'approved', 'delivered');
     } elsif ($r < 0.3) {
@@ -181,20 +202,69 @@ sub clerk {
         @moves = ('accepted', 'reviewing', 'approved', 'delivered');
     }
 
-    for my $state (@moves) {
+    # what a correction asks: the step's first material and field
+    my ($material) = $step =~ /"materials":\{"([\w-]+)"/;
+    my ($field) = $step =~ /"fields":\{"([\w-]+)"/;
+    my $due = strftime('%Y-%m-%d', localtime(time + 14 * 86400));
+    my $i = 0;
+
+    while ($i < @moves) {
+        my $state = $moves[$i++];
+
         sleep($opt{pace} / 2 + int(rand($opt{pace})));
-        my $note = $state eq 'correction' ? '请补正：照片不清晰，请重新上传'
-                 : $state eq 'special' ? '需现场核验，特别程序'
-                 : '';
-        my $body = qq({"state":"$state","receipt":"$receipt")
-                 . ($note ? qq(,"note":"$note") : '') . '}';
+        last if -e "$opt{state}/$app-$item.withdrawal";
+
+        my $extra = '';
+        if ($state eq 'correction') {
+            $extra = qq(,"note":"请补正：材料不清晰，请重新提供")
+                   . qq(,"request":{"materials":[)
+                   . ($material ? qq("$material") : '') . qq(],"fields":[)
+                   . ($field ? qq("$field") : '') . qq(],"note":)
+                   . qq("材料不清晰，请重新提供；请核对填写的信息","due":"$due"});
+        } elsif ($state eq 'special') {
+            $extra = qq(,"note":"需现场核验，特别程序");
+        } elsif ($state eq 'approved') {
+            $extra = qq(,"result":{"kind":"elicense","number":"$receipt",)
+                   . qq("note":"可在电子证照中查看"});
+        } elsif ($state eq 'delivered') {
+            $extra = qq(,"result":{"kind":"mail","number":"SF$receipt"});
+        }
+
+        my $body = qq({"state":"$state","receipt":"$receipt"$extra});
         my $code = callback($dept, $app, $item, $body);
         logline("callback $app/$item $state -> $code");
+
+        if ($code == 422 && $state eq 'correction') {
+            # the step's payload holds the whole application: the first
+            # material or field may be another item's; ask in words only
+            $body = qq({"state":"correction","receipt":"$receipt",)
+                  . qq("note":"请补正：材料不清晰，请重新提供",)
+                  . qq("request":{"note":"请携带原件到窗口核验，或在线补充说明",)
+                  . qq("due":"$due"}});
+            $code = callback($dept, $app, $item, $body);
+            logline("callback $app/$item $state (words only) -> $code");
+        }
+
         last if $code != 204;
 
         if (open my $fh, '>', "$opt{state}/$app-$item.state") {
             print $fh "$state\n";
             close $fh;
+        }
+
+        if ($state eq 'correction') {
+            # the answer online, or the counter after a while
+            my $until = time + $opt{wait};
+            sleep 1 while time < $until
+                          && !-e "$opt{state}/$app-$item.correction"
+                          && !-e "$opt{state}/$app-$item.withdrawal";
+            last if -e "$opt{state}/$app-$item.withdrawal";
+            if (-e "$opt{state}/$app-$item.correction"
+                && $i < @moves && $moves[$i] eq 'received')
+            {
+                # the portal moved the step to received when we took it
+                $i++;
+            }
         }
     }
 
