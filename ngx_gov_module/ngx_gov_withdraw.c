@@ -124,6 +124,7 @@ ngx_gov_withdraw_check(ngx_http_request_t *r, json_t **body,
 
     if (!json_is_object(*body)) {
         json_decref(*body);
+        *body = NULL;
         *rc = ngx_http_gov_error(r, NGX_HTTP_BAD_REQUEST,
                                  *form ? "malformed_form" : "malformed_json");
         return 0;
@@ -134,6 +135,7 @@ ngx_gov_withdraw_check(ngx_http_request_t *r, json_t **body,
 
     if (v && (s == NULL || json_string_length(v) > 3 * 500)) {
         json_decref(*body);
+        *body = NULL;
         *rc = ngx_http_gov_error(r, 422, "invalid_reason");
         return 0;
     }
@@ -141,6 +143,7 @@ ngx_gov_withdraw_check(ngx_http_request_t *r, json_t **body,
     for (i = 0; s && i < json_string_length(v); i++) {
         if ((u_char) s[i] < 0x20 && s[i] != '\n') {
             json_decref(*body);
+            *body = NULL;
             *rc = ngx_http_gov_error(r, 422, "invalid_reason");
             return 0;
         }
