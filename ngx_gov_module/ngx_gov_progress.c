@@ -127,9 +127,6 @@ static ngx_uint_t ngx_gov_progress_step_uri(u_char *p, u_char *end,
 static ngx_uint_t ngx_gov_progress_multipart(ngx_http_request_t *r);
 static void ngx_gov_progress_page_needed(json_t *doc);
 static ngx_gov_progress_t *ngx_gov_progress_of(ngx_http_request_t *r);
-static void ngx_gov_progress_streaming(ngx_http_request_t *r);
-static void ngx_gov_progress_streamed(ngx_http_request_t *r,
-    ngx_gov_upload_stream_t *st);
 static void ngx_gov_progress_owned(ngx_http_request_t *r,
     ngx_gov_upload_stream_t *st);
 static ngx_int_t ngx_gov_progress_correct(ngx_gov_progress_t *pc,
@@ -273,9 +270,8 @@ ngx_http_gov_progress_handler(ngx_http_request_t *r)
 
         if (pc->correct && ngx_gov_progress_multipart(r)) {
             /* the page's form with files: identity, then the stream */
-            r->main->count++;
-            ngx_http_gov_identity_then(r, ngx_gov_progress_streaming);
-            return NGX_DONE;
+            return ngx_gov_upload_form(r, NGX_GOV_UPLOAD_FORM,
+                                       ngx_gov_progress_owned);
         }
 
         rc = ngx_http_read_client_request_body(r,
@@ -947,78 +943,10 @@ ngx_gov_progress_of(ngx_http_request_t *r)
 
 
 /*
- * An answer to a correction posted with its files: stored as the
- * citizen's uploads while the body streams in (the upload room), then the
- * form it stands for goes the urlencoded answer's way.
+ * An answer to a correction posted with its files, stored as the
+ * citizen's uploads (the upload room): the form it stands for goes the
+ * urlencoded answer's way.
  */
-
-static void
-ngx_gov_progress_streaming(ngx_http_request_t *r)
-{
-    ngx_int_t          rc, reason, same;
-    ngx_str_t          subject, actor;
-    ngx_connection_t  *c;
-
-    c = r->connection;
-
-    reason = ngx_http_gov_whoami(r, &subject, &actor);
-    same = (reason == GOV_AUTH_OK) ? ngx_http_gov_same_site(r) : NGX_OK;
-
-    if (reason != GOV_AUTH_OK || same != NGX_OK) {
-        rc = ngx_http_discard_request_body(r);
-
-        if (rc == NGX_OK) {
-            rc = (reason == NGX_DECLINED) ? ngx_http_gov_unavailable(r)
-                 : (reason != GOV_AUTH_OK)
-                   ? ngx_http_gov_unauthenticated(r, reason)
-                   : ngx_http_gov_cross_site(r);
-        }
-
-        goto done;
-    }
-
-    rc = ngx_gov_upload_read(r, NGX_GOV_UPLOAD_FORM,
-                             ngx_gov_progress_streamed);
-
-    if (rc < NGX_HTTP_SPECIAL_RESPONSE) {
-        rc = NGX_DONE;
-    }
-
-done:
-
-    ngx_http_finalize_request(r, rc);
-    ngx_http_run_posted_requests(c);
-}
-
-
-static void
-ngx_gov_progress_streamed(ngx_http_request_t *r, ngx_gov_upload_stream_t *st)
-{
-    ngx_int_t          rc;
-    ngx_str_t          subject, actor;
-    ngx_connection_t  *c;
-
-    c = r->connection;
-
-    if (st->status == 0) {
-        (void) ngx_http_gov_whoami(r, &subject, &actor);
-
-        if (ngx_gov_upload_own(r, st, &subject, ngx_gov_progress_owned)
-            == NGX_OK)
-        {
-            return;
-        }
-
-        st->status = NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    rc = st->error ? ngx_http_gov_error(r, st->status, st->error)
-                   : (ngx_int_t) st->status;
-
-    ngx_http_finalize_request(r, rc);
-    ngx_http_run_posted_requests(c);
-}
-
 
 static void
 ngx_gov_progress_owned(ngx_http_request_t *r, ngx_gov_upload_stream_t *st)

@@ -142,9 +142,6 @@ static ngx_int_t ngx_gov_submit_uploads(ngx_http_request_t *r,
 static void ngx_gov_submit_checked(ngx_http_request_t *r, void *data,
     json_t *known);
 static void ngx_gov_submit_read_cleanup(void *data);
-static void ngx_gov_submit_multipart(ngx_http_request_t *r);
-static void ngx_gov_submit_streamed(ngx_http_request_t *r,
-    ngx_gov_upload_stream_t *st);
 static void ngx_gov_submit_owned(ngx_http_request_t *r,
     ngx_gov_upload_stream_t *st);
 static ngx_int_t ngx_gov_submit_parse(ngx_http_request_t *r,
@@ -190,85 +187,11 @@ ngx_gov_submit_handler(ngx_http_request_t *r)
                            r->headers_in.content_type->value.len, boundary))
     {
         /* the form with its files: identity first, then the stream */
-        r->main->count++;
-        ngx_http_gov_identity_then(r, ngx_gov_submit_multipart);
-        return NGX_DONE;
+        return ngx_gov_upload_form(r, NGX_GOV_UPLOAD_FORM,
+                                   ngx_gov_submit_owned);
     }
 
     return ngx_http_gov_read_post(r, ngx_gov_submit_body);
-}
-
-
-/*
- * The application form posted with its files (multipart/form-data): the
- * files are stored as the citizen's uploads while the body streams in,
- * the fields become the urlencoded form, and the rest is a form's way.
- */
-
-static void
-ngx_gov_submit_multipart(ngx_http_request_t *r)
-{
-    ngx_int_t          rc, reason, same;
-    ngx_str_t          subject, actor;
-    ngx_connection_t  *c;
-
-    c = r->connection;
-
-    reason = ngx_http_gov_whoami(r, &subject, &actor);
-    same = (reason == GOV_AUTH_OK) ? ngx_http_gov_same_site(r) : NGX_OK;
-
-    if (reason != GOV_AUTH_OK || same != NGX_OK) {
-        rc = ngx_http_discard_request_body(r);
-
-        if (rc == NGX_OK) {
-            rc = (reason == NGX_DECLINED) ? ngx_http_gov_unavailable(r)
-                 : (reason != GOV_AUTH_OK)
-                   ? ngx_http_gov_unauthenticated(r, reason)
-                   : ngx_http_gov_cross_site(r);
-        }
-
-        goto done;
-    }
-
-    rc = ngx_gov_upload_read(r, NGX_GOV_UPLOAD_FORM, ngx_gov_submit_streamed);
-
-    if (rc < NGX_HTTP_SPECIAL_RESPONSE) {
-        rc = NGX_DONE;
-    }
-
-done:
-
-    ngx_http_finalize_request(r, rc);
-    ngx_http_run_posted_requests(c);
-}
-
-
-static void
-ngx_gov_submit_streamed(ngx_http_request_t *r, ngx_gov_upload_stream_t *st)
-{
-    ngx_int_t          rc;
-    ngx_str_t          subject, actor;
-    ngx_connection_t  *c;
-
-    c = r->connection;
-
-    if (st->status == 0) {
-        (void) ngx_http_gov_whoami(r, &subject, &actor);
-
-        if (ngx_gov_upload_own(r, st, &subject, ngx_gov_submit_owned)
-            == NGX_OK)
-        {
-            return;
-        }
-
-        st->status = NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    rc = st->error ? ngx_http_gov_error(r, st->status, st->error)
-                   : (ngx_int_t) st->status;
-
-    ngx_http_finalize_request(r, rc);
-    ngx_http_run_posted_requests(c);
 }
 
 

@@ -50,6 +50,13 @@ static ngx_int_t ngx_gov_upload_body_filter(ngx_http_request_t *r,
 static void ngx_gov_upload_consume(ngx_gov_upload_stream_t *st, u_char *p,
     size_t len);
 static void ngx_gov_upload_resume(ngx_event_t *ev);
+static void ngx_gov_upload_form_identity(ngx_http_request_t *r);
+static void ngx_gov_upload_form_stored(ngx_http_request_t *r,
+    ngx_gov_upload_stream_t *st);
+static ngx_gov_upload_stream_t *ngx_gov_upload_stream(ngx_http_request_t *r,
+    ngx_uint_t mode, ngx_gov_upload_done_pt done);
+static ngx_int_t ngx_gov_upload_start(ngx_http_request_t *r,
+    ngx_gov_upload_stream_t *st);
 static int ngx_gov_upload_part_begin(void *data, const gov_mp_part_t *part);
 static int ngx_gov_upload_part_data(void *data, const char *p, size_t len);
 static int ngx_gov_upload_part_end(void *data);
@@ -73,9 +80,6 @@ static void ngx_gov_upload_body_done(ngx_http_request_t *r);
 static u_char *ngx_gov_upload_path(ngx_gov_upload_conf_t *ucf,
     ngx_pool_t *pool, const u_char *hex);
 
-static void ngx_gov_upload_post(ngx_http_request_t *r);
-static void ngx_gov_upload_received(ngx_http_request_t *r,
-    ngx_gov_upload_stream_t *st);
 static void ngx_gov_upload_owned(ngx_http_request_t *r,
     ngx_gov_upload_stream_t *st);
 static void ngx_gov_upload_own_done(redisReply *reply, void *data);
@@ -539,8 +543,147 @@ ngx_int_t
 ngx_gov_upload_read(ngx_http_request_t *r, ngx_uint_t mode,
     ngx_gov_upload_done_pt done)
 {
-    char                       boundary[GOV_MP_BOUNDARY_MAX + 1];
-    size_t                     blen;
+    ngx_gov_upload_stream_t  *st;
+
+    st = ngx_gov_upload_stream(r, mode, done);
+    if (st == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    return ngx_gov_upload_start(r, st);
+}
+
+
+/*
+ * Files posted, the way POST /uploads/, the submission form and a
+ * correction's answer take them: the identity first (401, 503), the
+ * cross-site rule (403), then the body streams in and the stored files
+ * are recorded as the citizen's.  "done" runs once, with st->status 0
+ * when all went well.  For a content handler: NGX_DONE, or an answer's
+ * code.
+ */
+
+ngx_int_t
+ngx_gov_upload_form(ngx_http_request_t *r, ngx_uint_t mode,
+    ngx_gov_upload_done_pt done)
+{
+    ngx_gov_upload_stream_t  *st;
+
+    st = ngx_gov_upload_stream(r, mode, ngx_gov_upload_form_stored);
+    if (st == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    st->form_done = done;
+
+    r->main->count++;
+    ngx_http_gov_identity_then(r, ngx_gov_upload_form_identity);
+
+    return NGX_DONE;
+}
+
+
+static void
+ngx_gov_upload_form_identity(ngx_http_request_t *r)
+{
+    off_t                     most;
+    ngx_int_t                 rc, reason, same;
+    ngx_str_t                 subject, actor;
+    ngx_connection_t         *c;
+    ngx_gov_upload_stream_t  *st;
+
+    c = r->connection;
+    st = ngx_http_gov_flow(r);
+
+    reason = ngx_http_gov_whoami(r, &subject, &actor);
+    same = (reason == GOV_AUTH_OK) ? ngx_http_gov_same_site(r) : NGX_OK;
+
+    if (st && st->kind == NGX_GOV_UPLOAD_KIND_STREAM
+        && st->mode == NGX_GOV_UPLOAD_ONE && reason == GOV_AUTH_OK
+        && same == NGX_OK)
+    {
+        /* one file: its size is known before a byte is read */
+
+        most = st->conf->max_size + NGX_GOV_UPLOAD_FORM_OVERHEAD;
+
+        if (r->headers_in.content_length_n > most
+            || r->headers_in.content_length_n == 0)
+        {
+            ngx_gov_metrics_inc(NGX_GOV_M_UPLOADS_REFUSED);
+
+            rc = ngx_http_discard_request_body(r);
+
+            if (rc == NGX_OK) {
+                rc = r->headers_in.content_length_n
+                     ? ngx_http_gov_error(r,
+                                          NGX_HTTP_REQUEST_ENTITY_TOO_LARGE,
+                                          "too_large")
+                     : ngx_http_gov_error(r, NGX_GOV_HTTP_UNPROCESSABLE,
+                                          "empty");
+            }
+
+            goto done;
+        }
+    }
+
+    if (st == NULL || st->kind != NGX_GOV_UPLOAD_KIND_STREAM
+        || reason != GOV_AUTH_OK || same != NGX_OK)
+    {
+        rc = ngx_http_discard_request_body(r);
+
+        if (rc == NGX_OK) {
+            rc = (st == NULL || st->kind != NGX_GOV_UPLOAD_KIND_STREAM)
+                 ? NGX_HTTP_INTERNAL_SERVER_ERROR
+                 : (reason == NGX_DECLINED) ? ngx_http_gov_unavailable(r)
+                 : (reason != GOV_AUTH_OK)
+                   ? ngx_http_gov_unauthenticated(r, reason)
+                   : ngx_http_gov_cross_site(r);
+        }
+
+        goto done;
+    }
+
+    rc = ngx_gov_upload_start(r, st);
+
+    if (rc < NGX_HTTP_SPECIAL_RESPONSE) {
+        rc = NGX_DONE;
+    }
+
+done:
+
+    ngx_http_finalize_request(r, rc);
+    ngx_http_run_posted_requests(c);
+}
+
+
+/* the form is in: its files become the citizen's, then the caller's turn */
+
+static void
+ngx_gov_upload_form_stored(ngx_http_request_t *r,
+    ngx_gov_upload_stream_t *st)
+{
+    ngx_str_t  subject, actor;
+
+    if (st->status == 0) {
+        (void) ngx_http_gov_whoami(r, &subject, &actor);
+
+        if (ngx_gov_upload_own(r, st, &subject, st->form_done) == NGX_OK) {
+            return;
+        }
+
+        st->status = NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    st->form_done(r, st);
+}
+
+
+/* a stream of the request's body, ready to start */
+
+static ngx_gov_upload_stream_t *
+ngx_gov_upload_stream(ngx_http_request_t *r, ngx_uint_t mode,
+    ngx_gov_upload_done_pt done)
+{
     void                     **slot;
     ngx_pool_cleanup_t        *cln;
     ngx_gov_upload_stream_t   *st;
@@ -552,7 +695,7 @@ ngx_gov_upload_read(ngx_http_request_t *r, ngx_uint_t mode,
     slot = ngx_http_gov_flow_slot(r);
 
     if (cln == NULL || slot == NULL) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        return NULL;
     }
 
     st = cln->data;
@@ -561,7 +704,7 @@ ngx_gov_upload_read(ngx_http_request_t *r, ngx_uint_t mode,
     if (ngx_array_init(&st->files, r->pool, 4, sizeof(ngx_gov_upload_file_t))
         != NGX_OK)
     {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        return NULL;
     }
 
     cln->handler = ngx_gov_upload_cleanup;
@@ -575,6 +718,20 @@ ngx_gov_upload_read(ngx_http_request_t *r, ngx_uint_t mode,
     st->mode = mode;
     st->done = done;
 
+    *slot = st;
+
+    return st;
+}
+
+
+/* the body is read into the stream from now on */
+
+static ngx_int_t
+ngx_gov_upload_start(ngx_http_request_t *r, ngx_gov_upload_stream_t *st)
+{
+    char    boundary[GOV_MP_BOUNDARY_MAX + 1];
+    size_t  blen;
+
     blen = 0;
 
     if (r->headers_in.content_type) {
@@ -587,7 +744,7 @@ ngx_gov_upload_read(ngx_http_request_t *r, ngx_uint_t mode,
         st->multipart = 1;
         gov_mp_init(&st->mp, boundary, blen, &ngx_gov_upload_mp, st);
 
-    } else if (mode == NGX_GOV_UPLOAD_FORM) {
+    } else if (st->mode == NGX_GOV_UPLOAD_FORM) {
         return NGX_HTTP_UNSUPPORTED_MEDIA_TYPE;
 
     } else {
@@ -598,7 +755,6 @@ ngx_gov_upload_read(ngx_http_request_t *r, ngx_uint_t mode,
         }
     }
 
-    *slot = st;
     st->active = 1;
 
     return ngx_http_read_client_request_body(r, ngx_gov_upload_body_done);
@@ -1725,93 +1881,7 @@ ngx_gov_upload_handler(ngx_http_request_t *r)
         return ngx_http_gov_error(r, NGX_HTTP_NOT_FOUND, "not_found");
     }
 
-    r->main->count++;
-
-    ngx_http_gov_identity_then(r, ngx_gov_upload_post);
-
-    return NGX_DONE;
-}
-
-
-static void
-ngx_gov_upload_post(ngx_http_request_t *r)
-{
-    ngx_int_t                  rc, reason, same;
-    ngx_str_t                  subject, actor;
-    ngx_connection_t          *c;
-    ngx_http_gov_main_conf_t  *gmcf;
-
-    c = r->connection;
-    gmcf = ngx_http_get_module_main_conf(r, ngx_http_gov_module);
-
-    reason = ngx_http_gov_whoami(r, &subject, &actor);
-    same = (reason == GOV_AUTH_OK) ? ngx_http_gov_same_site(r) : NGX_OK;
-
-    if (reason != GOV_AUTH_OK || same != NGX_OK
-        || r->headers_in.content_length_n > gmcf->upload.max_size
-                                            + NGX_GOV_UPLOAD_FORM_OVERHEAD)
-    {
-        rc = ngx_http_discard_request_body(r);
-
-        if (rc != NGX_OK) {
-            goto done;
-        }
-
-        if (reason == NGX_DECLINED) {
-            rc = ngx_http_gov_unavailable(r);
-
-        } else if (reason != GOV_AUTH_OK) {
-            rc = ngx_http_gov_unauthenticated(r, reason);
-
-        } else if (same != NGX_OK) {
-            rc = ngx_http_gov_cross_site(r);
-
-        } else {
-            ngx_gov_metrics_inc(NGX_GOV_M_UPLOADS_REFUSED);
-            rc = ngx_http_gov_error(r, NGX_HTTP_REQUEST_ENTITY_TOO_LARGE,
-                                    "too_large");
-        }
-
-        goto done;
-    }
-
-    if (r->headers_in.content_length_n == 0) {
-        ngx_gov_metrics_inc(NGX_GOV_M_UPLOADS_REFUSED);
-        rc = ngx_http_gov_error(r, NGX_GOV_HTTP_UNPROCESSABLE, "empty");
-        goto done;
-    }
-
-    rc = ngx_gov_upload_read(r, NGX_GOV_UPLOAD_ONE, ngx_gov_upload_received);
-
-    if (rc < NGX_HTTP_SPECIAL_RESPONSE) {
-        rc = NGX_DONE;
-    }
-
-done:
-
-    ngx_http_finalize_request(r, rc);
-    ngx_http_run_posted_requests(c);
-}
-
-
-static void
-ngx_gov_upload_received(ngx_http_request_t *r, ngx_gov_upload_stream_t *st)
-{
-    ngx_str_t  subject, actor;
-
-    if (st->status == 0) {
-        (void) ngx_http_gov_whoami(r, &subject, &actor);
-
-        if (ngx_gov_upload_own(r, st, &subject, ngx_gov_upload_owned)
-            == NGX_OK)
-        {
-            return;
-        }
-
-        st->status = NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    ngx_gov_upload_owned(r, st);
+    return ngx_gov_upload_form(r, NGX_GOV_UPLOAD_ONE, ngx_gov_upload_owned);
 }
 
 

@@ -66,6 +66,7 @@ struct ngx_gov_upload_stream_s {
     ngx_uint_t                multipart;
     ngx_uint_t                active;
     ngx_gov_upload_done_pt    done;
+    ngx_gov_upload_done_pt    form_done;    /* ngx_gov_upload_form()'s */
 
     /* 0, or the HTTP status and code that refuse the whole body */
     ngx_uint_t                status;
@@ -100,6 +101,17 @@ ngx_int_t ngx_gov_upload_init(ngx_conf_t *cf);
  * store, then calls "done".  Returns what a content handler returns.
  */
 ngx_int_t ngx_gov_upload_read(ngx_http_request_t *r, ngx_uint_t mode,
+    ngx_gov_upload_done_pt done);
+
+/*
+ * Files posted (NGX_GOV_UPLOAD_ONE: POST /uploads/, with its size checked
+ * first; NGX_GOV_UPLOAD_FORM: a form), for a content handler: identity
+ * (401, 503), the cross-site rule (403), the body streamed in, the files
+ * recorded as the citizen's; then "done" runs once (st->status 0: all
+ * well, else the answer's status and st->error).  Returns NGX_DONE or an
+ * answer's code.
+ */
+ngx_int_t ngx_gov_upload_form(ngx_http_request_t *r, ngx_uint_t mode,
     ngx_gov_upload_done_pt done);
 
 /*
