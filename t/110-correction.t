@@ -294,5 +294,16 @@ $res = answer(undef, 'fields.name=x', type => 'application/x-www-form-urlencoded
               headers => { Cookie => "GOVSID=$sid" });
 is($res->{status}, 202, 'from no foreign page: 202');
 
+# Redis down (last: a restarted Redis here keeps nothing)
+is(callback({ state => 'received' })->{status}, 204, 'received');
+is(callback({ state => 'accepted' })->{status}, 204, 'accepted');
+is(callback({ state => 'correction',
+              request => { fields => [ 'name' ] } })->{status}, 204,
+   'a last request');
+$t->stop_redis;
+$res = answer($zhang, { fields => { name => '王三宝' } });
+is($res->{status}, 503, 'an answer while Redis is down: 503, nothing kept');
+$t->start_redis;
+
 $t->done;
 done_testing();
