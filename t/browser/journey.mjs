@@ -222,6 +222,14 @@ try {
     // the demo departments accept, review and approve, pushing each state
     const seen = new Set();
     let moved = false;
+    let answered = false;
+    let movedOn = false;
+    let answeredAt = -1;
+    const answers = {
+        'fields.birth_date': '2026-11-20',
+        'fields.mother_id': '11010119900101123X',
+        'fields.phone': '13800000000',
+    };
     const until = Date.now() + 150000;
     while (Date.now() < until) {
         await page.waitForTimeout(1500);
@@ -234,8 +242,36 @@ try {
             moved = true;
             await snap('moving');
         }
+
+        // a department asks for a correction: answer it on the page
+        const ask = page.locator('form[id^="answer-"]').first();
+        if (!answered && await ask.count()) {
+            await snap('correction');
+            const card = await page.innerText('div[id^="correction-"] >> nth=0');
+            check(card.includes('需要补正') && card.includes('请在'),
+                  'a correction request at the top: what, why and by when', card);
+            for (const input of await ask.locator('input[type="text"]').all()) {
+                const name = await input.getAttribute('name');
+                await input.fill(answers[name] || '王小宝');
+            }
+            for (const input of await ask.locator('input[type="file"]').all()) {
+                await input.setInputFiles(photo);
+            }
+            await Promise.all([page.waitForNavigation(),
+                               ask.locator('button').click()]);
+            answered = (await page.innerText('main')).includes('已提交补正');
+            check(answered, 'answered online, with a new photo where asked');
+            await snap('answered');
+            answeredAt = st.percent;
+        }
+        if (answered && !movedOn && !(await page.locator('text=已提交补正').count())) {
+            movedOn = true;
+            check(true, 'the department took the answer and the step moved on');
+        }
         if (await page.locator('form[action$="/rating"]').count()) break;
     }
+    check(answered, 'a correction was asked and answered', [...seen].join(','));
+    check(movedOn, 'and the step moved on after it', answeredAt);
     check(moved, 'the bar moved as departments worked', `${first} -> ${st.percent}`);
     check(seen.has('已受理') || seen.has('审查中'), 'their states shown in Chinese',
           [...seen].join(','));
@@ -254,6 +290,41 @@ try {
     check(text.includes('您的评价：5 分'), 'the rating is shown');
     check(await page.locator('form[action$="/rating"]').count() === 0, 'and asked no more');
     await snap('rated');
+
+    // --- the results on the finished steps --------------------------------------
+
+    text = await page.innerText('main');
+    check(text.includes('办理结果：'), 'the finished steps show their results',
+          text.slice(0, 200));
+
+    // --- another application, withdrawn ---------------------------------------
+
+    res = await context.request.post(`${base}/bundles/newborn/applications`, {
+        headers: { 'Content-Type': 'application/json' },
+        data: { fields: { baby_name: '王二宝', birth_date: '2026-11-21',
+                          mother_name: '李梅', mother_id: '11010119900101123X',
+                          phone: '13800000000' },
+                materials: { birth_medical_cert: 'elicense',
+                             parent_id_cards: 'UP-2026-0001',
+                             household_register: 'elicense',
+                             marriage_cert: 'elicense',
+                             baby_photo: 'UP-2026-0002' } },
+    });
+    const second = (await res.json()).id;
+    check(res.status() === 201 && second, 'a second application', res.status());
+    await page.goto(`${base}/progress/${second}`);
+    check(await page.locator('form[id="withdraw"]').count() === 1,
+          'its progress page offers withdrawal');
+    await page.fill('textarea[name="reason"]', '信息填错，重新申报');
+    await page.check('input[name="confirm"]');
+    await Promise.all([page.waitForNavigation(),
+                       page.click('button:has-text("撤回申请")')]);
+    text = await page.innerText('main');
+    check(new URL(page.url()).pathname === `/progress/${second}`
+          && text.includes('已撤回'), 'withdrawn: every step says so', text.slice(0, 200));
+    check(await page.locator('form[id="withdraw"]').count() === 0,
+          'and it is offered no more');
+    await snap('withdrawn');
 
     // --- a query code opens the progress to someone else, masked -----------
 
