@@ -45,7 +45,7 @@ if ($dpid == 0) {
     open STDERR, '>>', "$t->{prefix}/logs/departments.err";
     { exec 'perl', "$root/conf/demo/departments.pl", '--port', $dport,
          '--callback', $t->url('/callback'), '--pace', 2,
-         '--corrections', 1, '--wait', 20,
+         '--corrections', 1, '--wait', 30,
          '--secrets', "$root/conf/demo/secrets",
          '--state', "$t->{prefix}/departments",
          '--log', "$t->{prefix}/logs/departments.log" };
