@@ -628,6 +628,17 @@ SKIP: {
     is($t->get("/progress/$cid", headers => { auth($zhang) })->{json}{steps}[0]{state},
        'received', 'and the step moves on');
 
+    # a request in words only: the page's form has no field, and a browser
+    # posts a multipart body of no part at all
+    is($cb->({ state => 'accepted' })->{status}, 204, 'accepted');
+    is($cb->({ state => 'correction',
+               request => { note => '请到窗口核验原件' } })->{status}, 204,
+       'a correction asked in words only');
+    $res = $t->post("/progress/$cid/steps/nhc/correction", body => "--$b--\r\n",
+                    headers => { auth($zhang), Accept => 'text/html',
+                                 'Content-Type' => "multipart/form-data; boundary=$b" });
+    is($res->{status}, 303, 'answered with the empty form a browser sends: 303');
+
     $t->stop_nginx;
     $t->check_logs;
 }

@@ -345,9 +345,7 @@ gov_mp_after(gov_mp_t *mp, char ch)
             return gov_mp_fail(mp, "a boundary is followed by other text");
         }
 
-        if (mp->parts == 0) {
-            return gov_mp_fail(mp, "the body has no part");
-        }
+        /* no part at all: what browsers send for a form of no field */
 
         mp->state = MP_EPILOGUE;
         return GOV_MP_OK;

@@ -277,6 +277,10 @@ try {
                           card);
                     check(true, 'answered online, with a new photo where asked');
                     await snap('answered');
+                } else {
+                    // the department moved on meanwhile: the next one
+                    console.log(`# an answer came back ${nav && nav.status()}`);
+                    await page.goto(`${base}/progress/${id}`);
                 }
             } catch (e) {
                 await page.goto(`${base}/progress/${id}`);
