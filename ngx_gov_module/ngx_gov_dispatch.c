@@ -657,7 +657,7 @@ ngx_gov_claimed(redisReply *reply, void *data)
 static void
 ngx_gov_retry_one(ngx_gov_batch_t *batch, redisReply **e)
 {
-    json_t                    *doc, *step, *payload, *v, *sup;
+    json_t                    *doc, *step, *payload, *v, *sup, *who;
     ngx_str_t                  id, item, pl, subject, actor;
     ngx_uint_t                 k, notice;
     ngx_pool_t                *pool;
@@ -727,12 +727,19 @@ ngx_gov_retry_one(ngx_gov_batch_t *batch, redisReply **e)
         pl.data = NULL;
     }
 
+    /* a notice is from whoever answered or withdrew; a step, the submitter */
+
+    who = notice == NGX_GOV_NOTICE_CORRECTION
+          ? json_object_get(step, "supplied_by")
+          : notice == NGX_GOV_NOTICE_WITHDRAWAL
+            ? json_object_get(step, "withdrawn_by")
+            : json_object_get(doc, "actor");
+
     if (step == NULL || doc == NULL || pl.data == NULL
         || ngx_gov_retry_copy(pool, &id, &id) != NGX_OK
         || ngx_gov_retry_copy_json(pool, json_object_get(doc, "subject"),
                                    &subject) != NGX_OK
-        || ngx_gov_retry_copy_json(pool, json_object_get(doc, "actor"),
-                                   &actor) != NGX_OK)
+        || ngx_gov_retry_copy_json(pool, who, &actor) != NGX_OK)
     {
         json_decref(doc);
         json_decref(step);

@@ -60,6 +60,7 @@ static const char  ngx_gov_withdraw_lua[] =
     "    step.state = 'withdrawn'\n"
     "    step.updated_at = now\n"
     "    if ARGV[5] ~= '' then step.withdraw_reason = ARGV[5] end\n"
+    "    if ARGV[6] ~= '' then step.withdrawn_by = ARGV[6] end\n"
     "    local member = id .. '|' .. item\n"
     "    if was == 'queued' then\n"
     "      redis.call('ZREM', p .. 'retry', member)\n"

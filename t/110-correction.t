@@ -257,6 +257,9 @@ is_deeply([ @$body{qw(id item fields materials)} ],
           [ $id, 'nhc', $good->{fields}, $good->{materials} ],
           'the answer, as a step is sent');
 is($delivered->{headers}{'x-gov-application'}, $id, 'with X-Gov-Application');
+is_deeply([ @{ $delivered->{headers} }{qw(x-gov-subject x-gov-actor)} ],
+          [ '110101199001011234', 'AGENT-3' ],
+          'from the citizen, answered by the agent: both told');
 is(step()->{state}, 'received', "the department's 2xx moves the step to received");
 ok(!exists step()->{correction}, 'the request is gone');
 

@@ -148,6 +148,9 @@ $t->wait_for(sub { grep { $_->{headers}{'x-gov-withdrawal'} } sent('nhc', $id) }
 my ($notice) = grep { $_->{headers}{'x-gov-withdrawal'} } sent('nhc', $id);
 ok($notice, 'nhc, which had the step, is told');
 is($notice->{headers}{'x-gov-withdrawal'}, '1', 'with X-Gov-Withdrawal: 1');
+is_deeply([ @{ $notice->{headers} }{qw(x-gov-subject x-gov-actor)} ],
+          [ '110101199001011234', 'AGENT-7' ],
+          'the citizen\'s, withdrawn by the agent: both told');
 is_deeply(decode_json($notice->{body}),
           { id => $id, item => 'nhc', withdrawn => JSON::PP::true,
             reason => '孩子随父母迁往外地' }, 'and what happened');
