@@ -126,6 +126,7 @@ static ngx_uint_t ngx_gov_progress_step_uri(u_char *p, u_char *end,
     ngx_str_t *item);
 static ngx_uint_t ngx_gov_progress_multipart(ngx_http_request_t *r);
 static void ngx_gov_progress_page_needed(json_t *doc);
+static void ngx_gov_progress_prefill(json_t *steps, json_t *fields);
 static ngx_gov_progress_t *ngx_gov_progress_of(ngx_http_request_t *r);
 static void ngx_gov_progress_owned(ngx_http_request_t *r,
     ngx_gov_upload_stream_t *st);
@@ -1734,6 +1735,10 @@ ngx_gov_progress_doc(ngx_http_request_t *r, ngx_gov_bundles_conf_t *bc,
 
     ngx_gov_progress_deadline(doc, bc, b, start, today, &sum);
 
+    if (!masked) {
+        ngx_gov_progress_prefill(arr, json_object_get(app, "fields"));
+    }
+
     json_object_set_new(doc, "steps", arr);
 
     json_object_set_new(doc, "applicant",
@@ -1744,6 +1749,40 @@ ngx_gov_progress_doc(ngx_http_request_t *r, ngx_gov_bundles_conf_t *bc,
     ngx_gov_progress_rating(doc, rating, masked, *finished);
 
     return doc;
+}
+
+
+/*
+ * A field a department asks to correct shows, to the applicant, what was
+ * submitted: the page's form starts from it.
+ */
+
+static void
+ngx_gov_progress_prefill(json_t *steps, json_t *fields)
+{
+    size_t       i, j;
+    json_t      *step, *n, *v;
+    const char  *kind, *id;
+
+    json_array_foreach(steps, i, step) {
+        json_array_foreach(json_object_get(json_object_get(step,
+                                                           "correction"),
+                                           "needed"), j, n)
+        {
+            kind = json_string_value(json_object_get(n, "kind"));
+            id = json_string_value(json_object_get(n, "id"));
+
+            if (kind == NULL || id == NULL || ngx_strcmp(kind, "field") != 0) {
+                continue;
+            }
+
+            v = json_object_get(fields, id);
+
+            if (json_is_string(v)) {
+                json_object_set(n, "value", v);
+            }
+        }
+    }
 }
 
 

@@ -126,8 +126,9 @@ is_deeply([ @$c{qw(materials fields note due)} ],
           [ [ 'photo' ], [ 'name' ], '照片不清晰，请重新上传；姓名与出生证明不一致', $due ],
           'the step shows what was asked, as asked');
 is_deeply($c->{needed}, [ { id => 'photo', name => '婴儿近期免冠照片', kind => 'material' },
-                          { id => 'name', name => '新生儿姓名', kind => 'field' } ],
-          'with the names the citizen knows');
+                          { id => 'name', name => '新生儿姓名', kind => 'field',
+                            value => '王小宝' } ],
+          'with the names the citizen knows, a field with what was submitted');
 ok(!$c->{due_warning} && !$c->{due_overdue}, 'its due date far away');
 
 my $page = decode_utf8($t->get("/progress/$id",
@@ -196,6 +197,7 @@ $res = $t->post('/bundles/newborn/applications',
                                                      id_card => 'elicense' } }),
                 headers => { 'Content-Type' => 'application/json', %auth });
 $id = $res->{json}{id};
+my $code = $res->{json}{query_code};
 
 sub answer {
     my ($token, $doc, %o) = @_;
@@ -216,6 +218,16 @@ is(callback({ state => 'correction',
               request => { materials => [ 'photo' ], fields => [ 'name' ],
                            note => '照片不清晰', due => $due } })->{status},
    204, 'a correction request');
+
+like(decode_utf8($t->get("/progress/$id",
+                         headers => { %auth, Accept => 'text/html' })->{content}),
+     qr/name="fields\.name" value="王小宝" required/,
+     'the form starts from what was submitted');
+$res = $t->get("/progress/$id?code=$code");
+is($res->{status}, 200, 'the progress by query code');
+ok(@{ $res->{json}{steps}[0]{correction}{needed} }
+   && !grep({ exists $_->{value} } @{ $res->{json}{steps}[0]{correction}{needed} }),
+   'shows the request, not what was submitted');
 
 is(answer($li, $good)->{status}, 404, 'another citizen: 404');
 is(answer(undef, $good)->{status}, 401, 'no identity: 401');
