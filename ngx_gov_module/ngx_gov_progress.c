@@ -79,6 +79,7 @@ typedef struct {
     ngx_uint_t                rating;       /* POST .../rating */
     ngx_uint_t                withdraw;     /* POST .../withdrawal */
     ngx_uint_t                correct;      /* POST .../steps/ITEM/correction */
+    ngx_uint_t                confirm;      /* GET .../withdrawal: the page */
     ngx_uint_t                streamed;     /* its files stored, body read */
     ngx_str_t                 item;
     ngx_uint_t                score;
@@ -126,6 +127,7 @@ static ngx_uint_t ngx_gov_progress_step_uri(u_char *p, u_char *end,
     ngx_str_t *item);
 static ngx_uint_t ngx_gov_progress_multipart(ngx_http_request_t *r);
 static void ngx_gov_progress_page_needed(json_t *doc);
+static void ngx_gov_progress_page_open(json_t *doc);
 static void ngx_gov_progress_prefill(json_t *steps, json_t *fields);
 static ngx_gov_progress_t *ngx_gov_progress_of(ngx_http_request_t *r);
 static void ngx_gov_progress_owned(ngx_http_request_t *r,
@@ -146,7 +148,7 @@ static void ngx_gov_progress_rating(json_t *doc, redisReply *rating,
 static int ngx_gov_pause_days(gov_calendar_t *cal, json_t *step, int today);
 static ngx_int_t ngx_gov_progress_serialize(ngx_http_request_t *r,
     json_t *doc, ngx_str_t *body, ngx_str_t *etag);
-static ngx_int_t ngx_gov_progress_answer(ngx_http_request_t *r,
+static ngx_int_t ngx_gov_progress_answer(ngx_gov_progress_t *pc,
     ngx_str_t *body, ngx_str_t *etag);
 static void ngx_gov_progress_rating_body(ngx_http_request_t *r);
 static void ngx_gov_progress_cleanup(void *data);
@@ -223,9 +225,17 @@ ngx_http_gov_progress_handler(ngx_http_request_t *r)
         } else if ((size_t) (end - slash) == sizeof("/withdrawal") - 1
                    && ngx_strncmp(slash, "/withdrawal", end - slash) == 0)
         {
-            /* a change by the applicant, on the rating's path */
-            pc->rating = 1;
-            pc->withdraw = 1;
+            if ((r->method & (NGX_HTTP_GET|NGX_HTTP_HEAD))
+                && ngx_http_gov_wants_html(r))
+            {
+                /* a browser's confirmation page: the applicant's lookup */
+                pc->confirm = 1;
+
+            } else {
+                /* a change by the applicant, on the rating's path */
+                pc->rating = 1;
+                pc->withdraw = 1;
+            }
 
         } else if (ngx_gov_progress_step_uri(slash, end, &pc->item)) {
             /* an answer to a correction: likewise */
@@ -259,6 +269,11 @@ ngx_http_gov_progress_handler(ngx_http_request_t *r)
 
         /* a query code reaches no log, whatever the request */
         ngx_http_gov_mask(r, &arg);
+    }
+
+    if (pc->confirm) {
+        /* a query code gives no right to withdraw, nor to be asked */
+        pc->code.len = 0;
     }
 
     if (pc->rating) {
@@ -391,7 +406,7 @@ ngx_gov_progress_identity(ngx_http_request_t *r)
            == NGX_OK)
     {
         if (ngx_gov_progress_mine(&entry, &pc->subject)) {
-            rc = ngx_gov_progress_answer(r, &entry.body, &entry.etag);
+            rc = ngx_gov_progress_answer(pc, &entry.body, &entry.etag);
 
         } else {
             rc = ngx_http_gov_error(r, NGX_HTTP_NOT_FOUND, "not_found");
@@ -602,7 +617,7 @@ ngx_gov_progress_snapshot(redisReply *reply, void *data)
 
             if (ngx_gov_progress_mine(&entry, &pc->subject)) {
                 ngx_gov_pcache_put(r, &pc->id, &entry);
-                rc = ngx_gov_progress_answer(r, &entry.body, &entry.etag);
+                rc = ngx_gov_progress_answer(pc, &entry.body, &entry.etag);
 
             } else {
                 rc = ngx_http_gov_error(r, NGX_HTTP_NOT_FOUND, "not_found");
@@ -883,6 +898,26 @@ done:
     json_decref(app);
     ngx_http_finalize_request(r, rc);
     ngx_http_run_posted_requests(c);
+}
+
+
+/* for the confirmation page: each step a withdrawal would stop */
+
+static void
+ngx_gov_progress_page_open(json_t *doc)
+{
+    size_t       i;
+    json_t      *step;
+    ngx_int_t    state;
+    const char  *s;
+
+    json_array_foreach(json_object_get(doc, "steps"), i, step) {
+        s = json_string_value(json_object_get(step, "state"));
+        state = s ? gov_state_from_str(s, ngx_strlen(s)) : -1;
+
+        json_object_set_new(step, "open", json_boolean(
+            state >= 0 && gov_state_withdrawable(state)));
+    }
 }
 
 
@@ -1455,7 +1490,7 @@ ngx_gov_progress_keep(ngx_gov_progress_t *pc, redisReply *reply,
     r = pc->request;
 
     if (masked) {
-        return ngx_gov_progress_answer(r, &entry->body, &entry->etag);
+        return ngx_gov_progress_answer(pc, &entry->body, &entry->etag);
     }
 
     fields = reply->element[0];
@@ -1483,7 +1518,7 @@ ngx_gov_progress_keep(ngx_gov_progress_t *pc, redisReply *reply,
 
     ngx_gov_progress_snapshot_put(r, pc, fields->element[5], ttl, entry);
 
-    return ngx_gov_progress_answer(r, &entry->body, &entry->etag);
+    return ngx_gov_progress_answer(pc, &entry->body, &entry->etag);
 }
 
 
@@ -1851,10 +1886,7 @@ ngx_gov_progress_step(ngx_gov_bundles_conf_t *bc, ngx_gov_item_t *it,
         sum->withdrawn = 1;
     }
 
-    if (state == GOV_STEP_QUEUED || state == GOV_STEP_RECEIVED
-        || state == GOV_STEP_CORRECTION || state == GOV_STEP_ACCEPTED
-        || state == GOV_STEP_REVIEWING)
-    {
+    if (gov_state_withdrawable(state)) {
         sum->open = 1;
     }
 
@@ -2111,7 +2143,7 @@ ngx_gov_progress_serialize(ngx_http_request_t *r, json_t *doc,
 
 
 static ngx_int_t
-ngx_gov_progress_answer(ngx_http_request_t *r, ngx_str_t *body,
+ngx_gov_progress_answer(ngx_gov_progress_t *pc, ngx_str_t *body,
     ngx_str_t *etag)
 {
     u_char                    *p, when[64];
@@ -2120,9 +2152,12 @@ ngx_gov_progress_answer(ngx_http_request_t *r, ngx_str_t *body,
     ngx_str_t                  empty;
     const char                *s;
     ngx_table_elt_t           *inm;
+    ngx_http_request_t        *r;
     ngx_http_gov_main_conf_t  *gmcf;
 
     static ngx_str_t  cc = ngx_string("private, no-cache");
+
+    r = pc->request;
 
     if (ngx_http_gov_wants_html(r)) {
         /* a browser gets the page, from the same document */
@@ -2158,7 +2193,13 @@ ngx_gov_progress_answer(ngx_http_request_t *r, ngx_str_t *body,
         }
 
 
-        rc = ngx_http_gov_page(r, NGX_HTTP_OK, "progress", doc);
+        if (pc->confirm) {
+            /* what a withdrawal would stop, before it is asked */
+            ngx_gov_progress_page_open(doc);
+        }
+
+        rc = ngx_http_gov_page(r, NGX_HTTP_OK,
+                               pc->confirm ? "withdraw" : "progress", doc);
         if (rc != NGX_DECLINED) {
             return rc;
         }

@@ -192,8 +192,25 @@ $t->write_file($mode, 'up');
 my $id3 = apply();
 my $page = decode_utf8($t->get("/progress/$id3",
                                headers => { auth($zhang), Accept => 'text/html' })->{content});
-like($page, qr{<form method="post" action="/progress/$id3/withdrawal".*撤回后不能恢复.*name="confirm" value="1" required}s,
+like($page, qr{撤回后不能恢复.*<a href="/progress/$id3/withdrawal">}s,
      'the progress page offers withdrawal, saying it cannot be undone');
+unlike($page, qr{<form[^>]*action="/progress/$id3/withdrawal"},
+       'on a page of its own');
+$res = $t->get("/progress/$id3/withdrawal",
+               headers => { auth($zhang), Accept => 'text/html' });
+is($res->{status}, 200, 'the confirmation page');
+$page = decode_utf8($res->{content});
+like($page, qr{撤回后不能恢复.*<li>出生医学证明（卫生健康委，[^<]+）</li>.*<form method="post" action="/progress/$id3/withdrawal".*name="confirm" value="1" required.*<a href="/progress/$id3">}s,
+     'says it cannot be undone, lists what it stops, asks to confirm, offers a way back');
+is($t->get("/progress/$id3/withdrawal", headers => { auth($li), Accept => 'text/html' })
+     ->{status}, 404, "another citizen's: 404");
+is($t->get("/progress/$id3/withdrawal", headers => { auth($zhang) })->{status}, 405,
+   'not a page: GET is not a withdrawal, 405');
+my $code = $t->get("/progress/$id3", headers => { auth($zhang) })->{json}{query_code};
+$res = $t->get("/progress/$id3/withdrawal" . ($code ? "?code=$code" : ''),
+               headers => { Accept => 'text/html' });
+ok($res->{status} == 401 || $res->{status} == 302,
+   'with no identity: to the login, a query code or not');
 $res = withdraw($id3, $zhang, type => 'application/x-www-form-urlencoded',
                 body => 'reason=%E4%B8%8D%E5%8A%9E%E4%BA%86',
                 headers => { Accept => 'text/html' });
@@ -221,6 +238,10 @@ $page = decode_utf8($t->get("/progress/$id3",
                             headers => { auth($zhang), Accept => 'text/html' })->{content});
 like($page, qr/已撤回/, 'the page says so');
 unlike($page, qr/撤回后不能恢复/, 'and offers it no more');
+$page = decode_utf8($t->get("/progress/$id3/withdrawal",
+                            headers => { auth($zhang), Accept => 'text/html' })->{content});
+like($page, qr/已没有可以撤回的事项/, 'its confirmation page says nothing is left');
+unlike($page, qr/<form/, 'with no form');
 
 # --- Redis down (last: a restarted Redis here keeps nothing) ----------------------
 

@@ -118,6 +118,15 @@ gov_state_paused(int state)
 
 
 int
+gov_state_withdrawable(int state)
+{
+    return state == GOV_STEP_QUEUED || state == GOV_STEP_RECEIVED
+           || state == GOV_STEP_CORRECTION || state == GOV_STEP_ACCEPTED
+           || state == GOV_STEP_REVIEWING;
+}
+
+
+int
 gov_state_done(int state)
 {
     return state == GOV_STEP_APPROVED || state == GOV_STEP_DELIVERED;

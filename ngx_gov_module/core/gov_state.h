@@ -39,6 +39,7 @@ int gov_state_can(int from, int to);        /* a legal move */
 int gov_state_terminal(int state);          /* nothing may follow */
 int gov_state_paused(int state);            /* the clock stops */
 int gov_state_done(int state);              /* 办结: approved, delivered */
+int gov_state_withdrawable(int state);     /* a withdrawal stops it */
 int gov_state_attention(int state);         /* the citizen must act */
 
 /* how far along a step is, for the progress bar: 0 .. 100 */

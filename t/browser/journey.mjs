@@ -337,16 +337,25 @@ try {
     const second = (await res.json()).id;
     check(res.status() === 201 && second, 'a second application', res.status());
     await page.goto(`${base}/progress/${second}`);
-    check(await page.locator('form[id="withdraw"]').count() === 1,
+    check(await page.locator('a[href$="/withdrawal"]').count() === 1,
           'its progress page offers withdrawal');
+    await Promise.all([page.waitForNavigation(),
+                       page.click('a[href$="/withdrawal"]')]);
+    text = await page.innerText('main');
+    check(await page.locator('form[id="withdraw"]').count() === 1
+          && text.includes('撤回后不能恢复'),
+          'a page of its own asks to confirm: it cannot be undone',
+          text.slice(0, 200));
+    await snap('withdraw-confirm');
+    await readable('withdrawal confirmation');
     await page.fill('textarea[name="reason"]', '信息填错，重新申报');
     await page.check('input[name="confirm"]');
     await Promise.all([page.waitForNavigation(),
-                       page.click('button:has-text("撤回申请")')]);
+                       page.click('button:has-text("确认撤回")')]);
     text = await page.innerText('main');
     check(new URL(page.url()).pathname === `/progress/${second}`
           && text.includes('已撤回'), 'withdrawn: every step says so', text.slice(0, 200));
-    check(await page.locator('form[id="withdraw"]').count() === 0,
+    check(await page.locator('a[href$="/withdrawal"]').count() === 0,
           'and it is offered no more');
     await snap('withdrawn');
 

@@ -294,6 +294,21 @@ main(void)
     ok(gov_state_paused(GOV_STEP_CORRECTION) && gov_state_paused(
        GOV_STEP_SPECIAL) && !gov_state_paused(GOV_STEP_REVIEWING),
        "the clock pauses in correction and special");
+    {
+        int  st, n = 0, bad = 0;
+
+        for (st = 0; st < GOV_STEP_STATES; st++) {
+            if (gov_state_withdrawable(st)) {
+                n++;
+                bad += gov_state_terminal(st);
+            }
+        }
+
+        ok(n == 5 && !bad && gov_state_withdrawable(GOV_STEP_CORRECTION)
+           && !gov_state_withdrawable(GOV_STEP_SPECIAL)
+           && !gov_state_withdrawable(GOV_STEP_APPROVED),
+           "a withdrawal stops the five open states, none final");
+    }
     is_int(gov_state_from_str("reviewing", 9), GOV_STEP_REVIEWING, "names");
     is_int(gov_state_from_str("review", 6), -1, "no prefixes");
     is_str(gov_state_name_zh(GOV_STEP_CORRECTION), "补正中", "Chinese names");
