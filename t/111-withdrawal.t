@@ -15,6 +15,8 @@ use Test::More;
 use JSON::PP;
 use Encode qw(decode_utf8);
 use Digest::SHA qw(hmac_sha256_hex);
+use POSIX ();
+use Time::HiRes ();
 use GovTest;
 
 my $t = GovTest->new;
@@ -186,9 +188,78 @@ ok((grep { $_->{headers}{'x-gov-withdrawal'} } sent('cdc', $id2)),
 is($t->get("/progress/$id2", headers => { auth($zhang) })->{json}{steps}[1]{state},
    'withdrawn', 'and the step stays withdrawn');
 
-# --- the page ----------------------------------------------------------------------
+# --- a withdrawal racing a department's callback ------------------------------------
+#
+# At the same instant the citizen withdraws and nhc approves.  Either the
+# callback came first (204: nhc's step approved and kept, never told of a
+# withdrawal; cdc's withdrawn) or the withdrawal did (the callback gets 409
+# "withdrawn", and nhc is told with X-Gov-Withdrawal): never both, never
+# neither, never a step in between.
 
 $t->write_file($mode, 'up');
+my (%won, @racing);
+for my $i (1 .. 8) {
+    my $rid = apply();
+    is(callback($rid, 'nhc', 'accepted')->{status}, 204, "race $i: nhc accepted");
+    push @racing, $rid;
+}
+my $at = Time::HiRes::time() + 0.5;
+my (@kids, $k);
+for my $rid (@racing) {
+    for my $who ('withdraw', 'callback') {
+        $k++;
+        my $pid = fork // die "fork: $!";
+        if ($pid == 0) {
+            $n = 10000 + $k;   # a body of its own: no replay of another
+            Time::HiRes::sleep($at - Time::HiRes::time())
+                if $at > Time::HiRes::time();
+            my $res = $who eq 'withdraw' ? withdraw($rid, $zhang)
+                                         : callback($rid, 'nhc', 'approved');
+            $t->write_file("race-$rid-$who", encode_json({
+                status => $res->{status}, json => $res->{json} }));
+            POSIX::_exit(0);
+        }
+        push @kids, $pid;
+    }
+}
+waitpid $_, 0 for @kids;
+for my $rid (@racing) {
+    my ($w, $c) = map { decode_json($t->read_file("race-$rid-$_")) }
+                  qw(withdraw callback);
+    my $steps = $t->get("/progress/$rid", headers => { auth($zhang) })->{json}{steps};
+    my %state = map { $_->{item} => $_->{state} } @$steps;
+    is($w->{status}, 200, "race $rid: the withdrawal is answered 200");
+    is($state{cdc}, 'withdrawn', "race $rid: cdc withdrawn either way");
+    if ($c->{status} == 204) {
+        $won{callback}++;
+        is($state{nhc}, 'approved', "race $rid: the callback first: nhc approved, kept");
+        is_deeply([ map { $_->{state} } grep { $_->{item} eq 'nhc' }
+                    @{ $w->{json}{steps} } ], [ 'approved' ],
+                  "race $rid: the citizen is shown it");
+    } else {
+        $won{withdrawal}++;
+        is_deeply([ $c->{status}, $c->{json}{error}, $c->{json}{state} ],
+                  [ 409, 'illegal_transition', 'withdrawn' ],
+                  "race $rid: the withdrawal first: the department hears 409 withdrawn");
+        is($state{nhc}, 'withdrawn', "race $rid: nhc withdrawn");
+    }
+}
+$t->wait_for(sub {
+    !grep { my $rid = $_;
+            (decode_json($t->read_file("race-$rid-callback"))->{status} != 204)
+            != !!(grep { $_->{headers}{'x-gov-withdrawal'} } sent('nhc', $rid)) }
+    @racing }, 15);
+for my $rid (@racing) {
+    my $lost = decode_json($t->read_file("race-$rid-callback"))->{status} != 204;
+    my $told = grep { $_->{headers}{'x-gov-withdrawal'} } sent('nhc', $rid);
+    ok($lost ? $told : !$told,
+       "race $rid: nhc " . ($lost ? 'is told of the withdrawal'
+                                  : 'is told of no withdrawal: its approval stands'));
+}
+diag('the race: ' . join(', ', map { "$_ first $won{$_}" } sort keys %won));
+
+# --- the page ----------------------------------------------------------------------
+
 my $id3 = apply();
 my $page = decode_utf8($t->get("/progress/$id3",
                                headers => { auth($zhang), Accept => 'text/html' })->{content});
