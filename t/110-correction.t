@@ -14,6 +14,7 @@ use JSON::PP;
 use Encode qw(decode_utf8);
 use Digest::SHA qw(hmac_sha256_hex);
 use POSIX qw(strftime);
+use Time::Local qw(timegm);
 use GovTest;
 
 my $t = GovTest->new;
@@ -250,6 +251,16 @@ is($res->{status}, 422, 'an upload that is not the citizen\'s: 422');
 is($res->{json}{error}, 'unknown_upload', 'unknown_upload');
 is(step()->{state}, 'correction', 'nothing changed');
 
+# the days in correction: as if the request had come two weeks ago (ten
+# working days: this server has no holidays), which the answer below ends
+my $deadline0 = $t->get("/progress/$id", headers => \%auth)->{json}{deadline};
+my $raw = decode_json($t->redis_cmd('HGET', "gov:steps:$id", 'nhc'));
+my $asked = $raw->{paused_since};
+$raw->{paused_since} -= 14;
+$t->redis_cmd('HSET', "gov:steps:$id", 'nhc', encode_json($raw));
+$t->redis_cmd('HINCRBY', "gov:app:$id", 'ver', 1);
+$t->redis_cmd('DEL', "gov:doc:$id");
+
 $res = answer($agent, $good);
 is($res->{status}, 202, 'the agent answers for the citizen: 202');
 is($res->{json}{id}, $id, 'with the progress document');
@@ -273,6 +284,18 @@ is_deeply([ @{ $delivered->{headers} }{qw(x-gov-subject x-gov-actor)} ],
           [ '110101199001011234', 'AGENT-3' ],
           'from the citizen, answered by the agent: both told');
 is(step()->{state}, 'received', "the department's 2xx moves the step to received");
+$raw = decode_json($t->redis_cmd('HGET', "gov:steps:$id", 'nhc'));
+is_deeply($raw->{pauses}, [ [ $asked - 14, $asked ] ],
+          'the days in correction end when the answer is received');
+ok(!exists $raw->{paused_since}, 'the clock runs again');
+sub plus_days {
+    my ($date, $n) = @_;
+    my ($y, $m, $d) = split /-/, $date;
+    return strftime('%Y-%m-%d', gmtime(timegm(0, 0, 12, $d, $m - 1, $y) + $n * 86400));
+}
+is($t->get("/progress/$id", headers => \%auth)->{json}{deadline},
+   plus_days($deadline0, 14),
+   'the deadline moves by the ten working days in correction, no more');
 ok(!exists step()->{correction}, 'the request is gone');
 
 is(answer($zhang, $good)->{status}, 409, 'no longer in correction: 409');
