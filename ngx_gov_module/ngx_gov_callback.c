@@ -15,6 +15,7 @@
 #include <ngx_http.h>
 
 #include "ngx_gov_metrics.h"
+#include "ngx_gov_events.h"
 #include "ngx_gov_pcache.h"
 #include "ngx_gov_answer.h"
 #include "ngx_gov_access.h"
@@ -95,6 +96,8 @@ static const char  ngx_gov_callback_lua[] =
     "    end\n"
     "  end\n"
     "end\n"
+    "gov_event(p .. 'app:' .. id, id, new == 'correction'\n"
+    "          and 'correction_requested' or 'step', item, old, new)\n"
     "return {'ok', old}\n";
 
 
@@ -483,7 +486,9 @@ ngx_gov_state_cmd(ngx_pool_t *pool, ngx_gov_bundles_conf_t *bc,
     }
 
     ARG(0, "EVAL", 4);
-    ARG(1, ngx_gov_callback_lua, sizeof(ngx_gov_callback_lua) - 1);
+    argv[1] = ngx_gov_events_script(ngx_gov_callback_lua,
+                                    sizeof(ngx_gov_callback_lua) - 1,
+                                    &argvlen[1]);
     ARG(2, "0", 1);
     ARG(3, prefix->data, prefix->len);
     ARG(4, id->data, id->len);

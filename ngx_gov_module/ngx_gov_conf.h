@@ -45,6 +45,9 @@
  *                        (ms) they became so; swept after keep_unused
  *   PREFIX updel:HEX     an upload being swept (60 s)
  *   PREFIX upsweep       the sweeper's turn, one worker of all nodes
+ *   PREFIX STREAM        the events (gov_events): a stream, one entry per
+ *                        change, appended by the script that makes it;
+ *                        each gov_notify target a consumer group
  */
 
 
@@ -142,6 +145,16 @@ typedef struct {
 } ngx_gov_upload_conf_t;
 
 
+/* the outbox of changes (gov_events) and its readers (gov_notify) */
+typedef struct {
+    ngx_str_t                 stream;       /* empty: no events */
+    ngx_uint_t                maxlen;
+    ngx_str_t                 key;          /* PREFIX STREAM */
+    ngx_array_t              *notify;       /* ngx_gov_notify_target_t */
+    ngx_msec_t                claim_idle;   /* gov_notify_claim_idle */
+} ngx_gov_events_conf_t;
+
+
 typedef struct {
     ngx_gov_redis_conf_t     *redis;
     ngx_str_t                 redis_prefix;
@@ -158,6 +171,7 @@ typedef struct {
     ngx_array_t              *templates;    /* ngx_gov_template_t */
 
     ngx_gov_upload_conf_t     upload;
+    ngx_gov_events_conf_t     events;
 } ngx_http_gov_main_conf_t;
 
 

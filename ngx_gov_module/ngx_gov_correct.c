@@ -18,6 +18,7 @@
 #include <ngx_http.h>
 
 #include "ngx_gov_answer.h"
+#include "ngx_gov_events.h"
 #include "ngx_gov_bundle_conf.h"
 #include "ngx_gov_correct.h"
 #include "gov_state.h"
@@ -63,6 +64,7 @@ static const char  ngx_gov_correct_lua[] =
     "redis.call('ZADD', p .. 'retry', 0, id .. '|' .. item)\n"
     "redis.call('HINCRBY', p .. 'app:' .. id, 'ver', 1)\n"
     "redis.call('DEL', p .. 'doc:' .. id)\n"
+    "gov_event(p .. 'app:' .. id, id, 'corrected', item)\n"
     "return {'ok'}\n";
 
 
@@ -251,8 +253,9 @@ ngx_gov_correct_store(ngx_http_request_t *r, ngx_str_t *id, ngx_str_t *item,
 
     argv[0] = "EVAL";
     argvlen[0] = 4;
-    argv[1] = ngx_gov_correct_lua;
-    argvlen[1] = sizeof(ngx_gov_correct_lua) - 1;
+    argv[1] = ngx_gov_events_script(ngx_gov_correct_lua,
+                                    sizeof(ngx_gov_correct_lua) - 1,
+                                    &argvlen[1]);
     argv[2] = "0";
     argvlen[2] = 1;
     argv[3] = (char *) gmcf->redis_prefix.data;

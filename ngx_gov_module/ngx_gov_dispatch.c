@@ -17,6 +17,7 @@
 
 #include "ngx_gov_metrics.h"
 #include "ngx_gov_answer.h"
+#include "ngx_gov_events.h"
 #include "ngx_gov_bundle_conf.h"
 #include "ngx_gov_dispatch.h"
 #include "gov_backoff.h"
@@ -70,6 +71,10 @@ static const char  ngx_gov_result_lua[] =
     "  redis.call('ZREM', p .. 'retry', member)\n"
     "  redis.call('HINCRBY', p .. 'app:' .. id, 'ver', 1)\n"
     "  redis.call('DEL', p .. 'doc:' .. id)\n"
+    "  if ARGV[4] == 'received' then\n"
+    "    gov_event(p .. 'app:' .. id, id, 'step', item, 'correction',\n"
+    "              'received')\n"
+    "  end\n"
     "  return 1\n"
     "end\n"
     "if step.state == 'withdrawn' and ARGV[8] == 'notice' then\n"
@@ -111,6 +116,7 @@ static const char  ngx_gov_result_lua[] =
     "step.updated_at = tonumber(ARGV[6])\n"
     "redis.call('HSET', key, item, cjson.encode(step))\n"
     "redis.call('ZREM', p .. 'retry', member)\n"
+    "gov_event(p .. 'app:' .. id, id, 'step', item, 'queued', ARGV[4])\n"
     "return 1\n";
 
 
@@ -473,8 +479,9 @@ ngx_gov_record(ngx_log_t *log, ngx_gov_bundles_conf_t *bc,
 
     argv[0] = "EVAL";
     argvlen[0] = 4;
-    argv[1] = ngx_gov_result_lua;
-    argvlen[1] = sizeof(ngx_gov_result_lua) - 1;
+    argv[1] = ngx_gov_events_script(ngx_gov_result_lua,
+                                    sizeof(ngx_gov_result_lua) - 1,
+                                    &argvlen[1]);
     argv[2] = "0";
     argvlen[2] = 1;
     argv[3] = (char *) gmcf->redis_prefix.data;

@@ -16,6 +16,7 @@
 #include "ngx_gov_metrics.h"
 #include "ngx_gov_pcache.h"
 #include "ngx_gov_answer.h"
+#include "ngx_gov_events.h"
 #include "ngx_gov_bundle_conf.h"
 #include "ngx_gov_rating.h"
 #include "gov_date.h"
@@ -44,7 +45,9 @@ static const char  ngx_gov_rating_lua[] =
     "redis.call('HINCRBY', KEYS[1], 'ver', 1) "
     "redis.call('DEL', KEYS[3]) "
     "if tonumber(ARGV[2]) <= 2 then "
-    "redis.call('RPUSH', KEYS[2], ARGV[1]) end return 1";
+    "redis.call('RPUSH', KEYS[2], ARGV[1]) end "
+    "gov_event(KEYS[1], string.match(KEYS[1], 'app:([^:]*)$'), 'rated', "
+    "nil, nil, nil, 'score', ARGV[2]) return 1";
 
 
 ngx_uint_t
@@ -131,8 +134,9 @@ ngx_gov_rating_store(ngx_http_request_t *r, ngx_str_t *id, json_t *body,
 
     argv[0] = "EVAL";
     argvlen[0] = 4;
-    argv[1] = ngx_gov_rating_lua;
-    argvlen[1] = sizeof(ngx_gov_rating_lua) - 1;
+    argv[1] = ngx_gov_events_script(ngx_gov_rating_lua,
+                                    sizeof(ngx_gov_rating_lua) - 1,
+                                    &argvlen[1]);
     argv[2] = "3";
     argvlen[2] = 1;
     argv[3] = (char *) k1;

@@ -19,6 +19,7 @@
 #include <openssl/rand.h>
 
 #include "ngx_gov_metrics.h"
+#include "ngx_gov_events.h"
 #include "ngx_gov_idmark.h"
 #include "ngx_gov_answer.h"
 #include "ngx_gov_page.h"
@@ -106,7 +107,8 @@ static const char  ngx_gov_submit_lua[] =
     "until redis.call('EXISTS', p .. 'app:' .. id) == 0\n"
     "redis.call('EXPIRE', sk, 172800)\n"
     "redis.call('HSET', p .. 'app:' .. id, 'doc', ARGV[7], 'code', ARGV[8],\n"
-    "           'subject', ARGV[9], 'actor', ARGV[11], 'ver', 0)\n"
+    "           'subject', ARGV[9], 'actor', ARGV[11], 'ver', 0,\n"
+    "           'bundle', cjson.decode(ARGV[7]).bundle)\n"
     "redis.call('DEL', p .. 'doc:' .. id)\n"
     "local i = 13\n"
     "for k = 1, tonumber(ARGV[10]) do\n"
@@ -125,6 +127,7 @@ static const char  ngx_gov_submit_lua[] =
     "if ARGV[6] ~= '' then\n"
     "  redis.call('SET', p .. 'idem:' .. ARGV[6], id, 'EX', 86400)\n"
     "end\n"
+    "gov_event(p .. 'app:' .. id, id, 'submitted')\n"
     "return {'new', id}\n";
 
 
@@ -959,7 +962,9 @@ ngx_gov_submit_persist(ngx_http_request_t *r, ngx_gov_submit_t *sc)
     sc->day = gov_day(sc->submitted);
 
     ARG(0, "EVAL", 4);
-    ARG(1, ngx_gov_submit_lua, sizeof(ngx_gov_submit_lua) - 1);
+    argv[1] = ngx_gov_events_script(ngx_gov_submit_lua,
+                                    sizeof(ngx_gov_submit_lua) - 1,
+                                    &argvlen[1]);
     ARG(2, "0", 1);
     ARG(3, gmcf->redis_prefix.data, gmcf->redis_prefix.len);
     ARG(4, b->code.data, b->code.len);

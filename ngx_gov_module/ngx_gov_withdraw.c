@@ -21,6 +21,7 @@
 
 #include "ngx_gov_pcache.h"
 #include "ngx_gov_answer.h"
+#include "ngx_gov_events.h"
 #include "ngx_gov_withdraw.h"
 #include "gov_date.h"
 #include "gov_http.h"
@@ -46,7 +47,7 @@ static const char  ngx_gov_withdraw_lua[] =
     "local open = {queued = 1, received = 1, correction = 1, accepted = 1,\n"
     "              reviewing = 1}\n"
     "local all = redis.call('HGETALL', key)\n"
-    "local moved = 0\n"
+    "local moved = {}\n"
     "for i = 1, #all, 2 do\n"
     "  local item, step = all[i], cjson.decode(all[i + 1])\n"
     "  local was = step.state\n"
@@ -69,15 +70,17 @@ static const char  ngx_gov_withdraw_lua[] =
     "      redis.call('ZADD', p .. 'retry', 0, member)\n"
     "    end\n"
     "    redis.call('HSET', key, item, cjson.encode(step))\n"
-    "    moved = moved + 1\n"
+    "    moved[#moved + 1] = item\n"
     "  end\n"
     "end\n"
-    "if moved == 0 then return {'nothing'} end\n"
+    "if #moved == 0 then return {'nothing'} end\n"
     "redis.call('HSET', p .. 'app:' .. id, 'withdrawal',\n"
     "           cjson.encode({at = now, reason = ARGV[5], actor = ARGV[6]}))\n"
     "redis.call('HINCRBY', p .. 'app:' .. id, 'ver', 1)\n"
     "redis.call('DEL', p .. 'doc:' .. id)\n"
-    "return {'ok', tostring(moved)}\n";
+    "gov_event(p .. 'app:' .. id, id, 'withdrawn', nil, nil, nil,\n"
+    "          'items', table.concat(moved, ','))\n"
+    "return {'ok', tostring(#moved)}\n";
 
 
 ngx_uint_t
@@ -185,8 +188,9 @@ ngx_gov_withdraw_store(ngx_http_request_t *r, ngx_str_t *id, json_t *body,
 
     argv[0] = "EVAL";
     argvlen[0] = 4;
-    argv[1] = ngx_gov_withdraw_lua;
-    argvlen[1] = sizeof(ngx_gov_withdraw_lua) - 1;
+    argv[1] = ngx_gov_events_script(ngx_gov_withdraw_lua,
+                                    sizeof(ngx_gov_withdraw_lua) - 1,
+                                    &argvlen[1]);
     argv[2] = "0";
     argvlen[2] = 1;
     argv[3] = (char *) gmcf->redis_prefix.data;

@@ -11,6 +11,7 @@
 #include "ngx_gov_metrics.h"
 #include "ngx_gov_idmark.h"
 #include "ngx_gov_lock.h"
+#include "ngx_gov_events.h"
 #include "ngx_gov_pcache.h"
 #include "ngx_gov_answer.h"
 #include "ngx_gov_page.h"
@@ -144,6 +145,13 @@ static ngx_command_t  ngx_http_gov_commands[] = {
       ngx_conf_set_sec_slot,
       NGX_HTTP_MAIN_CONF_OFFSET,
       offsetof(ngx_http_gov_main_conf_t, upload.link_ttl),
+      NULL },
+
+    { ngx_string("gov_events"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_NOARGS|NGX_CONF_TAKE12,
+      ngx_gov_events_directive,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_http_gov_main_conf_t, events),
       NULL },
 
     { ngx_string("gov_trusted_origin"),
@@ -389,6 +397,7 @@ ngx_http_gov_create_main_conf(ngx_conf_t *cf)
     gmcf->jwt_cache = NGX_CONF_UNSET_UINT;
     gmcf->bundles.dispatch_timeout = NGX_CONF_UNSET_MSEC;
     ngx_gov_upload_create_conf(&gmcf->upload);
+    ngx_gov_events_create_conf(&gmcf->events);
 
     if (ngx_array_init(&gmcf->bundles.materials, cf->pool, 8,
                        sizeof(ngx_gov_material_t)) != NGX_OK
@@ -418,6 +427,12 @@ ngx_http_gov_init_main_conf(ngx_conf_t *cf, void *conf)
     ngx_conf_init_uint_value(gmcf->jwt_cache, 100000);
 
     if (ngx_gov_upload_init_conf(cf, &gmcf->upload) != NGX_CONF_OK) {
+        return NGX_CONF_ERROR;
+    }
+
+    if (ngx_gov_events_init_conf(cf, &gmcf->events, &gmcf->redis_prefix)
+        != NGX_CONF_OK)
+    {
         return NGX_CONF_ERROR;
     }
 

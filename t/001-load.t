@@ -84,6 +84,16 @@ my @bad = (
       qr/invalid redis backoff "backoff=1ms", must be at least 50ms/ ],
     [ 'gov_redis_prefix;',
       qr/invalid number of arguments in "gov_redis_prefix" directive in \S+:\d+/ ],
+    [ 'gov_events stream=a/b;',
+      qr/invalid stream name "a\/b" in "gov_events": letters, digits and ":_.-" only in \S+:\d+/ ],
+    [ 'gov_events maxlen=0;',
+      qr/invalid "maxlen=0" in "gov_events": a number of entries, at least 1 in \S+:\d+/ ],
+    [ 'gov_events size=1;',
+      qr/invalid parameter "size=1" in "gov_events": stream=NAME or maxlen=N in \S+:\d+/ ],
+    [ "gov_events;\n    gov_events;",
+      qr/"gov_events" directive is duplicate in \S+:\d+/ ],
+    [ "gov_redis_prefix 'a b';\n    gov_events;",
+      qr/"gov_events" needs a key prefix of letters, digits and ":_.-" only, not "a b"/ ],
 );
 
 for my $case (@bad) {

@@ -1,0 +1,231 @@
+#!/usr/bin/perl
+
+# CONTRACT section 10, the outbox: every change to an application appends
+# its event to the stream in the same script (gov_events): submitted, a
+# step moved (dispatch, callbacks, an answered correction received),
+# correction_requested, corrected, withdrawn, rated.  A change refused
+# (an illegal move, a replay, a second rating) appends nothing.  The
+# subject masked; no ID number, query code or token in any event.  The
+# stream trimmed to about maxlen.
+
+use strict;
+use warnings;
+use utf8;
+use lib 't/lib';
+use Test::More;
+use JSON::PP;
+use Encode qw(decode_utf8);
+use Digest::SHA qw(hmac_sha256_hex);
+use GovTest;
+
+my $t = GovTest->new;
+$t->start_redis;
+$t->gen_keys;
+$t->write_jwks('keys.jwks', [ 'hs', 'HS256', 'h1' ]);
+my $secret = 'department-secret-0123456789';
+$t->write_file('conf/dept.secret', "$secret\n");
+
+$t->backend(sub {
+    return { status => 200, body => encode_json({ receipt => 'R-1' }) };
+}, name => 'dept');
+
+my $conf = <<'EOF';
+    gov_redis 127.0.0.1:%%REDIS_PORT%% timeout=2s;
+    gov_jwt_key_file %%PREFIX%%/keys/keys.jwks;
+    gov_events%%EVENTS%%;
+    gov_material photo "照片";
+    gov_field name "姓名";
+    gov_item nhc { name "出生医学证明"; department "卫生健康委";
+                   backend /internal/dept; callback_secret_file dept.secret;
+                   materials photo; fields name; time_limit 3; }
+    gov_item cdc { name "预防接种证"; department "疾控中心";
+                   backend /internal/dept; callback_secret_file dept.secret;
+                   fields name; time_limit 5; }
+    gov_bundle newborn { name "新生儿出生一件事"; code NB; items nhc cdc;
+                         time_limit 10; }
+EOF
+my $server = <<'EOF';
+    location /bundles/ { gov_bundles; }
+    location /progress/ { gov_progress; }
+    location /callback/ { gov_callback; }
+    location /internal/dept { internal;
+                              proxy_pass http://127.0.0.1:%%BACKEND:dept%%/s; }
+EOF
+(my $http = $conf) =~ s/^\s*gov_events%%EVENTS%%;\n//m;
+$t->write_conf(http => $http, server => $server);
+$t->start_nginx;
+
+my $citizen = '110101199001011234';
+my $zhang = $t->token(key => 'hs', alg => 'HS256', kid => 'h1', sub => $citizen);
+my $agent = $t->token(key => 'hs', alg => 'HS256', kid => 'h1', sub => $citizen,
+                      act => 'AGENT-5');
+my %auth = (Authorization => "Bearer $zhang");
+
+sub events {
+    my ($key) = @_;
+    return [ map { { id => $_->[0], @{ $_->[1] } } }
+             @{ $t->redis_cmd('XRANGE', $key // 'gov:events', '-', '+') || [] } ];
+}
+
+my $seen = 0;
+
+# the events appended since the last look
+sub new_events {
+    my $all = events();
+    my @new = @$all[$seen .. $#$all];
+    $seen = @$all;
+    return \@new;
+}
+
+sub apply {
+    my $res = $t->post('/bundles/newborn/applications',
+                       body => encode_json({ fields => { name => '王小宝' },
+                                             materials => { photo => 'ref-1' } }),
+                       headers => { 'Content-Type' => 'application/json', %auth });
+    return ($res->{json}{id}, $res->{json}{query_code});
+}
+
+my $n = 0;
+
+sub callback {
+    my ($id, $item, $doc, %o) = @_;
+    my $ts = $o{ts} // time;
+    my $body = $o{body} // encode_json({ %$doc, seq => ++$n });
+    return ($t->post("/callback/$id/$item", body => $body, headers => {
+        'X-Gov-Timestamp' => $ts,
+        'X-Gov-Signature' => 'sha256=' . hmac_sha256_hex("$ts.$body", $secret) }),
+        $body, $ts);
+}
+
+sub step_state {
+    my ($id, $item) = @_;
+    my $s = $t->redis_cmd('HGET', "gov:steps:$id", $item);
+    return $s ? decode_json($s)->{state} : '';
+}
+
+# --- without gov_events: nothing is written -------------------------------------
+
+my ($id0) = apply();
+ok($id0, 'an application without gov_events');
+$t->wait_for(sub { step_state($id0, 'cdc') eq 'received' }, 10);
+is($t->redis_cmd('EXISTS', 'gov:events'), 0, 'no stream without gov_events');
+
+# --- with it --------------------------------------------------------------------
+
+($http = $conf) =~ s/%%EVENTS%%//;
+$t->write_conf(http => $http, server => $server);
+$t->reload;
+
+my $before = time * 1000;
+my ($id, $code) = apply();
+ok($id, 'an application');
+$t->wait_for(sub { step_state($id, 'nhc') eq 'received'
+                   && step_state($id, 'cdc') eq 'received' }, 10);
+my $ev = new_events();
+is(scalar @$ev, 3, 'three events: submitted, then each step received');
+my ($sub) = grep { $_->{type} eq 'submitted' } @$ev;
+is($ev->[0]{type}, 'submitted', 'the submission first');
+is_deeply([ @$sub{qw(application bundle subject)} ],
+          [ $id, 'newborn', '1101**********1234' ],
+          'with the application, the bundle and the subject masked');
+ok($sub->{at} >= $before - 1000 && $sub->{at} <= time * 1000 + 1000,
+   'at: when, in ms');
+is_deeply([ sort map { "$_->{item}:$_->{from}>$_->{to}" }
+            grep { $_->{type} eq 'step' } @$ev ],
+          [ 'cdc:queued>received', 'nhc:queued>received' ],
+          'each step: item, from, to');
+
+my ($res) = callback($id, 'nhc', { state => 'accepted' });
+is($res->{status}, 204, 'a callback');
+$ev = new_events();
+is(scalar @$ev, 1, 'one event');
+is_deeply([ @{ $ev->[0] }{qw(type application item from to)} ],
+          [ 'step', $id, 'nhc', 'received', 'accepted' ], 'the step moved');
+
+# refused changes append nothing
+($res) = callback($id, 'nhc', { state => 'delivered' });
+is($res->{status}, 409, 'an illegal move: 409');
+my ($r2, $body, $ts) = callback($id, 'nhc', { state => 'reviewing' });
+is($r2->{status}, 204, 'reviewing');
+($res) = callback($id, 'nhc', undef, body => $body, ts => $ts);
+is($res->{status}, 409, 'its replay: refused');
+$ev = new_events();
+is_deeply([ map { "$_->{type}:$_->{to}" } @$ev ], [ 'step:reviewing' ],
+          'only the change made has its event');
+
+# a correction asked, answered by an agent, received
+callback($id, 'cdc', { state => 'accepted' });
+($res) = callback($id, 'cdc', { state => 'correction',
+                                request => { fields => [ 'name' ],
+                                             note => '姓名有误' } });
+is($res->{status}, 204, 'a correction request');
+$res = $t->post("/progress/$id/steps/cdc/correction",
+                body => encode_json({ fields => { name => '王大宝' } }),
+                headers => { 'Content-Type' => 'application/json',
+                             Authorization => "Bearer $agent" });
+is($res->{status}, 202, 'answered');
+$t->wait_for(sub { step_state($id, 'cdc') eq 'received' }, 10);
+$ev = new_events();
+is_deeply([ map { join ':', $_->{type}, $_->{item} // '', $_->{from} // '',
+                            $_->{to} // '' } @$ev ],
+          [ 'step:cdc:received:accepted',
+            'correction_requested:cdc:accepted:correction',
+            'corrected:cdc::',
+            'step:cdc:correction:received' ],
+          'asked, answered, received: each its event, in order');
+
+# finished, then rated; a second rating appends nothing
+callback($id, 'nhc', { state => 'approved' });
+callback($id, 'cdc', { state => 'accepted' });
+callback($id, 'cdc', { state => 'approved' });
+new_events();
+$res = $t->post("/progress/$id/rating", body => encode_json({ score => 2, comment => '太慢' }),
+                headers => { 'Content-Type' => 'application/json', %auth });
+is($res->{status}, 204, 'rated');
+$res = $t->post("/progress/$id/rating", body => '{"score":5}',
+                headers => { 'Content-Type' => 'application/json', %auth });
+is($res->{status}, 409, 'rated twice: 409');
+$ev = new_events();
+is_deeply([ map { "$_->{type}:$_->{application}:$_->{score}" } @$ev ],
+          [ "rated:$id:2" ], 'one rated event, with its score');
+
+# withdrawn: one event naming the steps it stopped
+my ($id2) = apply();
+$t->wait_for(sub { step_state($id2, 'cdc') eq 'received' }, 10);
+callback($id2, 'nhc', { state => 'accepted' });
+callback($id2, 'nhc', { state => 'approved' });
+new_events();
+$res = $t->post("/progress/$id2/withdrawal", body => encode_json({ reason => '不办了' }),
+                headers => { 'Content-Type' => 'application/json', %auth });
+is($res->{status}, 200, 'withdrawn');
+is($t->post("/progress/$id2/withdrawal", body => '{}',
+            headers => { 'Content-Type' => 'application/json', %auth })->{status},
+   409, 'nothing left: 409');
+$ev = new_events();
+is_deeply([ map { "$_->{type}:$_->{application}:$_->{items}" } @$ev ],
+          [ "withdrawn:$id2:cdc" ], 'one withdrawn event, naming what it stopped');
+
+# nothing a stranger may not see
+my $text = decode_utf8(join "\n", map { join ' ', %$_ } @{ events() });
+unlike($text, qr/\Q$citizen\E/, 'no ID number in any event');
+unlike($text, qr/\Q$code\E/, 'no query code');
+unlike($text, qr/\Q$zhang\E|eyJ/, 'no token');
+unlike($text, qr/王|不办了|太慢/, 'no field, reason or comment');
+
+# --- trimmed to about maxlen -----------------------------------------------------
+
+my $kept = scalar @{ events() };
+$t->redis_cmd('CONFIG', 'SET', 'stream-node-max-entries', '2');
+($http = $conf) =~ s/%%EVENTS%%/ stream=outbox maxlen=4/;
+$t->write_conf(http => $http, server => $server);
+$t->reload;
+for (1 .. 10) {
+    my ($i) = apply();
+    $t->wait_for(sub { step_state($i, 'cdc') eq 'received' }, 10);
+}
+my $len = $t->redis_cmd('XLEN', 'gov:outbox');
+ok($len >= 4 && $len < 10, "stream=outbox maxlen=4: 30 events kept as $len");
+is($t->redis_cmd('XLEN', 'gov:events'), $kept, 'the old stream left as it was');
+
+$t->done;
+done_testing();
