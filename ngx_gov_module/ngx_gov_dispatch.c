@@ -190,12 +190,10 @@ ngx_int_t
 ngx_gov_dispatch(ngx_gov_batch_t *batch, ngx_gov_dispatch_t *d,
     ngx_str_t *payload, ngx_str_t *subject, ngx_str_t *actor)
 {
-    u_char                      *p;
-    ngx_buf_t                   *b;
-    ngx_str_t                    value, server;
-    ngx_chain_t                 *cl;
-    ngx_http_request_t          *r, *sr;
-    ngx_http_request_body_t     *rb;
+    ngx_str_t                    values[5];
+    ngx_uint_t                   n;
+    const char                  *names[5];
+    ngx_http_request_t          *r;
     ngx_http_post_subrequest_t  *ps;
 
     r = batch->request;
@@ -208,7 +206,65 @@ ngx_gov_dispatch(ngx_gov_batch_t *batch, ngx_gov_dispatch_t *d,
     ps->handler = ngx_gov_dispatch_done;
     ps->data = d;
 
-    if (ngx_http_subrequest(r, &d->item->backend, NULL, &sr, ps,
+    /* only what the department needs: never the citizen's credentials */
+
+    names[0] = "X-Gov-Application";
+    values[0] = d->app_id;
+    names[1] = "X-Gov-Item";
+    values[1] = d->item->id;
+    names[2] = "X-Gov-Subject";
+    values[2] = *subject;
+    n = 3;
+
+    if (actor->len) {
+        names[n] = "X-Gov-Actor";
+        values[n++] = *actor;
+    }
+
+    if (d->notice) {
+        names[n] = d->notice == NGX_GOV_NOTICE_WITHDRAWAL
+                   ? "X-Gov-Withdrawal" : "X-Gov-Correction";
+        ngx_str_set(&values[n], "1");
+        n++;
+    }
+
+    if (ngx_gov_post(r, &d->item->backend, payload, names, values, n, ps)
+        != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    batch->pending++;
+
+    ngx_gov_metrics_inc(NGX_GOV_M_DISPATCH_ATTEMPTS);
+    ngx_gov_metrics_item(NGX_GOV_MI_ATTEMPTS,
+                         d->item - (ngx_gov_item_t *)
+                                   ngx_gov_bc(r)->items.elts);
+
+    return NGX_OK;
+}
+
+
+/*
+ * A background POST of "payload" (JSON) to the location "uri", with
+ * Content-Type, Content-Length and "n" headers of its own; nothing of the
+ * request it hangs from is passed on but the Host.
+ */
+
+ngx_int_t
+ngx_gov_post(ngx_http_request_t *r, ngx_str_t *uri, ngx_str_t *payload,
+    const char **names, ngx_str_t *values, ngx_uint_t n,
+    ngx_http_post_subrequest_t *ps)
+{
+    u_char                   *p;
+    ngx_buf_t                *b;
+    ngx_str_t                 value, server;
+    ngx_uint_t                i;
+    ngx_chain_t              *cl;
+    ngx_http_request_t       *sr;
+    ngx_http_request_body_t  *rb;
+
+    if (ngx_http_subrequest(r, uri, NULL, &sr, ps,
                             NGX_HTTP_SUBREQUEST_IN_MEMORY
                             |NGX_HTTP_SUBREQUEST_BACKGROUND)
         != NGX_OK)
@@ -219,8 +275,6 @@ ngx_gov_dispatch(ngx_gov_batch_t *batch, ngx_gov_dispatch_t *d,
     sr->method = NGX_HTTP_POST;
     sr->method_name = ngx_gov_post_method;
     sr->method_name.len--;
-
-    /* only what the department needs: never the citizen's credentials */
 
     server = r->headers_in.server;
     ngx_memzero(&sr->headers_in, sizeof(ngx_http_headers_in_t));
@@ -253,38 +307,18 @@ ngx_gov_dispatch(ngx_gov_batch_t *batch, ngx_gov_dispatch_t *d,
 
     if (ngx_http_gov_add_header(sr, &sr->headers_in.headers, "Content-Length",
                                 &value)
-        != NGX_OK
-        || ngx_http_gov_add_header(sr, &sr->headers_in.headers,
-                                   "X-Gov-Application", &d->app_id)
-           != NGX_OK
-        || ngx_http_gov_add_header(sr, &sr->headers_in.headers, "X-Gov-Item",
-                                   &d->item->id)
-           != NGX_OK
-        || ngx_http_gov_add_header(sr, &sr->headers_in.headers,
-                                   "X-Gov-Subject", subject)
-           != NGX_OK)
+        != NGX_OK)
     {
         return NGX_ERROR;
     }
 
-    if (actor->len
-        && ngx_http_gov_add_header(sr, &sr->headers_in.headers, "X-Gov-Actor",
-                                   actor)
-           != NGX_OK)
-    {
-        return NGX_ERROR;
-    }
-
-    ngx_str_set(&value, "1");
-
-    if (d->notice
-        && ngx_http_gov_add_header(sr, &sr->headers_in.headers,
-                                   d->notice == NGX_GOV_NOTICE_WITHDRAWAL
-                                   ? "X-Gov-Withdrawal" : "X-Gov-Correction",
-                                   &value)
-           != NGX_OK)
-    {
-        return NGX_ERROR;
+    for (i = 0; i < n; i++) {
+        if (ngx_http_gov_add_header(sr, &sr->headers_in.headers, names[i],
+                                    &values[i])
+            != NGX_OK)
+        {
+            return NGX_ERROR;
+        }
     }
 
     /* a fresh list: all in its first part, Content-Type first */
@@ -314,13 +348,6 @@ ngx_gov_dispatch(ngx_gov_batch_t *batch, ngx_gov_dispatch_t *d,
     rb->rest = 0;
 
     sr->request_body = rb;
-
-    batch->pending++;
-
-    ngx_gov_metrics_inc(NGX_GOV_M_DISPATCH_ATTEMPTS);
-    ngx_gov_metrics_item(NGX_GOV_MI_ATTEMPTS,
-                         d->item - (ngx_gov_item_t *)
-                                   ngx_gov_bc(r)->items.elts);
 
     return NGX_OK;
 }
