@@ -145,6 +145,13 @@ typedef struct {
 } ngx_gov_upload_conf_t;
 
 
+/* a reader of the events (gov_notify): a consumer group of the stream */
+typedef struct {
+    ngx_str_t                 uri;          /* the location it is POSTed to */
+    ngx_str_t                 types;        /* " step rated ", empty: all */
+} ngx_gov_notify_target_t;
+
+
 /* the outbox of changes (gov_events) and its readers (gov_notify) */
 typedef struct {
     ngx_str_t                 stream;       /* empty: no events */
@@ -152,6 +159,8 @@ typedef struct {
     ngx_str_t                 key;          /* PREFIX STREAM */
     ngx_array_t              *notify;       /* ngx_gov_notify_target_t */
     ngx_msec_t                claim_idle;   /* gov_notify_claim_idle */
+    ngx_str_t                 since;        /* "MS-0": loaded at, a new
+                                               group's first event */
 } ngx_gov_events_conf_t;
 
 

@@ -27,6 +27,9 @@ typedef struct {
     ngx_atomic_t              requests[NGX_GOV_H_HANDLERS][32];
     ngx_atomic_t              bundles[NGX_GOV_METRICS_BUNDLES];
     ngx_atomic_t              items[2][NGX_GOV_METRICS_ITEMS];
+    ngx_atomic_t              targets[NGX_GOV_MT_KINDS]
+                                     [NGX_GOV_METRICS_TARGETS];
+    ngx_atomic_t              events_appended;
     ngx_gov_metrics_slot_t    slots[NGX_GOV_METRICS_SLOTS];
 } ngx_gov_metrics_shm_t;
 
@@ -46,6 +49,7 @@ static u_char *ngx_gov_metrics_requests(u_char *p);
 static u_char *ngx_gov_metrics_counters_text(u_char *p);
 static u_char *ngx_gov_metrics_by_model(u_char *p,
     ngx_gov_bundles_conf_t *bc);
+static u_char *ngx_gov_metrics_events(u_char *p, ngx_gov_events_conf_t *ecf);
 
 
 static ngx_gov_metrics_shm_t   *ngx_gov_metrics;
@@ -354,6 +358,35 @@ ngx_gov_metrics_bundle(ngx_uint_t bundle)
 
 
 void
+ngx_gov_metrics_target(ngx_uint_t kind, ngx_uint_t target)
+{
+    if (ngx_gov_metrics && target < NGX_GOV_METRICS_TARGETS) {
+        (void) ngx_atomic_fetch_add(&ngx_gov_metrics->targets[kind][target],
+                                    1);
+    }
+}
+
+
+void
+ngx_gov_metrics_target_set(ngx_uint_t kind, ngx_uint_t target,
+    ngx_atomic_uint_t value)
+{
+    if (ngx_gov_metrics && target < NGX_GOV_METRICS_TARGETS) {
+        ngx_gov_metrics->targets[kind][target] = value;
+    }
+}
+
+
+void
+ngx_gov_metrics_events_set(ngx_atomic_uint_t appended)
+{
+    if (ngx_gov_metrics) {
+        ngx_gov_metrics->events_appended = appended;
+    }
+}
+
+
+void
 ngx_gov_metrics_item(ngx_uint_t kind, ngx_uint_t item)
 {
     if (ngx_gov_metrics && item < NGX_GOV_METRICS_ITEMS) {
@@ -414,7 +447,7 @@ ngx_gov_metrics_header(u_char *p, ngx_gov_metric_desc_t *d)
 
 ngx_int_t
 ngx_gov_metrics_text(ngx_pool_t *pool, ngx_gov_bundles_conf_t *bc,
-    ngx_str_t *text)
+    ngx_gov_events_conf_t *ecf, ngx_str_t *text)
 {
     size_t      size;
     ngx_buf_t  *b;
@@ -427,7 +460,8 @@ ngx_gov_metrics_text(ngx_pool_t *pool, ngx_gov_bundles_conf_t *bc,
            + (NGX_GOV_M_COUNTERS + NGX_GOV_G_GAUGES) * 256
            + NGX_GOV_H_HANDLERS * (sizeof(ngx_gov_metrics_codes)
                                    / sizeof(ngx_uint_t)) * 96
-           + (bc->bundles.nelts + 2 * bc->items.nelts) * 160;
+           + (bc->bundles.nelts + 2 * bc->items.nelts) * 160
+           + 1024 + (ecf->notify ? ecf->notify->nelts : 0) * 5 * 300;
 
     b = ngx_create_temp_buf(pool, size);
     if (b == NULL) {
@@ -437,6 +471,7 @@ ngx_gov_metrics_text(ngx_pool_t *pool, ngx_gov_bundles_conf_t *bc,
     b->last = ngx_gov_metrics_requests(b->last);
     b->last = ngx_gov_metrics_counters_text(b->last);
     b->last = ngx_gov_metrics_by_model(b->last, bc);
+    b->last = ngx_gov_metrics_events(b->last, ecf);
 
     text->data = b->pos;
     text->len = b->last - b->pos;
@@ -555,6 +590,68 @@ ngx_gov_metrics_by_model(u_char *p, ngx_gov_bundles_conf_t *bc)
         for (i = 0; i < bc->items.nelts && i < NGX_GOV_METRICS_ITEMS; i++) {
             p = ngx_sprintf(p, "%s{item=\"%V\"} %uA\n", item_names[k],
                             &items[i].id, ngx_gov_metrics->items[k][i]);
+        }
+    }
+
+    return p;
+}
+
+
+/* the outbox and each gov_notify target */
+
+static u_char *
+ngx_gov_metrics_events(u_char *p, ngx_gov_events_conf_t *ecf)
+{
+    ngx_uint_t                k, i;
+    ngx_atomic_uint_t         v;
+    ngx_gov_notify_target_t  *t;
+
+    static const char  *names[] = { "gov_notify_delivered_total",
+                                    "gov_notify_retried_total",
+                                    "gov_notify_pending",
+                                    "gov_notify_oldest_pending_seconds",
+                                    "gov_notify_lag" };
+    static const char  *helps[] = {
+        "Events this node delivered to the target (2xx).",
+        "Deliveries to the target this node will try again.",
+        "Events read by the target's group and not yet acknowledged.",
+        "Age of the oldest event not yet acknowledged by the target.",
+        "Events of the target's types or not, not yet read by its group." };
+
+    if (ecf->key.len == 0) {
+        return p;
+    }
+
+    p = ngx_sprintf(p, "# HELP gov_events_appended_total Events appended "
+                    "to the stream (all nodes, as Redis counts them).\n"
+                    "# TYPE gov_events_appended_total counter\n"
+                    "gov_events_appended_total %uA\n",
+                    ngx_gov_metrics->events_appended);
+
+    if (ecf->notify == NULL) {
+        return p;
+    }
+
+    t = ecf->notify->elts;
+
+    for (k = 0; k < NGX_GOV_MT_KINDS; k++) {
+        p = ngx_sprintf(p, "# HELP %s %s\n# TYPE %s %s\n", names[k],
+                        helps[k], names[k],
+                        k < NGX_GOV_MT_PENDING ? "counter" : "gauge");
+
+        for (i = 0; i < ecf->notify->nelts && i < NGX_GOV_METRICS_TARGETS;
+             i++)
+        {
+            v = ngx_gov_metrics->targets[k][i];
+
+            if (k == NGX_GOV_MT_OLDEST_MS) {
+                p = ngx_sprintf(p, "%s{target=\"%V\"} %uA.%03uA\n",
+                                names[k], &t[i].uri, v / 1000, v % 1000);
+
+            } else {
+                p = ngx_sprintf(p, "%s{target=\"%V\"} %uA\n", names[k],
+                                &t[i].uri, v);
+            }
         }
     }
 

@@ -83,6 +83,16 @@ typedef enum {
 #define NGX_GOV_MI_ATTEMPTS      0
 #define NGX_GOV_MI_FAILURES      1
 
+/* per gov_notify target: counted on this node, or as Redis last said */
+#define NGX_GOV_METRICS_TARGETS  16
+
+#define NGX_GOV_MT_DELIVERED     0       /* counters */
+#define NGX_GOV_MT_RETRIED       1
+#define NGX_GOV_MT_PENDING       2       /* set: the group's, from Redis */
+#define NGX_GOV_MT_OLDEST_MS     3
+#define NGX_GOV_MT_LAG           4
+#define NGX_GOV_MT_KINDS         5
+
 
 ngx_int_t ngx_gov_metrics_add_zone(ngx_conf_t *cf);
 ngx_int_t ngx_gov_metrics_init_process(ngx_cycle_t *cycle);
@@ -94,10 +104,14 @@ void ngx_gov_metrics_gauge(ngx_uint_t gauge, ngx_atomic_int_t delta);
 void ngx_gov_metrics_request(ngx_uint_t handler, ngx_uint_t status);
 void ngx_gov_metrics_bundle(ngx_uint_t bundle);
 void ngx_gov_metrics_item(ngx_uint_t kind, ngx_uint_t item);
+void ngx_gov_metrics_target(ngx_uint_t kind, ngx_uint_t target);
+void ngx_gov_metrics_target_set(ngx_uint_t kind, ngx_uint_t target,
+    ngx_atomic_uint_t value);
+void ngx_gov_metrics_events_set(ngx_atomic_uint_t appended);
 
 /* every figure as Prometheus text, in "pool"; NGX_DECLINED without them */
 ngx_int_t ngx_gov_metrics_text(ngx_pool_t *pool, ngx_gov_bundles_conf_t *bc,
-    ngx_str_t *text);
+    ngx_gov_events_conf_t *ecf, ngx_str_t *text);
 
 
 #endif /* _NGX_GOV_METRICS_H_INCLUDED_ */

@@ -23,6 +23,7 @@
 #include "ngx_gov_bundle_conf.h"
 #include "ngx_gov_guide.h"
 #include "ngx_gov_dispatch.h"
+#include "ngx_gov_notify.h"
 #include "ngx_gov_callback.h"
 #include "ngx_gov_progress.h"
 #include "ngx_gov_upload.h"
@@ -152,6 +153,20 @@ static ngx_command_t  ngx_http_gov_commands[] = {
       ngx_gov_events_directive,
       NGX_HTTP_MAIN_CONF_OFFSET,
       offsetof(ngx_http_gov_main_conf_t, events),
+      NULL },
+
+    { ngx_string("gov_notify"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE12,
+      ngx_gov_notify_directive,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_http_gov_main_conf_t, events),
+      NULL },
+
+    { ngx_string("gov_notify_claim_idle"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_msec_slot,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_http_gov_main_conf_t, events.claim_idle),
       NULL },
 
     { ngx_string("gov_trusted_origin"),
@@ -436,6 +451,10 @@ ngx_http_gov_init_main_conf(ngx_conf_t *cf, void *conf)
         return NGX_CONF_ERROR;
     }
 
+    if (ngx_gov_notify_init_conf(cf, gmcf) != NGX_CONF_OK) {
+        return NGX_CONF_ERROR;
+    }
+
     return ngx_gov_bundles_init_conf(cf, &gmcf->bundles);
 }
 
@@ -509,13 +528,18 @@ ngx_http_gov_init_process(ngx_cycle_t *cycle)
         return NGX_ERROR;
     }
 
-    return ngx_gov_dispatch_init_process(cycle);
+    if (ngx_gov_dispatch_init_process(cycle) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    return ngx_gov_notify_init_process(cycle);
 }
 
 
 static void
 ngx_http_gov_exit_process(ngx_cycle_t *cycle)
 {
+    ngx_gov_notify_exit_process(cycle);
     ngx_gov_dispatch_exit_process(cycle);
     ngx_gov_upload_exit_process(cycle);
     ngx_gov_progress_exit_process(cycle);

@@ -585,7 +585,7 @@ SKIP: {
                                 headers => { auth($zhang), Accept => 'text/html' })->{content});
     like($page, qr{<form method="post" action="/progress/$cid/steps/nhc/correction" accept-charset="utf-8" enctype="multipart/form-data"}s,
          'the progress page has a form for the answer');
-    like($page, qr{name="fields.name" required}, 'a box for the name');
+    like($page, qr{name="fields.name" value="[^"]+" required}, 'a box for the name');
     like($page, qr{<input type="file" id="c-nhc-photo" name="materials.photo"}, 'and a file input for the photo');
     unlike($page, qr{name="materials.id_card"}, 'nothing that was not asked');
 

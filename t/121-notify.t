@@ -1,0 +1,319 @@
+#!/usr/bin/perl
+
+# CONTRACT section 10, notifications: each gov_notify target a consumer
+# group of the events stream, read by every worker of every node.  Each
+# event of its types POSTed as JSON with X-Gov-Event-Id; a 2xx
+# acknowledges it, anything else is tried again with backoff while other
+# applications' events go on; one application's events in stream order;
+# a worker killed mid-delivery: another takes its events over; two nodes
+# on one Redis: each event delivered once in all; Redis restarted (AOF):
+# nothing lost; a target down all along: the others unaffected, its
+# backlog in gov_status.
+
+use strict;
+use warnings;
+use utf8;
+use lib 't/lib';
+use Test::More;
+use JSON::PP;
+use Digest::SHA qw(hmac_sha256_hex);
+use GovTest;
+
+my @aof = (args => [ '--appendonly', 'yes', '--appendfsync', 'always' ]);
+
+my $t = GovTest->new;
+$t->start_redis(@aof);
+$t->gen_keys;
+$t->write_jwks('keys.jwks', [ 'hs', 'HS256', 'h1' ]);
+my $secret = 'department-secret-0123456789';
+$t->write_file('conf/dept.secret', "$secret\n");
+my $prefix = $t->prefix;
+
+$t->backend(sub {
+    return { status => 200, body => encode_json({ receipt => 'R-1' }) };
+}, name => 'dept');
+
+# each target writes down what it answered, event by event
+sub target {
+    my ($name) = @_;
+    $t->write_file("mode-$name", 'up');
+    $t->backend(sub {
+        my ($req) = @_;
+        open my $fh, '<', "$prefix/mode-$name";
+        my $mode = <$fh> // 'up';
+        my $status = $mode eq 'down' ? 500 : $mode eq 'dead' ? 503 : 200;
+        if (open my $log, '>>', "$prefix/answers-$name") {
+            print $log encode_json({ id => $req->{headers}{'x-gov-event-id'},
+                                     status => $status,
+                                     body => $req->{body} }), "\n";
+            close $log;
+        }
+        return { status => $status, body => '{}',
+                 ($mode eq 'slow' ? (delay => 4) : ()) };
+    }, name => $name);
+}
+
+target($_) for qw(sms hcp all dead);
+$t->write_file('mode-dead', 'dead');
+
+my $http = <<'EOF';
+    gov_redis 127.0.0.1:%%REDIS_PORT%% timeout=2s;
+    gov_jwt_key_file %%PREFIX%%/keys/keys.jwks;
+    gov_events;
+    gov_notify /internal/sms events=step,correction_requested;
+    gov_notify /internal/hcp events=rated;
+    gov_notify /internal/all;
+    gov_notify /internal/dead;
+    gov_notify_claim_idle 2s;
+    gov_dispatch_timeout 10s;
+    gov_field name "姓名";
+    gov_item nhc { name "出生医学证明"; department "卫生健康委";
+                   backend /internal/dept; callback_secret_file dept.secret;
+                   fields name; time_limit 3; }
+    gov_item cdc { name "预防接种证"; department "疾控中心";
+                   backend /internal/dept; callback_secret_file dept.secret;
+                   fields name; time_limit 5; }
+    gov_bundle newborn { name "新生儿出生一件事"; code NB; items nhc cdc;
+                         time_limit 10; }
+EOF
+my $server = <<'EOF';
+    location /bundles/ { gov_bundles; }
+    location /progress/ { gov_progress; }
+    location /callback/ { gov_callback; }
+    location = /status { gov_status; }
+    location /internal/dept { internal;
+        proxy_pass http://127.0.0.1:%%BACKEND:dept%%/s; }
+    location /internal/sms { internal;
+        proxy_pass http://127.0.0.1:%%BACKEND:sms%%/sms; }
+    location /internal/hcp { internal;
+        proxy_pass http://127.0.0.1:%%BACKEND:hcp%%/hcp; }
+    location /internal/all { internal; proxy_read_timeout 10s;
+        proxy_pass http://127.0.0.1:%%BACKEND:all%%/all; }
+    location /internal/dead { internal;
+        proxy_pass http://127.0.0.1:%%BACKEND:dead%%/dead; }
+EOF
+$t->write_conf(http => $http, server => $server);
+$t->start_nginx;
+
+my $zhang = $t->token(key => 'hs', alg => 'HS256', kid => 'h1',
+                      sub => '110101199001011234');
+my %auth = (Authorization => "Bearer $zhang");
+
+sub answers {
+    my ($name) = @_;
+    open my $fh, '<', "$prefix/answers-$name" or return ();
+    return map { decode_json($_) } <$fh>;
+}
+
+# the stream's events, each {id, fields...}
+sub events {
+    return map { { id => $_->[0], @{ $_->[1] } } }
+           @{ $t->redis_cmd('XRANGE', 'gov:events', '-', '+') || [] };
+}
+
+# ids taken (2xx) by a target, in the order it took them
+sub taken {
+    my ($name) = @_;
+    return map { $_->{id} } grep { $_->{status} == 200 } answers($name);
+}
+
+sub mode { $t->write_file("mode-$_[0]", $_[1]) }
+
+sub apply {
+    my ($node) = @_;
+    my $res = ($node // $t)->post('/bundles/newborn/applications',
+                  body => encode_json({ fields => { name => '王小宝' } }),
+                  headers => { 'Content-Type' => 'application/json', %auth });
+    return $res->{json}{id};
+}
+
+my $n = 0;
+
+sub callback {
+    my ($id, $item, $doc) = @_;
+    my $ts = time;
+    my $body = encode_json({ %$doc, seq => ++$n });
+    return $t->post("/callback/$id/$item", body => $body, headers => {
+        'X-Gov-Timestamp' => $ts,
+        'X-Gov-Signature' => 'sha256=' . hmac_sha256_hex("$ts.$body", $secret) });
+}
+
+sub step_state {
+    my ($id, $item) = @_;
+    my $s = $t->redis_cmd('HGET', "gov:steps:$id", $item);
+    return $s ? decode_json($s)->{state} : '';
+}
+
+sub metric {
+    my ($name, $target) = @_;
+    my $text = $t->get('/status')->{content};
+    my $label = defined $target ? qr/\{target="\Q$target\E"\}/ : qr//;
+    return $text =~ /^$name$label ([\d.]+)$/m ? $1 : undef;
+}
+
+# every event of the stream of these types, taken by the target once each
+sub all_taken {
+    my ($name, @types) = @_;
+    my %want = map { $_->{id} => 1 }
+               grep { my $e = $_; !@types || grep { $e->{type} eq $_ } @types }
+               events();
+    my %got;
+    $got{$_}++ for taken($name);
+    return !grep { !$got{$_} } keys %want;
+}
+
+# in stream order per application, as a target took them
+sub in_order {
+    my ($name) = @_;
+    my %app = map { $_->{id} => $_->{application} } events();
+    my (%last, %seen);
+    for my $id (taken($name)) {
+        next if $seen{$id}++;
+        my $a = $app{$id} // next;
+        my @k = split /-/, $id;
+        my @l = split /-/, ($last{$a} // '0-0');
+        return 0 if $k[0] < $l[0] || ($k[0] == $l[0] && $k[1] < $l[1]);
+        $last{$a} = $id;
+    }
+    return 1;
+}
+
+# --- a target down for a while, then up ------------------------------------------
+
+mode('all', 'down');
+my @apps = map { apply() } 1 .. 3;
+ok(!grep({ !$_ } @apps), 'three applications');
+$t->wait_for(sub { !grep { step_state($_, 'cdc') ne 'received' } @apps }, 10);
+for my $id (@apps) {
+    is(callback($id, 'nhc', { state => 'accepted' })->{status}, 204, "$id accepted");
+    is(callback($id, 'cdc', { state => 'correction',
+                              request => { fields => [ 'name' ] } })->{status},
+       204, "$id: a correction asked");
+}
+my @events = events();
+is(scalar @events, 3 * 5, 'five events each');
+
+ok($t->wait_for(sub { all_taken('sms', 'step', 'correction_requested') }, 15),
+   'the SMS target took its types');
+my @sms = answers('sms');
+ok(!grep({ my $b = decode_json($_->{body});
+           $b->{type} ne 'step' && $b->{type} ne 'correction_requested' } @sms),
+   'and nothing else');
+my ($one) = grep { decode_json($_->{body})->{type} eq 'correction_requested' } @sms;
+my $body = decode_json($one->{body});
+is($body->{id}, $one->{id}, 'X-Gov-Event-Id is the event\'s id');
+is_deeply([ @$body{qw(bundle item from to subject)} ],
+          [ 'newborn', 'cdc', 'received', 'correction', '1101**********1234' ],
+          'the event as JSON, the subject masked');
+like($body->{at}, qr/^\d{13}$/, 'at: a number, ms');
+ok(!answers('hcp'), 'the ratings target: nothing yet');
+
+$t->wait_for(sub { (metric('gov_notify_retried_total', '/internal/all') // 0) >= 3 }, 10);
+ok(metric('gov_notify_retried_total', '/internal/all') >= 3,
+   'the target down: its deliveries tried again');
+ok(!taken('all'), 'none taken meanwhile');
+$t->wait_for(sub { (metric('gov_notify_pending', '/internal/all') // 0) > 0 }, 5);
+ok(metric('gov_notify_pending', '/internal/all') > 0, 'its events pending');
+$t->wait_for(sub { (metric('gov_events_appended_total') // 0) == 15 }, 5);
+is(metric('gov_events_appended_total'), 15, 'gov_status: events appended');
+
+mode('all', 'up');
+ok($t->wait_for(sub { all_taken('all') }, 20), 'up again: every event taken');
+my %count;
+$count{$_}++ for taken('all');
+ok(!grep({ $_ > 1 } values %count), 'each once, once acknowledged');
+ok(in_order('all'), 'in stream order per application');
+$t->wait_for(sub { (metric('gov_notify_pending', '/internal/all') // 1) == 0 }, 5);
+is(metric('gov_notify_pending', '/internal/all'), 0, 'nothing pending');
+ok(metric('gov_notify_delivered_total', '/internal/all') >= 15, 'delivered counted');
+
+# ratings reach their own target
+callback($apps[0], 'nhc', { state => 'approved' });
+callback($apps[0], 'cdc', { state => 'received' });
+callback($apps[0], 'cdc', { state => 'accepted' });
+callback($apps[0], 'cdc', { state => 'approved' });
+is($t->post("/progress/$apps[0]/rating", body => '{"score":4}',
+            headers => { 'Content-Type' => 'application/json', %auth })->{status},
+   204, 'a rating');
+ok($t->wait_for(sub { answers('hcp') }, 10), 'the ratings target got it');
+my @hcp = answers('hcp');
+is(scalar @hcp, 1, 'that one only');
+is_deeply([ @{ decode_json($hcp[0]{body}) }{qw(type application score)} ],
+          [ 'rated', $apps[0], 4 ], 'the rating event');
+
+# the target down all along: others unaffected, its backlog visible
+ok(!taken('dead'), 'the dead target took nothing');
+$t->wait_for(sub { (metric('gov_notify_pending', '/internal/dead') // 0)
+                   + (metric('gov_notify_lag', '/internal/dead') // 0) >= 10 }, 5);
+ok(metric('gov_notify_pending', '/internal/dead')
+   + metric('gov_notify_lag', '/internal/dead') >= 10,
+   'its backlog in gov_status');
+ok(metric('gov_notify_oldest_pending_seconds', '/internal/dead') > 0,
+   'and how old');
+
+# --- a worker killed mid-delivery --------------------------------------------------
+
+mode('all', 'slow');
+my $before = scalar answers('all');
+my $kid = apply();
+$t->wait_for(sub { scalar answers('all') > $before }, 10);
+my $p = $t->redis_cmd('XPENDING', 'gov:events', '/internal/all', '-', '+', 10);
+my ($held) = grep { $_->[1] =~ /:\d+$/ } @{ $p || [] };
+ok($held, 'an event on its way, held by a worker');
+my ($pid) = $held->[1] =~ /:(\d+)$/;
+ok(kill('KILL', $pid), "that worker ($pid) killed");
+mode('all', 'up');
+ok($t->wait_for(sub {
+       my $s = $t->redis_cmd('XPENDING', 'gov:events', '/internal/all');
+       $s->[0] == 0 && all_taken('all') }, 20),
+   'its events taken over and delivered by another');
+ok(scalar(grep { $_->{id} eq $held->[0] } answers('all')) >= 2,
+   'the one in flight sent again');
+ok(in_order('all'), 'still in order per application');
+
+# --- two nodes on one Redis ----------------------------------------------------------
+
+my $t2 = GovTest->new;
+$t2->write_file('conf/dept.secret', "$secret\n");
+mkdir $t2->prefix . '/keys';
+$t2->write_file('keys/keys.jwks', $t->read_file('keys/keys.jwks'));
+(my $http2 = $http) =~ s/%%REDIS_PORT%%/$t->redis_port/e;
+(my $server2 = $server) =~ s/%%BACKEND:(\w+)%%/$t->{backends}{$1}{port}/ge;
+$t2->write_conf(http => $http2, server => $server2);
+$t2->start_nginx;
+
+my %before = map { $_->{id} => 1 } answers('sms');
+my @more = map { apply($_ % 2 ? $t : $t2) } 1 .. 10;
+ok(!grep({ !$_ } @more), 'ten applications, through both nodes');
+$t->wait_for(sub { !grep { step_state($_, 'cdc') ne 'received' } @more }, 15);
+ok($t->wait_for(sub { all_taken('sms', 'step', 'correction_requested') }, 15),
+   'their steps all reached the SMS target');
+my %sent;
+$sent{ $_->{id} }++ for grep { !$before{ $_->{id} } } answers('sms');
+is(scalar keys %sent, 20, 'two steps each');
+ok(!grep({ $_ != 1 } values %sent), 'each delivered once, by one node or the other');
+my %by = map { my $text = $_->get('/status')->{content};
+               ($_ == $t ? 'first' : 'second')
+               => ($text =~ m{^gov_notify_delivered_total\{target="/internal/sms"\} (\d+)$}m
+                   ? $1 : 0) } $t, $t2;
+diag("SMS events delivered by node: first $by{first}, second $by{second}");
+ok($by{second} > 0, 'the second node delivered some of them');
+$t2->stop_nginx;
+$t2->check_logs;
+
+# --- Redis restarted: nothing lost --------------------------------------------------
+
+mode('all', 'down');
+my @last = map { apply() } 1 .. 3;
+$t->wait_for(sub { !grep { step_state($_, 'cdc') ne 'received' } @last }, 10);
+$t->wait_for(sub { (metric('gov_notify_pending', '/internal/all') // 0) >= 9 }, 5);
+$t->stop_redis;
+$t->start_redis(@aof);
+is(scalar(grep { my $e = $_; grep { $e->{application} eq $_ } @last } events()),
+   9, 'the stream kept by the AOF');
+mode('all', 'up');
+ok($t->wait_for(sub { all_taken('all') }, 30), 'every event delivered after the restart');
+ok(in_order('all'), 'in order per application');
+
+$t->done(allow => [ qr/exited on signal 9/ ]);
+done_testing();
