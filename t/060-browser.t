@@ -13,6 +13,8 @@ use strict;
 use warnings;
 use lib 't/lib';
 use Test::More;
+use utf8;
+use Encode ();
 use POSIX ();
 use GovTest;
 
@@ -52,6 +54,19 @@ if ($dpid == 0) {
     POSIX::_exit(127);
 }
 
+# the demo's SMS gateway and national 好差评 system (gov_notify targets)
+my $nport = $t->free_port;
+my $npid = fork // die "fork: $!\n";
+if ($npid == 0) {
+    POSIX::setpgid(0, 0);
+    open STDOUT, '>', '/dev/null';
+    open STDERR, '>>', "$t->{prefix}/logs/notify.err";
+    { exec 'perl', "$root/conf/demo/notify.pl", '--port', $nport,
+         '--portal', $t->url(''), '--state', "$t->{prefix}/notify",
+         '--log', "$t->{prefix}/logs/notify.log" };
+    POSIX::_exit(127);
+}
+
 mkdir "$t->{prefix}/store" or die "store: $!\n";
 
 $t->write_conf(http => <<"EOF", server => <<'EOF');
@@ -67,6 +82,11 @@ $t->write_conf(http => <<"EOF", server => <<'EOF');
     gov_upload_store %%PREFIX%%/store;
     gov_upload_link_secret_file %%ROOT%%/conf/demo/secrets/upload-links;
     upstream gov_departments { server 127.0.0.1:$dport; }
+    gov_events;
+    gov_notify /internal/notify/sms/
+               events=submitted,step,correction_requested,withdrawn;
+    gov_notify /internal/notify/haocha/ events=rated;
+    gov_notify_claim_idle 5s;
 EOF
     location = /auth/login { gov_login; }
     location = /auth/logout { gov_logout; }
@@ -79,7 +99,14 @@ EOF
         internal;
         proxy_pass http://gov_departments/departments/;
     }
+    location /internal/notify/ { internal; proxy_pass http://127.0.0.1:%%NPORT%%/; }
+    location /notify/ { proxy_pass http://127.0.0.1:%%NPORT%%/; }
 EOF
+{
+    my $conf = $t->read_file('conf/nginx.conf');
+    $conf =~ s/%%NPORT%%/$nport/g;
+    $t->write_file('conf/nginx.conf', $conf);
+}
 $t->start_nginx;
 
 my $shots = "$root/build/screenshots";
@@ -104,6 +131,32 @@ for my $mode (qw(js nojs)) {
 }
 
 diag("screenshots in $shots");
+
+# what the citizens were texted, what the national 好差评 system got
+my $sms = '';
+$t->wait_for(sub {
+    $sms = Encode::decode_utf8($t->get('/notify/sms/')->{content} // '');
+    $sms =~ /已撤回/ && $sms =~ /需要补正/ && $sms =~ /已受理/ }, 20);
+like($sms, qr/【一网通办】您的新生儿出生一件事（NB\d+）已提交/,
+     'the demo SMS gateway: the submission texted');
+like($sms, qr/【一网通办】您的新生儿出生一件事（NB\d+）\S+已受理/,
+     'a step accepted');
+like($sms, qr/【一网通办】您的新生儿出生一件事（NB\d+）\S+需要补正/,
+     'a correction asked');
+like($sms, qr/【一网通办】您的新生儿出生一件事（NB\d+）已撤回/,
+     'the withdrawal');
+like($sms, qr/致 \d{4}\*+\d{3}[\dX]/, 'to the citizen, masked');
+my $haocha = '';
+$t->wait_for(sub {
+    $haocha = Encode::decode_utf8($t->get('/notify/haocha/')->{content} // '');
+    $haocha =~ /【好差评】/ }, 20);
+like($haocha, qr/【好差评】新生儿出生一件事（NB\d+）评价 \d 分/,
+     'the demo national rating system: the rating reported');
+like(Encode::decode_utf8($t->read_file('logs/notify.log')), qr/sms \d+-\d+ 【一网通办】/,
+     'each message logged');
+
+kill 'TERM', -$npid;
+waitpid $npid, 0;
 
 kill 'TERM', -$dpid;
 waitpid $dpid, 0;

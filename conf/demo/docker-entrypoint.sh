@@ -25,6 +25,9 @@ perl "$prefix/conf/demo/departments.pl" --port 9101 \
     --callback http://127.0.0.1:8080/callback \
     --log "$prefix/logs/departments.log" &
 
+perl "$prefix/conf/demo/notify.pl" --port 9102 \
+    --portal http://127.0.0.1:8080 --log "$prefix/logs/notify.log" &
+
 # inside a container the portal listens on every address; the edited copy
 # sits next to conf/ so that the paths it names relative to its own folder
 # (keys, secrets, bundles.conf, ../templates) still resolve, and conf/ may

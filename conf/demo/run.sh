@@ -64,7 +64,7 @@ busy() {
     (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null
 }
 
-for port in 6380 9101 8080; do
+for port in 6380 9101 9102 8080; do
     if busy "$port"; then
         echo "run.sh: 127.0.0.1:$port is already in use" >&2
         exit 1
@@ -86,6 +86,10 @@ perl "$root/conf/demo/departments.pl" --port 9101 \
     --log "$run/logs/departments.log" &
 pids+=($!)
 
+perl "$root/conf/demo/notify.pl" --port 9102 \
+    --portal http://127.0.0.1:8080 --log "$run/logs/notify.log" &
+pids+=($!)
+
 "${ngx[@]}" -t -q
 "${ngx[@]}" -g 'daemon off;' &
 pids+=($!)
@@ -105,6 +109,8 @@ ngx_gov_module demo is running:
     http://127.0.0.1:8080/whoami       who you are
     http://127.0.0.1:8080/gov/health   Redis connection check
     http://127.0.0.1:8080/gov/status   metrics (Prometheus text)
+    http://127.0.0.1:8080/notify/sms/  the demo SMS gateway: messages sent
+    http://127.0.0.1:8080/notify/haocha/  the demo national 好差评 system
 
 The whole journey in a browser: open the demo login page, log in as 张三,
 pick 新生儿出生一件事, read the guide, 开始申报, submit the form (mistakes
