@@ -126,6 +126,7 @@ bench: all bench-deps
 	bench/jwt.sh
 	bench/submit.sh
 	bench/upload.sh
+	bench/events.sh
 
 # ten minutes (SOAK_SECONDS) of logins, submissions, lookups and callbacks
 # while Redis restarts twice; the report is also in build/bench/soak.txt

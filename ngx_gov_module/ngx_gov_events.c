@@ -9,7 +9,7 @@
  * are one Redis script: each script that changes an application is sent
  * with gov_event() defined before it, which appends to the stream
  *
- *     type application bundle at subject [item] [from] [to] [extra...]
+ *     type application bundle at subject [item [from to]] [KEY VALUE]
  *
  * ("at" in ms of Redis's clock, "subject" masked as on a shared page)
  * and trims it to about "maxlen" entries.  Without gov_events the
@@ -21,6 +21,7 @@
 #include <ngx_core.h>
 #include <ngx_http.h>
 
+#include "ngx_gov_redis.h"
 #include "ngx_gov_events.h"
 
 
@@ -42,31 +43,39 @@ static const char  ngx_gov_events_off_lua[] =
 
 static const char  ngx_gov_events_on_lua[] =
     "local GOV_EV_KEY, GOV_EV_MAX = '%V', '%ui'\n"
-    "local function gov_event(akey, id, typ, item, from, to, ...)\n"
+    "local function gov_event(akey, id, typ, item, from, to, k, v)\n"
     "  local a = redis.call('HMGET', akey, 'bundle', 'subject')\n"
     "  local b, s = a[1], a[2] or ''\n"
     "  if not b then\n"
     "    local d = redis.call('HGET', akey, 'doc')\n"
     "    b = d and cjson.decode(d).bundle or ''\n"
     "  end\n"
-    "  if #s > 8 then\n"
-    "    s = string.sub(s, 1, 4) .. string.rep('*', #s - 8)\n"
+    "  local n = #s\n"
+    "  if n > 8 then\n"
+    "    s = string.sub(s, 1, 4) .. string.rep('*', n - 8)\n"
     "        .. string.sub(s, -4)\n"
     "  else\n"
-    "    s = string.rep('*', #s)\n"
+    "    s = string.rep('*', n)\n"
     "  end\n"
     "  local t = redis.call('TIME')\n"
-    "  local f = {'type', typ, 'application', id, 'bundle', b,\n"
-    "             'at', tostring(tonumber(t[1]) * 1000\n"
-    "                            + math.floor(tonumber(t[2]) / 1000)),\n"
-    "             'subject', s}\n"
-    "  if item then f[#f + 1] = 'item' f[#f + 1] = item end\n"
-    "  if from then f[#f + 1] = 'from' f[#f + 1] = from end\n"
-    "  if to then f[#f + 1] = 'to' f[#f + 1] = to end\n"
-    "  local x = {...}\n"
-    "  for i = 1, #x do f[#f + 1] = x[i] end\n"
-    "  redis.call('XADD', GOV_EV_KEY, 'MAXLEN', '~', GOV_EV_MAX, '*',\n"
-    "             unpack(f))\n"
+    "  local at = t[1] .. string.format('%%03d', math.floor(t[2] / 1000))\n"
+    "  if to then\n"
+    "    redis.call('XADD', GOV_EV_KEY, 'MAXLEN', '~', GOV_EV_MAX, '*',\n"
+    "               'type', typ, 'application', id, 'bundle', b, 'at', at,\n"
+    "               'subject', s, 'item', item, 'from', from, 'to', to)\n"
+    "  elseif item then\n"
+    "    redis.call('XADD', GOV_EV_KEY, 'MAXLEN', '~', GOV_EV_MAX, '*',\n"
+    "               'type', typ, 'application', id, 'bundle', b, 'at', at,\n"
+    "               'subject', s, 'item', item)\n"
+    "  elseif k then\n"
+    "    redis.call('XADD', GOV_EV_KEY, 'MAXLEN', '~', GOV_EV_MAX, '*',\n"
+    "               'type', typ, 'application', id, 'bundle', b, 'at', at,\n"
+    "               'subject', s, k, v)\n"
+    "  else\n"
+    "    redis.call('XADD', GOV_EV_KEY, 'MAXLEN', '~', GOV_EV_MAX, '*',\n"
+    "               'type', typ, 'application', id, 'bundle', b, 'at', at,\n"
+    "               'subject', s)\n"
+    "  end\n"
     "end\n";
 
 
@@ -243,6 +252,8 @@ ngx_gov_events_script(const char *body, size_t len, size_t *out_len)
     cache[n].body = body;
     cache[n].full = (char *) p;
     cache[n].len = last - p;
+
+    ngx_gov_redis_script(cache[n].full, cache[n].len);
 
     *out_len = cache[n].len;
 

@@ -26,7 +26,8 @@ char *ngx_gov_events_init_conf(ngx_conf_t *cf, ngx_gov_events_conf_t *ecf,
 
 /*
  * "body" (a script that may call gov_event(APPKEY, ID, TYPE, ITEM, FROM,
- * TO, ...)) with the function defined before it: a no-op without
+ * TO, KEY, VALUE), the last five optional) with the function defined
+ * before it: a no-op without
  * gov_events.  Built once per worker.
  */
 const char *ngx_gov_events_script(const char *body, size_t len,

@@ -42,7 +42,7 @@
 #define NGX_GOV_NOTIFY_SLOTS      256
 #define NGX_GOV_NOTIFY_FETCH_MAX  64
 #define NGX_GOV_NOTIFY_TICK_MS    100
-#define NGX_GOV_NOTIFY_IDLE_MS    250       /* nothing new: fetch again */
+#define NGX_GOV_NOTIFY_IDLE_MS    100       /* nothing new: fetch again */
 #define NGX_GOV_NOTIFY_STATS_MS   1000
 #define NGX_GOV_NOTIFY_BASE_MS    500
 #define NGX_GOV_NOTIFY_CAP_MS     300000
@@ -90,6 +90,7 @@ struct ngx_gov_notifier_s {
 
 
 static void ngx_gov_notify_tick(ngx_event_t *ev);
+static void ngx_gov_notify_run(ngx_gov_notifier_t *nt);
 static void ngx_gov_notify_fetch(ngx_gov_notifier_t *nt);
 static void ngx_gov_notify_fetched(redisReply *reply, void *data);
 static ngx_int_t ngx_gov_notify_keep(ngx_gov_notifier_t *nt,
@@ -431,6 +432,15 @@ ngx_gov_notify_init_process(ngx_cycle_t *cycle)
 
     /* the figures of gov_status, even without a target */
 
+    ngx_gov_redis_script(ngx_gov_notify_stats_lua,
+                         sizeof(ngx_gov_notify_stats_lua) - 1);
+    ngx_gov_redis_script(ngx_gov_notify_fetch_lua,
+                         sizeof(ngx_gov_notify_fetch_lua) - 1);
+    ngx_gov_redis_script(ngx_gov_notify_begin_lua,
+                         sizeof(ngx_gov_notify_begin_lua) - 1);
+    ngx_gov_redis_script(ngx_gov_notify_ack_lua,
+                         sizeof(ngx_gov_notify_ack_lua) - 1);
+
     ngx_gov_notify_stats_ev.handler = ngx_gov_notify_stats;
     ngx_gov_notify_stats_ev.log = cycle->log;
     ngx_gov_notify_stats_ev.cancelable = 1;
@@ -554,7 +564,22 @@ ngx_gov_notify_tick(ngx_event_t *ev)
         }
     }
 
-    if (nt->busy) {
+    ngx_gov_notify_run(nt);
+}
+
+
+/*
+ * The next script of a notifier, one at a time: a begin when an event
+ * may go, else a fetch when there is room and it is time.  Called by the
+ * tick and whenever a reply or an acknowledgement may have made work.
+ */
+
+static void
+ngx_gov_notify_run(ngx_gov_notifier_t *nt)
+{
+    if (nt->busy || ngx_exiting || ngx_quit || ngx_terminate
+        || !ngx_gov_redis_available())
+    {
         return;
     }
 
@@ -664,9 +689,7 @@ ngx_gov_notify_fetched(redisReply *reply, void *data)
         nt->fetch_at = ngx_current_msec;
     }
 
-    if (!ngx_exiting && !ngx_quit && !ngx_terminate) {
-        (void) ngx_gov_notify_begin(nt);
-    }
+    ngx_gov_notify_run(nt);
 }
 
 
@@ -997,7 +1020,11 @@ ngx_gov_notify_begun(redisReply *reply, void *data)
         ngx_log_error(NGX_LOG_ERR, ngx_cycle->log, 0,
                       "gov: notify \"%V\": %*s", &nt->target->uri,
                       (size_t) ngx_min(reply->len, 200), reply->str);
+        return;
     }
+
+    /* while these are on their way, the next ones are fetched */
+    ngx_gov_notify_run(nt);
 }
 
 
@@ -1162,11 +1189,8 @@ ngx_gov_notify_acked(redisReply *reply, void *data)
     nt = s->nt;
     ngx_gov_notify_free(s);
 
-    /* the application's next event may go now */
-
-    if (!ngx_exiting && !ngx_quit && !ngx_terminate) {
-        (void) ngx_gov_notify_begin(nt);
-    }
+    /* the application's next event may go now, or more be fetched */
+    ngx_gov_notify_run(nt);
 }
 
 

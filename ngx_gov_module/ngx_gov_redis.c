@@ -30,6 +30,8 @@
 #include <ngx_core.h>
 #include <ngx_event.h>
 
+#include <openssl/evp.h>
+
 #include "ngx_gov_redis.h"
 #include "ngx_gov_metrics.h"
 #include "gov_backoff.h"
@@ -50,6 +52,8 @@ struct ngx_gov_redis_cmd_s {
     void                     *data;
     ngx_gov_redis_cmd_t     **owner;
     ngx_msec_t                deadline;
+    char                     *eval;         /* an EVALSHA's EVAL, whole */
+    size_t                    eval_len;
 };
 
 
@@ -76,8 +80,25 @@ typedef struct {
     ngx_event_t               timer_ev;
     ngx_event_t               reconnect_ev;
 
+    uint32_t                  scripts;      /* sent on it: EVALSHA them */
+
     ngx_log_t                 log;
 } ngx_gov_redis_conn_t;
+
+
+/* scripts sent by their SHA1 once a connection has sent them whole */
+
+#define NGX_GOV_REDIS_SCRIPTS  32
+
+typedef struct {
+    const char               *text;
+    size_t                    len;
+    char                      sha[40];
+} ngx_gov_redis_script_t;
+
+
+static ngx_gov_redis_script_t  ngx_gov_redis_scripts[NGX_GOV_REDIS_SCRIPTS];
+static ngx_uint_t              ngx_gov_redis_nscripts;
 
 
 static ngx_int_t ngx_gov_redis_read_password(ngx_conf_t *cf, ngx_str_t *path,
@@ -91,6 +112,18 @@ static void ngx_gov_redis_handshake_handler(redisReply *reply, void *data);
 static ngx_int_t ngx_gov_redis_append(ngx_gov_redis_conn_t *conn,
     ngx_gov_redis_handler_pt handler, void *data, ngx_gov_redis_cmd_t **owner,
     int argc, const char **argv, const size_t *argvlen);
+static ngx_int_t ngx_gov_redis_append_eval(ngx_gov_redis_conn_t *conn,
+    ngx_gov_redis_handler_pt handler, void *data, ngx_gov_redis_cmd_t **owner,
+    int argc, const char **argv, const size_t *argvlen);
+static ngx_int_t ngx_gov_redis_append_argv(ngx_gov_redis_conn_t *conn,
+    ngx_gov_redis_handler_pt handler, void *data, ngx_gov_redis_cmd_t **owner,
+    int argc, const char **argv, const size_t *argvlen);
+static void ngx_gov_redis_queue(ngx_gov_redis_conn_t *conn,
+    ngx_gov_redis_cmd_t *cmd);
+static ngx_int_t ngx_gov_redis_out(ngx_gov_redis_conn_t *conn,
+    const char *bytes, size_t len);
+static ngx_uint_t ngx_gov_redis_resend(ngx_gov_redis_conn_t *conn,
+    ngx_gov_redis_cmd_t *cmd);
 static void ngx_gov_redis_flush(ngx_gov_redis_conn_t *conn);
 static void ngx_gov_redis_flush_handler(ngx_event_t *ev);
 static void ngx_gov_redis_read_handler(ngx_event_t *rev);
@@ -440,6 +473,10 @@ ngx_gov_redis_exit_process(ngx_cycle_t *cycle)
 
             if (cmd->owner) {
                 *cmd->owner = NULL;
+            }
+
+            if (cmd->eval) {
+                redisFreeCommand(cmd->eval);
             }
 
             ngx_free(cmd);
@@ -891,15 +928,138 @@ ngx_gov_redis_handshake_handler(redisReply *reply, void *data)
 }
 
 
+void
+ngx_gov_redis_script(const char *text, size_t len)
+{
+    u_char                   md[EVP_MAX_MD_SIZE];
+    ngx_uint_t               i;
+    ngx_gov_redis_script_t  *s;
+
+    for (i = 0; i < ngx_gov_redis_nscripts; i++) {
+        if (ngx_gov_redis_scripts[i].text == text) {
+            return;
+        }
+    }
+
+    if (ngx_gov_redis_nscripts == NGX_GOV_REDIS_SCRIPTS) {
+        return;
+    }
+
+    s = &ngx_gov_redis_scripts[ngx_gov_redis_nscripts];
+
+    if (EVP_Digest(text, len, md, NULL, EVP_sha1(), NULL) != 1) {
+        return;
+    }
+
+    (void) ngx_hex_dump((u_char *) s->sha, md, 20);
+    s->text = text;
+    s->len = len;
+
+    ngx_gov_redis_nscripts++;
+}
+
+
+/*
+ * EVAL of a registered script: whole the first time on a connection (Redis
+ * keeps it), by its SHA1 after that.  Commands on a connection run in
+ * order, so the EVALSHA never comes before the EVAL that taught it; a
+ * new connection, or a NOSCRIPT answer, starts over.
+ */
+
+static ngx_int_t
+ngx_gov_redis_append_eval(ngx_gov_redis_conn_t *conn,
+    ngx_gov_redis_handler_pt handler, void *data, ngx_gov_redis_cmd_t **owner,
+    int argc, const char **argv, const size_t *argvlen)
+{
+    int                      k, len;
+    size_t                  *lens;
+    ngx_int_t                rc;
+    ngx_uint_t               i;
+    const char             **args;
+    ngx_gov_redis_cmd_t     *cmd;
+    ngx_gov_redis_script_t  *s;
+
+    for (i = 0; i < ngx_gov_redis_nscripts; i++) {
+        s = &ngx_gov_redis_scripts[i];
+
+        if (s->text == argv[1] && s->len == argvlen[1]) {
+            break;
+        }
+    }
+
+    if (i == ngx_gov_redis_nscripts || !(conn->scripts & (1u << i))) {
+        if (i < ngx_gov_redis_nscripts) {
+            conn->scripts |= 1u << i;
+        }
+
+        return ngx_gov_redis_append_argv(conn, handler, data, owner, argc,
+                                         argv, argvlen);
+    }
+
+    args = ngx_alloc(argc * (sizeof(char *) + sizeof(size_t)), &conn->log);
+    if (args == NULL) {
+        return NGX_ERROR;
+    }
+
+    lens = (size_t *) (args + argc);
+
+    for (k = 0; k < argc; k++) {
+        args[k] = argv[k];
+        lens[k] = argvlen[k];
+    }
+
+    args[0] = "EVALSHA";
+    lens[0] = 7;
+    args[1] = s->sha;
+    lens[1] = 40;
+
+    rc = ngx_gov_redis_append_argv(conn, handler, data, owner, argc, args,
+                                   lens);
+
+    ngx_free(args);
+
+    if (rc != NGX_OK) {
+        return rc;
+    }
+
+    /* the whole script too, in case Redis answers NOSCRIPT */
+
+    cmd = ngx_queue_data(ngx_queue_last(&conn->pending), ngx_gov_redis_cmd_t,
+                         queue);
+
+    len = redisFormatCommandArgv(&cmd->eval, argc, argv, argvlen);
+    cmd->eval_len = len < 0 ? 0 : (size_t) len;
+
+    if (len < 0) {
+        cmd->eval = NULL;
+    }
+
+    return NGX_OK;
+}
+
+
 static ngx_int_t
 ngx_gov_redis_append(ngx_gov_redis_conn_t *conn,
     ngx_gov_redis_handler_pt handler, void *data, ngx_gov_redis_cmd_t **owner,
     int argc, const char **argv, const size_t *argvlen)
 {
+    if (argc >= 2 && argvlen[0] == 4 && ngx_strncmp(argv[0], "EVAL", 4) == 0) {
+        return ngx_gov_redis_append_eval(conn, handler, data, owner, argc,
+                                         argv, argvlen);
+    }
+
+    return ngx_gov_redis_append_argv(conn, handler, data, owner, argc, argv,
+                                     argvlen);
+}
+
+
+static ngx_int_t
+ngx_gov_redis_append_argv(ngx_gov_redis_conn_t *conn,
+    ngx_gov_redis_handler_pt handler, void *data, ngx_gov_redis_cmd_t **owner,
+    int argc, const char **argv, const size_t *argvlen)
+{
     int                   len;
     char                 *cmdbuf;
-    u_char               *p;
-    size_t                size, need;
     ngx_gov_redis_cmd_t  *cmd;
 
     len = redisFormatCommandArgv(&cmdbuf, argc, argv, argvlen);
@@ -914,6 +1074,57 @@ ngx_gov_redis_append(ngx_gov_redis_conn_t *conn,
         redisFreeCommand(cmdbuf);
         return NGX_ERROR;
     }
+
+    if (ngx_gov_redis_out(conn, cmdbuf, len) != NGX_OK) {
+        redisFreeCommand(cmdbuf);
+        ngx_gov_redis_cmd_free(cmd);
+        return NGX_ERROR;
+    }
+
+    redisFreeCommand(cmdbuf);
+
+    cmd->handler = handler;
+    cmd->data = data;
+    cmd->owner = owner;
+    cmd->deadline = ngx_current_msec + conn->conf->timeout;
+
+    if (owner) {
+        *owner = cmd;
+    }
+
+    ngx_gov_redis_queue(conn, cmd);
+
+    return NGX_OK;
+}
+
+
+/* "cmd" waits for its reply, last in line, its bytes about to be sent */
+
+static void
+ngx_gov_redis_queue(ngx_gov_redis_conn_t *conn, ngx_gov_redis_cmd_t *cmd)
+{
+    ngx_queue_insert_tail(&conn->pending, &cmd->queue);
+
+    ngx_gov_metrics_inc(NGX_GOV_M_REDIS_COMMANDS);
+    ngx_gov_metrics_gauge(NGX_GOV_G_REDIS_PENDING, 1);
+
+    if (++conn->npending == 1) {
+        ngx_gov_redis_arm(conn);
+    }
+
+    if (conn->state >= NGX_GOV_REDIS_HANDSHAKE && !conn->flush_ev.posted) {
+        ngx_post_event(&conn->flush_ev, &ngx_posted_events);
+    }
+}
+
+
+/* "len" bytes of commands to send, after those not yet sent */
+
+static ngx_int_t
+ngx_gov_redis_out(ngx_gov_redis_conn_t *conn, const char *bytes, size_t len)
+{
+    u_char  *p;
+    size_t   size, need;
 
     if (conn->out_sent && conn->out_sent == conn->out_len) {
         conn->out_sent = 0;
@@ -932,8 +1143,6 @@ ngx_gov_redis_append(ngx_gov_redis_conn_t *conn,
 
         p = ngx_alloc(size, &conn->log);
         if (p == NULL) {
-            redisFreeCommand(cmdbuf);
-            ngx_gov_redis_cmd_free(cmd);
             return NGX_ERROR;
         }
 
@@ -949,32 +1158,8 @@ ngx_gov_redis_append(ngx_gov_redis_conn_t *conn,
         conn->out_sent = 0;
     }
 
-    ngx_memcpy(conn->out + conn->out_len, cmdbuf, len);
+    ngx_memcpy(conn->out + conn->out_len, bytes, len);
     conn->out_len += len;
-
-    redisFreeCommand(cmdbuf);
-
-    cmd->handler = handler;
-    cmd->data = data;
-    cmd->owner = owner;
-    cmd->deadline = ngx_current_msec + conn->conf->timeout;
-
-    if (owner) {
-        *owner = cmd;
-    }
-
-    ngx_queue_insert_tail(&conn->pending, &cmd->queue);
-
-    ngx_gov_metrics_inc(NGX_GOV_M_REDIS_COMMANDS);
-    ngx_gov_metrics_gauge(NGX_GOV_G_REDIS_PENDING, 1);
-
-    if (++conn->npending == 1) {
-        ngx_gov_redis_arm(conn);
-    }
-
-    if (conn->state >= NGX_GOV_REDIS_HANDSHAKE && !conn->flush_ev.posted) {
-        ngx_post_event(&conn->flush_ev, &ngx_posted_events);
-    }
 
     return NGX_OK;
 }
@@ -1169,6 +1354,18 @@ ngx_gov_redis_dispatch(ngx_gov_redis_conn_t *conn, redisReply *reply)
     conn->npending--;
     ngx_gov_metrics_gauge(NGX_GOV_G_REDIS_PENDING, -1);
 
+    if (reply->type == REDIS_REPLY_ERROR
+        && reply->len >= 8 && ngx_strncmp(reply->str, "NOSCRIPT", 8) == 0)
+    {
+        /* the scripts were flushed: each is sent whole again */
+        conn->scripts = 0;
+
+        if (ngx_gov_redis_resend(conn, cmd)) {
+            freeReplyObject(reply);
+            return;
+        }
+    }
+
     if (reply->type == REDIS_REPLY_ERROR) {
         ngx_gov_metrics_inc(NGX_GOV_M_REDIS_ERR_REPLY);
     }
@@ -1193,6 +1390,33 @@ ngx_gov_redis_dispatch(ngx_gov_redis_conn_t *conn, redisReply *reply)
     }
 
     freeReplyObject(reply);
+}
+
+
+/* an EVALSHA Redis did not know: its EVAL, at the end of the line */
+
+static ngx_uint_t
+ngx_gov_redis_resend(ngx_gov_redis_conn_t *conn, ngx_gov_redis_cmd_t *cmd)
+{
+    char  *eval;
+
+    if (cmd->eval == NULL
+        || ngx_gov_redis_out(conn, cmd->eval, cmd->eval_len) != NGX_OK)
+    {
+        return 0;
+    }
+
+    eval = cmd->eval;
+    cmd->eval = NULL;
+    redisFreeCommand(eval);
+
+    ngx_log_error(NGX_LOG_INFO, &conn->log, 0,
+                  "gov redis: %V forgot a script, sent again whole",
+                  &conn->conf->name);
+
+    ngx_gov_redis_queue(conn, cmd);
+
+    return 1;
 }
 
 
@@ -1310,6 +1534,7 @@ ngx_gov_redis_drop(ngx_gov_redis_conn_t *conn, ngx_uint_t counter)
     conn->state = NGX_GOV_REDIS_DOWN;
     conn->generation++;
     conn->handshake = 0;
+    conn->scripts = 0;
 
     ngx_gov_metrics_inc(counter);
 
@@ -1386,23 +1611,37 @@ ngx_gov_redis_drop(ngx_gov_redis_conn_t *conn, ngx_uint_t counter)
 static ngx_gov_redis_cmd_t *
 ngx_gov_redis_cmd_alloc(void)
 {
-    ngx_queue_t  *q;
+    ngx_queue_t          *q;
+    ngx_gov_redis_cmd_t  *cmd;
 
     if (ngx_gov_redis_nfree) {
         q = ngx_queue_head(&ngx_gov_redis_free);
         ngx_queue_remove(q);
         ngx_gov_redis_nfree--;
 
-        return ngx_queue_data(q, ngx_gov_redis_cmd_t, queue);
+        cmd = ngx_queue_data(q, ngx_gov_redis_cmd_t, queue);
+
+    } else {
+        cmd = ngx_alloc(sizeof(ngx_gov_redis_cmd_t), ngx_cycle->log);
+        if (cmd == NULL) {
+            return NULL;
+        }
     }
 
-    return ngx_alloc(sizeof(ngx_gov_redis_cmd_t), ngx_cycle->log);
+    cmd->eval = NULL;
+
+    return cmd;
 }
 
 
 static void
 ngx_gov_redis_cmd_free(ngx_gov_redis_cmd_t *cmd)
 {
+    if (cmd->eval) {
+        redisFreeCommand(cmd->eval);
+        cmd->eval = NULL;
+    }
+
     if (ngx_gov_redis_nfree >= NGX_GOV_REDIS_FREE_MAX) {
         ngx_free(cmd);
         return;

@@ -87,5 +87,11 @@ ngx_int_t ngx_gov_redis_send_n(ngx_log_t *log,
 void ngx_gov_redis_cancel(ngx_gov_redis_cmd_t **owner);
 ngx_uint_t ngx_gov_redis_available(void);
 
+/*
+ * "text" (for the life of the process) is sent as EVALSHA on a connection
+ * once that connection has sent it whole with EVAL.
+ */
+void ngx_gov_redis_script(const char *text, size_t len);
+
 
 #endif /* _NGX_GOV_REDIS_H_INCLUDED_ */

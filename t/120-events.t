@@ -52,7 +52,7 @@ my $server = <<'EOF';
                               proxy_pass http://127.0.0.1:%%BACKEND:dept%%/s; }
 EOF
 (my $http = $conf) =~ s/^\s*gov_events%%EVENTS%%;\n//m;
-$t->write_conf(http => $http, server => $server);
+$t->write_conf(http => $http, server => $server, workers => 1);
 $t->start_nginx;
 
 my $citizen = '110101199001011234';
@@ -113,7 +113,7 @@ is($t->redis_cmd('EXISTS', 'gov:events'), 0, 'no stream without gov_events');
 # --- with it --------------------------------------------------------------------
 
 ($http = $conf) =~ s/%%EVENTS%%//;
-$t->write_conf(http => $http, server => $server);
+$t->write_conf(http => $http, server => $server, workers => 1);
 $t->reload;
 
 my $before = time * 1000;
@@ -153,8 +153,17 @@ $ev = new_events();
 is_deeply([ map { "$_->{type}:$_->{to}" } @$ev ], [ 'step:reviewing' ],
           'only the change made has its event');
 
+# the scripts go by their SHA1 once a connection has sent them whole; a
+# flush of Redis's scripts is taken in stride: sent whole again
+like($t->redis_cmd('INFO', 'commandstats'), qr/cmdstat_evalsha:calls=[1-9]/,
+     'the scripts sent as EVALSHA');
+is($t->redis_cmd('SCRIPT', 'FLUSH'), 'OK', 'the scripts flushed');
+
 # a correction asked, answered by an agent, received
-callback($id, 'cdc', { state => 'accepted' });
+is((callback($id, 'cdc', { state => 'accepted' }))[0]{status}, 204,
+   'a change right after: made');
+like($t->error_log, qr/gov redis: \S+ forgot a script, sent again whole/,
+     'the script sent again whole');
 ($res) = callback($id, 'cdc', { state => 'correction',
                                 request => { fields => [ 'name' ],
                                              note => '姓名有误' } });
@@ -217,7 +226,7 @@ unlike($text, qr/王|不办了|太慢/, 'no field, reason or comment');
 my $kept = scalar @{ events() };
 $t->redis_cmd('CONFIG', 'SET', 'stream-node-max-entries', '2');
 ($http = $conf) =~ s/%%EVENTS%%/ stream=outbox maxlen=4/;
-$t->write_conf(http => $http, server => $server);
+$t->write_conf(http => $http, server => $server, workers => 1);
 $t->reload;
 for (1 .. 10) {
     my ($i) = apply();
