@@ -63,6 +63,7 @@ static const char  ngx_gov_result_lua[] =
     "    end\n"
     "    step.state = 'received'\n"
     "    step.correction = nil\n"
+    "    step.note = nil\n"
     "  elseif ARGV[5] ~= '' then\n"
     "    step.note = ARGV[5]\n"
     "  end\n"

@@ -147,6 +147,7 @@ is(callback({ state => 'correction',
 is(callback({ state => 'received' })->{status}, 204,
    'the department has the supplement');
 ok(!exists step()->{correction}, 'the request is gone with the state');
+ok(!exists step()->{note}, 'and so is its note');
 
 is(callback({ state => 'accepted' })->{status}, 204, 'accepted again');
 is(callback({ state => 'correction',
@@ -297,6 +298,7 @@ is($t->get("/progress/$id", headers => \%auth)->{json}{deadline},
    plus_days($deadline0, 14),
    'the deadline moves by the ten working days in correction, no more');
 ok(!exists step()->{correction}, 'the request is gone');
+ok(!exists step()->{note}, 'with its note');
 
 is(answer($zhang, $good)->{status}, 409, 'no longer in correction: 409');
 
