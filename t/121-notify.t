@@ -282,6 +282,7 @@ $t2->write_file('keys/keys.jwks', $t->read_file('keys/keys.jwks'));
 $t2->write_conf(http => $http2, server => $server2);
 $t2->start_nginx;
 
+$t->wait_for(sub { all_taken('sms', 'step', 'correction_requested') }, 15);
 my %before = map { $_->{id} => 1 } answers('sms');
 my @more = map { apply($_ % 2 ? $t : $t2) } 1 .. 10;
 ok(!grep({ !$_ } @more), 'ten applications, through both nodes');
