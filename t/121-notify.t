@@ -17,6 +17,7 @@ use lib 't/lib';
 use Test::More;
 use JSON::PP;
 use Digest::SHA qw(hmac_sha256_hex);
+use Time::HiRes ();
 use GovTest;
 
 my @aof = (args => [ '--appendonly', 'yes', '--appendfsync', 'always' ]);
@@ -284,7 +285,10 @@ $t2->start_nginx;
 
 $t->wait_for(sub { all_taken('sms', 'step', 'correction_requested') }, 15);
 my %before = map { $_->{id} => 1 } answers('sms');
-my @more = map { apply($_ % 2 ? $t : $t2) } 1 .. 10;
+# the second node's workers at work (they read the stream's figures)
+$t2->wait_for(sub { ($t2->get('/status')->{content} // '')
+                    =~ /^gov_events_appended_total [1-9]/m }, 10);
+my @more = map { Time::HiRes::sleep(0.2); apply($_ % 2 ? $t : $t2) } 1 .. 10;
 ok(!grep({ !$_ } @more), 'ten applications, through both nodes');
 $t->wait_for(sub { !grep { step_state($_, 'cdc') ne 'received' } @more }, 15);
 ok($t->wait_for(sub { all_taken('sms', 'step', 'correction_requested') }, 15),
