@@ -91,6 +91,8 @@ struct ngx_gov_notifier_s {
 
 static void ngx_gov_notify_tick(ngx_event_t *ev);
 static void ngx_gov_notify_run(ngx_gov_notifier_t *nt);
+static void ngx_gov_notify_args(const char **argv, size_t *argvlen,
+    const char *script, size_t len, ngx_gov_notifier_t *nt);
 static void ngx_gov_notify_fetch(ngx_gov_notifier_t *nt);
 static void ngx_gov_notify_fetched(redisReply *reply, void *data);
 static ngx_int_t ngx_gov_notify_keep(ngx_gov_notifier_t *nt,
@@ -124,13 +126,13 @@ static const char  *ngx_gov_event_types[] = {
 
 
 /*
- * ARGV: key, group, me, count, idle ms (0: none), " types ", order, and
+ * ARGV: key, group, me, order, count, idle ms (0: none), " types ", and
  * the id a new group starts after: when this configuration was loaded
  */
 
 static const char  ngx_gov_notify_fetch_lua[] =
-    "local key, g, me, n, op = ARGV[1], ARGV[2], ARGV[3],\n"
-    "                          tonumber(ARGV[4]), ARGV[7]\n"
+    "local key, g, me, op, n = ARGV[1], ARGV[2], ARGV[3], ARGV[4],\n"
+    "                          tonumber(ARGV[5])\n"
     "local out = {}\n"
     "local function nogroup(r)\n"
     "  if string.find(r.err, 'NOGROUP', 1, true) then\n"
@@ -139,8 +141,8 @@ static const char  ngx_gov_notify_fetch_lua[] =
     "  end\n"
     "  return redis.error_reply(r.err)\n"
     "end\n"
-    "if ARGV[5] ~= '0' then\n"
-    "  local c = redis.pcall('XAUTOCLAIM', key, g, me, ARGV[5], '0-0',\n"
+    "if ARGV[6] ~= '0' then\n"
+    "  local c = redis.pcall('XAUTOCLAIM', key, g, me, ARGV[6], '0-0',\n"
     "                        'COUNT', n)\n"
     "  if c.err then return nogroup(c) end\n"
     "  for _, e in ipairs(c[2]) do\n"
@@ -159,7 +161,7 @@ static const char  ngx_gov_notify_fetch_lua[] =
     "    if f[i] == 'type' then t = f[i + 1]\n"
     "    elseif f[i] == 'application' then app = f[i + 1] end\n"
     "  end\n"
-    "  if ARGV[6] ~= '' and not string.find(ARGV[6], ' ' .. t .. ' ', 1,\n"
+    "  if ARGV[7] ~= '' and not string.find(ARGV[7], ' ' .. t .. ' ', 1,\n"
     "                                       true) then\n"
     "    redis.call('XACK', key, g, e[1])\n"
     "  else\n"
@@ -199,11 +201,11 @@ static const char  ngx_gov_notify_begin_lua[] =
     "return res\n";
 
 
-/* ARGV: key, group, order, id, app */
+/* ARGV: key, group, me, order, id, app */
 
 static const char  ngx_gov_notify_ack_lua[] =
-    "redis.call('XACK', ARGV[1], ARGV[2], ARGV[4])\n"
-    "redis.call('LREM', ARGV[3] .. ARGV[5], 1, ARGV[4])\n"
+    "redis.call('XACK', ARGV[1], ARGV[2], ARGV[5])\n"
+    "redis.call('LREM', ARGV[4] .. ARGV[6], 1, ARGV[5])\n"
     "return 1\n";
 
 
@@ -595,6 +597,42 @@ ngx_gov_notify_run(ngx_gov_notifier_t *nt)
 }
 
 
+/*
+ * The head of every script's command: EVAL, the script, no keys, the
+ * stream and, for a target's scripts, its group, this consumer and its
+ * order lists' prefix: ARGV[1] to ARGV[4].
+ */
+
+static void
+ngx_gov_notify_args(const char **argv, size_t *argvlen, const char *script,
+    size_t len, ngx_gov_notifier_t *nt)
+{
+    ngx_http_gov_main_conf_t  *gmcf;
+
+    gmcf = ngx_http_cycle_get_module_main_conf(ngx_cycle, ngx_http_gov_module);
+
+    argv[0] = "EVAL";
+    argvlen[0] = 4;
+    argv[1] = script;
+    argvlen[1] = len;
+    argv[2] = "0";
+    argvlen[2] = 1;
+    argv[3] = (char *) gmcf->events.key.data;
+    argvlen[3] = gmcf->events.key.len;
+
+    if (nt == NULL) {
+        return;
+    }
+
+    argv[4] = (char *) nt->target->uri.data;
+    argvlen[4] = nt->target->uri.len;
+    argv[5] = (char *) ngx_gov_notify_me.data;
+    argvlen[5] = ngx_gov_notify_me.len;
+    argv[6] = (char *) nt->order.data;
+    argvlen[6] = nt->order.len;
+}
+
+
 static void
 ngx_gov_notify_fetch(ngx_gov_notifier_t *nt)
 {
@@ -610,21 +648,11 @@ ngx_gov_notify_fetch(ngx_gov_notifier_t *nt)
 
     n = ngx_min(NGX_GOV_NOTIFY_FETCH_MAX, NGX_GOV_NOTIFY_SLOTS - nt->used);
 
-    argv[0] = "EVAL";
-    argvlen[0] = 4;
-    argv[1] = ngx_gov_notify_fetch_lua;
-    argvlen[1] = sizeof(ngx_gov_notify_fetch_lua) - 1;
-    argv[2] = "0";
-    argvlen[2] = 1;
-    argv[3] = (char *) ecf->key.data;
-    argvlen[3] = ecf->key.len;
-    argv[4] = (char *) nt->target->uri.data;
-    argvlen[4] = nt->target->uri.len;
-    argv[5] = (char *) ngx_gov_notify_me.data;
-    argvlen[5] = ngx_gov_notify_me.len;
-    argv[6] = (char *) count;
-    argvlen[6] = ngx_sprintf(count, "%ui", n) - count;
-    argv[7] = (char *) idle;
+    ngx_gov_notify_args(argv, argvlen, ngx_gov_notify_fetch_lua,
+                        sizeof(ngx_gov_notify_fetch_lua) - 1, nt);
+    argv[7] = (char *) count;
+    argvlen[7] = ngx_sprintf(count, "%ui", n) - count;
+    argv[8] = (char *) idle;
 
     /* the dead consumers' entries, looked for twice per idle time */
 
@@ -632,17 +660,15 @@ ngx_gov_notify_fetch(ngx_gov_notifier_t *nt)
         >= (ngx_msec_int_t) (ecf->claim_idle / 2))
     {
         nt->claimed_at = ngx_current_msec;
-        argvlen[7] = ngx_sprintf(idle, "%M", ecf->claim_idle) - idle;
+        argvlen[8] = ngx_sprintf(idle, "%M", ecf->claim_idle) - idle;
 
     } else {
         idle[0] = '0';
-        argvlen[7] = 1;
+        argvlen[8] = 1;
     }
 
-    argv[8] = (char *) nt->target->types.data;
-    argvlen[8] = nt->target->types.len;
-    argv[9] = (char *) nt->order.data;
-    argvlen[9] = nt->order.len;
+    argv[9] = (char *) nt->target->types.data;
+    argvlen[9] = nt->target->types.len;
     argv[10] = (char *) ecf->since.data;
     argvlen[10] = ecf->since.len;
 
@@ -871,15 +897,10 @@ ngx_gov_notify_begin(ngx_gov_notifier_t *nt)
     ngx_uint_t                 k, n;
     const char                *argv[7 + 2 * NGX_GOV_NOTIFY_FETCH_MAX];
     ngx_gov_notify_slot_t     *s;
-    ngx_gov_events_conf_t     *ecf;
-    ngx_http_gov_main_conf_t  *gmcf;
 
     if (nt->busy) {
         return 0;
     }
-
-    gmcf = ngx_http_cycle_get_module_main_conf(ngx_cycle, ngx_http_gov_module);
-    ecf = &gmcf->events;
 
     n = 0;
 
@@ -905,20 +926,8 @@ ngx_gov_notify_begin(ngx_gov_notifier_t *nt)
         return 0;
     }
 
-    argv[0] = "EVAL";
-    argvlen[0] = 4;
-    argv[1] = ngx_gov_notify_begin_lua;
-    argvlen[1] = sizeof(ngx_gov_notify_begin_lua) - 1;
-    argv[2] = "0";
-    argvlen[2] = 1;
-    argv[3] = (char *) ecf->key.data;
-    argvlen[3] = ecf->key.len;
-    argv[4] = (char *) nt->target->uri.data;
-    argvlen[4] = nt->target->uri.len;
-    argv[5] = (char *) ngx_gov_notify_me.data;
-    argvlen[5] = ngx_gov_notify_me.len;
-    argv[6] = (char *) nt->order.data;
-    argvlen[6] = nt->order.len;
+    ngx_gov_notify_args(argv, argvlen, ngx_gov_notify_begin_lua,
+                        sizeof(ngx_gov_notify_begin_lua) - 1, nt);
 
     if (ngx_gov_redis_send(ngx_cycle->log, ngx_gov_notify_begun, nt, NULL,
                            (int) (7 + 2 * n), argv, argvlen)
@@ -1133,34 +1142,19 @@ ngx_gov_notify_again(ngx_gov_notify_slot_t *s)
 static void
 ngx_gov_notify_ack(ngx_gov_notify_slot_t *s)
 {
-    size_t                     argvlen[8];
-    const char                *argv[8];
-    ngx_gov_events_conf_t     *ecf;
-    ngx_http_gov_main_conf_t  *gmcf;
+    size_t                     argvlen[9];
+    const char                *argv[9];
 
-    gmcf = ngx_http_cycle_get_module_main_conf(ngx_cycle, ngx_http_gov_module);
-    ecf = &gmcf->events;
-
-    argv[0] = "EVAL";
-    argvlen[0] = 4;
-    argv[1] = ngx_gov_notify_ack_lua;
-    argvlen[1] = sizeof(ngx_gov_notify_ack_lua) - 1;
-    argv[2] = "0";
-    argvlen[2] = 1;
-    argv[3] = (char *) ecf->key.data;
-    argvlen[3] = ecf->key.len;
-    argv[4] = (char *) s->nt->target->uri.data;
-    argvlen[4] = s->nt->target->uri.len;
-    argv[5] = (char *) s->nt->order.data;
-    argvlen[5] = s->nt->order.len;
-    argv[6] = (char *) s->id.data;
-    argvlen[6] = s->id.len;
-    argv[7] = (char *) s->app.data;
-    argvlen[7] = s->app.len;
+    ngx_gov_notify_args(argv, argvlen, ngx_gov_notify_ack_lua,
+                        sizeof(ngx_gov_notify_ack_lua) - 1, s->nt);
+    argv[7] = (char *) s->id.data;
+    argvlen[7] = s->id.len;
+    argv[8] = (char *) s->app.data;
+    argvlen[8] = s->app.len;
 
     s->state = NGX_GOV_NS_ACKING;
 
-    if (ngx_gov_redis_send(ngx_cycle->log, ngx_gov_notify_acked, s, NULL, 8,
+    if (ngx_gov_redis_send(ngx_cycle->log, ngx_gov_notify_acked, s, NULL, 9,
                            argv, argvlen)
         != NGX_OK)
     {
@@ -1227,14 +1221,8 @@ ngx_gov_notify_stats(ngx_event_t *ev)
     gmcf = ngx_http_cycle_get_module_main_conf(ngx_cycle, ngx_http_gov_module);
     ecf = &gmcf->events;
 
-    argv[0] = "EVAL";
-    argvlen[0] = 4;
-    argv[1] = ngx_gov_notify_stats_lua;
-    argvlen[1] = sizeof(ngx_gov_notify_stats_lua) - 1;
-    argv[2] = "0";
-    argvlen[2] = 1;
-    argv[3] = (char *) ecf->key.data;
-    argvlen[3] = ecf->key.len;
+    ngx_gov_notify_args(argv, argvlen, ngx_gov_notify_stats_lua,
+                        sizeof(ngx_gov_notify_stats_lua) - 1, NULL);
 
     n = ecf->notify ? ngx_min(ecf->notify->nelts, NGX_GOV_METRICS_TARGETS)
                     : 0;
