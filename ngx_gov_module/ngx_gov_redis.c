@@ -52,8 +52,9 @@ struct ngx_gov_redis_cmd_s {
     void                     *data;
     ngx_gov_redis_cmd_t     **owner;
     ngx_msec_t                deadline;
-    char                     *eval;         /* an EVALSHA's EVAL, whole */
+    char                     *eval;         /* an EVALSHA's own bytes */
     size_t                    eval_len;
+    ngx_uint_t                script;       /* and its script */
 };
 
 
@@ -89,6 +90,7 @@ typedef struct {
 /* scripts sent by their SHA1 once a connection has sent them whole */
 
 #define NGX_GOV_REDIS_SCRIPTS  32
+#define NGX_GOV_REDIS_ARGS     32
 
 typedef struct {
     const char               *text;
@@ -117,7 +119,7 @@ static ngx_int_t ngx_gov_redis_append_eval(ngx_gov_redis_conn_t *conn,
     int argc, const char **argv, const size_t *argvlen);
 static ngx_int_t ngx_gov_redis_append_argv(ngx_gov_redis_conn_t *conn,
     ngx_gov_redis_handler_pt handler, void *data, ngx_gov_redis_cmd_t **owner,
-    int argc, const char **argv, const size_t *argvlen);
+    int argc, const char **argv, const size_t *argvlen, ngx_uint_t script);
 static void ngx_gov_redis_queue(ngx_gov_redis_conn_t *conn,
     ngx_gov_redis_cmd_t *cmd);
 static ngx_int_t ngx_gov_redis_out(ngx_gov_redis_conn_t *conn,
@@ -971,12 +973,11 @@ ngx_gov_redis_append_eval(ngx_gov_redis_conn_t *conn,
     ngx_gov_redis_handler_pt handler, void *data, ngx_gov_redis_cmd_t **owner,
     int argc, const char **argv, const size_t *argvlen)
 {
-    int                      k, len;
-    size_t                  *lens;
+    int                      k;
+    size_t                  *lens, stack_lens[NGX_GOV_REDIS_ARGS];
     ngx_int_t                rc;
     ngx_uint_t               i;
-    const char             **args;
-    ngx_gov_redis_cmd_t     *cmd;
+    const char             **args, *stack_args[NGX_GOV_REDIS_ARGS];
     ngx_gov_redis_script_t  *s;
 
     for (i = 0; i < ngx_gov_redis_nscripts; i++) {
@@ -993,19 +994,21 @@ ngx_gov_redis_append_eval(ngx_gov_redis_conn_t *conn,
         }
 
         return ngx_gov_redis_append_argv(conn, handler, data, owner, argc,
-                                         argv, argvlen);
+                                         argv, argvlen, 0);
     }
 
-    args = ngx_alloc(argc * (sizeof(char *) + sizeof(size_t)), &conn->log);
-    if (args == NULL) {
-        return NGX_ERROR;
-    }
+    if (argc <= NGX_GOV_REDIS_ARGS) {
+        args = stack_args;
+        lens = stack_lens;
 
-    lens = (size_t *) (args + argc);
+    } else {
+        args = ngx_alloc(argc * (sizeof(char *) + sizeof(size_t)),
+                         &conn->log);
+        if (args == NULL) {
+            return NGX_ERROR;
+        }
 
-    for (k = 0; k < argc; k++) {
-        args[k] = argv[k];
-        lens[k] = argvlen[k];
+        lens = (size_t *) (args + argc);
     }
 
     args[0] = "EVALSHA";
@@ -1013,28 +1016,21 @@ ngx_gov_redis_append_eval(ngx_gov_redis_conn_t *conn,
     args[1] = s->sha;
     lens[1] = 40;
 
+    for (k = 2; k < argc; k++) {
+        args[k] = argv[k];
+        lens[k] = argvlen[k];
+    }
+
+    /* its bytes are kept: if Redis answers NOSCRIPT, they go again */
+
     rc = ngx_gov_redis_append_argv(conn, handler, data, owner, argc, args,
-                                   lens);
+                                   lens, i + 1);
 
-    ngx_free(args);
-
-    if (rc != NGX_OK) {
-        return rc;
+    if (args != stack_args) {
+        ngx_free(args);
     }
 
-    /* the whole script too, in case Redis answers NOSCRIPT */
-
-    cmd = ngx_queue_data(ngx_queue_last(&conn->pending), ngx_gov_redis_cmd_t,
-                         queue);
-
-    len = redisFormatCommandArgv(&cmd->eval, argc, argv, argvlen);
-    cmd->eval_len = len < 0 ? 0 : (size_t) len;
-
-    if (len < 0) {
-        cmd->eval = NULL;
-    }
-
-    return NGX_OK;
+    return rc;
 }
 
 
@@ -1049,14 +1045,14 @@ ngx_gov_redis_append(ngx_gov_redis_conn_t *conn,
     }
 
     return ngx_gov_redis_append_argv(conn, handler, data, owner, argc, argv,
-                                     argvlen);
+                                     argvlen, 0);
 }
 
 
 static ngx_int_t
 ngx_gov_redis_append_argv(ngx_gov_redis_conn_t *conn,
     ngx_gov_redis_handler_pt handler, void *data, ngx_gov_redis_cmd_t **owner,
-    int argc, const char **argv, const size_t *argvlen)
+    int argc, const char **argv, const size_t *argvlen, ngx_uint_t script)
 {
     int                   len;
     char                 *cmdbuf;
@@ -1081,7 +1077,15 @@ ngx_gov_redis_append_argv(ngx_gov_redis_conn_t *conn,
         return NGX_ERROR;
     }
 
-    redisFreeCommand(cmdbuf);
+    if (script) {
+        /* an EVALSHA keeps its bytes for a NOSCRIPT answer */
+        cmd->eval = cmdbuf;
+        cmd->eval_len = len;
+        cmd->script = script - 1;
+
+    } else {
+        redisFreeCommand(cmdbuf);
+    }
 
     cmd->handler = handler;
     cmd->data = data;
@@ -1393,16 +1397,53 @@ ngx_gov_redis_dispatch(ngx_gov_redis_conn_t *conn, redisReply *reply)
 }
 
 
-/* an EVALSHA Redis did not know: its EVAL, at the end of the line */
+/*
+ * An EVALSHA Redis did not know (its scripts were flushed): the script is
+ * loaded, and the same EVALSHA follows it, at the end of the line.
+ */
 
 static ngx_uint_t
 ngx_gov_redis_resend(ngx_gov_redis_conn_t *conn, ngx_gov_redis_cmd_t *cmd)
 {
-    char  *eval;
+    int                      len;
+    char                    *load, *eval;
+    ngx_gov_redis_cmd_t     *lc;
+    ngx_gov_redis_script_t  *s;
 
-    if (cmd->eval == NULL
-        || ngx_gov_redis_out(conn, cmd->eval, cmd->eval_len) != NGX_OK)
-    {
+    if (cmd->eval == NULL) {
+        return 0;
+    }
+
+    s = &ngx_gov_redis_scripts[cmd->script];
+
+    len = redisFormatCommand(&load, "SCRIPT LOAD %b", s->text, s->len);
+    if (len < 0) {
+        return 0;
+    }
+
+    lc = ngx_gov_redis_cmd_alloc();
+
+    if (lc == NULL || ngx_gov_redis_out(conn, load, len) != NGX_OK) {
+        redisFreeCommand(load);
+
+        if (lc) {
+            ngx_gov_redis_cmd_free(lc);
+        }
+
+        return 0;
+    }
+
+    redisFreeCommand(load);
+
+    /* the load's answer goes to no one */
+
+    lc->handler = NULL;
+    lc->data = NULL;
+    lc->owner = NULL;
+    lc->deadline = cmd->deadline;
+    ngx_gov_redis_queue(conn, lc);
+
+    if (ngx_gov_redis_out(conn, cmd->eval, cmd->eval_len) != NGX_OK) {
         return 0;
     }
 
@@ -1410,8 +1451,10 @@ ngx_gov_redis_resend(ngx_gov_redis_conn_t *conn, ngx_gov_redis_cmd_t *cmd)
     cmd->eval = NULL;
     redisFreeCommand(eval);
 
+    conn->scripts |= 1u << cmd->script;
+
     ngx_log_error(NGX_LOG_INFO, &conn->log, 0,
-                  "gov redis: %V forgot a script, sent again whole",
+                  "gov redis: %V forgot a script, loaded it again",
                   &conn->conf->name);
 
     ngx_gov_redis_queue(conn, cmd);

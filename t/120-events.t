@@ -154,7 +154,8 @@ is_deeply([ map { "$_->{type}:$_->{to}" } @$ev ], [ 'step:reviewing' ],
           'only the change made has its event');
 
 # the scripts go by their SHA1 once a connection has sent them whole; a
-# flush of Redis's scripts is taken in stride: sent whole again
+# flush of Redis's scripts is taken in stride: loaded again, then the
+# same EVALSHA
 like($t->redis_cmd('INFO', 'commandstats'), qr/cmdstat_evalsha:calls=[1-9]/,
      'the scripts sent as EVALSHA');
 is($t->redis_cmd('SCRIPT', 'FLUSH'), 'OK', 'the scripts flushed');
@@ -162,8 +163,10 @@ is($t->redis_cmd('SCRIPT', 'FLUSH'), 'OK', 'the scripts flushed');
 # a correction asked, answered by an agent, received
 is((callback($id, 'cdc', { state => 'accepted' }))[0]{status}, 204,
    'a change right after: made');
-like($t->error_log, qr/gov redis: \S+ forgot a script, sent again whole/,
-     'the script sent again whole');
+like($t->error_log, qr/gov redis: \S+ forgot a script, loaded it again/,
+     'the script loaded again');
+like($t->redis_cmd('INFO', 'commandstats'), qr/cmdstat_script\|load:calls=1,/,
+     'by one SCRIPT LOAD');
 ($res) = callback($id, 'cdc', { state => 'correction',
                                 request => { fields => [ 'name' ],
                                              note => '姓名有误' } });
