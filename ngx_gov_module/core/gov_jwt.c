@@ -15,8 +15,11 @@
 #include <openssl/core_names.h>
 #include <openssl/crypto.h>
 #include <openssl/ec.h>
+#include <openssl/err.h>
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
+#include <openssl/params.h>
+#include <openssl/rsa.h>
 #include <openssl/param_build.h>
 #include <openssl/pem.h>
 
@@ -25,6 +28,7 @@
 
 
 #define GOV_JWT_SUB_MAX     256
+#define GOV_JWT_SIG_MAX     2048
 #define GOV_RSA_MIN_BITS    2048
 
 
@@ -42,6 +46,8 @@ static int gov_keyset_add_pem(gov_keyset_t *ks, const char *data,
 static int gov_keyset_add_jwk(gov_keyset_t *ks, json_t *jwk,
     const char *alg, char *err, size_t errlen);
 static int gov_pkey_check(EVP_PKEY *pkey, int alg, char *err, size_t errlen);
+static int gov_jwk_prepare(gov_jwk_t *k);
+static void gov_jwk_unprepare(gov_jwk_t *k);
 static int gov_pkey_default_alg(EVP_PKEY *pkey);
 static int gov_jwt_sig_ok(const gov_jwk_t *key, const char *input,
     size_t len, const unsigned char *sig, size_t siglen);
@@ -160,6 +166,7 @@ gov_keyset_free(gov_keyset_t *ks)
             free(ks->keys[i].key);
         }
 
+        gov_jwk_unprepare(&ks->keys[i]);
         EVP_PKEY_free(ks->keys[i].pkey);
     }
 
@@ -234,9 +241,97 @@ gov_keyset_push(gov_keyset_t *ks, const char *kid, int alg,
 
     k->pkey = pkey;
 
+    if (gov_jwk_prepare(k) != 0) {
+        gov_jwk_unprepare(k);
+
+        if (k->key) {
+            OPENSSL_cleanse(k->key, k->key_len);
+            free(k->key);
+        }
+
+        free(k->kid);
+        snprintf(err, errlen, "the key cannot be made ready to verify");
+        return -1;
+    }
+
     ks->nkeys++;
 
     return 0;
+}
+
+
+/*
+ * What a verification needs, made once: the hash fetched from its
+ * provider, an HMAC context keyed with the secret, or a public-key
+ * context set up to verify with the algorithm's padding and hash.  A
+ * verification then neither fetches nor parses anything.
+ */
+
+static int
+gov_jwk_prepare(gov_jwk_t *k)
+{
+    EVP_MAC       *mac;
+    OSSL_PARAM     params[2];
+    const char    *name;
+    EVP_PKEY_CTX  *pctx;
+
+    name = EVP_MD_get0_name(k->md);
+
+    k->fmd = EVP_MD_fetch(NULL, name, NULL);
+    if (k->fmd == NULL) {
+        return -1;
+    }
+
+    if (k->pkey == NULL) {
+        mac = EVP_MAC_fetch(NULL, "HMAC", NULL);
+        if (mac == NULL) {
+            return -1;
+        }
+
+        k->mac = EVP_MAC_CTX_new(mac);
+        EVP_MAC_free(mac);
+
+        if (k->mac == NULL) {
+            return -1;
+        }
+
+        params[0] = OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST,
+                                                     (char *) name, 0);
+        params[1] = OSSL_PARAM_construct_end();
+
+        return EVP_MAC_init(k->mac, k->key, k->key_len, params) == 1
+               ? 0 : -1;
+    }
+
+    pctx = EVP_PKEY_CTX_new_from_pkey(NULL, k->pkey, NULL);
+    if (pctx == NULL) {
+        return -1;
+    }
+
+    k->vctx = pctx;
+
+    if (EVP_PKEY_verify_init(pctx) != 1
+        || (gov_alg_is_rs(k->alg)
+            && EVP_PKEY_CTX_set_rsa_padding(pctx, RSA_PKCS1_PADDING) != 1)
+        || EVP_PKEY_CTX_set_signature_md(pctx, k->fmd) != 1)
+    {
+        return -1;
+    }
+
+    return 0;
+}
+
+
+static void
+gov_jwk_unprepare(gov_jwk_t *k)
+{
+    EVP_MAC_CTX_free(k->mac);
+    EVP_PKEY_CTX_free(k->vctx);
+    EVP_MD_free(k->fmd);
+
+    k->mac = NULL;
+    k->vctx = NULL;
+    k->fmd = NULL;
 }
 
 
@@ -733,6 +828,12 @@ gov_pkey_check(EVP_PKEY *pkey, int alg, char *err, size_t errlen)
             return -1;
         }
 
+        if (bits > GOV_JWT_SIG_MAX * 8) {
+            snprintf(err, errlen, "RSA key of %d bits is larger than "
+                     "%d, the most supported", bits, GOV_JWT_SIG_MAX * 8);
+            return -1;
+        }
+
         return 0;
     }
 
@@ -798,7 +899,7 @@ gov_jwt_verify(const gov_keyset_t *ks, const char *token, size_t len,
 {
     int               a, rc, n;
     size_t            hlen, plen, slen;
-    unsigned char    *sig;
+    unsigned char     sig[GOV_JWT_SIG_MAX];
     json_t           *header, *payload, *v;
     const char       *d1, *d2, *kid;
     const gov_jwk_t  *key;
@@ -885,13 +986,8 @@ gov_jwt_verify(const gov_keyset_t *ks, const char *token, size_t len,
         goto done;
     }
 
-    if (slen == 0) {
-        rc = GOV_AUTH_BAD_SIGNATURE;
-        goto done;
-    }
-
-    sig = malloc(gov_b64url_decoded_max(slen));
-    if (sig == NULL) {
+    if (slen == 0 || gov_b64url_decoded_max(slen) > sizeof(sig)) {
+        /* longer than any key's signature (RSA of 16384 bits) */
         rc = GOV_AUTH_BAD_SIGNATURE;
         goto done;
     }
@@ -903,12 +999,9 @@ gov_jwt_verify(const gov_keyset_t *ks, const char *token, size_t len,
     if (n <= 0 || !gov_jwt_sig_ok(key, token, (size_t) (d2 - token), sig,
                                   (size_t) n))
     {
-        free(sig);
         rc = GOV_AUTH_BAD_SIGNATURE;
         goto done;
     }
-
-    free(sig);
 
     json_decref(header);
     *claims = payload;
@@ -957,18 +1050,26 @@ gov_jwt_sig_ok(const gov_jwk_t *key, const char *input, size_t len,
     const unsigned char *sig, size_t siglen)
 {
     int             ok, derlen;
-    unsigned int    maclen;
-    EVP_MD_CTX     *ctx;
-    unsigned char  *der, mac[EVP_MAX_MD_SIZE];
+    size_t          maclen;
+    unsigned int    dlen;
+    unsigned char  *der, mac[EVP_MAX_MD_SIZE], dgst[EVP_MAX_MD_SIZE];
 
     if (key->pkey == NULL) {
-        if (HMAC(key->md, key->key, (int) key->key_len,
-                 (const unsigned char *) input, len, mac, &maclen) == NULL)
+        /* a NULL key: the secret the context was keyed with, again */
+
+        if (EVP_MAC_init(key->mac, NULL, 0, NULL) != 1
+            || EVP_MAC_update(key->mac, (const unsigned char *) input, len)
+               != 1
+            || EVP_MAC_final(key->mac, mac, &maclen, sizeof(mac)) != 1)
         {
             return 0;
         }
 
         return siglen == maclen && CRYPTO_memcmp(mac, sig, maclen) == 0;
+    }
+
+    if (EVP_Digest(input, len, dgst, &dlen, key->fmd, NULL) != 1) {
+        return 0;
     }
 
     der = NULL;
@@ -982,15 +1083,14 @@ gov_jwt_sig_ok(const gov_jwk_t *key, const char *input, size_t len,
         siglen = (size_t) derlen;
     }
 
-    ctx = EVP_MD_CTX_new();
+    ok = EVP_PKEY_verify(key->vctx, sig, siglen, dgst, dlen) == 1;
 
-    ok = ctx != NULL
-         && EVP_DigestVerifyInit(ctx, NULL, key->md, NULL, key->pkey) == 1
-         && EVP_DigestVerify(ctx, sig, siglen,
-                             (const unsigned char *) input, len) == 1;
-
-    EVP_MD_CTX_free(ctx);
     OPENSSL_free(der);
+
+    if (!ok) {
+        /* a forged token leaves nothing for the next TLS call to find */
+        ERR_clear_error();
+    }
 
     return ok;
 }

@@ -61,6 +61,11 @@ typedef struct {
     size_t            key_len;
     void             *pkey;         /* EVP_PKEY of RS* and ES* keys */
     const void       *md;           /* EVP_MD of the algorithm's hash */
+
+    /* made when the key is added, used by every verification */
+    void             *fmd;          /* that EVP_MD, fetched */
+    void             *vctx;         /* EVP_PKEY_CTX ready to verify */
+    void             *mac;          /* EVP_MAC_CTX keyed (HS*) */
 } gov_jwk_t;
 
 
