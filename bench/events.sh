@@ -3,25 +3,25 @@
 # bench/events.sh: the outbox and its notifications (gov_events,
 # gov_notify), on a five-item bundle whose backends nginx answers itself.
 #
-#  1. submissions per second without gov_events, with it, and with it and
-#     a gov_notify target taking every event, ROUNDS rounds of DURATION
-#     seconds each, alternating, medians: the outbox's cost (target at
-#     most 10% slower);
+#  1. submissions per second without gov_events and with it, ROUNDS
+#     rounds of DURATION seconds each, in turns (ABBA), medians: the
+#     outbox's cost (target at most 10% slower); with it and a gov_notify
+#     target taking every event in the first three rounds;
 #  2. the delivery lag: each event's time from its append ("at") to its
 #     arrival at the target, p50 and p99, at a steady 500 submissions/s
 #     (3,000 events/s), and at saturation (where it is the backlog);
 #  3. events delivered per second to a fast local target: a new group
 #     made at the stream's start, drained by one worker.
 #
-#   bench/events.sh [DURATION] [ROUNDS]        (defaults 8 and 3)
+#   bench/events.sh [DURATION] [ROUNDS]        (defaults 6 and 9)
 #
 # Needs: make build token, wrk, redis-server.
 
 set -euo pipefail
 
 root=$(cd "$(dirname "$0")/.." && pwd)
-dur=${1:-8}
-rounds=${2:-3}
+dur=${1:-6}
+rounds=${2:-9}
 nginx=${NGINX:-/usr/sbin/nginx}
 module=${GOV_MODULE:-$root/build/plain/objs/ngx_http_gov_module.so}
 tool=$root/build/gov-token
@@ -116,18 +116,31 @@ GOV_TOKEN=$("$tool" --key "$work/keys/hs.secret" --alg HS256 --kid h1 \
 report=$root/build/bench/events.txt
 mkdir -p "$(dirname "$report")"
 
-# submissions/s, and Redis's time in scripts per submission (us)
+# the CPU time (clock ticks, user and system) of nginx's worker
+worker_ticks() {
+    local w
+    w=$(pgrep -P "$(cat "$work/logs/nginx.pid")" | head -1)
+    awk '{print $14 + $15}' "/proc/$w/stat"
+}
+
+# submissions/s, Redis's time in scripts per submission (us), and the
+# nginx worker's CPU time per submission (us): the two costs that the
+# machine's noise does not move as it moves the rate
 submit() {
-    local out rps n us
+    local out rps n us t0 t1
     redis-cli -p "$rport" config resetstat >/dev/null
+    t0=$(worker_ticks)
     out=$(taskset -c "$cpu2" wrk -t1 -c"$conns" -d"${dur}s" --latency \
           -s "$root/bench/submit.lua" \
           "http://127.0.0.1:$port/bundles/five/applications")
+    t1=$(worker_ticks)
     rps=$(awk '/^Requests\/sec:/ {print $2}' <<<"$out")
     n=$(awk '/requests in/ {print $1}' <<<"$out")
     us=$(redis-cli -p "$rport" info commandstats \
          | awk -F'[=,]' '/^cmdstat_eval(sha)?:/ {t += $4} END {print t}')
-    echo "$rps $(awk -v t="$us" -v n="$n" 'BEGIN {printf "%.1f", t / n}')"
+    awk -v r="$rps" -v t="$us" -v n="$n" -v c=$((t1 - t0)) \
+        -v hz="$(getconf CLK_TCK)" \
+        'BEGIN {printf "%s %.1f %.1f\n", r, t / n, c * 1e6 / hz / n}'
 }
 
 # waits until the group has read and acknowledged every event
@@ -142,6 +155,12 @@ drained() {
         sleep 0.1
     done
     return 1
+}
+
+# a target's group starts after what runs without it appended
+skip_backlog() {
+    redis-cli -p "$rport" xgroup setid gov:events "$1" '$' >/dev/null 2>&1 \
+        || true
 }
 
 # lag.log's lines as lags (ms), then their p50, p99 and max
@@ -167,29 +186,49 @@ echo "bench/events.sh: $(date -u +%Y-%m-%dT%H:%MZ), $(nproc) cores," \
      "$rounds rounds of ${dur}s"
 
 off=() on=() notify=() r_on=() r_notify=() us_off=() us_on=()
+cpu_off=() cpu_on=()
 for r in $(seq "$rounds"); do
-    conf "" ""
-    bench_nginx_start; read -r a ua <<<"$(submit)"; bench_nginx_stop
+    # without and with, in turns (ABBA), so that the machine's drift
+    # falls on both alike
+    for which in $( [ $((r % 2)) = 1 ] && echo "off on" || echo "on off"); do
+        if [ "$which" = off ]; then
+            conf "" ""
+            bench_nginx_start; read -r a ua ca <<<"$(submit)"
+        else
+            conf "gov_events;" ""
+            bench_nginx_start; read -r b ub cb <<<"$(submit)"
+        fi
+        bench_nginx_stop
+    done
 
-    conf "gov_events;" ""
-    bench_nginx_start; read -r b ub <<<"$(submit)"; bench_nginx_stop
+    # with a target too, in the first three rounds (it waits for the
+    # target to catch up)
+    c=-
+    if [ "$r" -le 3 ]; then
+        skip_backlog /internal/lag
+        conf "gov_events;" \
+             "gov_notify /internal/lag; gov_notify_claim_idle 30s;"
+        bench_nginx_start; read -r c _ <<<"$(submit)"
+        drained /internal/lag || echo "the lag target did not drain"
+        bench_nginx_stop
+        notify+=("$c")
+        r_notify+=("$(awk -v a="$a" -v c="$c" 'BEGIN {print c / a}')")
+    fi
 
-    conf "gov_events;" "gov_notify /internal/lag; gov_notify_claim_idle 30s;"
-    bench_nginx_start; read -r c _ <<<"$(submit)"
-    drained /internal/lag || echo "the lag target did not drain"
-    bench_nginx_stop
-
-    echo "round $r: submissions/s without gov_events $a (Redis ${ua}us" \
-         "a submission), with it $b (${ub}us), with it and a target $c"
-    off+=("$a") on+=("$b") notify+=("$c") us_off+=("$ua") us_on+=("$ub")
+    echo "round $r: submissions/s without gov_events $a (Redis ${ua}us," \
+         "nginx ${ca}us a submission), with it $b (${ub}us, ${cb}us)," \
+         "with it and a target $c"
+    off+=("$a") on+=("$b") us_off+=("$ua") us_on+=("$ub")
+    cpu_off+=("$ca") cpu_on+=("$cb")
     r_on+=("$(awk -v a="$a" -v b="$b" 'BEGIN {print b / a}')")
-    r_notify+=("$(awk -v a="$a" -v c="$c" 'BEGIN {print c / a}')")
 done
 
 echo "medians: submissions/s without gov_events $(bench_median "${off[@]}")," \
      "with it $(bench_median "${on[@]}"), with it and a target" \
      "$(bench_median "${notify[@]}"); Redis time in scripts a submission" \
-     "$(bench_median "${us_off[@]}")us without, $(bench_median "${us_on[@]}")us with"
+     "$(bench_median "${us_off[@]}")us without, $(bench_median "${us_on[@]}")us with;" \
+     "nginx's CPU time a submission $(bench_median "${cpu_off[@]}")us" \
+     "without, $(bench_median "${cpu_on[@]}")us with"
 awk -v b="$(bench_median "${r_on[@]}")" \
     -v c="$(bench_median "${r_notify[@]}")" 'BEGIN {
     printf "the outbox costs %.1f%% of submissions/s (median of the rounds'"'"'" \
@@ -198,6 +237,7 @@ awk -v b="$(bench_median "${r_on[@]}")" \
 
 lags "at saturation (the backlog)"
 
+skip_backlog /internal/lag
 conf "gov_events;" "gov_notify /internal/lag; gov_notify_claim_idle 30s;"
 bench_nginx_start
 out=$(taskset -c "$cpu2" wrk -t1 -c10 -d"${dur}s" \
