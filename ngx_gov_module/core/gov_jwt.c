@@ -38,6 +38,29 @@ typedef struct {
 } gov_jwt_alg_name_t;
 
 
+/*
+ * The header segments of the last tokens that selected a key, as sent:
+ * tokens of one issuer share a few, so a header is decoded and parsed
+ * once, not once a token.  Only headers that passed every check are
+ * kept, with the key they selected.
+ */
+
+#define GOV_JWT_HEADERS     8
+#define GOV_JWT_HEADER_MAX  256
+
+typedef struct {
+    size_t             len;
+    const gov_jwk_t   *key;
+    char               text[GOV_JWT_HEADER_MAX];
+} gov_jwt_header_t;
+
+
+typedef struct {
+    size_t             next;
+    gov_jwt_header_t   seen[GOV_JWT_HEADERS];
+} gov_jwt_headers_t;
+
+
 static int gov_keyset_push(gov_keyset_t *ks, const char *kid, int alg,
     const unsigned char *key, size_t key_len, EVP_PKEY *pkey, char *err,
     size_t errlen);
@@ -61,6 +84,8 @@ static unsigned char *gov_jwk_member(json_t *jwk, const char *name,
 static EVP_PKEY *gov_jwk_rsa(json_t *jwk, char *err, size_t errlen);
 static EVP_PKEY *gov_jwk_ec(json_t *jwk, char *err, size_t errlen);
 static json_t *gov_jwt_segment(const char *s, size_t len);
+static int gov_jwt_header_key(const gov_keyset_t *ks, const char *h,
+    size_t hlen, const gov_jwk_t **key);
 static int gov_jwt_bad_string(const char *s, size_t max);
 
 
@@ -171,8 +196,10 @@ gov_keyset_free(gov_keyset_t *ks)
     }
 
     free(ks->keys);
+    free(ks->headers);
 
     ks->keys = NULL;
+    ks->headers = NULL;
     ks->nkeys = 0;
     ks->cap = 0;
 }
@@ -199,6 +226,10 @@ gov_keyset_push(gov_keyset_t *ks, const char *kid, int alg,
             }
         }
     }
+
+    /* the headers seen point into the keys, which may move */
+    free(ks->headers);
+    ks->headers = NULL;
 
     if (ks->nkeys == ks->cap) {
         cap = ks->cap ? ks->cap * 2 : 4;
@@ -897,11 +928,11 @@ int
 gov_jwt_verify(const gov_keyset_t *ks, const char *token, size_t len,
     json_t **claims)
 {
-    int               a, rc, n;
+    int               rc, n;
     size_t            hlen, plen, slen;
     unsigned char     sig[GOV_JWT_SIG_MAX];
-    json_t           *header, *payload, *v;
-    const char       *d1, *d2, *kid;
+    json_t           *payload;
+    const char       *d1, *d2;
     const gov_jwk_t  *key;
 
     *claims = NULL;
@@ -937,14 +968,73 @@ gov_jwt_verify(const gov_keyset_t *ks, const char *token, size_t len,
         return GOV_AUTH_MALFORMED;
     }
 
-    header = gov_jwt_segment(token, hlen);
-    if (header == NULL) {
+    payload = gov_jwt_segment(d1 + 1, plen);
+    if (payload == NULL) {
         return GOV_AUTH_MALFORMED;
     }
 
-    payload = gov_jwt_segment(d1 + 1, plen);
-    if (payload == NULL) {
-        json_decref(header);
+    rc = gov_jwt_header_key(ks, token, hlen, &key);
+    if (rc != GOV_AUTH_OK) {
+        goto done;
+    }
+
+    if (slen == 0 || gov_b64url_decoded_max(slen) > sizeof(sig)) {
+        /* longer than any key's signature (RSA of 16384 bits) */
+        rc = GOV_AUTH_BAD_SIGNATURE;
+        goto done;
+    }
+
+    /* the key was chosen by its pinned algorithm, and "alg" matched it */
+
+    n = (int) gov_b64url_decode(sig, d2 + 1, slen);
+
+    if (n <= 0 || !gov_jwt_sig_ok(key, token, (size_t) (d2 - token), sig,
+                                  (size_t) n))
+    {
+        rc = GOV_AUTH_BAD_SIGNATURE;
+        goto done;
+    }
+
+    *claims = payload;
+
+    return GOV_AUTH_OK;
+
+done:
+
+    json_decref(payload);
+
+    return rc;
+}
+
+
+/* the key a token's header selects, or why none */
+
+static int
+gov_jwt_header_key(const gov_keyset_t *ks, const char *h, size_t hlen,
+    const gov_jwk_t **key)
+{
+    int                 a, rc;
+    size_t              i;
+    json_t             *header, *v;
+    const char         *kid;
+    gov_jwt_header_t   *seen;
+    gov_jwt_headers_t  *hs;
+
+    hs = ks->headers;
+
+    if (hs && hlen <= GOV_JWT_HEADER_MAX) {
+        for (i = 0; i < GOV_JWT_HEADERS; i++) {
+            seen = &hs->seen[i];
+
+            if (seen->len == hlen && memcmp(seen->text, h, hlen) == 0) {
+                *key = seen->key;
+                return GOV_AUTH_OK;
+            }
+        }
+    }
+
+    header = gov_jwt_segment(h, hlen);
+    if (header == NULL) {
         return GOV_AUTH_MALFORMED;
     }
 
@@ -981,37 +1071,29 @@ gov_jwt_verify(const gov_keyset_t *ks, const char *token, size_t len,
         goto done;
     }
 
-    rc = gov_jwt_select_key(ks, kid, a, &key);
-    if (rc != GOV_AUTH_OK) {
+    rc = gov_jwt_select_key(ks, kid, a, key);
+    if (rc != GOV_AUTH_OK || hlen > GOV_JWT_HEADER_MAX) {
         goto done;
     }
 
-    if (slen == 0 || gov_b64url_decoded_max(slen) > sizeof(sig)) {
-        /* longer than any key's signature (RSA of 16384 bits) */
-        rc = GOV_AUTH_BAD_SIGNATURE;
-        goto done;
+    if (hs == NULL) {
+        /* the set is the caller's to keep; its memo is ours */
+        hs = calloc(1, sizeof(gov_jwt_headers_t));
+        ((gov_keyset_t *) ks)->headers = hs;
     }
 
-    /* the key was chosen by its pinned algorithm, and "alg" matched it */
+    if (hs) {
+        seen = &hs->seen[hs->next];
+        hs->next = (hs->next + 1) % GOV_JWT_HEADERS;
 
-    n = (int) gov_b64url_decode(sig, d2 + 1, slen);
-
-    if (n <= 0 || !gov_jwt_sig_ok(key, token, (size_t) (d2 - token), sig,
-                                  (size_t) n))
-    {
-        rc = GOV_AUTH_BAD_SIGNATURE;
-        goto done;
+        memcpy(seen->text, h, hlen);
+        seen->len = hlen;
+        seen->key = *key;
     }
-
-    json_decref(header);
-    *claims = payload;
-
-    return GOV_AUTH_OK;
 
 done:
 
     json_decref(header);
-    json_decref(payload);
 
     return rc;
 }

@@ -73,6 +73,7 @@ typedef struct {
     gov_jwk_t        *keys;
     size_t            nkeys;
     size_t            cap;
+    void             *headers;      /* headers seen, their keys (lazily) */
 } gov_keyset_t;
 
 

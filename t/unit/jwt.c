@@ -543,6 +543,74 @@ main(void)
                    "example\",\"aud\":[1]}", (long long) now + 60),
                  &policy, now), GOV_AUTH_MALFORMED, "aud array of numbers");
 
+    /*
+     * Headers seen are remembered with the key they chose: the memo never
+     * skips a signature, never keeps a refused header, and holds its
+     * answers after it has turned over.
+     */
+
+    {
+        char           pl[128], hd[128], *ta, *tb, *tx;
+        gov_keyset_t   ks3;
+        const char     sb[] = "another secret, 32 bytes long!!!";
+        char          *kb;
+
+        kb = b64(sb, 32);
+        snprintf(jwks, sizeof(jwks),
+                 "{\"keys\":["
+                 "{\"kty\":\"oct\",\"kid\":\"a\",\"alg\":\"HS256\","
+                 "\"k\":\"%s\"},"
+                 "{\"kty\":\"oct\",\"kid\":\"b\",\"alg\":\"HS256\","
+                 "\"k\":\"%s\"}]}", k, kb);
+        free(kb);
+
+        memset(&ks3, 0, sizeof(ks3));
+        is_int(gov_keyset_add(&ks3, jwks, strlen(jwks), NULL, NULL, err,
+                              sizeof(err)), 0, "two oct keys");
+
+        snprintf(pl, sizeof(pl), "{\"sub\":\"a\",\"exp\":%lld}",
+                 (long long) now + 60);
+        ta = forge("{\"alg\":\"HS256\",\"kid\":\"a\"}", pl, secret, 32);
+        tb = forge("{\"alg\":\"HS256\",\"kid\":\"a\"}", pl, sb, 32);
+
+        is_int(verify(&ks3, ta), GOV_AUTH_OK, "memo: first sight");
+        is_int(verify(&ks3, ta), GOV_AUTH_OK, "memo: again");
+        is_int(verify(&ks3, tb), GOV_AUTH_BAD_SIGNATURE,
+               "memo: the same header, another key's signature");
+        free(tb);
+
+        tb = forge("{\"alg\":\"HS256\",\"kid\":\"b\"}", pl, sb, 32);
+        is_int(verify(&ks3, tb), GOV_AUTH_OK, "memo: the other key");
+
+        tx = forge("{\"alg\":\"HS384\",\"kid\":\"a\"}", pl, secret, 32);
+        is_int(verify(&ks3, tx), GOV_AUTH_ALG_NOT_ALLOWED,
+               "memo: a refused header");
+        is_int(verify(&ks3, tx), GOV_AUTH_ALG_NOT_ALLOWED,
+               "memo: refused again");
+        free(tx);
+
+        for (i = 0; i < 20; i++) {
+            snprintf(hd, sizeof(hd), "{\"alg\":\"HS256\",\"kid\":\"a\","
+                     "\"x\":%d}", i);
+            tx = forge(hd, pl, secret, 32);
+
+            if (verify(&ks3, tx) != GOV_AUTH_OK) {
+                free(tx);
+                break;
+            }
+
+            free(tx);
+        }
+
+        is_int(i, 20, "memo: twenty headers in turn");
+        is_int(verify(&ks3, ta), GOV_AUTH_OK, "memo: turned over, first");
+        is_int(verify(&ks3, tb), GOV_AUTH_OK, "memo: turned over, other");
+
+        free(ta);
+        free(tb);
+        gov_keyset_free(&ks3);
+    }
+
     is_str(gov_auth_reason_str(GOV_AUTH_ALG_NOT_ALLOWED), "alg_not_allowed",
            "reason names");
     is_str(gov_auth_reason_str(GOV_AUTH_SESSION_EXPIRED), "session_expired",
