@@ -19,7 +19,7 @@ int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     char          err[256];
-    gov_keyset_t  ks = { NULL, 0, 0 };
+    gov_keyset_t  ks = { NULL, 0, 0, NULL };
 
     (void) gov_keyset_add(&ks, (const char *) data, size, NULL, NULL,
                           err, sizeof(err));

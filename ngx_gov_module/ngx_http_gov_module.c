@@ -406,7 +406,7 @@ ngx_http_gov_create_main_conf(ngx_conf_t *cf)
      *
      *     gmcf->redis = NULL;
      *     gmcf->redis_prefix = { 0, NULL };
-     *     gmcf->keyset = { NULL, 0, 0 };
+     *     gmcf->keyset = { NULL, 0, 0, NULL };
      */
 
     gmcf->jwt_cache = NGX_CONF_UNSET_UINT;
