@@ -23,7 +23,8 @@
  *           the events of other applications go on.
  *
  * Every worker also reads the figures gov_status shows: events appended,
- * and per target pending, oldest pending and lag.
+ * and per target pending, oldest pending and lag; and forgets consumers
+ * with nothing pending that were given nothing for five claim_idle.
  */
 
 
@@ -44,6 +45,7 @@
 #define NGX_GOV_NOTIFY_TICK_MS    100
 #define NGX_GOV_NOTIFY_IDLE_MS    100       /* nothing new: fetch again */
 #define NGX_GOV_NOTIFY_STATS_MS   1000
+#define NGX_GOV_NOTIFY_FORGET     5         /* claim_idle times */
 #define NGX_GOV_NOTIFY_BASE_MS    500
 #define NGX_GOV_NOTIFY_CAP_MS     300000
 
@@ -228,7 +230,8 @@ static const char  ngx_gov_notify_stats_lua[] =
     "  end\n"
     "  if name then lags[name] = lag end\n"
     "end\n"
-    "for k = 2, #ARGV do\n"
+    "local forget = tonumber(ARGV[2])\n"
+    "for k = 3, #ARGV do\n"
     "  local p = redis.pcall('XPENDING', key, ARGV[k])\n"
     "  if p.err then\n"
     "    out[#out + 1] = 0\n"
@@ -236,6 +239,17 @@ static const char  ngx_gov_notify_stats_lua[] =
     "  else\n"
     "    out[#out + 1] = p[1]\n"
     "    out[#out + 1] = p[2] or ''\n"
+    "    for _, c in ipairs(redis.call('XINFO', 'CONSUMERS', key, ARGV[k])) do\n"
+    "      local name, n, idle\n"
+    "      for i = 1, #c, 2 do\n"
+    "        if c[i] == 'name' then name = c[i + 1]\n"
+    "        elseif c[i] == 'pending' then n = c[i + 1]\n"
+    "        elseif c[i] == 'idle' then idle = c[i + 1] end\n"
+    "      end\n"
+    "      if name and n == 0 and idle and idle > forget then\n"
+    "        redis.call('XGROUP', 'DELCONSUMER', key, ARGV[k], name)\n"
+    "      end\n"
+    "    end\n"
     "  end\n"
     "  out[#out + 1] = lags[ARGV[k]] or -1\n"
     "end\n"
@@ -1201,9 +1215,10 @@ ngx_gov_notify_free(ngx_gov_notify_slot_t *s)
 static void
 ngx_gov_notify_stats(ngx_event_t *ev)
 {
-    size_t                     argvlen[4 + NGX_GOV_METRICS_TARGETS];
+    u_char                     forget[NGX_INT_T_LEN];
+    size_t                     argvlen[5 + NGX_GOV_METRICS_TARGETS];
     ngx_uint_t                 i, n;
-    const char                *argv[4 + NGX_GOV_METRICS_TARGETS];
+    const char                *argv[5 + NGX_GOV_METRICS_TARGETS];
     ngx_gov_events_conf_t     *ecf;
     ngx_gov_notify_target_t   *t;
     ngx_http_gov_main_conf_t  *gmcf;
@@ -1224,17 +1239,30 @@ ngx_gov_notify_stats(ngx_event_t *ev)
     ngx_gov_notify_args(argv, argvlen, ngx_gov_notify_stats_lua,
                         sizeof(ngx_gov_notify_stats_lua) - 1, NULL);
 
+    /*
+     * Consumers with nothing pending that were given nothing for this
+     * long (workers gone: each worker of each start is a consumer) are
+     * forgotten.  A live worker with nothing to read looks the same (Redis
+     * 7.0 refreshes "idle" only on delivery); the next event it reads
+     * makes it a consumer again, and nothing pending means nothing lost.
+     */
+
+    argv[4] = (char *) forget;
+    argvlen[4] = ngx_sprintf(forget, "%M",
+                             ecf->claim_idle * NGX_GOV_NOTIFY_FORGET)
+                 - forget;
+
     n = ecf->notify ? ngx_min(ecf->notify->nelts, NGX_GOV_METRICS_TARGETS)
                     : 0;
     t = ecf->notify ? ecf->notify->elts : NULL;
 
     for (i = 0; i < n; i++) {
-        argv[4 + i] = (char *) t[i].uri.data;
-        argvlen[4 + i] = t[i].uri.len;
+        argv[5 + i] = (char *) t[i].uri.data;
+        argvlen[5 + i] = t[i].uri.len;
     }
 
     (void) ngx_gov_redis_send(ev->log, ngx_gov_notify_counted, NULL, NULL,
-                              (int) (4 + n), argv, argvlen);
+                              (int) (5 + n), argv, argvlen);
 }
 
 

@@ -98,6 +98,21 @@ $t->start_nginx;
 
 my $zhang = $t->token(key => 'hs', alg => 'HS256', kid => 'h1',
                       sub => '110101199001011234');
+
+# a consumer that never reads again (a worker gone with nothing pending)
+sub consumers {
+    my ($group) = @_;
+    my $c = $t->redis_cmd('XINFO', 'CONSUMERS', 'gov:events', $group);
+    return ref $c eq 'ARRAY' ? map { { @$_ } } @$c : ();
+}
+sub groups {
+    my $g = $t->redis_cmd('XINFO', 'GROUPS', 'gov:events');
+    return ref $g eq 'ARRAY' ? map { $_->[1] } @$g : ();
+}
+ok($t->wait_for(sub { grep { $_ eq '/internal/all' } groups() }, 5),
+   'the group made');
+$t->redis_cmd('XGROUP', 'CREATECONSUMER', 'gov:events', '/internal/all',
+              'gone:1');
 my %auth = (Authorization => "Bearer $zhang");
 
 sub answers {
@@ -333,6 +348,21 @@ is(scalar(grep { my $e = $_; grep { $e->{application} eq $_ } @last } events()),
 mode('all', 'up');
 ok($t->wait_for(sub { all_taken('all') }, 30), 'every event delivered after the restart');
 ok(in_order('all'), 'in order per application');
+
+# consumers with nothing pending, idle for five claim_idle, are forgotten
+# (a live worker with nothing to read among them: Redis 7.0 refreshes a
+# consumer's idle time only when it is given entries); the next event
+# makes its reader a consumer again
+ok($t->wait_for(sub { !grep { $_->{name} eq 'gone:1' }
+                        consumers('/internal/all') }, 15),
+   'a consumer gone for 5 x claim_idle with nothing pending: forgotten');
+my %seen = map { $_ => 1 } taken('all');
+apply();
+ok($t->wait_for(sub { grep { !$seen{$_} } taken('all') }, 10),
+   'events after the forgetting: delivered');
+ok(scalar(grep { $_->{name} =~ /:\d+$/ && $_->{name} ne 'gone:1' }
+          consumers('/internal/all')) >= 1,
+   'by a worker, a consumer again');
 
 $t->done(allow => [ qr/exited on signal 9/ ]);
 done_testing();
