@@ -69,8 +69,9 @@ PROVE_FLAGS ?= -v
 
 # t/090-neighbours.t loads every module of Debian's nginx-extras beside
 # ours, and the suite runs again with Debian's nchan (which embeds its own
-# hiredis) loaded before ours and after it
-TEST_DEPS   = nginx-extras
+# hiredis) loaded before ours and after it; t/130-metrics.t holds
+# gov_status to promtool (Debian's prometheus package)
+TEST_DEPS   = nginx-extras prometheus
 NCHAN_SO    = /usr/lib/nginx/modules/ngx_nchan_module.so
 
 .PHONY: layers jansson test-deps test-neighbours soak all deps bench-deps browser-deps build build-asan token unit test test-asan \

@@ -567,18 +567,20 @@ ngx_gov_metrics_by_model(u_char *p, ngx_gov_bundles_conf_t *bc)
     ngx_gov_item_t    *items;
     ngx_gov_bundle_t  *bundles;
 
-    static const char  *item_names[] = { "gov_dispatch_attempts_by_item",
-                                         "gov_dispatch_failures_by_item" };
+    static const char  *item_names[] = {
+        "gov_dispatch_attempts_by_item_total",
+        "gov_dispatch_failures_by_item_total"
+    };
 
     bundles = bc->bundles.elts;
     items = bc->items.elts;
 
-    p = ngx_sprintf(p, "# HELP gov_applications_by_bundle Applications "
+    p = ngx_sprintf(p, "# HELP gov_applications_by_bundle_total Applications "
                     "persisted, by bundle.\n"
-                    "# TYPE gov_applications_by_bundle counter\n");
+                    "# TYPE gov_applications_by_bundle_total counter\n");
 
     for (i = 0; i < bc->bundles.nelts && i < NGX_GOV_METRICS_BUNDLES; i++) {
-        p = ngx_sprintf(p, "gov_applications_by_bundle{bundle=\"%V\"} "
+        p = ngx_sprintf(p, "gov_applications_by_bundle_total{bundle=\"%V\"} "
                         "%uA\n", &bundles[i].id, ngx_gov_metrics->bundles[i]);
     }
 

@@ -493,11 +493,11 @@ is(scalar(grep { $_ != 1 } values %nhc_seen), 0, 'each exactly once')
 my $m = $t->metrics;
 cmp_ok($m->{gov_applications_total}, '>=', 100, 'applications are counted');
 cmp_ok($m->{gov_dispatch_failures_total}, '>=', 1, 'failed deliveries too');
-cmp_ok($m->{'gov_applications_by_bundle{bundle="newborn"}'}, '>=', 100,
+cmp_ok($m->{'gov_applications_by_bundle_total{bundle="newborn"}'}, '>=', 100,
        'applications by bundle');
-cmp_ok($m->{'gov_dispatch_failures_by_item{item="cdc"}'}, '>=', 1,
+cmp_ok($m->{'gov_dispatch_failures_by_item_total{item="cdc"}'}, '>=', 1,
        'failures by item');
-cmp_ok($m->{'gov_dispatch_attempts_by_item{item="nhc"}'}, '>=', 100,
+cmp_ok($m->{'gov_dispatch_attempts_by_item_total{item="nhc"}'}, '>=', 100,
        'attempts by item');
 
 # --- nginx fully restarted while steps are queued -------------------------------------------------

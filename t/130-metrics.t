@@ -1,0 +1,101 @@
+#!/usr/bin/perl
+
+# gov_status as Prometheus users expect (issue #22, item 5): after a little
+# of everything (tokens accepted and refused, a submission, a lookup, a
+# callback, events delivered), the page passes "promtool check metrics"
+# with nothing to say.
+
+use strict;
+use warnings;
+use utf8;
+use lib 't/lib';
+use Test::More;
+use JSON::PP;
+use Digest::SHA qw(hmac_sha256_hex);
+use GovTest;
+
+# make test installs it (TEST_DEPS)
+my ($promtool) = grep { -x } map { "$_/promtool" } split /:/, $ENV{PATH};
+BAIL_OUT('promtool is missing: apt-get install prometheus') unless $promtool;
+
+my $t = GovTest->new;
+$t->start_redis;
+$t->gen_keys;
+$t->write_jwks('keys.jwks', [ 'hs', 'HS256', 'h1' ]);
+my $secret = 'department-secret-0123456789';
+$t->write_file('conf/dept.secret', "$secret\n");
+
+$t->backend(sub {
+    return { status => 200, body => encode_json({ receipt => 'R-1' }) };
+}, name => 'dept');
+$t->backend(sub { return { status => 204, body => '' } }, name => 'sms');
+
+my $http = <<'EOF';
+    gov_redis 127.0.0.1:%%REDIS_PORT%% timeout=2s;
+    gov_jwt_key_file %%PREFIX%%/keys/keys.jwks;
+    gov_progress_cache zone=progress:1m;
+    gov_events;
+    gov_notify /internal/sms;
+    gov_field name "姓名";
+    gov_item nhc { name "出生医学证明"; department "卫生健康委";
+                   backend /internal/dept; callback_secret_file dept.secret;
+                   fields name; time_limit 3; }
+    gov_bundle newborn { name "新生儿出生一件事"; code NB; items nhc;
+                         time_limit 10; }
+EOF
+my $server = <<'EOF';
+    location /bundles/ { gov_bundles; }
+    location /progress/ { gov_progress; }
+    location /callback/ { gov_callback; }
+    location /p/ { gov_auth required; }
+    location = /status { gov_status; }
+    location /internal/dept { internal;
+        proxy_pass http://127.0.0.1:%%BACKEND:dept%%/s; }
+    location /internal/sms { internal;
+        proxy_pass http://127.0.0.1:%%BACKEND:sms%%/sms; }
+EOF
+$t->write_file('html/p/ok.txt', "ok\n");
+$t->write_conf(http => $http, server => $server);
+$t->start_nginx;
+
+my $token = $t->token(key => 'hs', alg => 'HS256', kid => 'h1',
+                      sub => '110101199001011234');
+my %auth = (Authorization => "Bearer $token");
+
+is($t->get('/p/ok.txt', headers => \%auth)->{status}, 200, 'a token accepted');
+is($t->get('/p/ok.txt', headers => { Authorization => 'Bearer x.y.z' })
+       ->{status},
+   401, 'a token refused');
+
+my $res = $t->post('/bundles/newborn/applications',
+                   body => encode_json({ fields => { name => '王小宝' } }),
+                   headers => { 'Content-Type' => 'application/json',
+                                %auth });
+is($res->{status}, 201, 'an application');
+my $id = $res->{json}{id};
+
+ok($t->wait_for(sub {
+       ($t->get("/progress/$id", headers => \%auth)->{json}{steps}[0]{state}
+        // '') eq 'received' }, 10), 'dispatched');
+is($t->get("/progress/$id", headers => \%auth)->{status}, 200, 'looked up');
+
+my $ts = time;
+my $body = encode_json({ state => 'accepted' });
+is($t->post("/callback/$id/nhc", body => $body, headers => {
+       'X-Gov-Timestamp' => $ts,
+       'X-Gov-Signature' => 'sha256=' . hmac_sha256_hex("$ts.$body", $secret),
+   })->{status}, 204, 'a callback');
+
+ok($t->wait_for(sub {
+       $t->get('/status')->{content}
+           =~ /^gov_notify_delivered_total\{target="\/internal\/sms"\} [1-9]/m
+   }, 10), 'events delivered');
+
+my $text = $t->get('/status')->{content};
+$t->write_file('status.txt', $text);
+my $out = `$promtool check metrics < ${\ $t->prefix}/status.txt 2>&1`;
+is($?, 0, 'promtool check metrics: passes');
+is($out, '', 'and has nothing to say') or diag($out);
+
+$t->done;
+done_testing();
