@@ -76,7 +76,7 @@ static int gov_jwt_sig_ok(const gov_jwk_t *key, const char *input,
     size_t len, const unsigned char *sig, size_t siglen);
 static int gov_jwt_ecdsa_der(const unsigned char *sig, size_t siglen,
     int alg, unsigned char **der, int *derlen);
-static const EVP_MD *gov_jwt_md(int alg);
+static const char *gov_jwt_md(int alg);
 static int gov_jwt_select_key(const gov_keyset_t *ks, const char *kid,
     int alg, const gov_jwk_t **key);
 static unsigned char *gov_jwk_member(json_t *jwk, const char *name,
@@ -247,7 +247,6 @@ gov_keyset_push(gov_keyset_t *ks, const char *kid, int alg,
     memset(k, 0, sizeof(gov_jwk_t));
 
     k->alg = alg;
-    k->md = gov_jwt_md(alg);
 
     if (kid) {
         k->kid = strdup(kid);
@@ -306,10 +305,10 @@ gov_jwk_prepare(gov_jwk_t *k)
     const char    *name;
     EVP_PKEY_CTX  *pctx;
 
-    name = EVP_MD_get0_name(k->md);
+    name = gov_jwt_md(k->alg);
 
-    k->fmd = EVP_MD_fetch(NULL, name, NULL);
-    if (k->fmd == NULL) {
+    k->md = EVP_MD_fetch(NULL, name, NULL);
+    if (k->md == NULL) {
         return -1;
     }
 
@@ -344,7 +343,7 @@ gov_jwk_prepare(gov_jwk_t *k)
     if (EVP_PKEY_verify_init(pctx) != 1
         || (gov_alg_is_rs(k->alg)
             && EVP_PKEY_CTX_set_rsa_padding(pctx, RSA_PKCS1_PADDING) != 1)
-        || EVP_PKEY_CTX_set_signature_md(pctx, k->fmd) != 1)
+        || EVP_PKEY_CTX_set_signature_md(pctx, k->md) != 1)
     {
         return -1;
     }
@@ -358,11 +357,11 @@ gov_jwk_unprepare(gov_jwk_t *k)
 {
     EVP_MAC_CTX_free(k->mac);
     EVP_PKEY_CTX_free(k->vctx);
-    EVP_MD_free(k->fmd);
+    EVP_MD_free(k->md);
 
     k->mac = NULL;
     k->vctx = NULL;
-    k->fmd = NULL;
+    k->md = NULL;
 }
 
 
@@ -1099,7 +1098,9 @@ done:
 }
 
 
-static const EVP_MD *
+/* the name of the algorithm's hash */
+
+static const char *
 gov_jwt_md(int alg)
 {
     switch (alg) {
@@ -1107,15 +1108,15 @@ gov_jwt_md(int alg)
     case GOV_JWT_HS256:
     case GOV_JWT_RS256:
     case GOV_JWT_ES256:
-        return EVP_sha256();
+        return "SHA256";
 
     case GOV_JWT_HS384:
     case GOV_JWT_RS384:
     case GOV_JWT_ES384:
-        return EVP_sha384();
+        return "SHA384";
 
     default:
-        return EVP_sha512();
+        return "SHA512";
     }
 }
 
@@ -1150,7 +1151,7 @@ gov_jwt_sig_ok(const gov_jwk_t *key, const char *input, size_t len,
         return siglen == maclen && CRYPTO_memcmp(mac, sig, maclen) == 0;
     }
 
-    if (EVP_Digest(input, len, dgst, &dlen, key->fmd, NULL) != 1) {
+    if (EVP_Digest(input, len, dgst, &dlen, key->md, NULL) != 1) {
         return 0;
     }
 

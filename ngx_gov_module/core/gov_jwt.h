@@ -60,10 +60,9 @@ typedef struct {
     unsigned char    *key;          /* the oct secret (HS*), else NULL */
     size_t            key_len;
     void             *pkey;         /* EVP_PKEY of RS* and ES* keys */
-    const void       *md;           /* EVP_MD of the algorithm's hash */
 
     /* made when the key is added, used by every verification */
-    void             *fmd;          /* that EVP_MD, fetched */
+    void             *md;           /* EVP_MD of the algorithm's hash */
     void             *vctx;         /* EVP_PKEY_CTX ready to verify */
     void             *mac;          /* EVP_MAC_CTX keyed (HS*) */
 } gov_jwk_t;
