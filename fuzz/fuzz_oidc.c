@@ -10,6 +10,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "gov_oidc.h"
 
@@ -22,6 +23,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     char                 err[256], *t;
     json_t              *c;
+    gov_keyset_t         ks;
     gov_oidc_provider_t  p;
 
     if (gov_oidc_discovery((const char *) data, size,
@@ -40,6 +42,13 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     }
 
     json_decref(c);
+
+    /* a provider's JWKS, as the callback loads it */
+    memset(&ks, 0, sizeof(gov_keyset_t));
+    (void) gov_keyset_add_jwks(&ks, (const char *) data, size,
+                               (1u << GOV_JWT_RS256) | (1u << GOV_JWT_ES256),
+                               err, sizeof(err));
+    gov_keyset_free(&ks);
 
     return 0;
 }

@@ -48,11 +48,19 @@
  *   PREFIX STREAM        the events (gov_events): a stream, one entry per
  *                        change, appended by the script that makes it;
  *                        each gov_notify target a consumer group
+ *   PREFIX oidc:state:STATE   a login under way at an OpenID provider:
+ *                        nonce, PKCE verifier, return_to, the browser's
+ *                        binding (10 minutes, taken once with GETDEL)
+ *   PREFIX oidc:NAME:jwks     the provider's JWKS as last fetched
+ *   PREFIX oidc:NAME:refresh  an unknown kid's JWKS refresh (1 minute)
  */
 
 
 /* defined by the Redis service (ngx_gov_redis.h) */
 typedef struct ngx_gov_redis_conf_s  ngx_gov_redis_conf_t;
+
+/* an OpenID Connect provider, defined by its room (ngx_gov_oidc.c) */
+typedef struct ngx_gov_oidc_s  ngx_gov_oidc_t;
 
 
 typedef struct {
@@ -181,6 +189,9 @@ typedef struct {
 
     ngx_gov_upload_conf_t     upload;
     ngx_gov_events_conf_t     events;
+
+    ngx_array_t              *oidc;         /* ngx_gov_oidc_t * */
+    ngx_array_t              *oidc_uses;    /* the locations using them */
 } ngx_http_gov_main_conf_t;
 
 
@@ -207,6 +218,8 @@ typedef struct {
     ngx_msec_t                progress_refresh;
 
     ngx_array_t              *trusted_origins;  /* of ngx_str_t */
+
+    ngx_gov_oidc_t           *oidc;         /* gov_login oidc=, callback */
 } ngx_http_gov_loc_conf_t;
 
 

@@ -18,6 +18,7 @@
 #include "ngx_gov_metrics.h"
 #include "ngx_gov_answer.h"
 #include "ngx_gov_events.h"
+#include "ngx_gov_subreq.h"
 #include "ngx_gov_bundle_conf.h"
 #include "ngx_gov_dispatch.h"
 #include "gov_backoff.h"
@@ -31,7 +32,6 @@
 #define NGX_GOV_CLAIM_MAX         32
 
 
-static ngx_str_t  ngx_gov_post_method = ngx_string("POST ");
 static ngx_event_t  ngx_gov_poll_ev;
 static ngx_http_conf_ctx_t  *ngx_gov_dispatch_ctx;
 
@@ -229,7 +229,8 @@ ngx_gov_dispatch(ngx_gov_batch_t *batch, ngx_gov_dispatch_t *d,
         n++;
     }
 
-    if (ngx_gov_post(r, &d->item->backend, payload, names, values, n, ps)
+    if (ngx_gov_subrequest(r, &d->item->backend, NULL, "application/json",
+                           payload, names, values, n, ps)
         != NGX_OK)
     {
         return NGX_ERROR;
@@ -241,114 +242,6 @@ ngx_gov_dispatch(ngx_gov_batch_t *batch, ngx_gov_dispatch_t *d,
     ngx_gov_metrics_item(NGX_GOV_MI_ATTEMPTS,
                          d->item - (ngx_gov_item_t *)
                                    ngx_gov_bc(r)->items.elts);
-
-    return NGX_OK;
-}
-
-
-/*
- * A background POST of "payload" (JSON) to the location "uri", with
- * Content-Type, Content-Length and "n" headers of its own; nothing of the
- * request it hangs from is passed on but the Host.
- */
-
-ngx_int_t
-ngx_gov_post(ngx_http_request_t *r, ngx_str_t *uri, ngx_str_t *payload,
-    const char **names, ngx_str_t *values, ngx_uint_t n,
-    ngx_http_post_subrequest_t *ps)
-{
-    u_char                   *p;
-    ngx_buf_t                *b;
-    ngx_str_t                 value, server;
-    ngx_uint_t                i;
-    ngx_chain_t              *cl;
-    ngx_http_request_t       *sr;
-    ngx_http_request_body_t  *rb;
-
-    if (ngx_http_subrequest(r, uri, NULL, &sr, ps,
-                            NGX_HTTP_SUBREQUEST_IN_MEMORY
-                            |NGX_HTTP_SUBREQUEST_BACKGROUND)
-        != NGX_OK)
-    {
-        return NGX_ERROR;
-    }
-
-    sr->method = NGX_HTTP_POST;
-    sr->method_name = ngx_gov_post_method;
-    sr->method_name.len--;
-
-    server = r->headers_in.server;
-    ngx_memzero(&sr->headers_in, sizeof(ngx_http_headers_in_t));
-    sr->headers_in.server = server;
-    sr->headers_in.keep_alive_n = -1;
-    sr->headers_in.content_length_n = payload->len;
-
-    if (ngx_list_init(&sr->headers_in.headers, r->pool, 8,
-                      sizeof(ngx_table_elt_t))
-        != NGX_OK)
-    {
-        return NGX_ERROR;
-    }
-
-    ngx_str_set(&value, "application/json");
-    if (ngx_http_gov_add_header(sr, &sr->headers_in.headers, "Content-Type",
-                                &value)
-        != NGX_OK)
-    {
-        return NGX_ERROR;
-    }
-
-    p = ngx_pnalloc(r->pool, NGX_SIZE_T_LEN);
-    if (p == NULL) {
-        return NGX_ERROR;
-    }
-
-    value.data = p;
-    value.len = ngx_sprintf(p, "%uz", payload->len) - p;
-
-    if (ngx_http_gov_add_header(sr, &sr->headers_in.headers, "Content-Length",
-                                &value)
-        != NGX_OK)
-    {
-        return NGX_ERROR;
-    }
-
-    for (i = 0; i < n; i++) {
-        if (ngx_http_gov_add_header(sr, &sr->headers_in.headers, names[i],
-                                    &values[i])
-            != NGX_OK)
-        {
-            return NGX_ERROR;
-        }
-    }
-
-    /* a fresh list: all in its first part, Content-Type first */
-    sr->headers_in.content_type = sr->headers_in.headers.part.elts;
-    sr->headers_in.content_length = sr->headers_in.content_type + 1;
-
-    rb = ngx_pcalloc(r->pool, sizeof(ngx_http_request_body_t));
-    b = ngx_calloc_buf(r->pool);
-    cl = ngx_alloc_chain_link(r->pool);
-
-    if (rb == NULL || b == NULL || cl == NULL) {
-        return NGX_ERROR;
-    }
-
-    b->pos = payload->data;
-    b->last = payload->data + payload->len;
-    b->start = b->pos;
-    b->end = b->last;
-    b->memory = 1;
-    b->last_buf = 1;
-
-    cl->buf = b;
-    cl->next = NULL;
-
-    rb->bufs = cl;
-    rb->buf = b;
-    rb->rest = 0;
-
-    sr->request_body = rb;
 
     return NGX_OK;
 }

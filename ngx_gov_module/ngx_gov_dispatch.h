@@ -72,11 +72,6 @@ ngx_gov_batch_t *ngx_gov_batch_create(ngx_http_request_t *r, ngx_uint_t n);
 ngx_int_t ngx_gov_dispatch(ngx_gov_batch_t *batch, ngx_gov_dispatch_t *d,
     ngx_str_t *payload, ngx_str_t *subject, ngx_str_t *actor);
 
-/* a background POST of JSON to a location, with headers of its own */
-ngx_int_t ngx_gov_post(ngx_http_request_t *r, ngx_str_t *uri,
-    ngx_str_t *payload, const char **names, ngx_str_t *values, ngx_uint_t n,
-    ngx_http_post_subrequest_t *ps);
-
 ngx_int_t ngx_gov_dispatch_init_process(ngx_cycle_t *cycle);
 void ngx_gov_dispatch_exit_process(ngx_cycle_t *cycle);
 

@@ -74,6 +74,7 @@ static ngx_str_t  ngx_gov_metrics_handlers[] = {
     ngx_string("callback"),
     ngx_string("progress"),
     ngx_string("upload"),
+    ngx_string("oidc_callback"),
 };
 
 

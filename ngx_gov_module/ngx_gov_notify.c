@@ -35,6 +35,7 @@
 #include "ngx_gov_metrics.h"
 #include "ngx_gov_redis.h"
 #include "ngx_gov_answer.h"
+#include "ngx_gov_subreq.h"
 #include "ngx_gov_dispatch.h"
 #include "ngx_gov_notify.h"
 #include "gov_backoff.h"
@@ -1080,7 +1081,8 @@ ngx_gov_notify_send(ngx_gov_notify_slot_t *s)
     name = "X-Gov-Event-Id";
     value = s->id;
 
-    if (ngx_gov_post(r, &s->nt->target->uri, &s->body, &name, &value, 1, ps)
+    if (ngx_gov_subrequest(r, &s->nt->target->uri, NULL, "application/json",
+                           &s->body, &name, &value, 1, ps)
         != NGX_OK)
     {
         ngx_gov_fake_request_free(r);

@@ -32,6 +32,7 @@ typedef struct {
     ngx_str_t                       return_to;
     ngx_str_t                       subject;
     ngx_str_t                       actor;
+    ngx_str_t                       logout;
     ngx_uint_t                      browser;
 } ngx_http_gov_login_ctx_t;
 
@@ -53,7 +54,8 @@ static ngx_int_t ngx_http_gov_login_failed(ngx_http_request_t *r,
     ngx_int_t reason);
 static void ngx_http_gov_login_done(redisReply *reply, void *data);
 static void ngx_http_gov_logout_done(redisReply *reply, void *data);
-static ngx_int_t ngx_http_gov_logout_answer(ngx_http_request_t *r);
+static ngx_int_t ngx_http_gov_logout_answer(ngx_http_request_t *r,
+    ngx_str_t *logout);
 
 
 char *
@@ -334,6 +336,31 @@ ngx_http_gov_login_body(ngx_http_request_t *r)
 }
 
 
+ngx_int_t
+ngx_http_gov_session_start(ngx_http_request_t *r, json_t *claims,
+    ngx_str_t *return_to, ngx_uint_t browser, ngx_str_t *logout)
+{
+    ngx_http_gov_login_ctx_t  *lctx;
+
+    lctx = ngx_pcalloc(r->pool, sizeof(ngx_http_gov_login_ctx_t));
+    if (lctx == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    lctx->request = r;
+    lctx->browser = browser;
+    lctx->return_to = *return_to;
+
+    if (logout) {
+        lctx->logout = *logout;
+    }
+
+    ngx_gov_metrics_inc(NGX_GOV_M_AUTH + GOV_AUTH_OK);
+
+    return ngx_http_gov_queued(r, ngx_http_gov_login_store(r, lctx, claims));
+}
+
+
 /*
  * The token and return_to: from the query (an identity provider's
  * redirect; the token is masked in the logs), a JSON body or a form.
@@ -505,6 +532,13 @@ ngx_http_gov_login_store(ngx_http_request_t *r,
                       "created", (json_int_t) ngx_time(),
                       "abs", (json_int_t) (ngx_time()
                                            + glcf->session_absolute));
+
+    if (value && lctx->logout.len) {
+        /* the identity provider's end-session URL, for gov_logout */
+        json_object_set_new(value, "logout",
+                            json_stringn((char *) lctx->logout.data,
+                                         lctx->logout.len));
+    }
     if (ngx_gov_json_text(r->pool, value, 0, &body) != NGX_OK) {
         return NGX_ERROR;
     }
@@ -670,15 +704,16 @@ ngx_http_gov_logout_handler(ngx_http_request_t *r)
     if (ngx_http_gov_get_cookie(r, &glcf->cookie_name, &sid) != NGX_OK
         || sid.len != NGX_HTTP_GOV_SID_LEN)
     {
-        return ngx_http_gov_logout_answer(r);
+        return ngx_http_gov_logout_answer(r, NULL);
     }
 
     if (ngx_http_gov_session_key(r, &sid, &key) != NGX_OK) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    argv[0] = "DEL";
-    argvlen[0] = 3;
+    /* GETDEL: the session goes, and what it says of its end is read */
+    argv[0] = "GETDEL";
+    argvlen[0] = 6;
     argv[1] = (const char *) key.data;
     argvlen[1] = key.len;
 
@@ -725,20 +760,50 @@ ngx_http_gov_logout_done(redisReply *reply, void *data)
     r = lctx->request;
     c = r->connection;
 
-    if (reply == NULL || reply->type != REDIS_REPLY_INTEGER) {
-        rc = ngx_http_gov_unavailable(r);
+    json_t              *doc, *v;
+    ngx_str_t            logout;
 
-    } else {
-        rc = ngx_http_gov_logout_answer(r);
+    ngx_str_null(&logout);
+    doc = NULL;
+
+    if (reply == NULL
+        || (reply->type != REDIS_REPLY_STRING
+            && reply->type != REDIS_REPLY_NIL))
+    {
+        rc = ngx_http_gov_unavailable(r);
+        goto done;
     }
+
+    if (reply->type == REDIS_REPLY_STRING) {
+        doc = json_loadb(reply->str, reply->len, 0, NULL);
+        v = json_object_get(doc, "logout");
+
+        if (json_is_string(v)) {
+            logout.data = (u_char *) json_string_value(v);
+            logout.len = json_string_length(v);
+        }
+    }
+
+    rc = ngx_http_gov_logout_answer(r, logout.len ? &logout : NULL);
+
+done:
+
+    json_decref(doc);
 
     ngx_http_finalize_request(r, rc);
     ngx_http_run_posted_requests(c);
 }
 
 
+/*
+ * The answer to a logout: the cookie expired, and for a browser 303 to
+ * "/", or to the identity provider's end-session URL when the session
+ * came from one (RP-initiated logout); other clients get 204, with that
+ * URL in Location.  "logout" is copied: it may point into a reply.
+ */
+
 static ngx_int_t
-ngx_http_gov_logout_answer(ngx_http_request_t *r)
+ngx_http_gov_logout_answer(ngx_http_request_t *r, ngx_str_t *logout)
 {
     ngx_str_t                 empty, location;
     ngx_http_gov_loc_conf_t  *glcf;
@@ -751,15 +816,30 @@ ngx_http_gov_logout_answer(ngx_http_request_t *r)
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    if (ngx_http_gov_wants_html(r)) {
-        ngx_str_set(&location, "/");
+    if (logout) {
+        location.data = ngx_pnalloc(r->pool, logout->len);
+        if (location.data == NULL) {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
 
+        location.len = logout->len;
+        ngx_memcpy(location.data, logout->data, logout->len);
+
+    } else {
+        ngx_str_set(&location, "/");
+    }
+
+    if (ngx_http_gov_wants_html(r)) {
         if (ngx_http_gov_location(r, &location) != NGX_OK) {
             return NGX_HTTP_INTERNAL_SERVER_ERROR;
         }
 
         return ngx_http_gov_send(r, NGX_HTTP_SEE_OTHER,
                                  &r->headers_out.content_type, &empty);
+    }
+
+    if (logout && ngx_http_gov_location(r, &location) != NGX_OK) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
     return ngx_http_gov_send(r, NGX_HTTP_NO_CONTENT,

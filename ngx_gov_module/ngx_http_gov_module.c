@@ -17,6 +17,7 @@
 #include "ngx_gov_page.h"
 #include "ngx_gov_token.h"
 #include "ngx_gov_session.h"
+#include "ngx_gov_oidc.h"
 #include "ngx_gov_access.h"
 #include "ngx_gov_health.h"
 #include "ngx_gov_status.h"
@@ -86,10 +87,24 @@ static ngx_command_t  ngx_http_gov_commands[] = {
       NULL },
 
     { ngx_string("gov_login"),
-      NGX_HTTP_LOC_CONF|NGX_CONF_NOARGS,
+      NGX_HTTP_LOC_CONF|NGX_CONF_NOARGS|NGX_CONF_TAKE1,
       ngx_http_gov_handler_directive,
       NGX_HTTP_LOC_CONF_OFFSET,
       NGX_GOV_H_LOGIN,
+      NULL },
+
+    { ngx_string("gov_oidc"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_BLOCK|NGX_CONF_TAKE1,
+      ngx_gov_oidc_block,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("gov_oidc_callback"),
+      NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_http_gov_handler_directive,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      NGX_GOV_H_OIDC_CALLBACK,
       NULL },
 
     { ngx_string("gov_logout"),
@@ -375,6 +390,10 @@ ngx_http_gov_postconfiguration(ngx_conf_t *cf)
         return NGX_ERROR;
     }
 
+    if (ngx_gov_oidc_postconfiguration(cf) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
     /* the answer service draws browsers' error pages through the pages */
     ngx_gov_answer_set_error_page(ngx_http_gov_error_page);
 
@@ -543,6 +562,7 @@ ngx_http_gov_exit_process(ngx_cycle_t *cycle)
     ngx_gov_dispatch_exit_process(cycle);
     ngx_gov_upload_exit_process(cycle);
     ngx_gov_progress_exit_process(cycle);
+    ngx_gov_oidc_exit_process(cycle);
     ngx_http_gov_token_exit_process(cycle);
     ngx_gov_redis_exit_process(cycle);
     ngx_gov_metrics_exit_process(cycle);
@@ -573,6 +593,7 @@ ngx_http_gov_handler_directive(ngx_conf_t *cf, ngx_command_t *cmd,
 {
     ngx_http_gov_loc_conf_t  *glcf = conf;
 
+    ngx_str_t                  *value, name;
     ngx_http_core_loc_conf_t   *clcf;
     ngx_http_core_srv_conf_t   *cscf;
     ngx_http_gov_main_conf_t   *gmcf;
@@ -604,7 +625,33 @@ ngx_http_gov_handler_directive(ngx_conf_t *cf, ngx_command_t *cmd,
 
     case NGX_GOV_H_LOGIN:
         clcf->handler = ngx_http_gov_login_handler;
-        break;
+
+        if (cf->args->nelts == 1) {
+            break;
+        }
+
+        value = cf->args->elts;
+
+        if (ngx_strncmp(value[1].data, "oidc=", 5) != 0
+            || value[1].len == 5)
+        {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "invalid parameter \"%V\" in gov_login, "
+                               "only \"oidc=NAME\"", &value[1]);
+            return NGX_CONF_ERROR;
+        }
+
+        name.data = value[1].data + 5;
+        name.len = value[1].len - 5;
+        clcf->handler = ngx_gov_oidc_login_handler;
+
+        return ngx_gov_oidc_use(cf, glcf, &name, 0);
+
+    case NGX_GOV_H_OIDC_CALLBACK:
+        clcf->handler = ngx_gov_oidc_callback_handler;
+        value = cf->args->elts;
+
+        return ngx_gov_oidc_use(cf, glcf, &value[1], 1);
 
     case NGX_GOV_H_LOGOUT:
         clcf->handler = ngx_http_gov_logout_handler;

@@ -431,6 +431,74 @@ gov_keyset_add(gov_keyset_t *ks, const char *data, size_t len,
 }
 
 
+int
+gov_keyset_add_jwks(gov_keyset_t *ks, const char *data, size_t len,
+    unsigned algs, char *err, size_t errlen)
+{
+    int           a;
+    size_t        i, n, before;
+    json_t       *doc, *keys, *jwk, *v;
+    const char   *kty, *crv;
+    json_error_t  jerr;
+
+    doc = json_loadb(data, len, JSON_REJECT_DUPLICATES, &jerr);
+    keys = json_object_get(doc, "keys");
+
+    if (!json_is_array(keys)) {
+        snprintf(err, errlen, "not a JWKS (a \"keys\" array)");
+        json_decref(doc);
+        return -1;
+    }
+
+    before = ks->nkeys;
+    n = json_array_size(keys);
+    snprintf(err, errlen, "no key for the allowed algorithms");
+
+    for (i = 0; i < n; i++) {
+        jwk = json_array_get(keys, i);
+
+        v = json_object_get(jwk, "kty");
+        kty = json_is_string(v) ? json_string_value(v) : "";
+
+        v = json_object_get(jwk, "alg");
+
+        if (json_is_string(v)) {
+            a = gov_jwt_alg_from_str(json_string_value(v));
+
+        } else if (v) {
+            continue;
+
+        } else if (strcmp(kty, "RSA") == 0) {
+            a = (algs & (1u << GOV_JWT_RS256)) ? GOV_JWT_RS256
+                : (algs & (1u << GOV_JWT_RS384)) ? GOV_JWT_RS384
+                : GOV_JWT_RS512;
+
+        } else if (strcmp(kty, "EC") == 0) {
+            v = json_object_get(jwk, "crv");
+            crv = json_is_string(v) ? json_string_value(v) : "";
+            a = strcmp(crv, "P-256") == 0 ? GOV_JWT_ES256
+                : strcmp(crv, "P-384") == 0 ? GOV_JWT_ES384
+                : strcmp(crv, "P-521") == 0 ? GOV_JWT_ES512 : -1;
+
+        } else {
+            a = -1;
+        }
+
+        if (a < 0 || gov_alg_is_hs(a) || !(algs & (1u << a))) {
+            /* not one the relying party accepts: passed over */
+            continue;
+        }
+
+        /* a key that does not load is passed over, the others stay */
+        (void) gov_keyset_add_jwk(ks, jwk, gov_jwt_alg_str(a), err, errlen);
+    }
+
+    json_decref(doc);
+
+    return ks->nkeys > before ? 0 : -1;
+}
+
+
 static int
 gov_keyset_add_pem(gov_keyset_t *ks, const char *data, size_t len,
     const char *alg, const char *kid, char *err, size_t errlen)

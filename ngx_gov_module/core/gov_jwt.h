@@ -102,6 +102,17 @@ int gov_keyset_add(gov_keyset_t *ks, const char *data, size_t len,
 void gov_keyset_free(gov_keyset_t *ks);
 
 /*
+ * Adds the signature keys of an identity provider's JWKS that verify one
+ * of the algorithms in "algs" (bits 1 << GOV_JWT_*, never HS*): a key
+ * naming its "alg" is taken when that one is allowed; one without is
+ * pinned to the allowed RS* (RSA) or the ES* of its curve (EC).  Other
+ * keys (encryption, oct, other algorithms, broken) are passed over.
+ * Returns 0, or -1 with "err" when it is no JWKS or no key was taken.
+ */
+int gov_keyset_add_jwks(gov_keyset_t *ks, const char *data, size_t len,
+    unsigned algs, char *err, size_t errlen);
+
+/*
  * Checks the token's syntax, selects its key, verifies the signature with
  * the key's prepared OpenSSL objects (no key parsing here) and returns
  * GOV_AUTH_OK with the payload in *claims (a new reference), or a reason.

@@ -720,6 +720,8 @@ sub token_tool { "$ROOT/build/gov-token" }
 # runs gov-token with the given arguments, returns its output (chomped)
 sub gov_token {
     my ($self, @args) = @_;
+    # a backend's child ignores SIGCHLD: the tool's exit status is wanted
+    local $SIG{CHLD} = 'DEFAULT';
     open my $fh, '-|', $self->token_tool, @args
         or die "gov-token: $!\n";
     local $/;
@@ -771,6 +773,194 @@ sub forge {
 }
 
 # ----------------------------------------------------------- the end
+
+# ------------------------------------------------------------- OpenID
+
+sub uri_escape {
+    my ($s) = @_;
+    utf8::encode($s) if utf8::is_utf8($s);
+    $s =~ s/([^A-Za-z0-9\-._~])/sprintf('%%%02X', ord $1)/ge;
+    return $s;
+}
+
+sub uri_unescape {
+    my ($s) = @_;
+    $s =~ tr/+/ /;
+    $s =~ s/%([0-9A-Fa-f]{2})/chr hex $1/ge;
+    return $s;
+}
+
+sub form_decode {
+    my ($s) = @_;
+    return map { my ($k, $v) = split /=/, $_, 2;
+                 (uri_unescape($k) => uri_unescape($v // '')) }
+           grep { length } split /&/, $s // '';
+}
+
+# oidc_provider(name => 'idp', client_id => 'portal', secret => 'x')
+#
+# A mock OpenID Connect provider: a backend named NAME serving, under
+# /idp, discovery, authorize (answers at once with a code for the subject
+# in login_hint, default 110101199001011234), token (client_secret_basic,
+# PKCE S256, codes used once), jwks and logout.  Its state is in files in
+# PREFIX/NAME: key ("KEY ALG KID" the ID tokens are signed with),
+# jwks.json, codes/, last_id_token; a test may write there: discovery (the
+# body served instead), token (JSON: {"status":N,"body":"..."} answered
+# instead, or {"claims":{...},"iss":..,"aud":..,"ttl":..} for the ID token),
+# deny (authorize answers error=access_denied).  Returns the port; the
+# issuer is http://127.0.0.1:PORT/idp.
+sub oidc_provider {
+    my ($self, %o) = @_;
+    my $name = $o{name} || 'idp';
+    my $dir = "$self->{prefix}/$name";
+    my $port = $self->free_port;
+    my $iss = "http://127.0.0.1:$port/idp";
+    my $client = $o{client_id} || 'portal';
+    my $secret = $o{secret} || 'portal-secret';
+
+    make_path("$dir/codes");
+    $self->write_file("$dir/secret", "$secret\n");
+    $self->{oidc}{$name} = { port => $port, issuer => $iss, dir => $dir,
+                             client => $client };
+    $self->oidc_key($name, [ 'rsa', 'RS256', 'idp1' ]);
+
+    $self->backend(sub {
+        my ($req) = @_;
+        my $p = $req->{path};
+        my %q = form_decode($req->{query});
+
+        if ($p eq '/idp/.well-known/openid-configuration') {
+            if (-e "$dir/discovery") {
+                return { body => $self->read_file("$dir/discovery") };
+            }
+            return { body => encode_json({
+                issuer => $iss,
+                authorization_endpoint => "$iss/authorize",
+                token_endpoint => "$iss/token",
+                jwks_uri => "$iss/jwks",
+                end_session_endpoint => "$iss/logout",
+                response_types_supported => ['code'],
+                code_challenge_methods_supported => ['S256'],
+                id_token_signing_alg_values_supported => ['RS256'] }) };
+        }
+
+        if ($p eq '/idp/authorize') {
+            my $back = $q{redirect_uri} . '?state=' . uri_escape($q{state});
+            if (-e "$dir/deny") {
+                return { status => 302,
+                         headers => { Location => "$back&error=access_denied" } };
+            }
+            my $code = unpack 'H*', join '', map { chr int rand 256 } 1 .. 16;
+            $self->write_file("$dir/codes/$code", encode_json({ %q,
+                sub => $q{login_hint} || '110101199001011234' }));
+            return { status => 302,
+                     headers => { Location => "$back&code=$code" } };
+        }
+
+        if ($p eq '/idp/token') {
+            my $want = 'Basic ' . MIME::Base64::encode_base64(
+                uri_escape($client) . ':' . uri_escape($secret), '');
+            if (($req->{headers}{authorization} // '') ne $want) {
+                return { status => 401, body => '{"error":"invalid_client"}' };
+            }
+            my %f = form_decode($req->{body});
+            my ($code) = ($f{code} // '') =~ /^(\w+)$/;
+            my $file = "$dir/codes/" . ($code // 'none');
+            my $c = -e $file ? decode_json($self->read_file($file)) : undef;
+            unlink $file;
+            if (($f{grant_type} // '') ne 'authorization_code' || !$c
+                || ($f{redirect_uri} // '') ne $c->{redirect_uri}
+                || $c->{code_challenge_method} ne 'S256'
+                || encode_base64url(Digest::SHA::sha256(
+                       $f{code_verifier} // '')) ne $c->{code_challenge})
+            {
+                return { status => 400, body => '{"error":"invalid_grant"}' };
+            }
+            my $ov = -e "$dir/token"
+                     ? decode_json($self->read_file("$dir/token")) : {};
+            if ($ov->{status}) {
+                return { status => $ov->{status}, body => $ov->{body} // '' };
+            }
+            my ($key, $alg, $kid) = split ' ', $self->read_file("$dir/key");
+            my $id = $self->token(
+                key => $key, alg => $alg, kid => $kid, sub => $c->{sub},
+                iss => $ov->{iss} // $iss, aud => $ov->{aud} // $client,
+                ttl => $ov->{ttl} // 300, name => '张三',
+                claims => encode_json({ nonce => $c->{nonce},
+                                        %{ $ov->{claims} || {} } }));
+            $self->write_file("$dir/last_id_token", $id);
+            return { body => encode_json({
+                access_token => 'at-' . $code, token_type => 'Bearer',
+                expires_in => 300, id_token => $id }) };
+        }
+
+        if ($p eq '/idp/jwks') {
+            return { body => $self->read_file("$dir/jwks.json") };
+        }
+
+        if ($p eq '/idp/logout') {
+            return { headers => { 'Content-Type' => 'text/html' },
+                     body => 'signed out' };
+        }
+
+        return { status => 404, body => '{}' };
+    }, name => $name, port => $port);
+
+    return $port;
+}
+
+sub oidc { $_[0]{oidc}{ $_[1] || 'idp' } }
+
+# the provider signs with the first [KEY, ALG, KID] and publishes them all
+sub oidc_key {
+    my ($self, $name, @keys) = @_;
+    my $dir = $self->{oidc}{$name}{dir};
+    $self->write_file("$dir/key", join ' ', @{ $keys[0] });
+    my $d = "$self->{prefix}/keys";
+    my @all;
+    for my $k (@keys) {
+        my ($key, $alg, $kid) = @$k;
+        push @all, @{ decode_json($self->gov_token(
+            '--key', "$d/$key.key", '--alg', $alg, '--kid', $kid,
+            '--print-jwks'))->{keys} };
+    }
+    $self->write_file("$dir/jwks.json", encode_json({ keys => \@all }));
+}
+
+# oidc_login(PATH, cookie => BINDING-less jar...): a browser's login
+# through the provider: gov_login's 302, the provider's 302, the
+# callback.  Returns { start, authorize, callback (responses), binding
+# (the cookie), state, nonce, back (the callback path) }.
+sub oidc_login {
+    my ($self, $path, %o) = @_;
+    my $html = { Accept => 'text/html' };
+    my %r;
+
+    $r{start} = $self->get($path, headers => $html);
+    my $c = $r{start}{headers}{'set-cookie'} // '';
+    ($r{binding}) = $c =~ /^(GOVSID-oidc=[^;]+)/;
+    my $loc = $r{start}{headers}{location} // '';
+    my %q = form_decode(($loc =~ /\?(.*)$/)[0]);
+    $r{state} = $q{state};
+    $r{nonce} = $q{nonce};
+    $r{query} = \%q;
+    return \%r if $o{start_only} || $r{start}{status} != 302;
+
+    $loc .= '&login_hint=' . uri_escape($o{sub}) if $o{sub};
+    my $ua = HTTP::Tiny->new(max_redirect => 0, timeout => 10);
+    $r{authorize} = $ua->get($loc);
+    ($r{back}) = ($r{authorize}{headers}{location} // '')
+                 =~ m{^http://127\.0\.0\.1:\d+(/.*)$};
+    return \%r if $o{no_callback} || !$r{back};
+
+    $r{callback} = $self->get($r{back}, headers => {
+        %$html, Cookie => $o{cookie} // $r{binding} // '' });
+    my $sc = $r{callback}{headers}{'set-cookie'} // '';
+    for my $one (ref $sc ? @$sc : ($sc)) {
+        ($r{sid}) = $one =~ /^GOVSID=([^;]+)/ if $one =~ /^GOVSID=/;
+    }
+    return \%r;
+}
 
 sub error_log { $_[0]->read_file('logs/error.log') }
 

@@ -283,6 +283,62 @@ main(void)
     ok(gov_keyset_add(&ks2, "{}", 2, NULL, NULL, err, sizeof(err)) == -1,
        "a JSON document without keys refused: %s", err);
 
+    /* an identity provider's JWKS: what is not ours is passed over */
+
+    {
+        gov_keyset_t  idp;
+        char          mixed[8192];
+
+        snprintf(mixed, sizeof(mixed),
+                 "{\"keys\":["
+                 "{\"kty\":\"RSA\",\"kid\":\"r1\",\"n\":\"%s\","
+                 "\"e\":\"%s\"},"
+                 "{\"kty\":\"RSA\",\"kid\":\"ps\",\"alg\":\"PS256\","
+                 "\"n\":\"%s\",\"e\":\"%s\"},"
+                 "{\"kty\":\"EC\",\"kid\":\"e1\",\"crv\":\"P-256\","
+                 "\"x\":\"%s\",\"y\":\"%s\"},"
+                 "{\"kty\":\"OKP\",\"kid\":\"o\",\"crv\":\"Ed25519\","
+                 "\"x\":\"%s\"},"
+                 "{\"kty\":\"oct\",\"kid\":\"h\",\"alg\":\"HS256\","
+                 "\"k\":\"%s\"},"
+                 "{\"kty\":\"EC\",\"kid\":\"bad\",\"crv\":\"P-256\","
+                 "\"x\":\"%s\",\"y\":\"%s\"},"
+                 "{\"kty\":\"RSA\",\"use\":\"enc\",\"n\":\"%s\","
+                 "\"e\":\"%s\"}"
+                 "]}", n, e, n, e, x, y, x, k, x, x, n, e);
+
+        memset(&idp, 0, sizeof(idp));
+        is_int(gov_keyset_add_jwks(&idp, mixed, strlen(mixed),
+                                   1u << GOV_JWT_RS256, err, sizeof(err)),
+               0, "a provider's JWKS for RS256");
+        is_int(idp.nkeys, 1, "only the RSA signature key without alg");
+        ok(idp.nkeys == 1 && strcmp(idp.keys[0].kid, "r1") == 0
+           && idp.keys[0].alg == GOV_JWT_RS256, "r1 pinned to RS256");
+        gov_keyset_free(&idp);
+
+        memset(&idp, 0, sizeof(idp));
+        is_int(gov_keyset_add_jwks(&idp, mixed, strlen(mixed),
+                                   (1u << GOV_JWT_RS256)
+                                   | (1u << GOV_JWT_ES256),
+                                   err, sizeof(err)),
+               0, "the same for RS256 and ES256");
+        is_int(idp.nkeys, 2, "the RSA key and the good EC key");
+        gov_keyset_free(&idp);
+
+        memset(&idp, 0, sizeof(idp));
+        ok(gov_keyset_add_jwks(&idp, mixed, strlen(mixed),
+                               (1u << GOV_JWT_HS256) | (1u << GOV_JWT_ES384),
+                               err, sizeof(err)) == -1 && idp.nkeys == 0,
+           "no key for HS256 or ES384: refused: %s", err);
+        ok(gov_keyset_add_jwks(&idp, "[1]", 3, 1u << GOV_JWT_RS256, err,
+                               sizeof(err)) == -1,
+           "not a JWKS: refused: %s", err);
+        ok(gov_keyset_add_jwks(&idp, "garbage", 7, 1u << GOV_JWT_RS256, err,
+                               sizeof(err)) == -1,
+           "garbage: refused: %s", err);
+        gov_keyset_free(&idp);
+    }
+
     /* --- valid tokens ------------------------------------------------- */
 
     snprintf(claims, sizeof(claims),

@@ -1,0 +1,167 @@
+
+/*
+ * Copyright (C) ngx_gov_module authors
+ */
+
+
+/*
+ * Subrequests with headers of their own: a department's step, a
+ * notification, a request to an identity provider.  Background and in
+ * memory: the request they hang from reads the answer in its
+ * post-subrequest handler.
+ */
+
+
+#include <ngx_config.h>
+#include <ngx_core.h>
+#include <ngx_http.h>
+
+#include "ngx_gov_answer.h"
+#include "ngx_gov_subreq.h"
+
+
+static ngx_str_t  ngx_gov_subreq_post = ngx_string("POST ");
+
+
+ngx_int_t
+ngx_gov_subrequest(ngx_http_request_t *r, ngx_str_t *uri, ngx_str_t *args,
+    const char *content_type, ngx_str_t *payload, const char **names,
+    ngx_str_t *values, ngx_uint_t n, ngx_http_post_subrequest_t *ps)
+{
+    u_char                   *p;
+    ngx_buf_t                *b;
+    ngx_str_t                 value, server;
+    ngx_uint_t                i;
+    ngx_chain_t              *cl;
+    ngx_table_elt_t          *first;
+    ngx_http_request_t       *sr;
+    ngx_http_request_body_t  *rb;
+
+    if (ngx_http_subrequest(r, uri, args, &sr, ps,
+                            NGX_HTTP_SUBREQUEST_IN_MEMORY
+                            |NGX_HTTP_SUBREQUEST_BACKGROUND)
+        != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    server = r->headers_in.server;
+    ngx_memzero(&sr->headers_in, sizeof(ngx_http_headers_in_t));
+    sr->headers_in.server = server;
+    sr->headers_in.keep_alive_n = -1;
+    sr->headers_in.content_length_n = -1;
+
+    if (ngx_list_init(&sr->headers_in.headers, r->pool, 8,
+                      sizeof(ngx_table_elt_t))
+        != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    if (payload == NULL) {
+        /* a GET: the body of the request it hangs from is not its own */
+        sr->request_body = NULL;
+        goto headers;
+    }
+
+    sr->method = NGX_HTTP_POST;
+    sr->method_name = ngx_gov_subreq_post;
+    sr->method_name.len--;
+    sr->headers_in.content_length_n = payload->len;
+
+    value.data = (u_char *) content_type;
+    value.len = ngx_strlen(content_type);
+
+    if (ngx_http_gov_add_header(sr, &sr->headers_in.headers, "Content-Type",
+                                &value)
+        != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    p = ngx_pnalloc(r->pool, NGX_SIZE_T_LEN);
+    if (p == NULL) {
+        return NGX_ERROR;
+    }
+
+    value.data = p;
+    value.len = ngx_sprintf(p, "%uz", payload->len) - p;
+
+    if (ngx_http_gov_add_header(sr, &sr->headers_in.headers, "Content-Length",
+                                &value)
+        != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    /* a fresh list: all in its first part, Content-Type first */
+    first = sr->headers_in.headers.part.elts;
+    sr->headers_in.content_type = first;
+    sr->headers_in.content_length = first + 1;
+
+    rb = ngx_pcalloc(r->pool, sizeof(ngx_http_request_body_t));
+    b = ngx_calloc_buf(r->pool);
+    cl = ngx_alloc_chain_link(r->pool);
+
+    if (rb == NULL || b == NULL || cl == NULL) {
+        return NGX_ERROR;
+    }
+
+    b->pos = payload->data;
+    b->last = payload->data + payload->len;
+    b->start = b->pos;
+    b->end = b->last;
+    b->memory = 1;
+    b->last_buf = 1;
+
+    cl->buf = b;
+    cl->next = NULL;
+
+    rb->bufs = cl;
+    rb->buf = b;
+    rb->rest = 0;
+
+    sr->request_body = rb;
+
+headers:
+
+    for (i = 0; i < n; i++) {
+        if (ngx_http_gov_add_header(sr, &sr->headers_in.headers, names[i],
+                                    &values[i])
+            != NGX_OK)
+        {
+            return NGX_ERROR;
+        }
+    }
+
+    return NGX_OK;
+}
+
+
+ngx_uint_t
+ngx_gov_subrequest_answer(ngx_http_request_t *sr, ngx_int_t rc,
+    ngx_str_t *body)
+{
+    ngx_buf_t   *b;
+    ngx_uint_t   status;
+
+    status = sr->headers_out.status;
+
+    if (rc == NGX_ERROR || (rc >= NGX_HTTP_SPECIAL_RESPONSE && status < 300))
+    {
+        /* no answer: the upstream failed (502, 504) or nothing was sent */
+        status = rc > 0 ? (ngx_uint_t) rc : 0;
+    }
+
+    b = (sr->out && sr->out->buf) ? sr->out->buf : NULL;
+
+    if (b && b->last > b->pos) {
+        body->data = b->pos;
+        body->len = b->last - b->pos;
+
+    } else {
+        ngx_str_null(body);
+    }
+
+    return status;
+}

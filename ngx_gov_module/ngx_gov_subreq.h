@@ -1,0 +1,37 @@
+
+/*
+ * Copyright (C) ngx_gov_module authors
+ *
+ * Subrequests with headers of their own (ngx_gov_subreq.c): what the
+ * dispatch of steps, the notifications and the OpenID Connect client send
+ * to internal locations.
+ */
+
+
+#ifndef _NGX_GOV_SUBREQ_H_INCLUDED_
+#define _NGX_GOV_SUBREQ_H_INCLUDED_
+
+
+#include <ngx_config.h>
+#include <ngx_core.h>
+#include <ngx_http.h>
+
+
+/*
+ * A background subrequest, its answer kept in memory, to the location
+ * "uri" (with "args" when not NULL): a GET when "payload" is NULL, else a
+ * POST of "payload" as "content_type".  It carries Content-Type and
+ * Content-Length (a POST) and the "n" headers given; nothing of the
+ * request it hangs from is passed on but the Host.
+ */
+ngx_int_t ngx_gov_subrequest(ngx_http_request_t *r, ngx_str_t *uri,
+    ngx_str_t *args, const char *content_type, ngx_str_t *payload,
+    const char **names, ngx_str_t *values, ngx_uint_t n,
+    ngx_http_post_subrequest_t *ps);
+
+/* the answer of a subrequest: its status (0: none) and body in memory */
+ngx_uint_t ngx_gov_subrequest_answer(ngx_http_request_t *sr, ngx_int_t rc,
+    ngx_str_t *body);
+
+
+#endif /* _NGX_GOV_SUBREQ_H_INCLUDED_ */
