@@ -2,7 +2,8 @@
 
 # The citizen's journey in a real browser (Debian's headless Chromium,
 # driven by playwright-core from npm: t/browser/journey.mjs), against the
-# demo's own configuration: its bundles, its login page, its templates and
+# demo's own configuration: its bundles, its identity provider (logging in
+# with OpenID Connect through conf/demo/idp.pl), its templates and
 # its department backends (conf/demo/departments.pl), which accept, review
 # and approve every step, pushing each state by signed callback.
 #
@@ -67,6 +68,19 @@ if ($npid == 0) {
     POSIX::_exit(127);
 }
 
+# the demo identity provider, seen by browsers at /idp/ of the portal
+my $iport = $t->free_port;
+my $ipid = fork // die "fork: $!\n";
+if ($ipid == 0) {
+    POSIX::setpgid(0, 0);
+    open STDOUT, '>', '/dev/null';
+    open STDERR, '>>', "$t->{prefix}/logs/idp.err";
+    { exec 'perl', "$root/conf/demo/idp.pl", '--port', $iport,
+         '--issuer', $t->url('/idp'), '--token', $t->token_tool,
+         '--state', "$t->{prefix}/idp", '--log', "$t->{prefix}/logs/idp.log" };
+    POSIX::_exit(127);
+}
+
 mkdir "$t->{prefix}/store" or die "store: $!\n";
 
 $t->write_conf(http => <<"EOF", server => <<'EOF');
@@ -75,7 +89,17 @@ $t->write_conf(http => <<"EOF", server => <<'EOF');
     gov_jwt_issuer https://idp.demo.gov.example;
     gov_jwt_audience gov-portal;
     gov_session_cookie GOVSID insecure samesite=lax;
-    gov_auth_login_url /demo/login.html;
+    gov_auth_login_url /auth/oidc;
+    gov_oidc demo {
+        issuer http://127.0.0.1:%%PORT%%/idp;
+        client_id gov-portal;
+        client_secret_file %%ROOT%%/conf/demo/secrets/oidc-client;
+        proxy /_idp;
+        redirect_uri /auth/callback;
+        scope "openid profile";
+        id_token_alg ES256;
+        post_logout_redirect_uri /;
+    }
     include bundles.conf;
     gov_templates %%ROOT%%/templates;
     gov_progress_cache zone=progress:1m ttl=1s;
@@ -90,6 +114,10 @@ $t->write_conf(http => <<"EOF", server => <<'EOF');
 EOF
     location = /auth/login { gov_login; }
     location = /auth/logout { gov_logout; }
+    location = /auth/oidc { gov_login oidc=demo; }
+    location = /auth/callback { gov_oidc_callback demo; }
+    location /_idp/ { internal; proxy_pass http://127.0.0.1:%%IPORT%%/; }
+    location /idp/ { proxy_pass http://127.0.0.1:%%IPORT%%/idp/; }
     location /demo/ { root %%PREFIX%%/html; }
     location /bundles/ { client_max_body_size 25m; gov_bundles; }
     location /uploads/ { client_max_body_size 25m; gov_upload; }
@@ -105,6 +133,7 @@ EOF
 {
     my $conf = $t->read_file('conf/nginx.conf');
     $conf =~ s/%%NPORT%%/$nport/g;
+    $conf =~ s/%%IPORT%%/$iport/g;
     $t->write_file('conf/nginx.conf', $conf);
 }
 $t->start_nginx;
@@ -160,6 +189,9 @@ waitpid $npid, 0;
 
 kill 'TERM', -$dpid;
 waitpid $dpid, 0;
+
+kill 'TERM', -$ipid;
+waitpid $ipid, 0;
 
 $t->done;
 done_testing();

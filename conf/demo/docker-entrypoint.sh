@@ -1,7 +1,8 @@
 #!/bin/sh
 #
 # Entry point of the Docker image: Redis (when gov_redis points at the
-# container's own 127.0.0.1:6380), the demo department backends, then nginx
+# container's own 127.0.0.1:6380), the demo department backends, the demo
+# notification targets and identity provider, then nginx
 # in the foreground on 0.0.0.0:8080.
 
 set -eu
@@ -27,6 +28,10 @@ perl "$prefix/conf/demo/departments.pl" --port 9101 \
 
 perl "$prefix/conf/demo/notify.pl" --port 9102 \
     --portal http://127.0.0.1:8080 --log "$prefix/logs/notify.log" &
+
+perl "$prefix/conf/demo/idp.pl" --port 9103 \
+    --issuer http://127.0.0.1:8080/idp --token /usr/local/bin/gov-token \
+    --log "$prefix/logs/idp.log" &
 
 # inside a container the portal listens on every address; the edited copy
 # sits next to conf/ so that the paths it names relative to its own folder

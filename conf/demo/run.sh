@@ -64,7 +64,7 @@ busy() {
     (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null
 }
 
-for port in 6380 9101 9102 8080; do
+for port in 6380 9101 9102 9103 8080; do
     if busy "$port"; then
         echo "run.sh: 127.0.0.1:$port is already in use" >&2
         exit 1
@@ -90,6 +90,11 @@ perl "$root/conf/demo/notify.pl" --port 9102 \
     --portal http://127.0.0.1:8080 --log "$run/logs/notify.log" &
 pids+=($!)
 
+perl "$root/conf/demo/idp.pl" --port 9103 \
+    --issuer http://127.0.0.1:8080/idp \
+    --token "${GOV_TOKEN:-$root/build/gov-token}" --log "$run/logs/idp.log" &
+pids+=($!)
+
 "${ngx[@]}" -t -q
 "${ngx[@]}" -g 'daemon off;' &
 pids+=($!)
@@ -105,16 +110,19 @@ ngx_gov_module demo is running:
 
     http://127.0.0.1:8080/             the portal
     http://127.0.0.1:8080/bundles/     一件事: the bundles and their guides
-    http://127.0.0.1:8080/demo/login.html  log in as a demo citizen or agent
+    http://127.0.0.1:8080/auth/oidc    log in through the demo identity
+                                       platform (OpenID Connect) as a demo
+                                       citizen or agent
+    http://127.0.0.1:8080/demo/login.html  token login, for tools and tests
     http://127.0.0.1:8080/whoami       who you are
     http://127.0.0.1:8080/gov/health   Redis connection check
     http://127.0.0.1:8080/gov/status   metrics (Prometheus text)
     http://127.0.0.1:8080/notify/sms/  the demo SMS gateway: messages sent
     http://127.0.0.1:8080/notify/haocha/  the demo national 好差评 system
 
-The whole journey in a browser: open the demo login page, log in as 张三,
-pick 新生儿出生一件事, read the guide, 开始申报, submit the form (mistakes
-are all shown at once), keep the receipt, then 查看办理进度 and reload as
+The whole journey in a browser: open the portal, log in as 张三 at the
+demo identity platform, pick 新生儿出生一件事, read the guide, 开始申报,
+submit the form (mistakes are all shown at once), keep the receipt, then 查看办理进度 and reload as
 the demo departments move the steps (GOV_DEMO_PACE=4 make run for a quick
 demo); once everything is done, rate the service on the same page.
 

@@ -94,15 +94,22 @@ async function progressState() {
 }
 
 try {
-    // --- demo login ---------------------------------------------------------
+    // --- login through the demo identity platform (OpenID Connect) ---------
 
-    let res = await page.goto(`${base}/demo/login.html?return_to=%2Fbundles%2F`);
-    check(res.status() === 200, 'the demo login page');
+    let res = await page.goto(`${base}/auth/oidc?return_to=%2Fbundles%2F`);
+    check(res.status() === 200 && new URL(page.url()).pathname === '/idp/authorize',
+          'sent to the identity platform\'s login page', page.url());
+    const authorize = new URL(page.url()).searchParams;
+    check(authorize.get('code_challenge_method') === 'S256' && authorize.get('state')
+          && authorize.get('nonce') && !authorize.has('return_to'),
+          'a code flow request with PKCE, state and nonce, return_to kept home');
     await snap('login');
     await page.click('text=张三（市民本人）');
     await page.waitForLoadState();
     check(new URL(page.url()).pathname === '/bundles/', 'logged in, on the bundle list',
           page.url());
+    check(!page.url().includes('code=') && !page.url().includes('state='),
+          'no code or state left in the address bar');
     const cookies = await context.cookies();
     const sid = cookies.find((c) => c.name === 'GOVSID');
     check(sid && sid.httpOnly, 'a session cookie, HttpOnly');
@@ -368,9 +375,14 @@ try {
     check(!(await p2.innerText('main')).includes('110101199001011234'),
           'without the applicant\'s ID number');
     await p2.goto(`${base}/progress/${id}`);
-    check(new URL(p2.url()).pathname === '/demo/login.html'
-          && new URL(p2.url()).searchParams.get('return_to') === `/progress/${id}`,
-          'without the code: sent to log in, and back after', p2.url());
+    check(new URL(p2.url()).pathname === '/idp/authorize',
+          'without the code: sent to log in at the identity platform', p2.url());
+    await p2.click('text=李四（市民本人）');
+    await p2.waitForLoadState();
+    check(new URL(p2.url()).pathname === `/progress/${id}`,
+          'and back to the page that asked, logged in', p2.url());
+    check(!(await p2.innerText('body')).includes('110101199001011234'),
+          'another citizen does not see the application');
     await other.close();
 
     // --- an error page ------------------------------------------------------
@@ -379,6 +391,22 @@ try {
     check(res.status() === 404, 'an unknown application: 404');
     check((await page.innerText('main')).includes('没有找到'), 'in plain Chinese');
     await snap('not-found');
+
+    // --- logout, at the identity platform too -------------------------------
+
+    const before = (await context.cookies()).find((c) => c.name === 'GOVSID');
+    await page.goto(`${base}/demo/login.html`);
+    await page.click('text=退出登录');
+    await page.waitForLoadState();
+    check(new URL(page.url()).pathname === '/idp/logout'
+          && (await page.innerText('body')).includes('您已退出统一身份认证平台'),
+          'logout ends the session at the identity platform too', page.url());
+    check(before && !(await context.cookies()).find((c) => c.name === 'GOVSID'
+                                                        && c.value),
+          'the session cookie is gone');
+    res = await page.goto(`${base}/progress/${id}`);
+    check(new URL(page.url()).pathname === '/idp/authorize',
+          'after logout, progress asks for a login again', page.url());
 
     check(problems.length === 0, 'no script errors in any page', problems.join(' | '));
 } catch (e) {
