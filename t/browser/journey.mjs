@@ -104,8 +104,11 @@ try {
           && authorize.get('nonce') && !authorize.has('return_to'),
           'a code flow request with PKCE, state and nonce, return_to kept home');
     await snap('login');
-    await page.click('text=张三（市民本人）');
-    await page.waitForLoadState();
+    await Promise.all([
+        page.waitForURL((u) => u.pathname === '/bundles/', { timeout: 15000 })
+            .catch(() => {}),
+        page.click('text=张三（市民本人）'),
+    ]);
     check(new URL(page.url()).pathname === '/bundles/', 'logged in, on the bundle list',
           page.url());
     check(!page.url().includes('code=') && !page.url().includes('state='),
@@ -377,8 +380,11 @@ try {
     await p2.goto(`${base}/progress/${id}`);
     check(new URL(p2.url()).pathname === '/idp/authorize',
           'without the code: sent to log in at the identity platform', p2.url());
-    await p2.click('text=李四（市民本人）');
-    await p2.waitForLoadState();
+    await Promise.all([
+        p2.waitForURL((u) => u.pathname === `/progress/${id}`, { timeout: 15000 })
+            .catch(() => {}),
+        p2.click('text=李四（市民本人）'),
+    ]);
     check(new URL(p2.url()).pathname === `/progress/${id}`,
           'and back to the page that asked, logged in', p2.url());
     check(!(await p2.innerText('body')).includes('110101199001011234'),
@@ -396,8 +402,11 @@ try {
 
     const before = (await context.cookies()).find((c) => c.name === 'GOVSID');
     await page.goto(`${base}/demo/login.html`);
-    await page.click('text=退出登录');
-    await page.waitForLoadState();
+    await Promise.all([
+        page.waitForURL((u) => u.pathname === '/idp/logout', { timeout: 15000 })
+            .catch(() => {}),
+        page.click('text=退出登录'),
+    ]);
     check(new URL(page.url()).pathname === '/idp/logout'
           && (await page.innerText('body')).includes('您已退出统一身份认证平台'),
           'logout ends the session at the identity platform too', page.url());
