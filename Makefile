@@ -75,7 +75,7 @@ TEST_DEPS   = nginx-extras prometheus
 NCHAN_SO    = /usr/lib/nginx/modules/ngx_nchan_module.so
 
 .PHONY: layers jansson test-deps test-neighbours soak all deps bench-deps browser-deps build build-asan token unit test test-asan \
-        test-valgrind fuzz bench run check-conf clean
+        test-valgrind fuzz bench run check-conf clean deb deb-test openapi-deps openapi-lint
 
 # what the benchmarks need besides DEPS: wrk, and the nginx+Lua peer
 BENCH_DEPS = wrk curl libnginx-mod-http-lua lua-nginx-redis
@@ -117,6 +117,18 @@ browser-deps: deps
 	   t/browser/package-lock.json ] || \
 	    npm ci --prefix t/browser --no-audit --no-fund --loglevel=error
 
+# the OpenAPI checks (t/140-openapi.t): Redocly's CLI and ajv from npm as
+# pinned by t/openapi/package-lock.json
+openapi-deps: browser-deps
+	@[ t/openapi/node_modules/.package-lock.json -nt \
+	   t/openapi/package-lock.json ] || \
+	    npm ci --prefix t/openapi --no-audit --no-fund --loglevel=error
+
+# lint docs/openapi.yaml on its own
+openapi-lint: openapi-deps
+	cd t/openapi && node node_modules/@redocly/cli/bin/cli.js lint \
+	    --config redocly.yaml ../../docs/openapi.yaml
+
 # bench/progress.sh (the four figures and two ratios), bench/progress-mix.sh
 # (10,000 and 100,000 applications, uniform and Zipf, HS256 and RS256),
 # bench/jwt.sh, bench/submit.sh and bench/upload.sh, in that order;
@@ -128,6 +140,41 @@ bench: all bench-deps
 	bench/submit.sh
 	bench/upload.sh
 	bench/events.sh
+
+# The Debian package, built as Debian builds its nginx modules (debian/:
+# dh-sequence-nginx, the nginx_mod build system) from a copy of the tree in
+# build/deb/, then held to lintian.  VERSION is the top entry of CHANGES.
+DEB_DEPS    = debhelper lintian dpkg-dev cmake
+VERSION    := $(shell sed -n '1s/^Changes with ngx_gov_module \([0-9.]*\).*/\1/p' CHANGES)
+DEB_DATE   := $(shell sed -n '1s/^Changes with ngx_gov_module [0-9.]* *//p' CHANGES)
+DEB_ARCH   := $(shell dpkg --print-architecture)
+DEB_DIR     = $(BUILD)/deb
+DEB         = $(DEB_DIR)/libnginx-mod-http-gov_$(VERSION)_$(DEB_ARCH).deb
+
+deb: deps
+	@$(MAKE) --no-print-directory deps DEPS="$(DEB_DEPS)"
+	rm -rf $(DEB_DIR)
+	mkdir -p $(DEB_DIR)/src
+	tar -cf - --exclude=./build --exclude=./run --exclude=./.git \
+	    --exclude=./t/browser/node_modules . | tar -xf - -C $(DEB_DIR)/src
+	{ echo "libnginx-mod-http-gov ($(VERSION)) bookworm; urgency=medium"; \
+	  echo; \
+	  echo "  * Release $(VERSION): see CHANGES"; \
+	  echo "    (/usr/share/doc/libnginx-mod-http-gov/CHANGES.gz)."; \
+	  echo; \
+	  echo " -- ngx_gov_module authors" \
+	       "<ngx-gov-module@users.noreply.github.com>" \
+	       " $$(LC_ALL=C date -R -u -d '$(DEB_DATE) 12:00')"; \
+	} > $(DEB_DIR)/src/debian/changelog
+	cd $(DEB_DIR)/src && dpkg-buildpackage -b -us -uc
+	lintian --fail-on error,warning --info $(DEB)
+	@echo "built $(DEB)"
+
+# installs the package on this machine (apt-get install ./DEB), checks it
+# through /etc/nginx/modules-enabled/, serves its example, purges it and
+# looks for anything left behind: as root, on a machine where that is fine
+deb-test: deb
+	GOV_DEB=$(DEB) prove -v t/package/deb.t
 
 # ten minutes (SOAK_SECONDS) of logins, submissions, lookups and callbacks
 # while Redis restarts twice; the report is also in build/bench/soak.txt
@@ -212,24 +259,24 @@ test-deps:
 layers:
 	perl t/layers.pl ngx_gov_module
 
-test: layers all test-deps browser-deps unit
+test: layers all test-deps browser-deps openapi-deps unit
 	TEST_NGINX_MODULE=$(PLAIN_SO) $(PROVE) $(PROVE_FLAGS) t/
 	@$(MAKE) --no-print-directory test-neighbours
 
 # the whole suite with nchan loaded before our module, then after it
-test-neighbours: all test-deps browser-deps
+test-neighbours: all test-deps browser-deps openapi-deps
 	TEST_NGINX_MODULE=$(PLAIN_SO) TEST_NGINX_LOAD_FIRST=$(NCHAN_SO) \
 	    $(PROVE) $(PROVE_FLAGS) t/
 	TEST_NGINX_MODULE=$(PLAIN_SO) TEST_NGINX_LOAD_LAST=$(NCHAN_SO) \
 	    $(PROVE) $(PROVE_FLAGS) t/
 
-test-asan: deps test-deps browser-deps build-asan token unit
+test-asan: deps test-deps browser-deps openapi-deps build-asan token unit
 	TEST_NGINX_MODULE=$(ASAN_SO) \
 	TEST_NGINX_PRELOAD="$$($(CC) -print-file-name=libasan.so) \
 	                    $$($(CC) -print-file-name=libubsan.so)" \
 	    $(PROVE) $(PROVE_FLAGS) t/
 
-test-valgrind: all test-deps browser-deps
+test-valgrind: all test-deps browser-deps openapi-deps
 	TEST_NGINX_MODULE=$(PLAIN_SO) TEST_NGINX_VALGRIND=1 \
 	    $(PROVE) $(PROVE_FLAGS) t/
 

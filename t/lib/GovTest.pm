@@ -614,6 +614,17 @@ sub http {
     {
         $res->{json} = eval { decode_json($res->{content}) };
     }
+    if (my $log = $ENV{GOV_OPENAPI_LOG}) {
+        # every answer, for t/openapi/validate.mjs (docs/openapi.yaml)
+        my $body = $res->{status} == 599 ? '' : $res->{content} // '';
+        utf8::decode($body);
+        if (open my $fh, '>>', $log) {
+            print $fh JSON::PP->new->utf8->canonical->encode({
+                method => $method, path => $path, status => $res->{status},
+                type => $res->{headers}{'content-type'} // '',
+                body => $body }), "\n";
+        }
+    }
     return $res;
 }
 
