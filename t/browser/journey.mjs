@@ -11,7 +11,12 @@
 // With "nojs" the whole journey runs with JavaScript disabled.
 
 import { chromium } from 'playwright-core';
-import { mkdirSync, writeFileSync, statSync } from 'node:fs';
+import { mkdirSync, writeFileSync, statSync, readFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
+
+// axe-core (npm, pinned by package-lock.json): WCAG 2.1 A and AA
+const axeSource = readFileSync(createRequire(import.meta.url)
+    .resolve('axe-core/axe.min.js'), 'utf8');
 
 const [base, shots, mode = 'js'] = process.argv.slice(2);
 const js = mode !== 'nojs';
@@ -60,6 +65,43 @@ async function snap(name) {
     await page.screenshot({ path: file, fullPage: true });
 }
 
+// axe-core's WCAG 2.1 A and AA rules on the page as it is, at a phone's
+// width and at a desktop's (evaluated by the driver: also without the
+// page's own JavaScript)
+let axePage = null;
+
+async function accessible(what) {
+    // without JavaScript the page's timers never fire, and axe needs them:
+    // its HTML is then checked in a page of its own that runs scripts
+    let target = page;
+    if (!js) {
+        if (!axePage) {
+            const ctx = await browser.newContext({ locale: 'zh-CN' });
+            axePage = await ctx.newPage();
+        }
+        await axePage.setContent(await page.content(), { waitUntil: 'load' });
+        target = axePage;
+    }
+    const size = target.viewportSize();
+    for (const [width, height, name] of [[390, 844, 'phone'], [1280, 900, 'desktop']]) {
+        await target.setViewportSize({ width, height });
+        const v = await target.evaluate(async (src) => {
+            if (!window.axe) {
+                (0, eval)(src);
+            }
+            const r = await window.axe.run(document, {
+                runOnly: { type: 'tag',
+                           values: ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa'] },
+            });
+            return r.violations.map((x) => `${x.id} (${x.impact}): ` +
+                x.nodes.slice(0, 3).map((n) => n.target.join(' ')).join(', '));
+        }, axeSource);
+        check(v.length === 0, `${what}: no axe-core WCAG 2.1 AA violation (${name})`,
+              v.join(' | '));
+    }
+    await target.setViewportSize(size);
+}
+
 // what every page must be for citizens on phones, often elderly
 async function readable(what) {
     const r = await page.evaluate(() => {
@@ -76,6 +118,7 @@ async function readable(what) {
             small,
         };
     });
+    await accessible(what);
     check(r.lang === 'zh-CN', `${what}: zh-CN`);
     check(r.font >= 18, `${what}: base font at least 18px`, r.font);
     check(!r.overflow, `${what}: no sideways scrolling on a phone`);
@@ -396,6 +439,7 @@ try {
     res = await page.goto(`${base}/progress/NB20000101000000`);
     check(res.status() === 404, 'an unknown application: 404');
     check((await page.innerText('main')).includes('没有找到'), 'in plain Chinese');
+    await accessible('error page');
     await snap('not-found');
 
     // --- logout, at the identity platform too -------------------------------
