@@ -18,6 +18,7 @@
 #include <ngx_http.h>
 
 #include "ngx_gov_answer.h"
+#include "gov_http.h"
 
 
 static void ngx_http_gov_redis_cleanup(void *data);
@@ -357,6 +358,41 @@ ngx_http_gov_location(ngx_http_request_t *r, ngx_str_t *location)
 
     return ngx_http_gov_add_header(r, &r->headers_out.headers, "Location",
                                    location);
+}
+
+
+/*
+ * A query argument, percent-decoded ('+' a space) and NUL-ended in the
+ * request's pool; empty when absent.  "mask" keeps it out of the logs.
+ */
+
+ngx_int_t
+ngx_http_gov_query_arg(ngx_http_request_t *r, char *name, ngx_str_t *value,
+    ngx_uint_t mask)
+{
+    long       n;
+    ngx_str_t  arg;
+
+    ngx_str_null(value);
+
+    if (ngx_http_arg(r, (u_char *) name, ngx_strlen(name), &arg) != NGX_OK) {
+        return NGX_OK;
+    }
+
+    value->data = ngx_pnalloc(r->pool, arg.len + 1);
+    if (value->data == NULL) {
+        return NGX_ERROR;
+    }
+
+    n = gov_pct_decode((char *) value->data, (char *) arg.data, arg.len, 1);
+    value->len = n < 0 ? 0 : (size_t) n;
+    value->data[value->len] = '\0';
+
+    if (mask) {
+        ngx_http_gov_mask(r, &arg);
+    }
+
+    return NGX_OK;
 }
 
 

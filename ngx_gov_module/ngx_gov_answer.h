@@ -93,6 +93,8 @@ ngx_table_elt_t *ngx_http_gov_find_header(ngx_http_request_t *r,
 ngx_uint_t ngx_http_gov_wants_html(ngx_http_request_t *r);
 ngx_int_t ngx_http_gov_get_only(ngx_http_request_t *r);
 void ngx_http_gov_mask(ngx_http_request_t *r, ngx_str_t *secret);
+ngx_int_t ngx_http_gov_query_arg(ngx_http_request_t *r, char *name,
+    ngx_str_t *value, ngx_uint_t mask);
 ngx_int_t ngx_http_gov_read_body(ngx_http_request_t *r, ngx_str_t *body);
 
 

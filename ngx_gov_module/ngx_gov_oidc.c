@@ -145,8 +145,6 @@ static ngx_int_t ngx_gov_oidc_binding(ngx_http_request_t *r,
 static void ngx_gov_oidc_authorize(ngx_gov_oidc_ctx_t *ctx);
 static void ngx_gov_oidc_stored(redisReply *reply, void *data);
 
-static ngx_int_t ngx_gov_oidc_arg(ngx_http_request_t *r, char *name,
-    ngx_str_t *value, ngx_uint_t mask);
 static ngx_int_t ngx_gov_oidc_unauthenticated(ngx_http_request_t *r,
     const char *reason);
 static ngx_int_t ngx_gov_oidc_idp_error(ngx_http_request_t *r,
@@ -161,6 +159,13 @@ static void ngx_gov_oidc_keys_read(redisReply *reply, void *data);
 static void ngx_gov_oidc_keys_fetch(ngx_gov_oidc_ctx_t *ctx);
 static void ngx_gov_oidc_keys_fetched(ngx_gov_oidc_ctx_t *ctx);
 static void ngx_gov_oidc_keys_turn(redisReply *reply, void *data);
+static void ngx_gov_oidc_keys_get(ngx_gov_oidc_ctx_t *ctx);
+static void ngx_gov_oidc_command(ngx_gov_oidc_ctx_t *ctx,
+    ngx_gov_redis_handler_pt handler, int argc, const char **argv,
+    const size_t *argvlen);
+static void ngx_gov_oidc_set_nx(ngx_gov_oidc_ctx_t *ctx, ngx_str_t *key,
+    ngx_str_t *value, const char *unit, const char *ttl,
+    ngx_gov_redis_handler_pt handler);
 static ngx_int_t ngx_gov_oidc_keys_load(ngx_gov_oidc_t *op, ngx_log_t *log,
     const char *doc, size_t len);
 static void ngx_gov_oidc_login(ngx_gov_oidc_ctx_t *ctx, json_t *claims);
@@ -1191,35 +1196,49 @@ ngx_gov_oidc_binding(ngx_http_request_t *r, ngx_gov_oidc_t *op,
 }
 
 
-/* a query argument, percent-decoded; "mask" keeps it out of the logs */
+/* one Redis command of a flow: "handler" goes on, or the request ends */
 
-static ngx_int_t
-ngx_gov_oidc_arg(ngx_http_request_t *r, char *name, ngx_str_t *value,
-    ngx_uint_t mask)
+static void
+ngx_gov_oidc_command(ngx_gov_oidc_ctx_t *ctx,
+    ngx_gov_redis_handler_pt handler, int argc, const char **argv,
+    const size_t *argvlen)
 {
-    long       n;
-    ngx_str_t  arg;
+    ngx_int_t  rc;
 
-    ngx_str_null(value);
-
-    if (ngx_http_arg(r, (u_char *) name, ngx_strlen(name), &arg) != NGX_OK) {
-        return NGX_OK;
+    rc = ngx_http_gov_queued(ctx->request,
+                             ngx_http_gov_redis_send(ctx->request, handler,
+                                                     ctx, argc, argv,
+                                                     argvlen));
+    if (rc != NGX_DONE) {
+        ngx_gov_oidc_finish(ctx, rc);
     }
+}
 
-    value->data = ngx_pnalloc(r->pool, arg.len + 1);
-    if (value->data == NULL) {
-        return NGX_ERROR;
-    }
 
-    n = gov_pct_decode((char *) value->data, (char *) arg.data, arg.len, 1);
-    value->len = n < 0 ? 0 : (size_t) n;
-    value->data[value->len] = '\0';
+/* SET KEY VALUE EX|PX TTL NX */
 
-    if (mask) {
-        ngx_http_gov_mask(r, &arg);
-    }
+static void
+ngx_gov_oidc_set_nx(ngx_gov_oidc_ctx_t *ctx, ngx_str_t *key,
+    ngx_str_t *value, const char *unit, const char *ttl,
+    ngx_gov_redis_handler_pt handler)
+{
+    const char  *argv[6];
+    size_t       argvlen[6];
 
-    return NGX_OK;
+    argv[0] = "SET";
+    argvlen[0] = 3;
+    argv[1] = (char *) key->data;
+    argvlen[1] = key->len;
+    argv[2] = (char *) value->data;
+    argvlen[2] = value->len;
+    argv[3] = unit;
+    argvlen[3] = 2;
+    argv[4] = ttl;
+    argvlen[4] = ngx_strlen(ttl);
+    argv[5] = "NX";
+    argvlen[5] = 2;
+
+    ngx_gov_oidc_command(ctx, handler, 6, argv, argvlen);
 }
 
 
@@ -1243,7 +1262,7 @@ ngx_gov_oidc_login_handler(ngx_http_request_t *r)
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    if (ngx_gov_oidc_arg(r, "return_to", &return_to, 0) != NGX_OK) {
+    if (ngx_http_gov_query_arg(r, "return_to", &return_to, 0) != NGX_OK) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
@@ -1271,7 +1290,6 @@ ngx_gov_oidc_authorize(ngx_gov_oidc_ctx_t *ctx)
 {
     long                 n;
     json_t              *rec;
-    ngx_int_t            rc;
     ngx_str_t            key, body, redirect, part;
     ngx_gov_oidc_t      *op;
     ngx_http_request_t  *r;
@@ -1281,8 +1299,6 @@ ngx_gov_oidc_authorize(ngx_gov_oidc_ctx_t *ctx)
     char                 challenge[GOV_OIDC_RANDOM_LEN + 1];
     char                 binding[GOV_OIDC_RANDOM_LEN + 1];
     char                 bhash[GOV_OIDC_RANDOM_LEN + 1];
-    const char          *argv[6];
-    size_t               argvlen[6];
 
     r = ctx->request;
     op = ctx->op;
@@ -1342,26 +1358,7 @@ ngx_gov_oidc_authorize(ngx_gov_oidc_ctx_t *ctx)
         return;
     }
 
-    argv[0] = "SET";
-    argvlen[0] = 3;
-    argv[1] = (char *) key.data;
-    argvlen[1] = key.len;
-    argv[2] = (char *) body.data;
-    argvlen[2] = body.len;
-    argv[3] = "EX";
-    argvlen[3] = 2;
-    argv[4] = "600";
-    argvlen[4] = 3;
-    argv[5] = "NX";
-    argvlen[5] = 2;
-
-    rc = ngx_http_gov_queued(r, ngx_http_gov_redis_send(r,
-                                                        ngx_gov_oidc_stored,
-                                                        ctx, 6, argv,
-                                                        argvlen));
-    if (rc != NGX_DONE) {
-        ngx_gov_oidc_finish(ctx, rc);
-    }
+    ngx_gov_oidc_set_nx(ctx, &key, &body, "EX", "600", ngx_gov_oidc_stored);
 }
 
 
@@ -1420,10 +1417,10 @@ ngx_gov_oidc_callback_handler(ngx_http_request_t *r)
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    if (ngx_gov_oidc_arg(r, "code", &ctx->code, 1) != NGX_OK
-        || ngx_gov_oidc_arg(r, "state", &state, 1) != NGX_OK
-        || ngx_gov_oidc_arg(r, "error", &error, 0) != NGX_OK
-        || ngx_gov_oidc_arg(r, "iss", &ctx->iss, 0) != NGX_OK)
+    if (ngx_http_gov_query_arg(r, "code", &ctx->code, 1) != NGX_OK
+        || ngx_http_gov_query_arg(r, "state", &state, 1) != NGX_OK
+        || ngx_http_gov_query_arg(r, "error", &error, 0) != NGX_OK
+        || ngx_http_gov_query_arg(r, "iss", &ctx->iss, 0) != NGX_OK)
     {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
@@ -1778,12 +1775,10 @@ ngx_gov_oidc_verify(ngx_gov_oidc_ctx_t *ctx)
 {
     json_t              *claims;
     ngx_int_t            rc;
-    ngx_str_t            key, tail;
+    ngx_str_t            key, one;
     gov_claim_policy_t   policy;
     ngx_gov_oidc_t      *op;
     ngx_http_request_t  *r;
-    const char          *argv[6];
-    size_t               argvlen[6];
 
     r = ctx->request;
     op = ctx->op;
@@ -1791,24 +1786,7 @@ ngx_gov_oidc_verify(ngx_gov_oidc_ctx_t *ctx)
 
     if (op->keys.nkeys == 0 && !ctx->keys_fetched) {
         /* this worker has no keys yet: what another fetched, in Redis */
-
-        if (ngx_gov_oidc_key(r, &op->name, ":jwks", 5, &key) != NGX_OK) {
-            ngx_gov_oidc_finish(ctx, NGX_HTTP_INTERNAL_SERVER_ERROR);
-            return;
-        }
-
-        argv[0] = "GET";
-        argvlen[0] = 3;
-        argv[1] = (char *) key.data;
-        argvlen[1] = key.len;
-
-        rc = ngx_http_gov_queued(r, ngx_http_gov_redis_send(r,
-                                                   ngx_gov_oidc_keys_read,
-                                                   ctx, 2, argv, argvlen));
-        if (rc != NGX_DONE) {
-            ngx_gov_oidc_finish(ctx, rc);
-        }
-
+        ngx_gov_oidc_keys_get(ctx);
         return;
     }
 
@@ -1825,36 +1803,15 @@ ngx_gov_oidc_verify(ngx_gov_oidc_ctx_t *ctx)
         /* a key new to us: one refresh a minute, of all workers */
 
         ctx->refreshed = 1;
-        ngx_str_set(&tail, ":refresh");
+        ngx_str_set(&one, "1");
 
-        if (ngx_gov_oidc_key(r, &op->name, (char *) tail.data, tail.len,
-                             &key)
-            != NGX_OK)
-        {
+        if (ngx_gov_oidc_key(r, &op->name, ":refresh", 8, &key) != NGX_OK) {
             ngx_gov_oidc_finish(ctx, NGX_HTTP_INTERNAL_SERVER_ERROR);
             return;
         }
 
-        argv[0] = "SET";
-        argvlen[0] = 3;
-        argv[1] = (char *) key.data;
-        argvlen[1] = key.len;
-        argv[2] = "1";
-        argvlen[2] = 1;
-        argv[3] = "PX";
-        argvlen[3] = 2;
-        argv[4] = "60000";
-        argvlen[4] = 5;
-        argv[5] = "NX";
-        argvlen[5] = 2;
-
-        rc = ngx_http_gov_queued(r, ngx_http_gov_redis_send(r,
-                                                   ngx_gov_oidc_keys_turn,
-                                                   ctx, 6, argv, argvlen));
-        if (rc != NGX_DONE) {
-            ngx_gov_oidc_finish(ctx, rc);
-        }
-
+        ngx_gov_oidc_set_nx(ctx, &key, &one, "PX", "60000",
+                            ngx_gov_oidc_keys_turn);
         return;
     }
 
@@ -1925,14 +1882,6 @@ ngx_gov_oidc_keys_turn(redisReply *reply, void *data)
 {
     ngx_gov_oidc_ctx_t *ctx = data;
 
-    ngx_int_t            rc;
-    ngx_str_t            key;
-    ngx_http_request_t  *r;
-    const char          *argv[2];
-    size_t               argvlen[2];
-
-    r = ctx->request;
-
     if (reply && reply->type == REDIS_REPLY_STATUS) {
         ngx_gov_oidc_keys_fetch(ctx);
         return;
@@ -1946,8 +1895,22 @@ ngx_gov_oidc_keys_turn(redisReply *reply, void *data)
     /* refreshed in the last minute: perhaps with the key we miss */
 
     ctx->keys_fetched = 1;
+    ngx_gov_oidc_keys_get(ctx);
+}
 
-    if (ngx_gov_oidc_key(r, &ctx->op->name, ":jwks", 5, &key) != NGX_OK) {
+
+/* the provider's keys as last fetched by any worker, from Redis */
+
+static void
+ngx_gov_oidc_keys_get(ngx_gov_oidc_ctx_t *ctx)
+{
+    ngx_str_t    key;
+    const char  *argv[2];
+    size_t       argvlen[2];
+
+    if (ngx_gov_oidc_key(ctx->request, &ctx->op->name, ":jwks", 5, &key)
+        != NGX_OK)
+    {
         ngx_gov_oidc_finish(ctx, NGX_HTTP_INTERNAL_SERVER_ERROR);
         return;
     }
@@ -1957,12 +1920,7 @@ ngx_gov_oidc_keys_turn(redisReply *reply, void *data)
     argv[1] = (char *) key.data;
     argvlen[1] = key.len;
 
-    rc = ngx_http_gov_queued(r, ngx_http_gov_redis_send(r,
-                                                   ngx_gov_oidc_keys_read,
-                                                   ctx, 2, argv, argvlen));
-    if (rc != NGX_DONE) {
-        ngx_gov_oidc_finish(ctx, rc);
-    }
+    ngx_gov_oidc_command(ctx, ngx_gov_oidc_keys_read, 2, argv, argvlen);
 }
 
 

@@ -42,8 +42,6 @@ static ngx_int_t ngx_http_gov_set_cookie(ngx_http_request_t *r,
 static void ngx_http_gov_login_body(ngx_http_request_t *r);
 static ngx_int_t ngx_http_gov_login_args(ngx_http_request_t *r,
     ngx_str_t *token, ngx_str_t *return_to, json_t **doc);
-static ngx_int_t ngx_http_gov_login_arg(ngx_http_request_t *r, char *name,
-    ngx_str_t *value, ngx_uint_t mask);
 static ngx_int_t ngx_http_gov_login_field(ngx_http_request_t *r,
     ngx_str_t *body, char *name, ngx_str_t *value);
 static ngx_int_t ngx_http_gov_login_store(ngx_http_request_t *r,
@@ -381,8 +379,8 @@ ngx_http_gov_login_args(ngx_http_request_t *r, ngx_str_t *token,
     ngx_str_null(return_to);
 
     if (r->method == NGX_HTTP_GET) {
-        if (ngx_http_gov_login_arg(r, "token", token, 1) != NGX_OK
-            || ngx_http_gov_login_arg(r, "return_to", return_to, 0) != NGX_OK)
+        if (ngx_http_gov_query_arg(r, "token", token, 1) != NGX_OK
+            || ngx_http_gov_query_arg(r, "return_to", return_to, 0) != NGX_OK)
         {
             return NGX_ERROR;
         }
@@ -431,36 +429,6 @@ ngx_http_gov_login_args(ngx_http_request_t *r, ngx_str_t *token,
     }
 
     return NGX_HTTP_UNSUPPORTED_MEDIA_TYPE;
-}
-
-
-/* a query argument, percent-decoded; "mask" keeps it out of the logs */
-
-static ngx_int_t
-ngx_http_gov_login_arg(ngx_http_request_t *r, char *name, ngx_str_t *value,
-    ngx_uint_t mask)
-{
-    long       n;
-    ngx_str_t  arg;
-
-    if (ngx_http_arg(r, (u_char *) name, ngx_strlen(name), &arg) != NGX_OK) {
-        return NGX_OK;
-    }
-
-    value->data = ngx_pnalloc(r->pool, arg.len + 1);
-    if (value->data == NULL) {
-        return NGX_ERROR;
-    }
-
-    n = gov_pct_decode((char *) value->data, (char *) arg.data, arg.len, 1);
-    value->len = n < 0 ? 0 : (size_t) n;
-
-    if (mask) {
-        /* the token must not reach the access or error log */
-        ngx_http_gov_mask(r, &arg);
-    }
-
-    return NGX_OK;
 }
 
 
