@@ -21,6 +21,7 @@
 #include "gov_http.h"
 
 
+static ngx_gov_redis_cmd_t **ngx_http_gov_redis_owner(ngx_http_request_t *r);
 static void ngx_http_gov_redis_cleanup(void *data);
 
 
@@ -64,12 +65,29 @@ ngx_http_gov_redis_send_n(ngx_http_request_t *r,
     ngx_gov_redis_handler_pt handler, void *data, ngx_uint_t n,
     ngx_gov_redis_args_t *cmds)
 {
+    ngx_gov_redis_cmd_t  **owner;
+
+    owner = ngx_http_gov_redis_owner(r);
+    if (owner == NULL) {
+        return NGX_ERROR;
+    }
+
+    return ngx_gov_redis_send_n(r->connection->log, handler, data, owner,
+                                n, cmds);
+}
+
+
+/* the slot a command's owner is kept in, cancelled with the request */
+
+static ngx_gov_redis_cmd_t **
+ngx_http_gov_redis_owner(ngx_http_request_t *r)
+{
     ngx_pool_cleanup_t    *cln;
     ngx_gov_redis_cmd_t  **owner;
 
     cln = ngx_pool_cleanup_add(r->pool, sizeof(ngx_gov_redis_cmd_t *));
     if (cln == NULL) {
-        return NGX_ERROR;
+        return NULL;
     }
 
     owner = cln->data;
@@ -77,8 +95,24 @@ ngx_http_gov_redis_send_n(ngx_http_request_t *r,
 
     cln->handler = ngx_http_gov_redis_cleanup;
 
-    return ngx_gov_redis_send_n(r->connection->log, handler, data, owner,
-                                n, cmds);
+    return owner;
+}
+
+
+ngx_int_t
+ngx_http_gov_redis_send_acked(ngx_http_request_t *r,
+    ngx_gov_redis_handler_pt handler, void *data, ngx_uint_t n,
+    ngx_gov_redis_args_t *cmds)
+{
+    ngx_gov_redis_cmd_t  **owner;
+
+    owner = ngx_http_gov_redis_owner(r);
+    if (owner == NULL) {
+        return NGX_ERROR;
+    }
+
+    return ngx_gov_redis_send_acked(r->connection->log, handler, data, owner,
+                                    n, cmds);
 }
 
 

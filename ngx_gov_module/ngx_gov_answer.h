@@ -74,6 +74,10 @@ ngx_int_t ngx_http_gov_redis_send(ngx_http_request_t *r,
 ngx_int_t ngx_http_gov_redis_send_n(ngx_http_request_t *r,
     ngx_gov_redis_handler_pt handler, void *data, ngx_uint_t n,
     ngx_gov_redis_args_t *cmds);
+/* a write the answer acknowledges: see ngx_gov_redis_send_acked() */
+ngx_int_t ngx_http_gov_redis_send_acked(ngx_http_request_t *r,
+    ngx_gov_redis_handler_pt handler, void *data, ngx_uint_t n,
+    ngx_gov_redis_args_t *cmds);
 ngx_int_t ngx_http_gov_send(ngx_http_request_t *r, ngx_uint_t status,
     ngx_str_t *content_type, ngx_str_t *body);
 ngx_int_t ngx_http_gov_send_json(ngx_http_request_t *r, ngx_uint_t status,

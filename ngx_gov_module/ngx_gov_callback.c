@@ -436,7 +436,8 @@ ngx_gov_callback_record(ngx_http_request_t *r, ngx_gov_callback_t *cb,
         return NGX_ERROR;
     }
 
-    return ngx_http_gov_redis_send_n(r, ngx_gov_callback_done, cb, 1, &cmd);
+    return ngx_http_gov_redis_send_acked(r, ngx_gov_callback_done, cb, 1,
+                                         &cmd);
 }
 
 

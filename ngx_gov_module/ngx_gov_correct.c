@@ -191,6 +191,7 @@ ngx_gov_correct_store(ngx_http_request_t *r, ngx_str_t *id, ngx_str_t *item,
     ngx_str_t                  text;
     const char               **argv, *key, *ref;
     ngx_gov_correct_t         *cc;
+    ngx_gov_redis_args_t       cmd;
     ngx_http_gov_main_conf_t  *gmcf;
 
     gmcf = ngx_http_get_module_main_conf(r, ngx_http_gov_module);
@@ -273,8 +274,12 @@ ngx_gov_correct_store(ngx_http_request_t *r, ngx_str_t *id, ngx_str_t *item,
     argv[9] = actor->len ? (char *) actor->data : "";
     argvlen[9] = actor->len;
 
-    return ngx_http_gov_redis_send(r, ngx_gov_correct_stored, cc, (int) i,
-                                   argv, argvlen);
+    cmd.argc = (int) i;
+    cmd.argv = argv;
+    cmd.argvlen = argvlen;
+
+    return ngx_http_gov_redis_send_acked(r, ngx_gov_correct_stored, cc, 1,
+                                         &cmd);
 }
 
 

@@ -103,6 +103,8 @@ static ngx_gov_metric_desc_t  ngx_gov_metrics_counters[] = {
       ngx_null_string, ngx_string("kind=\"reply\"") },
     { ngx_string("gov_redis_errors_total"), ngx_null_string,
       ngx_null_string, ngx_string("kind=\"unavailable\"") },
+    { ngx_string("gov_redis_errors_total"), ngx_null_string,
+      ngx_null_string, ngx_string("kind=\"unreplicated\"") },
     { ngx_string("gov_auth_total"),
       ngx_string("Identity checks by outcome (reason of a rejection)."),
       ngx_string("counter"), ngx_string("reason=\"ok\"") },

@@ -30,6 +30,7 @@ typedef enum {
     NGX_GOV_M_REDIS_ERR_AUTH,
     NGX_GOV_M_REDIS_ERR_REPLY,
     NGX_GOV_M_REDIS_ERR_UNAVAILABLE,
+    NGX_GOV_M_REDIS_ERR_UNREPLICATED,
     NGX_GOV_M_AUTH,                 /* + gov_auth_reason_e, 12 of them */
     NGX_GOV_M_JWT_CACHE_HIT = NGX_GOV_M_AUTH + 12,
     NGX_GOV_M_JWT_CACHE_MISS,

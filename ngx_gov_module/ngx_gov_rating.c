@@ -106,6 +106,7 @@ ngx_gov_rating_store(ngx_http_request_t *r, ngx_str_t *id, json_t *body,
     ngx_str_t                  text;
     json_int_t                 score;
     ngx_gov_rating_t          *rt;
+    ngx_gov_redis_args_t       cmd;
     ngx_http_gov_main_conf_t  *gmcf;
 
     const char  *argv[8];
@@ -150,8 +151,12 @@ ngx_gov_rating_store(ngx_http_request_t *r, ngx_str_t *id, json_t *body,
     argv[7] = (char *) sc;
     argvlen[7] = ngx_sprintf(sc, "%L", (int64_t) score) - sc;
 
-    return ngx_http_gov_redis_send(r, ngx_gov_rating_stored, rt, 8, argv,
-                                   argvlen);
+    cmd.argc = 8;
+    cmd.argv = argv;
+    cmd.argvlen = argvlen;
+
+    return ngx_http_gov_redis_send_acked(r, ngx_gov_rating_stored, rt, 1,
+                                         &cmd);
 }
 
 

@@ -142,6 +142,23 @@ static ngx_gov_redis_cmd_t *ngx_gov_redis_cmd_alloc(void);
 static void ngx_gov_redis_cmd_free(ngx_gov_redis_cmd_t *cmd);
 
 
+/* an acknowledged write's reply, held until WAIT says replicas have it */
+typedef struct {
+    ngx_gov_redis_handler_pt  handler;
+    void                     *data;
+    redisReply               *reply;
+    ngx_uint_t                wait;
+    ngx_uint_t                replied;      /* the write's reply came */
+    ngx_uint_t                orphan;       /* no WAIT follows: drop it */
+} ngx_gov_redis_ack_t;
+
+
+static void ngx_gov_redis_held(redisReply *reply, void *data);
+static void ngx_gov_redis_waited(redisReply *reply, void *data);
+
+/* set by ngx_gov_redis_held(): the reply it was given is kept */
+static ngx_uint_t             ngx_gov_redis_kept;
+
 static ngx_gov_redis_conn_t  *ngx_gov_redis_conns;
 static ngx_uint_t             ngx_gov_redis_nconns;
 static ngx_uint_t             ngx_gov_redis_next;
@@ -173,6 +190,7 @@ ngx_gov_redis_parse(ngx_conf_t *cf, ngx_gov_redis_conf_t *rcf)
     rcf->connections = 1;
     rcf->backoff_base = 50;
     rcf->backoff_max = 2000;
+    rcf->wait = 0;
 
     ngx_memzero(&u, sizeof(ngx_url_t));
 
@@ -270,6 +288,19 @@ ngx_gov_redis_parse(ngx_conf_t *cf, ngx_gov_redis_conf_t *rcf)
             }
 
             rcf->connections = n;
+            continue;
+        }
+
+        if (ngx_strncmp(value[i].data, "wait=", 5) == 0) {
+            n = ngx_atoi(value[i].data + 5, value[i].len - 5);
+            if (n < 1 || n > 16) {
+                ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                                   "invalid redis wait \"%V\", must be "
+                                   "from 1 to 16 replicas", &value[i]);
+                return NGX_CONF_ERROR;
+            }
+
+            rcf->wait = n;
             continue;
         }
 
@@ -632,12 +663,173 @@ ngx_gov_redis_cancel(ngx_gov_redis_cmd_t **owner)
 
     cmd = *owner;
 
+    if (cmd && cmd->handler == ngx_gov_redis_waited) {
+        /* the WAIT still frees what it holds; nobody is told */
+        ((ngx_gov_redis_ack_t *) cmd->data)->handler = NULL;
+        cmd->owner = NULL;
+        *owner = NULL;
+        return;
+    }
+
     if (cmd) {
         cmd->handler = NULL;
         cmd->data = NULL;
         cmd->owner = NULL;
         *owner = NULL;
     }
+}
+
+
+ngx_int_t
+ngx_gov_redis_send_acked(ngx_log_t *log, ngx_gov_redis_handler_pt handler,
+    void *data, ngx_gov_redis_cmd_t **owner, ngx_uint_t n,
+    ngx_gov_redis_args_t *cmds)
+{
+    u_char                 wait[NGX_INT_T_LEN], ms[NGX_INT_T_LEN];
+    ngx_int_t              rc;
+    ngx_uint_t             i, k, nconns;
+    const char            *argv[3];
+    size_t                 argvlen[3];
+    ngx_gov_redis_ack_t   *ack;
+    ngx_gov_redis_conn_t  *conn;
+
+    nconns = ngx_gov_redis_nconns;
+
+    if (nconns == 0 || ngx_gov_redis_conns[0].conf->wait == 0) {
+        return ngx_gov_redis_send_n(log, handler, data, owner, n, cmds);
+    }
+
+    for (i = 0; i < nconns; i++) {
+        conn = &ngx_gov_redis_conns[(ngx_gov_redis_next + i) % nconns];
+
+        if (ngx_gov_redis_accepts(conn)) {
+            break;
+        }
+    }
+
+    if (i == nconns) {
+        ngx_gov_metrics_inc(NGX_GOV_M_REDIS_ERR_UNAVAILABLE);
+        return NGX_DECLINED;
+    }
+
+    ngx_gov_redis_next = (ngx_gov_redis_next + i + 1) % nconns;
+
+    ack = ngx_calloc(sizeof(ngx_gov_redis_ack_t), log);
+    if (ack == NULL) {
+        return NGX_ERROR;
+    }
+
+    ack->handler = handler;
+    ack->data = data;
+    ack->wait = conn->conf->wait;
+
+    /* appends are synchronous: the write and its WAIT stay back to back */
+
+    for (k = 0; k + 1 < n; k++) {
+        if (ngx_gov_redis_append(conn, NULL, NULL, NULL, cmds[k].argc,
+                                 cmds[k].argv, cmds[k].argvlen)
+            != NGX_OK)
+        {
+            ngx_free(ack);
+            return NGX_ERROR;
+        }
+    }
+
+    if (ngx_gov_redis_append(conn, ngx_gov_redis_held, ack, NULL,
+                             cmds[k].argc, cmds[k].argv, cmds[k].argvlen)
+        != NGX_OK)
+    {
+        ngx_free(ack);
+        return NGX_ERROR;
+    }
+
+    /* WAIT gives up at half the command timeout, before the connection */
+
+    argv[0] = "WAIT";
+    argvlen[0] = 4;
+    argv[1] = (char *) wait;
+    argvlen[1] = ngx_sprintf(wait, "%ui", conn->conf->wait) - wait;
+    argv[2] = (char *) ms;
+    argvlen[2] = ngx_sprintf(ms, "%M", conn->conf->timeout / 2) - ms;
+
+    rc = ngx_gov_redis_append(conn, ngx_gov_redis_waited, ack, owner, 3,
+                              argv, argvlen);
+    if (rc != NGX_OK) {
+        /* the write goes out; its reply, alone, is dropped */
+        ack->orphan = 1;
+    }
+
+    return rc;
+}
+
+
+static void
+ngx_gov_redis_held(redisReply *reply, void *data)
+{
+    ngx_gov_redis_ack_t *ack = data;
+
+    if (ack->orphan) {
+        ngx_free(ack);
+        return;
+    }
+
+    /* kept for the WAIT that follows (NULL: the connection failed) */
+    ack->replied = 1;
+    ack->reply = reply;
+    ngx_gov_redis_kept = (reply != NULL);
+}
+
+
+static void
+ngx_gov_redis_waited(redisReply *reply, void *data)
+{
+    ngx_gov_redis_ack_t *ack = data;
+
+    redisReply  *held;
+
+    held = ack->reply;
+
+    if (!ack->replied) {
+        /*
+         * The write went back in line behind its WAIT (its script had to
+         * be loaded again): it is not waited for, and not acknowledged.
+         */
+        ack->orphan = 1;
+
+        if (ack->handler) {
+            ack->handler(NULL, ack->data);
+        }
+
+        return;
+    }
+
+    if (ack->handler) {
+        if (held && (held->type == REDIS_REPLY_ERROR
+                     || (reply && reply->type == REDIS_REPLY_INTEGER
+                         && reply->integer >= (long long) ack->wait)))
+        {
+            ack->handler(held, ack->data);
+
+        } else {
+            if (held && reply) {
+                ngx_gov_metrics_inc(NGX_GOV_M_REDIS_ERR_UNREPLICATED);
+                ngx_log_error(NGX_LOG_WARN, ngx_cycle->log, 0,
+                              "gov redis: a write reached %i of %ui "
+                              "replicas in time, not acknowledged",
+                              reply->type == REDIS_REPLY_INTEGER
+                              ? (ngx_int_t) reply->integer : -1,
+                              ack->wait);
+            }
+
+            ack->handler(NULL, ack->data);
+        }
+    }
+
+    if (held) {
+        freeReplyObject(held);
+    }
+
+    ngx_free(ack);
 }
 
 
@@ -1391,6 +1583,11 @@ ngx_gov_redis_dispatch(ngx_gov_redis_conn_t *conn, redisReply *reply)
 
     if (handler) {
         handler(reply, data);
+    }
+
+    if (ngx_gov_redis_kept) {
+        ngx_gov_redis_kept = 0;
+        return;
     }
 
     freeReplyObject(reply);

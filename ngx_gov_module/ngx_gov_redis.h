@@ -48,6 +48,7 @@ struct ngx_gov_redis_conf_s {
     ngx_uint_t                connections;
     ngx_msec_t                backoff_base;
     ngx_msec_t                backoff_max;
+    ngx_uint_t                wait;         /* replicas an ack waits for */
 };
 
 
@@ -85,6 +86,17 @@ ngx_int_t ngx_gov_redis_send_n(ngx_log_t *log,
     ngx_gov_redis_handler_pt handler, void *data, ngx_gov_redis_cmd_t **owner,
     ngx_uint_t n, ngx_gov_redis_args_t *cmds);
 void ngx_gov_redis_cancel(ngx_gov_redis_cmd_t **owner);
+
+/*
+ * The same for a write a citizen or a department is told is done: with
+ * gov_redis wait=N, "WAIT N" follows it on the same connection, and the
+ * handler gets the write's reply only once N replicas hold it, else NULL
+ * (as for a Redis failure: the caller answers 503).  Without wait=, it is
+ * ngx_gov_redis_send_n().
+ */
+ngx_int_t ngx_gov_redis_send_acked(ngx_log_t *log,
+    ngx_gov_redis_handler_pt handler, void *data, ngx_gov_redis_cmd_t **owner,
+    ngx_uint_t n, ngx_gov_redis_args_t *cmds);
 ngx_uint_t ngx_gov_redis_available(void);
 
 /*

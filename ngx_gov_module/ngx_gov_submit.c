@@ -1017,8 +1017,9 @@ ngx_gov_submit_persist(ngx_http_request_t *r, ngx_gov_submit_t *sc)
     cmd.argv = argv;
     cmd.argvlen = argvlen;
 
-    return ngx_http_gov_redis_send_n(r, ngx_gov_submit_persisted, sc, 1,
-                                     &cmd);
+    /* the 201 is an acknowledgement: with wait=N, replicas hold it first */
+    return ngx_http_gov_redis_send_acked(r, ngx_gov_submit_persisted, sc, 1,
+                                         &cmd);
 }
 
 

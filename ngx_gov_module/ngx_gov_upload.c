@@ -1522,6 +1522,7 @@ ngx_gov_upload_own(ngx_http_request_t *r, ngx_gov_upload_stream_t *st,
     const char               **argv;
     ngx_gov_upload_file_t     *f;
     ngx_gov_upload_wait_t     *w;
+    ngx_gov_redis_args_t       cmd;
     ngx_http_gov_main_conf_t  *gmcf;
 
     gmcf = ngx_http_get_module_main_conf(r, ngx_http_gov_module);
@@ -1589,8 +1590,12 @@ ngx_gov_upload_own(ngx_http_request_t *r, ngx_gov_upload_stream_t *st,
         argvlen[k++] = f[i].filename.len;
     }
 
-    rc = ngx_http_gov_redis_send(r, ngx_gov_upload_own_done, w, (int) k,
-                                 argv, argvlen);
+    cmd.argc = (int) k;
+    cmd.argv = argv;
+    cmd.argvlen = argvlen;
+
+    rc = ngx_http_gov_redis_send_acked(r, ngx_gov_upload_own_done, w, 1,
+                                       &cmd);
 
     if (rc == NGX_OK) {
         return NGX_OK;

@@ -164,6 +164,7 @@ ngx_gov_withdraw_store(ngx_http_request_t *r, ngx_str_t *id, json_t *body,
     u_char                    *now, *day;
     json_t                    *v;
     ngx_gov_withdraw_t        *wd;
+    ngx_gov_redis_args_t       cmd;
     ngx_http_gov_main_conf_t  *gmcf;
 
     const char  *argv[9];
@@ -207,8 +208,12 @@ ngx_gov_withdraw_store(ngx_http_request_t *r, ngx_str_t *id, json_t *body,
     argv[8] = actor->len ? (char *) actor->data : "";
     argvlen[8] = actor->len;
 
-    return ngx_http_gov_redis_send(r, ngx_gov_withdraw_done, wd, 9, argv,
-                                   argvlen);
+    cmd.argc = 9;
+    cmd.argv = argv;
+    cmd.argvlen = argvlen;
+
+    return ngx_http_gov_redis_send_acked(r, ngx_gov_withdraw_done, wd, 1,
+                                         &cmd);
 }
 
 

@@ -124,6 +124,10 @@ sub start_redis {
                 '--daemonize', 'no', '--logfile', "$dir/redis.log",
                 '--protected-mode', 'no');
     push @args, '--requirepass', $opts{password} if defined $opts{password};
+    if (my $of = $opts{replica_of}) {
+        # a replica of another Redis of this test (by its name)
+        push @args, '--replicaof', '127.0.0.1', $self->{redis}{$of}{port};
+    }
     push @args, @{ $opts{args} || [] };
 
     my $pid = fork // die "fork: $!\n";
@@ -161,6 +165,15 @@ sub stop_redis {
 sub signal_redis {
     my ($self, $sig, $name) = @_;
     kill $sig, $self->{redis}{ $name || 'redis' }{pid};
+}
+
+# the number of replicas in sync with the Redis NAME (INFO replication)
+sub redis_replicas {
+    my ($self, $name) = @_;
+    my $info = eval { $self->redis_cmd({ name => $name }, 'INFO',
+                                       'replication') } // '';
+    my $n = () = $info =~ /^slave\d+:.*state=online/mg;
+    return $n;
 }
 
 # a tiny RESP client: redis_cmd([{name=>..}], ARGS...) returns the reply
