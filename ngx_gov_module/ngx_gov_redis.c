@@ -83,6 +83,15 @@ typedef struct {
 
     uint32_t                  scripts;      /* sent on it: EVALSHA them */
 
+    /* Sentinel: whom it talks to, the master as last found */
+    ngx_addr_t               *target;
+    ngx_uint_t                asking;       /* a sentinel, not Redis */
+    ngx_uint_t                sentinel;     /* the next one to ask */
+    ngx_uint_t                master_known;
+    ngx_addr_t                master;
+    ngx_sockaddr_t            master_sockaddr;
+    u_char                    master_text[NGX_SOCKADDR_STRLEN];
+
     ngx_log_t                 log;
 } ngx_gov_redis_conn_t;
 
@@ -153,6 +162,12 @@ typedef struct {
 } ngx_gov_redis_ack_t;
 
 
+static char *ngx_gov_redis_parse_sentinels(ngx_conf_t *cf,
+    ngx_gov_redis_conf_t *rcf, ngx_str_t *list);
+static void ngx_gov_redis_sentinel_handler(redisReply *reply, void *data);
+static void ngx_gov_redis_role_handler(redisReply *reply, void *data);
+static ngx_int_t ngx_gov_redis_ask(ngx_gov_redis_conn_t *conn);
+static ngx_uint_t ngx_gov_redis_not_master(redisReply *reply);
 static void ngx_gov_redis_held(redisReply *reply, void *data);
 static void ngx_gov_redis_waited(redisReply *reply, void *data);
 
@@ -192,6 +207,17 @@ ngx_gov_redis_parse(ngx_conf_t *cf, ngx_gov_redis_conf_t *rcf)
     rcf->backoff_max = 2000;
     rcf->wait = 0;
 
+    if (ngx_strncmp(value[1].data, "sentinel=", 9) == 0) {
+        s.data = value[1].data + 9;
+        s.len = value[1].len - 9;
+
+        if (ngx_gov_redis_parse_sentinels(cf, rcf, &s) != NGX_CONF_OK) {
+            return NGX_CONF_ERROR;
+        }
+
+        goto params;
+    }
+
     ngx_memzero(&u, sizeof(ngx_url_t));
 
     u.url = value[1];
@@ -218,7 +244,30 @@ ngx_gov_redis_parse(ngx_conf_t *cf, ngx_gov_redis_conf_t *rcf)
 
     rcf->addr = u.addrs[0];
 
+params:
+
     for (i = 2; i < cf->args->nelts; i++) {
+
+        if (ngx_strncmp(value[i].data, "master=", 7) == 0
+            && value[i].len > 7)
+        {
+            rcf->master.data = value[i].data + 7;
+            rcf->master.len = value[i].len - 7;
+            continue;
+        }
+
+        if (ngx_strncmp(value[i].data, "sentinel_password_file=", 23) == 0) {
+            s.len = value[i].len - 23;
+            s.data = value[i].data + 23;
+
+            if (ngx_gov_redis_read_password(cf, &s, &rcf->sentinel_password)
+                != NGX_OK)
+            {
+                return NGX_CONF_ERROR;
+            }
+
+            continue;
+        }
 
         if (ngx_strncmp(value[i].data, "password_file=", 14) == 0) {
             s.len = value[i].len - 14;
@@ -327,6 +376,94 @@ ngx_gov_redis_parse(ngx_conf_t *cf, ngx_gov_redis_conf_t *rcf)
                            &value[i]);
         return NGX_CONF_ERROR;
     }
+
+    if (rcf->sentinels && rcf->master.len == 0) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "gov_redis with \"sentinel=\" needs "
+                           "\"master=NAME\", the master's name at the "
+                           "sentinels");
+        return NGX_CONF_ERROR;
+    }
+
+    if (rcf->sentinels == NULL
+        && (rcf->master.len || rcf->sentinel_password.len))
+    {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"master=\" and \"sentinel_password_file=\" "
+                           "of gov_redis need \"sentinel=\"");
+        return NGX_CONF_ERROR;
+    }
+
+    return NGX_CONF_OK;
+}
+
+
+/* sentinel=HOST:PORT[,HOST:PORT...]: resolved once, here */
+
+static char *
+ngx_gov_redis_parse_sentinels(ngx_conf_t *cf, ngx_gov_redis_conf_t *rcf,
+    ngx_str_t *list)
+{
+    u_char      *p, *last, *comma;
+    ngx_url_t    u;
+    ngx_addr_t  *a;
+
+    rcf->sentinels = ngx_array_create(cf->pool, 3, sizeof(ngx_addr_t));
+    if (rcf->sentinels == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    rcf->name.len = sizeof("sentinels ") - 1 + list->len;
+    rcf->name.data = ngx_pnalloc(cf->pool, rcf->name.len);
+    if (rcf->name.data == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    ngx_sprintf(rcf->name.data, "sentinels %V", list);
+
+    p = list->data;
+    last = list->data + list->len;
+
+    while (p < last) {
+        comma = ngx_strlchr(p, last, ',');
+        if (comma == NULL) {
+            comma = last;
+        }
+
+        ngx_memzero(&u, sizeof(ngx_url_t));
+        u.url.data = p;
+        u.url.len = comma - p;
+        u.default_port = 26379;
+
+        if (u.url.len == 0 || ngx_parse_url(cf->pool, &u) != NGX_OK
+            || u.naddrs == 0)
+        {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "invalid sentinel address \"%V\"%s%s",
+                               &u.url, u.err ? ": " : "",
+                               u.err ? u.err : "");
+            return NGX_CONF_ERROR;
+        }
+
+        a = ngx_array_push(rcf->sentinels);
+        if (a == NULL) {
+            return NGX_CONF_ERROR;
+        }
+
+        *a = u.addrs[0];
+        a->name = u.url;
+
+        p = comma + 1;
+    }
+
+    if (rcf->sentinels->nelts == 0) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"sentinel=\" of gov_redis names no sentinel");
+        return NGX_CONF_ERROR;
+    }
+
+    /* a master's name as sentinels give it, before it is found */
+    rcf->addr = ((ngx_addr_t *) rcf->sentinels->elts)[0];
 
     return NGX_CONF_OK;
 }
@@ -552,6 +689,11 @@ ngx_gov_redis_accepts(ngx_gov_redis_conn_t *conn)
      * (worker start-up); after a failure it must prove itself first, so
      * that callers fail at once while Redis is unreachable.
      */
+
+    if (conn->asking) {
+        /* a sentinel is being asked where the master is */
+        return 0;
+    }
 
     switch (conn->state) {
 
@@ -853,7 +995,18 @@ ngx_gov_redis_connect(ngx_gov_redis_conn_t *conn)
 
     rcf = conn->conf;
 
-    s = ngx_socket(rcf->addr.sockaddr->sa_family, SOCK_STREAM, 0);
+    if (rcf->sentinels && !conn->master_known) {
+        /* the master is asked of the sentinels in turn */
+        conn->target = rcf->sentinels->elts;
+        conn->target += conn->sentinel % rcf->sentinels->nelts;
+        conn->asking = 1;
+
+    } else {
+        conn->target = rcf->sentinels ? &conn->master : &rcf->addr;
+        conn->asking = 0;
+    }
+
+    s = ngx_socket(conn->target->sockaddr->sa_family, SOCK_STREAM, 0);
 
     if (s == (ngx_socket_t) -1) {
         ngx_log_error(NGX_LOG_ALERT, &conn->log, ngx_socket_errno,
@@ -884,7 +1037,7 @@ ngx_gov_redis_connect(ngx_gov_redis_conn_t *conn)
         return;
     }
 
-    if (rcf->addr.sockaddr->sa_family != AF_UNIX) {
+    if (conn->target->sockaddr->sa_family != AF_UNIX) {
         tcp_nodelay = 1;
 
         if (setsockopt(s, IPPROTO_TCP, TCP_NODELAY,
@@ -918,7 +1071,7 @@ ngx_gov_redis_connect(ngx_gov_redis_conn_t *conn)
         }
     }
 
-    rc = connect(s, rcf->addr.sockaddr, rcf->addr.socklen);
+    rc = connect(s, conn->target->sockaddr, conn->target->socklen);
 
     if (rc == -1) {
         err = ngx_socket_errno;
@@ -929,7 +1082,8 @@ ngx_gov_redis_connect(ngx_gov_redis_conn_t *conn)
             level = conn->failures ? NGX_LOG_INFO : NGX_LOG_ERR;
 
             ngx_log_error(level, &conn->log, err,
-                          "gov redis: connect() to %V failed", &rcf->name);
+                          "gov redis: connect() to %V failed",
+                          &conn->target->name);
 
             ngx_close_connection(c);
             ngx_gov_redis_drop(conn, NGX_GOV_M_REDIS_ERR_CONNECT);
@@ -1009,7 +1163,8 @@ ngx_gov_redis_test_connect(ngx_gov_redis_conn_t *conn)
         level = conn->failures ? NGX_LOG_INFO : NGX_LOG_ERR;
 
         ngx_log_error(level, &conn->log, err,
-                      "gov redis: connect() to %V failed", &conn->conf->name);
+                      "gov redis: connect() to %V failed",
+                      &conn->target->name);
         return NGX_ERROR;
     }
 
@@ -1058,6 +1213,10 @@ ngx_gov_redis_handshake(ngx_gov_redis_conn_t *conn)
     rcf = conn->conf;
     conn->handshake = 0;
 
+    if (conn->asking) {
+        return ngx_gov_redis_ask(conn);
+    }
+
     if (rcf->password.len) {
         argv[0] = "AUTH";
         argvlen[0] = 4;
@@ -1090,7 +1249,199 @@ ngx_gov_redis_handshake(ngx_gov_redis_conn_t *conn)
         conn->handshake++;
     }
 
+    if (rcf->sentinels) {
+        /* what the sentinels said is confirmed by the server itself */
+        argv[0] = "ROLE";
+        argvlen[0] = 4;
+
+        if (ngx_gov_redis_append(conn, ngx_gov_redis_role_handler, conn,
+                                 NULL, 1, argv, argvlen)
+            != NGX_OK)
+        {
+            return NGX_ERROR;
+        }
+
+        conn->handshake++;
+    }
+
     return NGX_OK;
+}
+
+
+/* SENTINEL get-master-addr-by-name NAME (after AUTH when it has one) */
+
+static ngx_int_t
+ngx_gov_redis_ask(ngx_gov_redis_conn_t *conn)
+{
+    size_t                 argvlen[3];
+    const char            *argv[3];
+    ngx_gov_redis_conf_t  *rcf;
+
+    rcf = conn->conf;
+
+    if (rcf->sentinel_password.len) {
+        argv[0] = "AUTH";
+        argvlen[0] = 4;
+        argv[1] = (const char *) rcf->sentinel_password.data;
+        argvlen[1] = rcf->sentinel_password.len;
+
+        if (ngx_gov_redis_append(conn, ngx_gov_redis_handshake_handler, conn,
+                                 NULL, 2, argv, argvlen)
+            != NGX_OK)
+        {
+            return NGX_ERROR;
+        }
+
+        conn->handshake++;
+    }
+
+    argv[0] = "SENTINEL";
+    argvlen[0] = 8;
+    argv[1] = "get-master-addr-by-name";
+    argvlen[1] = sizeof("get-master-addr-by-name") - 1;
+    argv[2] = (const char *) rcf->master.data;
+    argvlen[2] = rcf->master.len;
+
+    if (ngx_gov_redis_append(conn, ngx_gov_redis_sentinel_handler, conn,
+                             NULL, 3, argv, argvlen)
+        != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    conn->handshake++;
+
+    return NGX_OK;
+}
+
+
+/* the sentinel's answer: ["HOST","PORT"], or nil when it has no master */
+
+static void
+ngx_gov_redis_sentinel_handler(redisReply *reply, void *data)
+{
+    ngx_gov_redis_conn_t  *conn = data;
+
+    size_t       len;
+    u_char      *p;
+    ngx_int_t    port;
+    ngx_pool_t  *pool;
+    ngx_addr_t   addr;
+
+    if (reply == NULL) {
+        return;
+    }
+
+    if (reply->type != REDIS_REPLY_ARRAY || reply->elements != 2
+        || reply->element[0]->type != REDIS_REPLY_STRING
+        || reply->element[1]->type != REDIS_REPLY_STRING)
+    {
+        ngx_log_error(NGX_LOG_ERR, &conn->log, 0,
+                      "gov redis: sentinel %V knows no master \"%V\"",
+                      &conn->target->name, &conn->conf->master);
+        ngx_gov_redis_drop(conn, NGX_GOV_M_REDIS_ERR_CONNECT);
+        return;
+    }
+
+    port = ngx_atoi((u_char *) reply->element[1]->str,
+                    reply->element[1]->len);
+
+    pool = ngx_create_pool(512, &conn->log);
+    if (pool == NULL) {
+        ngx_gov_redis_drop(conn, NGX_GOV_M_REDIS_ERR_CONNECT);
+        return;
+    }
+
+    if (port < 1 || port > 65535
+        || ngx_parse_addr(pool, &addr, (u_char *) reply->element[0]->str,
+                          reply->element[0]->len)
+           != NGX_OK
+        || addr.socklen > sizeof(ngx_sockaddr_t))
+    {
+        ngx_destroy_pool(pool);
+        ngx_log_error(NGX_LOG_ERR, &conn->log, 0,
+                      "gov redis: sentinel %V named no usable master "
+                      "address for \"%V\"", &conn->target->name,
+                      &conn->conf->master);
+        ngx_gov_redis_drop(conn, NGX_GOV_M_REDIS_ERR_CONNECT);
+        return;
+    }
+
+    ngx_memcpy(&conn->master_sockaddr, addr.sockaddr, addr.socklen);
+    ngx_destroy_pool(pool);
+
+    conn->master.sockaddr = &conn->master_sockaddr.sockaddr;
+    conn->master.socklen = addr.socklen;
+    ngx_inet_set_port(conn->master.sockaddr, (in_port_t) port);
+
+    len = ngx_sock_ntop(conn->master.sockaddr, conn->master.socklen,
+                        conn->master_text, NGX_SOCKADDR_STRLEN, 1);
+    p = conn->master_text;
+    conn->master.name.data = p;
+    conn->master.name.len = len;
+
+    if (!conn->master_known || conn->failures) {
+        ngx_log_error(NGX_LOG_NOTICE, &conn->log, 0,
+                      "gov redis: sentinel %V: master \"%V\" is %V",
+                      &conn->target->name, &conn->conf->master,
+                      &conn->master.name);
+    }
+
+    /* off to the master: this connection closes, the next one goes there */
+
+    conn->master_known = 1;
+    conn->failures = 0;
+
+    ngx_gov_redis_drop(conn, NGX_GOV_M_REDIS_RECONNECTS);
+}
+
+
+/* ROLE: a master it must be, whatever a sentinel said a moment ago */
+
+static void
+ngx_gov_redis_role_handler(redisReply *reply, void *data)
+{
+    ngx_gov_redis_conn_t  *conn = data;
+
+    if (reply == NULL) {
+        return;
+    }
+
+    if (reply->type == REDIS_REPLY_ARRAY && reply->elements > 0
+        && reply->element[0]->type == REDIS_REPLY_STRING
+        && reply->element[0]->len == 6
+        && ngx_strncmp(reply->element[0]->str, "master", 6) == 0)
+    {
+        if (--conn->handshake == 0) {
+            ngx_gov_redis_ready(conn);
+        }
+
+        return;
+    }
+
+    ngx_log_error(NGX_LOG_WARN, &conn->log, 0,
+                  "gov redis: %V is not the master of \"%V\" (any more), "
+                  "asking the sentinels again", &conn->target->name,
+                  &conn->conf->master);
+
+    ngx_gov_redis_drop(conn, NGX_GOV_M_REDIS_ERR_CONNECT);
+}
+
+
+/*
+ * A master that turned replica (-READONLY), or one that cannot serve
+ * (-LOADING, -MASTERDOWN): with sentinels, the master is found again.
+ */
+
+static ngx_uint_t
+ngx_gov_redis_not_master(redisReply *reply)
+{
+    return reply->type == REDIS_REPLY_ERROR
+           && ((reply->len >= 8 && ngx_strncmp(reply->str, "READONLY", 8) == 0)
+               || (reply->len >= 7 && ngx_strncmp(reply->str, "LOADING", 7)
+                                      == 0)
+               || (reply->len >= 10
+                   && ngx_strncmp(reply->str, "MASTERDOWN", 10) == 0));
 }
 
 
@@ -1575,6 +1926,22 @@ ngx_gov_redis_dispatch(ngx_gov_redis_conn_t *conn, redisReply *reply)
 
     ngx_gov_redis_cmd_free(cmd);
 
+    if (ngx_gov_redis_not_master(reply)) {
+        /* the command failed as if Redis were down; the master is sought */
+        ngx_log_error(NGX_LOG_WARN, &conn->log, 0,
+                      "gov redis: %V answered \"%*s\", reconnecting",
+                      &conn->target->name,
+                      (size_t) ngx_min(reply->len, 64), reply->str);
+        freeReplyObject(reply);
+
+        if (handler) {
+            handler(NULL, data);
+        }
+
+        ngx_gov_redis_drop(conn, NGX_GOV_M_REDIS_ERR_CLOSED);
+        return;
+    }
+
     if (conn->npending == 0 && conn->timer_ev.timer_set
         && conn->state != NGX_GOV_REDIS_CONNECTING)
     {
@@ -1775,6 +2142,17 @@ ngx_gov_redis_drop(ngx_gov_redis_conn_t *conn, ngx_uint_t counter)
     conn->generation++;
     conn->handshake = 0;
     conn->scripts = 0;
+
+    if (conn->asking) {
+        if (!conn->master_known) {
+            /* that sentinel could not say: the next one is asked */
+            conn->sentinel++;
+        }
+
+    } else if (conn->conf->sentinels) {
+        /* every lost connection to a master finds the master again */
+        conn->master_known = 0;
+    }
 
     ngx_gov_metrics_inc(counter);
 

@@ -49,6 +49,11 @@ struct ngx_gov_redis_conf_s {
     ngx_msec_t                backoff_base;
     ngx_msec_t                backoff_max;
     ngx_uint_t                wait;         /* replicas an ack waits for */
+
+    /* Sentinel: the master is asked of these, then confirmed with ROLE */
+    ngx_array_t              *sentinels;    /* ngx_addr_t; NULL: none */
+    ngx_str_t                 master;       /* the master's name */
+    ngx_str_t                 sentinel_password;
 };
 
 

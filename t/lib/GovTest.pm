@@ -167,6 +167,51 @@ sub signal_redis {
     kill $sig, $self->{redis}{ $name || 'redis' }{pid};
 }
 
+# start_sentinel(name => NAME, monitor => REDIS_NAME, master => 'mymaster',
+#                quorum => 2): a Redis Sentinel (redis-server --sentinel)
+# watching the Redis REDIS_NAME of this test, with fast timeouts (down after
+# 1 s, failover timeout 3 s).  Stopped like a Redis (stop_redis NAME).
+sub start_sentinel {
+    my ($self, %o) = @_;
+    my $name = $o{name} || 'sentinel';
+    my $port = $self->free_port;
+    my $dir = "$self->{prefix}/$name";
+    my $master = $o{master} || 'mymaster';
+    my $mport = $self->{redis}{ $o{monitor} || 'redis' }{port};
+    make_path($dir);
+
+    $self->write_file("$dir/sentinel.conf", <<"CONF");
+port $port
+bind 127.0.0.1
+daemonize no
+protected-mode no
+dir $dir
+logfile $dir/sentinel.log
+sentinel monitor $master 127.0.0.1 $mport @{[ $o{quorum} || 2 ]}
+sentinel down-after-milliseconds $master 1000
+sentinel failover-timeout $master 3000
+sentinel parallel-syncs $master 1
+CONF
+
+    my $pid = fork // die "fork: $!\n";
+    if ($pid == 0) {
+        open STDOUT, '>', '/dev/null';
+        open STDERR, '>>', "$dir/stderr";
+        exec 'redis-server', "$dir/sentinel.conf", '--sentinel'
+            or POSIX::_exit(127);
+    }
+
+    $self->{redis}{$name} = { port => $port, pid => $pid };
+
+    for (1 .. 100) {
+        my $r = eval { $self->redis_cmd({ name => $name }, 'PING') };
+        return $port if defined $r && $r eq 'PONG';
+        sleep 0.05;
+    }
+
+    die "redis sentinel did not start on port $port\n";
+}
+
 # the number of replicas in sync with the Redis NAME (INFO replication)
 sub redis_replicas {
     my ($self, $name) = @_;
