@@ -103,6 +103,7 @@ struct ngx_gov_oidc_ctx_s {
     ngx_str_t                  return_to;
     ngx_str_t                  code;
     ngx_str_t                  iss;           /* RFC 9207, when sent */
+    ngx_str_t                  error;         /* the provider's error= */
     ngx_str_t                  location;      /* the authorization URL */
     ngx_str_t                  binding;       /* the browser's cookie */
     json_t                    *state;         /* the state's record */
@@ -152,6 +153,7 @@ static ngx_int_t ngx_gov_oidc_idp_error(ngx_http_request_t *r,
 static ngx_int_t ngx_gov_oidc_refused(ngx_http_request_t *r,
     const char *reason);
 static void ngx_gov_oidc_state(redisReply *reply, void *data);
+static void ngx_gov_oidc_dropped(redisReply *reply, void *data);
 static void ngx_gov_oidc_exchange(ngx_gov_oidc_ctx_t *ctx);
 static void ngx_gov_oidc_exchanged(ngx_gov_oidc_ctx_t *ctx);
 static void ngx_gov_oidc_verify(ngx_gov_oidc_ctx_t *ctx);
@@ -1441,10 +1443,19 @@ ngx_gov_oidc_callback_handler(ngx_http_request_t *r)
     argvlen[1] = key.len;
 
     if (error.len) {
-        /* the login ends here: its state goes too */
-        if (key.len) {
-            (void) ngx_gov_redis_send(r->connection->log, NULL, NULL, NULL,
-                                      2, argv, argvlen);
+        /*
+         * The login ends here: its state goes too, before the answer (if
+         * Redis is down, the state expires by itself).
+         */
+        ctx->error = error;
+
+        if (key.len
+            && ngx_http_gov_redis_send(r, ngx_gov_oidc_dropped, ctx, 2, argv,
+                                       argvlen)
+               == NGX_OK)
+        {
+            r->main->count++;
+            return NGX_DONE;
         }
 
         return ngx_gov_oidc_idp_error(r, &error);
@@ -1467,6 +1478,16 @@ ngx_gov_oidc_callback_handler(ngx_http_request_t *r)
     r->main->count++;
 
     return NGX_DONE;
+}
+
+
+static void
+ngx_gov_oidc_dropped(redisReply *reply, void *data)
+{
+    ngx_gov_oidc_ctx_t *ctx = data;
+
+    ngx_gov_oidc_finish(ctx, ngx_gov_oidc_idp_error(ctx->request,
+                                                    &ctx->error));
 }
 
 
