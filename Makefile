@@ -74,7 +74,7 @@ PROVE_FLAGS ?= -v
 TEST_DEPS   = nginx-extras prometheus
 NCHAN_SO    = /usr/lib/nginx/modules/ngx_nchan_module.so
 
-.PHONY: layers jansson test-deps test-neighbours soak all deps bench-deps browser-deps build build-asan token unit test test-asan \
+.PHONY: drill layers jansson test-deps test-neighbours soak all deps bench-deps browser-deps build build-asan token unit test test-asan \
         test-valgrind fuzz bench run check-conf clean deb deb-test openapi-deps openapi-lint
 
 # what the benchmarks need besides DEPS: wrk, and the nginx+Lua peer
@@ -140,6 +140,12 @@ bench: all bench-deps
 	bench/submit.sh
 	bench/upload.sh
 	bench/events.sh
+
+# The failover drill (CONTRACT section 14, README "Failover drill"): two
+# nodes, a master with two replicas, three sentinels, two minutes of mixed
+# traffic, the master killed twice; figures in build/bench/drill.json
+drill: all test-deps
+	bench/drill.pl 120 "40 80"
 
 # The Debian package, built as Debian builds its nginx modules (debian/:
 # dh-sequence-nginx, the nginx_mod build system) from a copy of the tree in

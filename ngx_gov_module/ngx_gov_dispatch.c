@@ -32,7 +32,35 @@
 #define NGX_GOV_CLAIM_MAX         32
 
 
+#define NGX_GOV_LEDGER_MAX        10000
+#define NGX_GOV_LEDGER_AGE_MS     600000
+#define NGX_GOV_LEDGER_RETRY_MS   200
+#define NGX_GOV_LEDGER_POLL_MS    50
+#define NGX_GOV_RECORD_ARGS       12
+
+
+/*
+ * A department's answer (received or refused) not yet recorded, or, with
+ * "wait=N", not yet held by N replicas: kept by the worker and sent again
+ * until it is.  Otherwise a failover between the answer and its record
+ * would leave the step queued, and its lease would send it again.
+ */
+
+typedef struct {
+    ngx_queue_t               queue;
+    ngx_msec_t                since;
+    ngx_uint_t                inflight;     /* its reply is awaited */
+    ngx_str_t                 app_id;
+    ngx_str_t                 item;
+    const char               *argv[NGX_GOV_RECORD_ARGS];
+    size_t                    argvlen[NGX_GOV_RECORD_ARGS];
+} ngx_gov_outcome_t;
+
+
 static ngx_event_t  ngx_gov_poll_ev;
+static ngx_event_t  ngx_gov_ledger_ev;
+static ngx_queue_t  ngx_gov_ledger;
+static ngx_uint_t   ngx_gov_ledger_n;
 static ngx_http_conf_ctx_t  *ngx_gov_dispatch_ctx;
 
 
@@ -152,6 +180,11 @@ static ngx_int_t ngx_gov_dispatch_done(ngx_http_request_t *sr, void *data,
     ngx_int_t rc);
 static void ngx_gov_record(ngx_log_t *log, ngx_gov_bundles_conf_t *bc,
     ngx_gov_dispatch_t *d);
+static ngx_gov_outcome_t *ngx_gov_outcome_keep(ngx_log_t *log,
+    const char **argv, size_t *argvlen);
+static void ngx_gov_outcome_send(ngx_gov_outcome_t *o);
+static void ngx_gov_outcome_recorded(redisReply *reply, void *data);
+static void ngx_gov_ledger_handler(ngx_event_t *ev);
 static void ngx_gov_poll(ngx_event_t *ev);
 static void ngx_gov_claimed(redisReply *reply, void *data);
 static void ngx_gov_retry_done(ngx_gov_batch_t *batch);
@@ -390,6 +423,7 @@ ngx_gov_record(ngx_log_t *log, ngx_gov_bundles_conf_t *bc,
     size_t                    argvlen[12];
     ngx_msec_t                delay;
     const char               *argv[12];
+    ngx_gov_outcome_t        *o;
     ngx_http_gov_main_conf_t *gmcf;
 
     gmcf = ngx_http_cycle_get_module_main_conf(ngx_cycle, ngx_http_gov_module);
@@ -431,6 +465,15 @@ ngx_gov_record(ngx_log_t *log, ngx_gov_bundles_conf_t *bc,
     argvlen[11] = ngx_sprintf(day, "%i", (ngx_int_t) gov_day(ngx_time()))
                   - day;
 
+    if (d->outcome != NGX_GOV_OUT_FAILED) {
+        /* the department has it: kept until recorded (and replicated) */
+        o = ngx_gov_outcome_keep(log, argv, argvlen);
+        if (o) {
+            ngx_gov_outcome_send(o);
+            return;
+        }
+    }
+
     if (ngx_gov_redis_send(log, NULL, NULL, NULL, 12, argv, argvlen)
         != NGX_OK)
     {
@@ -441,6 +484,183 @@ ngx_gov_record(ngx_log_t *log, ngx_gov_bundles_conf_t *bc,
     }
 
     (void) bc;
+}
+
+
+/* the ledger of outcomes a department gave and Redis does not hold yet */
+
+static ngx_gov_outcome_t *
+ngx_gov_outcome_keep(ngx_log_t *log, const char **argv, size_t *argvlen)
+{
+    u_char             *p;
+    size_t              size;
+    ngx_uint_t          i;
+    ngx_gov_outcome_t  *o;
+
+    if (ngx_gov_ledger_ev.handler == NULL) {
+        /* not a worker that records outcomes (a cache loader, a test) */
+        return NULL;
+    }
+
+    if (ngx_gov_ledger_n >= NGX_GOV_LEDGER_MAX) {
+        ngx_log_error(NGX_LOG_WARN, log, 0,
+                      "gov: %ui outcomes wait for Redis already, this one "
+                      "is left to its lease", ngx_gov_ledger_n);
+        return NULL;
+    }
+
+    /* the script (argv[1]) is the worker's own, kept for its lifetime */
+
+    size = sizeof(ngx_gov_outcome_t);
+    for (i = 0; i < NGX_GOV_RECORD_ARGS; i++) {
+        if (i != 1) {
+            size += argvlen[i];
+        }
+    }
+
+    o = ngx_alloc(size, log);
+    if (o == NULL) {
+        return NULL;
+    }
+
+    p = (u_char *) (o + 1);
+
+    for (i = 0; i < NGX_GOV_RECORD_ARGS; i++) {
+        o->argvlen[i] = argvlen[i];
+
+        if (i == 1) {
+            o->argv[i] = argv[i];
+            continue;
+        }
+
+        o->argv[i] = (const char *) p;
+        p = ngx_cpymem(p, argv[i], argvlen[i]);
+    }
+
+    o->app_id.data = (u_char *) o->argv[4];
+    o->app_id.len = o->argvlen[4];
+    o->item.data = (u_char *) o->argv[5];
+    o->item.len = o->argvlen[5];
+    o->since = ngx_current_msec;
+    o->inflight = 0;
+
+    ngx_queue_insert_tail(&ngx_gov_ledger, &o->queue);
+    ngx_gov_ledger_n++;
+
+    return o;
+}
+
+
+static void
+ngx_gov_outcome_send(ngx_gov_outcome_t *o)
+{
+    ngx_gov_redis_args_t  cmd;
+
+    cmd.argc = NGX_GOV_RECORD_ARGS;
+    cmd.argv = o->argv;
+    cmd.argvlen = o->argvlen;
+
+    /* recording again is harmless: the script moves only a queued step */
+
+    o->inflight = 1;
+
+    if (ngx_gov_redis_send_acked(ngx_cycle->log, ngx_gov_outcome_recorded,
+                                 o, NULL, 1, &cmd)
+        == NGX_OK)
+    {
+        return;
+    }
+
+    o->inflight = 0;
+
+    /* no connection: looked at often, to go first once there is one */
+
+    if (!ngx_gov_ledger_ev.timer_set && !ngx_exiting && !ngx_quit) {
+        ngx_add_timer(&ngx_gov_ledger_ev, NGX_GOV_LEDGER_POLL_MS);
+    }
+}
+
+
+static void
+ngx_gov_outcome_recorded(redisReply *reply, void *data)
+{
+    ngx_gov_outcome_t *o = data;
+
+    o->inflight = 0;
+
+    if (reply && reply->type != REDIS_REPLY_ERROR) {
+        if (ngx_current_msec - o->since > NGX_GOV_LEDGER_RETRY_MS) {
+            ngx_log_error(NGX_LOG_NOTICE, ngx_cycle->log, 0,
+                          "gov: outcome of %V/%V recorded after %M ms",
+                          &o->app_id, &o->item,
+                          ngx_current_msec - o->since);
+        }
+
+        ngx_queue_remove(&o->queue);
+        ngx_gov_ledger_n--;
+        ngx_free(o);
+        return;
+    }
+
+    if (reply) {
+        ngx_log_error(NGX_LOG_ERR, ngx_cycle->log, 0,
+                      "gov: outcome of %V/%V: %*s", &o->app_id, &o->item,
+                      (size_t) ngx_min(reply->len, 200), reply->str);
+    }
+
+    /* Redis is down, failing over, or the replicas are behind: again */
+
+    if (!ngx_gov_ledger_ev.timer_set && !ngx_exiting && !ngx_quit
+        && !ngx_terminate)
+    {
+        ngx_add_timer(&ngx_gov_ledger_ev, NGX_GOV_LEDGER_RETRY_MS);
+    }
+}
+
+
+static void
+ngx_gov_ledger_handler(ngx_event_t *ev)
+{
+    ngx_uint_t          waiting;
+    ngx_queue_t        *q, *next;
+    ngx_gov_outcome_t  *o;
+
+    waiting = 0;
+
+    for (q = ngx_queue_head(&ngx_gov_ledger);
+         q != ngx_queue_sentinel(&ngx_gov_ledger);
+         q = next)
+    {
+        next = ngx_queue_next(q);
+        o = ngx_queue_data(q, ngx_gov_outcome_t, queue);
+
+        if (o->inflight) {
+            continue;
+        }
+
+        if (ngx_current_msec - o->since > NGX_GOV_LEDGER_AGE_MS) {
+            ngx_log_error(NGX_LOG_ERR, ev->log, 0,
+                          "gov: outcome of %V/%V not recorded in %M ms, "
+                          "left to its lease: the department may get the "
+                          "step again", &o->app_id, &o->item,
+                          (ngx_msec_t) NGX_GOV_LEDGER_AGE_MS);
+            ngx_queue_remove(q);
+            ngx_gov_ledger_n--;
+            ngx_free(o);
+            continue;
+        }
+
+        if (!ngx_gov_redis_available()) {
+            waiting = 1;
+            continue;
+        }
+
+        ngx_gov_outcome_send(o);
+    }
+
+    if (waiting && !ev->timer_set && !ngx_exiting && !ngx_quit) {
+        ngx_add_timer(ev, NGX_GOV_LEDGER_POLL_MS);
+    }
 }
 
 
@@ -469,6 +689,11 @@ ngx_gov_dispatch_init_process(ngx_cycle_t *cycle)
 
     ngx_add_timer(&ngx_gov_poll_ev, NGX_GOV_POLL_MS + ngx_random() % 500);
 
+    ngx_queue_init(&ngx_gov_ledger);
+    ngx_gov_ledger_ev.handler = ngx_gov_ledger_handler;
+    ngx_gov_ledger_ev.log = cycle->log;
+    ngx_gov_ledger_ev.data = cycle;
+
     return NGX_OK;
 }
 
@@ -478,6 +703,17 @@ ngx_gov_dispatch_exit_process(ngx_cycle_t *cycle)
 {
     if (ngx_gov_poll_ev.timer_set) {
         ngx_del_timer(&ngx_gov_poll_ev);
+    }
+
+    if (ngx_gov_ledger_ev.timer_set) {
+        ngx_del_timer(&ngx_gov_ledger_ev);
+    }
+
+    if (ngx_gov_ledger_n) {
+        /* their leases send them again: departments see the same step */
+        ngx_log_error(NGX_LOG_WARN, cycle->log, 0,
+                      "gov: %ui outcomes not recorded when the worker "
+                      "exited", ngx_gov_ledger_n);
     }
 }
 

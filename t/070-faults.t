@@ -10,7 +10,9 @@
 #   everything recovers without a reload;
 # - a department that resets the connection in the middle of its answer:
 #   the step stays queued, the other departments are not held up, and the
-#   retry delivers it once.
+#   retry delivers it once;
+# - a department's 2xx that comes while Redis is down is recorded once
+#   Redis is back, not sent to the department again after the lease.
 
 use strict;
 use warnings;
@@ -18,6 +20,8 @@ use utf8;
 use lib 't/lib';
 use Test::More;
 use JSON::PP;
+use POSIX ();
+use Time::HiRes qw(time sleep);
 use GovTest;
 
 my $t = GovTest->new;
@@ -26,9 +30,11 @@ $t->gen_keys;
 $t->write_jwks('keys.jwks', [ 'hs', 'HS256', 'h1' ]);
 $t->write_file('conf/dept.secret', "department-secret-0123456789\n");
 
+# nhc answers after 1.2 s while the file "nhc.slow" exists
+my $slow = "$t->{prefix}/nhc.slow";
 $t->backend(sub {
     my ($req) = @_;
-    return { status => 200,
+    return { status => 200, delay => (-e $slow ? 1.2 : 0),
              body => encode_json({ receipt => "NHC-$req->{headers}{'x-gov-application'}" }) };
 }, name => 'nhc');
 
@@ -161,6 +167,46 @@ my $n = deliveries('cdc', $rid);
 sleep 2.5;
 is(deliveries('cdc', $rid), $n, 'and never sent again');
 is(deliveries('nhc', $rid), 1, 'nhc got it exactly once');
+
+# --- a department's answer while Redis is away --------------------------------
+#
+# Redis (appendfsync always: it comes back with its data) is killed while
+# nhc holds a step; nhc answers 2xx while Redis is down.  The worker keeps
+# that outcome and records it once Redis is back, at once, not when the
+# step's lease runs out and the department would get it a second time.
+
+$t->stop_redis;
+$t->start_redis(args => [ '--appendonly', 'yes', '--appendfsync', 'always' ]);
+ok($t->wait_for(sub { $t->get('/gov/health')->{status} == 200 }, 15),
+   'Redis back, with an append-only file');
+
+$t->write_file('nhc.slow', '');
+my $before = () = $t->backend_requests('nhc');
+my $kid = fork // die "fork: $!";
+if ($kid == 0) {
+    my $r = submit();
+    $t->write_file('slow.id', $r->{status} == 201 ? $r->{json}{id} : '');
+    POSIX::_exit(0);
+}
+ok($t->wait_for(sub { my $n = () = $t->backend_requests('nhc');
+                      $n > $before }, 5),
+   'nhc holds the step');
+$t->stop_redis;
+sleep 1.6;
+$t->start_redis(args => [ '--appendonly', 'yes', '--appendfsync', 'always' ]);
+my $back = time;
+waitpid $kid, 0;
+my $slow_id = $t->read_file('slow.id');
+like($slow_id, qr/^NB\d{14}$/, 'the submission was acknowledged before Redis went');
+unlink $slow;
+ok($t->wait_for(sub { step($slow_id, 'nhc')->{state} eq 'received' }, 8),
+   sprintf('the answer nhc gave while Redis was down is recorded once it '
+           . 'is back (%.1fs)', time - $back));
+is(step($slow_id, 'nhc')->{receipt}, "NHC-$slow_id", '... with its receipt');
+like($t->error_log, qr{outcome of $slow_id/nhc recorded after \d+ ms},
+     '... and the log says so');
+sleep 1.5;
+is(deliveries('nhc', $slow_id), 1, 'nhc got the step exactly once');
 
 # --- no 500 through all of it ---------------------------------------------
 
