@@ -14,6 +14,7 @@ use lib 't/lib';
 use Test::More;
 use JSON::PP;
 use GovTest;
+use Time::HiRes qw(time);
 
 my $t = GovTest->new;
 $t->start_redis;
@@ -63,6 +64,29 @@ for my $bad ([ "sentinel=$list", qr/needs "master=NAME"/ ],
     like($out, $bad->[1], '... saying why');
 }
 $t->write_file('logs/error.log', '');
+
+# --- sentinels unreachable at start: nginx runs and fails fast -------------------
+
+{
+    my $none = join ',', map { '127.0.0.1:' . $t->free_port } 1 .. 3;
+    (my $h = $http) =~ s/%%REDIS%%/sentinel=$none master=mymaster/;
+    $t->write_conf(http => $h, server => $server);
+    $t->start_nginx;
+    my $t0 = time;
+    my $res = $t->get('/gov/health');
+    is($res->{status}, 503, 'no sentinel answers: nginx runs, health 503');
+    my $token = $t->token(key => 'hs', alg => 'HS256', kid => 'h1',
+                          sub => '110101199001011234');
+    $res = $t->post('/bundles/newborn/applications',
+                    body => encode_json({ fields => { name => '王小宝' },
+                                          materials => { photo => 'r' } }),
+                    headers => { 'Content-Type' => 'application/json',
+                                 Authorization => "Bearer $token" });
+    is($res->{status}, 503, '... a submission 503');
+    ok($res->{headers}{'retry-after'}, '... with Retry-After');
+    cmp_ok(time - $t0, '<', 2, '... at once, not after a timeout');
+    $t->stop_nginx;
+}
 
 # the sentinels know each other before the test relies on them
 ok($t->wait_for(sub {
