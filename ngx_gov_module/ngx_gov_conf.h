@@ -172,6 +172,19 @@ typedef struct {
 } ngx_gov_events_conf_t;
 
 
+/* a waiting room (gov_queue_zone, CONTRACT section 11) */
+typedef struct {
+    ngx_str_t                 name;
+    ngx_str_t                 cookie;       /* "GOVQ_" NAME */
+    ngx_uint_t                index;        /* in the metrics */
+    ngx_uint_t                rate;         /* admissions per 1000 s */
+    time_t                    session;
+    time_t                    max_wait;     /* 0: no limit */
+    u_char                    key[64];      /* the zone's HMAC key, per */
+    size_t                    key_len;      /* worker, as Redis holds it */
+} ngx_gov_queue_t;
+
+
 typedef struct {
     ngx_gov_redis_conf_t     *redis;
     ngx_str_t                 redis_prefix;
@@ -192,6 +205,8 @@ typedef struct {
 
     ngx_array_t              *oidc;         /* ngx_gov_oidc_t * */
     ngx_array_t              *oidc_uses;    /* the locations using them */
+
+    ngx_array_t              *queues;       /* ngx_gov_queue_t * */
 } ngx_http_gov_main_conf_t;
 
 
@@ -220,6 +235,8 @@ typedef struct {
     ngx_array_t              *trusted_origins;  /* of ngx_str_t */
 
     ngx_gov_oidc_t           *oidc;         /* gov_login oidc=, callback */
+
+    ngx_gov_queue_t          *queue;        /* gov_queue */
 } ngx_http_gov_loc_conf_t;
 
 

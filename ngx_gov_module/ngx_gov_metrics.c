@@ -30,6 +30,8 @@ typedef struct {
     ngx_atomic_t              targets[NGX_GOV_MT_KINDS]
                                      [NGX_GOV_METRICS_TARGETS];
     ngx_atomic_t              events_appended;
+    ngx_atomic_t              queues[NGX_GOV_MQ_KINDS]
+                                    [NGX_GOV_METRICS_QUEUES];
     ngx_gov_metrics_slot_t    slots[NGX_GOV_METRICS_SLOTS];
 } ngx_gov_metrics_shm_t;
 
@@ -50,6 +52,7 @@ static u_char *ngx_gov_metrics_counters_text(u_char *p);
 static u_char *ngx_gov_metrics_by_model(u_char *p,
     ngx_gov_bundles_conf_t *bc);
 static u_char *ngx_gov_metrics_events(u_char *p, ngx_gov_events_conf_t *ecf);
+static u_char *ngx_gov_metrics_queues(u_char *p, ngx_array_t *queues);
 
 
 static ngx_gov_metrics_shm_t   *ngx_gov_metrics;
@@ -361,6 +364,25 @@ ngx_gov_metrics_bundle(ngx_uint_t bundle)
 
 
 void
+ngx_gov_metrics_queue(ngx_uint_t kind, ngx_uint_t queue, ngx_atomic_uint_t n)
+{
+    if (ngx_gov_metrics && queue < NGX_GOV_METRICS_QUEUES && n) {
+        (void) ngx_atomic_fetch_add(&ngx_gov_metrics->queues[kind][queue], n);
+    }
+}
+
+
+void
+ngx_gov_metrics_queue_set(ngx_uint_t kind, ngx_uint_t queue,
+    ngx_atomic_uint_t value)
+{
+    if (ngx_gov_metrics && queue < NGX_GOV_METRICS_QUEUES) {
+        ngx_gov_metrics->queues[kind][queue] = value;
+    }
+}
+
+
+void
 ngx_gov_metrics_target(ngx_uint_t kind, ngx_uint_t target)
 {
     if (ngx_gov_metrics && target < NGX_GOV_METRICS_TARGETS) {
@@ -450,7 +472,7 @@ ngx_gov_metrics_header(u_char *p, ngx_gov_metric_desc_t *d)
 
 ngx_int_t
 ngx_gov_metrics_text(ngx_pool_t *pool, ngx_gov_bundles_conf_t *bc,
-    ngx_gov_events_conf_t *ecf, ngx_str_t *text)
+    ngx_gov_events_conf_t *ecf, ngx_array_t *queues, ngx_str_t *text)
 {
     size_t      size;
     ngx_buf_t  *b;
@@ -464,7 +486,9 @@ ngx_gov_metrics_text(ngx_pool_t *pool, ngx_gov_bundles_conf_t *bc,
            + NGX_GOV_H_HANDLERS * (sizeof(ngx_gov_metrics_codes)
                                    / sizeof(ngx_uint_t)) * 96
            + (bc->bundles.nelts + 2 * bc->items.nelts) * 160
-           + 1024 + (ecf->notify ? ecf->notify->nelts : 0) * 5 * 300;
+           + 1024 + (ecf->notify ? ecf->notify->nelts : 0) * 5 * 300
+           + 1024 * NGX_GOV_MQ_KINDS
+           + (queues ? queues->nelts : 0) * NGX_GOV_MQ_KINDS * 160;
 
     b = ngx_create_temp_buf(pool, size);
     if (b == NULL) {
@@ -475,6 +499,7 @@ ngx_gov_metrics_text(ngx_pool_t *pool, ngx_gov_bundles_conf_t *bc,
     b->last = ngx_gov_metrics_counters_text(b->last);
     b->last = ngx_gov_metrics_by_model(b->last, bc);
     b->last = ngx_gov_metrics_events(b->last, ecf);
+    b->last = ngx_gov_metrics_queues(b->last, queues);
 
     text->data = b->pos;
     text->len = b->last - b->pos;
@@ -657,6 +682,51 @@ ngx_gov_metrics_events(u_char *p, ngx_gov_events_conf_t *ecf)
                 p = ngx_sprintf(p, "%s{target=\"%V\"} %uA\n", names[k],
                                 &t[i].uri, v);
             }
+        }
+    }
+
+    return p;
+}
+
+
+/* the waiting rooms: this node's counts, and the queue as Redis last said */
+
+static u_char *
+ngx_gov_metrics_queues(u_char *p, ngx_array_t *queues)
+{
+    ngx_uint_t         i, k;
+    ngx_gov_queue_t  **q;
+
+    static const char  *names[NGX_GOV_MQ_KINDS][3] = {
+        { "gov_queue_admitted_total", "counter",
+          "Visitors let in by the waiting room (this node)." },
+        { "gov_queue_tickets_total", "counter",
+          "Tickets given to visitors who had to wait (this node)." },
+        { "gov_queue_dropped_total", "counter",
+          "Tickets dropped, not seen for a minute (this node's decisions)." },
+        { "gov_queue_full_total", "counter",
+          "Visitors turned away: the wait would pass max_wait (this node)." },
+        { "gov_queue_unchecked_total", "counter",
+          "Visitors let in because Redis could not decide (this node)." },
+        { "gov_queue_waiting", "gauge",
+          "Visitors waiting in line, as Redis last said." },
+        { "gov_queue_wait_seconds", "gauge",
+          "The estimated wait of a visitor arriving now, as Redis last said." }
+    };
+
+    if (queues == NULL || queues->nelts == 0) {
+        return p;
+    }
+
+    q = queues->elts;
+
+    for (k = 0; k < NGX_GOV_MQ_KINDS; k++) {
+        p = ngx_sprintf(p, "# HELP %s %s\n# TYPE %s %s\n", names[k][0],
+                        names[k][2], names[k][0], names[k][1]);
+
+        for (i = 0; i < queues->nelts && i < NGX_GOV_METRICS_QUEUES; i++) {
+            p = ngx_sprintf(p, "%s{zone=\"%V\"} %uA\n", names[k][0],
+                            &q[i]->name, ngx_gov_metrics->queues[k][i]);
         }
     }
 

@@ -96,6 +96,19 @@ typedef enum {
 #define NGX_GOV_MT_KINDS         5
 
 
+/* per waiting room (gov_queue_zone) */
+#define NGX_GOV_METRICS_QUEUES   16
+
+#define NGX_GOV_MQ_ADMITTED      0       /* counters, this node's */
+#define NGX_GOV_MQ_TICKETS       1
+#define NGX_GOV_MQ_DROPPED       2
+#define NGX_GOV_MQ_FULL          3
+#define NGX_GOV_MQ_UNCHECKED     4       /* passed: Redis could not say */
+#define NGX_GOV_MQ_WAITING       5       /* set: as Redis last said */
+#define NGX_GOV_MQ_WAIT          6
+#define NGX_GOV_MQ_KINDS         7
+
+
 ngx_int_t ngx_gov_metrics_add_zone(ngx_conf_t *cf);
 ngx_int_t ngx_gov_metrics_init_process(ngx_cycle_t *cycle);
 void ngx_gov_metrics_exit_process(ngx_cycle_t *cycle);
@@ -110,10 +123,14 @@ void ngx_gov_metrics_target(ngx_uint_t kind, ngx_uint_t target);
 void ngx_gov_metrics_target_set(ngx_uint_t kind, ngx_uint_t target,
     ngx_atomic_uint_t value);
 void ngx_gov_metrics_events_set(ngx_atomic_uint_t appended);
+void ngx_gov_metrics_queue(ngx_uint_t kind, ngx_uint_t queue,
+    ngx_atomic_uint_t n);
+void ngx_gov_metrics_queue_set(ngx_uint_t kind, ngx_uint_t queue,
+    ngx_atomic_uint_t value);
 
 /* every figure as Prometheus text, in "pool"; NGX_DECLINED without them */
 ngx_int_t ngx_gov_metrics_text(ngx_pool_t *pool, ngx_gov_bundles_conf_t *bc,
-    ngx_gov_events_conf_t *ecf, ngx_str_t *text);
+    ngx_gov_events_conf_t *ecf, ngx_array_t *queues, ngx_str_t *text);
 
 
 #endif /* _NGX_GOV_METRICS_H_INCLUDED_ */

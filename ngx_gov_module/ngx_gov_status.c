@@ -37,7 +37,8 @@ ngx_http_gov_status_handler(ngx_http_request_t *r)
 
     gmcf = ngx_http_get_module_main_conf(r, ngx_http_gov_module);
 
-    rc = ngx_gov_metrics_text(r->pool, &gmcf->bundles, &gmcf->events, &text);
+    rc = ngx_gov_metrics_text(r->pool, &gmcf->bundles, &gmcf->events,
+                              gmcf->queues, &text);
 
     if (rc == NGX_DECLINED) {
         return NGX_HTTP_SERVICE_UNAVAILABLE;

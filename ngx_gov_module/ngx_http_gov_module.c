@@ -18,6 +18,7 @@
 #include "ngx_gov_token.h"
 #include "ngx_gov_session.h"
 #include "ngx_gov_oidc.h"
+#include "ngx_gov_queue.h"
 #include "ngx_gov_access.h"
 #include "ngx_gov_health.h"
 #include "ngx_gov_status.h"
@@ -91,6 +92,20 @@ static ngx_command_t  ngx_http_gov_commands[] = {
       ngx_http_gov_handler_directive,
       NGX_HTTP_LOC_CONF_OFFSET,
       NGX_GOV_H_LOGIN,
+      NULL },
+
+    { ngx_string("gov_queue_zone"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_2MORE,
+      ngx_gov_queue_zone_directive,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("gov_queue"),
+      NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_gov_queue_directive,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
       NULL },
 
     { ngx_string("gov_oidc"),
@@ -394,6 +409,10 @@ ngx_http_gov_postconfiguration(ngx_conf_t *cf)
         return NGX_ERROR;
     }
 
+    if (ngx_gov_queue_postconfiguration(cf) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
     /* the answer service draws browsers' error pages through the pages */
     ngx_gov_answer_set_error_page(ngx_http_gov_error_page);
 
@@ -500,6 +519,7 @@ ngx_http_gov_create_loc_conf(ngx_conf_t *cf)
      */
 
     ngx_http_gov_auth_init_loc_conf(glcf);
+    ngx_gov_queue_init_loc_conf(glcf);
 
     return glcf;
 }
@@ -512,6 +532,8 @@ ngx_http_gov_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
     ngx_http_gov_loc_conf_t *conf = child;
 
     /* handlers are per location and never inherited */
+
+    ngx_gov_queue_merge_loc_conf(prev, conf);
 
     return ngx_http_gov_auth_merge_loc_conf(cf, prev, conf);
 }

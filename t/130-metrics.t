@@ -34,6 +34,7 @@ my $http = <<'EOF';
     gov_redis 127.0.0.1:%%REDIS_PORT%% timeout=2s;
     gov_jwt_key_file %%PREFIX%%/keys/keys.jwks;
     gov_progress_cache zone=progress:1m;
+    gov_queue_zone peak rate=1/m;
     gov_events;
     gov_notify /internal/sms;
     gov_field name "姓名";
@@ -48,6 +49,7 @@ my $server = <<'EOF';
     location /progress/ { gov_progress; }
     location /callback/ { gov_callback; }
     location /p/ { gov_auth required; }
+    location /q/ { gov_queue peak; }
     location = /status { gov_status; }
     location /internal/dept { internal;
         proxy_pass http://127.0.0.1:%%BACKEND:dept%%/s; }
@@ -55,6 +57,7 @@ my $server = <<'EOF';
         proxy_pass http://127.0.0.1:%%BACKEND:sms%%/sms; }
 EOF
 $t->write_file('html/p/ok.txt', "ok\n");
+$t->write_file('html/q/ok.txt', "ok\n");
 $t->write_conf(http => $http, server => $server);
 $t->start_nginx;
 
@@ -63,6 +66,8 @@ my $token = $t->token(key => 'hs', alg => 'HS256', kid => 'h1',
 my %auth = (Authorization => "Bearer $token");
 
 is($t->get('/p/ok.txt', headers => \%auth)->{status}, 200, 'a token accepted');
+is($t->get('/q/ok.txt')->{status}, 200, 'the waiting room lets one in');
+is($t->get('/q/ok.txt')->{status}, 429, '... and gives the next a ticket');
 is($t->get('/p/ok.txt', headers => { Authorization => 'Bearer x.y.z' })
        ->{status},
    401, 'a token refused');
@@ -94,6 +99,9 @@ ok($t->wait_for(sub {
 my $text = $t->get('/status')->{content};
 $t->write_file('status.txt', $text);
 my $out = `$promtool check metrics < ${\ $t->prefix}/status.txt 2>&1`;
+like($text, qr/^gov_queue_admitted_total\{zone="peak"\} 1\n/m,
+     'the waiting room\'s figures are there');
+like($text, qr/^gov_queue_waiting\{zone="peak"\} 1\n/m, '... the line');
 is($?, 0, 'promtool check metrics: passes');
 is($out, '', 'and has nothing to say') or diag($out);
 
