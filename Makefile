@@ -131,7 +131,8 @@ openapi-lint: openapi-deps
 
 # bench/progress.sh (the four figures and two ratios), bench/progress-mix.sh
 # (10,000 and 100,000 applications, uniform and Zipf, HS256 and RS256),
-# bench/jwt.sh, bench/submit.sh and bench/upload.sh, in that order;
+# bench/jwt.sh, bench/submit.sh, bench/upload.sh, bench/events.sh and
+# bench/queue.sh, in that order;
 # results also in build/bench/
 bench: all bench-deps
 	bench/progress.sh
@@ -140,6 +141,7 @@ bench: all bench-deps
 	bench/submit.sh
 	bench/upload.sh
 	bench/events.sh
+	bench/queue.sh
 
 # The failover drill (CONTRACT section 14, README "Failover drill"): two
 # nodes, a master with two replicas, three sentinels, two minutes of mixed

@@ -14,7 +14,8 @@
  * while others wait, a newcomer takes a numbered ticket and waits its turn
  * (FIFO).  Credit releases the tickets at the head of the line; a released
  * visitor is let in the next time its page looks again.  A ticket not seen
- * for a minute is dropped wherever it stands, so it holds nobody back.
+ * for a minute is dropped wherever it stands, so it holds nobody back; a
+ * released ticket nobody claims within 15 s gives its credit back.
  * Redis down: visitors pass, and are counted.
  */
 
@@ -35,6 +36,7 @@
 
 
 #define NGX_GOV_QUEUE_IDLE_MS     60000
+#define NGX_GOV_QUEUE_CLAIM_MS    15000
 #define NGX_GOV_QUEUE_TICKET_TTL  3600
 #define NGX_GOV_QUEUE_FULL_RETRY  60
 
@@ -60,12 +62,19 @@ static ngx_int_t ngx_gov_queue_cookie(ngx_http_request_t *r,
 static ngx_int_t ngx_gov_queue_answer(ngx_http_request_t *r,
     ngx_gov_queue_t *q, ngx_int_t position, ngx_int_t eta, ngx_uint_t full);
 static ngx_uint_t ngx_gov_queue_integer(redisReply *reply);
+static void ngx_gov_queue_learn(ngx_event_t *ev);
+static void ngx_gov_queue_learnt(redisReply *reply, void *data);
+
+
+static ngx_event_t  ngx_gov_queue_key_ev;
 
 
 /*
  * ARGV: prefix, zone, mode (key, enter, poll), rate (admissions per
  * 1000 s), idle ms, max_wait s (0: none), a key should the zone have none,
- * the ticket shown (number, token), a new ticket's token.  Returns
+ * the ticket shown (number, token), a new ticket's token, how long a
+ * released ticket waits to be claimed (ms: longer than the waiting page's
+ * longest refresh; then it is dropped and its credit given back).  Returns
  * {kind, key, waiting, dropped, number, token, position, eta}, kind one of
  * key, pass, wait, new (a ticket just given) and full.  The zone's keys
  * share a hash tag.
@@ -93,13 +102,24 @@ static const char  ngx_gov_queue_lua[] =
     "  credit = math.min(burst, credit + rate * (now - at) / 1000)\n"
     "  at = now\n"
     "end\n"
-    "local old = redis.call('ZRANGEBYSCORE', z .. 'seen', '-inf',\n"
-    "                       now - idle, 'LIMIT', 0, 256)\n"
-    "for _, n in ipairs(old) do\n"
+    "local dropped = 0\n"
+    "local function drop(n)\n"
     "  redis.call('ZREM', z .. 'order', n)\n"
-    "  redis.call('ZREM', z .. 'rel', n)\n"
+    "  if redis.call('ZREM', z .. 'rel', n) == 1 then\n"
+    "    credit = credit + 1\n"
+    "  end\n"
     "  redis.call('ZREM', z .. 'seen', n)\n"
     "  redis.call('HDEL', z .. 'tok', n)\n"
+    "  dropped = dropped + 1\n"
+    "end\n"
+    "for _, n in ipairs(redis.call('ZRANGEBYSCORE', z .. 'seen', '-inf',\n"
+    "                              now - idle, 'LIMIT', 0, 256)) do\n"
+    "  drop(n)\n"
+    "end\n"
+    "for _, n in ipairs(redis.call('ZRANGEBYSCORE', z .. 'rel', '-inf',\n"
+    "                              now - tonumber(ARGV[11]),\n"
+    "                              'LIMIT', 0, 256)) do\n"
+    "  drop(n)\n"
     "end\n"
     "local k = math.floor(credit)\n"
     "if k >= 1 then\n"
@@ -148,7 +168,7 @@ static const char  ngx_gov_queue_lua[] =
     "end\n"
     "redis.call('HSET', z .. 's', 'credit', tostring(credit),\n"
     "           'at', tostring(at), 'seq', tostring(seq))\n"
-    "return {r[1], r[2], redis.call('ZCARD', z .. 'order'), #old,\n"
+    "return {r[1], r[2], redis.call('ZCARD', z .. 'order'), dropped,\n"
     "        r[3] or '', r[4] or '', r[5] or 0, r[6] or 0}\n";
 
 
@@ -428,6 +448,119 @@ ngx_gov_queue_postconfiguration(ngx_conf_t *cf)
 }
 
 
+/*
+ * Every worker learns the zones' keys as soon as Redis answers, so that a
+ * pass is checked without Redis from the first request on.
+ */
+
+ngx_int_t
+ngx_gov_queue_init_process(ngx_cycle_t *cycle)
+{
+    ngx_http_gov_main_conf_t  *gmcf;
+
+    gmcf = ngx_http_cycle_get_module_main_conf(cycle, ngx_http_gov_module);
+
+    if (gmcf == NULL || gmcf->redis == NULL || gmcf->queues == NULL) {
+        return NGX_OK;
+    }
+
+    ngx_gov_queue_key_ev.handler = ngx_gov_queue_learn;
+    ngx_gov_queue_key_ev.log = cycle->log;
+    ngx_gov_queue_key_ev.data = gmcf;
+    ngx_gov_queue_key_ev.cancelable = 1;
+
+    ngx_add_timer(&ngx_gov_queue_key_ev, 10);
+
+    return NGX_OK;
+}
+
+
+void
+ngx_gov_queue_exit_process(ngx_cycle_t *cycle)
+{
+    if (ngx_gov_queue_key_ev.timer_set) {
+        ngx_del_timer(&ngx_gov_queue_key_ev);
+    }
+}
+
+
+static void
+ngx_gov_queue_learn(ngx_event_t *ev)
+{
+    u_char                     random[16], key[32];
+    size_t                     argvlen[14];
+    ngx_uint_t                 i, missing;
+    const char                *argv[14];
+    ngx_gov_queue_t          **qp;
+    ngx_http_gov_main_conf_t  *gmcf;
+
+    gmcf = ev->data;
+    qp = gmcf->queues->elts;
+    missing = 0;
+
+    for (i = 0; i < gmcf->queues->nelts; i++) {
+        if (qp[i]->key_len) {
+            continue;
+        }
+
+        missing = 1;
+
+        if (!ngx_gov_redis_available()
+            || RAND_bytes(random, sizeof(random)) != 1)
+        {
+            continue;
+        }
+
+        ngx_hex_dump(key, random, sizeof(random));
+
+        argv[0] = "EVAL";
+        argvlen[0] = 4;
+        argv[1] = ngx_gov_queue_lua;
+        argvlen[1] = sizeof(ngx_gov_queue_lua) - 1;
+        argv[2] = "0";
+        argvlen[2] = 1;
+        argv[3] = (char *) gmcf->redis_prefix.data;
+        argvlen[3] = gmcf->redis_prefix.len;
+        argv[4] = (char *) qp[i]->name.data;
+        argvlen[4] = qp[i]->name.len;
+        argv[5] = "key";
+        argvlen[5] = 3;
+
+        /* the rest is not looked at for a key */
+
+        argv[6] = argv[7] = argv[8] = argv[13] = "1";
+        argvlen[6] = argvlen[7] = argvlen[8] = argvlen[13] = 1;
+        argv[9] = (char *) key;
+        argvlen[9] = sizeof(key);
+        argv[10] = argv[11] = argv[12] = "";
+        argvlen[10] = argvlen[11] = argvlen[12] = 0;
+
+        (void) ngx_gov_redis_send(ev->log, ngx_gov_queue_learnt, qp[i], NULL,
+                                  14, argv, argvlen);
+    }
+
+    if (missing && !ngx_exiting && !ngx_quit && !ngx_terminate) {
+        ngx_add_timer(ev, 250);
+    }
+}
+
+
+static void
+ngx_gov_queue_learnt(redisReply *reply, void *data)
+{
+    ngx_gov_queue_t *q = data;
+
+    if (reply && reply->type == REDIS_REPLY_ARRAY && reply->elements == 8
+        && reply->element[1]->type == REDIS_REPLY_STRING
+        && reply->element[1]->len > 0
+        && reply->element[1]->len <= sizeof(q->key))
+    {
+        ngx_memcpy(q->key, reply->element[1]->str, reply->element[1]->len);
+        q->key_len = reply->element[1]->len;
+    }
+}
+
+
 static ngx_int_t
 ngx_gov_queue_handler(ngx_http_request_t *r)
 {
@@ -492,9 +625,10 @@ ngx_gov_queue_ask(ngx_http_request_t *r, ngx_gov_queue_t *q,
     u_char                     rate[NGX_INT_T_LEN], idle[NGX_INT_T_LEN];
     u_char                     max[NGX_TIME_T_LEN], random[32];
     u_char                     key[64], token[GOV_QUEUE_TOKEN_LEN];
-    size_t                     argvlen[13];
+    u_char                     claim[NGX_INT_T_LEN];
+    size_t                     argvlen[14];
     long long                  num;
-    const char                *argv[13], *shown;
+    const char                *argv[14], *shown;
     ngx_gov_queue_ctx_t       *ctx;
     ngx_http_gov_main_conf_t  *gmcf;
 
@@ -546,6 +680,8 @@ ngx_gov_queue_ask(ngx_http_request_t *r, ngx_gov_queue_t *q,
     argvlen[11] = 0;
     argv[12] = (char *) token;
     argvlen[12] = GOV_QUEUE_TOKEN_LEN;
+    argv[13] = (char *) claim;
+    argvlen[13] = ngx_sprintf(claim, "%d", NGX_GOV_QUEUE_CLAIM_MS) - claim;
 
     if (mode == NGX_GOV_QUEUE_POLL
         && gov_queue_ticket((char *) cookie->data, cookie->len, &num, &shown))
@@ -557,7 +693,7 @@ ngx_gov_queue_ask(ngx_http_request_t *r, ngx_gov_queue_t *q,
         argvlen[11] = GOV_QUEUE_TOKEN_LEN;
     }
 
-    return ngx_http_gov_redis_send(r, ngx_gov_queue_decided, ctx, 13, argv,
+    return ngx_http_gov_redis_send(r, ngx_gov_queue_decided, ctx, 14, argv,
                                    argvlen);
 }
 

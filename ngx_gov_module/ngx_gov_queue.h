@@ -25,5 +25,8 @@ void ngx_gov_queue_merge_loc_conf(void *prev, void *conf);
 
 ngx_int_t ngx_gov_queue_postconfiguration(ngx_conf_t *cf);
 
+ngx_int_t ngx_gov_queue_init_process(ngx_cycle_t *cycle);
+void ngx_gov_queue_exit_process(ngx_cycle_t *cycle);
+
 
 #endif /* _NGX_GOV_QUEUE_H_INCLUDED_ */

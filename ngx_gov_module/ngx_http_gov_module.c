@@ -573,6 +573,10 @@ ngx_http_gov_init_process(ngx_cycle_t *cycle)
         return NGX_ERROR;
     }
 
+    if (ngx_gov_queue_init_process(cycle) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
     return ngx_gov_notify_init_process(cycle);
 }
 
@@ -581,6 +585,7 @@ static void
 ngx_http_gov_exit_process(ngx_cycle_t *cycle)
 {
     ngx_gov_notify_exit_process(cycle);
+    ngx_gov_queue_exit_process(cycle);
     ngx_gov_dispatch_exit_process(cycle);
     ngx_gov_upload_exit_process(cycle);
     ngx_gov_progress_exit_process(cycle);

@@ -111,6 +111,7 @@ $t->write_conf(http => <<"EOF", server => <<'EOF');
                events=submitted,step,correction_requested,withdrawn;
     gov_notify /internal/notify/haocha/ events=rated;
     gov_notify_claim_idle 5s;
+    gov_queue_zone peak rate=1/m;
 EOF
     location = /auth/login { gov_login; }
     location = /auth/logout { gov_logout; }
@@ -119,6 +120,7 @@ EOF
     location /_idp/ { internal; proxy_pass http://127.0.0.1:%%IPORT%%/; }
     location /idp/ { proxy_pass http://127.0.0.1:%%IPORT%%/idp/; }
     location /demo/ { root %%PREFIX%%/html; }
+    location /peak/ { gov_queue peak; alias %%ROOT%%/conf/demo/peak/; }
     location /bundles/ { client_max_body_size 25m; gov_bundles; }
     location /uploads/ { client_max_body_size 25m; gov_upload; }
     location /progress/ { gov_progress; }
