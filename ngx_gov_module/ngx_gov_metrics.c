@@ -78,6 +78,7 @@ static ngx_str_t  ngx_gov_metrics_handlers[] = {
     ngx_string("progress"),
     ngx_string("upload"),
     ngx_string("oidc_callback"),
+    ngx_string("text_size"),
 };
 
 

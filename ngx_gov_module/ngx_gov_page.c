@@ -30,6 +30,7 @@ typedef struct {
 static const gov_mustache_t *ngx_gov_page_partial(void *ctx,
     const char *name, size_t len);
 static void ngx_gov_templates_cleanup(void *data);
+static ngx_int_t ngx_gov_page_prefs(ngx_http_request_t *r, json_t *data);
 
 
 typedef struct {
@@ -280,6 +281,11 @@ ngx_http_gov_page(ngx_http_request_t *r, ngx_uint_t status, const char *name,
         return NGX_DECLINED;
     }
 
+    if (json_is_object(data) && ngx_gov_page_prefs(r, data) != NGX_OK) {
+        json_decref(data);
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
     ngx_memzero(&out, sizeof(gov_mbuf_t));
 
     rc = gov_mustache_render(tpl, data, ngx_gov_page_partial, gmcf->templates,
@@ -302,6 +308,72 @@ ngx_http_gov_page(ngx_http_request_t *r, ngx_uint_t status, const char *name,
     gov_mbuf_free(&out);
 
     return ngx_http_gov_send(r, status, &ngx_gov_html_type, &body);
+}
+
+
+/*
+ * What every page's header needs: the text size the citizen chose (the
+ * GOVTEXT cookie, "l" or "xl"; gov_text_size sets it) and this page's
+ * address, escaped for the switch's return_to ("/" for the answer to a
+ * POST).
+ */
+
+static ngx_int_t
+ngx_gov_page_prefs(ngx_http_request_t *r, json_t *data)
+{
+    size_t      len;
+    u_char     *here;
+    ngx_str_t   value;
+    const char *size;
+
+    static ngx_str_t  name = ngx_string("GOVTEXT");
+
+    size = "m";
+
+    if (ngx_http_parse_multi_header_lines(&r->headers_in.cookies, &name,
+                                          &value)
+        != NGX_DECLINED)
+    {
+        if (value.len == 1 && value.data[0] == 'l') {
+            size = "l";
+
+        } else if (value.len == 2 && ngx_strncmp(value.data, "xl", 2) == 0) {
+            size = "xl";
+        }
+    }
+
+    if (size[0] != 'm'
+        && json_object_set_new(data, "text_size", json_string(size)) != 0)
+    {
+        return NGX_ERROR;
+    }
+
+    if (json_object_set_new(data, size[0] == 'm' ? "text_m"
+                                  : size[0] == 'l' ? "text_l" : "text_xl",
+                            json_true())
+        != 0)
+    {
+        return NGX_ERROR;
+    }
+
+    if (!(r->method & (NGX_HTTP_GET|NGX_HTTP_HEAD))) {
+        /* the answer to a form: its address takes no GET, home does */
+        return json_object_set_new(data, "here", json_string("/")) == 0
+               ? NGX_OK : NGX_ERROR;
+    }
+
+    len = r->uri.len + 2 * ngx_escape_uri(NULL, r->uri.data, r->uri.len,
+                                          NGX_ESCAPE_ARGS);
+    here = ngx_pnalloc(r->pool, len);
+    if (here == NULL) {
+        return NGX_ERROR;
+    }
+
+    (void) ngx_escape_uri(here, r->uri.data, r->uri.len, NGX_ESCAPE_ARGS);
+
+    return json_object_set_new(data, "here",
+                               json_stringn((char *) here, len)) == 0
+           ? NGX_OK : NGX_ERROR;
 }
 
 

@@ -19,6 +19,7 @@
 #include "ngx_gov_session.h"
 #include "ngx_gov_oidc.h"
 #include "ngx_gov_queue.h"
+#include "ngx_gov_prefs.h"
 #include "ngx_gov_access.h"
 #include "ngx_gov_health.h"
 #include "ngx_gov_status.h"
@@ -113,6 +114,13 @@ static ngx_command_t  ngx_http_gov_commands[] = {
       ngx_gov_oidc_block,
       NGX_HTTP_MAIN_CONF_OFFSET,
       0,
+      NULL },
+
+    { ngx_string("gov_text_size"),
+      NGX_HTTP_LOC_CONF|NGX_CONF_NOARGS,
+      ngx_http_gov_handler_directive,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      NGX_GOV_H_TEXT_SIZE,
       NULL },
 
     { ngx_string("gov_oidc_callback"),
@@ -682,6 +690,10 @@ ngx_http_gov_handler_directive(ngx_conf_t *cf, ngx_command_t *cmd,
 
     case NGX_GOV_H_LOGOUT:
         clcf->handler = ngx_http_gov_logout_handler;
+        break;
+
+    case NGX_GOV_H_TEXT_SIZE:
+        clcf->handler = ngx_gov_text_size_handler;
         break;
 
     case NGX_GOV_H_BUNDLES:

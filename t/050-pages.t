@@ -49,6 +49,7 @@ my $SERVER = <<'EOF';
     location = /auth/login { gov_login; }
     location /callback/ { gov_callback; }
     location /progress/ { gov_progress; }
+    location = /text-size { gov_text_size; }
     location /internal/nhc { internal;
                              proxy_pass http://127.0.0.1:%%BACKEND:nhc%%/s; }
 EOF
@@ -299,6 +300,47 @@ is($t->get("/progress/$fid", headers => \%bearer)->{json}{rating}{comment},
 $res = $t->post("/progress/$fid/rating", headers => \%rate, body => 'score=5');
 is($res->{status}, 409, 'a second rating: 409');
 like(decode_utf8($res->{content}), qr/<h1>您已经评价过了<\/h1>/, 'explained');
+
+# --- the text-size switch (适老化), without JavaScript -------------------------
+
+$res = $t->get('/bundles/', headers => \%html);
+$page = decode_utf8($res->{content});
+like($page, qr/<nav class="textsize" aria-label="字号">/, 'every page has the text-size switch');
+like($page, qr{<a href="/text-size\?size=xl&amp;return_to=/bundles/">特大</a>},
+     '... whose links come back to the page');
+like($page, qr{size=m&amp;return_to=/bundles/" aria-current="true">标准</a>},
+     '... the standard size marked as chosen');
+like($page, qr/<html lang="zh-CN">/, '... and no size class yet');
+
+$res = $t->get('/text-size?size=xl&return_to=%2Fbundles%2Fnewborn');
+is($res->{status}, 303, 'choosing a size: 303');
+is($res->{headers}{location}, '/bundles/newborn', '... back to the page');
+like($res->{headers}{'set-cookie'},
+     qr/^GOVTEXT=xl; Path=\/; Max-Age=31536000; SameSite=Lax/,
+     '... the size kept in a cookie for a year');
+
+$res = $t->get('/bundles/newborn', headers => { %html, Cookie => 'GOVTEXT=xl' });
+$page = decode_utf8($res->{content});
+like($page, qr/<html lang="zh-CN" class="text-xl">/, 'the page drawn extra large');
+like($page, qr/html\.text-xl \{ font-size: 28px; \}/, '... 28px');
+like($page, qr{size=xl&amp;return_to=/bundles/newborn" aria-current="true">特大</a>},
+     '... and says so');
+like(decode_utf8($t->get('/bundles/', headers => { %html, Cookie => 'GOVTEXT=l' })
+                   ->{content}),
+     qr/<html lang="zh-CN" class="text-l">/, 'large: 24px');
+like(decode_utf8($t->get('/bundles/', headers => { %html, Cookie => 'GOVTEXT=huge' })
+                   ->{content}),
+     qr/<html lang="zh-CN">/, 'a cookie of no known size: the standard size');
+
+$res = $t->get('/text-size?size=m&return_to=%2Fbundles%2F');
+like($res->{headers}{'set-cookie'}, qr/^GOVTEXT=; Path=\/; Max-Age=0/,
+     'the standard size removes the cookie');
+is($t->get('/text-size?size=xl&return_to=https%3A%2F%2Fevil.example%2F')
+     ->{headers}{location}, '/', 'a foreign return_to goes home instead');
+is($t->get('/text-size?size=xl&return_to=%2F%2Fevil.example%2F')
+     ->{headers}{location}, '/', '... so does a protocol-relative one');
+is($t->get('/text-size?size=gigantic')->{status}, 400, 'an unknown size: 400');
+is($t->post('/text-size?size=l', body => '')->{status}, 405, 'a POST: 405');
 
 # --- Redis down: the page says to try again, with Retry-After ------------------
 

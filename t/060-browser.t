@@ -121,6 +121,7 @@ EOF
     location /idp/ { proxy_pass http://127.0.0.1:%%IPORT%%/idp/; }
     location /demo/ { root %%PREFIX%%/html; }
     location /peak/ { gov_queue peak; alias %%ROOT%%/conf/demo/peak/; }
+    location = /text-size { gov_text_size; }
     location /bundles/ { client_max_body_size 25m; gov_bundles; }
     location /uploads/ { client_max_body_size 25m; gov_upload; }
     location /progress/ { gov_progress; }

@@ -440,6 +440,38 @@ try {
           'another citizen does not see the application');
     await other.close();
 
+    // --- the text-size switch (适老化): the largest size, no JavaScript -----
+
+    await page.goto(`${base}/bundles/newborn`);
+    await Promise.all([
+        page.waitForURL((u) => u.pathname === '/bundles/newborn',
+                        { timeout: 15000 }).catch(() => {}),
+        page.click('nav.textsize >> text=特大'),
+    ]);
+    const px = await page.evaluate(() =>
+        parseFloat(getComputedStyle(document.documentElement).fontSize));
+    check(px >= 28, 'the text-size switch: 特大 makes the page 28px', px);
+    check(new URL(page.url()).pathname === '/bundles/newborn',
+          'and comes back to the page it was on', page.url());
+    for (const [path, what] of [['/bundles/newborn', 'guide'],
+                                ['/bundles/', 'bundle list'],
+                                [`/progress/${id}`, 'progress']]) {
+        await page.goto(`${base}${path}`);
+        const size = await page.evaluate(() =>
+            parseFloat(getComputedStyle(document.documentElement).fontSize));
+        check(size >= 28, `${what} at the largest size: the size is kept`, size);
+        await readable(`${what} at the largest size`);
+        await snap(`${what.replace(/ /g, '-')}-largest`);
+    }
+    await Promise.all([
+        page.waitForURL((u) => u.pathname === `/progress/${id}`,
+                        { timeout: 15000 }).catch(() => {}),
+        page.click('nav.textsize >> text=标准'),
+    ]);
+    check(await page.evaluate(() =>
+              parseFloat(getComputedStyle(document.documentElement).fontSize)) === 20,
+          'and back to the standard size');
+
     // --- an error page ------------------------------------------------------
 
     res = await page.goto(`${base}/progress/NB20000101000000`);

@@ -168,9 +168,11 @@ sub signal_redis {
 }
 
 # start_sentinel(name => NAME, monitor => REDIS_NAME, master => 'mymaster',
-#                quorum => 2): a Redis Sentinel (redis-server --sentinel)
-# watching the Redis REDIS_NAME of this test, with fast timeouts (down after
-# 1 s, failover timeout 3 s).  Stopped like a Redis (stop_redis NAME).
+#                quorum => 2, password => SENTINEL_PASSWORD): a Redis
+# Sentinel (redis-server --sentinel) watching the Redis REDIS_NAME of this
+# test (with that Redis's password, if it has one), with fast timeouts
+# (down after 1 s, failover timeout 3 s).  Stopped like a Redis
+# (stop_redis NAME).
 sub start_sentinel {
     my ($self, %o) = @_;
     my $name = $o{name} || 'sentinel';
@@ -192,6 +194,13 @@ sentinel down-after-milliseconds $master 1000
 sentinel failover-timeout $master 3000
 sentinel parallel-syncs $master 1
 CONF
+    my $mpw = $self->{redis}{ $o{monitor} || 'redis' }{password};
+    if (defined $mpw || defined $o{password}) {
+        open my $fh, '>>', "$dir/sentinel.conf" or die "$dir: $!\n";
+        print $fh "sentinel auth-pass $master $mpw\n" if defined $mpw;
+        print $fh "requirepass $o{password}\n" if defined $o{password};
+        close $fh;
+    }
 
     my $pid = fork // die "fork: $!\n";
     if ($pid == 0) {
@@ -201,7 +210,8 @@ CONF
             or POSIX::_exit(127);
     }
 
-    $self->{redis}{$name} = { port => $port, pid => $pid };
+    $self->{redis}{$name} = { port => $port, pid => $pid,
+                              password => $o{password} };
 
     for (1 .. 100) {
         my $r = eval { $self->redis_cmd({ name => $name }, 'PING') };
