@@ -29,16 +29,33 @@ RUN make build token
 
 FROM debian:bookworm
 
-RUN apt-get update \
+# no documentation, manual pages or locales beyond what Debian requires:
+# the image stays as small as Debian's own packages allow
+RUN printf '%s\n' 'path-exclude /usr/share/doc/*' \
+        'path-include /usr/share/doc/*/copyright' \
+        'path-exclude /usr/share/man/*' 'path-exclude /usr/share/info/*' \
+        'path-exclude /usr/share/locale/*' \
+        > /etc/dpkg/dpkg.cfg.d/01-slim \
+    && apt-get update \
     && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
-       nginx libjwt0 libjansson4 redis-server redis-tools perl \
-    && rm -rf /var/lib/apt/lists/*
+       nginx libjwt0 libjansson4 redis-server perl \
+    && rm -rf /var/lib/apt/lists/* /var/cache/apt/*.bin /var/log/*.log \
+    && useradd --system --uid 10001 --home-dir /srv/gov --no-create-home gov
 
 COPY --from=build /src/build/plain/objs/ngx_http_gov_module.so \
      /srv/gov/modules/ngx_http_gov_module.so
 COPY --from=build /src/build/gov-token /usr/local/bin/gov-token
 COPY conf /srv/gov/conf
 COPY templates /srv/gov/templates
+
+# nginx and Redis run as the unprivileged user gov: port 8080, every path
+# they write under /srv/gov
+RUN mkdir -p /srv/gov/logs /srv/gov/tmp /srv/gov/redis /srv/gov/html \
+             /srv/gov/uploads /srv/gov/run \
+    && chown -R gov:gov /srv/gov/logs /srv/gov/tmp /srv/gov/redis \
+                        /srv/gov/html /srv/gov/uploads /srv/gov/run
+
+USER gov
 
 EXPOSE 8080
 

@@ -74,7 +74,7 @@ PROVE_FLAGS ?= -v
 TEST_DEPS   = nginx-extras prometheus
 NCHAN_SO    = /usr/lib/nginx/modules/ngx_nchan_module.so
 
-.PHONY: drill layers jansson test-deps test-neighbours soak all deps bench-deps browser-deps build build-asan token unit test test-asan \
+.PHONY: drill image-test layers jansson test-deps test-neighbours soak all deps bench-deps browser-deps build build-asan token unit test test-asan \
         test-valgrind fuzz bench run check-conf clean deb deb-test openapi-deps openapi-lint
 
 # what the benchmarks need besides DEPS: wrk, and the nginx+Lua peer
@@ -183,6 +183,14 @@ deb: deps
 # looks for anything left behind: as root, on a machine where that is fine
 deb-test: deb
 	GOV_DEB=$(DEB) prove -v t/package/deb.t
+
+# The container image built from the Dockerfile and run with podman (runc),
+# on a debian:bookworm base made with debootstrap; checked from outside,
+# then stopped (t/package/image.t; about ten minutes the first time)
+IMAGE_DEPS  = podman runc debootstrap
+image-test: all
+	@$(MAKE) --no-print-directory deps DEPS="$(IMAGE_DEPS)"
+	prove -v t/package/image.t
 
 # ten minutes (SOAK_SECONDS) of logins, submissions, lookups and callbacks
 # while Redis restarts twice; the report is also in build/bench/soak.txt

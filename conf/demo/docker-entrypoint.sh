@@ -10,7 +10,9 @@ set -eu
 prefix=/srv/gov
 mkdir -p "$prefix/logs" "$prefix/tmp" "$prefix/redis" "$prefix/html" \
          "$prefix/uploads"
-chown nobody "$prefix/uploads"      # the workers store uploads there
+if [ "$(id -u)" = 0 ]; then
+    chown nobody "$prefix/uploads"  # the workers store uploads there
+fi
 
 "$prefix/conf/demo/login-page.sh" /usr/local/bin/gov-token "$prefix/html/demo"
 
@@ -37,8 +39,10 @@ perl "$prefix/conf/demo/idp.pl" --port 9103 \
 # sits next to conf/ so that the paths it names relative to its own folder
 # (keys, secrets, bundles.conf, ../templates) still resolve, and conf/ may
 # stay a read-only mount
-rm -rf "$prefix/run"
-cp -r "$prefix/conf" "$prefix/run"
+# (run/ itself is the image's, writable by the user it runs as)
+mkdir -p "$prefix/run"
+rm -rf "$prefix/run/"*
+cp -r "$prefix/conf/." "$prefix/run/"
 sed 's/listen 127\.0\.0\.1:8080;/listen 8080;/' "$prefix/conf/nginx.conf" \
     > "$prefix/run/nginx.conf"
 
