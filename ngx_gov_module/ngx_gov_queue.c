@@ -52,6 +52,8 @@ typedef struct {
 } ngx_gov_queue_ctx_t;
 
 
+static ngx_int_t ngx_gov_queue_time(ngx_conf_t *cf, ngx_gov_queue_t *q,
+    ngx_str_t *arg, size_t skip, const char *what, time_t *out);
 static ngx_int_t ngx_gov_queue_handler(ngx_http_request_t *r);
 static ngx_int_t ngx_gov_queue_ask(ngx_http_request_t *r,
     ngx_gov_queue_t *q, ngx_str_t *cookie, ngx_uint_t mode);
@@ -287,14 +289,10 @@ ngx_gov_queue_zone_directive(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
         }
 
         if (ngx_strncmp(value[i].data, "session=", 8) == 0) {
-            s.data = value[i].data + 8;
-            s.len = value[i].len - 8;
-
-            q->session = ngx_parse_time(&s, 1);
-            if (q->session == (time_t) NGX_ERROR || q->session < 1) {
-                ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                                   "invalid session time \"%V\" of "
-                                   "gov_queue_zone \"%V\"", &s, &q->name);
+            if (ngx_gov_queue_time(cf, q, &value[i], 8, "session time",
+                                   &q->session)
+                != NGX_OK)
+            {
                 return NGX_CONF_ERROR;
             }
 
@@ -302,14 +300,10 @@ ngx_gov_queue_zone_directive(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
         }
 
         if (ngx_strncmp(value[i].data, "max_wait=", 9) == 0) {
-            s.data = value[i].data + 9;
-            s.len = value[i].len - 9;
-
-            q->max_wait = ngx_parse_time(&s, 1);
-            if (q->max_wait == (time_t) NGX_ERROR || q->max_wait < 1) {
-                ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                                   "invalid max_wait \"%V\" of "
-                                   "gov_queue_zone \"%V\"", &s, &q->name);
+            if (ngx_gov_queue_time(cf, q, &value[i], 9, "max_wait",
+                                   &q->max_wait)
+                != NGX_OK)
+            {
                 return NGX_CONF_ERROR;
             }
 
@@ -345,6 +339,30 @@ invalid_rate:
                        "a number of visitors per second (\"N/s\") or per "
                        "minute (\"N/m\")", &value[i], &value[1]);
     return NGX_CONF_ERROR;
+}
+
+
+/* "NAME=TIME", at least a second */
+
+static ngx_int_t
+ngx_gov_queue_time(ngx_conf_t *cf, ngx_gov_queue_t *q, ngx_str_t *arg,
+    size_t skip, const char *what, time_t *out)
+{
+    ngx_str_t  s;
+
+    s.data = arg->data + skip;
+    s.len = arg->len - skip;
+
+    *out = ngx_parse_time(&s, 1);
+
+    if (*out == (time_t) NGX_ERROR || *out < 1) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "invalid %s \"%V\" of gov_queue_zone \"%V\"",
+                           what, &s, &q->name);
+        return NGX_ERROR;
+    }
+
+    return NGX_OK;
 }
 
 
