@@ -52,6 +52,8 @@ typedef struct {
 } ngx_gov_queue_ctx_t;
 
 
+static ngx_gov_queue_t *ngx_gov_queue_find(ngx_http_gov_main_conf_t *gmcf,
+    ngx_str_t *name);
 static ngx_int_t ngx_gov_queue_time(ngx_conf_t *cf, ngx_gov_queue_t *q,
     ngx_str_t *arg, size_t skip, const char *what, time_t *out);
 static ngx_int_t ngx_gov_queue_handler(ngx_http_request_t *r);
@@ -217,18 +219,11 @@ ngx_gov_queue_zone_directive(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
         }
     }
 
-    qp = gmcf->queues->elts;
-
-    for (i = 0; i < gmcf->queues->nelts; i++) {
-        if (qp[i]->name.len == value[1].len
-            && ngx_strncmp(qp[i]->name.data, value[1].data, value[1].len)
-               == 0)
-        {
-            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                               "gov_queue_zone \"%V\" is already defined",
-                               &value[1]);
-            return NGX_CONF_ERROR;
-        }
+    if (ngx_gov_queue_find(gmcf, &value[1])) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "gov_queue_zone \"%V\" is already defined",
+                           &value[1]);
+        return NGX_CONF_ERROR;
     }
 
     if (gmcf->queues->nelts >= NGX_GOV_METRICS_QUEUES) {
@@ -366,6 +361,30 @@ ngx_gov_queue_time(ngx_conf_t *cf, ngx_gov_queue_t *q, ngx_str_t *arg,
 }
 
 
+static ngx_gov_queue_t *
+ngx_gov_queue_find(ngx_http_gov_main_conf_t *gmcf, ngx_str_t *name)
+{
+    ngx_uint_t         i;
+    ngx_gov_queue_t  **qp;
+
+    if (gmcf->queues == NULL) {
+        return NULL;
+    }
+
+    qp = gmcf->queues->elts;
+
+    for (i = 0; i < gmcf->queues->nelts; i++) {
+        if (qp[i]->name.len == name->len
+            && ngx_strncmp(qp[i]->name.data, name->data, name->len) == 0)
+        {
+            return qp[i];
+        }
+    }
+
+    return NULL;
+}
+
+
 /* gov_queue NAME | off */
 
 char *
@@ -374,8 +393,6 @@ ngx_gov_queue_directive(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     ngx_http_gov_loc_conf_t *glcf = conf;
 
     ngx_str_t                 *value;
-    ngx_uint_t                 i;
-    ngx_gov_queue_t          **qp;
     ngx_http_gov_main_conf_t  *gmcf;
 
     if (glcf->queue != NGX_CONF_UNSET_PTR) {
@@ -391,18 +408,9 @@ ngx_gov_queue_directive(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 
     gmcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_gov_module);
 
-    if (gmcf->queues) {
-        qp = gmcf->queues->elts;
-
-        for (i = 0; i < gmcf->queues->nelts; i++) {
-            if (qp[i]->name.len == value[1].len
-                && ngx_strncmp(qp[i]->name.data, value[1].data,
-                               value[1].len) == 0)
-            {
-                glcf->queue = qp[i];
-                return NGX_CONF_OK;
-            }
-        }
+    glcf->queue = ngx_gov_queue_find(gmcf, &value[1]);
+    if (glcf->queue) {
+        return NGX_CONF_OK;
     }
 
     ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
@@ -481,6 +489,10 @@ ngx_gov_queue_init_process(ngx_cycle_t *cycle)
     if (gmcf == NULL || gmcf->redis == NULL || gmcf->queues == NULL) {
         return NGX_OK;
     }
+
+    /* one script per decision: sent whole once a connection, then by SHA */
+
+    ngx_gov_redis_script(ngx_gov_queue_lua, sizeof(ngx_gov_queue_lua) - 1);
 
     ngx_gov_queue_key_ev.handler = ngx_gov_queue_learn;
     ngx_gov_queue_key_ev.log = cycle->log;
