@@ -59,7 +59,7 @@ TOKEN_SRCS  = ngx_gov_module/tools/gov_token.c \
 
 FUZZ_SECONDS ?= 30
 FUZZ_TARGETS = token jwks http mustache app calendar sig jwtdiff \
-               multipart sniff oidc queue
+               multipart sniff oidc queue stats
 FUZZ_BINS   = $(patsubst %,$(BUILD)/fuzz/fuzz_%,$(FUZZ_TARGETS))
 FUZZ_CFLAGS = -g -O1 -fno-omit-frame-pointer -It/unit \
               -fsanitize=fuzzer,address,undefined -Ingx_gov_module/core
@@ -71,7 +71,7 @@ PROVE_FLAGS ?= -v
 # ours, and the suite runs again with Debian's nchan (which embeds its own
 # hiredis) loaded before ours and after it; t/130-metrics.t holds
 # gov_status to promtool (Debian's prometheus package)
-TEST_DEPS   = nginx-extras prometheus
+TEST_DEPS   = nginx-extras prometheus libfaketime
 NCHAN_SO    = /usr/lib/nginx/modules/ngx_nchan_module.so
 
 .PHONY: drill image-test layers jansson test-deps test-neighbours soak all deps bench-deps browser-deps build build-asan token unit test test-asan \

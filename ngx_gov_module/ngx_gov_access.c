@@ -890,6 +890,34 @@ ngx_http_gov_set_identity(ngx_http_request_t *r, ngx_http_gov_auth_ctx_t *ctx,
 }
 
 
+/*
+ * The claims of the request's identity (a token's or a session's), kept
+ * with the request; NULL without one.
+ */
+
+json_t *
+ngx_http_gov_claims(ngx_http_request_t *r)
+{
+    ngx_http_gov_auth_ctx_t  *ctx;
+
+    ctx = ngx_http_get_module_ctx(r, ngx_http_gov_module);
+
+    if (ctx == NULL || ctx->state != NGX_HTTP_GOV_ID_DONE
+        || ctx->reason != GOV_AUTH_OK)
+    {
+        return NULL;
+    }
+
+    if (ctx->claims == NULL && ctx->token.len) {
+        /* a verified bearer token: its claims from its own payload */
+        ctx->claims = gov_jwt_payload((char *) ctx->token.data,
+                                      ctx->token.len);
+    }
+
+    return ctx->claims;
+}
+
+
 ngx_int_t
 ngx_http_gov_session_key(ngx_http_request_t *r, ngx_str_t *sid,
     ngx_str_t *key)
@@ -1186,23 +1214,15 @@ ngx_http_gov_claim_variable(ngx_http_request_t *r,
 {
     ngx_str_t *name = (ngx_str_t *) data;
 
-    char                     *dump, key[256];
-    size_t                    len;
-    json_t                   *claim;
-    ngx_http_gov_auth_ctx_t  *ctx;
-
-    ctx = ngx_http_get_module_ctx(r, ngx_http_gov_module);
+    char    *dump, key[256];
+    size_t   len;
+    json_t  *claim, *claims;
 
     len = name->len - (sizeof("gov_claim_") - 1);
 
-    if (ctx && ctx->claims == NULL && ctx->token.len) {
-        /* a verified bearer token: its claims from its own payload */
-        ctx->claims = gov_jwt_payload((char *) ctx->token.data,
-                                      ctx->token.len);
-    }
+    claims = ngx_http_gov_claims(r);
 
-    if (ctx == NULL || ctx->claims == NULL || len == 0 || len >= sizeof(key))
-    {
+    if (claims == NULL || len == 0 || len >= sizeof(key)) {
         v->not_found = 1;
         return NGX_OK;
     }
@@ -1210,7 +1230,7 @@ ngx_http_gov_claim_variable(ngx_http_request_t *r,
     ngx_memcpy(key, name->data + sizeof("gov_claim_") - 1, len);
     key[len] = '\0';
 
-    claim = json_object_get(ctx->claims, key);
+    claim = json_object_get(claims, key);
 
     if (claim == NULL) {
         v->not_found = 1;

@@ -47,6 +47,9 @@ void ngx_http_gov_identity_then(ngx_http_request_t *r,
 ngx_int_t ngx_http_gov_whoami(ngx_http_request_t *r, ngx_str_t *subject,
     ngx_str_t *actor);
 
+/* the verified identity's claims, NULL without one (owned by the request) */
+json_t *ngx_http_gov_claims(ngx_http_request_t *r);
+
 ngx_int_t ngx_http_gov_unauthenticated(ngx_http_request_t *r,
     ngx_int_t reason);
 ngx_int_t ngx_http_gov_challenge(ngx_http_request_t *r, ngx_int_t reason,

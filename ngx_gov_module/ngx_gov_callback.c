@@ -16,6 +16,7 @@
 
 #include "ngx_gov_metrics.h"
 #include "ngx_gov_events.h"
+#include "ngx_gov_tally.h"
 #include "ngx_gov_pcache.h"
 #include "ngx_gov_answer.h"
 #include "ngx_gov_access.h"
@@ -50,14 +51,15 @@ static const char  ngx_gov_callback_lua[] =
     "if not string.find(' ' .. ARGV[5] .. ' ', ' ' .. step.state .. ' ', 1, true) then\n"
     "  return {'illegal', step.state}\n"
     "end\n"
-    "local today = tonumber(ARGV[9])\n"
-    "if step.paused_since then\n"
-    "  step.pauses = step.pauses or {}\n"
-    "  table.insert(step.pauses, {step.paused_since, today})\n"
-    "  step.paused_since = nil\n"
+    "local today, c = tonumber(ARGV[9]), gov_clock(ARGV[#ARGV])\n"
+    "gov_unpause(step, c, today)\n"
+    "if new == 'correction' or new == 'special' then\n"
+    "  gov_pause(step, c, today)\n"
     "end\n"
-    "if new == 'correction' or new == 'special' then step.paused_since = today end\n"
-    "if new == 'accepted' and not step.accepted_day then step.accepted_day = today end\n"
+    "if new == 'accepted' and not step.accepted_day then\n"
+    "  step.accepted_day = today\n"
+    "  step.accepted_w = c and c.w or nil\n"
+    "end\n"
     "if new == 'correction' and ARGV[11] ~= '' then\n"
     "  step.correction = ARGV[11]\n"
     "elseif new ~= 'correction' then\n"
@@ -80,8 +82,14 @@ static const char  ngx_gov_callback_lua[] =
     "redis.call('DEL', p .. 'doc:' .. id)\n"
     "redis.call('SET', ARGV[10], '1', 'EX', 900)\n"
     "redis.call('ZREM', p .. 'retry', id .. '|' .. item)\n"
+    "if new == 'approved' or new == 'denied' then\n"
+    "  gov_step_done(c, id, item, step)\n"
+    "end\n"
+    "if new == 'approved' or new == 'denied' or new == 'refused' then\n"
+    "  gov_app_done(c, id)\n"
+    "end\n"
     "if new == 'approved' then\n"
-    "  for i = 13, #ARGV do\n"
+    "  for i = 13, #ARGV - 1 do\n"
     "    local sep = string.find(ARGV[i], ':', 1, true)\n"
     "    local dep = string.sub(ARGV[i], 1, sep - 1)\n"
     "    local ready = true\n"
@@ -453,7 +461,7 @@ ngx_gov_state_cmd(ngx_pool_t *pool, ngx_gov_bundles_conf_t *bc,
     ngx_str_t *receipt, ngx_str_t *note, ngx_str_t *request,
     ngx_str_t *result, ngx_str_t *replay, ngx_gov_redis_args_t *cmd)
 {
-    u_char           *p, *allowed, *now, *day;
+    u_char           *p, *allowed, *now, *day, *clock;
     size_t           *argvlen;
     ngx_int_t         k;
     ngx_uint_t        i, j, n;
@@ -467,14 +475,15 @@ ngx_gov_state_cmd(ngx_pool_t *pool, ngx_gov_bundles_conf_t *bc,
         n += items[i].depends.nelts ? 1 : 0;
     }
 
-    argv = ngx_palloc(pool, (15 + n) * sizeof(char *));
-    argvlen = ngx_palloc(pool, (15 + n) * sizeof(size_t));
+    argv = ngx_palloc(pool, (16 + n) * sizeof(char *));
+    argvlen = ngx_palloc(pool, (16 + n) * sizeof(size_t));
     allowed = ngx_pnalloc(pool, 256);
     now = ngx_pnalloc(pool, NGX_TIME_T_LEN);
     day = ngx_pnalloc(pool, NGX_INT_T_LEN);
+    clock = ngx_pnalloc(pool, NGX_GOV_TALLY_CLOCK_LEN);
 
     if (argv == NULL || argvlen == NULL || allowed == NULL || now == NULL
-        || day == NULL)
+        || day == NULL || clock == NULL)
     {
         return NGX_ERROR;
     }
@@ -539,6 +548,10 @@ ngx_gov_state_cmd(ngx_pool_t *pool, ngx_gov_bundles_conf_t *bc,
         argvlen[k] = p - (u_char *) argv[k];
         k++;
     }
+
+    /* last, the clock the statistics count by */
+    ARG(k, clock, ngx_gov_tally_clock(&bc->calendar, ngx_time(), clock));
+    k++;
 
     cmd->argc = (int) k;
     cmd->argv = argv;
@@ -606,6 +619,7 @@ ngx_gov_callback_done(redisReply *reply, void *data)
 
     /* every cached copy of this progress goes at once */
     ngx_gov_pcache_drop(&cb->app_id);
+    ngx_gov_tally_touch();
 
     ngx_str_null(&empty);
     rc = ngx_http_gov_send(r, NGX_HTTP_NO_CONTENT,

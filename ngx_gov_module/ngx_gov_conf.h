@@ -207,6 +207,9 @@ typedef struct {
     ngx_array_t              *oidc_uses;    /* the locations using them */
 
     ngx_array_t              *queues;       /* ngx_gov_queue_t * */
+
+    ngx_str_t                 operator_claim;   /* gov_operator_claim */
+    ngx_str_t                 operator_value;
 } ngx_http_gov_main_conf_t;
 
 
@@ -237,6 +240,8 @@ typedef struct {
     ngx_gov_oidc_t           *oidc;         /* gov_login oidc=, callback */
 
     ngx_gov_queue_t          *queue;        /* gov_queue */
+
+    ngx_msec_t                stats_ttl;    /* gov_stats ttl= */
 } ngx_http_gov_loc_conf_t;
 
 

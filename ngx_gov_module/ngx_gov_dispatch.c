@@ -18,6 +18,7 @@
 #include "ngx_gov_metrics.h"
 #include "ngx_gov_answer.h"
 #include "ngx_gov_events.h"
+#include "ngx_gov_tally.h"
 #include "ngx_gov_subreq.h"
 #include "ngx_gov_bundle_conf.h"
 #include "ngx_gov_dispatch.h"
@@ -36,7 +37,7 @@
 #define NGX_GOV_LEDGER_AGE_MS     600000
 #define NGX_GOV_LEDGER_RETRY_MS   200
 #define NGX_GOV_LEDGER_POLL_MS    50
-#define NGX_GOV_RECORD_ARGS       12
+#define NGX_GOV_RECORD_ARGS       13
 
 
 /*
@@ -84,11 +85,7 @@ static const char  ngx_gov_result_lua[] =
     "  step.notify = nil\n"
     "  step.notify_attempts = nil\n"
     "  if ARGV[4] == 'received' then\n"
-    "    if step.paused_since then\n"
-    "      step.pauses = step.pauses or {}\n"
-    "      table.insert(step.pauses, {step.paused_since, tonumber(ARGV[9])})\n"
-    "      step.paused_since = nil\n"
-    "    end\n"
+    "    gov_unpause(step, gov_clock(ARGV[10]), tonumber(ARGV[9]))\n"
     "    step.state = 'received'\n"
     "    step.correction = nil\n"
     "    step.note = nil\n"
@@ -146,6 +143,7 @@ static const char  ngx_gov_result_lua[] =
     "redis.call('HSET', key, item, cjson.encode(step))\n"
     "redis.call('ZREM', p .. 'retry', member)\n"
     "gov_event(p .. 'app:' .. id, id, 'step', item, 'queued', ARGV[4])\n"
+    "if ARGV[4] == 'refused' then gov_app_done(gov_clock(ARGV[10]), id) end\n"
     "return 1\n";
 
 
@@ -420,9 +418,10 @@ ngx_gov_record(ngx_log_t *log, ngx_gov_bundles_conf_t *bc,
 {
     u_char                    now[NGX_TIME_T_LEN], at[NGX_INT64_LEN];
     u_char                    day[NGX_INT_T_LEN];
-    size_t                    argvlen[12];
+    u_char                    clock[NGX_GOV_TALLY_CLOCK_LEN];
+    size_t                    argvlen[NGX_GOV_RECORD_ARGS];
     ngx_msec_t                delay;
-    const char               *argv[12];
+    const char               *argv[NGX_GOV_RECORD_ARGS];
     ngx_gov_outcome_t        *o;
     ngx_http_gov_main_conf_t *gmcf;
 
@@ -464,6 +463,8 @@ ngx_gov_record(ngx_log_t *log, ngx_gov_bundles_conf_t *bc,
     argv[11] = (char *) day;
     argvlen[11] = ngx_sprintf(day, "%i", (ngx_int_t) gov_day(ngx_time()))
                   - day;
+    argv[12] = (char *) clock;
+    argvlen[12] = ngx_gov_tally_clock(&bc->calendar, ngx_time(), clock);
 
     if (d->outcome != NGX_GOV_OUT_FAILED) {
         /* the department has it: kept until recorded (and replicated) */
@@ -474,7 +475,8 @@ ngx_gov_record(ngx_log_t *log, ngx_gov_bundles_conf_t *bc,
         }
     }
 
-    if (ngx_gov_redis_send(log, NULL, NULL, NULL, 12, argv, argvlen)
+    if (ngx_gov_redis_send(log, NULL, NULL, NULL, NGX_GOV_RECORD_ARGS, argv,
+                           argvlen)
         != NGX_OK)
     {
         /* the step's lease expires and a worker sends it again */
@@ -482,8 +484,6 @@ ngx_gov_record(ngx_log_t *log, ngx_gov_bundles_conf_t *bc,
                       "gov: outcome of %V/%V not recorded, Redis is down",
                       &d->app_id, &d->item->id);
     }
-
-    (void) bc;
 }
 
 
@@ -589,6 +589,8 @@ ngx_gov_outcome_recorded(redisReply *reply, void *data)
     o->inflight = 0;
 
     if (reply && reply->type != REDIS_REPLY_ERROR) {
+        ngx_gov_tally_touch();
+
         if (ngx_current_msec - o->since > NGX_GOV_LEDGER_RETRY_MS) {
             ngx_log_error(NGX_LOG_NOTICE, ngx_cycle->log, 0,
                           "gov: outcome of %V/%V recorded after %M ms",

@@ -22,6 +22,7 @@
 #include <ngx_http.h>
 
 #include "ngx_gov_redis.h"
+#include "ngx_gov_tally.h"
 #include "ngx_gov_events.h"
 
 
@@ -231,7 +232,8 @@ ngx_gov_events_script(const char *body, size_t len, size_t *out_len)
     ecf = &gmcf->events;
 
     size = sizeof(ngx_gov_events_on_lua) + ecf->key.len + NGX_INT_T_LEN
-           + sizeof(ngx_gov_events_off_lua) + len;
+           + sizeof(ngx_gov_events_off_lua)
+           + ngx_gov_tally_lua_size(&gmcf->redis_prefix) + len;
 
     p = ngx_pnalloc(ngx_cycle->pool, size);
     if (p == NULL || n == NGX_GOV_EVENTS_SCRIPTS) {
@@ -247,6 +249,7 @@ ngx_gov_events_script(const char *body, size_t len, size_t *out_len)
                           ecf->maxlen)
            : ngx_cpymem(p, ngx_gov_events_off_lua,
                         sizeof(ngx_gov_events_off_lua) - 1);
+    last = ngx_gov_tally_lua(last, &gmcf->redis_prefix);
     last = ngx_cpymem(last, body, len);
 
     cache[n].body = body;

@@ -79,6 +79,7 @@ static ngx_str_t  ngx_gov_metrics_handlers[] = {
     ngx_string("upload"),
     ngx_string("oidc_callback"),
     ngx_string("text_size"),
+    ngx_string("stats"),
 };
 
 

@@ -76,6 +76,7 @@ typedef enum {
     NGX_GOV_H_UPLOAD,
     NGX_GOV_H_OIDC_CALLBACK,
     NGX_GOV_H_TEXT_SIZE,
+    NGX_GOV_H_STATS,
     NGX_GOV_H_HANDLERS
 } ngx_gov_handler_e;
 

@@ -17,6 +17,7 @@
 #include "ngx_gov_pcache.h"
 #include "ngx_gov_answer.h"
 #include "ngx_gov_events.h"
+#include "ngx_gov_tally.h"
 #include "ngx_gov_bundle_conf.h"
 #include "ngx_gov_rating.h"
 #include "gov_date.h"
@@ -46,8 +47,18 @@ static const char  ngx_gov_rating_lua[] =
     "redis.call('DEL', KEYS[3]) "
     "if tonumber(ARGV[2]) <= 2 then "
     "redis.call('RPUSH', KEYS[2], ARGV[1]) end "
-    "gov_event(KEYS[1], string.match(KEYS[1], 'app:([^:]*)$'), 'rated', "
-    "nil, nil, nil, 'score', ARGV[2]) return 1";
+    "local id, c = string.match(KEYS[1], 'app:([^:]*)$'), gov_clock(ARGV[3]) "
+    "local scopes = c and gov_rating_scopes(id) "
+    "if scopes then "
+    "local sc = tonumber(ARGV[2]) "
+    "for _, s in ipairs(scopes) do "
+    "gov_tally(c, s .. 'ratings', 1) "
+    "if sc >= 4 then gov_tally(c, s .. 'satisfied', 1) end "
+    "if sc <= 2 then gov_tally(c, s .. 'bad', 1) end "
+    "end "
+    "redis.call('HSET', KEYS[1], 'rated', c.m) end "
+    "gov_event(KEYS[1], id, 'rated', nil, nil, nil, 'score', ARGV[2]) "
+    "return 1";
 
 
 ngx_uint_t
@@ -102,15 +113,15 @@ ngx_int_t
 ngx_gov_rating_store(ngx_http_request_t *r, ngx_str_t *id, json_t *body,
     ngx_uint_t form, json_t *app)
 {
-    u_char                    *k1, *k2, *k3, sc[4];
+    u_char                    *k1, *k2, *k3, sc[4], *clock;
     ngx_str_t                  text;
     json_int_t                 score;
     ngx_gov_rating_t          *rt;
     ngx_gov_redis_args_t       cmd;
     ngx_http_gov_main_conf_t  *gmcf;
 
-    const char  *argv[8];
-    size_t       argvlen[8];
+    const char  *argv[9];
+    size_t       argvlen[9];
 
     gmcf = ngx_http_get_module_main_conf(r, ngx_http_gov_module);
 
@@ -119,8 +130,9 @@ ngx_gov_rating_store(ngx_http_request_t *r, ngx_str_t *id, json_t *body,
     k1 = ngx_pnalloc(r->pool, gmcf->redis_prefix.len + 4 + id->len);
     k2 = ngx_pnalloc(r->pool, gmcf->redis_prefix.len + 12);
     k3 = ngx_pnalloc(r->pool, gmcf->redis_prefix.len + 4 + id->len);
+    clock = ngx_pnalloc(r->pool, NGX_GOV_TALLY_CLOCK_LEN);
 
-    if (rt == NULL || k1 == NULL || k2 == NULL || k3 == NULL
+    if (rt == NULL || k1 == NULL || k2 == NULL || k3 == NULL || clock == NULL
         || ngx_gov_rating_json(r, id, body, app, &text) != NGX_OK)
     {
         return NGX_ERROR;
@@ -151,7 +163,11 @@ ngx_gov_rating_store(ngx_http_request_t *r, ngx_str_t *id, json_t *body,
     argv[7] = (char *) sc;
     argvlen[7] = ngx_sprintf(sc, "%L", (int64_t) score) - sc;
 
-    cmd.argc = 8;
+    argv[8] = (char *) clock;
+    argvlen[8] = ngx_gov_tally_clock(&gmcf->bundles.calendar, ngx_time(),
+                                     clock);
+
+    cmd.argc = 9;
     cmd.argv = argv;
     cmd.argvlen = argvlen;
 
@@ -273,6 +289,7 @@ ngx_gov_rating_stored(redisReply *reply, void *data)
     }
 
     ngx_gov_metrics_inc(NGX_GOV_M_RATINGS + rt->score - 1);
+    ngx_gov_tally_touch();
     ngx_gov_pcache_drop(&rt->id);
 
     ngx_str_null(&empty);

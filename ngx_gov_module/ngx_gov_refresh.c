@@ -17,6 +17,7 @@
 
 #include "ngx_gov_lock.h"
 #include "ngx_gov_pcache.h"
+#include "ngx_gov_tally.h"
 #include "ngx_gov_answer.h"
 #include "ngx_gov_bundle_conf.h"
 #include "ngx_gov_dispatch.h"
@@ -418,6 +419,7 @@ ngx_gov_refresh_applied(redisReply *reply, void *data)
     {
         /* "ok": every cached copy goes */
         ngx_gov_pcache_drop(id);
+        ngx_gov_tally_touch();
     }
 
     ngx_free(id);

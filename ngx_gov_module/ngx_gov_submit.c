@@ -20,6 +20,7 @@
 
 #include "ngx_gov_metrics.h"
 #include "ngx_gov_events.h"
+#include "ngx_gov_tally.h"
 #include "ngx_gov_idmark.h"
 #include "ngx_gov_answer.h"
 #include "ngx_gov_page.h"
@@ -120,6 +121,15 @@ static const char  ngx_gov_submit_lua[] =
     "  i = i + 3\n"
     "end\n"
     "redis.call('ZADD', p .. 'user:' .. ARGV[9], tonumber(ARGV[4]), id)\n"
+    "local c, st = gov_clock(ARGV[#ARGV]), ARGV[#ARGV - 1]\n"
+    "if c then\n"
+    "  redis.call('HSET', p .. 'app:' .. id, 'stats', st)\n"
+    "  st = cjson.decode(st)\n"
+    "  gov_tally(c, 'b:' .. cjson.decode(ARGV[7]).bundle .. ':applications', 1)\n"
+    "  for item in pairs(st.i) do\n"
+    "    gov_tally(c, 'i:' .. item .. ':applications', 1)\n"
+    "  end\n"
+    "end\n"
     "for k = nu + 1, nu + tonumber(ARGV[nu]) do\n"
     "  redis.call('HINCRBY', p .. 'up:' .. ARGV[k], 'refs', 1)\n"
     "  redis.call('ZREM', p .. 'upidle', ARGV[k])\n"
@@ -924,7 +934,8 @@ ngx_gov_submit_persist(ngx_http_request_t *r, ngx_gov_submit_t *sc)
 {
     u_char                    *date, *now_ms, *lease, *nitems, *high, *hex;
     u_char                    *p, hash[32];
-    json_t                    *v;
+    json_t                    *v, *limits;
+    ngx_str_t                  stats;
     ngx_uint_t                 i, n, ready, nup;
     ngx_gov_item_t            *items, *it;
     ngx_gov_bundle_t          *b;
@@ -942,9 +953,10 @@ ngx_gov_submit_persist(ngx_http_request_t *r, ngx_gov_submit_t *sc)
 
     nup = json_array_size(sc->hexes);
 
-    argv = ngx_palloc(r->pool, (16 + 3 * n + nup) * sizeof(char *));
-    argvlen = ngx_palloc(r->pool, (16 + 3 * n + nup) * sizeof(size_t));
-    date = ngx_pnalloc(r->pool, GOV_ISO_DATE_LEN + 64 + 6 * NGX_INT64_LEN);
+    argv = ngx_palloc(r->pool, (18 + 3 * n + nup) * sizeof(char *));
+    argvlen = ngx_palloc(r->pool, (18 + 3 * n + nup) * sizeof(size_t));
+    date = ngx_pnalloc(r->pool, GOV_ISO_DATE_LEN + 64 + 6 * NGX_INT64_LEN
+                                + NGX_GOV_TALLY_CLOCK_LEN);
 
     if (argv == NULL || argvlen == NULL || date == NULL) {
         return NGX_ERROR;
@@ -1013,7 +1025,39 @@ ngx_gov_submit_persist(ngx_http_request_t *r, ngx_gov_submit_t *sc)
         ARG(16 + 3 * n + i, json_string_value(v), json_string_length(v));
     }
 
-    cmd.argc = (int) (16 + 3 * n + nup);
+    /*
+     * For the statistics: the day of submission and its working-day
+     * ordinal, and the time limits promised (the bundle's, each item's);
+     * then the clock the script counts the application by.
+     */
+
+    limits = json_object();
+
+    for (i = 0; i < n; i++) {
+        it = &items[b->item_idx[i]];
+        json_object_set_new(limits, (char *) it->id.data,
+                            json_integer((json_int_t) it->time_limit));
+    }
+
+    if (ngx_gov_json_text(r->pool,
+                          json_pack("{s:i, s:i, s:i, s:o}",
+                                    "d", sc->day,
+                                    "w", gov_calendar_ordinal(&bc->calendar,
+                                                              sc->day),
+                                    "l", (int) b->time_limit, "i", limits),
+                          0, &stats)
+        != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    ARG(16 + 3 * n + nup, stats.data, stats.len);
+
+    p = high + 2 * NGX_INT64_LEN;
+    ARG(17 + 3 * n + nup, p, ngx_gov_tally_clock(&bc->calendar, sc->submitted,
+                                                 p));
+
+    cmd.argc = (int) (18 + 3 * n + nup);
     cmd.argv = argv;
     cmd.argvlen = argvlen;
 
@@ -1071,6 +1115,8 @@ ngx_gov_submit_persisted(redisReply *reply, void *data)
         rc = ngx_gov_submit_replayed(sc, val, reply->element[2]);
         goto done;
     }
+
+    ngx_gov_tally_touch();
 
     sc->app_id.len = val->len;
     sc->app_id.data = ngx_pnalloc(r->pool, val->len);

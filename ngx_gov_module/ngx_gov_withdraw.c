@@ -22,6 +22,7 @@
 #include "ngx_gov_pcache.h"
 #include "ngx_gov_answer.h"
 #include "ngx_gov_events.h"
+#include "ngx_gov_tally.h"
 #include "ngx_gov_withdraw.h"
 #include "gov_date.h"
 #include "gov_http.h"
@@ -41,6 +42,7 @@ static const char  ngx_gov_withdraw_lua[] =
     "local p, id, now, today = ARGV[1], ARGV[2], tonumber(ARGV[3]),\n"
     "                          tonumber(ARGV[4])\n"
     "local key = p .. 'steps:' .. id\n"
+    "local c = gov_clock(ARGV[7])\n"
     "if redis.call('EXISTS', p .. 'app:' .. id) == 0 then\n"
     "  return {'unknown'}\n"
     "end\n"
@@ -52,11 +54,7 @@ static const char  ngx_gov_withdraw_lua[] =
     "  local item, step = all[i], cjson.decode(all[i + 1])\n"
     "  local was = step.state\n"
     "  if open[was] then\n"
-    "    if step.paused_since then\n"
-    "      step.pauses = step.pauses or {}\n"
-    "      table.insert(step.pauses, {step.paused_since, today})\n"
-    "      step.paused_since = nil\n"
-    "    end\n"
+    "    gov_unpause(step, c, today)\n"
     "    step.correction = nil\n"
     "    step.state = 'withdrawn'\n"
     "    step.updated_at = now\n"
@@ -74,6 +72,14 @@ static const char  ngx_gov_withdraw_lua[] =
     "  end\n"
     "end\n"
     "if #moved == 0 then return {'nothing'} end\n"
+    "local akey = p .. 'app:' .. id\n"
+    "local a = redis.call('HMGET', akey, 'stats', 'bundle', 'withdrawal')\n"
+    "if c and a[1] then\n"
+    "  if not a[3] then gov_tally(c, 'b:' .. a[2] .. ':withdrawn', 1) end\n"
+    "  for _, item in ipairs(moved) do\n"
+    "    gov_tally(c, 'i:' .. item .. ':withdrawn', 1)\n"
+    "  end\n"
+    "end\n"
     "redis.call('HSET', p .. 'app:' .. id, 'withdrawal',\n"
     "           cjson.encode({at = now, reason = ARGV[5], actor = ARGV[6]}))\n"
     "redis.call('HINCRBY', p .. 'app:' .. id, 'ver', 1)\n"
@@ -161,25 +167,27 @@ ngx_int_t
 ngx_gov_withdraw_store(ngx_http_request_t *r, ngx_str_t *id, json_t *body,
     ngx_uint_t form, ngx_str_t *actor)
 {
-    u_char                    *now, *day;
+    u_char                    *now, *day, *clock;
     json_t                    *v;
     ngx_gov_withdraw_t        *wd;
     ngx_gov_redis_args_t       cmd;
     ngx_http_gov_main_conf_t  *gmcf;
 
-    const char  *argv[9];
-    size_t       argvlen[9];
+    const char  *argv[10];
+    size_t       argvlen[10];
 
     gmcf = ngx_http_get_module_main_conf(r, ngx_http_gov_module);
 
     wd = ngx_pcalloc(r->pool, sizeof(ngx_gov_withdraw_t));
-    now = ngx_pnalloc(r->pool, NGX_TIME_T_LEN + NGX_INT_T_LEN);
+    now = ngx_pnalloc(r->pool, NGX_TIME_T_LEN + NGX_INT_T_LEN
+                               + NGX_GOV_TALLY_CLOCK_LEN);
 
     if (wd == NULL || now == NULL) {
         return NGX_ERROR;
     }
 
     day = now + NGX_TIME_T_LEN;
+    clock = day + NGX_INT_T_LEN;
 
     wd->request = r;
     wd->id = *id;
@@ -208,7 +216,11 @@ ngx_gov_withdraw_store(ngx_http_request_t *r, ngx_str_t *id, json_t *body,
     argv[8] = actor->len ? (char *) actor->data : "";
     argvlen[8] = actor->len;
 
-    cmd.argc = 9;
+    argv[9] = (char *) clock;
+    argvlen[9] = ngx_gov_tally_clock(&gmcf->bundles.calendar, ngx_time(),
+                                     clock);
+
+    cmd.argc = 10;
     cmd.argv = argv;
     cmd.argvlen = argvlen;
 
@@ -263,6 +275,7 @@ ngx_gov_withdraw_done(redisReply *reply, void *data)
 
     /* every cached copy of this progress goes at once */
     ngx_gov_pcache_drop(&wd->id);
+    ngx_gov_tally_touch();
 
     p = ngx_pnalloc(r->pool, sizeof("/progress/") - 1 + wd->id.len);
     if (p == NULL) {

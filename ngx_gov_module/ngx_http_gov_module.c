@@ -10,6 +10,8 @@
 
 #include "ngx_gov_metrics.h"
 #include "ngx_gov_idmark.h"
+#include "ngx_gov_tally.h"
+#include "ngx_gov_stats.h"
 #include "ngx_gov_lock.h"
 #include "ngx_gov_events.h"
 #include "ngx_gov_pcache.h"
@@ -135,6 +137,20 @@ static ngx_command_t  ngx_http_gov_commands[] = {
       ngx_http_gov_handler_directive,
       NGX_HTTP_LOC_CONF_OFFSET,
       NGX_GOV_H_LOGOUT,
+      NULL },
+
+    { ngx_string("gov_stats"),
+      NGX_HTTP_LOC_CONF|NGX_CONF_NOARGS|NGX_CONF_TAKE1,
+      ngx_http_gov_handler_directive,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      NGX_GOV_H_STATS,
+      NULL },
+
+    { ngx_string("gov_operator_claim"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE2,
+      ngx_gov_operator_claim_directive,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      0,
       NULL },
 
     { ngx_string("gov_bundles"),
@@ -404,7 +420,8 @@ ngx_http_gov_postconfiguration(ngx_conf_t *cf)
 
     if (ngx_gov_metrics_add_zone(cf) != NGX_OK
         || ngx_gov_idmark_add_zone(cf) != NGX_OK
-        || ngx_gov_lock_add_zone(cf) != NGX_OK)
+        || ngx_gov_lock_add_zone(cf) != NGX_OK
+        || ngx_gov_tally_add_zone(cf) != NGX_OK)
     {
         return NGX_ERROR;
     }
@@ -485,7 +502,25 @@ ngx_http_gov_init_main_conf(ngx_conf_t *cf, void *conf)
         ngx_str_set(&gmcf->redis_prefix, "gov:");
     }
 
+    /* the prefix is written into scripts as a Lua string */
+
+    if (ngx_strlchr(gmcf->redis_prefix.data,
+                    gmcf->redis_prefix.data + gmcf->redis_prefix.len, '\'')
+        || ngx_strlchr(gmcf->redis_prefix.data,
+                       gmcf->redis_prefix.data + gmcf->redis_prefix.len, '\\')
+        || ngx_strlchr(gmcf->redis_prefix.data,
+                       gmcf->redis_prefix.data + gmcf->redis_prefix.len, '\n'))
+    {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "invalid \"gov_redis_prefix\" \"%V\": "
+                           "no quote, backslash or newline",
+                           &gmcf->redis_prefix);
+        return NGX_CONF_ERROR;
+    }
+
     ngx_conf_init_uint_value(gmcf->jwt_cache, 100000);
+
+    ngx_gov_stats_init_main_conf(gmcf);
 
     if (ngx_gov_upload_init_conf(cf, &gmcf->upload) != NGX_CONF_OK) {
         return NGX_CONF_ERROR;
@@ -695,6 +730,11 @@ ngx_http_gov_handler_directive(ngx_conf_t *cf, ngx_command_t *cmd,
     case NGX_GOV_H_TEXT_SIZE:
         clcf->handler = ngx_gov_text_size_handler;
         break;
+
+    case NGX_GOV_H_STATS:
+        clcf->handler = ngx_gov_stats_handler;
+
+        return ngx_gov_stats_args(cf, glcf);
 
     case NGX_GOV_H_BUNDLES:
         clcf->handler = ngx_http_gov_bundles_handler;

@@ -108,6 +108,14 @@ my @bad = (
       qr/"gov_notify_claim_idle" directive invalid value in \S+:\d+/ ],
     [ "gov_redis_prefix 'a b';\n    gov_events;",
       qr/"gov_events" needs a key prefix of letters, digits and ":_.-" only, not "a b"/ ],
+    [ q{gov_redis_prefix "it's:";},
+      qr/invalid "gov_redis_prefix" "it's:": no quote, backslash or newline/ ],
+    [ 'gov_operator_claim role;',
+      qr/invalid number of arguments in "gov_operator_claim" directive in \S+:\d+/ ],
+    [ 'gov_operator_claim "" operator;',
+      qr/"gov_operator_claim" needs a claim name and a value, neither empty in \S+:\d+/ ],
+    [ "gov_operator_claim role operator;\n    gov_operator_claim roles admin;",
+      qr/"gov_operator_claim" directive is duplicate in \S+:\d+/ ],
 );
 
 for my $case (@bad) {
@@ -130,6 +138,16 @@ $t->write_conf(server => "    location /x { gov_status; gov_health; }\n");
 like($out,
      qr/"gov_health" directive is duplicate: a location has one gov handler in \S+:\d+/,
      'two gov handlers in one location are refused');
+
+for my $case ([ 'gov_stats ttl=soon;', qr/invalid time "soon" in gov_stats ttl= in \S+:\d+/ ],
+                [ 'gov_stats max_age=1m;',
+                  qr/invalid parameter "max_age=1m" in gov_stats, only "ttl=TIME" in \S+:\d+/ ])
+{
+    $t->write_conf(server => "    location /stats/ { $case->[0] }\n");
+    ($rc, $out) = $t->test_conf;
+    isnt($rc, 0, "nginx -t fails: $case->[0]");
+    like($out, $case->[1], '... with a precise message and file:line');
+}
 
 $t->write_conf(
     server => "    location /x { proxy_pass http://127.0.0.1:1; gov_status; }\n");

@@ -126,6 +126,7 @@ EOF
     location /uploads/ { client_max_body_size 25m; gov_upload; }
     location /progress/ { gov_progress; }
     location /callback/ { gov_callback; }
+    location /stats/ { gov_stats; }
     location /internal/departments/ {
         internal;
         proxy_pass http://gov_departments/departments/;

@@ -81,6 +81,7 @@ EOF
     location /bundles/ { gov_bundles; }
     location /progress/ { gov_progress; }
     location /callback/ { gov_callback; }
+    location /stats/ { gov_stats; }
     location /uploads/ { gov_upload; }
     location = /gov/health { gov_health; }
     location = /gov/status { gov_status; }
@@ -206,6 +207,25 @@ is(post_json("/progress/$id/rating", { score => 5, comment => '很好' }, %auth)
    ->{status}, 204, 'a rating');
 is(post_json("/progress/$id/rating", { score => 5 }, %auth)->{status}, 409,
    'a second rating');
+
+# the statistics, and the operators' side
+my %op = (Authorization => 'Bearer ' . $t->token(key => 'hs', alg => 'HS256',
+    kid => 'h1', sub => 'OP-1', claims => '{"role":"operator"}'));
+$res = $t->get('/stats/');
+is($res->{status}, 200, 'the statistics');
+is($t->get('/stats/?year=2026')->{status}, 200, 'a year\'s');
+is($t->get('/stats/?month=13')->{status}, 400, 'a bad period');
+is($t->get('/stats/', headers => { 'If-None-Match' => $res->{headers}{etag} })
+   ->{status}, 304, 'unchanged');
+is($t->get('/stats/ratings/', headers => \%op)->{status}, 200,
+   'open bad ratings');
+is($t->get('/stats/ratings/', headers => \%auth)->{status}, 403,
+   '... not to a citizen');
+is($t->get('/stats/ratings/')->{status}, 401, '... nor to nobody');
+is(post_json("/stats/ratings/$id/rectification", { note => '整改' }, %op)
+   ->{status}, 409, 'a good rating is not rectified');
+is(post_json("/stats/ratings/$id/rectification", { note => '' }, %op)
+   ->{status}, 422, 'an empty note');
 is(post_json("/progress/$id/withdrawal", { reason => 'x' }, %auth)->{status},
    409, 'nothing left to withdraw');
 

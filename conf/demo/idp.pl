@@ -66,6 +66,8 @@ my @people = (
     { id => 'agent', sub => '110101199001011234', name => '张三',
       act => 'AGENT-0001', agent => '王五',
       label => '王五（帮办代办，代张三办理）' },
+    { id => 'operator', sub => 'OP-0001', name => '赵六', role => 'operator',
+      label => '赵六（政务服务中心工作人员，差评整改）' },
 );
 my %person = map { $_->{id} => $_ } @people;
 
@@ -349,6 +351,7 @@ sub token {
                 '--claim', "nonce=$rec->{nonce}");
     push @args, '--act', $p->{act}, '--claim', "agent_name=$p->{agent}"
         if $p->{act};
+    push @args, '--claim', "role=$p->{role}" if $p->{role};
 
     my $id = run_tool(map { utf8::is_utf8($_) ? encode_utf8($_) : $_ }
                       @args);

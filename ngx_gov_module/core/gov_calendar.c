@@ -306,3 +306,39 @@ gov_calendar_between(const gov_calendar_t *cal, int from, int to)
 
     return n;
 }
+
+
+int
+gov_calendar_ordinal(const gov_calendar_t *cal, int day)
+{
+    int     n, d, wd, normal;
+    size_t  i;
+
+    if (day <= 0) {
+        return 0;
+    }
+
+    /* Monday to Friday in (0, day]: five a week, then the days left */
+
+    n = day / 7 * 5;
+
+    for (d = day - day % 7 + 1; d <= day; d++) {
+        wd = gov_weekday(d);
+        n += (wd != 0 && wd != 6);
+    }
+
+    /* then the calendar's holidays on weekdays and workdays on weekends */
+
+    for (i = 0; cal && i < cal->ndays && cal->days[i].day <= day; i++) {
+        if (cal->days[i].day <= 0) {
+            continue;
+        }
+
+        wd = gov_weekday(cal->days[i].day);
+        normal = (wd != 0 && wd != 6);
+
+        n += cal->days[i].workday - normal;
+    }
+
+    return n;
+}

@@ -52,5 +52,12 @@ int gov_calendar_add(const gov_calendar_t *cal, int start, int n);
 /* working days in (from, to]; 0 when to <= from */
 int gov_calendar_between(const gov_calendar_t *cal, int from, int to);
 
+/*
+ * The working days in (0, day]: ordinal(b) - ordinal(a) is
+ * gov_calendar_between(a, b) for 0 <= a <= b, found without walking the
+ * days (a script that counts on-time finishes needs only numbers).
+ */
+int gov_calendar_ordinal(const gov_calendar_t *cal, int day);
+
 
 #endif /* _GOV_CALENDAR_H_INCLUDED_ */

@@ -1559,3 +1559,25 @@ gov_jwt_name(json_t *claims)
 
     return json_is_string(v) ? json_string_value(v) : NULL;
 }
+
+
+int
+gov_jwt_claim_holds(json_t *claims, const char *name, const char *value)
+{
+    size_t   i;
+    json_t  *v, *e;
+
+    v = json_object_get(claims, name);
+
+    if (json_is_string(v)) {
+        return strcmp(json_string_value(v), value) == 0;
+    }
+
+    json_array_foreach(v, i, e) {
+        if (json_is_string(e) && strcmp(json_string_value(e), value) == 0) {
+            return 1;
+        }
+    }
+
+    return 0;
+}

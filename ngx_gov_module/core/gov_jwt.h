@@ -160,5 +160,11 @@ const char *gov_jwt_subject(json_t *claims);
 const char *gov_jwt_actor(json_t *claims);
 const char *gov_jwt_name(json_t *claims);
 
+/*
+ * 1 when the claim "name" is the string "value" or an array holding it
+ * (gov_operator_claim: role "operator", or roles ["operator", ...]).
+ */
+int gov_jwt_claim_holds(json_t *claims, const char *name, const char *value);
+
 
 #endif /* _GOV_JWT_H_INCLUDED_ */

@@ -499,6 +499,39 @@ try {
     check(new URL(page.url()).pathname === '/idp/authorize',
           'after logout, progress asks for a login again', page.url());
 
+    // --- the public statistics (阳光公开) and the operators' page ------------
+
+    res = await page.goto(`${base}/stats/`);
+    check(res.status() === 200, 'the statistics page');
+    text = await page.innerText('main');
+    check(text.includes('红黑榜') && text.includes('新生儿出生一件事'),
+          'it shows the boards and the bundle', text.slice(0, 200));
+    check(await page.locator('svg[role=img] title').count() >= 2,
+          'charts drawn on the server, titled');
+    check(await page.locator('table caption').count() >= 3,
+          'the same figures as tables with captions');
+    check(/按期办结率/.test(text) && /满意率/.test(text),
+          'on-time rate and satisfaction in words');
+    await readable('statistics');
+    await snap('statistics');
+
+    const opContext = await browser.newContext({
+        viewport: { width: 390, height: 844 }, isMobile: true, hasTouch: true,
+        locale: 'zh-CN', javaScriptEnabled: js });
+    const op = await opContext.newPage();
+    await op.goto(`${base}/stats/ratings/`);
+    check(new URL(op.url()).pathname === '/idp/authorize',
+          'the operators\' page asks for a login', op.url());
+    await Promise.all([
+        op.waitForURL((u) => u.pathname === '/stats/ratings/', { timeout: 15000 })
+            .catch(() => {}),
+        op.click('text=赵六（政务服务中心工作人员，差评整改）'),
+    ]);
+    check(new URL(op.url()).pathname === '/stats/ratings/',
+          'an operator reaches the list of bad ratings', op.url());
+    check((await op.innerText('h1')).includes('差评整改'), 'the page is titled');
+    await opContext.close();
+
     // --- the waiting room (a zone letting one visitor in a minute) ---------
 
     let waiting = null;

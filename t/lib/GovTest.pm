@@ -480,6 +480,11 @@ sub write_conf {
     my $workers = $o{workers} // 2;
     my $p = $self->{prefix};
     my $load = $self->load_modules(%o);
+    # nginx keeps only the environment it is told to for its workers
+    my $env = $self->{faketime}
+        ? "env FAKETIME_TIMESTAMP_FILE;\nenv FAKETIME_NO_CACHE;\n"
+          . "env FAKETIME_DONT_FAKE_MONOTONIC;\nenv TZ;\n"
+        : '';
 
     my $conf = <<"CONF";
 ${load}${user}worker_processes $workers;
@@ -487,7 +492,7 @@ daemon on;
 master_process on;
 pid $p/logs/nginx.pid;
 error_log $p/logs/error.log info;
-@{[ $o{main} // '' ]}
+${env}@{[ $o{main} // '' ]}
 
 events {
     worker_connections 1024;
@@ -527,6 +532,9 @@ sub expand {
     return $s;
 }
 
+our $FAKETIME_LIB = (glob '/usr/lib/*/faketime/libfaketime.so.1')[0]
+    // '/usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1';
+
 sub _nginx_cmd {
     my ($self, @args) = @_;
 
@@ -549,15 +557,40 @@ sub _nginx_cmd {
 sub _env {
     my ($self) = @_;
     my %env;
+    my @preload;
     if ($ENV{TEST_NGINX_PRELOAD}) {
-        $env{LD_PRELOAD} = join ' ', split ' ', $ENV{TEST_NGINX_PRELOAD};
+        push @preload, split ' ', $ENV{TEST_NGINX_PRELOAD};
         $env{ASAN_OPTIONS} = "log_path=$self->{prefix}/logs/asan"
             . ':detect_leaks=0:abort_on_error=0:detect_odr_violation=0';
         $env{UBSAN_OPTIONS} = "log_path=$self->{prefix}/logs/ubsan"
             . ':print_stacktrace=1';
     }
+    if ($self->{faketime}) {
+        # libfaketime (Debian's): nginx's clock moved by the offset in the
+        # file, read again on every call; timers keep the real clock
+        push @preload, $FAKETIME_LIB;
+        $env{FAKETIME_TIMESTAMP_FILE} = $self->{faketime};
+        $env{FAKETIME_NO_CACHE} = 1;
+        $env{FAKETIME_DONT_FAKE_MONOTONIC} = 1;
+        $env{TZ} = 'UTC';
+    }
+    $env{LD_PRELOAD} = join ' ', @preload if @preload;
     return %env;
 }
+
+# nginx's wall clock set to "epoch" from now on (libfaketime; call it
+# before start_nginx the first time); returns the offset in seconds
+sub fake_time {
+    my ($self, $epoch) = @_;
+    die "libfaketime is not installed ($FAKETIME_LIB)\n" unless -e $FAKETIME_LIB;
+    $self->{faketime} //= "$self->{prefix}/faketime";
+    $self->{time_offset} = int($epoch - time);
+    $self->write_file('faketime', sprintf("%+ds\n", $self->{time_offset}));
+    return $self->{time_offset};
+}
+
+# nginx's idea of now
+sub now { int(time) + ($_[0]{time_offset} // 0) }
 
 # runs nginx with arguments, returns (exit status, output)
 sub run_nginx {
@@ -801,6 +834,10 @@ sub gov_token {
     my ($self, @args) = @_;
     # a backend's child ignores SIGCHLD: the tool's exit status is wanted
     local $SIG{CHLD} = 'DEFAULT';
+    # minted on nginx's clock when it is moved (iat is checked)
+    local $ENV{LD_PRELOAD} = $FAKETIME_LIB if $self->{faketime};
+    local $ENV{FAKETIME} = sprintf '%+ds', $self->{time_offset}
+        if $self->{faketime};
     open my $fh, '-|', $self->token_tool, @args
         or die "gov-token: $!\n";
     local $/;
