@@ -155,6 +155,22 @@ ngx_gov_stats_init_main_conf(ngx_http_gov_main_conf_t *gmcf)
 }
 
 
+/* the worker's figures, freed when it exits (the module is unloaded) */
+
+void
+ngx_gov_stats_exit_process(ngx_cycle_t *cycle)
+{
+    ngx_uint_t  i;
+
+    for (i = 0; i < NGX_GOV_STATS_MEMOS; i++) {
+        if (ngx_gov_stats_memos[i].body) {
+            ngx_free(ngx_gov_stats_memos[i].body);
+            ngx_gov_stats_memos[i].body = NULL;
+        }
+    }
+}
+
+
 /* gov_operator_claim CLAIM VALUE */
 
 char *

@@ -28,6 +28,7 @@ char *ngx_gov_stats_args(ngx_conf_t *cf, ngx_http_gov_loc_conf_t *glcf);
 char *ngx_gov_operator_claim_directive(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 void ngx_gov_stats_init_main_conf(ngx_http_gov_main_conf_t *gmcf);
+void ngx_gov_stats_exit_process(ngx_cycle_t *cycle);
 
 
 #endif /* _NGX_GOV_STATS_H_INCLUDED_ */

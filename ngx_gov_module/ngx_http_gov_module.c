@@ -632,6 +632,7 @@ ngx_http_gov_exit_process(ngx_cycle_t *cycle)
     ngx_gov_dispatch_exit_process(cycle);
     ngx_gov_upload_exit_process(cycle);
     ngx_gov_progress_exit_process(cycle);
+    ngx_gov_stats_exit_process(cycle);
     ngx_gov_oidc_exit_process(cycle);
     ngx_http_gov_token_exit_process(cycle);
     ngx_gov_redis_exit_process(cycle);

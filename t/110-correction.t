@@ -286,8 +286,12 @@ is_deeply([ @{ $delivered->{headers} }{qw(x-gov-subject x-gov-actor)} ],
           'from the citizen, answered by the agent: both told');
 is(step()->{state}, 'received', "the department's 2xx moves the step to received");
 $raw = decode_json($t->redis_cmd('HGET', "gov:steps:$id", 'nhc'));
-is_deeply($raw->{pauses}, [ [ $asked - 14, $asked ] ],
+is_deeply([ map { [ @$_[0, 1] ] } @{ $raw->{pauses} } ],
+          [ [ $asked - 14, $asked ] ],
           'the days in correction end when the answer is received');
+my $p = $raw->{pauses}[0];
+ok(@$p == 4 && $p->[3] >= $p->[2],
+   '... with their working-day ordinals, for the statistics');
 ok(!exists $raw->{paused_since}, 'the clock runs again');
 sub plus_days {
     my ($date, $n) = @_;
