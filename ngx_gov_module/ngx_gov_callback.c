@@ -82,6 +82,7 @@ static const char  ngx_gov_callback_lua[] =
     "redis.call('DEL', p .. 'doc:' .. id)\n"
     "redis.call('SET', ARGV[10], '1', 'EX', 900)\n"
     "redis.call('ZREM', p .. 'retry', id .. '|' .. item)\n"
+    "gov_due(id, item, step)\n"
     "if new == 'approved' or new == 'denied' then\n"
     "  gov_step_done(c, id, item, step)\n"
     "end\n"

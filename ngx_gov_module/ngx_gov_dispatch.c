@@ -37,6 +37,7 @@
 #define NGX_GOV_LEDGER_AGE_MS     600000
 #define NGX_GOV_LEDGER_RETRY_MS   200
 #define NGX_GOV_LEDGER_POLL_MS    50
+#define NGX_GOV_BACKLOG_MS        5000
 #define NGX_GOV_RECORD_ARGS       13
 
 
@@ -59,6 +60,7 @@ typedef struct {
 
 
 static ngx_event_t  ngx_gov_poll_ev;
+static ngx_event_t  ngx_gov_backlog_ev;
 static ngx_event_t  ngx_gov_ledger_ev;
 static ngx_queue_t  ngx_gov_ledger;
 static ngx_uint_t   ngx_gov_ledger_n;
@@ -95,6 +97,7 @@ static const char  ngx_gov_result_lua[] =
     "  step.updated_at = tonumber(ARGV[6])\n"
     "  redis.call('HSET', key, item, cjson.encode(step))\n"
     "  redis.call('ZREM', p .. 'retry', member)\n"
+    "  gov_due(id, item, step)\n"
     "  redis.call('HINCRBY', p .. 'app:' .. id, 'ver', 1)\n"
     "  redis.call('DEL', p .. 'doc:' .. id)\n"
     "  if ARGV[4] == 'received' then\n"
@@ -147,6 +150,22 @@ static const char  ngx_gov_result_lua[] =
     "return 1\n";
 
 
+/*
+ * How the backlog stands, for gov_status: the retry queue, its entries
+ * due now, and the steps past their deadline ("due" holds the ordinal of
+ * each running step's deadline; a weekend after the deadline is past it).
+ */
+
+static const char  ngx_gov_backlog_lua[] =
+    "local p, w = ARGV[1], tonumber(ARGV[3])\n"
+    "local over = redis.call('ZCOUNT', p .. 'due', '-inf', '(' .. w)\n"
+    "if ARGV[4] ~= '1' then\n"
+    "  over = over + redis.call('ZCOUNT', p .. 'due', w, w)\n"
+    "end\n"
+    "return {redis.call('ZCARD', p .. 'retry'),\n"
+    "        redis.call('ZCOUNT', p .. 'retry', '-inf', ARGV[2]), over}\n";
+
+
 static const char  ngx_gov_claim_lua[] =
     "local p, now, lease = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3])\n"
     "local due = redis.call('ZRANGEBYSCORE', p .. 'retry', '-inf', now,\n"
@@ -184,6 +203,8 @@ static void ngx_gov_outcome_send(ngx_gov_outcome_t *o);
 static void ngx_gov_outcome_recorded(redisReply *reply, void *data);
 static void ngx_gov_ledger_handler(ngx_event_t *ev);
 static void ngx_gov_poll(ngx_event_t *ev);
+static void ngx_gov_backlog(ngx_event_t *ev);
+static void ngx_gov_backlog_done(redisReply *reply, void *data);
 static void ngx_gov_claimed(redisReply *reply, void *data);
 static void ngx_gov_retry_done(ngx_gov_batch_t *batch);
 static void ngx_gov_retry_one(ngx_gov_batch_t *batch, redisReply **e);
@@ -691,6 +712,19 @@ ngx_gov_dispatch_init_process(ngx_cycle_t *cycle)
 
     ngx_add_timer(&ngx_gov_poll_ev, NGX_GOV_POLL_MS + ngx_random() % 500);
 
+    if (ngx_worker == 0) {
+        /* one worker a node looks at the backlog for gov_status */
+        ngx_gov_redis_script(ngx_gov_backlog_lua,
+                             sizeof(ngx_gov_backlog_lua) - 1);
+
+        ngx_gov_backlog_ev.handler = ngx_gov_backlog;
+        ngx_gov_backlog_ev.log = cycle->log;
+        ngx_gov_backlog_ev.data = cycle;
+        ngx_gov_backlog_ev.cancelable = 1;
+
+        ngx_add_timer(&ngx_gov_backlog_ev, 1000);
+    }
+
     ngx_queue_init(&ngx_gov_ledger);
     ngx_gov_ledger_ev.handler = ngx_gov_ledger_handler;
     ngx_gov_ledger_ev.log = cycle->log;
@@ -707,6 +741,10 @@ ngx_gov_dispatch_exit_process(ngx_cycle_t *cycle)
         ngx_del_timer(&ngx_gov_poll_ev);
     }
 
+    if (ngx_gov_backlog_ev.timer_set) {
+        ngx_del_timer(&ngx_gov_backlog_ev);
+    }
+
     if (ngx_gov_ledger_ev.timer_set) {
         ngx_del_timer(&ngx_gov_ledger_ev);
     }
@@ -717,6 +755,71 @@ ngx_gov_dispatch_exit_process(ngx_cycle_t *cycle)
                       "gov: %ui outcomes not recorded when the worker "
                       "exited", ngx_gov_ledger_n);
     }
+}
+
+
+static void
+ngx_gov_backlog(ngx_event_t *ev)
+{
+    int                        day;
+    u_char                     now[NGX_INT64_LEN], w[NGX_INT_T_LEN];
+    size_t                     argvlen[7];
+    const char                *argv[7];
+    ngx_gov_bundles_conf_t    *bc;
+    ngx_http_gov_main_conf_t  *gmcf;
+
+    if (ngx_exiting || ngx_quit || ngx_terminate) {
+        return;
+    }
+
+    ngx_add_timer(ev, NGX_GOV_BACKLOG_MS);
+
+    if (!ngx_gov_redis_available()) {
+        return;
+    }
+
+    gmcf = ngx_http_cycle_get_module_main_conf(ngx_cycle, ngx_http_gov_module);
+    bc = &gmcf->bundles;
+    day = gov_day(ngx_time());
+
+    argv[0] = "EVAL";
+    argvlen[0] = 4;
+    argv[1] = ngx_gov_backlog_lua;
+    argvlen[1] = sizeof(ngx_gov_backlog_lua) - 1;
+    argv[2] = "0";
+    argvlen[2] = 1;
+    argv[3] = (char *) gmcf->redis_prefix.data;
+    argvlen[3] = gmcf->redis_prefix.len;
+    argv[4] = (char *) now;
+    argvlen[4] = ngx_sprintf(now, "%T%03M", ngx_time(), (ngx_msec_t) 0)
+                 - now;
+    argv[5] = (char *) w;
+    argvlen[5] = ngx_sprintf(w, "%d", gov_calendar_ordinal(&bc->calendar,
+                                                           day))
+                 - w;
+    argv[6] = gov_calendar_is_workday(&bc->calendar, day) ? "1" : "0";
+    argvlen[6] = 1;
+
+    (void) ngx_gov_redis_send(ev->log, ngx_gov_backlog_done, NULL, NULL, 7,
+                              argv, argvlen);
+}
+
+
+static void
+ngx_gov_backlog_done(redisReply *reply, void *data)
+{
+    if (reply == NULL || reply->type != REDIS_REPLY_ARRAY
+        || reply->elements != 3
+        || reply->element[0]->type != REDIS_REPLY_INTEGER
+        || reply->element[1]->type != REDIS_REPLY_INTEGER
+        || reply->element[2]->type != REDIS_REPLY_INTEGER)
+    {
+        return;
+    }
+
+    ngx_gov_metrics_backlog_set((ngx_atomic_uint_t) reply->element[0]->integer,
+                                (ngx_atomic_uint_t) reply->element[1]->integer,
+                                (ngx_atomic_uint_t) reply->element[2]->integer);
 }
 
 

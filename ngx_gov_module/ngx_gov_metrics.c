@@ -30,6 +30,8 @@ typedef struct {
     ngx_atomic_t              targets[NGX_GOV_MT_KINDS]
                                      [NGX_GOV_METRICS_TARGETS];
     ngx_atomic_t              events_appended;
+    ngx_atomic_t              backlog[3];   /* queued, due, overdue */
+    ngx_atomic_t              backlog_known;
     ngx_atomic_t              queues[NGX_GOV_MQ_KINDS]
                                     [NGX_GOV_METRICS_QUEUES];
     ngx_gov_metrics_slot_t    slots[NGX_GOV_METRICS_SLOTS];
@@ -405,6 +407,19 @@ ngx_gov_metrics_target_set(ngx_uint_t kind, ngx_uint_t target,
 
 
 void
+ngx_gov_metrics_backlog_set(ngx_atomic_uint_t queued, ngx_atomic_uint_t due,
+    ngx_atomic_uint_t overdue)
+{
+    if (ngx_gov_metrics) {
+        ngx_gov_metrics->backlog[0] = queued;
+        ngx_gov_metrics->backlog[1] = due;
+        ngx_gov_metrics->backlog[2] = overdue;
+        ngx_gov_metrics->backlog_known = 1;
+    }
+}
+
+
+void
 ngx_gov_metrics_events_set(ngx_atomic_uint_t appended)
 {
     if (ngx_gov_metrics) {
@@ -483,7 +498,7 @@ ngx_gov_metrics_text(ngx_pool_t *pool, ngx_gov_bundles_conf_t *bc,
         return NGX_DECLINED;
     }
 
-    size = 1024
+    size = 1536
            + (NGX_GOV_M_COUNTERS + NGX_GOV_G_GAUGES) * 256
            + NGX_GOV_H_HANDLERS * (sizeof(ngx_gov_metrics_codes)
                                    / sizeof(ngx_uint_t)) * 96
@@ -572,6 +587,24 @@ ngx_gov_metrics_counters_text(u_char *p)
         d = &ngx_gov_metrics_gauges[i];
         p = ngx_gov_metrics_header(p, d);
         p = ngx_sprintf(p, "%V %A\n", &d->name, ngx_gov_metrics_gauge_sum(i));
+    }
+
+    if (ngx_gov_metrics->backlog_known) {
+        p = ngx_sprintf(p,
+                "# HELP gov_retry_queued Steps and notices in the retry "
+                "queue (all nodes, as Redis holds them).\n"
+                "# TYPE gov_retry_queued gauge\n"
+                "gov_retry_queued %uA\n"
+                "# HELP gov_retry_due Of those, the ones due now (past "
+                "their backoff).\n"
+                "# TYPE gov_retry_due gauge\n"
+                "gov_retry_due %uA\n"
+                "# HELP gov_steps_overdue Steps past their working-day "
+                "deadline with their clock running (all nodes).\n"
+                "# TYPE gov_steps_overdue gauge\n"
+                "gov_steps_overdue %uA\n",
+                ngx_gov_metrics->backlog[0], ngx_gov_metrics->backlog[1],
+                ngx_gov_metrics->backlog[2]);
     }
 
     workers = 0;

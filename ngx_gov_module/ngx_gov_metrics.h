@@ -125,6 +125,10 @@ void ngx_gov_metrics_target(ngx_uint_t kind, ngx_uint_t target);
 void ngx_gov_metrics_target_set(ngx_uint_t kind, ngx_uint_t target,
     ngx_atomic_uint_t value);
 void ngx_gov_metrics_events_set(ngx_atomic_uint_t appended);
+
+/* the retry queue and the steps past their deadline, as Redis holds them */
+void ngx_gov_metrics_backlog_set(ngx_atomic_uint_t queued,
+    ngx_atomic_uint_t due, ngx_atomic_uint_t overdue);
 void ngx_gov_metrics_queue(ngx_uint_t kind, ngx_uint_t queue,
     ngx_atomic_uint_t n);
 void ngx_gov_metrics_queue_set(ngx_uint_t kind, ngx_uint_t queue,

@@ -82,6 +82,23 @@ static const char  ngx_gov_tally_lua_body[] =
     "  local st = redis.call('HGET', GOV_P .. 'app:' .. id, 'stats')\n"
     "  return st and cjson.decode(st)\n"
     "end\n"
+    /* the steps whose clock runs, by the ordinal of their deadline: the
+     * ones past it are gov_steps_overdue */
+    "local function gov_due(id, item, s)\n"
+    "  local m, t = id .. '|' .. item, s.state\n"
+    "  if s.accepted_w and t ~= 'correction' and t ~= 'special'\n"
+    "     and t ~= 'approved' and t ~= 'delivered' and t ~= 'denied'\n"
+    "     and t ~= 'refused' and t ~= 'withdrawn' then\n"
+    "    local st = gov_stats_of(id)\n"
+    "    local lim = st and st.i and st.i[item]\n"
+    "    if lim then\n"
+    "      redis.call('ZADD', GOV_P .. 'due',\n"
+    "                 s.accepted_w + lim + gov_paused_w(s), m)\n"
+    "      return\n"
+    "    end\n"
+    "  end\n"
+    "  redis.call('ZREM', GOV_P .. 'due', m)\n"
+    "end\n"
     /* a step just decided (approved or denied): its item's figures */
     "local function gov_step_done(c, id, item, s)\n"
     "  if not c or not s.accepted_w then return end\n"

@@ -68,6 +68,7 @@ static const char  ngx_gov_withdraw_lua[] =
     "      redis.call('ZADD', p .. 'retry', 0, member)\n"
     "    end\n"
     "    redis.call('HSET', key, item, cjson.encode(step))\n"
+    "    gov_due(id, item, step)\n"
     "    moved[#moved + 1] = item\n"
     "  end\n"
     "end\n"

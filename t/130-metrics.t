@@ -26,6 +26,10 @@ my $secret = 'department-secret-0123456789';
 $t->write_file('conf/dept.secret', "$secret\n");
 
 $t->backend(sub {
+    my ($req) = @_;
+    # an application for 失败 finds the department down
+    return { status => 503, body => 'down' }
+        if ($req->{body} // '') =~ /\x{5931}\x{8d25}|\xe5\xa4\xb1\xe8\xb4\xa5/;
     return { status => 200, body => encode_json({ receipt => 'R-1' }) };
 }, name => 'dept');
 $t->backend(sub { return { status => 204, body => '' } }, name => 'sms');
@@ -95,6 +99,17 @@ ok($t->wait_for(sub {
        $t->get('/status')->{content}
            =~ /^gov_notify_delivered_total\{target="\/internal\/sms"\} [1-9]/m
    }, 10), 'events delivered');
+
+# the backlog: a department down keeps a step in the retry queue
+$res = $t->post('/bundles/newborn/applications',
+                body => encode_json({ fields => { name => '失败' } }),
+                headers => { 'Content-Type' => 'application/json', %auth });
+is($res->{status}, 201, 'an application its department cannot take');
+ok($t->wait_for(sub { ($t->metrics('/status')->{gov_retry_queued} // 0) >= 1 },
+                15), 'gov_retry_queued counts its step');
+my $m = $t->metrics('/status');
+is($m->{gov_steps_overdue}, 0, 'gov_steps_overdue: none yet');
+ok(defined $m->{gov_retry_due}, 'gov_retry_due is there');
 
 my $text = $t->get('/status')->{content};
 $t->write_file('status.txt', $text);

@@ -68,6 +68,7 @@ EOF
     location /progress/ { gov_progress; }
     location /callback/ { gov_callback; }
     location /stats/ { gov_stats; }
+    location = /gov/status { gov_status; }
     location /internal/dept { internal;
                               proxy_pass http://127.0.0.1:%%BACKEND:dept%%/s; }
 EOF
@@ -252,6 +253,22 @@ set_day('2026-11-09');                      # Monday: 4 working days paused
 callback($a1, 'cdc', 'accepted');
 
 set_day('2026-11-13');
+
+# gov_steps_overdue against the progress documents' own flags
+sub overdue_flags {
+    my $n = 0;
+    for my $id (keys %apps) {
+        my $doc = $t->get("/progress/$id", headers => \%auth)->{json};
+        $n += grep { $_->{overdue} } @{ $doc->{steps} };
+    }
+    return $n;
+}
+is(overdue_flags(), 3, 'on 13 November three steps are overdue '
+   . '(nhc and cdc of the second, cdc of the third; not the paused one)');
+ok($t->wait_for(sub { ($t->metrics->{gov_steps_overdue} // -1) == 3 }, 15),
+   'gov_steps_overdue says 3 as well')
+    or diag explain $t->metrics->{gov_steps_overdue};
+
 callback($a1, 'cdc', 'approved');           # 9 - 4 paused = 5 of 5: on time
 callback($a2, 'nhc', 'approved');           # 9 of 3: late
 callback($a2, 'cdc', 'denied');             # 9 of 5: late
@@ -270,6 +287,13 @@ rate($a3, 2);
 
 set_day('2026-12-02');
 callback($a5, 'nhc', 'approved');           # 1 of 3: on time
+
+is(overdue_flags(), 0, 'by 2 December nothing is overdue');
+ok($t->wait_for(sub { ($t->metrics->{gov_steps_overdue} // -1) == 0 }, 15),
+   'gov_steps_overdue: 0');
+my $m = $t->metrics;
+is_deeply([ @$m{qw(gov_retry_queued gov_retry_due)} ], [ 0, 0 ],
+          'the retry queue is empty: gov_retry_queued and gov_retry_due 0');
 
 # --- every figure as the test counted it --------------------------------------
 
