@@ -125,6 +125,53 @@ async function readable(what, except = []) {
         };
     });
     await accessible(what, except);
+    // 适老化 beyond axe: contrast (WCAG's formula) of every text shown,
+    // 4.5:1 at least and 7:1 for body text; and no state told by colour
+    // alone (every coloured marker carries words)
+    const seen = await page.evaluate(() => {
+        const parse = (c) => {
+            const m = /rgba?\(([^)]+)\)/.exec(c);
+            if (!m) return null;
+            const p = m[1].split(',').map(Number);
+            return { r: p[0], g: p[1], b: p[2], a: p.length > 3 ? p[3] : 1 };
+        };
+        const lum = (c) => {
+            const f = (v) => { v /= 255;
+                return v <= 0.03928 ? v / 12.92 : Math.pow((v + 0.055) / 1.055, 2.4); };
+            return 0.2126 * f(c.r) + 0.7152 * f(c.g) + 0.0722 * f(c.b);
+        };
+        const behind = (el) => {
+            for (; el; el = el.parentElement) {
+                const c = parse(getComputedStyle(el).backgroundColor);
+                if (c && c.a > 0.99) return c;
+            }
+            return { r: 255, g: 255, b: 255, a: 1 };
+        };
+        const low = [];
+        let body = 0;
+        for (const el of document.querySelectorAll('body *')) {
+            if (!el.getClientRects().length) continue;
+            if (![...el.childNodes].some((n) => n.nodeType === 3 && n.textContent.trim())) continue;
+            const fg = parse(getComputedStyle(el).color);
+            if (!fg) continue;
+            const a = lum(fg), b = lum(behind(el));
+            const ratio = (Math.max(a, b) + 0.05) / (Math.min(a, b) + 0.05);
+            const isBody = ['P', 'LI', 'TD', 'DD', 'DT', 'LABEL'].includes(el.tagName);
+            body += isBody;
+            if (ratio < 4.5 || (isBody && ratio < 7)) {
+                low.push(`${el.tagName.toLowerCase()}${el.className ? '.' + el.className : ''} ${ratio.toFixed(2)}:1`);
+            }
+        }
+        const mute = [...document.querySelectorAll('.badge, .over, .warn, .error, .uploaded, .done, .req')]
+            .filter((el) => el.getClientRects().length && !el.textContent.trim())
+            .map((el) => el.outerHTML.slice(0, 60));
+        return { low, body, mute };
+    });
+    check(seen.low.length === 0,
+          `${what}: text contrast at least 4.5:1, body text 7:1 (${seen.body} body texts)`,
+          seen.low.slice(0, 6).join(' | '));
+    check(seen.mute.length === 0, `${what}: nothing told by colour alone`,
+          seen.mute.join(' | '));
     check(r.lang === 'zh-CN', `${what}: zh-CN`);
     check(r.font >= 18, `${what}: base font at least 18px`, r.font);
     check(!r.overflow, `${what}: no sideways scrolling on a phone`);
