@@ -28,7 +28,8 @@ static ngx_int_t ngx_gov_read_file(ngx_conf_t *cf, ngx_str_t *path,
     ngx_str_t *out, size_t max);
 static ngx_int_t ngx_gov_uint_arg(ngx_conf_t *cf, ngx_str_t *value,
     ngx_uint_t *n, ngx_uint_t min, ngx_uint_t max);
-static ngx_int_t ngx_gov_push_ids(ngx_conf_t *cf, ngx_array_t *a);
+static ngx_int_t ngx_gov_push_ids(ngx_conf_t *cf, ngx_array_t *a,
+    ngx_uint_t first);
 static ngx_int_t ngx_gov_find(ngx_array_t *a, size_t size, ngx_str_t *id);
 static ngx_int_t ngx_gov_valid_id(ngx_str_t *id);
 static ngx_int_t ngx_gov_cycle_from(ngx_gov_bundles_conf_t *bc,
@@ -52,6 +53,13 @@ static ngx_int_t ngx_gov_build_guide(ngx_conf_t *cf,
 static ngx_int_t ngx_gov_build_list(ngx_conf_t *cf,
     ngx_gov_bundles_conf_t *bc);
 static int ngx_gov_regex_match(void *pattern, const char *s, size_t len);
+static ngx_regex_t *ngx_gov_anchored(ngx_conf_t *cf, ngx_str_t *pattern,
+    char *kind, ngx_str_t *id);
+static char *ngx_gov_when(ngx_conf_t *cf, ngx_gov_bundle_t *b);
+static ngx_int_t ngx_gov_resolve_whens(ngx_conf_t *cf,
+    ngx_gov_bundles_conf_t *bc, ngx_gov_bundle_t *b);
+static json_t *ngx_gov_guide_json(ngx_gov_bundles_conf_t *bc,
+    ngx_gov_bundle_t *b, json_t *answers);
 static void ngx_gov_calendar_cleanup(void *data);
 
 
@@ -177,11 +185,9 @@ ngx_gov_field(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 {
     ngx_gov_bundles_conf_t *bc = &((ngx_http_gov_main_conf_t *) conf)->bundles;
 
-    u_char               errstr[NGX_MAX_CONF_ERRSTR];
-    ngx_str_t           *value, anchored;
-    ngx_uint_t           i;
-    ngx_gov_field_t     *f;
-    ngx_regex_compile_t  rc;
+    ngx_str_t        *value;
+    ngx_uint_t        i;
+    ngx_gov_field_t  *f;
 
     value = cf->args->elts;
 
@@ -223,31 +229,11 @@ ngx_gov_field(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
             f->pattern.data = value[i].data + 8;
             f->pattern.len = value[i].len - 8;
 
-            /* the whole value must match, as HTML's pattern attribute */
-
-            anchored.len = f->pattern.len + sizeof("^(?:)$") - 1;
-            anchored.data = ngx_pnalloc(cf->pool, anchored.len);
-            if (anchored.data == NULL) {
+            f->regex = ngx_gov_anchored(cf, &f->pattern, "field", &f->id);
+            if (f->regex == NULL) {
                 return NGX_CONF_ERROR;
             }
 
-            ngx_sprintf(anchored.data, "^(?:%V)$", &f->pattern);
-
-            ngx_memzero(&rc, sizeof(ngx_regex_compile_t));
-
-            rc.pattern = anchored;
-            rc.pool = cf->pool;
-            rc.err.len = NGX_MAX_CONF_ERRSTR;
-            rc.err.data = errstr;
-
-            if (ngx_regex_compile(&rc) != NGX_OK) {
-                ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                                   "invalid pattern of field \"%V\": %V",
-                                   &f->id, &rc.err);
-                return NGX_CONF_ERROR;
-            }
-
-            f->regex = rc.regex;
             continue;
         }
 
@@ -374,7 +360,7 @@ ngx_gov_item_line(ngx_conf_t *cf, ngx_command_t *dummy, void *conf)
 
         return ngx_gov_push_ids(cf, ngx_gov_is("materials") ? &item->materials
                                     : ngx_gov_is("fields") ? &item->fields
-                                    : &item->depends) == NGX_OK
+                                    : &item->depends, 1) == NGX_OK
                ? NGX_CONF_OK : NGX_CONF_ERROR;
     }
 
@@ -452,9 +438,10 @@ ngx_gov_bundle(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     ngx_gov_bundles_conf_t *bc = &((ngx_http_gov_main_conf_t *) conf)->bundles;
 
     char              *rv;
-    ngx_str_t         *value;
-    ngx_uint_t         i;
+    ngx_str_t         *value, *ids, *id;
+    ngx_uint_t         i, j;
     ngx_conf_t         save;
+    ngx_gov_when_t    *whens;
     ngx_gov_bundle_t  *b, *other;
 
     value = cf->args->elts;
@@ -486,7 +473,10 @@ ngx_gov_bundle(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     b->file = cf->conf_file->file.name;
     b->line = cf->conf_file->line;
 
-    if (ngx_array_init(&b->items, cf->pool, 8, sizeof(ngx_str_t)) != NGX_OK) {
+    if (ngx_array_init(&b->items, cf->pool, 8, sizeof(ngx_str_t)) != NGX_OK
+        || ngx_array_init(&b->whens, cf->pool, 2, sizeof(ngx_gov_when_t))
+           != NGX_OK)
+    {
         return NGX_CONF_ERROR;
     }
 
@@ -500,6 +490,29 @@ ngx_gov_bundle(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 
     if (rv != NGX_CONF_OK) {
         return rv;
+    }
+
+    /* the items of its situations are the bundle's too */
+
+    whens = b->whens.elts;
+
+    for (i = 0; i < b->whens.nelts; i++) {
+        ids = whens[i].items.elts;
+
+        for (j = 0; j < whens[i].items.nelts; j++) {
+            if (ngx_gov_find(&b->items, sizeof(ngx_str_t), &ids[j])
+                != NGX_ERROR)
+            {
+                continue;
+            }
+
+            id = ngx_array_push(&b->items);
+            if (id == NULL) {
+                return NGX_CONF_ERROR;
+            }
+
+            *id = ids[j];
+        }
     }
 
     if (b->name.len == 0 || b->code.len == 0 || b->items.nelts == 0
@@ -546,8 +559,16 @@ ngx_gov_bundle_line(ngx_conf_t *cf, ngx_command_t *dummy, void *conf)
             goto args;
         }
 
-        return ngx_gov_push_ids(cf, &b->items) == NGX_OK ? NGX_CONF_OK
+        return ngx_gov_push_ids(cf, &b->items, 1) == NGX_OK ? NGX_CONF_OK
                                                          : NGX_CONF_ERROR;
+    }
+
+    if (ngx_gov_is("when")) {
+        if (cf->args->nelts < 4) {
+            goto args;
+        }
+
+        return ngx_gov_when(cf, b);
     }
 
     if (cf->args->nelts != 2) {
@@ -601,15 +622,96 @@ args:
 }
 
 
+/* when FIELD "PATTERN" ITEM ...: the items a situation includes */
+
+static char *
+ngx_gov_when(ngx_conf_t *cf, ngx_gov_bundle_t *b)
+{
+    ngx_str_t       *value;
+    ngx_gov_when_t  *w;
+
+    value = cf->args->elts;
+
+    w = ngx_array_push(&b->whens);
+    if (w == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    ngx_memzero(w, sizeof(ngx_gov_when_t));
+
+    w->field = value[1];
+    w->pattern = value[2];
+    w->file = cf->conf_file->file.name;
+    w->line = cf->conf_file->line;
+
+    if (w->pattern.len == 0) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "empty pattern in \"when %V\" of bundle \"%V\"",
+                           &w->field, &b->id);
+        return NGX_CONF_ERROR;
+    }
+
+    w->regex = ngx_gov_anchored(cf, &w->pattern, "situation", &w->field);
+    if (w->regex == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    if (ngx_array_init(&w->items, cf->pool, 4, sizeof(ngx_str_t)) != NGX_OK) {
+        return NGX_CONF_ERROR;
+    }
+
+    return ngx_gov_push_ids(cf, &w->items, 3) == NGX_OK ? NGX_CONF_OK
+                                                        : NGX_CONF_ERROR;
+}
+
+
+/* a pattern that must match the whole value, as HTML's pattern attribute */
+
+static ngx_regex_t *
+ngx_gov_anchored(ngx_conf_t *cf, ngx_str_t *pattern, char *kind,
+    ngx_str_t *id)
+{
+    u_char               errstr[NGX_MAX_CONF_ERRSTR];
+    ngx_str_t            anchored;
+    ngx_regex_compile_t  rc;
+
+    anchored.len = pattern->len + sizeof("^(?:)$") - 1;
+    anchored.data = ngx_pnalloc(cf->pool, anchored.len);
+    if (anchored.data == NULL) {
+        return NULL;
+    }
+
+    ngx_sprintf(anchored.data, "^(?:%V)$", pattern);
+
+    ngx_memzero(&rc, sizeof(ngx_regex_compile_t));
+
+    rc.pattern = anchored;
+    rc.pool = cf->pool;
+    rc.err.len = NGX_MAX_CONF_ERRSTR;
+    rc.err.data = errstr;
+
+    if (ngx_regex_compile(&rc) != NGX_OK) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "invalid pattern of %s \"%V\": %V", kind, id,
+                           &rc.err);
+        return NULL;
+    }
+
+    return rc.regex;
+}
+
+
+/* the ids from argument "first" on, each once */
+
 static ngx_int_t
-ngx_gov_push_ids(ngx_conf_t *cf, ngx_array_t *a)
+ngx_gov_push_ids(ngx_conf_t *cf, ngx_array_t *a, ngx_uint_t first)
 {
     ngx_str_t   *value, *s;
     ngx_uint_t   i;
 
     value = cf->args->elts;
 
-    for (i = 1; i < cf->args->nelts; i++) {
+    for (i = first; i < cf->args->nelts; i++) {
         if (ngx_gov_find(a, sizeof(ngx_str_t), &value[i]) != NGX_ERROR) {
             ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
                                "\"%V\" is listed twice in \"%V\"",
@@ -1034,6 +1136,106 @@ ngx_gov_resolve_bundle(ngx_conf_t *cf, ngx_gov_bundles_conf_t *bc,
         }
     }
 
+    return ngx_gov_resolve_whens(cf, bc, b);
+}
+
+
+/*
+ * Each item of the bundle: the situation that includes it (-1: always).
+ * A situation names a defined field and items of the bundle, an item is
+ * in one situation at most, and an item is never left waiting for one a
+ * situation may leave out.
+ */
+
+static ngx_int_t
+ngx_gov_resolve_whens(ngx_conf_t *cf, ngx_gov_bundles_conf_t *bc,
+    ngx_gov_bundle_t *b)
+{
+    ngx_int_t        f, m;
+    ngx_str_t       *ids;
+    ngx_uint_t       i, j, k, n;
+    ngx_gov_item_t  *items, *it;
+    ngx_gov_when_t  *w;
+
+    items = bc->items.elts;
+
+    b->item_when = ngx_palloc(cf->pool, b->items.nelts * sizeof(ngx_int_t));
+    if (b->item_when == NULL) {
+        return NGX_ERROR;
+    }
+
+    for (j = 0; j < b->items.nelts; j++) {
+        b->item_when[j] = -1;
+    }
+
+    w = b->whens.elts;
+
+    for (i = 0; i < b->whens.nelts; i++) {
+        f = ngx_gov_find(&bc->fields, sizeof(ngx_gov_field_t), &w[i].field);
+
+        if (f == NGX_ERROR) {
+            ngx_gov_conf_error(&w[i].file, w[i].line,
+                               "\"when\" of bundle \"%V\" names unknown "
+                               "field \"%V\"", &b->id, &w[i].field);
+            return NGX_ERROR;
+        }
+
+        w[i].field_idx = (ngx_uint_t) f;
+        ids = w[i].items.elts;
+
+        for (k = 0; k < w[i].items.nelts; k++) {
+            m = ngx_gov_find(&bc->items, sizeof(ngx_gov_item_t), &ids[k]);
+
+            for (j = 0; m != NGX_ERROR && j < b->items.nelts; j++) {
+                if (b->item_idx[j] == (ngx_uint_t) m) {
+                    break;
+                }
+            }
+
+            if (m == NGX_ERROR || j == b->items.nelts) {
+                ngx_gov_conf_error(&w[i].file, w[i].line,
+                                   "\"when\" of bundle \"%V\" names "
+                                   "unknown item \"%V\"", &b->id, &ids[k]);
+                return NGX_ERROR;
+            }
+
+            if (b->item_when[j] != -1) {
+                ngx_gov_conf_error(&w[i].file, w[i].line,
+                                   "item \"%V\" is in two situations of "
+                                   "bundle \"%V\"", &ids[k], &b->id);
+                return NGX_ERROR;
+            }
+
+            b->item_when[j] = (ngx_int_t) i;
+        }
+    }
+
+    /* what an item depends on is there whenever the item is */
+
+    for (j = 0; j < b->items.nelts; j++) {
+        it = &items[b->item_idx[j]];
+
+        for (n = 0; n < it->depends.nelts; n++) {
+            for (k = 0; k < b->items.nelts; k++) {
+                if (b->item_idx[k] == it->depends_idx[n]) {
+                    break;
+                }
+            }
+
+            if (b->item_when[k] != -1 && b->item_when[k] != b->item_when[j]) {
+                w = b->whens.elts;
+                ngx_gov_conf_error(&w[b->item_when[k]].file,
+                                   w[b->item_when[k]].line,
+                                   "item \"%V\" of bundle \"%V\" depends "
+                                   "on \"%V\", which the situation \"%V\" "
+                                   "may leave out", &it->id, &b->id,
+                                   &items[it->depends_idx[n]].id,
+                                   &w[b->item_when[k]].field);
+                return NGX_ERROR;
+            }
+        }
+    }
+
     return NGX_OK;
 }
 
@@ -1090,8 +1292,18 @@ ngx_gov_bundle_uses(ngx_gov_bundles_conf_t *bc, ngx_gov_bundle_t *b,
 {
     ngx_uint_t       j, n, count, *idx;
     ngx_gov_item_t  *items, *it;
+    ngx_gov_when_t  *whens;
 
     items = bc->items.elts;
+    whens = b->whens.elts;
+
+    /* a situation's question is asked of every application */
+
+    for (j = 0; !material && j < b->whens.nelts; j++) {
+        if (whens[j].field_idx == k) {
+            return 1;
+        }
+    }
 
     for (j = 0; j < b->items.nelts; j++) {
         it = &items[b->item_idx[j]];
@@ -1123,15 +1335,42 @@ static ngx_int_t
 ngx_gov_build_guide(ngx_conf_t *cf, ngx_gov_bundles_conf_t *bc,
     ngx_gov_bundle_t *b)
 {
-    json_t              *doc, *items, *mats, *flds, *o, *deps, *needed;
-    ngx_uint_t           i, j, n, k;
+    return ngx_gov_json_text(cf->pool, ngx_gov_guide_json(bc, b, NULL), 1,
+                             &b->guide);
+}
+
+
+/*
+ * The guide (一次告知) for the answers to the bundle's situations given
+ * ("answers": {"FIELD":"VALUE"}, may be NULL): the items that apply, an
+ * item whose situation is not answered with its "when", and the union of
+ * their materials (with needed_by) and fields; "situations" lists the
+ * questions.  A new reference.
+ */
+
+static json_t *
+ngx_gov_guide_json(ngx_gov_bundles_conf_t *bc, ngx_gov_bundle_t *b,
+    json_t *answers)
+{
+    json_t              *doc, *items, *mats, *flds, *o, *deps, *needed, *v;
+    json_t              *sits, *wi;
+    u_char              *in;
+    ngx_int_t            m;
+    ngx_uint_t           i, j, n, k, asked;
     ngx_gov_item_t      *it, *all;
+    ngx_gov_when_t      *w, *whens;
     ngx_gov_field_t     *fields;
     ngx_gov_material_t  *materials;
 
     all = bc->items.elts;
     fields = bc->fields.elts;
     materials = bc->materials.elts;
+    whens = b->whens.elts;
+
+    in = ngx_alloc(b->items.nelts + 1, ngx_cycle->log);
+    if (in == NULL) {
+        return NULL;
+    }
 
     items = json_array();
     mats = json_array();
@@ -1139,6 +1378,28 @@ ngx_gov_build_guide(ngx_conf_t *cf, ngx_gov_bundles_conf_t *bc,
 
     for (i = 0; i < b->items.nelts; i++) {
         it = &all[b->item_idx[i]];
+        w = b->item_when ? (b->item_when[i] < 0 ? NULL
+                                                : &whens[b->item_when[i]])
+                         : NULL;
+        in[i] = 1;
+        v = NULL;
+
+        if (w) {
+            v = json_object_get(answers, (char *) fields[w->field_idx].id.data);
+
+            if (json_is_string(v)) {
+                m = ngx_gov_regex_match(w->regex, json_string_value(v),
+                                        json_string_length(v));
+                in[i] = (m == 1);
+
+            } else {
+                v = NULL;
+            }
+        }
+
+        if (!in[i]) {
+            continue;
+        }
 
         deps = json_array();
 
@@ -1155,6 +1416,16 @@ ngx_gov_build_guide(ngx_conf_t *cf, ngx_gov_bundles_conf_t *bc,
                             ngx_gov_json_string(&it->department));
         json_object_set_new(o, "time_limit", json_integer(it->time_limit));
         json_object_set_new(o, "depends", deps);
+
+        if (w && v == NULL) {
+            /* not answered: the condition, for the citizen to see */
+            wi = json_object();
+            json_object_set_new(wi, "field", ngx_gov_json_string(&w->field));
+            json_object_set_new(wi, "pattern",
+                                ngx_gov_json_string(&w->pattern));
+            json_object_set_new(o, "when", wi);
+        }
+
         json_array_append_new(items, o);
     }
 
@@ -1166,7 +1437,7 @@ ngx_gov_build_guide(ngx_conf_t *cf, ngx_gov_bundles_conf_t *bc,
         for (i = 0; i < b->items.nelts; i++) {
             it = &all[b->item_idx[i]];
 
-            for (n = 0; n < it->materials.nelts; n++) {
+            for (n = 0; in[i] && n < it->materials.nelts; n++) {
                 if (it->material_idx[n] == k) {
                     json_array_append_new(needed,
                                           ngx_gov_json_string(&it->id));
@@ -1190,14 +1461,29 @@ ngx_gov_build_guide(ngx_conf_t *cf, ngx_gov_bundles_conf_t *bc,
         json_array_append_new(mats, o);
     }
 
+    /* fields: the situations' questions, then those of the items */
+
     for (k = 0; k < bc->fields.nelts; k++) {
-        for (i = 0; i < b->napp_fields; i++) {
-            if (ngx_strcmp(b->app_fields[i].id, fields[k].id.data) == 0) {
-                break;
+        asked = 0;
+
+        for (j = 0; j < b->whens.nelts; j++) {
+            if (whens[j].field_idx == k) {
+                asked = 1;
             }
         }
 
-        if (i == b->napp_fields) {
+        for (i = 0; !asked && i < b->items.nelts; i++) {
+            it = &all[b->item_idx[i]];
+
+            for (n = 0; in[i] && n < it->fields.nelts; n++) {
+                if (it->field_idx[n] == k) {
+                    asked = 1;
+                    break;
+                }
+            }
+        }
+
+        if (!asked) {
             continue;
         }
 
@@ -1211,6 +1497,8 @@ ngx_gov_build_guide(ngx_conf_t *cf, ngx_gov_bundles_conf_t *bc,
         json_array_append_new(flds, o);
     }
 
+    ngx_free(in);
+
     doc = json_object();
     json_object_set_new(doc, "id", ngx_gov_json_string(&b->id));
     json_object_set_new(doc, "name", ngx_gov_json_string(&b->name));
@@ -1219,7 +1507,228 @@ ngx_gov_build_guide(ngx_conf_t *cf, ngx_gov_bundles_conf_t *bc,
     json_object_set_new(doc, "materials", mats);
     json_object_set_new(doc, "fields", flds);
 
-    return ngx_gov_json_text(cf->pool, doc, 1, &b->guide);
+    if (b->whens.nelts) {
+        sits = json_array();
+
+        for (j = 0; j < b->whens.nelts; j++) {
+            o = json_object();
+            json_object_set_new(o, "field",
+                                ngx_gov_json_string(&whens[j].field));
+            json_object_set_new(o, "label",
+                                ngx_gov_json_string(
+                                    &fields[whens[j].field_idx].label));
+            json_object_set_new(o, "pattern",
+                                ngx_gov_json_string(&whens[j].pattern));
+
+            v = json_object_get(answers,
+                                (char *) fields[whens[j].field_idx].id.data);
+            json_object_set_new(o, "answer", json_is_string(v)
+                                             ? json_incref(v) : json_null());
+
+            needed = json_array();
+
+            for (i = 0; i < b->items.nelts; i++) {
+                if (b->item_when[i] == (ngx_int_t) j) {
+                    json_array_append_new(needed, ngx_gov_json_string(
+                                              &all[b->item_idx[i]].id));
+                }
+            }
+
+            json_object_set_new(o, "items", needed);
+            json_array_append_new(sits, o);
+        }
+
+        json_object_set_new(doc, "situations", sits);
+    }
+
+    return doc;
+}
+
+
+/* --- an application's own items: its situation --------------------- */
+
+
+ngx_uint_t
+ngx_gov_bundle_choose(ngx_gov_bundles_conf_t *bc, ngx_gov_bundle_t *b,
+    json_t *fields, u_char *chosen)
+{
+    json_t           *v;
+    ngx_uint_t        j, n;
+    ngx_gov_when_t   *w;
+    ngx_gov_field_t  *all;
+
+    all = bc->fields.elts;
+    n = 0;
+
+    for (j = 0; j < b->items.nelts; j++) {
+        chosen[j] = 1;
+
+        if (b->item_when && b->item_when[j] >= 0) {
+            w = &((ngx_gov_when_t *) b->whens.elts)[b->item_when[j]];
+            v = json_object_get(fields, (char *) all[w->field_idx].id.data);
+
+            chosen[j] = json_is_string(v)
+                        && ngx_gov_regex_match(w->regex,
+                                               json_string_value(v),
+                                               json_string_length(v))
+                           == 1;
+        }
+
+        n += chosen[j];
+    }
+
+    return n;
+}
+
+
+/*
+ * What the validator checks for the items chosen: the situations'
+ * fields and the chosen items' fields and materials.  A field or material
+ * only the items left out ask for is taken out of "doc" (it is neither
+ * refused nor kept).
+ */
+
+ngx_int_t
+ngx_gov_bundle_spec_for(ngx_pool_t *pool, ngx_gov_bundles_conf_t *bc,
+    ngx_gov_bundle_t *b, u_char *chosen, json_t *doc, gov_app_spec_t *spec)
+{
+    u_char              *keep;
+    json_t              *part;
+    ngx_uint_t           i, j, n, nf, nm, kept;
+    ngx_gov_item_t      *all, *it;
+    ngx_gov_when_t      *whens;
+    gov_app_field_t     *af;
+    gov_app_material_t  *am;
+
+    spec->fields = b->app_fields;
+    spec->nfields = b->napp_fields;
+    spec->materials = b->app_materials;
+    spec->nmaterials = b->napp_materials;
+    spec->match = ngx_gov_regex_match;
+
+    if (b->whens.nelts == 0) {
+        return NGX_OK;
+    }
+
+    all = bc->items.elts;
+    whens = b->whens.elts;
+
+    af = ngx_palloc(pool, (b->napp_fields + 1) * sizeof(gov_app_field_t));
+    am = ngx_palloc(pool, (b->napp_materials + 1)
+                          * sizeof(gov_app_material_t));
+    keep = ngx_palloc(pool, bc->fields.nelts + bc->materials.nelts + 1);
+
+    if (af == NULL || am == NULL || keep == NULL) {
+        return NGX_ERROR;
+    }
+
+    ngx_memzero(keep, bc->fields.nelts + bc->materials.nelts);
+
+    for (j = 0; j < b->whens.nelts; j++) {
+        keep[whens[j].field_idx] = 1;
+    }
+
+    for (i = 0; i < b->items.nelts; i++) {
+        if (!chosen[i]) {
+            continue;
+        }
+
+        it = &all[b->item_idx[i]];
+
+        for (n = 0; n < it->fields.nelts; n++) {
+            keep[it->field_idx[n]] = 1;
+        }
+
+        for (n = 0; n < it->materials.nelts; n++) {
+            keep[bc->fields.nelts + it->material_idx[n]] = 1;
+        }
+    }
+
+    nf = 0;
+    part = json_object_get(doc, "fields");
+
+    for (i = 0; i < b->napp_fields; i++) {
+        kept = 0;
+
+        for (j = 0; j < bc->fields.nelts; j++) {
+            if (keep[j] && ngx_strcmp(((ngx_gov_field_t *)
+                                       bc->fields.elts)[j].id.data,
+                                      b->app_fields[i].id) == 0)
+            {
+                kept = 1;
+                break;
+            }
+        }
+
+        if (kept) {
+            af[nf++] = b->app_fields[i];
+
+        } else if (json_is_object(part)) {
+            json_object_del(part, b->app_fields[i].id);
+        }
+    }
+
+    nm = 0;
+    part = json_object_get(doc, "materials");
+
+    for (i = 0; i < b->napp_materials; i++) {
+        kept = 0;
+
+        for (j = 0; j < bc->materials.nelts; j++) {
+            if (keep[bc->fields.nelts + j]
+                && ngx_strcmp(((ngx_gov_material_t *)
+                               bc->materials.elts)[j].id.data,
+                              b->app_materials[i].id) == 0)
+            {
+                kept = 1;
+                break;
+            }
+        }
+
+        if (kept) {
+            am[nm++] = b->app_materials[i];
+
+        } else if (json_is_object(part)) {
+            json_object_del(part, b->app_materials[i].id);
+        }
+    }
+
+    spec->fields = af;
+    spec->nfields = nf;
+    spec->materials = am;
+    spec->nmaterials = nm;
+
+    return NGX_OK;
+}
+
+
+/* the guide as JSON text for the answers given (NULL: the whole guide) */
+
+ngx_int_t
+ngx_gov_bundle_guide(ngx_pool_t *pool, ngx_gov_bundles_conf_t *bc,
+    ngx_gov_bundle_t *b, json_t *answers, ngx_str_t *out)
+{
+    if (answers == NULL || b->whens.nelts == 0) {
+        *out = b->guide;
+        return NGX_OK;
+    }
+
+    return ngx_gov_json_text(pool, ngx_gov_guide_json(bc, b, answers), 1,
+                             out);
+}
+
+
+/* the guide as JSON for the answers given; a new reference */
+
+json_t *
+ngx_gov_bundle_guide_json(ngx_gov_bundles_conf_t *bc, ngx_gov_bundle_t *b,
+    json_t *answers)
+{
+    if (answers == NULL || b->whens.nelts == 0) {
+        return json_loadb((char *) b->guide.data, b->guide.len, 0, NULL);
+    }
+
+    return ngx_gov_guide_json(bc, b, answers);
 }
 
 
@@ -1344,4 +1853,44 @@ ngx_gov_bundle_asks(ngx_gov_bundles_conf_t *bc, ngx_gov_bundle_t *b)
     }
 
     return 0;
+}
+
+
+/* the answers to the bundle's situations in the query; NULL without any */
+
+json_t *
+ngx_gov_bundle_answers(ngx_http_request_t *r, ngx_gov_bundle_t *b)
+{
+    json_t          *answers;
+    ngx_str_t        value;
+    ngx_uint_t       i;
+    ngx_gov_when_t  *w;
+
+    if (b->whens.nelts == 0 || r->args.len == 0) {
+        return NULL;
+    }
+
+    answers = json_object();
+    w = b->whens.elts;
+
+    for (i = 0; i < b->whens.nelts; i++) {
+        /* conf strings end in NUL */
+        if (ngx_http_gov_query_arg(r, (char *) w[i].field.data, &value, 0)
+            != NGX_OK
+            || value.data == NULL)
+        {
+            continue;
+        }
+
+        /* not UTF-8: not an answer */
+        json_object_set_new(answers, (char *) w[i].field.data,
+                            json_stringn((char *) value.data, value.len));
+    }
+
+    if (json_object_size(answers) == 0) {
+        json_decref(answers);
+        return NULL;
+    }
+
+    return answers;
 }

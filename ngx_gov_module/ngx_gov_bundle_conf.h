@@ -44,5 +44,25 @@ ngx_uint_t ngx_gov_bundle_asks(ngx_gov_bundles_conf_t *bc,
 /* the bundle the request's URI names after the location's prefix */
 ngx_gov_bundle_t *ngx_gov_uri_bundle(ngx_http_request_t *r);
 
+/*
+ * Situations (情形): which of the bundle's items an application's fields
+ * choose (chosen[j] for the bundle's j-th item; the number chosen), the
+ * validator's spec for them (fields and materials only the items left out
+ * ask for are taken out of "doc"), and the guide for a citizen's answers
+ * ({"FIELD":"VALUE"}; NULL: the whole guide, conditions shown).
+ */
+ngx_uint_t ngx_gov_bundle_choose(ngx_gov_bundles_conf_t *bc,
+    ngx_gov_bundle_t *b, json_t *fields, u_char *chosen);
+ngx_int_t ngx_gov_bundle_spec_for(ngx_pool_t *pool,
+    ngx_gov_bundles_conf_t *bc, ngx_gov_bundle_t *b, u_char *chosen,
+    json_t *doc, gov_app_spec_t *spec);
+ngx_int_t ngx_gov_bundle_guide(ngx_pool_t *pool, ngx_gov_bundles_conf_t *bc,
+    ngx_gov_bundle_t *b, json_t *answers, ngx_str_t *out);
+json_t *ngx_gov_bundle_guide_json(ngx_gov_bundles_conf_t *bc,
+    ngx_gov_bundle_t *b, json_t *answers);
+
+/* the answers to the bundle's situations in the query; NULL without any */
+json_t *ngx_gov_bundle_answers(ngx_http_request_t *r, ngx_gov_bundle_t *b);
+
 
 #endif /* _NGX_GOV_BUNDLE_CONF_H_INCLUDED_ */

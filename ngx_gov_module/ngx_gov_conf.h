@@ -98,12 +98,26 @@ typedef struct {
 } ngx_gov_item_t;
 
 
+/* a situation (情形): "when FIELD PATTERN ITEM ..." in gov_bundle */
+typedef struct {
+    ngx_str_t                 field;
+    ngx_str_t                 pattern;      /* as configured */
+    ngx_regex_t              *regex;        /* anchored: the whole value */
+    ngx_uint_t                field_idx;
+    ngx_array_t               items;        /* ngx_str_t */
+    ngx_str_t                 file;
+    ngx_uint_t                line;
+} ngx_gov_when_t;
+
+
 typedef struct {
     ngx_str_t                 id;
     ngx_str_t                 name;
     ngx_str_t                 code;
     ngx_array_t               items;        /* ngx_str_t */
     ngx_uint_t               *item_idx;
+    ngx_array_t               whens;        /* ngx_gov_when_t */
+    ngx_int_t                *item_when;    /* per item: its when, -1: all */
     ngx_uint_t                time_limit;
     ngx_str_t                 file;
     ngx_uint_t                line;

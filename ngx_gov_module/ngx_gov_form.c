@@ -16,6 +16,7 @@
 #include <ngx_http.h>
 
 #include "ngx_gov_page.h"
+#include "ngx_gov_bundle_conf.h"
 #include "ngx_gov_form.h"
 
 
@@ -53,7 +54,7 @@ ngx_gov_apply_page(ngx_http_request_t *r, ngx_gov_bundle_t *b, json_t *doc,
     char     size[32];
     size_t   i;
     ngx_http_gov_main_conf_t  *gmcf;
-    json_t  *guide, *view, *m, *meta;
+    json_t  *guide, *view, *m, *meta, *answers, *asked;
     const char  *value;
 
     if (RAND_bytes(random, sizeof(random)) != 1) {
@@ -62,8 +63,35 @@ ngx_gov_apply_page(ngx_http_request_t *r, ngx_gov_bundle_t *b, json_t *doc,
 
     ngx_hex_dump(key, random, sizeof(random));
 
-    guide = json_loadb((char *) b->guide.data, b->guide.len, 0, NULL);
-    view = guide ? gov_app_form_view(guide, doc, problems) : NULL;
+    /*
+     * The form for the situation: as answered in the form sent back, or
+     * in the query from the guide (then the answers fill the form)
+     */
+
+    answers = NULL;
+    asked = NULL;
+
+    if (b->whens.nelts) {
+        if (doc) {
+            answers = json_incref(json_object_get(doc, "fields"));
+
+        } else {
+            answers = ngx_gov_bundle_answers(r, b);
+
+            if (answers) {
+                asked = json_pack("{s:O}", "fields", answers);
+            }
+        }
+    }
+
+    guide = ngx_gov_bundle_guide_json(ngx_gov_bc(r), b,
+                                      json_is_object(answers) ? answers
+                                                              : NULL);
+    view = guide ? gov_app_form_view(guide, doc ? doc : asked, problems)
+                 : NULL;
+
+    json_decref(answers);
+    json_decref(asked);
 
     if (view == NULL) {
         json_decref(guide);

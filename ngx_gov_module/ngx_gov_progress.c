@@ -1699,7 +1699,7 @@ ngx_gov_progress_doc(ngx_http_request_t *r, ngx_gov_bundles_conf_t *bc,
 {
     int                     today, start;
     json_t                 *doc, *arr, *step;
-    ngx_uint_t              i, k;
+    ngx_uint_t              i, k, nsteps;
     const char             *bid, *submitted;
     ngx_gov_item_t         *items, *it;
     ngx_gov_bundle_t       *b, *bundles;
@@ -1737,13 +1737,21 @@ ngx_gov_progress_doc(ngx_http_request_t *r, ngx_gov_bundles_conf_t *bc,
 
     arr = json_array();
 
+    nsteps = 0;
+
     for (k = 0; b && k < b->items.nelts; k++) {
         it = &items[b->item_idx[k]];
         step = ngx_gov_progress_find_step(steps, it);
 
+        if (step == NULL && b->whens.nelts) {
+            /* an item its situation left out */
+            continue;
+        }
+
         json_array_append_new(arr, ngx_gov_progress_step(bc, it, step, today,
                                                          &sum));
         json_decref(step);
+        nsteps++;
     }
 
     *finished = sum.done || (sum.attention && sum.all_finished);
@@ -1761,9 +1769,8 @@ ngx_gov_progress_doc(ngx_http_request_t *r, ngx_gov_bundles_conf_t *bc,
                                     : sum.done ? "done" : "processing"));
     json_object_set_new(doc, "withdrawable", json_boolean(sum.open));
     json_object_set_new(doc, "percent",
-                        json_integer(b && b->items.nelts
-                                     ? (json_int_t) (sum.percent
-                                                     / b->items.nelts)
+                        json_integer(nsteps
+                                     ? (json_int_t) (sum.percent / nsteps)
                                      : 0));
     json_object_set(doc, "submitted_at",
                     json_object_get(app, "submitted_at"));

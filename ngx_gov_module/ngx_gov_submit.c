@@ -61,6 +61,8 @@ typedef struct {
     u_char                    code[8];
     ngx_uint_t                day;          /* of the id's date */
     time_t                    submitted;
+    u_char                   *chosen;       /* per item of the bundle */
+    ngx_uint_t                nchosen;
     ngx_gov_batch_t          *batch;
     ngx_event_t               timer;
     ngx_event_t               answer_ev;
@@ -534,6 +536,7 @@ static ngx_int_t
 ngx_gov_submit_parse(ngx_http_request_t *r, ngx_gov_submit_read_t *rd,
     ngx_int_t *rc)
 {
+    u_char            *chosen;
     gov_app_spec_t     spec;
     ngx_gov_bundle_t  *b;
 
@@ -554,11 +557,25 @@ ngx_gov_submit_parse(ngx_http_request_t *r, ngx_gov_submit_read_t *rd,
         return NGX_DECLINED;
     }
 
-    spec.fields = b->app_fields;
-    spec.nfields = b->napp_fields;
-    spec.materials = b->app_materials;
-    spec.nmaterials = b->napp_materials;
-    spec.match = ngx_gov_bundles_matcher();
+    /* the items its situation chooses: only theirs are asked for */
+
+    chosen = ngx_palloc(r->pool, b->items.nelts);
+
+    if (chosen != NULL) {
+        (void) ngx_gov_bundle_choose(ngx_gov_bc(r), b,
+                                     json_object_get(rd->doc, "fields"),
+                                     chosen);
+    }
+
+    if (chosen == NULL
+        || ngx_gov_bundle_spec_for(r->pool, ngx_gov_bc(r), b, chosen,
+                                   rd->doc, &spec)
+           != NGX_OK)
+    {
+        json_decref(rd->doc);
+        *rc = NGX_HTTP_INTERNAL_SERVER_ERROR;
+        return NGX_DECLINED;
+    }
 
     rd->problems = NULL;
 
@@ -827,6 +844,17 @@ ngx_gov_submit_create(ngx_http_request_t *r, ngx_gov_bundle_t *b,
         sc->code[i] = alphabet[random[i] & 31];
     }
 
+    /* the items of its situation: the steps it will have */
+
+    sc->chosen = ngx_palloc(r->pool, b->items.nelts);
+    if (sc->chosen == NULL) {
+        return NULL;
+    }
+
+    sc->nchosen = ngx_gov_bundle_choose(ngx_gov_bc(r), b,
+                                        json_object_get(doc, "fields"),
+                                        sc->chosen);
+
     sc->doc = json_object();
     json_object_set_new(sc->doc, "bundle",
                         json_stringn((char *) b->id.data, b->id.len));
@@ -936,7 +964,7 @@ ngx_gov_submit_persist(ngx_http_request_t *r, ngx_gov_submit_t *sc)
     u_char                    *p, hash[32];
     json_t                    *v, *limits;
     ngx_str_t                  stats;
-    ngx_uint_t                 i, n, ready, nup;
+    ngx_uint_t                 i, k, n, ready, nup;
     ngx_gov_item_t            *items, *it;
     ngx_gov_bundle_t          *b;
     const char               **argv;
@@ -949,7 +977,7 @@ ngx_gov_submit_persist(ngx_http_request_t *r, ngx_gov_submit_t *sc)
     bc = &gmcf->bundles;
     b = sc->bundle;
     items = bc->items.elts;
-    n = b->items.nelts;
+    n = sc->nchosen;
 
     nup = json_array_size(sc->hexes);
 
@@ -1005,14 +1033,19 @@ ngx_gov_submit_persist(ngx_http_request_t *r, ngx_gov_submit_t *sc)
                                                    bc->bundles.elts, sc->day))
                   - high);
 
-    for (i = 0; i < n; i++) {
+    for (i = 0, k = 0; i < b->items.nelts; i++) {
+        if (!sc->chosen[i]) {
+            continue;
+        }
+
         it = &items[b->item_idx[i]];
         ready = it->depends.nelts == 0;
 
-        ARG(15 + 3 * i, it->id.data, it->id.len);
-        ARG(16 + 3 * i, "{\"state\":\"queued\",\"attempts\":0}",
+        ARG(15 + 3 * k, it->id.data, it->id.len);
+        ARG(16 + 3 * k, "{\"state\":\"queued\",\"attempts\":0}",
             sizeof("{\"state\":\"queued\",\"attempts\":0}") - 1);
-        ARG(17 + 3 * i, ready ? "1" : "0", 1);
+        ARG(17 + 3 * k, ready ? "1" : "0", 1);
+        k++;
     }
 
     /* the uploads it names, checked again and counted in the script */
@@ -1033,7 +1066,11 @@ ngx_gov_submit_persist(ngx_http_request_t *r, ngx_gov_submit_t *sc)
 
     limits = json_object();
 
-    for (i = 0; i < n; i++) {
+    for (i = 0; i < b->items.nelts; i++) {
+        if (!sc->chosen[i]) {
+            continue;
+        }
+
         it = &items[b->item_idx[i]];
         json_object_set_new(limits, (char *) it->id.data,
                             json_integer((json_int_t) it->time_limit));
@@ -1261,7 +1298,7 @@ ngx_gov_submit_fan_out(ngx_gov_submit_t *sc)
 {
     json_t              *payload;
     ngx_str_t            pl;
-    ngx_uint_t           i;
+    ngx_uint_t           i, k;
     ngx_gov_item_t      *items, *it;
     ngx_gov_dispatch_t  *d;
     ngx_http_request_t  *r;
@@ -1269,7 +1306,7 @@ ngx_gov_submit_fan_out(ngx_gov_submit_t *sc)
     r = sc->request;
     items = ngx_gov_bc(r)->items.elts;
 
-    sc->batch = ngx_gov_batch_create(r, sc->bundle->items.nelts);
+    sc->batch = ngx_gov_batch_create(r, sc->nchosen);
     if (sc->batch == NULL) {
         return NGX_ERROR;
     }
@@ -1277,10 +1314,14 @@ ngx_gov_submit_fan_out(ngx_gov_submit_t *sc)
     sc->batch->done = ngx_gov_submit_dispatched;
     sc->batch->data = sc;
 
-    for (i = 0; i < sc->bundle->items.nelts; i++) {
+    for (i = 0, k = 0; i < sc->bundle->items.nelts; i++) {
+        if (!sc->chosen[i]) {
+            continue;
+        }
+
         it = &items[sc->bundle->item_idx[i]];
 
-        d = &sc->batch->steps[i];
+        d = &sc->batch->steps[k++];
         d->batch = sc->batch;
         d->item = it;
         d->app_id = sc->app_id;
@@ -1303,7 +1344,7 @@ ngx_gov_submit_fan_out(ngx_gov_submit_t *sc)
         }
     }
 
-    sc->batch->nsteps = sc->bundle->items.nelts;
+    sc->batch->nsteps = sc->nchosen;
 
     return NGX_OK;
 }

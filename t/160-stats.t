@@ -427,7 +427,7 @@ is_deeply([ map { $_->{id} } @{ $res->{json}{ratings} } ], [ $a3 ],
           'the list no longer holds it');
 
 # the page's form: urlencoded, 303 back to the list
-$res = rectify($a3, undef, body => 'note=' . $t->uri_escape('已回访群众'),
+$res = rectify($a3, undef, body => 'note=' . GovTest::uri_escape('已回访群众'),
                type => 'application/x-www-form-urlencoded',
                auth => { %op, Accept => 'text/html' });
 is($res->{status}, 303, 'the operators\' form: 303');
