@@ -222,6 +222,9 @@ typedef struct {
 
     ngx_array_t              *queues;       /* ngx_gov_queue_t * */
 
+    ngx_str_t                 elicense_uri;     /* gov_elicense */
+    time_t                    elicense_cache;
+
     ngx_str_t                 operator_claim;   /* gov_operator_claim */
     ngx_str_t                 operator_value;
 } ngx_http_gov_main_conf_t;

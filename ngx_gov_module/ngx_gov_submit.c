@@ -29,6 +29,7 @@
 #include "ngx_gov_form.h"
 #include "ngx_gov_dispatch.h"
 #include "ngx_gov_upload.h"
+#include "ngx_gov_elicense.h"
 #include "ngx_gov_submit.h"
 #include "gov_date.h"
 #include "gov_http.h"
@@ -45,6 +46,8 @@ typedef struct {
     ngx_uint_t                form;
     ngx_str_t                 subject;
     ngx_str_t                 actor;
+    json_t                   *known;        /* while e-licences are checked */
+    ngx_uint_t                elicensed;
 } ngx_gov_submit_read_t;
 
 
@@ -156,6 +159,9 @@ static ngx_int_t ngx_gov_submit_uploads(ngx_http_request_t *r,
     ngx_gov_submit_read_t *rd);
 static void ngx_gov_submit_checked(ngx_http_request_t *r, void *data,
     json_t *known);
+static json_t *ngx_gov_submit_elicenses(ngx_gov_submit_read_t *rd);
+static void ngx_gov_submit_elicensed(ngx_http_request_t *r, void *data,
+    ngx_int_t rc, json_t *missing);
 static void ngx_gov_submit_read_cleanup(void *data);
 static void ngx_gov_submit_owned(ngx_http_request_t *r,
     ngx_gov_upload_stream_t *st);
@@ -650,7 +656,7 @@ ngx_gov_submit_checked(ngx_http_request_t *r, void *data, json_t *known)
 {
     ngx_gov_submit_read_t *rd = data;
 
-    json_t            *materials, *v, *uploads, *meta;
+    json_t            *materials, *v, *uploads, *meta, *asked;
     ngx_int_t          rc;
     const char        *key, *hex;
     ngx_connection_t  *c;
@@ -663,6 +669,30 @@ ngx_gov_submit_checked(ngx_http_request_t *r, void *data, json_t *known)
     if (known == NULL) {
         rc = ngx_http_gov_unavailable(r);
         goto done;
+    }
+
+    /* 电子证照: the library asked first, its answers among the problems */
+
+    if (!rd->elicensed && ngx_gov_elicense_on(r)) {
+        rd->elicensed = 1;
+        asked = ngx_gov_submit_elicenses(rd);
+
+        if (json_array_size(asked)) {
+            rd->known = known;
+            rc = ngx_gov_elicense_check(r, &rd->subject, asked,
+                                        ngx_gov_submit_elicensed, rd);
+            json_decref(asked);
+
+            if (rc == NGX_OK) {
+                return;
+            }
+
+            rd->known = NULL;
+            rc = NGX_HTTP_INTERNAL_SERVER_ERROR;
+            goto done;
+        }
+
+        json_decref(asked);
     }
 
     /* unknown and others' uploads alike: existence is never revealed */
@@ -738,11 +768,79 @@ done:
 }
 
 
+/* the materials given as "elicense" that may be: the library is asked */
+
+static json_t *
+ngx_gov_submit_elicenses(ngx_gov_submit_read_t *rd)
+{
+    json_t      *asked, *v;
+    ngx_uint_t   k;
+    const char  *key;
+
+    asked = json_array();
+
+    json_object_foreach(json_object_get(rd->doc, "materials"), key, v) {
+        if (!json_is_string(v) || ngx_strcmp(json_string_value(v), "elicense")
+                                  != 0)
+        {
+            continue;
+        }
+
+        for (k = 0; k < rd->bundle->napp_materials; k++) {
+            if (rd->bundle->app_materials[k].elicense
+                && ngx_strcmp(rd->bundle->app_materials[k].id, key) == 0)
+            {
+                json_array_append_new(asked, json_string(key));
+                break;
+            }
+        }
+    }
+
+    return asked;
+}
+
+
+static void
+ngx_gov_submit_elicensed(ngx_http_request_t *r, void *data, ngx_int_t rc,
+    json_t *missing)
+{
+    ngx_gov_submit_read_t *rd = data;
+
+    size_t             i;
+    json_t            *known, *v;
+    ngx_connection_t  *c;
+
+    c = r->connection;
+    known = rd->known;
+    rd->known = NULL;
+
+    if (rc != NGX_OK) {
+        /* the library cannot say: nothing is accepted on a guess */
+        json_decref(known);
+        ngx_gov_submit_read_cleanup(rd);
+        ngx_http_finalize_request(r, ngx_http_gov_unavailable(r));
+        ngx_http_run_posted_requests(c);
+        return;
+    }
+
+    json_array_foreach(missing, i, v) {
+        ngx_gov_submit_problem(&rd->problems, json_string_value(v),
+                               "elicense_not_found");
+    }
+
+    json_decref(missing);
+
+    ngx_gov_submit_checked(r, rd, known);
+}
+
+
 static void
 ngx_gov_submit_read_cleanup(void *data)
 {
     ngx_gov_submit_read_t *rd = data;
 
+    json_decref(rd->known);
+    rd->known = NULL;
     json_decref(rd->doc);
     json_decref(rd->problems);
     json_decref(rd->hexes);

@@ -12,6 +12,7 @@
 #include "ngx_gov_idmark.h"
 #include "ngx_gov_tally.h"
 #include "ngx_gov_stats.h"
+#include "ngx_gov_elicense.h"
 #include "ngx_gov_lock.h"
 #include "ngx_gov_events.h"
 #include "ngx_gov_pcache.h"
@@ -144,6 +145,13 @@ static ngx_command_t  ngx_http_gov_commands[] = {
       ngx_http_gov_handler_directive,
       NGX_HTTP_LOC_CONF_OFFSET,
       NGX_GOV_H_STATS,
+      NULL },
+
+    { ngx_string("gov_elicense"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE12,
+      ngx_gov_elicense_directive,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      0,
       NULL },
 
     { ngx_string("gov_operator_claim"),

@@ -116,6 +116,21 @@ sub serve {
         $out = '{' . join(',', map { qq("$_":"$who{$_}") } sort keys %who)
              . '}';
 
+    } elsif ($method eq 'GET' && $uri =~ m{^/licences\?(.*)$}) {
+        # the demo licence library (电子证照库, gov_elicense): it holds
+        # every licence of every demo citizen but 李四's marriage
+        # certificate, so the portal's 422 elicense_not_found can be seen
+        my %q = map { my ($k, $v) = split /=/, $_, 2;
+                      $v //= ''; $v =~ s/%([0-9A-Fa-f]{2})/chr(hex $1)/ge;
+                      ($k => $v) } split /&/, $1;
+        if (($q{holder} // '') eq '310101198505052345'
+            && ($q{material} // '') eq 'marriage_cert')
+        {
+            ($status, $out) = (404, '{"error":"no_such_licence"}');
+        } else {
+            ($status, $out) = (200, '{"holder":"held"}');
+        }
+
     } elsif ($method eq 'GET' && $uri eq '/departments/') {
         $status = 200;
         $out = '{"departments":['
