@@ -238,11 +238,30 @@ try {
     await readable('guide');
     await snap('guide');
 
+    // --- the situation (情形): asked first, then the one list ------------------
+
+    check(await page.locator('form#situation').count() === 1,
+          'the guide asks the situation first, in a plain form');
+    check(text.includes('户籍信息跨地核验') && text.includes('视情形'),
+          'unanswered, the conditional item shows with its condition');
+    await page.fill('#q-hukou_local', '是');
+    await Promise.all([page.waitForNavigation(),
+                       page.click('form#situation button')]);
+    text = await page.innerText('main');
+    check(new URL(page.url()).searchParams.get('hukou_local') === '是',
+          'the answer is in the address', page.url());
+    check(!text.includes('户籍信息跨地核验') && text.includes('户口登记'),
+          'answered 是: the one list that applies', text.slice(0, 300));
+    await readable('guide for a situation');
+    await snap('guide-situation');
+
     // --- the form, with mistakes ---------------------------------------------
 
     await page.click('a.button:has-text("开始申报")');
     await page.waitForLoadState();
     check(new URL(page.url()).pathname === '/bundles/newborn/apply', 'the application form');
+    check(await page.inputValue('input[name="fields.hukou_local"]') === '是',
+          'the form starts from the answer');
     await readable('form');
     await snap('form');
 
@@ -433,7 +452,7 @@ try {
         headers: { 'Content-Type': 'application/json' },
         data: { fields: { baby_name: '王二宝', birth_date: '2026-11-21',
                           mother_name: '李梅', mother_id: '11010119900101123X',
-                          phone: '13800000000' },
+                          phone: '13800000000', hukou_local: '是' },
                 materials: { birth_medical_cert: 'elicense',
                              parent_id_cards: 'UP-2026-0001',
                              household_register: 'elicense',

@@ -126,7 +126,7 @@ $r = $ua->post("$base/bundles/newborn/applications", {
     content => encode_json({
         fields => { baby_name => '王小宝', birth_date => '2026-11-20',
                     mother_name => '李梅', mother_id => '110101199001011234',
-                    phone => '13800138000' },
+                    phone => '13800138000', hukou_local => '否' },
         materials => \%mat }) });
 is($r->{status}, 201, 'a submission: 201') or diag $r->{content};
 my $app = eval { decode_json($r->{content}) } || {};
