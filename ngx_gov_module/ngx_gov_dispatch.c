@@ -37,6 +37,7 @@
 #define NGX_GOV_LEDGER_AGE_MS     600000
 #define NGX_GOV_LEDGER_RETRY_MS   200
 #define NGX_GOV_LEDGER_POLL_MS    50
+#define NGX_GOV_LEDGER_MAX_MS     10000
 #define NGX_GOV_BACKLOG_MS        5000
 #define NGX_GOV_RECORD_ARGS       13
 
@@ -64,6 +65,13 @@ static ngx_event_t  ngx_gov_backlog_ev;
 static ngx_event_t  ngx_gov_ledger_ev;
 static ngx_queue_t  ngx_gov_ledger;
 static ngx_uint_t   ngx_gov_ledger_n;
+
+/*
+ * After a failed try the ledger waits longer each time (the replicas may
+ * be gone for a while) and sends one outcome alone: each try may hold the
+ * connection for a WAIT, and lookups share that connection.
+ */
+static ngx_msec_t   ngx_gov_ledger_delay = NGX_GOV_LEDGER_RETRY_MS;
 static ngx_http_conf_ctx_t  *ngx_gov_dispatch_ctx;
 
 
@@ -622,6 +630,18 @@ ngx_gov_outcome_recorded(redisReply *reply, void *data)
         ngx_queue_remove(&o->queue);
         ngx_gov_ledger_n--;
         ngx_free(o);
+
+        if (ngx_gov_ledger_delay != NGX_GOV_LEDGER_RETRY_MS) {
+            /* the probe went through: the others follow at once */
+            ngx_gov_ledger_delay = NGX_GOV_LEDGER_RETRY_MS;
+
+            if (ngx_gov_ledger_n && !ngx_gov_ledger_ev.timer_set
+                && !ngx_exiting && !ngx_quit && !ngx_terminate)
+            {
+                ngx_add_timer(&ngx_gov_ledger_ev, NGX_GOV_LEDGER_POLL_MS);
+            }
+        }
+
         return;
     }
 
@@ -636,8 +656,11 @@ ngx_gov_outcome_recorded(redisReply *reply, void *data)
     if (!ngx_gov_ledger_ev.timer_set && !ngx_exiting && !ngx_quit
         && !ngx_terminate)
     {
-        ngx_add_timer(&ngx_gov_ledger_ev, NGX_GOV_LEDGER_RETRY_MS);
+        ngx_add_timer(&ngx_gov_ledger_ev, ngx_gov_ledger_delay);
     }
+
+    ngx_gov_ledger_delay = ngx_min(ngx_gov_ledger_delay * 2,
+                                   NGX_GOV_LEDGER_MAX_MS);
 }
 
 
@@ -679,6 +702,11 @@ ngx_gov_ledger_handler(ngx_event_t *ev)
         }
 
         ngx_gov_outcome_send(o);
+
+        if (ngx_gov_ledger_delay != NGX_GOV_LEDGER_RETRY_MS) {
+            /* after a failure, one probe at a time */
+            break;
+        }
     }
 
     if (waiting && !ev->timer_set && !ngx_exiting && !ngx_quit) {
