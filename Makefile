@@ -142,6 +142,7 @@ bench: all bench-deps
 	bench/upload.sh
 	bench/events.sh
 	bench/queue.sh
+	bench/stats.sh
 
 # The failover drill (CONTRACT section 14, README "Failover drill"): two
 # nodes, a master with two replicas, three sentinels, two minutes of mixed
