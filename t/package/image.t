@@ -136,7 +136,11 @@ $r = $ua->get("$base/progress/$app->{id}",
 is($r->{status}, 200, 'its progress');
 my $doc = eval { decode_json($r->{content}) } || {};
 is($doc->{id}, $app->{id}, '... of that application');
-ok(@{ $doc->{steps} || [] } == 5, '... five steps');
+is_deeply([ map { $_->{item} } @{ $doc->{steps} || [] } ],
+          [ qw(birth_cert vaccination hukou medical_insurance
+               social_security_card hukou_transfer) ],
+          '... six steps: the parents\' hukou not both local adds the '
+          . 'cross-region check (情形)');
 
 # --- who runs what ---------------------------------------------------------------
 
