@@ -27,9 +27,6 @@
 #include "gov_http.h"
 
 
-#define NGX_GOV_ELICENSE_MAX      32        /* materials checked at once */
-
-
 typedef struct ngx_gov_elicense_ctx_s  ngx_gov_elicense_ctx_t;
 
 
@@ -152,7 +149,8 @@ ngx_gov_elicense_check(ngx_http_request_t *r, ngx_str_t *holder,
 
     gmcf = ngx_http_get_module_main_conf(r, ngx_http_gov_module);
 
-    n = ngx_min(json_array_size(materials), NGX_GOV_ELICENSE_MAX);
+    /* as many as the bundle has e-licence materials: all in parallel */
+    n = json_array_size(materials);
 
     cln = ngx_pool_cleanup_add(r->pool, sizeof(ngx_gov_elicense_ctx_t));
     if (cln == NULL) {

@@ -885,14 +885,18 @@ ngx_gov_redis_send_acked(ngx_log_t *log, ngx_gov_redis_handler_pt handler,
         return NGX_ERROR;
     }
 
-    /* WAIT gives up at half the command timeout, before the connection */
+    /*
+     * WAIT gives up at a quarter of the command timeout: it holds the
+     * connection while it waits, and what is queued behind it (a lookup,
+     * another write and its WAIT) must still answer within the timeout
+     */
 
     argv[0] = "WAIT";
     argvlen[0] = 4;
     argv[1] = (char *) wait;
     argvlen[1] = ngx_sprintf(wait, "%ui", conn->conf->wait) - wait;
     argv[2] = (char *) ms;
-    argvlen[2] = ngx_sprintf(ms, "%M", conn->conf->timeout / 2) - ms;
+    argvlen[2] = ngx_sprintf(ms, "%M", conn->conf->timeout / 4) - ms;
 
     rc = ngx_gov_redis_append(conn, ngx_gov_redis_waited, ack, owner, 3,
                               argv, argvlen);
