@@ -26,6 +26,10 @@ static char *ngx_gov_bundle_line(ngx_conf_t *cf, ngx_command_t *dummy,
     void *conf);
 static ngx_int_t ngx_gov_read_file(ngx_conf_t *cf, ngx_str_t *path,
     ngx_str_t *out, size_t max);
+static ngx_int_t ngx_gov_read_secret(ngx_conf_t *cf, ngx_str_t *path,
+    ngx_str_t *out);
+static char *ngx_gov_item_uri(ngx_conf_t *cf, ngx_gov_item_t *item,
+    ngx_str_t *name, ngx_str_t *value);
 static ngx_int_t ngx_gov_uint_arg(ngx_conf_t *cf, ngx_str_t *value,
     ngx_uint_t *n, ngx_uint_t min, ngx_uint_t max);
 static ngx_int_t ngx_gov_push_ids(ngx_conf_t *cf, ngx_array_t *a,
@@ -375,36 +379,10 @@ ngx_gov_item_line(ngx_conf_t *cf, ngx_command_t *dummy, void *conf)
         item->department = value[1];
 
     } else if (ngx_gov_is("backend") || ngx_gov_is("status")) {
-        if (value[1].len == 0 || value[1].data[0] != '/') {
-            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                               "\"%V\" of item \"%V\" must be a location "
-                               "URI starting with \"/\"", name, &item->id);
-            return NGX_CONF_ERROR;
-        }
-
-        if (ngx_gov_is("backend")) {
-            item->backend = value[1];
-
-        } else {
-            item->status = value[1];
-        }
+        return ngx_gov_item_uri(cf, item, name, &value[1]);
 
     } else if (ngx_gov_is("callback_secret_file")) {
-        if (ngx_gov_read_file(cf, &value[1], &item->secret, 4096) != NGX_OK) {
-            return NGX_CONF_ERROR;
-        }
-
-        while (item->secret.len
-               && (item->secret.data[item->secret.len - 1] == '\n'
-                   || item->secret.data[item->secret.len - 1] == '\r'))
-        {
-            item->secret.len--;
-        }
-
-        if (item->secret.len < 16) {
-            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                               "callback secret \"%V\" of item \"%V\" is "
-                               "shorter than 16 bytes", &value[1], &item->id);
+        if (ngx_gov_read_secret(cf, &value[1], &item->secret) != NGX_OK) {
             return NGX_CONF_ERROR;
         }
 
@@ -749,6 +727,169 @@ ngx_gov_uint_arg(ngx_conf_t *cf, ngx_str_t *value, ngx_uint_t *n,
     *n = v;
 
     return NGX_OK;
+}
+
+
+/*
+ * "backend" or "status" of an item: a location URI, or a value with
+ * variables ($gov_field_NAME among them) evaluated for each application
+ * when its step is sent or asked about (ngx_gov_route.c).
+ */
+
+static char *
+ngx_gov_item_uri(ngx_conf_t *cf, ngx_gov_item_t *item, ngx_str_t *name,
+    ngx_str_t *value)
+{
+    ngx_http_complex_value_t          *cv;
+    ngx_http_compile_complex_value_t   ccv;
+
+    cv = NULL;
+
+    if (ngx_http_script_variables_count(value)) {
+        cv = ngx_palloc(cf->pool, sizeof(ngx_http_complex_value_t));
+        if (cv == NULL) {
+            return NGX_CONF_ERROR;
+        }
+
+        ngx_memzero(&ccv, sizeof(ngx_http_compile_complex_value_t));
+
+        ccv.cf = cf;
+        ccv.value = value;
+        ccv.complex_value = cv;
+
+        if (ngx_http_compile_complex_value(&ccv) != NGX_OK) {
+            return NGX_CONF_ERROR;
+        }
+
+    } else if (value->len == 0 || value->data[0] != '/') {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"%V\" of item \"%V\" must be a location "
+                           "URI starting with \"/\"", name, &item->id);
+        return NGX_CONF_ERROR;
+    }
+
+    if (name->len == sizeof("backend") - 1) {
+        item->backend = *value;
+        item->backend_cv = cv;
+
+    } else {
+        item->status = *value;
+        item->status_cv = cv;
+    }
+
+    return NGX_CONF_OK;
+}
+
+
+/* a callback secret: at least 16 bytes, a final newline not counted */
+
+static ngx_int_t
+ngx_gov_read_secret(ngx_conf_t *cf, ngx_str_t *path, ngx_str_t *out)
+{
+    if (ngx_gov_read_file(cf, path, out, 4096) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    while (out->len
+           && (out->data[out->len - 1] == '\n'
+               || out->data[out->len - 1] == '\r'))
+    {
+        out->len--;
+    }
+
+    if (out->len < 16) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "callback secret \"%V\" is shorter than 16 "
+                           "bytes", path);
+        return NGX_ERROR;
+    }
+
+    return NGX_OK;
+}
+
+
+/* gov_region ID "NAME" PREFIX callback_secret_file=PATH */
+
+char *
+ngx_gov_region(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_str_t               *value, path;
+    ngx_uint_t               i;
+    ngx_gov_region_t        *rg, *regions;
+    ngx_gov_bundles_conf_t  *bc;
+
+    bc = ngx_gov_bundles_conf(cf);
+    value = cf->args->elts;
+
+    if (ngx_gov_valid_id(&value[1]) != NGX_OK) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "invalid region id \"%V\": 1-64 letters, digits, "
+                           "\"_\" or \"-\"", &value[1]);
+        return NGX_CONF_ERROR;
+    }
+
+    if (value[2].len == 0 || value[2].len > 128) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "region \"%V\" needs a name of 1-128 bytes",
+                           &value[1]);
+        return NGX_CONF_ERROR;
+    }
+
+    if (value[3].len < 2 || value[3].data[0] != '/'
+        || ngx_strlchr(value[3].data, value[3].data + value[3].len, '$'))
+    {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "the prefix \"%V\" of region \"%V\" must be a "
+                           "URI prefix starting with \"/\", without "
+                           "variables", &value[3], &value[1]);
+        return NGX_CONF_ERROR;
+    }
+
+    regions = bc->regions.elts;
+
+    for (i = 0; i < bc->regions.nelts; i++) {
+        if ((regions[i].id.len == value[1].len
+             && ngx_strncmp(regions[i].id.data, value[1].data, value[1].len)
+                == 0)
+            || (regions[i].prefix.len == value[3].len
+                && ngx_strncmp(regions[i].prefix.data, value[3].data,
+                               value[3].len) == 0))
+        {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "region \"%V\" or its prefix \"%V\" is "
+                               "duplicate", &value[1], &value[3]);
+            return NGX_CONF_ERROR;
+        }
+    }
+
+    if (value[4].len <= sizeof("callback_secret_file=") - 1
+        || ngx_strncmp(value[4].data, "callback_secret_file=",
+                       sizeof("callback_secret_file=") - 1) != 0)
+    {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "region \"%V\" needs "
+                           "\"callback_secret_file=PATH\", not \"%V\"",
+                           &value[1], &value[4]);
+        return NGX_CONF_ERROR;
+    }
+
+    rg = ngx_array_push(&bc->regions);
+    if (rg == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    rg->id = value[1];
+    rg->name = value[2];
+    rg->prefix = value[3];
+
+    path.data = value[4].data + sizeof("callback_secret_file=") - 1;
+    path.len = value[4].len - (sizeof("callback_secret_file=") - 1);
+
+    if (ngx_gov_read_secret(cf, &path, &rg->secret) != NGX_OK) {
+        return NGX_CONF_ERROR;
+    }
+
+    return NGX_CONF_OK;
 }
 
 

@@ -27,6 +27,7 @@ char *ngx_gov_field(ngx_conf_t *cf, ngx_command_t *cmd, void *conf);
 char *ngx_gov_item(ngx_conf_t *cf, ngx_command_t *cmd, void *conf);
 char *ngx_gov_bundle(ngx_conf_t *cf, ngx_command_t *cmd, void *conf);
 char *ngx_gov_calendar(ngx_conf_t *cf, ngx_command_t *cmd, void *conf);
+char *ngx_gov_region(ngx_conf_t *cf, ngx_command_t *cmd, void *conf);
 
 /* the bundles of a request's configuration */
 ngx_gov_bundles_conf_t *ngx_gov_bc(ngx_http_request_t *r);

@@ -37,6 +37,7 @@ typedef struct {
     ngx_gov_item_t           *item;
     ngx_str_t                 app_id;
     ngx_str_t                 state;
+    ngx_str_t                 signers;      /* " - bj " */
 } ngx_gov_callback_t;
 
 
@@ -46,8 +47,13 @@ static const char  ngx_gov_callback_lua[] =
     "if redis.call('EXISTS', p .. 'app:' .. id) == 0 then return {'unknown'} end\n"
     "local raw = redis.call('HGET', key, item)\n"
     "if not raw then return {'unknown'} end\n"
-    "if redis.call('EXISTS', ARGV[10]) == 1 then return {'replay'} end\n"
     "local step = cjson.decode(raw)\n"
+    "-- a step routed to a region is signed by that region only\n"
+    "if ARGV[13] ~= '*' and not string.find(ARGV[13],\n"
+    "   ' ' .. (step.region or '-') .. ' ', 1, true) then\n"
+    "  return {'bad_signer'}\n"
+    "end\n"
+    "if redis.call('EXISTS', ARGV[10]) == 1 then return {'replay'} end\n"
     "if not string.find(' ' .. ARGV[5] .. ' ', ' ' .. step.state .. ' ', 1, true) then\n"
     "  return {'illegal', step.state}\n"
     "end\n"
@@ -90,7 +96,7 @@ static const char  ngx_gov_callback_lua[] =
     "  gov_app_done(c, id)\n"
     "end\n"
     "if new == 'approved' then\n"
-    "  for i = 13, #ARGV - 1 do\n"
+    "  for i = 14, #ARGV - 1 do\n"
     "    local sep = string.find(ARGV[i], ':', 1, true)\n"
     "    local dep = string.sub(ARGV[i], 1, sep - 1)\n"
     "    local ready = true\n"
@@ -118,7 +124,7 @@ static ngx_gov_item_t *ngx_gov_callback_target(ngx_http_request_t *r,
     ngx_str_t *id);
 static ngx_int_t ngx_gov_callback_signed(ngx_http_request_t *r,
     ngx_gov_item_t *it, ngx_str_t *id, ngx_str_t *body, ngx_str_t *hsig,
-    ngx_int_t *rc);
+    ngx_str_t *signers, ngx_int_t *rc);
 static ngx_int_t ngx_gov_callback_record(ngx_http_request_t *r,
     ngx_gov_callback_t *cb, ngx_int_t state, gov_callback_t *parsed,
     ngx_str_t *hsig);
@@ -140,7 +146,7 @@ ngx_gov_callback_body(ngx_http_request_t *r)
 {
     gov_callback_t       parsed;
     ngx_int_t            rc, state;
-    ngx_str_t            body, id, hsig;
+    ngx_str_t            body, id, hsig, signers;
     ngx_connection_t    *c;
     ngx_gov_item_t      *it;
     ngx_gov_callback_t  *cb;
@@ -157,7 +163,9 @@ ngx_gov_callback_body(ngx_http_request_t *r)
 
     /* the signature before anything else is believed */
 
-    if (ngx_gov_callback_signed(r, it, &id, &body, &hsig, &rc) != NGX_OK) {
+    if (ngx_gov_callback_signed(r, it, &id, &body, &hsig, &signers, &rc)
+        != NGX_OK)
+    {
         goto done;
     }
 
@@ -194,6 +202,7 @@ ngx_gov_callback_body(ngx_http_request_t *r)
     cb->request = r;
     cb->item = it;
     cb->app_id = id;
+    cb->signers = signers;
     cb->state.data = (u_char *) gov_state_name(state);
     cb->state.len = ngx_strlen(cb->state.data);
 
@@ -329,17 +338,28 @@ ngx_gov_callback_target(ngx_http_request_t *r, ngx_str_t *id)
 
 
 /*
- * The body, signed with the item's callback secret over
- * "TIMESTAMP.BODY" within the window.  NGX_OK with the body and the
- * signature header, or NGX_DECLINED with the answer's code in *rc.
+ * The body, signed over "TIMESTAMP.BODY" within the window with the
+ * item's callback secret or a region's (gov_region).  NGX_OK with the
+ * body, the signature header and who signed it (" - ID ", "-" the item's
+ * own secret: the script takes it only for a step routed there), or
+ * NGX_DECLINED with the answer's code in *rc.
  */
 
 static ngx_int_t
 ngx_gov_callback_signed(ngx_http_request_t *r, ngx_gov_item_t *it,
-    ngx_str_t *id, ngx_str_t *body, ngx_str_t *hsig, ngx_int_t *rc)
+    ngx_str_t *id, ngx_str_t *body, ngx_str_t *hsig, ngx_str_t *signers,
+    ngx_int_t *rc)
 {
-    long long  ts;
-    ngx_str_t  hts;
+    u_char                    *p;
+    size_t                     len;
+    long long                  ts;
+    ngx_str_t                  hts;
+    ngx_uint_t                 i;
+    ngx_gov_region_t          *regions;
+    ngx_http_gov_main_conf_t  *gmcf;
+
+    gmcf = ngx_http_get_module_main_conf(r, ngx_http_gov_module);
+    regions = gmcf->bundles.regions.elts;
 
     if (ngx_http_gov_read_body(r, body) != NGX_OK) {
         *rc = ngx_http_gov_error(r, NGX_HTTP_REQUEST_ENTITY_TOO_LARGE,
@@ -350,16 +370,51 @@ ngx_gov_callback_signed(ngx_http_request_t *r, ngx_gov_item_t *it,
     /* kept aside when the X-Gov-* headers were stripped */
     ngx_http_gov_callback_headers(r, &hts, hsig);
 
+    len = 3;
+
+    for (i = 0; i < gmcf->bundles.regions.nelts; i++) {
+        len += regions[i].id.len + 1;
+    }
+
+    signers->data = ngx_pnalloc(r->pool, len);
+    if (signers->data == NULL) {
+        *rc = NGX_HTTP_INTERNAL_SERVER_ERROR;
+        return NGX_DECLINED;
+    }
+
+    p = signers->data;
+    *p++ = ' ';
+
     if (hts.len && hsig->len
         && gov_sig_timestamp((char *) hts.data, hts.len, ngx_time(),
                              NGX_GOV_SIG_WINDOW, &ts)
-           == GOV_SIG_OK
-        && gov_sig_check(it->secret.data, it->secret.len,
-                         (char *) hts.data, hts.len,
-                         (char *) body->data, body->len,
-                         (char *) hsig->data, hsig->len)
            == GOV_SIG_OK)
     {
+        if (gov_sig_check(it->secret.data, it->secret.len,
+                          (char *) hts.data, hts.len,
+                          (char *) body->data, body->len,
+                          (char *) hsig->data, hsig->len)
+            == GOV_SIG_OK)
+        {
+            *p++ = '-';
+            *p++ = ' ';
+        }
+
+        for (i = 0; i < gmcf->bundles.regions.nelts; i++) {
+            if (gov_sig_check(regions[i].secret.data, regions[i].secret.len,
+                              (char *) hts.data, hts.len,
+                              (char *) body->data, body->len,
+                              (char *) hsig->data, hsig->len)
+                == GOV_SIG_OK)
+            {
+                p = ngx_sprintf(p, "%V ", &regions[i].id);
+            }
+        }
+    }
+
+    signers->len = p - signers->data;
+
+    if (signers->len > 1) {
         return NGX_OK;
     }
 
@@ -439,7 +494,7 @@ ngx_gov_callback_record(ngx_http_request_t *r, ngx_gov_callback_t *cb,
 
     if (ngx_gov_state_cmd(r->pool, &gmcf->bundles, &gmcf->redis_prefix,
                           &cb->app_id, cb->item, state, &receipt, &note,
-                          &request, &result, &replay, &cmd)
+                          &request, &result, &replay, &cb->signers, &cmd)
         != NGX_OK)
     {
         return NGX_ERROR;
@@ -460,7 +515,8 @@ ngx_int_t
 ngx_gov_state_cmd(ngx_pool_t *pool, ngx_gov_bundles_conf_t *bc,
     ngx_str_t *prefix, ngx_str_t *id, ngx_gov_item_t *it, ngx_int_t state,
     ngx_str_t *receipt, ngx_str_t *note, ngx_str_t *request,
-    ngx_str_t *result, ngx_str_t *replay, ngx_gov_redis_args_t *cmd)
+    ngx_str_t *result, ngx_str_t *replay, ngx_str_t *signers,
+    ngx_gov_redis_args_t *cmd)
 {
     u_char           *p, *allowed, *now, *day, *clock;
     size_t           *argvlen;
@@ -476,8 +532,8 @@ ngx_gov_state_cmd(ngx_pool_t *pool, ngx_gov_bundles_conf_t *bc,
         n += items[i].depends.nelts ? 1 : 0;
     }
 
-    argv = ngx_palloc(pool, (16 + n) * sizeof(char *));
-    argvlen = ngx_palloc(pool, (16 + n) * sizeof(size_t));
+    argv = ngx_palloc(pool, (17 + n) * sizeof(char *));
+    argvlen = ngx_palloc(pool, (17 + n) * sizeof(size_t));
     allowed = ngx_pnalloc(pool, 256);
     now = ngx_pnalloc(pool, NGX_TIME_T_LEN);
     day = ngx_pnalloc(pool, NGX_INT_T_LEN);
@@ -518,7 +574,15 @@ ngx_gov_state_cmd(ngx_pool_t *pool, ngx_gov_bundles_conf_t *bc,
     ARG(14, result && result->data ? (char *) result->data : "",
         result ? result->len : 0);
 
-    k = 15;
+    /* who signed it ("*": a status URI answered, no signature) */
+    if (signers) {
+        ARG(15, signers->data, signers->len);
+
+    } else {
+        ARG(15, "*", 1);
+    }
+
+    k = 16;
 
     for (i = 0; i < bc->items.nelts; i++) {
         dep = &items[i];
@@ -599,6 +663,15 @@ ngx_gov_callback_done(redisReply *reply, void *data)
 
     if (kind->len == 6 && ngx_strncmp(kind->str, "replay", 6) == 0) {
         rc = ngx_http_gov_error(r, NGX_HTTP_CONFLICT, "replay");
+        goto done;
+    }
+
+    if (kind->len == 10 && ngx_strncmp(kind->str, "bad_signer", 10) == 0) {
+        ngx_log_error(NGX_LOG_WARN, c->log, 0,
+                      "gov: callback for %V/%V signed by \"%V\", not by "
+                      "the region handling the step", &cb->app_id,
+                      &cb->item->id, &cb->signers);
+        rc = ngx_http_gov_error(r, NGX_HTTP_UNAUTHORIZED, "bad_signature");
         goto done;
     }
 

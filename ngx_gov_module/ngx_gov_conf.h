@@ -83,8 +83,10 @@ typedef struct {
     ngx_str_t                 id;
     ngx_str_t                 name;
     ngx_str_t                 department;
-    ngx_str_t                 backend;
+    ngx_str_t                 backend;      /* as configured */
     ngx_str_t                 status;
+    ngx_http_complex_value_t *backend_cv;   /* with variables, else NULL */
+    ngx_http_complex_value_t *status_cv;
     ngx_str_t                 secret;
     ngx_array_t               materials;    /* ngx_str_t, then indexes */
     ngx_array_t               fields;
@@ -131,11 +133,25 @@ typedef struct {
 } ngx_gov_bundle_t;
 
 
+/*
+ * A region's gateway (跨省通办): a step whose backend, as its application's
+ * fields route it, starts with "prefix" is handled there, and only the
+ * region's secret signs its callbacks.
+ */
+typedef struct {
+    ngx_str_t                 id;
+    ngx_str_t                 name;
+    ngx_str_t                 prefix;
+    ngx_str_t                 secret;
+} ngx_gov_region_t;
+
+
 typedef struct {
     ngx_array_t               materials;    /* ngx_gov_material_t */
     ngx_array_t               fields;       /* ngx_gov_field_t */
     ngx_array_t               items;        /* ngx_gov_item_t */
     ngx_array_t               bundles;      /* ngx_gov_bundle_t */
+    ngx_array_t               regions;      /* ngx_gov_region_t */
     gov_calendar_t            calendar;
     ngx_msec_t                dispatch_timeout;
     ngx_str_t                 list;         /* GET /bundles/ JSON */

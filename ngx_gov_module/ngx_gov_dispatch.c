@@ -21,6 +21,7 @@
 #include "ngx_gov_tally.h"
 #include "ngx_gov_subreq.h"
 #include "ngx_gov_bundle_conf.h"
+#include "ngx_gov_route.h"
 #include "ngx_gov_dispatch.h"
 #include "gov_backoff.h"
 #include "gov_date.h"
@@ -249,15 +250,24 @@ ngx_gov_batch_create(ngx_http_request_t *r, ngx_uint_t n)
 
 ngx_int_t
 ngx_gov_dispatch(ngx_gov_batch_t *batch, ngx_gov_dispatch_t *d,
-    ngx_str_t *payload, ngx_str_t *subject, ngx_str_t *actor)
+    ngx_str_t *payload, ngx_str_t *subject, ngx_str_t *actor,
+    json_t *fields)
 {
-    ngx_str_t                    values[5];
+    ngx_str_t                    values[5], uri;
     ngx_uint_t                   n;
     const char                  *names[5];
-    ngx_http_request_t          *r;
+    ngx_http_request_t          *r, *sr;
     ngx_http_post_subrequest_t  *ps;
 
     r = batch->request;
+
+    /* the backend, as the application's fields route it (跨省通办) */
+
+    if (ngx_gov_route_uri(r, d->item, NGX_GOV_ROUTE_BACKEND, fields, &uri)
+        != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
 
     ps = ngx_palloc(r->pool, sizeof(ngx_http_post_subrequest_t));
     if (ps == NULL) {
@@ -289,9 +299,10 @@ ngx_gov_dispatch(ngx_gov_batch_t *batch, ngx_gov_dispatch_t *d,
         n++;
     }
 
-    if (ngx_gov_subrequest(r, &d->item->backend, NULL, "application/json",
-                           payload, names, values, n, ps)
-        != NGX_OK)
+    if (ngx_gov_subrequest(r, &uri, NULL, "application/json", payload,
+                           names, values, n, ps, &sr)
+        != NGX_OK
+        || (d->item->backend_cv && ngx_gov_route_bind(sr, fields) != NGX_OK))
     {
         return NGX_ERROR;
     }
@@ -1053,7 +1064,6 @@ ngx_gov_retry_one(ngx_gov_batch_t *batch, redisReply **e)
                                      notice ? "notify_attempts"
                                             : "attempts"));
 
-    json_decref(doc);
     json_decref(step);
 
     ngx_log_error(NGX_LOG_INFO, ngx_cycle->log, 0,
@@ -1064,10 +1074,14 @@ ngx_gov_retry_one(ngx_gov_batch_t *batch, redisReply **e)
                     : "gov: retrying %V/%V, attempt %ui", &d->app_id,
                   &d->item->id, d->attempts + 1);
 
-    if (ngx_gov_dispatch(batch, d, &pl, &subject, &actor) != NGX_OK)
+    if (ngx_gov_dispatch(batch, d, &pl, &subject, &actor,
+                         json_object_get(doc, "fields"))
+        != NGX_OK)
     {
         d->outcome = NGX_GOV_OUT_FAILED;
     }
+
+    json_decref(doc);
 }
 
 

@@ -68,9 +68,13 @@ json_t *ngx_gov_payload(json_t *doc, ngx_str_t *id, ngx_gov_item_t *item);
 
 ngx_gov_batch_t *ngx_gov_batch_create(ngx_http_request_t *r, ngx_uint_t n);
 
-/* sends one step: a background subrequest to the item's backend */
+/*
+ * sends one step: a background subrequest to the item's backend, routed
+ * by the application's "fields" when it has variables
+ */
 ngx_int_t ngx_gov_dispatch(ngx_gov_batch_t *batch, ngx_gov_dispatch_t *d,
-    ngx_str_t *payload, ngx_str_t *subject, ngx_str_t *actor);
+    ngx_str_t *payload, ngx_str_t *subject, ngx_str_t *actor,
+    json_t *fields);
 
 ngx_int_t ngx_gov_dispatch_init_process(ngx_cycle_t *cycle);
 void ngx_gov_dispatch_exit_process(ngx_cycle_t *cycle);

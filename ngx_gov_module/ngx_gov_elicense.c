@@ -376,7 +376,7 @@ ngx_gov_elicense_ask(ngx_gov_elicense_ctx_t *ctx, ngx_gov_elicense_one_t *one)
     ngx_str_set(&values[0], "application/json");
 
     return ngx_gov_subrequest(r, &gmcf->elicense_uri, &args, NULL, NULL,
-                              names, values, 1, ps);
+                              names, values, 1, ps, NULL);
 }
 
 

@@ -1082,7 +1082,7 @@ ngx_gov_notify_send(ngx_gov_notify_slot_t *s)
     value = s->id;
 
     if (ngx_gov_subrequest(r, &s->nt->target->uri, NULL, "application/json",
-                           &s->body, &name, &value, 1, ps)
+                           &s->body, &name, &value, 1, ps, NULL)
         != NGX_OK)
     {
         ngx_gov_fake_request_free(r);

@@ -957,7 +957,7 @@ ngx_gov_oidc_fetch(ngx_gov_oidc_ctx_t *ctx, const char *path,
 
     if (ngx_gov_subrequest(r, &uri, args.len ? &args : NULL,
                            "application/x-www-form-urlencoded", payload,
-                           names, values, n, ps)
+                           names, values, n, ps, NULL)
         != NGX_OK)
     {
         return NGX_ERROR;

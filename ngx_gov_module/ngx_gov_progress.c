@@ -25,6 +25,7 @@
 #include "ngx_gov_page.h"
 #include "ngx_gov_access.h"
 #include "ngx_gov_bundle_conf.h"
+#include "ngx_gov_route.h"
 #include "ngx_gov_refresh.h"
 #include "ngx_gov_rating.h"
 #include "ngx_gov_withdraw.h"
@@ -1373,7 +1374,7 @@ ngx_gov_progress_render(ngx_gov_progress_t *pc, redisReply *reply,
         && reply->element[3]->integer == -2)
     {
         /* the stored state is older than gov_progress_refresh */
-        ngx_gov_refresh(r, &pc->id, steps);
+        ngx_gov_refresh(r, &pc->id, steps, fields->element[0]);
     }
 
     memo = NULL;
@@ -1860,11 +1861,12 @@ static json_t *
 ngx_gov_progress_step(ngx_gov_bundles_conf_t *bc, ngx_gov_item_t *it,
     json_t *step, int today, ngx_gov_progress_sum_t *sum)
 {
-    int         pauses, deadline;
-    u_char      buf[32], *p;
-    json_t     *o, *v;
-    ngx_int_t   state;
-    ngx_uint_t  over;
+    int                pauses, deadline;
+    u_char             buf[32], *p;
+    json_t            *o, *v;
+    ngx_int_t          state;
+    ngx_uint_t         over;
+    ngx_gov_region_t  *rg;
 
     v = json_object_get(step, "state");
     state = json_is_string(v)
@@ -1957,6 +1959,20 @@ ngx_gov_progress_step(ngx_gov_bundles_conf_t *bc, ngx_gov_item_t *it,
     v = json_object_get(step, "reason");
     if (json_is_string(v)) {
         json_object_set(o, "reason", v);
+    }
+
+    /* 跨省通办: received here, handled by the region it was routed to */
+
+    v = json_object_get(step, "region");
+    if (json_is_string(v)) {
+        rg = ngx_gov_route_region_id(bc, (u_char *) json_string_value(v),
+                                     json_string_length(v));
+        json_object_set_new(o, "region",
+                            json_pack("{s:O,s:s%}", "id", v, "name",
+                                      rg ? (char *) rg->name.data
+                                         : json_string_value(v),
+                                      rg ? rg->name.len
+                                         : json_string_length(v)));
     }
 
     v = json_object_get(step, "correction");

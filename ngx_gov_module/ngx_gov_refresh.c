@@ -21,6 +21,7 @@
 #include "ngx_gov_answer.h"
 #include "ngx_gov_bundle_conf.h"
 #include "ngx_gov_dispatch.h"
+#include "ngx_gov_route.h"
 #include "ngx_gov_callback.h"
 #include "ngx_gov_refresh.h"
 #include "gov_http.h"
@@ -48,7 +49,7 @@ struct ngx_gov_refresh_s {
 static ngx_int_t ngx_gov_refresh_mark(ngx_http_request_t *r,
     ngx_str_t *id);
 static ngx_int_t ngx_gov_refresh_ask(ngx_gov_refresh_t *rf,
-    ngx_gov_item_t *it, redisReply *steps);
+    ngx_gov_item_t *it, redisReply *steps, json_t *fields);
 static ngx_int_t ngx_gov_refresh_done(ngx_http_request_t *sr, void *data,
     ngx_int_t rc);
 static void ngx_gov_refresh_applied(redisReply *reply, void *data);
@@ -65,8 +66,10 @@ static void ngx_gov_refresh_applied(redisReply *reply, void *data);
  */
 
 void
-ngx_gov_refresh(ngx_http_request_t *r, ngx_str_t *id, redisReply *steps)
+ngx_gov_refresh(ngx_http_request_t *r, ngx_str_t *id, redisReply *steps,
+    redisReply *doc)
 {
+    json_t                    *app;
     uint32_t                   lock;
     ngx_uint_t                 i;
     ngx_gov_item_t            *items, *it;
@@ -127,13 +130,24 @@ ngx_gov_refresh(ngx_http_request_t *r, ngx_str_t *id, redisReply *steps)
 
     ngx_memcpy(rf->id.data, id->data, id->len);
 
+    /* its fields, for status URIs routed by them (跨省通办) */
+
+    app = doc->type == REDIS_REPLY_STRING
+          ? json_loadb(doc->str, doc->len, 0, NULL) : NULL;
+
     for (i = 0; i < b->items.nelts; i++) {
         it = &items[b->item_idx[i]];
 
-        if (it->status.len && ngx_gov_refresh_ask(rf, it, steps) == NGX_OK) {
+        if (it->status.len
+            && ngx_gov_refresh_ask(rf, it, steps,
+                                   json_object_get(app, "fields"))
+               == NGX_OK)
+        {
             rf->pending++;
         }
     }
+
+    json_decref(app);
 
     if (rf->pending == 0) {
         goto failed;
@@ -200,13 +214,13 @@ ngx_gov_refresh_mark(ngx_http_request_t *r, ngx_str_t *id)
 
 static ngx_int_t
 ngx_gov_refresh_ask(ngx_gov_refresh_t *rf, ngx_gov_item_t *it,
-    redisReply *steps)
+    redisReply *steps, json_t *fields)
 {
     u_char                      *p;
     size_t                       len;
     json_t                      *step, *v;
     ngx_int_t                    state;
-    ngx_str_t                    uri;
+    ngx_str_t                    uri, base;
     ngx_uint_t                   k;
     ngx_http_request_t          *fr, *sr;
     ngx_gov_refresh_step_t      *rs;
@@ -242,18 +256,25 @@ ngx_gov_refresh_ask(ngx_gov_refresh_t *rf, ngx_gov_item_t *it,
         return NGX_DECLINED;
     }
 
+    if (ngx_gov_route_uri(fr, it, NGX_GOV_ROUTE_STATUS, fields, &base)
+        != NGX_OK)
+    {
+        json_decref(step);
+        return NGX_ERROR;
+    }
+
     rs = ngx_pcalloc(fr->pool, sizeof(ngx_gov_refresh_step_t));
     ps = ngx_palloc(fr->pool, sizeof(ngx_http_post_subrequest_t));
 
     len = gov_pct_encode(NULL, json_string_value(v), json_string_length(v));
-    uri.data = ngx_pnalloc(fr->pool, it->status.len + 1 + len);
+    uri.data = ngx_pnalloc(fr->pool, base.len + 1 + len);
 
     if (rs == NULL || ps == NULL || uri.data == NULL) {
         json_decref(step);
         return NGX_ERROR;
     }
 
-    p = ngx_cpymem(uri.data, it->status.data, it->status.len);
+    p = ngx_cpymem(uri.data, base.data, base.len);
     *p++ = '/';
     p += gov_pct_encode((char *) p, json_string_value(v),
                         json_string_length(v));
@@ -296,6 +317,10 @@ ngx_gov_refresh_ask(ngx_gov_refresh_t *rf, ngx_gov_item_t *it,
                                    "X-Gov-Application", &rf->id);
     (void) ngx_http_gov_add_header(sr, &sr->headers_in.headers,
                                    "X-Gov-Item", &it->id);
+
+    if (it->status_cv && ngx_gov_route_bind(sr, fields) != NGX_OK) {
+        return NGX_ERROR;
+    }
 
     return NGX_OK;
 }
@@ -368,7 +393,7 @@ ngx_gov_refresh_done(ngx_http_request_t *sr, void *data, ngx_int_t rc)
                 && ngx_gov_state_cmd(sr->pool, &gmcf->bundles,
                                      &gmcf->redis_prefix, &rf->id, rs->item,
                                      state, &receipt, &note, NULL, NULL,
-                                     &replay, &cmd)
+                                     &replay, NULL, &cmd)
                    == NGX_OK)
             {
                 id->data = (u_char *) (id + 1);

@@ -16,9 +16,12 @@
 
 #include "ngx_gov_redis.h"
 
-/* asks the departments about "id" unless another worker already does */
+/*
+ * asks the departments about "id" unless another worker already does;
+ * "doc" is the application as stored (its fields may route a status URI)
+ */
 void ngx_gov_refresh(ngx_http_request_t *r, ngx_str_t *id,
-    redisReply *steps);
+    redisReply *steps, redisReply *doc);
 
 
 #endif /* _NGX_GOV_REFRESH_H_INCLUDED_ */

@@ -28,6 +28,7 @@
 #include "ngx_gov_bundle_conf.h"
 #include "ngx_gov_form.h"
 #include "ngx_gov_dispatch.h"
+#include "ngx_gov_route.h"
 #include "ngx_gov_upload.h"
 #include "ngx_gov_elicense.h"
 #include "ngx_gov_submit.h"
@@ -66,6 +67,7 @@ typedef struct {
     time_t                    submitted;
     u_char                   *chosen;       /* per item of the bundle */
     ngx_uint_t                nchosen;
+    ngx_gov_region_t        **regions;      /* per item: where routed */
     ngx_gov_batch_t          *batch;
     ngx_event_t               timer;
     ngx_event_t               answer_ev;
@@ -74,6 +76,10 @@ typedef struct {
 
 
 #define ARG(i, s, l)  argv[i] = (const char *) (s); argvlen[i] = (l)
+
+#define NGX_GOV_STEP_QUEUED  "{\"state\":\"queued\",\"attempts\":0}"
+#define NGX_GOV_STEP_ROUTED                                                  \
+    "{\"state\":\"queued\",\"attempts\":0,\"region\":\"%V\"}"
 
 
 /*
@@ -171,6 +177,8 @@ static void ngx_gov_submit_problem_n(json_t **problems, const char *id,
     size_t len, const char *reason);
 static void ngx_gov_submit_problem(json_t **problems, const char *id,
     const char *reason);
+static ngx_int_t ngx_gov_submit_routes(ngx_http_request_t *r,
+    ngx_gov_submit_t *sc);
 static ngx_gov_submit_t *ngx_gov_submit_create(ngx_http_request_t *r,
     ngx_gov_bundle_t *b, ngx_str_t *subject, ngx_str_t *actor, json_t *doc,
     json_t *uploads, json_t *hexes);
@@ -743,6 +751,13 @@ ngx_gov_submit_checked(ngx_http_request_t *r, void *data, json_t *known)
         goto done;
     }
 
+    if (ngx_gov_submit_routes(r, sc) != NGX_OK) {
+        /* the configuration routes an item nowhere: nothing is stored */
+        rc = ngx_http_gov_error(r, NGX_HTTP_INTERNAL_SERVER_ERROR,
+                                "no_route");
+        goto done;
+    }
+
     if (ngx_gov_submit_idempotency(r, sc, &rd->body, rd->form, &rc)
         != NGX_OK)
     {
@@ -989,6 +1004,51 @@ ngx_gov_submit_create(ngx_http_request_t *r, ngx_gov_bundle_t *b,
 
 
 /*
+ * Where each routed item goes (跨省通办): its backend evaluated with the
+ * application's fields now, so that a field routing it nowhere stores
+ * nothing, and the region it leads to kept on the step (its callbacks are
+ * signed with that region's secret, its page says who handles it).
+ */
+
+static ngx_int_t
+ngx_gov_submit_routes(ngx_http_request_t *r, ngx_gov_submit_t *sc)
+{
+    ngx_str_t                uri;
+    ngx_uint_t               i;
+    ngx_gov_item_t          *items, *it;
+    ngx_gov_bundles_conf_t  *bc;
+
+    bc = ngx_gov_bc(r);
+    items = bc->items.elts;
+
+    sc->regions = ngx_pcalloc(r->pool, sc->bundle->items.nelts
+                                       * sizeof(ngx_gov_region_t *));
+    if (sc->regions == NULL) {
+        return NGX_ERROR;
+    }
+
+    for (i = 0; i < sc->bundle->items.nelts; i++) {
+        it = &items[sc->bundle->item_idx[i]];
+
+        if (!sc->chosen[i] || it->backend_cv == NULL) {
+            continue;
+        }
+
+        if (ngx_gov_route_uri(r, it, NGX_GOV_ROUTE_BACKEND,
+                              json_object_get(sc->doc, "fields"), &uri)
+            != NGX_OK)
+        {
+            return NGX_ERROR;
+        }
+
+        sc->regions[i] = ngx_gov_route_region(bc, &uri);
+    }
+
+    return NGX_OK;
+}
+
+
+/*
  * The Idempotency-Key header (a form: its hidden field), kept per subject
  * and hashed.  NGX_OK, or NGX_DECLINED with the answer's code in *rc.
  */
@@ -1140,8 +1200,22 @@ ngx_gov_submit_persist(ngx_http_request_t *r, ngx_gov_submit_t *sc)
         ready = it->depends.nelts == 0;
 
         ARG(15 + 3 * k, it->id.data, it->id.len);
-        ARG(16 + 3 * k, "{\"state\":\"queued\",\"attempts\":0}",
-            sizeof("{\"state\":\"queued\",\"attempts\":0}") - 1);
+
+        if (sc->regions[i]) {
+            p = ngx_pnalloc(r->pool, sizeof(NGX_GOV_STEP_ROUTED) - 1
+                                     + sc->regions[i]->id.len);
+            if (p == NULL) {
+                return NGX_ERROR;
+            }
+
+            ARG(16 + 3 * k, p, ngx_sprintf(p, NGX_GOV_STEP_ROUTED,
+                                           &sc->regions[i]->id) - p);
+
+        } else {
+            ARG(16 + 3 * k, NGX_GOV_STEP_QUEUED,
+                sizeof(NGX_GOV_STEP_QUEUED) - 1);
+        }
+
         ARG(17 + 3 * k, ready ? "1" : "0", 1);
         k++;
     }
@@ -1435,7 +1509,8 @@ ngx_gov_submit_fan_out(ngx_gov_submit_t *sc)
             return NGX_ERROR;
         }
 
-        if (ngx_gov_dispatch(sc->batch, d, &pl, &sc->subject, &sc->actor)
+        if (ngx_gov_dispatch(sc->batch, d, &pl, &sc->subject, &sc->actor,
+                             json_object_get(sc->doc, "fields"))
             != NGX_OK)
         {
             d->outcome = NGX_GOV_OUT_FAILED;

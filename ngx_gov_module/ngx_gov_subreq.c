@@ -26,7 +26,8 @@ static ngx_str_t  ngx_gov_subreq_post = ngx_string("POST ");
 ngx_int_t
 ngx_gov_subrequest(ngx_http_request_t *r, ngx_str_t *uri, ngx_str_t *args,
     const char *content_type, ngx_str_t *payload, const char **names,
-    ngx_str_t *values, ngx_uint_t n, ngx_http_post_subrequest_t *ps)
+    ngx_str_t *values, ngx_uint_t n, ngx_http_post_subrequest_t *ps,
+    ngx_http_request_t **srp)
 {
     u_char                   *p;
     ngx_buf_t                *b;
@@ -43,6 +44,10 @@ ngx_gov_subrequest(ngx_http_request_t *r, ngx_str_t *uri, ngx_str_t *args,
         != NGX_OK)
     {
         return NGX_ERROR;
+    }
+
+    if (srp) {
+        *srp = sr;
     }
 
     server = r->headers_in.server;

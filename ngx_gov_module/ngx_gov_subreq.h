@@ -22,12 +22,13 @@
  * "uri" (with "args" when not NULL): a GET when "payload" is NULL, else a
  * POST of "payload" as "content_type".  It carries Content-Type and
  * Content-Length (a POST) and the "n" headers given; nothing of the
- * request it hangs from is passed on but the Host.
+ * request it hangs from is passed on but the Host.  "srp", when not
+ * NULL, gets the subrequest.
  */
 ngx_int_t ngx_gov_subrequest(ngx_http_request_t *r, ngx_str_t *uri,
     ngx_str_t *args, const char *content_type, ngx_str_t *payload,
     const char **names, ngx_str_t *values, ngx_uint_t n,
-    ngx_http_post_subrequest_t *ps);
+    ngx_http_post_subrequest_t *ps, ngx_http_request_t **srp);
 
 /* the answer of a subrequest: its status (0: none) and body in memory */
 ngx_uint_t ngx_gov_subrequest_answer(ngx_http_request_t *sr, ngx_int_t rc,

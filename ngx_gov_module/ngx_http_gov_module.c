@@ -13,6 +13,7 @@
 #include "ngx_gov_tally.h"
 #include "ngx_gov_stats.h"
 #include "ngx_gov_elicense.h"
+#include "ngx_gov_route.h"
 #include "ngx_gov_lock.h"
 #include "ngx_gov_events.h"
 #include "ngx_gov_pcache.h"
@@ -287,6 +288,13 @@ static ngx_command_t  ngx_http_gov_commands[] = {
       0,
       NULL },
 
+    { ngx_string("gov_region"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE4,
+      ngx_gov_region,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      0,
+      NULL },
+
     { ngx_string("gov_calendar"),
       NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
       ngx_gov_calendar,
@@ -416,7 +424,11 @@ ngx_module_t  ngx_http_gov_module = {
 static ngx_int_t
 ngx_http_gov_preconfiguration(ngx_conf_t *cf)
 {
-    return ngx_http_gov_auth_add_variables(cf);
+    if (ngx_http_gov_auth_add_variables(cf) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    return ngx_gov_route_add_variables(cf);
 }
 
 
@@ -492,7 +504,9 @@ ngx_http_gov_create_main_conf(ngx_conf_t *cf)
         || ngx_array_init(&gmcf->bundles.items, cf->pool, 8,
                           sizeof(ngx_gov_item_t)) != NGX_OK
         || ngx_array_init(&gmcf->bundles.bundles, cf->pool, 4,
-                          sizeof(ngx_gov_bundle_t)) != NGX_OK)
+                          sizeof(ngx_gov_bundle_t)) != NGX_OK
+        || ngx_array_init(&gmcf->bundles.regions, cf->pool, 2,
+                          sizeof(ngx_gov_region_t)) != NGX_OK)
     {
         return NULL;
     }

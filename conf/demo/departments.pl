@@ -57,6 +57,7 @@ my %departments = (
     hrss    => '人社局',
     amr     => '市场监管局',
     tax     => '税务局',
+    gw_bj   => '北京市政务服务中心（跨省通办）',
 );
 
 my $listen = IO::Socket::INET->new(LocalAddr => '127.0.0.1',
@@ -180,6 +181,7 @@ sub serve {
              && $departments{$1})
     {
         # the clerk's last state for this step (the portal's read-through)
+        my $receipt = $2;
         my ($app, $item) = ($h{'x-gov-application'} // '',
                             $h{'x-gov-item'} // '');
         my $state = 'received';
@@ -187,10 +189,10 @@ sub serve {
             && open my $fh, '<', "$opt{state}/$app-$item.state")
         {
             $state = <$fh> // 'received';
-            chomp $state;
+            $state =~ s/\s+$//;
         }
         $status = 200;
-        $out = qq({"receipt":"$2","state":"$state"});
+        $out = qq({"receipt":"$receipt","state":"$state"});
     }
 
     my $len = length $out;
