@@ -3,7 +3,8 @@
  * Copyright (C) ngx_gov_module authors
  *
  * libFuzzer target: application bodies through the validator, as JSON
- * and as an HTML form, and the form view built from the problems.
+ * and as an HTML form, the form view built from the problems, the
+ * promises kept (容缺受理) and the same bytes as a supplement.
  */
 
 
@@ -27,14 +28,14 @@ fuzz_match(void *pattern, const char *s, size_t len)
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-    json_t  *doc, *problems, *guide, *view;
+    json_t  *doc, *problems, *guide, *view, *pending;
 
     static const gov_app_field_t  fields[] = {
         { "name", 1, NULL }, { "id_number", 1, "1" }, { "phone", 0, "1" }
     };
 
     static const gov_app_material_t  materials[] = {
-        { "birth_cert", 1 }, { "photo", 0 }
+        { "birth_cert", 1, 0 }, { "photo", 0, 3 }
     };
 
     gov_app_spec_t  spec = { fields, 3, materials, 2, fuzz_match };
@@ -78,6 +79,24 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     }
 
     json_decref(problems);
+
+    /* 容缺受理: the promises kept, and the bytes as a supplement */
+
+    pending = gov_app_promised(&spec, doc);
+    if (pending == NULL) {
+        __builtin_trap();
+    }
+
+    json_array_append_new(pending, json_string("birth_cert"));
+
+    if (gov_app_supply_check(pending, doc, &problems) == 1
+        && problems == NULL)
+    {
+        __builtin_trap();
+    }
+
+    json_decref(problems);
+    json_decref(pending);
     json_decref(doc);
 
     return 0;

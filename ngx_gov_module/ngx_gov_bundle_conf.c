@@ -139,7 +139,8 @@ ngx_gov_material(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 {
     ngx_gov_bundles_conf_t *bc = &((ngx_http_gov_main_conf_t *) conf)->bundles;
 
-    ngx_str_t           *value;
+    ngx_str_t           *value, days;
+    ngx_uint_t           i;
     ngx_gov_material_t  *m;
 
     value = cf->args->elts;
@@ -167,17 +168,35 @@ ngx_gov_material(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     m->id = value[1];
     m->name = value[2];
     m->elicense = 0;
+    m->tolerable = 0;
 
-    if (cf->args->nelts == 4) {
-        if (ngx_strcmp(value[3].data, "elicense") != 0) {
-            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                               "invalid parameter \"%V\" in gov_material, "
-                               "only \"elicense\" may follow the name",
-                               &value[3]);
-            return NGX_CONF_ERROR;
+    for (i = 3; i < cf->args->nelts; i++) {
+        if (ngx_strcmp(value[i].data, "elicense") == 0 && !m->elicense) {
+            m->elicense = 1;
+            continue;
         }
 
-        m->elicense = 1;
+        if (ngx_strncmp(value[i].data, "tolerable=", 10) == 0
+            && m->tolerable == 0)
+        {
+            /* 容缺受理: it may come this many working days later */
+            days.data = value[i].data + 10;
+            days.len = value[i].len - 10;
+
+            if (ngx_gov_uint_arg(cf, &days, &m->tolerable, 1, 365)
+                != NGX_OK)
+            {
+                return NGX_CONF_ERROR;
+            }
+
+            continue;
+        }
+
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "invalid parameter \"%V\" in gov_material, "
+                           "only \"elicense\" and \"tolerable=DAYS\" may "
+                           "follow the name, once each", &value[i]);
+        return NGX_CONF_ERROR;
     }
 
     return NGX_CONF_OK;
@@ -1418,6 +1437,7 @@ ngx_gov_bundle_spec(ngx_conf_t *cf, ngx_gov_bundles_conf_t *bc,
             am = &b->app_materials[b->napp_materials++];
             am->id = (char *) materials[k].id.data;
             am->elicense = materials[k].elicense;
+            am->tolerable = (int) materials[k].tolerable;
         }
     }
 
@@ -1598,6 +1618,13 @@ ngx_gov_guide_json(ngx_gov_bundles_conf_t *bc, ngx_gov_bundle_t *b,
                             ngx_gov_json_string(&materials[k].name));
         json_object_set_new(o, "elicense",
                             json_boolean(materials[k].elicense));
+
+        if (materials[k].tolerable) {
+            /* 容缺受理: how many working days it may come later */
+            json_object_set_new(o, "tolerable",
+                                json_integer(materials[k].tolerable));
+        }
+
         json_object_set_new(o, "needed_by", needed);
         json_array_append_new(mats, o);
     }

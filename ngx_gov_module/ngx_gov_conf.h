@@ -67,6 +67,7 @@ typedef struct {
     ngx_str_t                 id;
     ngx_str_t                 name;
     ngx_uint_t                elicense;
+    ngx_uint_t                tolerable;    /* working days, 0: not */
 } ngx_gov_material_t;
 
 

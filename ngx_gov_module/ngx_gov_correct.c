@@ -34,6 +34,87 @@ typedef struct {
 static void ngx_gov_correct_stored(redisReply *reply, void *data);
 
 
+/*
+ * 容缺受理: promised materials supplied.  Each must still be promised and
+ * not given; the uploads named must be the applicant's.  The document
+ * takes them (a step not yet sent carries them); each open step that
+ * needs one gets them delivered through the retry queue ("ID|ITEM#s"),
+ * like an answer to a correction.  ARGV: prefix, id, {ID:REF}, now,
+ * subject, actor, n, then n "ITEM:MAT,MAT", then the uploads' hexes.
+ */
+
+static const char  ngx_gov_supply_lua[] =
+    "local p, id, now = ARGV[1], ARGV[2], tonumber(ARGV[4])\n"
+    "local app = p .. 'app:' .. id\n"
+    "local raw = redis.call('HGET', app, 'doc')\n"
+    "if not raw then return {'unknown'} end\n"
+    "local doc = cjson.decode(raw)\n"
+    "local sup = cjson.decode(ARGV[3])\n"
+    "local given = {}\n"
+    "for m, ref in pairs(sup) do\n"
+    "  local promised = false\n"
+    "  for _, pr in ipairs(doc.promises or {}) do\n"
+    "    if pr.material == m then promised = true end\n"
+    "  end\n"
+    "  if not promised or (doc.materials[m] and doc.materials[m] ~= '') then\n"
+    "    return {'not_promised', m}\n"
+    "  end\n"
+    "  table.insert(given, m)\n"
+    "end\n"
+    "local nu = 7 + tonumber(ARGV[7])\n"
+    "for k = nu + 1, #ARGV do\n"
+    "  if redis.call('HEXISTS', p .. 'up:' .. ARGV[k], 'o:' .. ARGV[5]) == 0\n"
+    "     or redis.call('EXISTS', p .. 'updel:' .. ARGV[k]) == 1 then\n"
+    "    return {'unknown_upload', ARGV[k]}\n"
+    "  end\n"
+    "end\n"
+    "table.sort(given)\n"
+    "doc.supplied = doc.supplied or {}\n"
+    "for _, m in ipairs(given) do\n"
+    "  doc.materials[m] = sup[m]\n"
+    "  doc.supplied[m] = now\n"
+    "  redis.call('ZREM', p .. 'promises', id .. '|' .. m)\n"
+    "end\n"
+    "for k = nu + 1, #ARGV do\n"
+    "  local u = redis.call('HMGET', p .. 'up:' .. ARGV[k], 'type', 'size')\n"
+    "  doc.uploads = doc.uploads or {}\n"
+    "  doc.uploads[ARGV[k]] = {type = u[1], size = tonumber(u[2])}\n"
+    "  redis.call('HINCRBY', p .. 'up:' .. ARGV[k], 'refs', 1)\n"
+    "  redis.call('ZREM', p .. 'upidle', ARGV[k])\n"
+    "end\n"
+    "redis.call('HSET', app, 'doc', cjson.encode(doc))\n"
+    "local final = {queued = 1, refused = 1, denied = 1, withdrawn = 1,\n"
+    "               approved = 1, delivered = 1}\n"
+    "for k = 8, nu do\n"
+    "  local sep = string.find(ARGV[k], ':', 1, true)\n"
+    "  local item = string.sub(ARGV[k], 1, sep - 1)\n"
+    "  local needs = ',' .. string.sub(ARGV[k], sep + 1) .. ','\n"
+    "  local raw = redis.call('HGET', p .. 'steps:' .. id, item)\n"
+    "  local step = raw and cjson.decode(raw)\n"
+    "  if step and not final[step.state] then\n"
+    "    local mine = step.supply and cjson.decode(step.supply) or {}\n"
+    "    local any = false\n"
+    "    for _, m in ipairs(given) do\n"
+    "      if string.find(needs, ',' .. m .. ',', 1, true) then\n"
+    "        mine[m] = sup[m]\n"
+    "        any = true\n"
+    "      end\n"
+    "    end\n"
+    "    if any then\n"
+    "      step.supply = cjson.encode(mine)\n"
+    "      step.supply_by = ARGV[6] ~= '' and ARGV[6] or nil\n"
+    "      redis.call('HSET', p .. 'steps:' .. id, item, cjson.encode(step))\n"
+    "      redis.call('ZADD', p .. 'retry', 0, id .. '|' .. item .. '#s')\n"
+    "    end\n"
+    "  end\n"
+    "end\n"
+    "redis.call('HINCRBY', app, 'ver', 1)\n"
+    "redis.call('DEL', p .. 'doc:' .. id)\n"
+    "gov_event(app, id, 'supplied', nil, nil, nil, 'materials',\n"
+    "          table.concat(given, ','))\n"
+    "return {'ok'}\n";
+
+
 static const char  ngx_gov_correct_lua[] =
     "local p, id, item = ARGV[1], ARGV[2], ARGV[3]\n"
     "local key = p .. 'steps:' .. id\n"
@@ -283,6 +364,125 @@ ngx_gov_correct_store(ngx_http_request_t *r, ngx_str_t *id, ngx_str_t *item,
 }
 
 
+ngx_int_t
+ngx_gov_supply_store(ngx_http_request_t *r, ngx_str_t *id,
+    ngx_gov_bundle_t *b, json_t *doc, ngx_str_t *subject, ngx_str_t *actor,
+    ngx_gov_correct_done_pt done, void *data)
+{
+    u_char                    *now, *p;
+    size_t                    *argvlen, n, i;
+    json_t                    *v;
+    ngx_str_t                  text;
+    ngx_uint_t                 k, j;
+    const char               **argv, *key, *ref;
+    ngx_gov_item_t            *items, *it;
+    ngx_gov_material_t        *mats;
+    ngx_gov_correct_t         *cc;
+    ngx_gov_redis_args_t       cmd;
+    ngx_http_gov_main_conf_t  *gmcf;
+
+    gmcf = ngx_http_get_module_main_conf(r, ngx_http_gov_module);
+    items = gmcf->bundles.items.elts;
+    mats = gmcf->bundles.materials.elts;
+
+    n = 0;
+
+    json_object_foreach(json_object_get(doc, "materials"), key, v) {
+        ref = json_string_value(v);
+
+        if (ref && json_string_length(v) == 7 + 64
+            && ngx_strncmp(ref, "upload:", 7) == 0)
+        {
+            n++;
+        }
+    }
+
+    cc = ngx_pcalloc(r->pool, sizeof(ngx_gov_correct_t));
+    argv = ngx_palloc(r->pool, (10 + b->items.nelts + n) * sizeof(char *));
+    argvlen = ngx_palloc(r->pool,
+                         (10 + b->items.nelts + n) * sizeof(size_t));
+    now = ngx_pnalloc(r->pool, NGX_TIME_T_LEN + NGX_INT_T_LEN);
+
+    if (cc == NULL || argv == NULL || argvlen == NULL || now == NULL
+        || ngx_gov_json_text(r->pool,
+                             json_incref(json_object_get(doc, "materials")),
+                             0, &text)
+           != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    cc->request = r;
+    cc->done = done;
+    cc->data = data;
+
+    argv[0] = "EVAL";
+    argvlen[0] = 4;
+    argv[1] = ngx_gov_events_script(ngx_gov_supply_lua,
+                                    sizeof(ngx_gov_supply_lua) - 1,
+                                    &argvlen[1]);
+    argv[2] = "0";
+    argvlen[2] = 1;
+    argv[3] = (char *) gmcf->redis_prefix.data;
+    argvlen[3] = gmcf->redis_prefix.len;
+    argv[4] = (char *) id->data;
+    argvlen[4] = id->len;
+    argv[5] = (char *) text.data;
+    argvlen[5] = text.len;
+    argv[6] = (char *) now;
+    argvlen[6] = ngx_sprintf(now, "%T", ngx_time()) - now;
+    argv[7] = (char *) subject->data;
+    argvlen[7] = subject->len;
+    argv[8] = actor->len ? (char *) actor->data : "";
+    argvlen[8] = actor->len;
+    argv[9] = (char *) now + argvlen[6];
+    argvlen[9] = ngx_sprintf(now + argvlen[6], "%ui", b->items.nelts)
+                 - (now + argvlen[6]);
+
+    /* "ITEM:MAT,MAT": which steps need which materials */
+
+    i = 10;
+
+    for (k = 0; k < b->items.nelts; k++) {
+        it = &items[b->item_idx[k]];
+
+        p = ngx_pnalloc(r->pool, it->id.len + 1 + it->materials.nelts * 65);
+        if (p == NULL) {
+            return NGX_ERROR;
+        }
+
+        argv[i] = (char *) p;
+        p = ngx_sprintf(p, "%V:", &it->id);
+
+        for (j = 0; j < it->materials.nelts; j++) {
+            p = ngx_sprintf(p, "%s%V", j ? "," : "",
+                            &mats[it->material_idx[j]].id);
+        }
+
+        argvlen[i] = p - (u_char *) argv[i];
+        i++;
+    }
+
+    json_object_foreach(json_object_get(doc, "materials"), key, v) {
+        ref = json_string_value(v);
+
+        if (ref && json_string_length(v) == 7 + 64
+            && ngx_strncmp(ref, "upload:", 7) == 0)
+        {
+            argv[i] = ref + 7;
+            argvlen[i++] = 64;
+        }
+    }
+
+    cmd.argc = (int) i;
+    cmd.argv = argv;
+    cmd.argvlen = argvlen;
+
+    return ngx_http_gov_redis_send_acked(r, ngx_gov_correct_stored, cc, 1,
+                                         &cmd);
+}
+
+
 static void
 ngx_gov_correct_stored(redisReply *reply, void *data)
 {
@@ -318,6 +518,9 @@ ngx_gov_correct_stored(redisReply *reply, void *data)
 
     } else if (KIND("unknown_upload")) {
         cc->done(cc->request, cc->data, 422, "unknown_upload");
+
+    } else if (KIND("not_promised")) {
+        cc->done(cc->request, cc->data, NGX_HTTP_CONFLICT, "not_promised");
 
     } else if (KIND("already_answered")) {
         cc->done(cc->request, cc->data, NGX_HTTP_CONFLICT,

@@ -48,5 +48,15 @@ ngx_int_t ngx_gov_correct_store(ngx_http_request_t *r, ngx_str_t *id,
     ngx_str_t *item, json_t *doc, ngx_str_t *subject, ngx_str_t *actor,
     ngx_gov_correct_done_pt done, void *data);
 
+/*
+ * 容缺受理: persists promised materials supplied ("doc" checked by
+ * gov_app_supply_check()) for application "id" of bundle "b", to be
+ * delivered to each open step that needs them; "done" as above (409
+ * not_promised when one was supplied meanwhile).
+ */
+ngx_int_t ngx_gov_supply_store(ngx_http_request_t *r, ngx_str_t *id,
+    ngx_gov_bundle_t *b, json_t *doc, ngx_str_t *subject, ngx_str_t *actor,
+    ngx_gov_correct_done_pt done, void *data);
+
 
 #endif /* _NGX_GOV_CORRECT_H_INCLUDED_ */

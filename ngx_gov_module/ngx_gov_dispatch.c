@@ -83,8 +83,27 @@ static const char  ngx_gov_result_lua[] =
     "local key = p .. 'steps:' .. id\n"
     "local member = id .. '|' .. item\n"
     "local raw = redis.call('HGET', key, item)\n"
+    "if ARGV[8] == 'supplement' then member = member .. '#s' end\n"
     "if not raw then redis.call('ZREM', p .. 'retry', member) return 0 end\n"
     "local step = cjson.decode(raw)\n"
+    "if ARGV[8] == 'supplement' then\n"
+    "  -- promised materials (容缺受理): told once heard\n"
+    "  if ARGV[4] == 'failed' then\n"
+    "    step.supply_attempts = (step.supply_attempts or 0) + 1\n"
+    "    redis.call('HSET', key, item, cjson.encode(step))\n"
+    "    redis.call('ZADD', p .. 'retry', tonumber(ARGV[7]), member)\n"
+    "    return 1\n"
+    "  end\n"
+    "  step.supply = nil\n"
+    "  step.supply_attempts = nil\n"
+    "  step.supply_by = nil\n"
+    "  step.supply_delivered_at = tonumber(ARGV[6])\n"
+    "  redis.call('HSET', key, item, cjson.encode(step))\n"
+    "  redis.call('ZREM', p .. 'retry', member)\n"
+    "  redis.call('HINCRBY', p .. 'app:' .. id, 'ver', 1)\n"
+    "  redis.call('DEL', p .. 'doc:' .. id)\n"
+    "  return 1\n"
+    "end\n"
     "if step.state == 'correction' and ARGV[8] == 'correction'\n"
     "   and step.notify == 'correction' then\n"
     "  if ARGV[4] == 'failed' then\n"
@@ -175,19 +194,57 @@ static const char  ngx_gov_backlog_lua[] =
     "        redis.call('ZCOUNT', p .. 'retry', '-inf', ARGV[2]), over}\n";
 
 
+/*
+ * 容缺受理: promises past their day ("promises" holds "ID|MATERIAL" by the
+ * due day as YYYYMMDD), each told once as an event while the material is
+ * still missing and a step still open; the document is rendered again.
+ */
+
+static const char  ngx_gov_promises_lua[] =
+    "local p, today = ARGV[1], ARGV[2]\n"
+    "local final = {refused = 1, denied = 1, withdrawn = 1, approved = 1,\n"
+    "               delivered = 1}\n"
+    "local late = redis.call('ZRANGEBYSCORE', p .. 'promises', '-inf',\n"
+    "                        '(' .. today, 'LIMIT', 0, 100)\n"
+    "for _, m in ipairs(late) do\n"
+    "  local sep = string.find(m, '|', 1, true)\n"
+    "  local id, mat = string.sub(m, 1, sep - 1), string.sub(m, sep + 1)\n"
+    "  local app = p .. 'app:' .. id\n"
+    "  local raw = redis.call('HGET', app, 'doc')\n"
+    "  local given = raw and cjson.decode(raw).materials[mat]\n"
+    "  local open = false\n"
+    "  for _, s in ipairs(redis.call('HVALS', p .. 'steps:' .. id)) do\n"
+    "    if not final[cjson.decode(s).state] then open = true end\n"
+    "  end\n"
+    "  if raw and open and (not given or given == '') then\n"
+    "    gov_event(app, id, 'promise_overdue', nil, nil, nil, 'material',\n"
+    "              mat)\n"
+    "    redis.call('HINCRBY', app, 'ver', 1)\n"
+    "    redis.call('DEL', p .. 'doc:' .. id)\n"
+    "  end\n"
+    "  redis.call('ZREM', p .. 'promises', m)\n"
+    "end\n"
+    "return #late\n";
+
+
 static const char  ngx_gov_claim_lua[] =
     "local p, now, lease = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3])\n"
+    "local final = {queued = 1, refused = 1, denied = 1, withdrawn = 1,\n"
+    "               approved = 1, delivered = 1}\n"
     "local due = redis.call('ZRANGEBYSCORE', p .. 'retry', '-inf', now,\n"
     "                       'LIMIT', 0, tonumber(ARGV[4]))\n"
     "local out = {}\n"
     "for _, m in ipairs(due) do\n"
     "  local sep = string.find(m, '|', 1, true)\n"
     "  local id, item = string.sub(m, 1, sep - 1), string.sub(m, sep + 1)\n"
-    "  local step = redis.call('HGET', p .. 'steps:' .. id, item)\n"
+    "  local supply = string.sub(item, -2) == '#s'\n"
+    "  local step = redis.call('HGET', p .. 'steps:' .. id,\n"
+    "                          supply and string.sub(item, 1, -3) or item)\n"
     "  local app = redis.call('HMGET', p .. 'app:' .. id, 'doc', 'subject')\n"
     "  local st = step and cjson.decode(step)\n"
     "  if (not step) or (not app[1])\n"
-    "     or (st.state ~= 'queued'\n"
+    "     or (supply and (not st.supply or final[st.state]))\n"
+    "     or (not supply and st.state ~= 'queued'\n"
     "         and not (st.state == 'withdrawn' and st.notify)\n"
     "         and not (st.state == 'correction' and st.notify)) then\n"
     "    redis.call('ZREM', p .. 'retry', m)\n"
@@ -294,7 +351,9 @@ ngx_gov_dispatch(ngx_gov_batch_t *batch, ngx_gov_dispatch_t *d,
 
     if (d->notice) {
         names[n] = d->notice == NGX_GOV_NOTICE_WITHDRAWAL
-                   ? "X-Gov-Withdrawal" : "X-Gov-Correction";
+                   ? "X-Gov-Withdrawal"
+                   : d->notice == NGX_GOV_NOTICE_SUPPLEMENT
+                     ? "X-Gov-Supplement" : "X-Gov-Correction";
         ngx_str_set(&values[n], "1");
         n++;
     }
@@ -348,10 +407,20 @@ ngx_gov_dispatch_done(ngx_http_request_t *sr, void *data, ngx_int_t rc)
         json = json_loadb((char *) b->pos, b->last - b->pos, 0, NULL);
     }
 
-    if (d->notice == NGX_GOV_NOTICE_WITHDRAWAL) {
-        /* a withdrawal is told once heard, whatever the department says */
+    if (d->notice == NGX_GOV_NOTICE_WITHDRAWAL
+        || d->notice == NGX_GOV_NOTICE_SUPPLEMENT)
+    {
+        /* a withdrawal or a supplement is told once heard */
         d->outcome = (status >= 200 && status < 500) ? NGX_GOV_OUT_RECEIVED
                                                      : NGX_GOV_OUT_FAILED;
+
+        if (status >= 400 && status < 500) {
+            ngx_log_error(NGX_LOG_WARN, sr->connection->log, 0,
+                          "gov: %V answered %ui to news of %V, taken as "
+                          "heard", &d->item->department, status,
+                          &d->app_id);
+        }
+
         json_decref(json);
         goto recorded;
     }
@@ -498,6 +567,7 @@ ngx_gov_record(ngx_log_t *log, ngx_gov_bundles_conf_t *bc,
 
     argv[10] = d->notice == NGX_GOV_NOTICE_WITHDRAWAL ? "notice"
                : d->notice == NGX_GOV_NOTICE_CORRECTION ? "correction"
+               : d->notice == NGX_GOV_NOTICE_SUPPLEMENT ? "supplement"
                : "step";
     argvlen[10] = ngx_strlen(argv[10]);
     argv[11] = (char *) day;
@@ -841,6 +911,22 @@ ngx_gov_backlog(ngx_event_t *ev)
 
     (void) ngx_gov_redis_send(ev->log, ngx_gov_backlog_done, NULL, NULL, 7,
                               argv, argvlen);
+
+    /* promises past their day: today as YYYYMMDD */
+
+    (void) gov_iso_date((char *) now, day);
+    now[4] = now[5];
+    now[5] = now[6];
+    now[6] = now[8];
+    now[7] = now[9];
+
+    argv[1] = ngx_gov_events_script(ngx_gov_promises_lua,
+                                    sizeof(ngx_gov_promises_lua) - 1,
+                                    &argvlen[1]);
+    argv[4] = (char *) now;
+    argvlen[4] = 8;
+
+    (void) ngx_gov_redis_send(ev->log, NULL, NULL, NULL, 5, argv, argvlen);
 }
 
 
@@ -967,7 +1053,7 @@ ngx_gov_retry_one(ngx_gov_batch_t *batch, redisReply **e)
 {
     json_t                    *doc, *step, *payload, *v, *sup, *who;
     ngx_str_t                  id, item, pl, subject, actor;
-    ngx_uint_t                 k, notice;
+    ngx_uint_t                 k, notice, supply;
     ngx_pool_t                *pool;
     ngx_gov_item_t            *items, *it;
     ngx_gov_dispatch_t        *d;
@@ -981,6 +1067,15 @@ ngx_gov_retry_one(ngx_gov_batch_t *batch, redisReply **e)
     id.len = e[0]->len;
     item.data = (u_char *) e[1]->str;
     item.len = e[1]->len;
+
+    /* "ITEM#s": promised materials supplied (容缺受理) for its step */
+
+    supply = item.len > 2 && item.data[item.len - 2] == '#'
+             && item.data[item.len - 1] == 's';
+
+    if (supply) {
+        item.len -= 2;
+    }
 
     it = NULL;
 
@@ -1009,7 +1104,24 @@ ngx_gov_retry_one(ngx_gov_batch_t *batch, redisReply **e)
              : ngx_strcmp(json_string_value(v), "correction") == 0
                ? NGX_GOV_NOTICE_CORRECTION : NGX_GOV_NOTICE_NONE;
 
-    if (notice == NGX_GOV_NOTICE_CORRECTION) {
+    if (supply) {
+        notice = NGX_GOV_NOTICE_SUPPLEMENT;
+    }
+
+    if (notice == NGX_GOV_NOTICE_SUPPLEMENT) {
+        /* the materials, with the document's uploads for their links */
+        v = json_object_get(step, "supply");
+        sup = json_pack("{s:o*,s:O*}", "materials",
+                        json_is_string(v)
+                        ? json_loadb(json_string_value(v),
+                                     json_string_length(v), 0, NULL)
+                        : NULL,
+                        "uploads", json_object_get(doc, "uploads"));
+        payload = sup ? ngx_gov_payload(sup, &id, it) : NULL;
+        json_object_set_new(payload, "supplement", json_true());
+        json_decref(sup);
+
+    } else if (notice == NGX_GOV_NOTICE_CORRECTION) {
         /* the citizen's answer: its fields and materials, as a step's */
         v = json_object_get(step, "supplement");
         sup = json_is_string(v) ? json_loadb(json_string_value(v),
@@ -1041,6 +1153,8 @@ ngx_gov_retry_one(ngx_gov_batch_t *batch, redisReply **e)
           ? json_object_get(step, "supplied_by")
           : notice == NGX_GOV_NOTICE_WITHDRAWAL
             ? json_object_get(step, "withdrawn_by")
+          : notice == NGX_GOV_NOTICE_SUPPLEMENT
+            ? json_object_get(step, "supply_by")
             : json_object_get(doc, "actor");
 
     if (step == NULL || doc == NULL || pl.data == NULL
@@ -1061,8 +1175,10 @@ ngx_gov_retry_one(ngx_gov_batch_t *batch, redisReply **e)
     d->outcome = NGX_GOV_OUT_PENDING;
     d->notice = notice;
     d->attempts = json_integer_value(json_object_get(step,
-                                     notice ? "notify_attempts"
-                                            : "attempts"));
+                                     notice == NGX_GOV_NOTICE_SUPPLEMENT
+                                     ? "supply_attempts"
+                                     : notice ? "notify_attempts"
+                                              : "attempts"));
 
     json_decref(step);
 
@@ -1071,6 +1187,9 @@ ngx_gov_retry_one(ngx_gov_batch_t *batch, redisReply **e)
                   ? "gov: telling %V/%V of its withdrawal, attempt %ui"
                   : notice == NGX_GOV_NOTICE_CORRECTION
                     ? "gov: delivering the correction of %V/%V, attempt %ui"
+                  : notice == NGX_GOV_NOTICE_SUPPLEMENT
+                    ? "gov: delivering promised materials of %V/%V, "
+                      "attempt %ui"
                     : "gov: retrying %V/%V, attempt %ui", &d->app_id,
                   &d->item->id, d->attempts + 1);
 

@@ -47,6 +47,8 @@ typedef struct {
 #define NGX_GOV_NOTICE_NONE        0
 #define NGX_GOV_NOTICE_WITHDRAWAL  1     /* X-Gov-Withdrawal: 1 */
 #define NGX_GOV_NOTICE_CORRECTION  2     /* X-Gov-Correction: 1, the answer */
+#define NGX_GOV_NOTICE_SUPPLEMENT  3     /* X-Gov-Supplement: 1, promised
+                                            materials (容缺受理) */
 
 
 /* a set of steps sent together, from a client request or a fake one */

@@ -80,6 +80,8 @@ typedef struct {
     ngx_uint_t                rating;       /* POST .../rating */
     ngx_uint_t                withdraw;     /* POST .../withdrawal */
     ngx_uint_t                correct;      /* POST .../steps/ITEM/correction */
+    ngx_uint_t                supply;       /* POST .../materials (with
+                                               correct: read alike) */
     ngx_uint_t                confirm;      /* GET .../withdrawal: the page */
     ngx_uint_t                streamed;     /* its files stored, body read */
     ngx_str_t                 item;
@@ -133,6 +135,8 @@ static void ngx_gov_progress_prefill(json_t *steps, json_t *fields);
 static ngx_gov_progress_t *ngx_gov_progress_of(ngx_http_request_t *r);
 static void ngx_gov_progress_owned(ngx_http_request_t *r,
     ngx_gov_upload_stream_t *st);
+static ngx_int_t ngx_gov_progress_supply(ngx_gov_progress_t *pc,
+    redisReply *reply);
 static ngx_int_t ngx_gov_progress_correct(ngx_gov_progress_t *pc,
     redisReply *reply);
 static void ngx_gov_progress_corrected(ngx_http_request_t *r, void *data,
@@ -140,8 +144,11 @@ static void ngx_gov_progress_corrected(ngx_http_request_t *r, void *data,
 static void ngx_gov_progress_correction(ngx_gov_bundles_conf_t *bc,
     json_t *o, json_t *text, int today);
 static json_t *ngx_gov_progress_step(ngx_gov_bundles_conf_t *bc,
-    ngx_gov_item_t *it, json_t *step, int today,
+    ngx_gov_item_t *it, json_t *step, json_t *app, int today,
     ngx_gov_progress_sum_t *sum);
+static void ngx_gov_progress_page_promised(json_t *doc);
+static json_t *ngx_gov_progress_pending(ngx_gov_bundles_conf_t *bc,
+    ngx_gov_item_t *it, json_t *app, int today, ngx_uint_t *late);
 static void ngx_gov_progress_deadline(json_t *doc, ngx_gov_bundles_conf_t *bc,
     ngx_gov_bundle_t *b, int start, int today, ngx_gov_progress_sum_t *sum);
 static void ngx_gov_progress_rating(json_t *doc, redisReply *rating,
@@ -242,6 +249,14 @@ ngx_http_gov_progress_handler(ngx_http_request_t *r)
             /* an answer to a correction: likewise */
             pc->rating = 1;
             pc->correct = 1;
+
+        } else if ((size_t) (end - slash) == sizeof("/materials") - 1
+                   && ngx_strncmp(slash, "/materials", end - slash) == 0)
+        {
+            /* 容缺受理: promised materials, read as a correction's answer */
+            pc->rating = 1;
+            pc->correct = 1;
+            pc->supply = 1;
 
         } else {
             pc->id.len = 0;
@@ -840,7 +855,8 @@ ngx_gov_progress_loaded(redisReply *reply, void *data)
     }
 
     if (pc->correct) {
-        rc = ngx_gov_progress_correct(pc, reply);
+        rc = pc->supply ? ngx_gov_progress_supply(pc, reply)
+                        : ngx_gov_progress_correct(pc, reply);
 
         if (rc == NGX_DONE) {
             return;
@@ -1014,8 +1030,9 @@ ngx_gov_progress_owned(ngx_http_request_t *r, ngx_gov_upload_stream_t *st)
         if (f[i].status && f[i].field.len > 10) {
             if (problems == NULL) {
                 problems = json_pack("{s:s,s:[],s:[]}", "error",
-                                     "invalid_correction", "missing",
-                                     "invalid");
+                                     pc->supply ? "invalid_supplement"
+                                                : "invalid_correction",
+                                     "missing", "invalid");
             }
 
             json_array_append_new(json_object_get(problems, "invalid"),
@@ -1160,6 +1177,70 @@ ngx_gov_progress_correct(ngx_gov_progress_t *pc, redisReply *reply)
 }
 
 
+/*
+ * 容缺受理: the applicant supplies materials promised at submission, each
+ * one still promised (else 422 with every problem, or 409 when nothing
+ * is); one script keeps them and queues their delivery.  NGX_DONE while
+ * Redis works, else the answer's code.
+ */
+
+static ngx_int_t
+ngx_gov_progress_supply(ngx_gov_progress_t *pc, redisReply *reply)
+{
+    size_t               i;
+    json_t              *app, *pending, *problems, *pr, *v;
+    ngx_int_t            rc;
+    redisReply          *doc;
+    const char          *id;
+    ngx_gov_bundle_t    *b;
+    ngx_http_request_t  *r;
+
+    r = pc->request;
+    doc = reply->element[0]->element[0];
+    b = ngx_gov_app_bundle(ngx_gov_bc(r), &pc->id);
+
+    app = (doc->type == REDIS_REPLY_STRING)
+          ? json_loadb(doc->str, doc->len, 0, NULL) : NULL;
+    pending = json_array();
+
+    if (app == NULL || pending == NULL || b == NULL) {
+        json_decref(app);
+        json_decref(pending);
+        return ngx_http_gov_error(r, NGX_HTTP_NOT_FOUND, "not_found");
+    }
+
+    json_array_foreach(json_object_get(app, "promises"), i, pr) {
+        id = json_string_value(json_object_get(pr, "material"));
+        v = id ? json_object_get(json_object_get(app, "materials"), id)
+               : NULL;
+
+        if (id && !(json_is_string(v) && json_string_length(v) > 0)) {
+            json_array_append_new(pending, json_string(id));
+        }
+    }
+
+    json_decref(app);
+
+    if (json_array_size(pending) == 0) {
+        json_decref(pending);
+        return ngx_http_gov_error(r, NGX_HTTP_CONFLICT, "nothing_pending");
+    }
+
+    rc = gov_app_supply_check(pending, pc->body, &problems);
+    json_decref(pending);
+
+    if (rc != 0) {
+        return problems ? ngx_http_gov_json_answer(r, 422, problems)
+                        : NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    rc = ngx_gov_supply_store(r, &pc->id, b, pc->body, &pc->subject,
+                              &pc->actor, ngx_gov_progress_corrected, pc);
+
+    return ngx_http_gov_queued(r, rc);
+}
+
+
 /* kept: the progress document as it now is, 202 (a form: 303 back) */
 
 static void
@@ -1180,8 +1261,15 @@ ngx_gov_progress_corrected(ngx_http_request_t *r, void *data,
         goto done;
     }
 
-    ngx_log_error(NGX_LOG_INFO, c->log, 0,
-                  "gov: correction of %V/%V answered", &pc->id, &pc->item);
+    if (pc->supply) {
+        ngx_log_error(NGX_LOG_INFO, c->log, 0,
+                      "gov: promised materials of %V supplied", &pc->id);
+
+    } else {
+        ngx_log_error(NGX_LOG_INFO, c->log, 0,
+                      "gov: correction of %V/%V answered", &pc->id,
+                      &pc->item);
+    }
 
     ngx_gov_pcache_drop(&pc->id);
 
@@ -1210,6 +1298,7 @@ ngx_gov_progress_corrected(ngx_http_request_t *r, void *data,
 
     pc->rating = 0;
     pc->correct = 0;
+    pc->supply = 0;
 
     rc = ngx_http_gov_queued(r, ngx_gov_progress_read(r, pc));
 
@@ -1641,6 +1730,132 @@ ngx_gov_progress_exit_process(ngx_cycle_t *cycle)
 }
 
 
+/*
+ * For the page: the materials still promised, once each whatever steps
+ * need them, and whether one is late: "promise":{"materials","overdue"}.
+ */
+
+static void
+ngx_gov_progress_page_promised(json_t *doc)
+{
+    size_t       i, j, k;
+    json_t      *all, *step, *pr, *seen;
+    ngx_uint_t   late;
+    const char  *id;
+
+    all = json_array();
+    if (all == NULL) {
+        return;
+    }
+
+    late = 0;
+
+    json_array_foreach(json_object_get(doc, "steps"), i, step) {
+        json_array_foreach(json_object_get(step, "pending"), j, pr) {
+            id = json_string_value(json_object_get(pr, "material"));
+
+            json_array_foreach(all, k, seen) {
+                if (ngx_strcmp(json_string_value(json_object_get(seen,
+                                                             "material")),
+                               id)
+                    == 0)
+                {
+                    break;
+                }
+            }
+
+            if (k == json_array_size(all)) {
+                json_array_append(all, pr);
+                late |= json_is_true(json_object_get(pr, "overdue"));
+            }
+        }
+    }
+
+    if (json_array_size(all)) {
+        json_object_set_new(doc, "promise",
+                            json_pack("{s:o,s:b}", "materials", all,
+                                      "overdue", late));
+
+    } else {
+        json_decref(all);
+    }
+}
+
+
+/*
+ * The materials promised at submission (容缺受理) that this item needs and
+ * that were not given since: [{"material","name","due","overdue"}], or
+ * NULL; *late is 1 when one is past its day.
+ */
+
+static json_t *
+ngx_gov_progress_pending(ngx_gov_bundles_conf_t *bc, ngx_gov_item_t *it,
+    json_t *app, int today, ngx_uint_t *late)
+{
+    int                  due;
+    size_t               i;
+    json_t              *out, *pr, *v, *materials;
+    ngx_uint_t           k;
+    const char          *id, *date;
+    ngx_gov_material_t  *mats, *m;
+
+    *late = 0;
+    out = NULL;
+    mats = bc->materials.elts;
+    materials = json_object_get(app, "materials");
+
+    json_array_foreach(json_object_get(app, "promises"), i, pr) {
+        id = json_string_value(json_object_get(pr, "material"));
+        date = json_string_value(json_object_get(pr, "due"));
+
+        if (id == NULL || date == NULL || ngx_strlen(date) != 10) {
+            continue;
+        }
+
+        v = json_object_get(materials, id);
+        if (json_is_string(v) && json_string_length(v) > 0) {
+            /* supplied */
+            continue;
+        }
+
+        m = NULL;
+
+        for (k = 0; k < it->materials.nelts; k++) {
+            if (ngx_strcmp(mats[it->material_idx[k]].id.data, id) == 0) {
+                m = &mats[it->material_idx[k]];
+                break;
+            }
+        }
+
+        if (m == NULL) {
+            continue;
+        }
+
+        due = gov_day_from_civil(ngx_atoi((u_char *) date, 4),
+                                 ngx_atoi((u_char *) date + 5, 2),
+                                 ngx_atoi((u_char *) date + 8, 2));
+
+        if (out == NULL) {
+            out = json_array();
+            if (out == NULL) {
+                return NULL;
+            }
+        }
+
+        json_array_append_new(out, json_pack("{s:s,s:s%,s:s,s:b}",
+                                             "material", id,
+                                             "name", (char *) m->name.data,
+                                             m->name.len, "due", date,
+                                             "overdue", today > due));
+        if (today > due) {
+            *late = 1;
+        }
+    }
+
+    return out;
+}
+
+
 /* working days the step spent paused (correction, special) */
 
 static int
@@ -1749,8 +1964,8 @@ ngx_gov_progress_doc(ngx_http_request_t *r, ngx_gov_bundles_conf_t *bc,
             continue;
         }
 
-        json_array_append_new(arr, ngx_gov_progress_step(bc, it, step, today,
-                                                         &sum));
+        json_array_append_new(arr, ngx_gov_progress_step(bc, it, step, app,
+                                                         today, &sum));
         json_decref(step);
         nsteps++;
     }
@@ -1859,13 +2074,13 @@ ngx_gov_progress_find_step(redisReply *steps, ngx_gov_item_t *it)
 
 static json_t *
 ngx_gov_progress_step(ngx_gov_bundles_conf_t *bc, ngx_gov_item_t *it,
-    json_t *step, int today, ngx_gov_progress_sum_t *sum)
+    json_t *step, json_t *app, int today, ngx_gov_progress_sum_t *sum)
 {
     int                pauses, deadline;
     u_char             buf[32], *p;
-    json_t            *o, *v;
+    json_t            *o, *v, *pending;
     ngx_int_t          state;
-    ngx_uint_t         over;
+    ngx_uint_t         over, late;
     ngx_gov_region_t  *rg;
 
     v = json_object_get(step, "state");
@@ -1943,6 +2158,21 @@ ngx_gov_progress_step(ngx_gov_bundles_conf_t *bc, ngx_gov_item_t *it,
 
     } else {
         json_object_set_new(o, "deadline", json_null());
+    }
+
+    /* 容缺受理: promised materials not yet given, late ones overdue */
+
+    if (!gov_state_terminal(state) && !gov_state_done(state)) {
+        pending = ngx_gov_progress_pending(bc, it, app, today, &late);
+
+        if (pending) {
+            json_object_set_new(o, "pending", pending);
+        }
+
+        if (late) {
+            over = 1;
+            sum->attention = 1;
+        }
     }
 
     json_object_set_new(o, "overdue", json_boolean(over));
@@ -2193,6 +2423,7 @@ ngx_gov_progress_answer(ngx_gov_progress_t *pc, ngx_str_t *body,
         json_object_set_new(doc, "uploads",
                             json_boolean(gmcf->upload.path.len != 0));
         ngx_gov_progress_page_needed(doc);
+        ngx_gov_progress_page_promised(doc);
         json_object_set_new(doc, "attention",
                             json_boolean(ngx_strcmp(json_string_value(
                                              json_object_get(doc, "status")),

@@ -132,6 +132,12 @@ static const char  ngx_gov_submit_lua[] =
     "  i = i + 3\n"
     "end\n"
     "redis.call('ZADD', p .. 'user:' .. ARGV[9], tonumber(ARGV[4]), id)\n"
+    "-- 容缺受理: each promise by its due day (YYYYMMDD), for the sweep\n"
+    "for _, pr in ipairs(cjson.decode(ARGV[7]).promises or {}) do\n"
+    "  redis.call('ZADD', p .. 'promises',\n"
+    "             tonumber((string.gsub(pr.due, '-', ''))),\n"
+    "             id .. '|' .. pr.material)\n"
+    "end\n"
     "local c, st = gov_clock(ARGV[#ARGV]), ARGV[#ARGV - 1]\n"
     "if c then\n"
     "  redis.call('HSET', p .. 'app:' .. id, 'stats', st)\n"
@@ -179,6 +185,8 @@ static void ngx_gov_submit_problem(json_t **problems, const char *id,
     const char *reason);
 static ngx_int_t ngx_gov_submit_routes(ngx_http_request_t *r,
     ngx_gov_submit_t *sc);
+static ngx_int_t ngx_gov_submit_promises(ngx_http_request_t *r,
+    ngx_gov_submit_t *sc, json_t *ids);
 static ngx_gov_submit_t *ngx_gov_submit_create(ngx_http_request_t *r,
     ngx_gov_bundle_t *b, ngx_str_t *subject, ngx_str_t *actor, json_t *doc,
     json_t *uploads, json_t *hexes);
@@ -551,6 +559,7 @@ ngx_gov_submit_parse(ngx_http_request_t *r, ngx_gov_submit_read_t *rd,
     ngx_int_t *rc)
 {
     u_char            *chosen;
+    json_t            *promised;
     gov_app_spec_t     spec;
     ngx_gov_bundle_t  *b;
 
@@ -599,6 +608,19 @@ ngx_gov_submit_parse(ngx_http_request_t *r, ngx_gov_submit_read_t *rd,
         json_decref(rd->doc);
         *rc = NGX_HTTP_INTERNAL_SERVER_ERROR;
         return NGX_DECLINED;
+    }
+
+    if (rd->problems == NULL) {
+        /* 容缺受理: only what is promised, tolerable and still missing */
+        promised = gov_app_promised(&spec, rd->doc);
+
+        if (promised == NULL) {
+            json_decref(rd->doc);
+            *rc = NGX_HTTP_INTERNAL_SERVER_ERROR;
+            return NGX_DECLINED;
+        }
+
+        json_object_set_new(rd->doc, "promises", promised);
     }
 
     return NGX_OK;
@@ -983,6 +1005,13 @@ ngx_gov_submit_create(ngx_http_request_t *r, ngx_gov_bundle_t *b,
     json_object_set_new(sc->doc, "materials",
                         v ? json_incref(v) : json_object());
 
+    if (json_array_size(json_object_get(doc, "promises"))
+        && ngx_gov_submit_promises(r, sc, json_object_get(doc, "promises"))
+           != NGX_OK)
+    {
+        return NULL;
+    }
+
     if (json_object_size(uploads)) {
         /* what departments are told of each upload (ngx_gov_payload()) */
         json_object_set(sc->doc, "uploads", uploads);
@@ -1000,6 +1029,65 @@ ngx_gov_submit_create(ngx_http_request_t *r, ngx_gov_bundle_t *b,
     }
 
     return sc;
+}
+
+
+/*
+ * 容缺受理: each promised material with the day it is due, its tolerable
+ * working days after submission by the calendar; kept in the document,
+ * which departments get, and swept when past due.
+ */
+
+static ngx_int_t
+ngx_gov_submit_promises(ngx_http_request_t *r, ngx_gov_submit_t *sc,
+    json_t *ids)
+{
+    int                      due;
+    u_char                   date[GOV_ISO_TIME_LEN], *p;
+    json_t                  *promises, *v;
+    ngx_str_t                id;
+    ngx_uint_t               i, k;
+    ngx_gov_material_t      *materials;
+    ngx_gov_bundles_conf_t  *bc;
+
+    bc = ngx_gov_bc(r);
+    materials = bc->materials.elts;
+
+    promises = json_array();
+    if (promises == NULL) {
+        return NGX_ERROR;
+    }
+
+    json_object_set_new(sc->doc, "promises", promises);
+
+    json_array_foreach(ids, i, v) {
+        id.data = (u_char *) json_string_value(v);
+        id.len = json_string_length(v);
+
+        for (k = 0; k < bc->materials.nelts; k++) {
+            if (materials[k].id.len == id.len
+                && ngx_strncmp(materials[k].id.data, id.data, id.len) == 0)
+            {
+                break;
+            }
+        }
+
+        if (k == bc->materials.nelts || materials[k].tolerable == 0) {
+            /* validation let it through: cannot be */
+            return NGX_ERROR;
+        }
+
+        due = gov_calendar_add(&bc->calendar, gov_day(sc->submitted),
+                               (int) materials[k].tolerable);
+        p = (u_char *) gov_iso_date((char *) date, due);
+
+        json_array_append_new(promises,
+                              json_pack("{s:O,s:s%}", "material", v,
+                                        "due", (char *) date,
+                                        (size_t) (p - date)));
+    }
+
+    return NGX_OK;
 }
 
 

@@ -261,7 +261,7 @@ static ngx_command_t  ngx_http_gov_commands[] = {
       NULL },
 
     { ngx_string("gov_material"),
-      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE23,
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE2|NGX_CONF_TAKE3|NGX_CONF_TAKE4,
       ngx_gov_material,
       NGX_HTTP_MAIN_CONF_OFFSET,
       0,

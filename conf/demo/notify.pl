@@ -147,6 +147,13 @@ sub sms {
         $news = "${iname}需要补正，请登录办件进度查看并在线补正";
     } elsif ($ev->{type} eq 'withdrawn') {
         $news = '已撤回，各部门已停止办理';
+    } elsif ($ev->{type} eq 'supplied') {
+        $news = '承诺后补的材料已收到，已转交有关部门';
+    } elsif ($ev->{type} eq 'promise_overdue') {
+        my ($m) = grep { $_->{id} eq ($ev->{material} // '') }
+                  @{ $guide->{materials} || [] };
+        $news = '承诺后补的' . ($m ? $m->{name} : '材料')
+              . '已逾期，请尽快登录办件进度补交';
     } elsif ($ev->{type} eq 'step' && $moved{ $ev->{to} // '' }) {
         $news = $iname . $moved{ $ev->{to} };
     }

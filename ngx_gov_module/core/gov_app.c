@@ -16,7 +16,8 @@ static void gov_app_invalid(json_t *invalid, const char *id,
 static const char *gov_app_check_text(json_t *v);
 static const char *gov_app_message(const char *reason, int material);
 static const char *gov_app_problem(json_t *problems, const char *id);
-static json_t *gov_app_view_list(json_t *list, json_t *given,
+static int gov_app_in(json_t *a, const char *id);
+static json_t *gov_app_view_list(json_t *list, json_t *doc, json_t *given,
     json_t *problems, json_t *errors, int material);
 
 
@@ -71,8 +72,8 @@ int
 gov_app_validate(const gov_app_spec_t *spec, json_t *doc, json_t **problems)
 {
     int          rc;
-    size_t       i, len;
-    json_t      *fields, *materials, *missing, *invalid, *v;
+    size_t       i, j, len;
+    json_t      *fields, *materials, *promises, *missing, *invalid, *v;
     const char  *key, *reason, *s;
 
     *problems = NULL;
@@ -148,15 +149,50 @@ gov_app_validate(const gov_app_spec_t *spec, json_t *doc, json_t **problems)
         }
     }
 
-    /* materials: every one given, "elicense" only where allowed */
+    /* promises (容缺受理): tolerable materials of this application */
+
+    promises = json_object_get(doc, "promises");
+
+    if (promises && !json_is_array(promises)) {
+        gov_app_invalid(invalid, "promises", "not_an_array");
+        promises = NULL;
+    }
+
+    json_array_foreach(promises, j, v) {
+        if (!json_is_string(v)) {
+            gov_app_invalid(invalid, "promises", "not_a_string");
+            continue;
+        }
+
+        for (i = 0; i < spec->nmaterials; i++) {
+            if (strcmp(json_string_value(v), spec->materials[i].id) == 0) {
+                break;
+            }
+        }
+
+        if (i == spec->nmaterials) {
+            gov_app_invalid(invalid, json_string_value(v),
+                            "unknown_material");
+
+        } else if (!spec->materials[i].tolerable) {
+            gov_app_invalid(invalid, json_string_value(v), "not_tolerable");
+        }
+    }
+
+    /* materials: every one given (or promised), "elicense" where allowed */
 
     for (i = 0; i < spec->nmaterials; i++) {
         v = materials ? json_object_get(materials, spec->materials[i].id)
                       : NULL;
 
         if (v == NULL || (json_is_string(v) && json_string_length(v) == 0)) {
-            json_array_append_new(missing,
-                                  json_string(spec->materials[i].id));
+            if (!(spec->materials[i].tolerable
+                  && gov_app_in(promises, spec->materials[i].id)))
+            {
+                json_array_append_new(missing,
+                                      json_string(spec->materials[i].id));
+            }
+
             continue;
         }
 
@@ -207,24 +243,148 @@ done:
 }
 
 
+/* 1 when the array "a" holds the string "id" */
+
+static int
+gov_app_in(json_t *a, const char *id)
+{
+    size_t   i;
+    json_t  *v;
+
+    json_array_foreach(a, i, v) {
+        if (json_is_string(v) && strcmp(json_string_value(v), id) == 0) {
+            return 1;
+        }
+    }
+
+    return 0;
+}
+
+
+json_t *
+gov_app_promised(const gov_app_spec_t *spec, json_t *doc)
+{
+    size_t   i;
+    json_t  *out, *promises, *materials, *v;
+
+    out = json_array();
+    if (out == NULL) {
+        return NULL;
+    }
+
+    promises = json_object_get(doc, "promises");
+    materials = json_object_get(doc, "materials");
+
+    for (i = 0; i < spec->nmaterials; i++) {
+        if (!spec->materials[i].tolerable
+            || !gov_app_in(promises, spec->materials[i].id))
+        {
+            continue;
+        }
+
+        v = json_object_get(materials, spec->materials[i].id);
+
+        if (json_is_string(v) && json_string_length(v) > 0) {
+            /* given after all: nothing to keep */
+            continue;
+        }
+
+        json_array_append_new(out, json_string(spec->materials[i].id));
+    }
+
+    return out;
+}
+
+
+int
+gov_app_supply_check(json_t *pending, json_t *doc, json_t **problems)
+{
+    json_t      *materials, *missing, *invalid, *v;
+    const char  *key, *reason;
+
+    *problems = NULL;
+
+    missing = json_array();
+    invalid = json_array();
+
+    if (missing == NULL || invalid == NULL) {
+        json_decref(missing);
+        json_decref(invalid);
+        return -1;
+    }
+
+    materials = json_object_get(doc, "materials");
+
+    if (!json_is_object(doc) || (materials && !json_is_object(materials))) {
+        gov_app_invalid(invalid, "materials", "not_an_object");
+        goto done;
+    }
+
+    json_object_foreach(materials, key, v) {
+        if (!gov_app_in(pending, key)) {
+            gov_app_invalid(invalid, key, "not_promised");
+            continue;
+        }
+
+        reason = gov_app_check_text(v);
+
+        if (reason == NULL && json_string_length(v) == 0) {
+            reason = "not_a_string";
+        }
+
+        if (reason == NULL && json_string_length(v) == 8
+            && memcmp(json_string_value(v), "elicense", 8) == 0)
+        {
+            /* what the library would have had, it had at submission */
+            reason = "elicense_not_allowed";
+        }
+
+        if (reason) {
+            gov_app_invalid(invalid, key, reason);
+        }
+    }
+
+    if (json_object_size(materials) == 0) {
+        json_decref(missing);
+        missing = json_deep_copy(pending);
+    }
+
+done:
+
+    if (json_array_size(missing) == 0 && json_array_size(invalid) == 0) {
+        json_decref(missing);
+        json_decref(invalid);
+        return 0;
+    }
+
+    *problems = json_pack("{s:s,s:o,s:o}", "error", "invalid_supplement",
+                          "missing", missing ? missing : json_array(),
+                          "invalid", invalid);
+
+    return *problems ? 1 : -1;
+}
+
+
 json_t *
 gov_app_from_form(const char *text, size_t len)
 {
     long         n;
     char        *name, *value;
     size_t       i, start, eq;
-    json_t      *doc, *fields, *materials, *elicense, *to, *v;
+    json_t      *doc, *fields, *materials, *elicense, *promised, *to, *v;
     const char  *key;
 
     doc = json_object();
     fields = json_object();
     materials = json_object();
     elicense = json_object();
+    promised = json_object();
     name = malloc(len + 1);
     value = malloc(len + 1);
 
     if (doc == NULL || fields == NULL || materials == NULL
-        || elicense == NULL || name == NULL || value == NULL)
+        || elicense == NULL || promised == NULL || name == NULL
+        || value == NULL)
     {
         goto failed;
     }
@@ -270,6 +430,10 @@ gov_app_from_form(const char *text, size_t len)
             to = elicense;
             key = name + 9;
 
+        } else if (strncmp(name, "promises.", 9) == 0) {
+            to = promised;
+            key = name + 9;
+
         } else {
             continue;
         }
@@ -294,7 +458,7 @@ gov_app_from_form(const char *text, size_t len)
             goto failed;
         }
 
-        if (n == 0 && to != elicense) {
+        if (n == 0 && to != elicense && to != promised) {
             json_decref(v);
             continue;
         }
@@ -310,11 +474,27 @@ gov_app_from_form(const char *text, size_t len)
         }
     }
 
+    /* ticked "承诺后补" boxes: the promises, as JSON gives them */
+
+    if (json_object_size(promised)) {
+        v = json_array();
+        if (v == NULL) {
+            goto failed;
+        }
+
+        json_object_set_new(doc, "promises", v);
+
+        json_object_foreach(promised, key, to) {
+            json_array_append_new(v, json_string(key));
+        }
+    }
+
     free(name);
     free(value);
     json_decref(fields);
     json_decref(materials);
     json_decref(elicense);
+    json_decref(promised);
 
     return doc;
 
@@ -325,6 +505,7 @@ failed:
     json_decref(fields);
     json_decref(materials);
     json_decref(elicense);
+    json_decref(promised);
     json_decref(doc);
 
     return NULL;
@@ -355,6 +536,10 @@ gov_app_message(const char *reason, int material)
           "只能上传 PDF、JPG、PNG 或 OFD 格式的文件" },
         { "too_large", "内容太长", "文件太大，请压缩后重新上传" },
         { "empty", "请填写此项", "文件是空的，请重新选择" },
+        { "not_tolerable", "填写有误，请检查",
+          "此材料不能容缺，请现在提供" },
+        { "not_promised", "填写有误，请检查",
+          "此材料不在您承诺后补的材料中" },
     };
 
     size_t  i;
@@ -377,11 +562,7 @@ gov_app_problem(json_t *problems, const char *id)
     size_t   i;
     json_t  *v;
 
-    json_array_foreach(json_object_get(problems, "missing"), i, v) {
-        if (json_is_string(v) && strcmp(json_string_value(v), id) == 0) {
-            return "missing";
-        }
-    }
+    /* a reason first: a material promised that may not wait is both */
 
     json_array_foreach(json_object_get(problems, "invalid"), i, v) {
         if (json_is_string(json_object_get(v, "id"))
@@ -392,13 +573,19 @@ gov_app_problem(json_t *problems, const char *id)
         }
     }
 
+    json_array_foreach(json_object_get(problems, "missing"), i, v) {
+        if (json_is_string(v) && strcmp(json_string_value(v), id) == 0) {
+            return "missing";
+        }
+    }
+
     return NULL;
 }
 
 
 static json_t *
-gov_app_view_list(json_t *list, json_t *given, json_t *problems,
-    json_t *errors, int material)
+gov_app_view_list(json_t *list, json_t *doc, json_t *given,
+    json_t *problems, json_t *errors, int material)
 {
     size_t       i;
     json_t      *out, *o, *v, *value;
@@ -437,6 +624,14 @@ gov_app_view_list(json_t *list, json_t *given, json_t *problems,
             }
         }
 
+        if (material && json_integer_value(json_object_get(v, "tolerable"))
+                        > 0)
+        {
+            /* 容缺受理: the "承诺后补" box, ticked as it was sent */
+            json_object_set_new(o, "promised", json_boolean(
+                gov_app_in(json_object_get(doc, "promises"), id)));
+        }
+
         json_object_set_new(o, "value", json_is_string(value)
                                         ? json_incref(value)
                                         : json_string(""));
@@ -469,10 +664,10 @@ gov_app_form_view(json_t *guide, json_t *doc, json_t *problems)
         return NULL;
     }
 
-    fields = gov_app_view_list(json_object_get(guide, "fields"),
+    fields = gov_app_view_list(json_object_get(guide, "fields"), doc,
                                doc ? json_object_get(doc, "fields") : NULL,
                                problems, errors, 0);
-    materials = gov_app_view_list(json_object_get(guide, "materials"),
+    materials = gov_app_view_list(json_object_get(guide, "materials"), doc,
                                   doc ? json_object_get(doc, "materials")
                                       : NULL,
                                   problems, errors, 1);

@@ -316,6 +316,9 @@ try {
     await page.fill('input[name="fields.mother_id"]', '11010119900101123X');
     await page.check('input[name="elicense.household_register"]');
     await page.setInputFiles('input[name="materials.baby_photo"]', photo);
+    // 容缺受理: the marriage certificate promised for later (承诺后补)
+    await page.uncheck('input[name="elicense.marriage_cert"]');
+    await page.check('input[name="promises.marriage_cert"]');
     check(await page.$eval('form[action$="/applications"]', (f) => f.checkValidity()),
           'the corrected form satisfies the browser too');
 
@@ -338,6 +341,11 @@ try {
     await page.click('a.button:has-text("查看办理进度")');
     await page.waitForLoadState();
     check(new URL(page.url()).pathname === `/progress/${id}`, 'the progress page');
+    const promise = await page.innerText('#promised').catch(() => '');
+    check(promise.includes('承诺后补的材料') && /结婚证：请在 \d{4}-\d{2}-\d{2} 前补交/.test(promise),
+          'the promised marriage certificate is listed with its day', promise);
+    check(await page.locator('form#supply input[name="materials.marriage_cert"]').count() === 1,
+          'with a form to supply it');
     let st = await progressState();
     check(st.percent >= 0 && st.percent < 100, 'with a progress bar', st.percent);
     const first = st.percent;

@@ -86,8 +86,8 @@ validate(const char *json, char *out, size_t size)
     };
 
     static const gov_app_material_t  materials[] = {
-        { "birth_cert", 1 },
-        { "photo", 0 },
+        { "birth_cert", 1, 0 },
+        { "photo", 0, 0 },
     };
 
     gov_app_spec_t  spec = { fields, 3, materials, 2, match_prefix };
@@ -106,6 +106,105 @@ validate(const char *json, char *out, size_t size)
     }
 
     return rc;
+}
+
+
+/* promises against a spec with tolerable materials ("" : valid) */
+static const char *
+promised(const char *json, int which)
+{
+    char         *dump;
+    json_t       *doc, *problems, *out;
+    static char   buf[1024];
+
+    static const gov_app_field_t  fields[] = { { "name", 0, NULL } };
+
+    static const gov_app_material_t  materials[] = {
+        { "photo", 0, 3 }, { "id_card", 0, 0 }, { "book", 1, 5 },
+    };
+
+    gov_app_spec_t  spec = { fields, 1, materials, 3, NULL };
+
+    doc = json_loads(json, 0, NULL);
+    problems = NULL;
+    out = NULL;
+
+    if (which == 0) {
+        (void) gov_app_validate(&spec, doc, &problems);
+        out = problems;
+
+    } else if (which == 1) {
+        out = gov_app_promised(&spec, doc);
+
+    } else {
+        problems = json_loads("[\"photo\",\"book\"]", 0, NULL);
+        (void) gov_app_supply_check(problems, doc, &out);
+        json_decref(problems);
+    }
+
+    json_decref(doc);
+    buf[0] = '\0';
+
+    if (out) {
+        dump = json_dumps(out, JSON_COMPACT | JSON_SORT_KEYS
+                               | JSON_ENCODE_ANY);
+        snprintf(buf, sizeof(buf), "%s", dump);
+        free(dump);
+        json_decref(out);
+    }
+
+    return buf;
+}
+
+
+static void
+promise_tests(void)
+{
+    is_str(promised("{\"materials\":{\"id_card\":\"R\"},"
+                    "\"promises\":[\"photo\",\"book\"]}", 0), "",
+           "tolerable materials promised are not missing");
+    is_str(promised("{\"materials\":{\"id_card\":\"R\"}}", 0),
+           "{\"error\":\"invalid_application\",\"invalid\":[],"
+           "\"missing\":[\"photo\",\"book\"]}",
+           "without a promise they are");
+    is_str(promised("{\"materials\":{},\"promises\":[\"id_card\",\"x\",1,"
+                    "\"photo\",\"book\"]}", 0),
+           "{\"error\":\"invalid_application\",\"invalid\":["
+           "{\"id\":\"id_card\",\"reason\":\"not_tolerable\"},"
+           "{\"id\":\"x\",\"reason\":\"unknown_material\"},"
+           "{\"id\":\"promises\",\"reason\":\"not_a_string\"}],"
+           "\"missing\":[\"id_card\"]}",
+           "promises of what may not wait, of nothing, not a string");
+    is_str(promised("{\"materials\":{\"id_card\":\"R\",\"photo\":\"P\","
+                    "\"book\":\"B\"},\"promises\":{}}", 0),
+           "{\"error\":\"invalid_application\",\"invalid\":["
+           "{\"id\":\"promises\",\"reason\":\"not_an_array\"}],"
+           "\"missing\":[]}", "promises not an array");
+
+    is_str(promised("{\"materials\":{\"photo\":\"P\"},"
+                    "\"promises\":[\"book\",\"photo\",\"book\"]}", 1),
+           "[\"book\"]",
+           "kept: once each, given ones dropped, in the spec's order");
+    is_str(promised("{\"materials\":{}}", 1), "[]", "no promise: none");
+
+    is_str(promised("{\"materials\":{\"photo\":\"P\"}}", 2), "",
+           "a supplement of a pending material");
+    is_str(promised("{\"materials\":{}}", 2),
+           "{\"error\":\"invalid_supplement\",\"invalid\":[],"
+           "\"missing\":[\"photo\",\"book\"]}",
+           "nothing supplied: the pending ones missing");
+    is_str(promised("{\"materials\":{\"id_card\":\"x\",\"photo\":"
+                    "\"elicense\",\"book\":\"\"}}", 2),
+           "{\"error\":\"invalid_supplement\",\"invalid\":["
+           "{\"id\":\"id_card\",\"reason\":\"not_promised\"},"
+           "{\"id\":\"photo\",\"reason\":\"elicense_not_allowed\"},"
+           "{\"id\":\"book\",\"reason\":\"not_a_string\"}],"
+           "\"missing\":[]}",
+           "not promised, an e-licence, an empty reference");
+    is_str(promised("{\"materials\":[1]}", 2),
+           "{\"error\":\"invalid_supplement\",\"invalid\":["
+           "{\"id\":\"materials\",\"reason\":\"not_an_object\"}],"
+           "\"missing\":[]}", "materials not an object");
 }
 
 
@@ -421,6 +520,16 @@ main(void)
     is_str(form("fields.name=%E5%BC"), "", "a value not UTF-8: malformed");
     is_str(form("fields.name=%zz"), "", "a bad escape: malformed");
     is_str(form("fields.na%00me=x"), "", "a NUL in a name: malformed");
+    is_str(form("promises.photo=1&promises.id=on&materials.id=R"),
+           "{\"fields\":{},\"materials\":{\"id\":\"R\"},"
+           "\"promises\":[\"photo\",\"id\"]}",
+           "ticked 承诺后补 boxes are the promises");
+    is_str(form("promises.photo=1&promises.photo=1"), "",
+           "a promise twice: malformed");
+
+    /* --- 容缺受理: promises and supplements ------------------------------ */
+
+    promise_tests();
 
     {
         char    *dump;
