@@ -32,6 +32,8 @@ typedef struct {
 
 
 static void ngx_gov_correct_stored(redisReply *reply, void *data);
+static size_t ngx_gov_correct_uploads(json_t *doc, const char **argv,
+    size_t *argvlen);
 
 
 /*
@@ -270,7 +272,7 @@ ngx_gov_correct_store(ngx_http_request_t *r, ngx_str_t *id, ngx_str_t *item,
     size_t                    *argvlen, n, i;
     json_t                    *keep, *v;
     ngx_str_t                  text;
-    const char               **argv, *key, *ref;
+    const char               **argv;
     ngx_gov_correct_t         *cc;
     ngx_gov_redis_args_t       cmd;
     ngx_http_gov_main_conf_t  *gmcf;
@@ -290,17 +292,7 @@ ngx_gov_correct_store(ngx_http_request_t *r, ngx_str_t *id, ngx_str_t *item,
     json_object_set_new(keep, "materials",
                         v ? json_incref(v) : json_object());
 
-    n = 0;
-
-    json_object_foreach(json_object_get(doc, "materials"), key, v) {
-        ref = json_string_value(v);
-
-        if (ref && json_string_length(v) == 7 + 64
-            && ngx_strncmp(ref, "upload:", 7) == 0)
-        {
-            n++;
-        }
-    }
+    n = ngx_gov_correct_uploads(doc, NULL, NULL);
 
     cc = ngx_pcalloc(r->pool, sizeof(ngx_gov_correct_t));
     argv = ngx_palloc(r->pool, (10 + n) * sizeof(char *));
@@ -312,18 +304,7 @@ ngx_gov_correct_store(ngx_http_request_t *r, ngx_str_t *id, ngx_str_t *item,
         return NGX_ERROR;
     }
 
-    i = 10;
-
-    json_object_foreach(json_object_get(doc, "materials"), key, v) {
-        ref = json_string_value(v);
-
-        if (ref && json_string_length(v) == 7 + 64
-            && ngx_strncmp(ref, "upload:", 7) == 0)
-        {
-            argv[i] = ref + 7;
-            argvlen[i++] = 64;
-        }
-    }
+    i = 10 + ngx_gov_correct_uploads(doc, &argv[10], &argvlen[10]);
 
     if (ngx_gov_json_text(r->pool, keep, 0, &text) != NGX_OK) {
         return NGX_ERROR;
@@ -333,17 +314,9 @@ ngx_gov_correct_store(ngx_http_request_t *r, ngx_str_t *id, ngx_str_t *item,
     cc->done = done;
     cc->data = data;
 
-    argv[0] = "EVAL";
-    argvlen[0] = 4;
-    argv[1] = ngx_gov_events_script(ngx_gov_correct_lua,
-                                    sizeof(ngx_gov_correct_lua) - 1,
-                                    &argvlen[1]);
-    argv[2] = "0";
-    argvlen[2] = 1;
-    argv[3] = (char *) gmcf->redis_prefix.data;
-    argvlen[3] = gmcf->redis_prefix.len;
-    argv[4] = (char *) id->data;
-    argvlen[4] = id->len;
+    ngx_gov_events_cmd(argv, argvlen, ngx_gov_correct_lua,
+                       sizeof(ngx_gov_correct_lua) - 1, &gmcf->redis_prefix,
+                       id);
     argv[5] = (char *) item->data;
     argvlen[5] = item->len;
     argv[6] = (char *) text.data;
@@ -371,10 +344,9 @@ ngx_gov_supply_store(ngx_http_request_t *r, ngx_str_t *id,
 {
     u_char                    *now, *p;
     size_t                    *argvlen, n, i;
-    json_t                    *v;
     ngx_str_t                  text;
     ngx_uint_t                 k, j;
-    const char               **argv, *key, *ref;
+    const char               **argv;
     ngx_gov_item_t            *items, *it;
     ngx_gov_material_t        *mats;
     ngx_gov_correct_t         *cc;
@@ -385,17 +357,7 @@ ngx_gov_supply_store(ngx_http_request_t *r, ngx_str_t *id,
     items = gmcf->bundles.items.elts;
     mats = gmcf->bundles.materials.elts;
 
-    n = 0;
-
-    json_object_foreach(json_object_get(doc, "materials"), key, v) {
-        ref = json_string_value(v);
-
-        if (ref && json_string_length(v) == 7 + 64
-            && ngx_strncmp(ref, "upload:", 7) == 0)
-        {
-            n++;
-        }
-    }
+    n = ngx_gov_correct_uploads(doc, NULL, NULL);
 
     cc = ngx_pcalloc(r->pool, sizeof(ngx_gov_correct_t));
     argv = ngx_palloc(r->pool, (10 + b->items.nelts + n) * sizeof(char *));
@@ -416,17 +378,9 @@ ngx_gov_supply_store(ngx_http_request_t *r, ngx_str_t *id,
     cc->done = done;
     cc->data = data;
 
-    argv[0] = "EVAL";
-    argvlen[0] = 4;
-    argv[1] = ngx_gov_events_script(ngx_gov_supply_lua,
-                                    sizeof(ngx_gov_supply_lua) - 1,
-                                    &argvlen[1]);
-    argv[2] = "0";
-    argvlen[2] = 1;
-    argv[3] = (char *) gmcf->redis_prefix.data;
-    argvlen[3] = gmcf->redis_prefix.len;
-    argv[4] = (char *) id->data;
-    argvlen[4] = id->len;
+    ngx_gov_events_cmd(argv, argvlen, ngx_gov_supply_lua,
+                       sizeof(ngx_gov_supply_lua) - 1, &gmcf->redis_prefix,
+                       id);
     argv[5] = (char *) text.data;
     argvlen[5] = text.len;
     argv[6] = (char *) now;
@@ -463,16 +417,7 @@ ngx_gov_supply_store(ngx_http_request_t *r, ngx_str_t *id,
         i++;
     }
 
-    json_object_foreach(json_object_get(doc, "materials"), key, v) {
-        ref = json_string_value(v);
-
-        if (ref && json_string_length(v) == 7 + 64
-            && ngx_strncmp(ref, "upload:", 7) == 0)
-        {
-            argv[i] = ref + 7;
-            argvlen[i++] = 64;
-        }
-    }
+    i += ngx_gov_correct_uploads(doc, &argv[i], &argvlen[i]);
 
     cmd.argc = (int) i;
     cmd.argv = argv;
@@ -480,6 +425,39 @@ ngx_gov_supply_store(ngx_http_request_t *r, ngx_str_t *id,
 
     return ngx_http_gov_redis_send_acked(r, ngx_gov_correct_stored, cc, 1,
                                          &cmd);
+}
+
+
+/*
+ * The uploads "doc" names ("upload:HEX" materials): how many, and their
+ * hexes into argv when it is not NULL, for the script to check and count.
+ */
+
+static size_t
+ngx_gov_correct_uploads(json_t *doc, const char **argv, size_t *argvlen)
+{
+    size_t       n;
+    json_t      *v;
+    const char  *key, *ref;
+
+    n = 0;
+
+    json_object_foreach(json_object_get(doc, "materials"), key, v) {
+        ref = json_string_value(v);
+
+        if (ref && json_string_length(v) == 7 + 64
+            && ngx_strncmp(ref, "upload:", 7) == 0)
+        {
+            if (argv) {
+                argv[n] = ref + 7;
+                argvlen[n] = 64;
+            }
+
+            n++;
+        }
+    }
+
+    return n;
 }
 
 

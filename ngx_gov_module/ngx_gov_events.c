@@ -262,3 +262,19 @@ ngx_gov_events_script(const char *body, size_t len, size_t *out_len)
 
     return cache[n++].full;
 }
+
+
+void
+ngx_gov_events_cmd(const char **argv, size_t *argvlen, const char *body,
+    size_t len, ngx_str_t *prefix, ngx_str_t *id)
+{
+    argv[0] = "EVAL";
+    argvlen[0] = 4;
+    argv[1] = ngx_gov_events_script(body, len, &argvlen[1]);
+    argv[2] = "0";
+    argvlen[2] = 1;
+    argv[3] = (char *) prefix->data;
+    argvlen[3] = prefix->len;
+    argv[4] = (char *) id->data;
+    argvlen[4] = id->len;
+}

@@ -34,5 +34,12 @@ char *ngx_gov_events_init_conf(ngx_conf_t *cf, ngx_gov_events_conf_t *ecf,
 const char *ngx_gov_events_script(const char *body, size_t len,
     size_t *out_len);
 
+/*
+ * The head of the command that runs such a script about one application:
+ * argv[0..4] = EVAL, the script as above, no keys, the prefix, the id.
+ */
+void ngx_gov_events_cmd(const char **argv, size_t *argvlen,
+    const char *body, size_t len, ngx_str_t *prefix, ngx_str_t *id);
+
 
 #endif /* _NGX_GOV_EVENTS_H_INCLUDED_ */

@@ -196,17 +196,9 @@ ngx_gov_withdraw_store(ngx_http_request_t *r, ngx_str_t *id, json_t *body,
 
     v = json_object_get(body, "reason");
 
-    argv[0] = "EVAL";
-    argvlen[0] = 4;
-    argv[1] = ngx_gov_events_script(ngx_gov_withdraw_lua,
-                                    sizeof(ngx_gov_withdraw_lua) - 1,
-                                    &argvlen[1]);
-    argv[2] = "0";
-    argvlen[2] = 1;
-    argv[3] = (char *) gmcf->redis_prefix.data;
-    argvlen[3] = gmcf->redis_prefix.len;
-    argv[4] = (char *) id->data;
-    argvlen[4] = id->len;
+    ngx_gov_events_cmd(argv, argvlen, ngx_gov_withdraw_lua,
+                       sizeof(ngx_gov_withdraw_lua) - 1, &gmcf->redis_prefix,
+                       id);
     argv[5] = (char *) now;
     argvlen[5] = ngx_sprintf(now, "%T", ngx_time()) - now;
     argv[6] = (char *) day;

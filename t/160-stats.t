@@ -76,12 +76,11 @@ $t->start_nginx;
 
 my $ttl = 400 * 86400;
 my $citizen = '110101199001011234';
-my %auth = (Authorization => 'Bearer ' . $t->token(key => 'hs', alg => 'HS256',
-    kid => 'h1', sub => $citizen, ttl => $ttl));
-my %op = (Authorization => 'Bearer ' . $t->token(key => 'hs', alg => 'HS256',
-    kid => 'h1', sub => 'OP-1', ttl => $ttl, claims => '{"role":"operator"}'));
-my %notop = (Authorization => 'Bearer ' . $t->token(key => 'hs', alg => 'HS256',
-    kid => 'h1', sub => 'OP-2', ttl => $ttl, claims => '{"role":"auditor"}'));
+my %auth = $t->bearer(sub => $citizen, ttl => $ttl);
+my %op = $t->bearer(sub => 'OP-1', ttl => $ttl,
+                    claims => '{"role":"operator"}');
+my %notop = $t->bearer(sub => 'OP-2', ttl => $ttl,
+                       claims => '{"role":"auditor"}');
 
 # --- the test's own record ----------------------------------------------------
 

@@ -74,10 +74,8 @@ $t->start_nginx;
 
 my $ttl = 100 * 86400;
 my $zhang = '110101199001011234';
-my %auth = (Authorization => 'Bearer ' . $t->token(key => 'hs', alg => 'HS256',
-    kid => 'h1', sub => $zhang, ttl => $ttl));
-my %other = (Authorization => 'Bearer ' . $t->token(key => 'hs', alg => 'HS256',
-    kid => 'h1', sub => '310101198505052345', ttl => $ttl));
+my %auth = $t->bearer(sub => $zhang, ttl => $ttl);
+my %other = $t->bearer(sub => '310101198505052345', ttl => $ttl);
 
 sub apply {
     my ($doc) = @_;

@@ -17,6 +17,8 @@ static const char *gov_app_check_text(json_t *v);
 static const char *gov_app_message(const char *reason, int material);
 static const char *gov_app_problem(json_t *problems, const char *id);
 static int gov_app_in(json_t *a, const char *id);
+static int gov_app_verdict(const char *error, json_t *missing,
+    json_t *invalid, json_t **problems);
 static json_t *gov_app_view_list(json_t *list, json_t *doc, json_t *given,
     json_t *problems, json_t *errors, int material);
 
@@ -82,9 +84,8 @@ gov_app_validate(const gov_app_spec_t *spec, json_t *doc, json_t **problems)
     invalid = json_array();
 
     if (missing == NULL || invalid == NULL) {
-        json_decref(missing);
-        json_decref(invalid);
-        return -1;
+        return gov_app_verdict("invalid_application", missing, invalid,
+                               problems);
     }
 
     if (!json_is_object(doc)) {
@@ -230,14 +231,30 @@ gov_app_validate(const gov_app_spec_t *spec, json_t *doc, json_t **problems)
 
 done:
 
-    if (json_array_size(missing) == 0 && json_array_size(invalid) == 0) {
+    return gov_app_verdict("invalid_application", missing, invalid,
+                           problems);
+}
+
+
+/*
+ * A check's verdict, taking both lists: 0 when they are empty, else 1
+ * with *problems = {"error","missing","invalid"}; -1 out of memory.
+ */
+
+static int
+gov_app_verdict(const char *error, json_t *missing, json_t *invalid,
+    json_t **problems)
+{
+    if (missing == NULL || invalid == NULL
+        || (json_array_size(missing) == 0 && json_array_size(invalid) == 0))
+    {
         json_decref(missing);
         json_decref(invalid);
-        return 0;
+        return (missing == NULL || invalid == NULL) ? -1 : 0;
     }
 
-    *problems = json_pack("{s:s,s:o,s:o}", "error", "invalid_application",
-                          "missing", missing, "invalid", invalid);
+    *problems = json_pack("{s:s,s:o,s:o}", "error", error, "missing",
+                          missing, "invalid", invalid);
 
     return *problems ? 1 : -1;
 }
@@ -308,9 +325,8 @@ gov_app_supply_check(json_t *pending, json_t *doc, json_t **problems)
     invalid = json_array();
 
     if (missing == NULL || invalid == NULL) {
-        json_decref(missing);
-        json_decref(invalid);
-        return -1;
+        return gov_app_verdict("invalid_supplement", missing, invalid,
+                               problems);
     }
 
     materials = json_object_get(doc, "materials");
@@ -351,17 +367,8 @@ gov_app_supply_check(json_t *pending, json_t *doc, json_t **problems)
 
 done:
 
-    if (json_array_size(missing) == 0 && json_array_size(invalid) == 0) {
-        json_decref(missing);
-        json_decref(invalid);
-        return 0;
-    }
-
-    *problems = json_pack("{s:s,s:o,s:o}", "error", "invalid_supplement",
-                          "missing", missing ? missing : json_array(),
-                          "invalid", invalid);
-
-    return *problems ? 1 : -1;
+    return gov_app_verdict("invalid_supplement", missing, invalid,
+                           problems);
 }
 
 

@@ -865,6 +865,14 @@ sub token {
     return $self->gov_token(@args);
 }
 
+# the Authorization header of an HS256 token ("hs" key, kid "h1") with the
+# given claims (sub, ttl, claims, ...), as a pair for a headers hash
+sub bearer {
+    my ($self, %o) = @_;
+    return (Authorization => 'Bearer '
+            . $self->token(key => 'hs', alg => 'HS256', kid => 'h1', %o));
+}
+
 # a JWKS file holding the public halves of [key, alg, kid] triples
 sub write_jwks {
     my ($self, $name, @keys) = @_;
