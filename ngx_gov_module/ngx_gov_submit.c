@@ -376,8 +376,8 @@ static json_t *
 ngx_gov_received(ngx_gov_bundle_t *b, json_t *guide, json_t *doc)
 {
     char         size[32];
-    size_t       i;
-    json_t      *list, *m, *v, *meta;
+    size_t       i, k;
+    json_t      *list, *m, *v, *meta, *pr;
     const char  *id, *value;
 
     list = json_array();
@@ -389,6 +389,20 @@ ngx_gov_received(ngx_gov_bundle_t *b, json_t *guide, json_t *doc)
         value = json_string_value(v);
 
         if (value == NULL) {
+            /* 容缺受理: promised, with its day */
+
+            json_array_foreach(json_object_get(doc, "promises"), k, pr) {
+                value = json_string_value(json_object_get(pr, "material"));
+
+                if (id && value && ngx_strcmp(value, id) == 0) {
+                    json_array_append_new(list, json_pack("{s:O,s:s,s:O}",
+                                          "name", json_object_get(m, "name"),
+                                          "what", "承诺后补，请于此日前补交",
+                                          "file", json_object_get(pr,
+                                                                  "due")));
+                }
+            }
+
             continue;
         }
 

@@ -285,6 +285,9 @@ $res = $t->post('/bundles/newborn/applications',
 is($res->{status}, 201, 'the form with the box ticked: 201');
 my ($fid) = ($res->{headers}{location} // '') =~ m{/progress/(\w+)};
 like(decode_utf8($res->{content}), qr/id="app-id">$fid</, '... the receipt page');
+like(decode_utf8($res->{content}),
+     qr{<li>照片：承诺后补，请于此日前补交 2026-12-09</li>},
+     '... which lists the promise with its day');
 is_deeply(decode_json($t->redis_cmd('HGET', "gov:app:$fid", 'doc'))->{promises},
           [ { material => 'photo', due => '2026-12-09' } ],
           '... the promise kept');
