@@ -52,7 +52,7 @@ $t->write_conf(http => <<'EOF', server => <<'EOF');
     gov_session_cookie GOVSID insecure;
     gov_upload_store %%PREFIX%%/store;
     gov_upload_link_secret_file %%PREFIX%%/conf/links.secret;
-    gov_material photo "婴儿近期免冠照片";
+    gov_material photo "婴儿近期免冠照片" tolerable=3;
     gov_material id_card "身份证" elicense;
     gov_field name "新生儿姓名";
     gov_field phone "联系电话" "pattern=1[0-9]{10}" optional;
@@ -239,6 +239,27 @@ is(post_json("/progress/$id2/withdrawal", { reason => '不办了' }, %auth)
    ->{status}, 200, 'a withdrawal');
 $res = $t->get("/progress/$id2", headers => \%auth);
 is($res->{json}{status}, 'withdrawn', 'withdrawn');
+
+# a third, the photo promised (容缺受理), then supplied
+$res = post_json('/bundles/newborn/applications',
+                 { fields => { name => '王小三' }, promises => [ 'photo' ],
+                   materials => { id_card => 'elicense' } }, %auth);
+is($res->{status}, 201, 'a submission with a promise');
+my $id3 = $res->{json}{id};
+is(post_json('/bundles/newborn/applications',
+             { fields => { name => '王小四' }, promises => [ 'id_card' ],
+               materials => {} }, %auth)->{status}, 422,
+   'a promise of what may not wait');
+$res = $t->get("/progress/$id3", headers => \%auth);
+is($res->{json}{steps}[0]{pending}[0]{material}, 'photo', 'pending');
+is(post_json("/progress/$id3/materials", { materials => {} }, %auth)->{status},
+   422, 'nothing supplied');
+is(post_json("/progress/$id3/materials", '{', %auth)->{status}, 400,
+   'a malformed supplement');
+is(post_json("/progress/$id3/materials", { materials => { photo => $ref } },
+             %auth)->{status}, 202, 'the photo supplied');
+is(post_json("/progress/$id3/materials", { materials => { photo => $ref } },
+             %auth)->{status}, 409, 'nothing left to supply');
 
 # operations
 is($t->get('/gov/health')->{status}, 200, 'health');
