@@ -6,7 +6,8 @@
 # guide, an upload, a submission with mistakes and a good one, progress by
 # identity and by code, a department's callbacks (good, replayed, illegal,
 # a correction request), the citizen's correction, a rating, a withdrawal,
-# OpenID Connect's errors, health and metrics; and the errors on the way.
+# a promised material and its supplement (容缺受理), OpenID Connect's
+# errors, health and metrics; and the errors on the way.
 
 use strict;
 use warnings;
