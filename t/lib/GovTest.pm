@@ -488,6 +488,7 @@ sub write_conf {
 
     my $conf = <<"CONF";
 ${load}${user}worker_processes $workers;
+worker_shutdown_timeout 5s;
 daemon on;
 master_process on;
 pid $p/logs/nginx.pid;
@@ -690,13 +691,19 @@ sub stop_nginx {
     my $master = $self->master_pid;
     $self->{nginx_running} = 0;
     return unless $master;
+    # the workers, known while they are the master's: a master killed
+    # leaves them to init, still listening
+    my @workers = $self->worker_pids;
     kill 'QUIT', $master;
     for (1 .. 300) {
         return 1 unless kill 0, $master;
         sleep 0.05;
     }
-    kill 'KILL', $master;
-    kill 'KILL', $self->worker_pids;
+    kill 'KILL', $master, @workers;
+    for (1 .. 100) {
+        last unless grep { kill 0, $_ } $master, @workers;
+        sleep 0.05;
+    }
     return 0;
 }
 
