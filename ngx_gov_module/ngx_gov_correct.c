@@ -38,7 +38,8 @@ static size_t ngx_gov_correct_uploads(json_t *doc, const char **argv,
 
 /*
  * 容缺受理: promised materials supplied.  Each must still be promised and
- * not given; the uploads named must be the applicant's.  The document
+ * not given; the uploads named must be the applicant's; some step must
+ * still be open (else "closed").  The document
  * takes them (a step not yet sent carries them); each open step that
  * needs one gets them delivered through the retry queue ("ID|ITEM#s"),
  * like an answer to a correction.  ARGV: prefix, id, {ID:REF}, now,
@@ -70,6 +71,14 @@ static const char  ngx_gov_supply_lua[] =
     "    return {'unknown_upload', ARGV[k]}\n"
     "  end\n"
     "end\n"
+    "local final = {queued = 1, refused = 1, denied = 1, withdrawn = 1,\n"
+    "               approved = 1, delivered = 1}\n"
+    "local open = false\n"
+    "for _, s in ipairs(redis.call('HVALS', p .. 'steps:' .. id)) do\n"
+    "  local st = cjson.decode(s).state\n"
+    "  if st == 'queued' or not final[st] then open = true end\n"
+    "end\n"
+    "if not open then return {'closed'} end\n"
     "table.sort(given)\n"
     "doc.supplied = doc.supplied or {}\n"
     "for _, m in ipairs(given) do\n"
@@ -85,8 +94,6 @@ static const char  ngx_gov_supply_lua[] =
     "  redis.call('ZREM', p .. 'upidle', ARGV[k])\n"
     "end\n"
     "redis.call('HSET', app, 'doc', cjson.encode(doc))\n"
-    "local final = {queued = 1, refused = 1, denied = 1, withdrawn = 1,\n"
-    "               approved = 1, delivered = 1}\n"
     "for k = 8, nu do\n"
     "  local sep = string.find(ARGV[k], ':', 1, true)\n"
     "  local item = string.sub(ARGV[k], 1, sep - 1)\n"
@@ -499,6 +506,11 @@ ngx_gov_correct_stored(redisReply *reply, void *data)
 
     } else if (KIND("not_promised")) {
         cc->done(cc->request, cc->data, NGX_HTTP_CONFLICT, "not_promised");
+
+    } else if (KIND("closed")) {
+        /* every step is final: nobody is left to take it */
+        cc->done(cc->request, cc->data, NGX_HTTP_CONFLICT,
+                 "application_closed");
 
     } else if (KIND("already_answered")) {
         cc->done(cc->request, cc->data, NGX_HTTP_CONFLICT,

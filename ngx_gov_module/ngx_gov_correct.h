@@ -52,7 +52,8 @@ ngx_int_t ngx_gov_correct_store(ngx_http_request_t *r, ngx_str_t *id,
  * 容缺受理: persists promised materials supplied ("doc" checked by
  * gov_app_supply_check()) for application "id" of bundle "b", to be
  * delivered to each open step that needs them; "done" as above (409
- * not_promised when one was supplied meanwhile).
+ * not_promised when one was supplied meanwhile, application_closed when
+ * no step is open).
  */
 ngx_int_t ngx_gov_supply_store(ngx_http_request_t *r, ngx_str_t *id,
     ngx_gov_bundle_t *b, json_t *doc, ngx_str_t *subject, ngx_str_t *actor,

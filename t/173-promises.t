@@ -266,6 +266,21 @@ is($res->{json}{status}, 'processing', '... processing again');
 is(supply($id, { materials => { hukou_book => 'x' } })->{status}, 409,
    'nothing left to supply: 409');
 
+# withdrawn: nobody is left to take it
+$res = apply({ fields => { name => '王小五' }, promises => [ 'photo' ],
+               materials => { id_card => 'ref-1', hukou_book => 'ref-2' } });
+my $wid = $res->{json}{id};
+$res = $t->post("/progress/$wid/withdrawal",
+                body => encode_json({ reason => '不办了' }),
+                headers => { 'Content-Type' => 'application/json', %auth });
+is($res->{status}, 200, 'an application with a promise withdrawn')
+    or diag($res->{content});
+$res = supply($wid, { materials => { photo => 'ref-late' } });
+is($res->{status}, 409, 'its promised photo supplied after: 409');
+is($res->{json}{error}, 'application_closed', '... application_closed');
+ok(!exists decode_json($t->redis_cmd('HGET', "gov:app:$wid", 'doc'))
+              ->{materials}{photo}, '... nothing kept');
+
 # --- the form: a ticked 承诺后补 box, then the file ------------------------------
 
 at('2026-12-04');
