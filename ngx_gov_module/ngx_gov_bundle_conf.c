@@ -34,7 +34,6 @@ static ngx_int_t ngx_gov_uint_arg(ngx_conf_t *cf, ngx_str_t *value,
     ngx_uint_t *n, ngx_uint_t min, ngx_uint_t max);
 static ngx_int_t ngx_gov_push_ids(ngx_conf_t *cf, ngx_array_t *a,
     ngx_uint_t first);
-static ngx_int_t ngx_gov_find(ngx_array_t *a, size_t size, ngx_str_t *id);
 static ngx_int_t ngx_gov_valid_id(ngx_str_t *id);
 static ngx_int_t ngx_gov_cycle_from(ngx_gov_bundles_conf_t *bc,
     ngx_uint_t item, u_char *state, ngx_uint_t *path, ngx_uint_t depth,
@@ -110,7 +109,7 @@ ngx_gov_valid_id(ngx_str_t *id)
 }
 
 
-static ngx_int_t
+ngx_int_t
 ngx_gov_find(ngx_array_t *a, size_t size, ngx_str_t *id)
 {
     u_char      *p;
@@ -833,7 +832,7 @@ char *
 ngx_gov_region(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 {
     ngx_str_t               *value, path;
-    ngx_uint_t               i;
+    ngx_uint_t               i, dup;
     ngx_gov_region_t        *rg, *regions;
     ngx_gov_bundles_conf_t  *bc;
 
@@ -865,20 +864,20 @@ ngx_gov_region(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     }
 
     regions = bc->regions.elts;
+    dup = ngx_gov_find(&bc->regions, sizeof(ngx_gov_region_t), &value[1])
+          != NGX_ERROR;
 
-    for (i = 0; i < bc->regions.nelts; i++) {
-        if ((regions[i].id.len == value[1].len
-             && ngx_strncmp(regions[i].id.data, value[1].data, value[1].len)
-                == 0)
-            || (regions[i].prefix.len == value[3].len
-                && ngx_strncmp(regions[i].prefix.data, value[3].data,
-                               value[3].len) == 0))
-        {
-            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                               "region \"%V\" or its prefix \"%V\" is "
-                               "duplicate", &value[1], &value[3]);
-            return NGX_CONF_ERROR;
-        }
+    for (i = 0; !dup && i < bc->regions.nelts; i++) {
+        dup = regions[i].prefix.len == value[3].len
+              && ngx_strncmp(regions[i].prefix.data, value[3].data,
+                             value[3].len) == 0;
+    }
+
+    if (dup) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "region \"%V\" or its prefix \"%V\" is "
+                           "duplicate", &value[1], &value[3]);
+        return NGX_CONF_ERROR;
     }
 
     if (value[4].len <= sizeof("callback_secret_file=") - 1

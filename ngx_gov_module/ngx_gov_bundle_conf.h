@@ -29,6 +29,12 @@ char *ngx_gov_bundle(ngx_conf_t *cf, ngx_command_t *cmd, void *conf);
 char *ngx_gov_calendar(ngx_conf_t *cf, ngx_command_t *cmd, void *conf);
 char *ngx_gov_region(ngx_conf_t *cf, ngx_command_t *cmd, void *conf);
 
+/*
+ * The index of the element "id" names in "a" (materials, fields, items,
+ * bundles, regions: each starts with its ngx_str_t id), or NGX_ERROR.
+ */
+ngx_int_t ngx_gov_find(ngx_array_t *a, size_t size, ngx_str_t *id);
+
 /* the bundles of a request's configuration */
 ngx_gov_bundles_conf_t *ngx_gov_bc(ngx_http_request_t *r);
 ngx_gov_bundle_t *ngx_gov_find_bundle(ngx_gov_bundles_conf_t *bc, u_char *id,

@@ -238,20 +238,15 @@ ngx_gov_route_region(ngx_gov_bundles_conf_t *bc, ngx_str_t *uri)
 ngx_gov_region_t *
 ngx_gov_route_region_id(ngx_gov_bundles_conf_t *bc, u_char *id, size_t len)
 {
-    ngx_uint_t         i;
-    ngx_gov_region_t  *regions;
+    ngx_int_t   k;
+    ngx_str_t   name;
 
-    regions = bc->regions.elts;
+    name.data = id;
+    name.len = len;
 
-    for (i = 0; i < bc->regions.nelts; i++) {
-        if (regions[i].id.len == len
-            && ngx_strncmp(regions[i].id.data, id, len) == 0)
-        {
-            return &regions[i];
-        }
-    }
+    k = ngx_gov_find(&bc->regions, sizeof(ngx_gov_region_t), &name);
 
-    return NULL;
+    return k == NGX_ERROR ? NULL : (ngx_gov_region_t *) bc->regions.elts + k;
 }
 
 

@@ -1060,7 +1060,8 @@ ngx_gov_submit_promises(ngx_http_request_t *r, ngx_gov_submit_t *sc,
     u_char                   date[GOV_ISO_TIME_LEN], *p;
     json_t                  *promises, *v;
     ngx_str_t                id;
-    ngx_uint_t               i, k;
+    ngx_int_t                k;
+    ngx_uint_t               i;
     ngx_gov_material_t      *materials;
     ngx_gov_bundles_conf_t  *bc;
 
@@ -1078,15 +1079,9 @@ ngx_gov_submit_promises(ngx_http_request_t *r, ngx_gov_submit_t *sc,
         id.data = (u_char *) json_string_value(v);
         id.len = json_string_length(v);
 
-        for (k = 0; k < bc->materials.nelts; k++) {
-            if (materials[k].id.len == id.len
-                && ngx_strncmp(materials[k].id.data, id.data, id.len) == 0)
-            {
-                break;
-            }
-        }
+        k = ngx_gov_find(&bc->materials, sizeof(ngx_gov_material_t), &id);
 
-        if (k == bc->materials.nelts || materials[k].tolerable == 0) {
+        if (k == NGX_ERROR || materials[k].tolerable == 0) {
             /* validation let it through: cannot be */
             return NGX_ERROR;
         }
