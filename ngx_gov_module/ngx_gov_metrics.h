@@ -31,6 +31,9 @@ typedef enum {
     NGX_GOV_M_REDIS_ERR_REPLY,
     NGX_GOV_M_REDIS_ERR_UNAVAILABLE,
     NGX_GOV_M_REDIS_ERR_UNREPLICATED,
+    NGX_GOV_M_REDIS_MOVED,          /* Redis Cluster redirections */
+    NGX_GOV_M_REDIS_ASK,
+    NGX_GOV_M_REDIS_TRYAGAIN,
     NGX_GOV_M_AUTH,                 /* + gov_auth_reason_e, 12 of them */
     NGX_GOV_M_JWT_CACHE_HIT = NGX_GOV_M_AUTH + 12,
     NGX_GOV_M_JWT_CACHE_MISS,

@@ -35,6 +35,7 @@
 #include "ngx_gov_redis.h"
 #include "ngx_gov_metrics.h"
 #include "gov_backoff.h"
+#include "gov_slot.h"
 
 
 #define NGX_GOV_REDIS_DOWN        0
@@ -46,6 +47,10 @@
 #define NGX_GOV_REDIS_BUF_MIN     4096
 
 
+typedef struct ngx_gov_redis_unit_s  ngx_gov_redis_unit_t;
+typedef struct ngx_gov_redis_node_s  ngx_gov_redis_node_t;
+
+
 struct ngx_gov_redis_cmd_s {
     ngx_queue_t               queue;
     ngx_gov_redis_handler_pt  handler;
@@ -55,7 +60,47 @@ struct ngx_gov_redis_cmd_s {
     char                     *eval;         /* an EVALSHA's own bytes */
     size_t                    eval_len;
     ngx_uint_t                script;       /* and its script */
+
+    /* Redis Cluster: the commands sent together, to send again */
+    ngx_gov_redis_unit_t     *unit;
+    ngx_uint_t                member;       /* its place; the last leads */
 };
+
+
+/*
+ * Redis Cluster.  Commands queued together (one, or MULTI ... EXEC, or a
+ * write and its WAIT) are a unit: they go to the master of their slot and,
+ * when a reply says -MOVED, -ASK, -TRYAGAIN or -CLUSTERDOWN, go again as a
+ * whole, the handlers seeing only the final replies.  The unit keeps every
+ * command as formatted (an EVAL whole, so any node can run it) and hangs
+ * from its leader, the last command, whose object lives until the unit is
+ * done: a caller's "owner" pointer stays valid across every resend.
+ */
+
+typedef struct {
+    char                     *bytes;
+    size_t                    len;
+    ngx_gov_redis_handler_pt  handler;      /* a member's own (WAIT's) */
+    void                     *data;
+} ngx_gov_redis_part_t;
+
+
+struct ngx_gov_redis_unit_s {
+    ngx_uint_t                n;
+    ngx_int_t                 slot;         /* -1: no key */
+    ngx_uint_t                multi;        /* begins with MULTI */
+    ngx_uint_t                hops;         /* redirections followed */
+    ngx_msec_t                until;        /* waits end here */
+    ngx_uint_t                redirect;     /* GOV_SLOT_*, from a reply */
+    unsigned                  rslot;
+    size_t                    raddr_len;
+    u_char                    raddr[NGX_SOCKADDR_STRLEN];
+    ngx_gov_redis_part_t      part[1];
+};
+
+
+#define NGX_GOV_REDIS_NODES  64
+#define NGX_GOV_REDIS_HOPS   8
 
 
 typedef struct {
@@ -92,8 +137,22 @@ typedef struct {
     ngx_sockaddr_t            master_sockaddr;
     u_char                    master_text[NGX_SOCKADDR_STRLEN];
 
+    ngx_gov_redis_node_t     *node;         /* cluster: its master */
+
     ngx_log_t                 log;
 } ngx_gov_redis_conn_t;
+
+
+/* a cluster master, as the map or a redirection named it */
+
+struct ngx_gov_redis_node_s {
+    ngx_addr_t                addr;
+    ngx_sockaddr_t            sockaddr;
+    u_char                    text[NGX_SOCKADDR_STRLEN];
+    ngx_gov_redis_conn_t     *conns;
+    ngx_uint_t                next;
+    ngx_uint_t                in_map;       /* serves slots now */
+};
 
 
 /* scripts sent by their SHA1 once a connection has sent them whole */
@@ -149,6 +208,41 @@ static void ngx_gov_redis_drop(ngx_gov_redis_conn_t *conn,
 static ngx_uint_t ngx_gov_redis_accepts(ngx_gov_redis_conn_t *conn);
 static ngx_gov_redis_cmd_t *ngx_gov_redis_cmd_alloc(void);
 static void ngx_gov_redis_cmd_free(ngx_gov_redis_cmd_t *cmd);
+static void ngx_gov_redis_close(ngx_gov_redis_conn_t *conn);
+static ngx_int_t ngx_gov_redis_conn_init(ngx_gov_redis_conn_t *conn,
+    ngx_gov_redis_conf_t *rcf, ngx_log_t *log);
+
+static ngx_int_t ngx_gov_redis_cluster_send(ngx_log_t *log, ngx_uint_t n,
+    ngx_gov_redis_args_t *cmds, ngx_gov_redis_handler_pt *handlers,
+    void **datas, ngx_gov_redis_cmd_t **owner);
+static ngx_gov_redis_conn_t *ngx_gov_redis_route(ngx_int_t slot);
+static ngx_gov_redis_conn_t *ngx_gov_redis_node_conn(
+    ngx_gov_redis_node_t *node);
+static ngx_gov_redis_node_t *ngx_gov_redis_node(ngx_log_t *log,
+    ngx_addr_t *addr, u_char *text, size_t len);
+static void ngx_gov_redis_node_wake(ngx_gov_redis_node_t *node);
+static ngx_uint_t ngx_gov_redis_unit_reply(ngx_gov_redis_conn_t *conn,
+    ngx_gov_redis_cmd_t *cmd, redisReply *reply);
+static void ngx_gov_redis_follow(ngx_gov_redis_cmd_t *cmd);
+static ngx_int_t ngx_gov_redis_unit_out(ngx_gov_redis_conn_t *conn,
+    ngx_gov_redis_cmd_t *lead, ngx_uint_t asking);
+static void ngx_gov_redis_unit_fail(ngx_gov_redis_cmd_t *lead);
+static void ngx_gov_redis_unit_free(ngx_gov_redis_unit_t *unit);
+static void ngx_gov_redis_later_handler(ngx_event_t *ev);
+static ngx_int_t ngx_gov_redis_cluster_acked(ngx_log_t *log,
+    ngx_gov_redis_handler_pt handler, void *data, ngx_gov_redis_cmd_t **owner,
+    ngx_uint_t n, ngx_gov_redis_args_t *cmds);
+static void ngx_gov_redis_map(void);
+static void ngx_gov_redis_map_handler(ngx_event_t *ev);
+static void ngx_gov_redis_map_reply(redisReply *reply, void *data);
+static ngx_int_t ngx_gov_redis_map_shards(redisReply *reply,
+    u_char *slots);
+static ngx_int_t ngx_gov_redis_map_slots(redisReply *reply, u_char *slots);
+static ngx_int_t ngx_gov_redis_map_range(long long start, long long end,
+    redisReply *ip, long long port, u_char *slots);
+static redisReply *ngx_gov_redis_field(redisReply *map, const char *name);
+static ngx_uint_t ngx_gov_redis_node_index(ngx_gov_redis_node_t *node);
+static ngx_uint_t ngx_gov_redis_masters(void);
 
 
 /* an acknowledged write's reply, held until WAIT says replicas have it */
@@ -162,8 +256,9 @@ typedef struct {
 } ngx_gov_redis_ack_t;
 
 
-static char *ngx_gov_redis_parse_sentinels(ngx_conf_t *cf,
-    ngx_gov_redis_conf_t *rcf, ngx_str_t *list);
+static char *ngx_gov_redis_parse_list(ngx_conf_t *cf,
+    ngx_gov_redis_conf_t *rcf, ngx_str_t *list, ngx_uint_t cluster,
+    ngx_array_t **addrs);
 static void ngx_gov_redis_sentinel_handler(redisReply *reply, void *data);
 static void ngx_gov_redis_role_handler(redisReply *reply, void *data);
 static ngx_int_t ngx_gov_redis_ask(ngx_gov_redis_conn_t *conn);
@@ -179,6 +274,20 @@ static ngx_uint_t             ngx_gov_redis_nconns;
 static ngx_uint_t             ngx_gov_redis_next;
 static ngx_queue_t            ngx_gov_redis_free;
 static ngx_uint_t             ngx_gov_redis_nfree;
+static ngx_gov_redis_conf_t  *ngx_gov_redis_conf;
+
+/* Redis Cluster: the masters, which one holds each slot (+ 1; 0: unknown) */
+static ngx_gov_redis_node_t  *ngx_gov_redis_nodes[NGX_GOV_REDIS_NODES];
+static ngx_uint_t             ngx_gov_redis_nnodes;
+static u_char                 ngx_gov_redis_slots[GOV_SLOTS];
+static ngx_uint_t             ngx_gov_redis_mapped;   /* a map was learnt */
+static ngx_uint_t             ngx_gov_redis_asking_map;
+static ngx_uint_t             ngx_gov_redis_no_shards; /* Redis < 7 */
+static ngx_uint_t             ngx_gov_redis_not_cluster;
+static ngx_msec_t             ngx_gov_redis_map_asked;
+static ngx_event_t            ngx_gov_redis_map_ev;
+static ngx_queue_t            ngx_gov_redis_later;    /* units waiting */
+static ngx_event_t            ngx_gov_redis_later_ev;
 
 
 /*
@@ -207,13 +316,32 @@ ngx_gov_redis_parse(ngx_conf_t *cf, ngx_gov_redis_conf_t *rcf)
     rcf->backoff_max = 2000;
     rcf->wait = 0;
 
+    rcf->shards = 1;
+
     if (ngx_strncmp(value[1].data, "sentinel=", 9) == 0) {
         s.data = value[1].data + 9;
         s.len = value[1].len - 9;
 
-        if (ngx_gov_redis_parse_sentinels(cf, rcf, &s) != NGX_CONF_OK) {
+        if (ngx_gov_redis_parse_list(cf, rcf, &s, 0, &rcf->sentinels)
+            != NGX_CONF_OK)
+        {
             return NGX_CONF_ERROR;
         }
+
+        goto params;
+    }
+
+    if (ngx_strncmp(value[1].data, "cluster=", 8) == 0) {
+        s.data = value[1].data + 8;
+        s.len = value[1].len - 8;
+
+        if (ngx_gov_redis_parse_list(cf, rcf, &s, 1, &rcf->cluster)
+            != NGX_CONF_OK)
+        {
+            return NGX_CONF_ERROR;
+        }
+
+        rcf->shards = 64;
 
         goto params;
     }
@@ -340,6 +468,19 @@ params:
             continue;
         }
 
+        if (ngx_strncmp(value[i].data, "shards=", 7) == 0) {
+            n = ngx_atoi(value[i].data + 7, value[i].len - 7);
+            if (n < 1 || n > 4096) {
+                ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                                   "invalid redis shards \"%V\", must be "
+                                   "from 1 to 4096", &value[i]);
+                return NGX_CONF_ERROR;
+            }
+
+            rcf->shards = n;
+            continue;
+        }
+
         if (ngx_strncmp(value[i].data, "wait=", 5) == 0) {
             n = ngx_atoi(value[i].data + 5, value[i].len - 5);
             if (n < 1 || n > 16) {
@@ -385,6 +526,20 @@ params:
         return NGX_CONF_ERROR;
     }
 
+    if (rcf->cluster && rcf->db) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"db=\" of gov_redis cannot go with "
+                           "\"cluster=\": a Redis Cluster has database 0 "
+                           "only");
+        return NGX_CONF_ERROR;
+    }
+
+    if (rcf->cluster == NULL && rcf->shards != 1) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"shards=\" of gov_redis needs \"cluster=\"");
+        return NGX_CONF_ERROR;
+    }
+
     if (rcf->sentinels == NULL
         && (rcf->master.len || rcf->sentinel_password.len))
     {
@@ -398,18 +553,21 @@ params:
 }
 
 
-/* sentinel=HOST:PORT[,HOST:PORT...]: resolved once, here */
+/* sentinel= or cluster=HOST:PORT[,HOST:PORT...]: resolved once, here */
 
 static char *
-ngx_gov_redis_parse_sentinels(ngx_conf_t *cf, ngx_gov_redis_conf_t *rcf,
-    ngx_str_t *list)
+ngx_gov_redis_parse_list(ngx_conf_t *cf, ngx_gov_redis_conf_t *rcf,
+    ngx_str_t *list, ngx_uint_t cluster, ngx_array_t **addrs)
 {
     u_char      *p, *last, *comma;
     ngx_url_t    u;
     ngx_addr_t  *a;
+    const char  *what;
 
-    rcf->sentinels = ngx_array_create(cf->pool, 3, sizeof(ngx_addr_t));
-    if (rcf->sentinels == NULL) {
+    what = cluster ? "cluster node" : "sentinel";
+
+    *addrs = ngx_array_create(cf->pool, 3, sizeof(ngx_addr_t));
+    if (*addrs == NULL) {
         return NGX_CONF_ERROR;
     }
 
@@ -419,7 +577,9 @@ ngx_gov_redis_parse_sentinels(ngx_conf_t *cf, ngx_gov_redis_conf_t *rcf,
         return NGX_CONF_ERROR;
     }
 
-    ngx_sprintf(rcf->name.data, "sentinels %V", list);
+    rcf->name.len = ngx_sprintf(rcf->name.data, "%s %V",
+                                cluster ? "cluster" : "sentinels", list)
+                    - rcf->name.data;
 
     p = list->data;
     last = list->data + list->len;
@@ -433,19 +593,19 @@ ngx_gov_redis_parse_sentinels(ngx_conf_t *cf, ngx_gov_redis_conf_t *rcf,
         ngx_memzero(&u, sizeof(ngx_url_t));
         u.url.data = p;
         u.url.len = comma - p;
-        u.default_port = 26379;
+        u.default_port = cluster ? 6379 : 26379;
 
         if (u.url.len == 0 || ngx_parse_url(cf->pool, &u) != NGX_OK
             || u.naddrs == 0)
         {
             ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                               "invalid sentinel address \"%V\"%s%s",
+                               "invalid %s address \"%V\"%s%s", what,
                                &u.url, u.err ? ": " : "",
                                u.err ? u.err : "");
             return NGX_CONF_ERROR;
         }
 
-        a = ngx_array_push(rcf->sentinels);
+        a = ngx_array_push(*addrs);
         if (a == NULL) {
             return NGX_CONF_ERROR;
         }
@@ -456,14 +616,15 @@ ngx_gov_redis_parse_sentinels(ngx_conf_t *cf, ngx_gov_redis_conf_t *rcf,
         p = comma + 1;
     }
 
-    if (rcf->sentinels->nelts == 0) {
+    if ((*addrs)->nelts == 0) {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "\"sentinel=\" of gov_redis names no sentinel");
+                           "\"%s=\" of gov_redis names no %s",
+                           cluster ? "cluster" : "sentinel", what);
         return NGX_CONF_ERROR;
     }
 
-    /* a master's name as sentinels give it, before it is found */
-    rcf->addr = ((ngx_addr_t *) rcf->sentinels->elts)[0];
+    /* a name for the logs until a master is found */
+    rcf->addr = ((ngx_addr_t *) (*addrs)->elts)[0];
 
     return NGX_CONF_OK;
 }
@@ -552,11 +713,36 @@ ngx_gov_redis_read_password(ngx_conf_t *cf, ngx_str_t *path,
 ngx_int_t
 ngx_gov_redis_init_process(ngx_cycle_t *cycle, ngx_gov_redis_conf_t *rcf)
 {
-    ngx_uint_t             i;
-    ngx_gov_redis_conn_t  *conn;
+    ngx_uint_t   i;
+    ngx_addr_t  *seeds;
 
     ngx_queue_init(&ngx_gov_redis_free);
     ngx_gov_redis_nfree = 0;
+    ngx_gov_redis_conf = rcf;
+    ngx_gov_redis_next = 0;
+
+    if (rcf->cluster) {
+        /* the seeds are asked for the map; its masters are added */
+
+        ngx_queue_init(&ngx_gov_redis_later);
+        ngx_gov_redis_later_ev.handler = ngx_gov_redis_later_handler;
+        ngx_gov_redis_later_ev.log = cycle->log;
+        ngx_gov_redis_map_ev.handler = ngx_gov_redis_map_handler;
+        ngx_gov_redis_map_ev.log = cycle->log;
+        ngx_gov_redis_map_ev.cancelable = 1;
+
+        seeds = rcf->cluster->elts;
+
+        for (i = 0; i < rcf->cluster->nelts; i++) {
+            if (ngx_gov_redis_node(cycle->log, &seeds[i], NULL, 0) == NULL) {
+                return NGX_ERROR;
+            }
+        }
+
+        ngx_gov_redis_map();
+
+        return NGX_OK;
+    }
 
     ngx_gov_redis_conns = ngx_pcalloc(cycle->pool,
                                      rcf->connections
@@ -566,31 +752,42 @@ ngx_gov_redis_init_process(ngx_cycle_t *cycle, ngx_gov_redis_conf_t *rcf)
     }
 
     ngx_gov_redis_nconns = rcf->connections;
-    ngx_gov_redis_next = 0;
 
     for (i = 0; i < rcf->connections; i++) {
-        conn = &ngx_gov_redis_conns[i];
+        if (ngx_gov_redis_conn_init(&ngx_gov_redis_conns[i], rcf, cycle->log)
+            != NGX_OK)
+        {
+            return NGX_ERROR;
+        }
 
-        conn->conf = rcf;
-        conn->log = *cycle->log;
-        ngx_queue_init(&conn->pending);
-
-        conn->flush_ev.handler = ngx_gov_redis_flush_handler;
-        conn->flush_ev.data = conn;
-        conn->flush_ev.log = &conn->log;
-
-        /* pending commands keep a worker alive on graceful shutdown */
-        conn->timer_ev.handler = ngx_gov_redis_timer_handler;
-        conn->timer_ev.data = conn;
-        conn->timer_ev.log = &conn->log;
-
-        conn->reconnect_ev.handler = ngx_gov_redis_reconnect_handler;
-        conn->reconnect_ev.data = conn;
-        conn->reconnect_ev.log = &conn->log;
-        conn->reconnect_ev.cancelable = 1;
-
-        ngx_gov_redis_connect(conn);
+        ngx_gov_redis_connect(&ngx_gov_redis_conns[i]);
     }
+
+    return NGX_OK;
+}
+
+
+static ngx_int_t
+ngx_gov_redis_conn_init(ngx_gov_redis_conn_t *conn, ngx_gov_redis_conf_t *rcf,
+    ngx_log_t *log)
+{
+    conn->conf = rcf;
+    conn->log = *log;
+    ngx_queue_init(&conn->pending);
+
+    conn->flush_ev.handler = ngx_gov_redis_flush_handler;
+    conn->flush_ev.data = conn;
+    conn->flush_ev.log = &conn->log;
+
+    /* pending commands keep a worker alive on graceful shutdown */
+    conn->timer_ev.handler = ngx_gov_redis_timer_handler;
+    conn->timer_ev.data = conn;
+    conn->timer_ev.log = &conn->log;
+
+    conn->reconnect_ev.handler = ngx_gov_redis_reconnect_handler;
+    conn->reconnect_ev.data = conn;
+    conn->reconnect_ev.log = &conn->log;
+    conn->reconnect_ev.cancelable = 1;
 
     return NGX_OK;
 }
@@ -599,45 +796,42 @@ ngx_gov_redis_init_process(ngx_cycle_t *cycle, ngx_gov_redis_conf_t *rcf)
 void
 ngx_gov_redis_exit_process(ngx_cycle_t *cycle)
 {
-    ngx_uint_t             i;
+    ngx_uint_t             i, k;
     ngx_queue_t           *q;
     ngx_gov_redis_cmd_t   *cmd;
-    ngx_gov_redis_conn_t  *conn;
+    ngx_gov_redis_node_t  *node;
 
     for (i = 0; i < ngx_gov_redis_nconns; i++) {
-        conn = &ngx_gov_redis_conns[i];
+        ngx_gov_redis_close(&ngx_gov_redis_conns[i]);
+    }
 
-        if (conn->flush_ev.posted) {
-            ngx_delete_posted_event(&conn->flush_ev);
+    ngx_gov_redis_nconns = 0;
+
+    for (i = 0; i < ngx_gov_redis_nnodes; i++) {
+        node = ngx_gov_redis_nodes[i];
+
+        for (k = 0; k < ngx_gov_redis_conf->connections; k++) {
+            ngx_gov_redis_close(&node->conns[k]);
         }
 
-        if (conn->timer_ev.timer_set) {
-            ngx_del_timer(&conn->timer_ev);
+        ngx_free(node->conns);
+        ngx_free(node);
+        ngx_gov_redis_nodes[i] = NULL;
+    }
+
+    ngx_gov_redis_nnodes = 0;
+
+    if (ngx_gov_redis_conf && ngx_gov_redis_conf->cluster) {
+        if (ngx_gov_redis_map_ev.timer_set) {
+            ngx_del_timer(&ngx_gov_redis_map_ev);
         }
 
-        if (conn->reconnect_ev.timer_set) {
-            ngx_del_timer(&conn->reconnect_ev);
+        if (ngx_gov_redis_later_ev.timer_set) {
+            ngx_del_timer(&ngx_gov_redis_later_ev);
         }
 
-        if (conn->connection) {
-            ngx_close_connection(conn->connection);
-            conn->connection = NULL;
-        }
-
-        if (conn->reader) {
-            redisReaderFree(conn->reader);
-            conn->reader = NULL;
-        }
-
-        if (conn->out) {
-            ngx_free(conn->out);
-            conn->out = NULL;
-        }
-
-        /* the process is going away: no handler runs any more */
-
-        while (!ngx_queue_empty(&conn->pending)) {
-            q = ngx_queue_head(&conn->pending);
+        while (!ngx_queue_empty(&ngx_gov_redis_later)) {
+            q = ngx_queue_head(&ngx_gov_redis_later);
             ngx_queue_remove(q);
             cmd = ngx_queue_data(q, ngx_gov_redis_cmd_t, queue);
 
@@ -645,17 +839,10 @@ ngx_gov_redis_exit_process(ngx_cycle_t *cycle)
                 *cmd->owner = NULL;
             }
 
-            if (cmd->eval) {
-                redisFreeCommand(cmd->eval);
-            }
-
+            ngx_gov_redis_unit_free(cmd->unit);
             ngx_free(cmd);
         }
-
-        conn->state = NGX_GOV_REDIS_DOWN;
     }
-
-    ngx_gov_redis_nconns = 0;
 
     while (ngx_gov_redis_nfree) {
         q = ngx_queue_head(&ngx_gov_redis_free);
@@ -666,6 +853,65 @@ ngx_gov_redis_exit_process(ngx_cycle_t *cycle)
 }
 
 
+/* the process is going away: no handler runs any more */
+
+static void
+ngx_gov_redis_close(ngx_gov_redis_conn_t *conn)
+{
+    ngx_queue_t          *q;
+    ngx_gov_redis_cmd_t  *cmd;
+
+    if (conn->flush_ev.posted) {
+        ngx_delete_posted_event(&conn->flush_ev);
+    }
+
+    if (conn->timer_ev.timer_set) {
+        ngx_del_timer(&conn->timer_ev);
+    }
+
+    if (conn->reconnect_ev.timer_set) {
+        ngx_del_timer(&conn->reconnect_ev);
+    }
+
+    if (conn->connection) {
+        ngx_close_connection(conn->connection);
+        conn->connection = NULL;
+    }
+
+    if (conn->reader) {
+        redisReaderFree(conn->reader);
+        conn->reader = NULL;
+    }
+
+    if (conn->out) {
+        ngx_free(conn->out);
+        conn->out = NULL;
+    }
+
+    while (!ngx_queue_empty(&conn->pending)) {
+        q = ngx_queue_head(&conn->pending);
+        ngx_queue_remove(q);
+        cmd = ngx_queue_data(q, ngx_gov_redis_cmd_t, queue);
+
+        if (cmd->owner) {
+            *cmd->owner = NULL;
+        }
+
+        if (cmd->eval) {
+            redisFreeCommand(cmd->eval);
+        }
+
+        if (cmd->unit && cmd->member + 1 == cmd->unit->n) {
+            ngx_gov_redis_unit_free(cmd->unit);
+        }
+
+        ngx_free(cmd);
+    }
+
+    conn->state = NGX_GOV_REDIS_DOWN;
+}
+
+
 ngx_uint_t
 ngx_gov_redis_available(void)
 {
@@ -673,6 +919,14 @@ ngx_gov_redis_available(void)
 
     for (i = 0; i < ngx_gov_redis_nconns; i++) {
         if (ngx_gov_redis_accepts(&ngx_gov_redis_conns[i])) {
+            return 1;
+        }
+    }
+
+    for (i = 0; i < ngx_gov_redis_nnodes; i++) {
+        if ((ngx_gov_redis_nodes[i]->in_map || !ngx_gov_redis_mapped)
+            && ngx_gov_redis_node_conn(ngx_gov_redis_nodes[i]))
+        {
             return 1;
         }
     }
@@ -759,8 +1013,33 @@ ngx_gov_redis_send_n(ngx_log_t *log, ngx_gov_redis_handler_pt handler,
     void *data, ngx_gov_redis_cmd_t **owner, ngx_uint_t n,
     ngx_gov_redis_args_t *cmds)
 {
-    ngx_uint_t             i, k, nconns;
-    ngx_gov_redis_conn_t  *conn;
+    ngx_int_t                  rc;
+    ngx_uint_t                 i, k, nconns;
+    ngx_gov_redis_conn_t      *conn;
+    void                      *datas[NGX_GOV_REDIS_ARGS];
+    ngx_gov_redis_handler_pt   handlers[NGX_GOV_REDIS_ARGS];
+
+    if (ngx_gov_redis_nnodes) {
+        if (n > NGX_GOV_REDIS_ARGS) {
+            return NGX_ERROR;
+        }
+
+        for (k = 0; k < n; k++) {
+            handlers[k] = NULL;
+            datas[k] = NULL;
+        }
+
+        handlers[n - 1] = handler;
+        datas[n - 1] = data;
+
+        rc = ngx_gov_redis_cluster_send(log, n, cmds, handlers, datas, owner);
+
+        if (rc == NGX_DECLINED) {
+            ngx_gov_metrics_inc(NGX_GOV_M_REDIS_ERR_UNAVAILABLE);
+        }
+
+        return rc;
+    }
 
     nconns = ngx_gov_redis_nconns;
 
@@ -837,8 +1116,13 @@ ngx_gov_redis_send_acked(ngx_log_t *log, ngx_gov_redis_handler_pt handler,
 
     nconns = ngx_gov_redis_nconns;
 
-    if (nconns == 0 || ngx_gov_redis_conns[0].conf->wait == 0) {
+    if (ngx_gov_redis_conf == NULL || ngx_gov_redis_conf->wait == 0) {
         return ngx_gov_redis_send_n(log, handler, data, owner, n, cmds);
+    }
+
+    if (ngx_gov_redis_nnodes) {
+        return ngx_gov_redis_cluster_acked(log, handler, data, owner, n,
+                                           cmds);
     }
 
     for (i = 0; i < nconns; i++) {
@@ -903,6 +1187,72 @@ ngx_gov_redis_send_acked(ngx_log_t *log, ngx_gov_redis_handler_pt handler,
     if (rc != NGX_OK) {
         /* the write goes out; its reply, alone, is dropped */
         ack->orphan = 1;
+    }
+
+    return rc;
+}
+
+
+/* the same in a cluster: the write and its WAIT are one unit */
+
+static ngx_int_t
+ngx_gov_redis_cluster_acked(ngx_log_t *log, ngx_gov_redis_handler_pt handler,
+    void *data, ngx_gov_redis_cmd_t **owner, ngx_uint_t n,
+    ngx_gov_redis_args_t *cmds)
+{
+    u_char                     wait[NGX_INT_T_LEN], ms[NGX_INT_T_LEN];
+    size_t                     argvlen[3];
+    ngx_int_t                  rc;
+    ngx_uint_t                 k;
+    const char                *argv[3];
+    ngx_gov_redis_ack_t       *ack;
+    ngx_gov_redis_args_t       all[NGX_GOV_REDIS_ARGS];
+    void                      *datas[NGX_GOV_REDIS_ARGS];
+    ngx_gov_redis_handler_pt   handlers[NGX_GOV_REDIS_ARGS];
+
+    if (n + 1 > NGX_GOV_REDIS_ARGS) {
+        return NGX_ERROR;
+    }
+
+    ack = ngx_calloc(sizeof(ngx_gov_redis_ack_t), log);
+    if (ack == NULL) {
+        return NGX_ERROR;
+    }
+
+    ack->handler = handler;
+    ack->data = data;
+    ack->wait = ngx_gov_redis_conf->wait;
+
+    for (k = 0; k < n; k++) {
+        all[k] = cmds[k];
+        handlers[k] = NULL;
+        datas[k] = NULL;
+    }
+
+    handlers[n - 1] = ngx_gov_redis_held;
+    datas[n - 1] = ack;
+
+    argv[0] = "WAIT";
+    argvlen[0] = 4;
+    argv[1] = (char *) wait;
+    argvlen[1] = ngx_sprintf(wait, "%ui", ack->wait) - wait;
+    argv[2] = (char *) ms;
+    argvlen[2] = ngx_sprintf(ms, "%M", ngx_gov_redis_conf->timeout / 4) - ms;
+
+    all[n].argc = 3;
+    all[n].argv = argv;
+    all[n].argvlen = argvlen;
+    handlers[n] = ngx_gov_redis_waited;
+    datas[n] = ack;
+
+    rc = ngx_gov_redis_cluster_send(log, n + 1, all, handlers, datas, owner);
+
+    if (rc != NGX_OK) {
+        if (rc == NGX_DECLINED) {
+            ngx_gov_metrics_inc(NGX_GOV_M_REDIS_ERR_UNAVAILABLE);
+        }
+
+        ngx_free(ack);
     }
 
     return rc;
@@ -999,7 +1349,11 @@ ngx_gov_redis_connect(ngx_gov_redis_conn_t *conn)
 
     rcf = conn->conf;
 
-    if (rcf->sentinels && !conn->master_known) {
+    if (conn->node) {
+        conn->target = &conn->node->addr;
+        conn->asking = 0;
+
+    } else if (rcf->sentinels && !conn->master_known) {
         /* the master is asked of the sentinels in turn */
         conn->target = rcf->sentinels->elts;
         conn->target += conn->sentinel % rcf->sentinels->nelts;
@@ -1917,6 +2271,11 @@ ngx_gov_redis_dispatch(ngx_gov_redis_conn_t *conn, redisReply *reply)
         }
     }
 
+    if (cmd->unit && ngx_gov_redis_unit_reply(conn, cmd, reply)) {
+        freeReplyObject(reply);
+        return;
+    }
+
     if (reply->type == REDIS_REPLY_ERROR) {
         ngx_gov_metrics_inc(NGX_GOV_M_REDIS_ERR_REPLY);
     }
@@ -1980,6 +2339,11 @@ ngx_gov_redis_resend(ngx_gov_redis_conn_t *conn, ngx_gov_redis_cmd_t *cmd)
 
     if (cmd->eval == NULL) {
         return 0;
+    }
+
+    if (cmd->unit && cmd->member + 1 < cmd->unit->n) {
+        /* behind its leader now: no longer part of the unit */
+        cmd->unit = NULL;
     }
 
     s = &ngx_gov_redis_scripts[cmd->script];
@@ -2192,8 +2556,15 @@ ngx_gov_redis_drop(ngx_gov_redis_conn_t *conn, ngx_uint_t counter)
                           -(ngx_atomic_int_t) conn->npending);
     conn->npending = 0;
 
+    if (conn->node) {
+        /* a master lost: the map may have changed (a failover) */
+        ngx_gov_redis_map();
+    }
+
     if (!ngx_exiting && !ngx_quit && !ngx_terminate
-        && !conn->reconnect_ev.timer_set)
+        && !conn->reconnect_ev.timer_set
+        && (conn->node == NULL || conn->node->in_map
+            || !ngx_gov_redis_mapped))
     {
         delay = (ngx_msec_t) gov_backoff_delay(conn->failures,
                                                conn->conf->backoff_base,
@@ -2230,6 +2601,1032 @@ ngx_gov_redis_drop(ngx_gov_redis_conn_t *conn, ngx_uint_t counter)
 }
 
 
+/*
+ * Redis Cluster: sending a unit to the master of its slot.  Every keyed
+ * command of a unit must hash to one slot (the key layout makes sure of
+ * it); one that does not is a bug, refused and logged.
+ */
+
+static ngx_int_t
+ngx_gov_redis_cluster_send(ngx_log_t *log, ngx_uint_t n,
+    ngx_gov_redis_args_t *cmds, ngx_gov_redis_handler_pt *handlers,
+    void **datas, ngx_gov_redis_cmd_t **owner)
+{
+    int                    len, key;
+    ngx_int_t              slot, s;
+    ngx_uint_t             i;
+    ngx_queue_t           *q;
+    ngx_gov_redis_cmd_t   *cmd, *appended[NGX_GOV_REDIS_ARGS];
+    ngx_gov_redis_conn_t  *conn;
+    ngx_gov_redis_unit_t  *unit;
+
+    slot = -1;
+
+    for (i = 0; i < n; i++) {
+        key = gov_slot_key_index(cmds[i].argc, cmds[i].argv,
+                                 cmds[i].argvlen);
+        if (key < 0) {
+            continue;
+        }
+
+        s = gov_slot_of(cmds[i].argv[key], cmds[i].argvlen[key]);
+
+        if (slot != -1 && s != slot) {
+            ngx_log_error(NGX_LOG_ALERT, log, 0,
+                          "gov redis: commands sent together hash to "
+                          "slots %i and %i (key \"%*s\")", slot, s,
+                          cmds[i].argvlen[key], cmds[i].argv[key]);
+            return NGX_ERROR;
+        }
+
+        slot = s;
+    }
+
+    conn = ngx_gov_redis_route(slot);
+    if (conn == NULL) {
+        ngx_log_debug1(NGX_LOG_DEBUG_HTTP, log, 0,
+                       "gov redis: no master reachable for slot %i", slot);
+        return NGX_DECLINED;
+    }
+
+    unit = ngx_calloc(sizeof(ngx_gov_redis_unit_t)
+                      + (n - 1) * sizeof(ngx_gov_redis_part_t), log);
+    if (unit == NULL) {
+        return NGX_ERROR;
+    }
+
+    unit->n = n;
+    unit->slot = slot;
+    unit->multi = (cmds[0].argc == 1 && cmds[0].argvlen[0] == 5
+                   && ngx_strncasecmp((u_char *) cmds[0].argv[0],
+                                      (u_char *) "MULTI", 5) == 0);
+    unit->until = ngx_current_msec + ngx_gov_redis_conf->timeout;
+
+    for (i = 0; i < n; i++) {
+        len = redisFormatCommandArgv(&unit->part[i].bytes, cmds[i].argc,
+                                     cmds[i].argv, cmds[i].argvlen);
+        if (len < 0) {
+            unit->n = i;
+            ngx_gov_redis_unit_free(unit);
+            return NGX_ERROR;
+        }
+
+        unit->part[i].len = len;
+        unit->part[i].handler = handlers[i];
+        unit->part[i].data = datas[i];
+    }
+
+    /* appends are synchronous: the commands stay back to back */
+
+    for (i = 0; i < n; i++) {
+        if (ngx_gov_redis_append(conn, handlers[i], datas[i],
+                                 i + 1 == n ? owner : NULL, cmds[i].argc,
+                                 cmds[i].argv, cmds[i].argvlen)
+            != NGX_OK)
+        {
+            /* those already in line go out, and tell nobody */
+
+            while (i--) {
+                appended[i]->handler = NULL;
+                appended[i]->data = NULL;
+                appended[i]->unit = NULL;
+            }
+
+            ngx_gov_redis_unit_free(unit);
+            return NGX_ERROR;
+        }
+
+        q = ngx_queue_last(&conn->pending);
+        cmd = ngx_queue_data(q, ngx_gov_redis_cmd_t, queue);
+        cmd->unit = unit;
+        cmd->member = i;
+        appended[i] = cmd;
+    }
+
+    return NGX_OK;
+}
+
+
+/* a connection to the master of "slot"; any master when it is not known */
+
+static ngx_gov_redis_conn_t *
+ngx_gov_redis_route(ngx_int_t slot)
+{
+    ngx_uint_t             i, pass;
+    ngx_gov_redis_conn_t  *conn;
+    ngx_gov_redis_node_t  *node;
+
+    if (slot >= 0 && ngx_gov_redis_slots[slot]) {
+        node = ngx_gov_redis_nodes[ngx_gov_redis_slots[slot] - 1];
+        return ngx_gov_redis_node_conn(node);
+    }
+
+    /* it answers MOVED if it is not the one */
+
+    for (pass = 0; pass < 2; pass++) {
+        for (i = 0; i < ngx_gov_redis_nnodes; i++) {
+            node = ngx_gov_redis_nodes[ngx_gov_redis_next++
+                                       % ngx_gov_redis_nnodes];
+
+            if (pass == 0 && !node->in_map) {
+                continue;
+            }
+
+            conn = ngx_gov_redis_node_conn(node);
+            if (conn) {
+                return conn;
+            }
+        }
+    }
+
+    return NULL;
+}
+
+
+static ngx_gov_redis_conn_t *
+ngx_gov_redis_node_conn(ngx_gov_redis_node_t *node)
+{
+    ngx_uint_t             i, n;
+    ngx_gov_redis_conn_t  *conn;
+
+    n = ngx_gov_redis_conf->connections;
+
+    for (i = 0; i < n; i++) {
+        conn = &node->conns[(node->next + i) % n];
+
+        if (ngx_gov_redis_accepts(conn)) {
+            node->next = (node->next + i + 1) % n;
+            return conn;
+        }
+    }
+
+    return NULL;
+}
+
+
+/*
+ * The node at "addr" (a seed) or at the "HOST:PORT" text a reply gave,
+ * found or added; its connections are opened when it is added.
+ */
+
+static ngx_gov_redis_node_t *
+ngx_gov_redis_node(ngx_log_t *log, ngx_addr_t *addr, u_char *text,
+    size_t len)
+{
+    size_t                 tlen;
+    u_char                 buf[NGX_SOCKADDR_STRLEN];
+    ngx_uint_t             i;
+    ngx_addr_t             a;
+    ngx_pool_t            *pool;
+    ngx_gov_redis_node_t  *node;
+
+    pool = NULL;
+
+    if (addr == NULL) {
+        pool = ngx_create_pool(512, log);
+        if (pool == NULL) {
+            return NULL;
+        }
+
+        if (ngx_parse_addr_port(pool, &a, text, len) != NGX_OK
+            || a.socklen > sizeof(ngx_sockaddr_t)
+            || ngx_inet_get_port(a.sockaddr) == 0)
+        {
+            ngx_log_error(NGX_LOG_ERR, log, 0,
+                          "gov redis: a cluster node's address \"%*s\" "
+                          "is not usable", len, text);
+            ngx_destroy_pool(pool);
+            return NULL;
+        }
+
+        addr = &a;
+    }
+
+    tlen = ngx_sock_ntop(addr->sockaddr, addr->socklen, buf,
+                         NGX_SOCKADDR_STRLEN, 1);
+
+    for (i = 0; i < ngx_gov_redis_nnodes; i++) {
+        node = ngx_gov_redis_nodes[i];
+
+        if (node->addr.name.len == tlen
+            && ngx_strncmp(node->text, buf, tlen) == 0)
+        {
+            if (pool) {
+                ngx_destroy_pool(pool);
+            }
+
+            return node;
+        }
+    }
+
+    if (ngx_gov_redis_nnodes == NGX_GOV_REDIS_NODES) {
+        ngx_log_error(NGX_LOG_ERR, log, 0,
+                      "gov redis: more than %d cluster masters, \"%*s\" "
+                      "is not used", NGX_GOV_REDIS_NODES, tlen, buf);
+        if (pool) {
+            ngx_destroy_pool(pool);
+        }
+
+        return NULL;
+    }
+
+    node = ngx_calloc(sizeof(ngx_gov_redis_node_t), log);
+    if (node == NULL) {
+        if (pool) {
+            ngx_destroy_pool(pool);
+        }
+
+        return NULL;
+    }
+
+    node->conns = ngx_calloc(ngx_gov_redis_conf->connections
+                             * sizeof(ngx_gov_redis_conn_t), log);
+    if (node->conns == NULL) {
+        ngx_free(node);
+        if (pool) {
+            ngx_destroy_pool(pool);
+        }
+
+        return NULL;
+    }
+
+    ngx_memcpy(&node->sockaddr, addr->sockaddr, addr->socklen);
+    node->addr.sockaddr = &node->sockaddr.sockaddr;
+    node->addr.socklen = addr->socklen;
+    ngx_memcpy(node->text, buf, tlen);
+    node->addr.name.data = node->text;
+    node->addr.name.len = tlen;
+
+    if (pool) {
+        ngx_destroy_pool(pool);
+    }
+
+    ngx_gov_redis_nodes[ngx_gov_redis_nnodes++] = node;
+
+    for (i = 0; i < ngx_gov_redis_conf->connections; i++) {
+        (void) ngx_gov_redis_conn_init(&node->conns[i], ngx_gov_redis_conf,
+                                       log);
+        node->conns[i].node = node;
+    }
+
+    ngx_gov_redis_node_wake(node);
+
+    return node;
+}
+
+
+/* connections of a node that were let go (not in the map) open again */
+
+static void
+ngx_gov_redis_node_wake(ngx_gov_redis_node_t *node)
+{
+    ngx_uint_t             i;
+    ngx_gov_redis_conn_t  *conn;
+
+    if (ngx_exiting || ngx_quit || ngx_terminate) {
+        return;
+    }
+
+    for (i = 0; i < ngx_gov_redis_conf->connections; i++) {
+        conn = &node->conns[i];
+
+        if (conn->state == NGX_GOV_REDIS_DOWN
+            && !conn->reconnect_ev.timer_set)
+        {
+            ngx_gov_redis_connect(conn);
+        }
+    }
+}
+
+
+/*
+ * A reply to a command of a unit.  Returns 1 when the reply was taken
+ * here (a redirection: the unit goes again, or fails), 0 when it goes to
+ * the command's handler as usual.
+ */
+
+static ngx_uint_t
+ngx_gov_redis_unit_reply(ngx_gov_redis_conn_t *conn, ngx_gov_redis_cmd_t *cmd,
+    redisReply *reply)
+{
+    int                    kind;
+    size_t                 alen;
+    unsigned               slot;
+    const char            *addr;
+    ngx_gov_redis_unit_t  *unit;
+
+    unit = cmd->unit;
+    kind = GOV_SLOT_NONE;
+
+    if (reply->type == REDIS_REPLY_ERROR) {
+        kind = gov_slot_redirect(reply->str, reply->len, &slot, &addr, &alen);
+    }
+
+    if (kind != GOV_SLOT_NONE && unit->redirect == GOV_SLOT_NONE) {
+        unit->redirect = kind;
+
+        if (kind == GOV_SLOT_MOVED || kind == GOV_SLOT_ASK) {
+            unit->rslot = slot;
+            unit->raddr_len = ngx_min(alen, NGX_SOCKADDR_STRLEN);
+            ngx_memcpy(unit->raddr, addr, unit->raddr_len);
+        }
+
+        ngx_log_debug3(NGX_LOG_DEBUG_HTTP, &conn->log, 0,
+                       "gov redis: %V answered \"%*s\"",
+                       &conn->target->name, (size_t) ngx_min(reply->len, 64),
+                       reply->str);
+    }
+
+    if (cmd->member + 1 < unit->n) {
+        if (kind == GOV_SLOT_NONE) {
+            return 0;
+        }
+
+        /* a member's redirection: the leader's reply decides */
+
+        if (cmd->owner) {
+            *cmd->owner = NULL;
+        }
+
+        cmd->unit = NULL;
+        ngx_gov_redis_cmd_free(cmd);
+
+        return 1;
+    }
+
+    if (unit->redirect == GOV_SLOT_NONE) {
+        return 0;
+    }
+
+    ngx_gov_redis_follow(cmd);
+
+    return 1;
+}
+
+
+/* the leader of a redirected unit: where it goes now */
+
+static void
+ngx_gov_redis_follow(ngx_gov_redis_cmd_t *cmd)
+{
+    ngx_uint_t             kind;
+    ngx_msec_t             delay;
+    ngx_gov_redis_conn_t  *conn;
+    ngx_gov_redis_node_t  *node;
+    ngx_gov_redis_unit_t  *unit;
+
+    unit = cmd->unit;
+    kind = unit->redirect;
+    unit->redirect = GOV_SLOT_NONE;
+
+    if (cmd->eval) {
+        /* it goes again whole, as EVAL: any node can run it */
+        redisFreeCommand(cmd->eval);
+        cmd->eval = NULL;
+    }
+
+    if (++unit->hops > NGX_GOV_REDIS_HOPS) {
+        ngx_log_error(NGX_LOG_ERR, ngx_cycle->log, 0,
+                      "gov redis: a command was redirected %d times, "
+                      "given up", NGX_GOV_REDIS_HOPS);
+        ngx_gov_redis_unit_fail(cmd);
+        return;
+    }
+
+    switch (kind) {
+
+    case GOV_SLOT_MOVED:
+    case GOV_SLOT_ASK:
+        ngx_gov_metrics_inc(kind == GOV_SLOT_MOVED
+                            ? NGX_GOV_M_REDIS_MOVED : NGX_GOV_M_REDIS_ASK);
+
+        node = ngx_gov_redis_node(ngx_cycle->log, NULL, unit->raddr,
+                                  unit->raddr_len);
+        if (node == NULL) {
+            ngx_gov_redis_unit_fail(cmd);
+            return;
+        }
+
+        if (kind == GOV_SLOT_MOVED) {
+            /* the map is out of date: this slot now, the rest soon */
+            node->in_map = 1;
+            ngx_gov_redis_slots[unit->rslot] =
+                                 (u_char) (ngx_gov_redis_node_index(node) + 1);
+            ngx_gov_redis_map();
+        }
+
+        conn = ngx_gov_redis_node_conn(node);
+
+        if (conn == NULL
+            || ngx_gov_redis_unit_out(conn, cmd, kind == GOV_SLOT_ASK)
+               != NGX_OK)
+        {
+            ngx_gov_redis_unit_fail(cmd);
+        }
+
+        return;
+
+    default: /* GOV_SLOT_TRYAGAIN, GOV_SLOT_CLUSTERDOWN */
+
+        ngx_gov_metrics_inc(NGX_GOV_M_REDIS_TRYAGAIN);
+
+        if (kind == GOV_SLOT_CLUSTERDOWN) {
+            ngx_gov_redis_map();
+        }
+
+        delay = (ngx_msec_t) gov_backoff_delay(unit->hops - 1, 20, 500,
+                                               (uint32_t) ngx_random());
+
+        if ((ngx_msec_int_t) (unit->until - ngx_current_msec - delay) < 0) {
+            ngx_log_error(NGX_LOG_WARN, ngx_cycle->log, 0,
+                          "gov redis: the cluster answered %s until the "
+                          "command's time ran out",
+                          kind == GOV_SLOT_TRYAGAIN ? "TRYAGAIN"
+                                                    : "CLUSTERDOWN");
+            ngx_gov_redis_unit_fail(cmd);
+            return;
+        }
+
+        cmd->deadline = ngx_current_msec + delay;
+        ngx_queue_insert_tail(&ngx_gov_redis_later, &cmd->queue);
+
+        if (!ngx_gov_redis_later_ev.timer_set) {
+            ngx_add_timer(&ngx_gov_redis_later_ev, delay);
+        }
+
+        return;
+    }
+}
+
+
+static void
+ngx_gov_redis_later_handler(ngx_event_t *ev)
+{
+    ngx_msec_t             next;
+    ngx_queue_t           *q, *nq;
+    ngx_gov_redis_cmd_t   *cmd;
+    ngx_gov_redis_conn_t  *conn;
+
+    next = 0;
+
+    for (q = ngx_queue_head(&ngx_gov_redis_later);
+         q != ngx_queue_sentinel(&ngx_gov_redis_later);
+         q = nq)
+    {
+        nq = ngx_queue_next(q);
+        cmd = ngx_queue_data(q, ngx_gov_redis_cmd_t, queue);
+
+        if ((ngx_msec_int_t) (cmd->deadline - ngx_current_msec) > 0) {
+            if (next == 0 || (ngx_msec_int_t) (cmd->deadline - next) < 0) {
+                next = cmd->deadline;
+            }
+
+            continue;
+        }
+
+        ngx_queue_remove(q);
+
+        conn = ngx_gov_redis_route(cmd->unit->slot);
+
+        if (conn == NULL || ngx_gov_redis_unit_out(conn, cmd, 0) != NGX_OK) {
+            ngx_gov_redis_unit_fail(cmd);
+        }
+    }
+
+    if (next) {
+        ngx_add_timer(ev, (ngx_msec_int_t) (next - ngx_current_msec) > 0
+                          ? next - ngx_current_msec : 1);
+    }
+}
+
+
+/* the unit's commands go out again on "conn", "lead" last */
+
+static ngx_int_t
+ngx_gov_redis_unit_out(ngx_gov_redis_conn_t *conn, ngx_gov_redis_cmd_t *lead,
+    ngx_uint_t asking)
+{
+    ngx_uint_t             i;
+    ngx_gov_redis_cmd_t   *cmd;
+    ngx_gov_redis_unit_t  *unit;
+
+    static char  ngx_gov_redis_asking[] = "*1\r\n$6\r\nASKING\r\n";
+
+    unit = lead->unit;
+
+    for (i = 0; i < unit->n; i++) {
+
+        if (asking && (i == 0 || !unit->multi)) {
+            /* ASKING holds for the next command, or a whole MULTI */
+
+            cmd = ngx_gov_redis_cmd_alloc();
+            if (cmd == NULL
+                || ngx_gov_redis_out(conn, ngx_gov_redis_asking,
+                                     sizeof(ngx_gov_redis_asking) - 1)
+                   != NGX_OK)
+            {
+                if (cmd) {
+                    ngx_gov_redis_cmd_free(cmd);
+                }
+
+                return NGX_ERROR;
+            }
+
+            cmd->handler = NULL;
+            cmd->data = NULL;
+            cmd->owner = NULL;
+            cmd->deadline = ngx_current_msec + conn->conf->timeout;
+            ngx_gov_redis_queue(conn, cmd);
+        }
+
+        if (i + 1 == unit->n) {
+            cmd = lead;
+
+        } else {
+            cmd = ngx_gov_redis_cmd_alloc();
+            if (cmd == NULL) {
+                return NGX_ERROR;
+            }
+
+            cmd->handler = unit->part[i].handler;
+            cmd->data = unit->part[i].data;
+            cmd->owner = NULL;
+            cmd->unit = unit;
+            cmd->member = i;
+        }
+
+        if (ngx_gov_redis_out(conn, unit->part[i].bytes, unit->part[i].len)
+            != NGX_OK)
+        {
+            if (cmd != lead) {
+                cmd->unit = NULL;
+                ngx_gov_redis_cmd_free(cmd);
+            }
+
+            return NGX_ERROR;
+        }
+
+        cmd->deadline = ngx_current_msec + conn->conf->timeout;
+        ngx_gov_redis_queue(conn, cmd);
+    }
+
+    return NGX_OK;
+}
+
+
+/* a unit that cannot be served: its handlers hear a failure, as for a drop */
+
+static void
+ngx_gov_redis_unit_fail(ngx_gov_redis_cmd_t *lead)
+{
+    void                      *data;
+    ngx_uint_t                 i;
+    ngx_gov_redis_unit_t      *unit;
+    ngx_gov_redis_handler_pt   handler;
+
+    unit = lead->unit;
+
+    ngx_gov_metrics_inc(NGX_GOV_M_REDIS_ERR_UNAVAILABLE);
+
+    for (i = 0; i + 1 < unit->n; i++) {
+        if (unit->part[i].handler) {
+            unit->part[i].handler(NULL, unit->part[i].data);
+        }
+    }
+
+    if (lead->owner) {
+        *lead->owner = NULL;
+    }
+
+    handler = lead->handler;
+    data = lead->data;
+
+    ngx_gov_redis_cmd_free(lead);
+
+    if (handler) {
+        handler(NULL, data);
+    }
+}
+
+
+static void
+ngx_gov_redis_unit_free(ngx_gov_redis_unit_t *unit)
+{
+    ngx_uint_t  i;
+
+    if (unit == NULL) {
+        return;
+    }
+
+    for (i = 0; i < unit->n; i++) {
+        if (unit->part[i].bytes) {
+            redisFreeCommand(unit->part[i].bytes);
+        }
+    }
+
+    ngx_free(unit);
+}
+
+
+static ngx_uint_t
+ngx_gov_redis_node_index(ngx_gov_redis_node_t *node)
+{
+    ngx_uint_t  i;
+
+    for (i = 0; i < ngx_gov_redis_nnodes; i++) {
+        if (ngx_gov_redis_nodes[i] == node) {
+            break;
+        }
+    }
+
+    return i;
+}
+
+
+/*
+ * The map: CLUSTER SHARDS (CLUSTER SLOTS before Redis 7) of any master
+ * that answers, asked at start-up, after MOVED and CLUSTERDOWN, after a
+ * lost connection, and every second while some slot has no reachable
+ * master; never more than once a second.
+ */
+
+static void
+ngx_gov_redis_map(void)
+{
+    size_t                 argvlen[2];
+    ngx_uint_t             i;
+    const char            *argv[2];
+    ngx_msec_int_t         since;
+    ngx_gov_redis_conn_t  *conn;
+
+    if (ngx_gov_redis_asking_map || ngx_exiting || ngx_quit
+        || ngx_terminate)
+    {
+        return;
+    }
+
+    since = (ngx_msec_int_t) (ngx_current_msec - ngx_gov_redis_map_asked);
+
+    if (ngx_gov_redis_mapped && since < 1000) {
+        if (!ngx_gov_redis_map_ev.timer_set) {
+            ngx_add_timer(&ngx_gov_redis_map_ev, 1000 - since);
+        }
+
+        return;
+    }
+
+    conn = ngx_gov_redis_route(-1);
+
+    if (conn == NULL) {
+        /* nobody answers: every node known is tried again */
+
+        for (i = 0; i < ngx_gov_redis_nnodes; i++) {
+            ngx_gov_redis_node_wake(ngx_gov_redis_nodes[i]);
+        }
+
+        if (!ngx_gov_redis_map_ev.timer_set) {
+            ngx_add_timer(&ngx_gov_redis_map_ev, 1000);
+        }
+
+        return;
+    }
+
+    argv[0] = "CLUSTER";
+    argvlen[0] = 7;
+    argv[1] = ngx_gov_redis_no_shards ? "SLOTS" : "SHARDS";
+    argvlen[1] = ngx_gov_redis_no_shards ? 5 : 6;
+
+    if (ngx_gov_redis_append(conn, ngx_gov_redis_map_reply, NULL, NULL, 2,
+                             argv, argvlen)
+        != NGX_OK)
+    {
+        return;
+    }
+
+    ngx_gov_redis_map_asked = ngx_current_msec;
+    ngx_gov_redis_asking_map = 1;
+}
+
+
+static void
+ngx_gov_redis_map_handler(ngx_event_t *ev)
+{
+    ngx_gov_redis_map();
+}
+
+
+static void
+ngx_gov_redis_map_reply(redisReply *reply, void *data)
+{
+    ngx_int_t              rc;
+    ngx_uint_t             i, k, degraded;
+    ngx_gov_redis_node_t  *node;
+
+    u_char                 slots[GOV_SLOTS];
+
+    ngx_gov_redis_asking_map = 0;
+
+    if (reply == NULL) {
+        /* the connection failed: another is asked in a second */
+        goto again;
+    }
+
+    if (reply->type == REDIS_REPLY_ERROR) {
+
+        if (!ngx_gov_redis_no_shards
+            && ngx_strlcasestrn((u_char *) reply->str,
+                                (u_char *) reply->str + reply->len,
+                                (u_char *) "unknown subcommand", 18 - 1))
+        {
+            /* before Redis 7: CLUSTER SLOTS */
+            ngx_gov_redis_no_shards = 1;
+            ngx_gov_redis_map_asked = 0;
+            ngx_gov_redis_map();
+            return;
+        }
+
+        if (!ngx_gov_redis_not_cluster) {
+            ngx_log_error(NGX_LOG_ERR, ngx_cycle->log, 0,
+                          "gov redis: %V is no Redis Cluster: CLUSTER %s "
+                          "answered \"%*s\"; gov_redis cluster= needs "
+                          "nodes of a cluster (cluster-enabled yes), "
+                          "otherwise name the server alone",
+                          &ngx_gov_redis_conf->name,
+                          ngx_gov_redis_no_shards ? "SLOTS" : "SHARDS",
+                          (size_t) ngx_min(reply->len, 128), reply->str);
+        }
+
+        ngx_gov_redis_not_cluster = 1;
+        goto again;
+    }
+
+    ngx_memzero(slots, GOV_SLOTS);
+
+    rc = ngx_gov_redis_no_shards ? ngx_gov_redis_map_slots(reply, slots)
+                                 : ngx_gov_redis_map_shards(reply, slots);
+
+    if (rc != NGX_OK) {
+        ngx_log_error(NGX_LOG_ERR, ngx_cycle->log, 0,
+                      "gov redis: the cluster map from %V cannot be read",
+                      &ngx_gov_redis_conf->name);
+        goto again;
+    }
+
+    if (ngx_gov_redis_not_cluster) {
+        ngx_log_error(NGX_LOG_NOTICE, ngx_cycle->log, 0,
+                      "gov redis: %V answers as a cluster now",
+                      &ngx_gov_redis_conf->name);
+        ngx_gov_redis_not_cluster = 0;
+    }
+
+    for (i = 0; i < ngx_gov_redis_nnodes; i++) {
+        ngx_gov_redis_nodes[i]->in_map = 0;
+    }
+
+    degraded = 0;
+
+    for (k = 0; k < GOV_SLOTS; k++) {
+        if (slots[k] == 0) {
+            degraded = 1;
+            continue;
+        }
+
+        ngx_gov_redis_nodes[slots[k] - 1]->in_map = 1;
+    }
+
+    ngx_memcpy(ngx_gov_redis_slots, slots, GOV_SLOTS);
+
+    if (!ngx_gov_redis_mapped) {
+        ngx_log_error(NGX_LOG_NOTICE, ngx_cycle->log, 0,
+                      "gov redis: cluster map learnt, %ui masters",
+                      ngx_gov_redis_masters());
+    }
+
+    ngx_gov_redis_mapped = 1;
+
+    for (i = 0; i < ngx_gov_redis_nnodes; i++) {
+        node = ngx_gov_redis_nodes[i];
+
+        if (!node->in_map) {
+            continue;
+        }
+
+        ngx_gov_redis_node_wake(node);
+
+        if (ngx_gov_redis_node_conn(node) == NULL) {
+            degraded = 1;
+        }
+    }
+
+    if (!degraded) {
+        return;
+    }
+
+again:
+
+    if (!ngx_gov_redis_map_ev.timer_set && !ngx_exiting && !ngx_quit
+        && !ngx_terminate)
+    {
+        ngx_add_timer(&ngx_gov_redis_map_ev, 1000);
+    }
+}
+
+
+static ngx_uint_t
+ngx_gov_redis_masters(void)
+{
+    ngx_uint_t  i, n;
+
+    n = 0;
+
+    for (i = 0; i < ngx_gov_redis_nnodes; i++) {
+        n += ngx_gov_redis_nodes[i]->in_map;
+    }
+
+    return n;
+}
+
+
+/*
+ * CLUSTER SHARDS, as RESP2: [ ["slots", [s, e, ...], "nodes", [ [k, v,
+ * ...], ...]], ... ]; the master of each shard is the node whose role is
+ * "master" and whose health is not "fail".
+ */
+
+static ngx_int_t
+ngx_gov_redis_map_shards(redisReply *reply, u_char *slots)
+{
+    size_t       i, k, m;
+    redisReply  *shard, *ranges, *nodes, *node, *role, *health, *ip, *port;
+
+    if (reply->type != REDIS_REPLY_ARRAY) {
+        return NGX_ERROR;
+    }
+
+    for (i = 0; i < reply->elements; i++) {
+        shard = reply->element[i];
+
+        ranges = ngx_gov_redis_field(shard, "slots");
+        nodes = ngx_gov_redis_field(shard, "nodes");
+
+        if (ranges == NULL || nodes == NULL
+            || ranges->type != REDIS_REPLY_ARRAY
+            || nodes->type != REDIS_REPLY_ARRAY
+            || ranges->elements % 2)
+        {
+            return NGX_ERROR;
+        }
+
+        for (k = 0; k < nodes->elements; k++) {
+            node = nodes->element[k];
+
+            role = ngx_gov_redis_field(node, "role");
+            health = ngx_gov_redis_field(node, "health");
+            ip = ngx_gov_redis_field(node, "ip");
+            port = ngx_gov_redis_field(node, "port");
+
+            if (role == NULL || role->type != REDIS_REPLY_STRING
+                || role->len != 6 || ngx_strncmp(role->str, "master", 6) != 0
+                || (health && health->type == REDIS_REPLY_STRING
+                    && health->len == 4
+                    && ngx_strncmp(health->str, "fail", 4) == 0))
+            {
+                continue;
+            }
+
+            if (ip == NULL || port == NULL
+                || port->type != REDIS_REPLY_INTEGER)
+            {
+                return NGX_ERROR;
+            }
+
+            for (m = 0; m < ranges->elements; m += 2) {
+                if (ranges->element[m]->type != REDIS_REPLY_INTEGER
+                    || ranges->element[m + 1]->type != REDIS_REPLY_INTEGER)
+                {
+                    return NGX_ERROR;
+                }
+
+                if (ngx_gov_redis_map_range(ranges->element[m]->integer,
+                                            ranges->element[m + 1]->integer,
+                                            ip, port->integer, slots)
+                    != NGX_OK)
+                {
+                    return NGX_ERROR;
+                }
+            }
+
+            break;
+        }
+    }
+
+    return NGX_OK;
+}
+
+
+/* CLUSTER SLOTS: [ [start, end, [ip, port, id, ...], replicas...], ... ] */
+
+static ngx_int_t
+ngx_gov_redis_map_slots(redisReply *reply, u_char *slots)
+{
+    size_t       i;
+    redisReply  *r, *m;
+
+    if (reply->type != REDIS_REPLY_ARRAY) {
+        return NGX_ERROR;
+    }
+
+    for (i = 0; i < reply->elements; i++) {
+        r = reply->element[i];
+
+        if (r->type != REDIS_REPLY_ARRAY || r->elements < 3
+            || r->element[0]->type != REDIS_REPLY_INTEGER
+            || r->element[1]->type != REDIS_REPLY_INTEGER
+            || r->element[2]->type != REDIS_REPLY_ARRAY
+            || r->element[2]->elements < 2
+            || r->element[2]->element[1]->type != REDIS_REPLY_INTEGER)
+        {
+            return NGX_ERROR;
+        }
+
+        m = r->element[2];
+
+        if (ngx_gov_redis_map_range(r->element[0]->integer,
+                                    r->element[1]->integer, m->element[0],
+                                    m->element[1]->integer, slots)
+            != NGX_OK)
+        {
+            return NGX_ERROR;
+        }
+    }
+
+    return NGX_OK;
+}
+
+
+static ngx_int_t
+ngx_gov_redis_map_range(long long start, long long end, redisReply *ip,
+    long long port, u_char *slots)
+{
+    u_char                 text[NGX_SOCKADDR_STRLEN + 8];
+    size_t                 len;
+    long long              k;
+    ngx_gov_redis_node_t  *node;
+
+    if (ip->type != REDIS_REPLY_STRING || ip->len == 0
+        || ip->len > NGX_SOCKADDR_STRLEN - 2 || port < 1 || port > 65535
+        || start < 0 || end >= GOV_SLOTS || start > end)
+    {
+        return NGX_ERROR;
+    }
+
+    /* an IPv6 address goes in brackets */
+
+    len = ngx_strlchr((u_char *) ip->str, (u_char *) ip->str + ip->len, ':')
+          ? (size_t) (ngx_sprintf(text, "[%*s]:%L", ip->len, ip->str, port)
+                      - text)
+          : (size_t) (ngx_sprintf(text, "%*s:%L", ip->len, ip->str, port)
+                      - text);
+
+    node = ngx_gov_redis_node(ngx_cycle->log, NULL, text, len);
+    if (node == NULL) {
+        return NGX_ERROR;
+    }
+
+    for (k = start; k <= end; k++) {
+        slots[k] = (u_char) (ngx_gov_redis_node_index(node) + 1);
+    }
+
+    return NGX_OK;
+}
+
+
+/* the value of "name" in a RESP2 array of names and values */
+
+static redisReply *
+ngx_gov_redis_field(redisReply *map, const char *name)
+{
+    size_t  i, len;
+
+    if (map->type != REDIS_REPLY_ARRAY) {
+        return NULL;
+    }
+
+    len = ngx_strlen(name);
+
+    for (i = 0; i + 1 < map->elements; i += 2) {
+        if (map->element[i]->type == REDIS_REPLY_STRING
+            && map->element[i]->len == len
+            && ngx_strncmp(map->element[i]->str, name, len) == 0)
+        {
+            return map->element[i + 1];
+        }
+    }
+
+    return NULL;
+}
+
+
 static ngx_gov_redis_cmd_t *
 ngx_gov_redis_cmd_alloc(void)
 {
@@ -2251,6 +3648,8 @@ ngx_gov_redis_cmd_alloc(void)
     }
 
     cmd->eval = NULL;
+    cmd->unit = NULL;
+    cmd->member = 0;
 
     return cmd;
 }
@@ -2263,6 +3662,12 @@ ngx_gov_redis_cmd_free(ngx_gov_redis_cmd_t *cmd)
         redisFreeCommand(cmd->eval);
         cmd->eval = NULL;
     }
+
+    if (cmd->unit && cmd->member + 1 == cmd->unit->n) {
+        ngx_gov_redis_unit_free(cmd->unit);
+    }
+
+    cmd->unit = NULL;
 
     if (ngx_gov_redis_nfree >= NGX_GOV_REDIS_FREE_MAX) {
         ngx_free(cmd);

@@ -54,6 +54,10 @@ struct ngx_gov_redis_conf_s {
     ngx_array_t              *sentinels;    /* ngx_addr_t; NULL: none */
     ngx_str_t                 master;       /* the master's name */
     ngx_str_t                 sentinel_password;
+
+    /* Redis Cluster: the map is learnt from these (ngx_addr_t) */
+    ngx_array_t              *cluster;      /* NULL: not a cluster */
+    ngx_uint_t                shards;       /* hash tags keys spread over */
 };
 
 

@@ -222,6 +222,113 @@ CONF
     die "redis sentinel did not start on port $port\n";
 }
 
+# start_cluster(masters => 3, replicas => 1, node_timeout => MS): a Redis
+# Cluster on loopback, made the way an operator makes one: redis-server
+# --cluster-enabled yes per node, then redis-cli --cluster create.  Nodes
+# are named c1, c2, ... (masters first); returns "HOST:PORT,..." of the
+# masters, for gov_redis cluster=.  Waits until every node says
+# cluster_state:ok.
+sub start_cluster {
+    my ($self, %o) = @_;
+    my $masters = $o{masters} || 3;
+    my $replicas = $o{replicas} // 1;
+    my $timeout = $o{node_timeout} || 1000;
+    my @names;
+
+    for my $i (1 .. $masters * (1 + $replicas)) {
+        my $name = "c$i";
+        my $dir = "$self->{prefix}/$name";
+        # the cluster bus listens on the port + 10000: both must be free
+        for (1 .. 50) {
+            my $p = $self->free_port;
+            my $bus = IO::Socket::INET->new(LocalAddr => '127.0.0.1',
+                                            LocalPort => $p + 10000,
+                                            Proto => 'tcp', Listen => 1,
+                                            ReuseAddr => 1) or next;
+            close $bus;
+            $self->{used_ports}{ $p + 10000 }++;
+            $self->{redis}{$name}{port} = $p;
+            last;
+        }
+        $self->start_redis(name => $name, args => [
+            '--cluster-enabled', 'yes',
+            '--cluster-config-file', "$dir/nodes.conf",
+            '--cluster-node-timeout', $timeout,
+            # a test kills masters: slots of a dead shard stay down
+            '--cluster-require-full-coverage', 'yes',
+            @{ $o{args} || [] } ]);
+        push @names, $name;
+    }
+
+    my @addrs = map { '127.0.0.1:' . $self->redis_port($_) } @names;
+    my $log = "$self->{prefix}/cluster-create.log";
+    system("redis-cli --cluster create @addrs --cluster-replicas $replicas"
+           . " --cluster-yes > $log 2>&1") == 0
+        or die "redis-cli --cluster create failed, see $log\n";
+
+    $self->{cluster} = [ @names ];
+    $self->wait_cluster or die "the cluster did not come up\n";
+
+    return join ',', @addrs[0 .. $masters - 1];
+}
+
+# every live node of the cluster says cluster_state:ok and agrees on the
+# masters (within SECONDS, default 20)
+sub wait_cluster {
+    my ($self, $seconds) = @_;
+    my $until = time + ($seconds || 20);
+    while (time < $until) {
+        my $ok = 1;
+        for my $n (@{ $self->{cluster} }) {
+            next unless $self->{redis}{$n}{pid};
+            my $info = eval { $self->redis_cmd({ name => $n }, 'CLUSTER',
+                                               'INFO') } // '';
+            $ok = 0 unless $info =~ /cluster_state:ok/;
+        }
+        return 1 if $ok;
+        sleep 0.2;
+    }
+    return 0;
+}
+
+# the node (its name) that holds KEY's slot now, as the cluster says
+sub cluster_owner {
+    my ($self, $key) = @_;
+    my ($first) = grep { $self->{redis}{$_}{pid} } @{ $self->{cluster} };
+    my $slot = $self->redis_cmd({ name => $first }, 'CLUSTER', 'KEYSLOT',
+                                $key);
+    my $shards = $self->redis_cmd({ name => $first }, 'CLUSTER', 'SLOTS');
+    for my $r (@$shards) {
+        next unless $slot >= $r->[0] && $slot <= $r->[1];
+        my $port = $r->[2][1];
+        for my $n (@{ $self->{cluster} }) {
+            return $n if $self->{redis}{$n}{port} == $port;
+        }
+    }
+    return undef;
+}
+
+# a command about KEY, sent to the master that holds it
+sub cluster_cmd {
+    my ($self, $key, @args) = @_;
+    my $node = $self->cluster_owner($key) or die "no owner of $key\n";
+    return $self->redis_cmd({ name => $node }, @args);
+}
+
+# the live masters' names, as the cluster says
+sub cluster_masters {
+    my ($self) = @_;
+    my ($first) = grep { $self->{redis}{$_}{pid} } @{ $self->{cluster} };
+    my $slots = $self->redis_cmd({ name => $first }, 'CLUSTER', 'SLOTS');
+    my %m;
+    for my $r (@$slots) {
+        for my $n (@{ $self->{cluster} }) {
+            $m{$n} = 1 if $self->{redis}{$n}{port} == $r->[2][1];
+        }
+    }
+    return sort keys %m;
+}
+
 # the number of replicas in sync with the Redis NAME (INFO replication)
 sub redis_replicas {
     my ($self, $name) = @_;
