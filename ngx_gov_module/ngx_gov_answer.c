@@ -23,6 +23,9 @@
 
 static ngx_gov_redis_cmd_t **ngx_http_gov_redis_owner(ngx_http_request_t *r);
 static void ngx_http_gov_redis_cleanup(void *data);
+static void ngx_http_gov_gathered(redisReply *reply, void *data);
+static redisReply *ngx_http_gov_reply_copy(ngx_pool_t *pool,
+    redisReply *reply);
 
 
 static ngx_str_t  ngx_http_gov_json_type = ngx_string("application/json");
@@ -113,6 +116,192 @@ ngx_http_gov_redis_send_acked(ngx_http_request_t *r,
 
     return ngx_gov_redis_send_acked(r->connection->log, handler, data, owner,
                                     n, cmds);
+}
+
+
+typedef struct {
+    ngx_http_request_t        *request;
+    ngx_gov_redis_handler_pt   handler;
+    void                      *data;
+    ngx_uint_t                 waiting;
+    ngx_uint_t                 failed;
+    redisReply               **parts;
+} ngx_http_gov_gather_t;
+
+
+typedef struct {
+    ngx_http_gov_gather_t     *gather;
+    ngx_uint_t                 shard;
+} ngx_http_gov_gather_part_t;
+
+
+ngx_int_t
+ngx_http_gov_redis_gather(ngx_http_request_t *r, ngx_http_gov_shard_pt build,
+    ngx_gov_redis_handler_pt handler, void *data)
+{
+    ngx_int_t                    rc;
+    ngx_uint_t                   s, shards;
+    ngx_gov_redis_args_t         cmd;
+    ngx_http_gov_gather_t       *g;
+    ngx_http_gov_gather_part_t  *part;
+
+    shards = ngx_gov_redis_shards();
+
+    if (shards == 1) {
+        if (build(r, 0, data, &cmd) != NGX_OK) {
+            return NGX_ERROR;
+        }
+
+        return ngx_http_gov_redis_send_n(r, handler, data, 1, &cmd);
+    }
+
+    g = ngx_pcalloc(r->pool, sizeof(ngx_http_gov_gather_t));
+    part = ngx_palloc(r->pool, shards * sizeof(ngx_http_gov_gather_part_t));
+
+    if (g == NULL || part == NULL) {
+        return NGX_ERROR;
+    }
+
+    g->parts = ngx_pcalloc(r->pool, shards * sizeof(redisReply *));
+    if (g->parts == NULL) {
+        return NGX_ERROR;
+    }
+
+    g->request = r;
+    g->handler = handler;
+    g->data = data;
+
+    for (s = 0; s < shards; s++) {
+        part[s].gather = g;
+        part[s].shard = s;
+
+        if (build(r, s, data, &cmd) != NGX_OK) {
+            return NGX_ERROR;
+        }
+
+        /* each is cancelled with the request, should it go first */
+
+        rc = ngx_http_gov_redis_send_n(r, ngx_http_gov_gathered, &part[s], 1,
+                                       &cmd);
+        if (rc != NGX_OK) {
+            /* those sent are cancelled by the pool; nothing is called */
+            return rc;
+        }
+
+        g->waiting++;
+    }
+
+    return NGX_OK;
+}
+
+
+/* a shard's answer: kept (copied into the pool) until all are in */
+
+static void
+ngx_http_gov_gathered(redisReply *reply, void *data)
+{
+    ngx_http_gov_gather_part_t *part = data;
+
+    size_t                  i, n;
+    redisReply             *all;
+    ngx_http_gov_gather_t  *g;
+
+    g = part->gather;
+    g->waiting--;
+
+    if (reply == NULL || reply->type != REDIS_REPLY_ARRAY) {
+        g->failed = 1;
+
+    } else {
+        g->parts[part->shard] = ngx_http_gov_reply_copy(g->request->pool,
+                                                        reply);
+        if (g->parts[part->shard] == NULL) {
+            g->failed = 1;
+        }
+    }
+
+    if (g->waiting) {
+        return;
+    }
+
+    if (g->failed) {
+        g->handler(NULL, g->data);
+        return;
+    }
+
+    n = 0;
+
+    for (i = 0; i < ngx_gov_redis_shards(); i++) {
+        n += g->parts[i]->elements;
+    }
+
+    all = ngx_pcalloc(g->request->pool, sizeof(redisReply));
+    if (all == NULL) {
+        g->handler(NULL, g->data);
+        return;
+    }
+
+    all->type = REDIS_REPLY_ARRAY;
+    all->element = ngx_palloc(g->request->pool, (n + 1) * sizeof(void *));
+    if (all->element == NULL) {
+        g->handler(NULL, g->data);
+        return;
+    }
+
+    for (i = 0; i < ngx_gov_redis_shards(); i++) {
+        for (n = 0; n < g->parts[i]->elements; n++) {
+            all->element[all->elements++] = g->parts[i]->element[n];
+        }
+    }
+
+    g->handler(all, g->data);
+}
+
+
+/* a reply as hiredis gave it, deep, into "pool" */
+
+static redisReply *
+ngx_http_gov_reply_copy(ngx_pool_t *pool, redisReply *reply)
+{
+    size_t       i;
+    redisReply  *c;
+
+    c = ngx_pcalloc(pool, sizeof(redisReply));
+    if (c == NULL) {
+        return NULL;
+    }
+
+    c->type = reply->type;
+    c->integer = reply->integer;
+    c->len = reply->len;
+
+    if (reply->str) {
+        c->str = ngx_pnalloc(pool, reply->len + 1);
+        if (c->str == NULL) {
+            return NULL;
+        }
+
+        ngx_memcpy(c->str, reply->str, reply->len);
+        c->str[reply->len] = '\0';
+    }
+
+    if (reply->type == REDIS_REPLY_ARRAY && reply->elements) {
+        c->element = ngx_palloc(pool, reply->elements * sizeof(void *));
+        if (c->element == NULL) {
+            return NULL;
+        }
+
+        for (i = 0; i < reply->elements; i++) {
+            c->element[i] = ngx_http_gov_reply_copy(pool, reply->element[i]);
+            if (c->element[i] == NULL) {
+                return NULL;
+            }
+        }
+
+        c->elements = reply->elements;
+    }
+
+    return c;
 }
 
 

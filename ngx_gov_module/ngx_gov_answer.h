@@ -78,6 +78,19 @@ ngx_int_t ngx_http_gov_redis_send_n(ngx_http_request_t *r,
 ngx_int_t ngx_http_gov_redis_send_acked(ngx_http_request_t *r,
     ngx_gov_redis_handler_pt handler, void *data, ngx_uint_t n,
     ngx_gov_redis_args_t *cmds);
+
+/*
+ * One command per shard, as "build" makes it for shard "shard", their
+ * array replies joined into one array (the elements of shard 0, then of
+ * shard 1, ...) for "handler"; NULL when any of them failed.  With one
+ * Redis, the command and its reply as they are.
+ */
+typedef ngx_int_t (*ngx_http_gov_shard_pt)(ngx_http_request_t *r,
+    ngx_uint_t shard, void *data, ngx_gov_redis_args_t *cmd);
+
+ngx_int_t ngx_http_gov_redis_gather(ngx_http_request_t *r,
+    ngx_http_gov_shard_pt build, ngx_gov_redis_handler_pt handler,
+    void *data);
 ngx_int_t ngx_http_gov_send(ngx_http_request_t *r, ngx_uint_t status,
     ngx_str_t *content_type, ngx_str_t *body);
 ngx_int_t ngx_http_gov_send_json(ngx_http_request_t *r, ngx_uint_t status,

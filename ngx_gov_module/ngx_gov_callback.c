@@ -438,7 +438,7 @@ static ngx_int_t
 ngx_gov_callback_record(ngx_http_request_t *r, ngx_gov_callback_t *cb,
     ngx_int_t state, gov_callback_t *parsed, ngx_str_t *hsig)
 {
-    ngx_str_t                  receipt, note, replay, request, result;
+    ngx_str_t                  receipt, note, replay, request, result, tag;
     ngx_gov_redis_args_t       cmd;
     ngx_http_gov_main_conf_t  *gmcf;
     u_char                     hash[32], hex[64];
@@ -470,14 +470,16 @@ ngx_gov_callback_record(ngx_http_request_t *r, ngx_gov_callback_t *cb,
     EVP_Digest(hsig->data, hsig->len, hash, NULL, EVP_sha256(), NULL);
     ngx_hex_dump(hex, hash, 32);
 
-    replay.len = gmcf->redis_prefix.len + 7 + 64;
-    replay.data = ngx_pnalloc(r->pool, replay.len);
-    if (replay.data == NULL) {
+    /* in the application's shard, beside what it guards */
+
+    if (ngx_gov_redis_id_tag(r->pool, &gmcf->redis_prefix, &cb->app_id, &tag)
+        != NGX_OK
+        || ngx_gov_redis_keyf(r->pool, &replay, "%Vreplay:%*s", &tag,
+                              (size_t) 64, hex)
+           != NGX_OK)
+    {
         return NGX_ERROR;
     }
-
-    ngx_sprintf(replay.data, "%Vreplay:%*s", &gmcf->redis_prefix,
-                (size_t) 64, hex);
 
     ngx_str_null(&request);
     ngx_str_null(&result);
@@ -518,10 +520,11 @@ ngx_gov_state_cmd(ngx_pool_t *pool, ngx_gov_bundles_conf_t *bc,
     ngx_str_t *result, ngx_str_t *replay, ngx_str_t *signers,
     ngx_gov_redis_args_t *cmd)
 {
-    u_char           *p, *allowed, *now, *day, *clock;
+    u_char           *p, *allowed, *now, *day, *clock, *kbuf;
     size_t           *argvlen;
     ngx_int_t         k;
-    ngx_uint_t        i, j, n;
+    ngx_str_t         tag, keys[10];
+    ngx_uint_t        i, j, n, nk;
     const char      **argv;
     ngx_gov_item_t   *items, *dep;
 
@@ -553,12 +556,16 @@ ngx_gov_state_cmd(ngx_pool_t *pool, ngx_gov_bundles_conf_t *bc,
         }
     }
 
+    if (ngx_gov_redis_id_tag(pool, prefix, id, &tag) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
     ARG(0, "EVAL", 4);
     argv[1] = ngx_gov_events_script(ngx_gov_callback_lua,
                                     sizeof(ngx_gov_callback_lua) - 1,
                                     &argvlen[1]);
     ARG(2, "0", 1);
-    ARG(3, prefix->data, prefix->len);
+    ARG(3, tag.data, tag.len);
     ARG(4, id->data, id->len);
     ARG(5, it->id.data, it->id.len);
     ARG(6, gov_state_name(state), ngx_strlen(gov_state_name(state)));
@@ -622,7 +629,24 @@ ngx_gov_state_cmd(ngx_pool_t *pool, ngx_gov_bundles_conf_t *bc,
     cmd->argv = argv;
     cmd->argvlen = argvlen;
 
-    return NGX_OK;
+    /* the keys it touches, the replay guard last */
+
+    kbuf = ngx_pnalloc(pool, NGX_GOV_EVENTS_KEYS_BUF);
+    if (kbuf == NULL) {
+        return NGX_ERROR;
+    }
+
+    nk = ngx_gov_events_keys(kbuf, &tag, id,
+                             "steps:% app:% doc:% retry due stats events",
+                             keys, 9);
+    if (nk == 0) {
+        return NGX_ERROR;
+    }
+
+    keys[nk++] = *replay;
+
+    return ngx_gov_redis_eval_keys(pool, &cmd->argc, &cmd->argv,
+                                   (size_t **) &cmd->argvlen, nk, keys);
 }
 
 

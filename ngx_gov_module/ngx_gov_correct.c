@@ -278,7 +278,7 @@ ngx_gov_correct_store(ngx_http_request_t *r, ngx_str_t *id, ngx_str_t *item,
     u_char                    *now;
     size_t                    *argvlen, n, i;
     json_t                    *keep, *v;
-    ngx_str_t                  text;
+    ngx_str_t                  text, tag;
     const char               **argv;
     ngx_gov_correct_t         *cc;
     ngx_gov_redis_args_t       cmd;
@@ -321,9 +321,14 @@ ngx_gov_correct_store(ngx_http_request_t *r, ngx_str_t *id, ngx_str_t *item,
     cc->done = done;
     cc->data = data;
 
-    ngx_gov_events_cmd(argv, argvlen, ngx_gov_correct_lua,
-                       sizeof(ngx_gov_correct_lua) - 1, &gmcf->redis_prefix,
-                       id);
+    if (ngx_gov_events_cmd(r->pool, argv, argvlen, ngx_gov_correct_lua,
+                           sizeof(ngx_gov_correct_lua) - 1,
+                           &gmcf->redis_prefix, id, &tag)
+        != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
     argv[5] = (char *) item->data;
     argvlen[5] = item->len;
     argv[6] = (char *) text.data;
@@ -339,6 +344,14 @@ ngx_gov_correct_store(ngx_http_request_t *r, ngx_str_t *id, ngx_str_t *item,
     cmd.argv = argv;
     cmd.argvlen = argvlen;
 
+    if (ngx_gov_events_eval_keys(r->pool, &tag, id,
+                                 "app:% steps:% doc:% retry upidle events",
+                                 &argv[10], &argvlen[10], i - 10, &cmd)
+        != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
     return ngx_http_gov_redis_send_acked(r, ngx_gov_correct_stored, cc, 1,
                                          &cmd);
 }
@@ -350,8 +363,8 @@ ngx_gov_supply_store(ngx_http_request_t *r, ngx_str_t *id,
     ngx_gov_correct_done_pt done, void *data)
 {
     u_char                    *now, *p;
-    size_t                    *argvlen, n, i;
-    ngx_str_t                  text;
+    size_t                    *argvlen, n, i, up;
+    ngx_str_t                  text, tag;
     ngx_uint_t                 k, j;
     const char               **argv;
     ngx_gov_item_t            *items, *it;
@@ -385,9 +398,14 @@ ngx_gov_supply_store(ngx_http_request_t *r, ngx_str_t *id,
     cc->done = done;
     cc->data = data;
 
-    ngx_gov_events_cmd(argv, argvlen, ngx_gov_supply_lua,
-                       sizeof(ngx_gov_supply_lua) - 1, &gmcf->redis_prefix,
-                       id);
+    if (ngx_gov_events_cmd(r->pool, argv, argvlen, ngx_gov_supply_lua,
+                           sizeof(ngx_gov_supply_lua) - 1,
+                           &gmcf->redis_prefix, id, &tag)
+        != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
     argv[5] = (char *) text.data;
     argvlen[5] = text.len;
     argv[6] = (char *) now;
@@ -424,11 +442,21 @@ ngx_gov_supply_store(ngx_http_request_t *r, ngx_str_t *id,
         i++;
     }
 
+    up = i;
     i += ngx_gov_correct_uploads(doc, &argv[i], &argvlen[i]);
 
     cmd.argc = (int) i;
     cmd.argv = argv;
     cmd.argvlen = argvlen;
+
+    if (ngx_gov_events_eval_keys(r->pool, &tag, id,
+                                 "app:% steps:% doc:% retry upidle promises "
+                                 "events",
+                                 &argv[up], &argvlen[up], i - up, &cmd)
+        != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
 
     return ngx_http_gov_redis_send_acked(r, ngx_gov_correct_stored, cc, 1,
                                          &cmd);

@@ -40,7 +40,10 @@
 #define NGX_GOV_LEDGER_POLL_MS    50
 #define NGX_GOV_LEDGER_MAX_MS     10000
 #define NGX_GOV_BACKLOG_MS        5000
-#define NGX_GOV_RECORD_ARGS       13
+#define NGX_GOV_RECORD_KEYS       8
+#define NGX_GOV_RECORD_ARGS       (13 + NGX_GOV_RECORD_KEYS)
+#define NGX_GOV_RECORD_NKEYS      "8"
+#define NGX_GOV_RECORD_SPEC       "steps:% app:% doc:% retry due stats events"
 
 
 /*
@@ -62,6 +65,11 @@ typedef struct {
 
 
 static ngx_event_t  ngx_gov_poll_ev;
+
+/* the backlog, summed over the shards' answers */
+static ngx_uint_t         ngx_gov_backlog_waiting;
+static ngx_uint_t         ngx_gov_backlog_failed;
+static ngx_atomic_uint_t  ngx_gov_backlog_sum[3];
 static ngx_event_t  ngx_gov_backlog_ev;
 static ngx_event_t  ngx_gov_ledger_ev;
 static ngx_queue_t  ngx_gov_ledger;
@@ -528,9 +536,13 @@ ngx_gov_record(ngx_log_t *log, ngx_gov_bundles_conf_t *bc,
     u_char                    now[NGX_TIME_T_LEN], at[NGX_INT64_LEN];
     u_char                    day[NGX_INT_T_LEN];
     u_char                    clock[NGX_GOV_TALLY_CLOCK_LEN];
-    size_t                    argvlen[NGX_GOV_RECORD_ARGS];
+    u_char                    kbuf[NGX_GOV_EVENTS_KEYS_BUF];
+    u_char                    tbuf[NGX_GOV_REDIS_TAG_MAX];
+    size_t                    argvlen[NGX_GOV_RECORD_ARGS], *alen;
+    ngx_str_t                 tag, keys[NGX_GOV_RECORD_KEYS];
+    ngx_uint_t                i;
     ngx_msec_t                delay;
-    const char               *argv[NGX_GOV_RECORD_ARGS];
+    const char               *argv[NGX_GOV_RECORD_ARGS], **a;
     ngx_gov_outcome_t        *o;
     ngx_http_gov_main_conf_t *gmcf;
 
@@ -540,41 +552,60 @@ ngx_gov_record(ngx_log_t *log, ngx_gov_bundles_conf_t *bc,
                                            NGX_GOV_RETRY_MAX_MS,
                                            (uint32_t) ngx_random());
 
+    /* the keys first (the shard's tag first of all), then ARGV */
+
+    ngx_gov_redis_id_tag_buf(tbuf, &gmcf->redis_prefix, &d->app_id, &tag);
+
+    if (ngx_gov_events_keys(kbuf, &tag, &d->app_id, NGX_GOV_RECORD_SPEC,
+                            keys, NGX_GOV_RECORD_KEYS)
+        != NGX_GOV_RECORD_KEYS)
+    {
+        return;
+    }
+
     argv[0] = "EVAL";
     argvlen[0] = 4;
     argv[1] = ngx_gov_events_script(ngx_gov_result_lua,
                                     sizeof(ngx_gov_result_lua) - 1,
                                     &argvlen[1]);
-    argv[2] = "0";
-    argvlen[2] = 1;
-    argv[3] = (char *) gmcf->redis_prefix.data;
-    argvlen[3] = gmcf->redis_prefix.len;
-    argv[4] = (char *) d->app_id.data;
-    argvlen[4] = d->app_id.len;
-    argv[5] = (char *) d->item->id.data;
-    argvlen[5] = d->item->id.len;
-    argv[6] = d->outcome == NGX_GOV_OUT_RECEIVED ? "received"
-              : d->outcome == NGX_GOV_OUT_REFUSED ? "refused" : "failed";
-    argvlen[6] = ngx_strlen(argv[6]);
-    argv[7] = d->text.data ? (char *) d->text.data : "";
-    argvlen[7] = d->text.len;
-    argv[8] = (char *) now;
-    argvlen[8] = ngx_sprintf(now, "%T", ngx_time()) - now;
-    /* the retry queue is in wall-clock milliseconds */
-    argv[9] = (char *) at;
-    argvlen[9] = ngx_sprintf(at, "%T%03M", ngx_time() + delay / 1000,
-                             delay % 1000) - at;
+    argv[2] = NGX_GOV_RECORD_NKEYS;
+    argvlen[2] = sizeof(NGX_GOV_RECORD_NKEYS) - 1;
 
-    argv[10] = d->notice == NGX_GOV_NOTICE_WITHDRAWAL ? "notice"
-               : d->notice == NGX_GOV_NOTICE_CORRECTION ? "correction"
-               : d->notice == NGX_GOV_NOTICE_SUPPLEMENT ? "supplement"
-               : "step";
-    argvlen[10] = ngx_strlen(argv[10]);
-    argv[11] = (char *) day;
-    argvlen[11] = ngx_sprintf(day, "%i", (ngx_int_t) gov_day(ngx_time()))
-                  - day;
-    argv[12] = (char *) clock;
-    argvlen[12] = ngx_gov_tally_clock(&bc->calendar, ngx_time(), clock);
+    for (i = 0; i < NGX_GOV_RECORD_KEYS; i++) {
+        argv[3 + i] = (char *) keys[i].data;
+        argvlen[3 + i] = keys[i].len;
+    }
+
+    a = &argv[3 + NGX_GOV_RECORD_KEYS];
+    alen = &argvlen[3 + NGX_GOV_RECORD_KEYS];
+
+    a[0] = (char *) tag.data;
+    alen[0] = tag.len;
+    a[1] = (char *) d->app_id.data;
+    alen[1] = d->app_id.len;
+    a[2] = (char *) d->item->id.data;
+    alen[2] = d->item->id.len;
+    a[3] = d->outcome == NGX_GOV_OUT_RECEIVED ? "received"
+           : d->outcome == NGX_GOV_OUT_REFUSED ? "refused" : "failed";
+    alen[3] = ngx_strlen(a[3]);
+    a[4] = d->text.data ? (char *) d->text.data : "";
+    alen[4] = d->text.len;
+    a[5] = (char *) now;
+    alen[5] = ngx_sprintf(now, "%T", ngx_time()) - now;
+    /* the retry queue is in wall-clock milliseconds */
+    a[6] = (char *) at;
+    alen[6] = ngx_sprintf(at, "%T%03M", ngx_time() + delay / 1000,
+                          delay % 1000) - at;
+
+    a[7] = d->notice == NGX_GOV_NOTICE_WITHDRAWAL ? "notice"
+           : d->notice == NGX_GOV_NOTICE_CORRECTION ? "correction"
+           : d->notice == NGX_GOV_NOTICE_SUPPLEMENT ? "supplement"
+           : "step";
+    alen[7] = ngx_strlen(a[7]);
+    a[8] = (char *) day;
+    alen[8] = ngx_sprintf(day, "%i", (ngx_int_t) gov_day(ngx_time())) - day;
+    a[9] = (char *) clock;
+    alen[9] = ngx_gov_tally_clock(&bc->calendar, ngx_time(), clock);
 
     if (d->outcome != NGX_GOV_OUT_FAILED) {
         /* the department has it: kept until recorded (and replicated) */
@@ -647,10 +678,10 @@ ngx_gov_outcome_keep(ngx_log_t *log, const char **argv, size_t *argvlen)
         p = ngx_cpymem(p, argv[i], argvlen[i]);
     }
 
-    o->app_id.data = (u_char *) o->argv[4];
-    o->app_id.len = o->argvlen[4];
-    o->item.data = (u_char *) o->argv[5];
-    o->item.len = o->argvlen[5];
+    o->app_id.data = (u_char *) o->argv[4 + NGX_GOV_RECORD_KEYS];
+    o->app_id.len = o->argvlen[4 + NGX_GOV_RECORD_KEYS];
+    o->item.data = (u_char *) o->argv[5 + NGX_GOV_RECORD_KEYS];
+    o->item.len = o->argvlen[5 + NGX_GOV_RECORD_KEYS];
     o->since = ngx_current_msec;
     o->inflight = 0;
 
@@ -867,13 +898,23 @@ ngx_gov_dispatch_exit_process(ngx_cycle_t *cycle)
 }
 
 
+/*
+ * The backlog, the promises sweep and the claims run once per shard (one
+ * with one Redis): the queues of a shard live in its slot, beside its
+ * applications.
+ */
+
 static void
 ngx_gov_backlog(ngx_event_t *ev)
 {
     int                        day;
     u_char                     now[NGX_INT64_LEN], w[NGX_INT_T_LEN];
-    size_t                     argvlen[7];
-    const char                *argv[7];
+    u_char                     tbuf[NGX_GOV_REDIS_TAG_MAX];
+    u_char                     kbuf[NGX_GOV_EVENTS_KEYS_BUF];
+    size_t                     argvlen[10];
+    ngx_str_t                  tag, keys[3];
+    ngx_uint_t                 s, shards;
+    const char                *argv[10];
     ngx_gov_bundles_conf_t    *bc;
     ngx_http_gov_main_conf_t  *gmcf;
 
@@ -890,27 +931,54 @@ ngx_gov_backlog(ngx_event_t *ev)
     gmcf = ngx_http_cycle_get_module_main_conf(ngx_cycle, ngx_http_gov_module);
     bc = &gmcf->bundles;
     day = gov_day(ngx_time());
+    shards = ngx_gov_redis_shards();
 
-    argv[0] = "EVAL";
-    argvlen[0] = 4;
-    argv[1] = ngx_gov_backlog_lua;
-    argvlen[1] = sizeof(ngx_gov_backlog_lua) - 1;
-    argv[2] = "0";
-    argvlen[2] = 1;
-    argv[3] = (char *) gmcf->redis_prefix.data;
-    argvlen[3] = gmcf->redis_prefix.len;
-    argv[4] = (char *) now;
-    argvlen[4] = ngx_sprintf(now, "%T%03M", ngx_time(), (ngx_msec_t) 0)
-                 - now;
-    argv[5] = (char *) w;
-    argvlen[5] = ngx_sprintf(w, "%d", gov_calendar_ordinal(&bc->calendar,
-                                                           day))
-                 - w;
-    argv[6] = gov_calendar_is_workday(&bc->calendar, day) ? "1" : "0";
-    argvlen[6] = 1;
+    if (ngx_gov_backlog_waiting == 0) {
+        ngx_gov_backlog_sum[0] = 0;
+        ngx_gov_backlog_sum[1] = 0;
+        ngx_gov_backlog_sum[2] = 0;
+        ngx_gov_backlog_failed = 0;
 
-    (void) ngx_gov_redis_send(ev->log, ngx_gov_backlog_done, NULL, NULL, 7,
-                              argv, argvlen);
+        argv[0] = "EVAL";
+        argvlen[0] = 4;
+        argv[1] = ngx_gov_backlog_lua;
+        argvlen[1] = sizeof(ngx_gov_backlog_lua) - 1;
+        argv[2] = "2";
+        argvlen[2] = 1;
+        argv[6] = (char *) now;
+        argvlen[6] = ngx_sprintf(now, "%T%03M", ngx_time(), (ngx_msec_t) 0)
+                     - now;
+        argv[7] = (char *) w;
+        argvlen[7] = ngx_sprintf(w, "%d",
+                                 gov_calendar_ordinal(&bc->calendar, day))
+                     - w;
+        argv[8] = gov_calendar_is_workday(&bc->calendar, day) ? "1" : "0";
+        argvlen[8] = 1;
+
+        for (s = 0; s < shards; s++) {
+            ngx_gov_redis_tag_buf(tbuf, &gmcf->redis_prefix, s, &tag);
+
+            if (ngx_gov_events_keys(kbuf, &tag, NULL, "retry due", keys, 3)
+                != 2)
+            {
+                return;
+            }
+
+            argv[3] = (char *) keys[0].data;
+            argvlen[3] = keys[0].len;
+            argv[4] = (char *) keys[1].data;
+            argvlen[4] = keys[1].len;
+            argv[5] = (char *) tag.data;
+            argvlen[5] = tag.len;
+
+            if (ngx_gov_redis_send(ev->log, ngx_gov_backlog_done, NULL, NULL,
+                                   9, argv, argvlen)
+                == NGX_OK)
+            {
+                ngx_gov_backlog_waiting++;
+            }
+        }
+    }
 
     /* promises past their day: today as YYYYMMDD */
 
@@ -920,31 +988,64 @@ ngx_gov_backlog(ngx_event_t *ev)
     now[6] = now[8];
     now[7] = now[9];
 
+    argv[0] = "EVAL";
+    argvlen[0] = 4;
     argv[1] = ngx_gov_events_script(ngx_gov_promises_lua,
                                     sizeof(ngx_gov_promises_lua) - 1,
                                     &argvlen[1]);
-    argv[4] = (char *) now;
-    argvlen[4] = 8;
+    argv[2] = "2";
+    argvlen[2] = 1;
+    argv[6] = (char *) now;
+    argvlen[6] = 8;
 
-    (void) ngx_gov_redis_send(ev->log, NULL, NULL, NULL, 5, argv, argvlen);
+    for (s = 0; s < shards; s++) {
+        ngx_gov_redis_tag_buf(tbuf, &gmcf->redis_prefix, s, &tag);
+
+        if (ngx_gov_events_keys(kbuf, &tag, NULL, "promises events", keys, 3)
+            != 2)
+        {
+            return;
+        }
+
+        argv[3] = (char *) keys[0].data;
+        argvlen[3] = keys[0].len;
+        argv[4] = (char *) keys[1].data;
+        argvlen[4] = keys[1].len;
+        argv[5] = (char *) tag.data;
+        argvlen[5] = tag.len;
+
+        (void) ngx_gov_redis_send(ev->log, NULL, NULL, NULL, 7, argv,
+                                  argvlen);
+    }
 }
 
 
 static void
 ngx_gov_backlog_done(redisReply *reply, void *data)
 {
+    ngx_gov_backlog_waiting--;
+
     if (reply == NULL || reply->type != REDIS_REPLY_ARRAY
         || reply->elements != 3
         || reply->element[0]->type != REDIS_REPLY_INTEGER
         || reply->element[1]->type != REDIS_REPLY_INTEGER
         || reply->element[2]->type != REDIS_REPLY_INTEGER)
     {
+        ngx_gov_backlog_failed = 1;
+
+    } else {
+        ngx_gov_backlog_sum[0] += reply->element[0]->integer;
+        ngx_gov_backlog_sum[1] += reply->element[1]->integer;
+        ngx_gov_backlog_sum[2] += reply->element[2]->integer;
+    }
+
+    if (ngx_gov_backlog_waiting || ngx_gov_backlog_failed) {
         return;
     }
 
-    ngx_gov_metrics_backlog_set((ngx_atomic_uint_t) reply->element[0]->integer,
-                                (ngx_atomic_uint_t) reply->element[1]->integer,
-                                (ngx_atomic_uint_t) reply->element[2]->integer);
+    ngx_gov_metrics_backlog_set(ngx_gov_backlog_sum[0],
+                                ngx_gov_backlog_sum[1],
+                                ngx_gov_backlog_sum[2]);
 }
 
 
@@ -952,8 +1053,12 @@ static void
 ngx_gov_poll(ngx_event_t *ev)
 {
     u_char                     now[NGX_INT64_LEN], lease[NGX_INT_T_LEN];
-    size_t                     argvlen[7];
-    const char                *argv[7];
+    u_char                     tbuf[NGX_GOV_REDIS_TAG_MAX];
+    u_char                     kbuf[NGX_GOV_EVENTS_KEYS_BUF];
+    size_t                     argvlen[8];
+    ngx_str_t                  tag, keys[2];
+    ngx_uint_t                 s, shards;
+    const char                *argv[8];
     ngx_http_gov_main_conf_t  *gmcf;
 
     if (ngx_exiting || ngx_quit || ngx_terminate) {
@@ -967,27 +1072,39 @@ ngx_gov_poll(ngx_event_t *ev)
     }
 
     gmcf = ngx_http_cycle_get_module_main_conf(ngx_cycle, ngx_http_gov_module);
+    shards = ngx_gov_redis_shards();
 
     argv[0] = "EVAL";
     argvlen[0] = 4;
     argv[1] = ngx_gov_claim_lua;
     argvlen[1] = sizeof(ngx_gov_claim_lua) - 1;
-    argv[2] = "0";
+    argv[2] = "1";
     argvlen[2] = 1;
-    argv[3] = (char *) gmcf->redis_prefix.data;
-    argvlen[3] = gmcf->redis_prefix.len;
-    argv[4] = (char *) now;
-    argvlen[4] = ngx_sprintf(now, "%T%03M", ngx_time(),
+    argv[5] = (char *) now;
+    argvlen[5] = ngx_sprintf(now, "%T%03M", ngx_time(),
                              (ngx_msec_t) (ngx_timeofday())->msec) - now;
-    argv[5] = (char *) lease;
-    argvlen[5] = ngx_sprintf(lease, "%M",
+    argv[6] = (char *) lease;
+    argvlen[6] = ngx_sprintf(lease, "%M",
                              gmcf->bundles.dispatch_timeout + NGX_GOV_LEASE_MS)
                  - lease;
-    argv[6] = "32";
-    argvlen[6] = 2;
+    argv[7] = "32";
+    argvlen[7] = 2;
 
-    (void) ngx_gov_redis_send(ev->log, ngx_gov_claimed, NULL, NULL, 7, argv,
-                              argvlen);
+    for (s = 0; s < shards; s++) {
+        ngx_gov_redis_tag_buf(tbuf, &gmcf->redis_prefix, s, &tag);
+
+        if (ngx_gov_events_keys(kbuf, &tag, NULL, "retry", keys, 2) != 1) {
+            return;
+        }
+
+        argv[3] = (char *) keys[0].data;
+        argvlen[3] = keys[0].len;
+        argv[4] = (char *) tag.data;
+        argvlen[4] = tag.len;
+
+        (void) ngx_gov_redis_send(ev->log, ngx_gov_claimed, NULL, NULL, 8,
+                                  argv, argvlen);
+    }
 }
 
 

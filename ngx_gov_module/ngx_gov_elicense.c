@@ -138,6 +138,7 @@ ngx_gov_elicense_check(ngx_http_request_t *r, ngx_str_t *holder,
     size_t                     i, n;
     json_t                    *v;
     ngx_int_t                  rc;
+    ngx_str_t                  tag;
     ngx_pool_cleanup_t        *cln;
     ngx_gov_elicense_ctx_t    *ctx;
     ngx_gov_elicense_one_t    *one;
@@ -173,8 +174,18 @@ ngx_gov_elicense_check(ngx_http_request_t *r, ngx_str_t *holder,
     ctx->ones = ngx_pcalloc(r->pool, (n + 1) * sizeof(ngx_gov_elicense_one_t));
     argv = ngx_palloc(r->pool, (n + 1) * sizeof(char *));
     argvlen = ngx_palloc(r->pool, (n + 1) * sizeof(size_t));
-    k = ngx_pnalloc(r->pool, n * (gmcf->redis_prefix.len + 5 + 64) + 1);
     md = EVP_MD_CTX_new();
+
+    /* a holder's answers are one shard: one MGET reads them */
+
+    if (ngx_gov_redis_name_tag(r->pool, &gmcf->redis_prefix, holder, &tag)
+        != NGX_OK)
+    {
+        EVP_MD_CTX_free(md);
+        return NGX_ERROR;
+    }
+
+    k = ngx_pnalloc(r->pool, n * (tag.len + 5 + 64) + 1);
 
     if (ctx->ones == NULL || argv == NULL || argvlen == NULL || k == NULL
         || md == NULL)
@@ -219,8 +230,7 @@ ngx_gov_elicense_check(ngx_http_request_t *r, ngx_str_t *holder,
         ngx_hex_dump(one->key, hash, 32);
 
         argv[i + 1] = (char *) k;
-        k = ngx_sprintf(k, "%Velic:%*s", &gmcf->redis_prefix, (size_t) 64,
-                        one->key);
+        k = ngx_sprintf(k, "%Velic:%*s", &tag, (size_t) 64, one->key);
         argvlen[i + 1] = (u_char *) k - (u_char *) argv[i + 1];
     }
 
@@ -422,6 +432,7 @@ static void
 ngx_gov_elicense_keep(ngx_gov_elicense_ctx_t *ctx)
 {
     u_char                    *key, ttl[NGX_TIME_T_LEN];
+    ngx_str_t                  tag;
     ngx_uint_t                 i;
     ngx_http_request_t        *r;
     ngx_http_gov_main_conf_t  *gmcf;
@@ -436,7 +447,14 @@ ngx_gov_elicense_keep(ngx_gov_elicense_ctx_t *ctx)
         return;
     }
 
-    key = ngx_pnalloc(r->pool, gmcf->redis_prefix.len + 5 + 64);
+    if (ngx_gov_redis_name_tag(r->pool, &gmcf->redis_prefix, &ctx->holder,
+                               &tag)
+        != NGX_OK)
+    {
+        return;
+    }
+
+    key = ngx_pnalloc(r->pool, tag.len + 5 + 64);
     if (key == NULL) {
         return;
     }
@@ -449,7 +467,7 @@ ngx_gov_elicense_keep(ngx_gov_elicense_ctx_t *ctx)
         argv[0] = "SET";
         argvlen[0] = 3;
         argv[1] = (char *) key;
-        argvlen[1] = ngx_sprintf(key, "%Velic:%*s", &gmcf->redis_prefix,
+        argvlen[1] = ngx_sprintf(key, "%Velic:%*s", &tag,
                                  (size_t) 64, ctx->ones[i].key)
                      - key;
         argv[2] = ctx->ones[i].found ? "1" : "0";

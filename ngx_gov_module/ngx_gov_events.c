@@ -24,6 +24,7 @@
 #include "ngx_gov_redis.h"
 #include "ngx_gov_tally.h"
 #include "ngx_gov_events.h"
+#include "gov_date.h"
 
 
 #define NGX_GOV_EVENTS_SCRIPTS  16
@@ -43,7 +44,7 @@ static const char  ngx_gov_events_off_lua[] =
     "local function gov_event() end\n";
 
 static const char  ngx_gov_events_on_lua[] =
-    "local GOV_EV_KEY, GOV_EV_MAX = '%V', '%ui'\n"
+    "local GOV_EV_KEY, GOV_EV_MAX = GOV_P .. '%V', '%ui'\n"
     "local function gov_event(akey, id, typ, item, from, to, k, v)\n"
     "  local a = redis.call('HMGET', akey, 'bundle', 'subject')\n"
     "  local b, s = a[1], a[2] or ''\n"
@@ -244,12 +245,12 @@ ngx_gov_events_script(const char *body, size_t len, size_t *out_len)
         return body;
     }
 
+    last = ngx_gov_tally_lua(p, &gmcf->redis_prefix);
     last = ecf->key.len
-           ? ngx_snprintf(p, size, ngx_gov_events_on_lua, &ecf->key,
-                          ecf->maxlen)
-           : ngx_cpymem(p, ngx_gov_events_off_lua,
+           ? ngx_snprintf(last, size - (last - p), ngx_gov_events_on_lua,
+                          &ecf->stream, ecf->maxlen)
+           : ngx_cpymem(last, ngx_gov_events_off_lua,
                         sizeof(ngx_gov_events_off_lua) - 1);
-    last = ngx_gov_tally_lua(last, &gmcf->redis_prefix);
     last = ngx_cpymem(last, body, len);
 
     cache[n].body = body;
@@ -264,17 +265,135 @@ ngx_gov_events_script(const char *body, size_t len, size_t *out_len)
 }
 
 
-void
-ngx_gov_events_cmd(const char **argv, size_t *argvlen, const char *body,
-    size_t len, ngx_str_t *prefix, ngx_str_t *id)
+ngx_int_t
+ngx_gov_events_cmd(ngx_pool_t *pool, const char **argv, size_t *argvlen,
+    const char *body, size_t len, ngx_str_t *prefix, ngx_str_t *id,
+    ngx_str_t *tag)
 {
+    if (ngx_gov_redis_id_tag(pool, prefix, id, tag) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
     argv[0] = "EVAL";
     argvlen[0] = 4;
     argv[1] = ngx_gov_events_script(body, len, &argvlen[1]);
     argv[2] = "0";
     argvlen[2] = 1;
-    argv[3] = (char *) prefix->data;
-    argvlen[3] = prefix->len;
+    argv[3] = (char *) tag->data;
+    argvlen[3] = tag->len;
     argv[4] = (char *) id->data;
     argvlen[4] = id->len;
+
+    return NGX_OK;
+}
+
+ngx_uint_t
+ngx_gov_events_keys(u_char *buf, ngx_str_t *tag, ngx_str_t *id,
+    const char *spec, ngx_str_t *keys, ngx_uint_t max)
+{
+    int                        y, m, d;
+    u_char                    *p, *last, *s, *e, *pct, tm[8];
+    ngx_uint_t                 n, stats;
+    ngx_gov_events_conf_t     *ecf;
+    ngx_http_gov_main_conf_t  *gmcf;
+
+    gmcf = ngx_http_cycle_get_module_main_conf(ngx_cycle, ngx_http_gov_module);
+    ecf = &gmcf->events;
+
+    p = buf;
+    last = buf + NGX_GOV_EVENTS_KEYS_BUF;
+    s = (u_char *) spec;
+    n = 0;
+
+    /* the month the scripts' clock names (ngx_gov_tally_clock()) */
+    gov_civil_from_day(gov_day(ngx_time()), &y, &m, &d);
+    (void) ngx_sprintf(tm, "%04d-%02d", y, m);
+
+    while (*s) {
+        while (*s == ' ') {
+            s++;
+        }
+
+        for (e = s; *e && *e != ' '; e++) { /* void */ }
+
+        if (e == s) {
+            break;
+        }
+
+        stats = (e - s == 5 && ngx_strncmp(s, "stats", 5) == 0);
+
+        if (n + 1 + stats > max
+            || last - p < (ssize_t) (2 * (tag->len + 64)
+                                     + (id ? id->len : 0) + ecf->stream.len))
+        {
+            return 0;
+        }
+
+        keys[n].data = p;
+
+        if (stats) {
+            p = ngx_sprintf(p, "%Vstats:%*s", tag, (size_t) 7, tm);
+            keys[n].len = p - keys[n].data;
+            n++;
+
+            keys[n].data = p;
+            p = ngx_sprintf(p, "%Vstats:%*s", tag, (size_t) 4, tm);
+
+        } else if (e - s == 6 && ngx_strncmp(s, "events", 6) == 0) {
+            p = ecf->stream.len ? ngx_sprintf(p, "%V%V", tag, &ecf->stream)
+                                : ngx_sprintf(p, "%Vevents", tag);
+
+        } else {
+            pct = ngx_strlchr(s, e, '%');
+
+            if (pct && id) {
+                p = ngx_sprintf(p, "%V%*s%V%*s", tag, (size_t) (pct - s), s,
+                                id, (size_t) (e - pct - 1), pct + 1);
+
+            } else {
+                p = ngx_sprintf(p, "%V%*s", tag, (size_t) (e - s), s);
+            }
+        }
+
+        keys[n].len = p - keys[n].data;
+        n++;
+        s = e;
+    }
+
+    return n;
+}
+
+
+ngx_int_t
+ngx_gov_events_eval_keys(ngx_pool_t *pool, ngx_str_t *tag, ngx_str_t *id,
+    const char *spec, const char **up, size_t *uplen, ngx_uint_t nup,
+    ngx_gov_redis_args_t *cmd)
+{
+    u_char      *buf;
+    ngx_str_t   *keys;
+    ngx_uint_t   i, n;
+
+    buf = ngx_pnalloc(pool, NGX_GOV_EVENTS_KEYS_BUF);
+    keys = ngx_palloc(pool, (32 + nup) * sizeof(ngx_str_t));
+
+    if (buf == NULL || keys == NULL) {
+        return NGX_ERROR;
+    }
+
+    n = ngx_gov_events_keys(buf, tag, id, spec, keys, 32);
+    if (n == 0) {
+        return NGX_ERROR;
+    }
+
+    for (i = 0; i < nup; i++) {
+        if (ngx_gov_redis_keyf(pool, &keys[n++], "%Vup:%*s", tag, uplen[i],
+                               up[i])
+            != NGX_OK)
+        {
+            return NGX_ERROR;
+        }
+    }
+
+    return ngx_gov_redis_eval_keys(pool, &cmd->argc, &cmd->argv,
+                                   (size_t **) &cmd->argvlen, n, keys);
 }

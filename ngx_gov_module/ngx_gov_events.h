@@ -16,6 +16,7 @@
 #include <ngx_http.h>
 
 #include "ngx_gov_conf.h"
+#include "ngx_gov_redis.h"
 
 
 char *ngx_gov_events_directive(ngx_conf_t *cf, ngx_command_t *cmd,
@@ -36,10 +37,35 @@ const char *ngx_gov_events_script(const char *body, size_t len,
 
 /*
  * The head of the command that runs such a script about one application:
- * argv[0..4] = EVAL, the script as above, no keys, the prefix, the id.
+ * argv[0..4] = EVAL, the script as above, no keys yet, the tag of the
+ * application's shard (set in "tag"), the id.
  */
-void ngx_gov_events_cmd(const char **argv, size_t *argvlen,
-    const char *body, size_t len, ngx_str_t *prefix, ngx_str_t *id);
+ngx_int_t ngx_gov_events_cmd(ngx_pool_t *pool, const char **argv,
+    size_t *argvlen, const char *body, size_t len, ngx_str_t *prefix,
+    ngx_str_t *id, ngx_str_t *tag);
+
+
+/*
+ * The keys a script declares (README, "Keys in Redis Cluster"), in the
+ * shard "tag", as "spec" names them, space-separated: "app:%" is
+ * TAGapp:ID ("%" the id), "retry" is TAGretry, "stats" the month's and
+ * the year's counters of now, "events" the stream of the outbox (a key
+ * of the shard by that name without gov_events, so that the count stays
+ * the same).  Written into "buf" (NGX_GOV_EVENTS_KEYS_BUF bytes); returns
+ * the number of keys, or 0 when they do not fit.
+ */
+#define NGX_GOV_EVENTS_KEYS_BUF  2048
+
+ngx_uint_t ngx_gov_events_keys(u_char *buf, ngx_str_t *tag, ngx_str_t *id,
+    const char *spec, ngx_str_t *keys, ngx_uint_t max);
+
+/*
+ * The same into an EVAL's argv (argv[2] "0"), from "pool", and then the
+ * uploads' records ("TAGup:HEX") of the "nup" hexes in "up", if any.
+ */
+ngx_int_t ngx_gov_events_eval_keys(ngx_pool_t *pool, ngx_str_t *tag,
+    ngx_str_t *id, const char *spec, const char **up, size_t *uplen,
+    ngx_uint_t nup, ngx_gov_redis_args_t *cmd);
 
 
 #endif /* _NGX_GOV_EVENTS_H_INCLUDED_ */

@@ -82,7 +82,9 @@ struct ngx_gov_notifier_s {
     ngx_gov_notify_target_t  *target;
     ngx_str_t                 order;        /* PREFIX nq:URI: */
     ngx_event_t               tick;
-    ngx_uint_t                busy;         /* a fetch or begin pending */
+    ngx_uint_t                busy;         /* fetches or a begin pending */
+    ngx_uint_t                asked_each;   /* of each shard's stream */
+    ngx_uint_t                full;         /* one had more: again soon */
     ngx_msec_t                fetch_at;
     ngx_msec_t                claimed_at;
     ngx_uint_t                used;
@@ -95,7 +97,8 @@ struct ngx_gov_notifier_s {
 static void ngx_gov_notify_tick(ngx_event_t *ev);
 static void ngx_gov_notify_run(ngx_gov_notifier_t *nt);
 static void ngx_gov_notify_args(const char **argv, size_t *argvlen,
-    const char *script, size_t len, ngx_gov_notifier_t *nt);
+    const char *script, size_t len, ngx_gov_notifier_t *nt, ngx_uint_t shard,
+    u_char *buf);
 static void ngx_gov_notify_fetch(ngx_gov_notifier_t *nt);
 static void ngx_gov_notify_fetched(redisReply *reply, void *data);
 static ngx_int_t ngx_gov_notify_keep(ngx_gov_notifier_t *nt,
@@ -613,38 +616,55 @@ ngx_gov_notify_run(ngx_gov_notifier_t *nt)
 
 
 /*
- * The head of every script's command: EVAL, the script, no keys, the
- * stream and, for a target's scripts, its group, this consumer and its
- * order lists' prefix: ARGV[1] to ARGV[4].
+ * The head of every script's command: EVAL, the script, the shard's stream
+ * as its one key, then ARGV: the stream and, for a target's scripts, its
+ * group, this consumer and its order lists' prefix (ARGV[1] to ARGV[4]);
+ * what follows goes from argv[NGX_GOV_NA] (argv[NGX_GOV_NA_STATS]).  The
+ * stream and the order lists of a shard share its tag ("buf" holds them).
  */
+
+#define NGX_GOV_NA            8
+#define NGX_GOV_NA_STATS      5
+#define NGX_GOV_NOTIFY_KEYS   (2 * NGX_GOV_REDIS_TAG_MAX + 1024)
 
 static void
 ngx_gov_notify_args(const char **argv, size_t *argvlen, const char *script,
-    size_t len, ngx_gov_notifier_t *nt)
+    size_t len, ngx_gov_notifier_t *nt, ngx_uint_t shard, u_char *buf)
 {
+    u_char                    *p, *last, tbuf[NGX_GOV_REDIS_TAG_MAX];
+    ngx_str_t                  tag;
     ngx_http_gov_main_conf_t  *gmcf;
 
     gmcf = ngx_http_cycle_get_module_main_conf(ngx_cycle, ngx_http_gov_module);
+
+    ngx_gov_redis_tag_buf(tbuf, &gmcf->redis_prefix, shard, &tag);
+
+    p = buf;
+    last = buf + NGX_GOV_NOTIFY_KEYS;
 
     argv[0] = "EVAL";
     argvlen[0] = 4;
     argv[1] = script;
     argvlen[1] = len;
-    argv[2] = "0";
+    argv[2] = "1";
     argvlen[2] = 1;
-    argv[3] = (char *) gmcf->events.key.data;
-    argvlen[3] = gmcf->events.key.len;
+    argv[3] = (char *) p;
+    p = ngx_slprintf(p, last, "%V%V", &tag, &gmcf->events.stream);
+    argvlen[3] = p - (u_char *) argv[3];
+    argv[4] = argv[3];
+    argvlen[4] = argvlen[3];
 
     if (nt == NULL) {
         return;
     }
 
-    argv[4] = (char *) nt->target->uri.data;
-    argvlen[4] = nt->target->uri.len;
-    argv[5] = (char *) ngx_gov_notify_me.data;
-    argvlen[5] = ngx_gov_notify_me.len;
-    argv[6] = (char *) nt->order.data;
-    argvlen[6] = nt->order.len;
+    argv[5] = (char *) nt->target->uri.data;
+    argvlen[5] = nt->target->uri.len;
+    argv[6] = (char *) ngx_gov_notify_me.data;
+    argvlen[6] = ngx_gov_notify_me.len;
+    argv[7] = (char *) p;
+    p = ngx_slprintf(p, last, "%Vnq:%V:", &tag, &nt->target->uri);
+    argvlen[7] = p - (u_char *) argv[7];
 }
 
 
@@ -652,22 +672,25 @@ static void
 ngx_gov_notify_fetch(ngx_gov_notifier_t *nt)
 {
     u_char                    count[NGX_INT_T_LEN], idle[NGX_INT_T_LEN];
-    size_t                    argvlen[11];
-    ngx_uint_t                n;
-    const char               *argv[11];
+    u_char                    buf[NGX_GOV_NOTIFY_KEYS];
+    size_t                    argvlen[NGX_GOV_NA + 4];
+    ngx_uint_t                n, s, shards;
+    const char               *argv[NGX_GOV_NA + 4];
     ngx_gov_events_conf_t    *ecf;
     ngx_http_gov_main_conf_t *gmcf;
 
     gmcf = ngx_http_cycle_get_module_main_conf(ngx_cycle, ngx_http_gov_module);
     ecf = &gmcf->events;
+    shards = ngx_gov_redis_shards();
+
+    /* each shard's stream asked for its part of the free slots */
 
     n = ngx_min(NGX_GOV_NOTIFY_FETCH_MAX, NGX_GOV_NOTIFY_SLOTS - nt->used);
+    n = ngx_max(n / shards, 1);
 
-    ngx_gov_notify_args(argv, argvlen, ngx_gov_notify_fetch_lua,
-                        sizeof(ngx_gov_notify_fetch_lua) - 1, nt);
-    argv[7] = (char *) count;
-    argvlen[7] = ngx_sprintf(count, "%ui", n) - count;
-    argv[8] = (char *) idle;
+    argv[NGX_GOV_NA] = (char *) count;
+    argvlen[NGX_GOV_NA] = ngx_sprintf(count, "%ui", n) - count;
+    argv[NGX_GOV_NA + 1] = (char *) idle;
 
     /* the dead consumers' entries, looked for twice per idle time */
 
@@ -675,24 +698,34 @@ ngx_gov_notify_fetch(ngx_gov_notifier_t *nt)
         >= (ngx_msec_int_t) (ecf->claim_idle / 2))
     {
         nt->claimed_at = ngx_current_msec;
-        argvlen[8] = ngx_sprintf(idle, "%M", ecf->claim_idle) - idle;
+        argvlen[NGX_GOV_NA + 1] = ngx_sprintf(idle, "%M", ecf->claim_idle)
+                                  - idle;
 
     } else {
         idle[0] = '0';
-        argvlen[8] = 1;
+        argvlen[NGX_GOV_NA + 1] = 1;
     }
 
-    argv[9] = (char *) nt->target->types.data;
-    argvlen[9] = nt->target->types.len;
-    argv[10] = (char *) ecf->since.data;
-    argvlen[10] = ecf->since.len;
+    argv[NGX_GOV_NA + 2] = (char *) nt->target->types.data;
+    argvlen[NGX_GOV_NA + 2] = nt->target->types.len;
+    argv[NGX_GOV_NA + 3] = (char *) ecf->since.data;
+    argvlen[NGX_GOV_NA + 3] = ecf->since.len;
 
-    if (ngx_gov_redis_send(ngx_cycle->log, ngx_gov_notify_fetched, nt, NULL,
-                           11, argv, argvlen)
-        == NGX_OK)
-    {
-        nt->busy = 1;
+    nt->full = 0;
+
+    for (s = 0; s < shards; s++) {
+        ngx_gov_notify_args(argv, argvlen, ngx_gov_notify_fetch_lua,
+                            sizeof(ngx_gov_notify_fetch_lua) - 1, nt, s, buf);
+
+        if (ngx_gov_redis_send(ngx_cycle->log, ngx_gov_notify_fetched, nt,
+                               NULL, NGX_GOV_NA + 4, argv, argvlen)
+            == NGX_OK)
+        {
+            nt->busy++;
+        }
     }
+
+    nt->asked_each = n;
 }
 
 
@@ -701,13 +734,9 @@ ngx_gov_notify_fetched(redisReply *reply, void *data)
 {
     ngx_gov_notifier_t  *nt = data;
 
-    size_t      i;
-    ngx_uint_t  asked;
+    size_t  i;
 
-    nt->busy = 0;
-    asked = ngx_min(NGX_GOV_NOTIFY_FETCH_MAX,
-                    NGX_GOV_NOTIFY_SLOTS - nt->used);
-    nt->fetch_at = ngx_current_msec + NGX_GOV_NOTIFY_IDLE_MS;
+    nt->busy--;
 
     if (reply == NULL || reply->type != REDIS_REPLY_ARRAY) {
         if (reply && reply->type == REDIS_REPLY_ERROR) {
@@ -716,19 +745,26 @@ ngx_gov_notify_fetched(redisReply *reply, void *data)
                           (size_t) ngx_min(reply->len, 200), reply->str);
         }
 
-        return;
-    }
+    } else {
+        for (i = 0; i < reply->elements; i++) {
+            if (ngx_gov_notify_keep(nt, reply->element[i]) != NGX_OK) {
+                break;
+            }
+        }
 
-    for (i = 0; i < reply->elements; i++) {
-        if (ngx_gov_notify_keep(nt, reply->element[i]) != NGX_OK) {
-            break;
+        if (reply->elements >= nt->asked_each) {
+            /* there is more */
+            nt->full = 1;
         }
     }
 
-    if (reply->elements >= asked) {
-        /* there is more: fetch again at once */
-        nt->fetch_at = ngx_current_msec;
+    if (nt->busy) {
+        /* the other shards' answers are still to come */
+        return;
     }
+
+    nt->fetch_at = ngx_current_msec
+                   + (nt->full ? 0 : NGX_GOV_NOTIFY_IDLE_MS);
 
     ngx_gov_notify_run(nt);
 }
@@ -908,9 +944,12 @@ ngx_gov_notify_event(redisReply *e)
 static ngx_uint_t
 ngx_gov_notify_begin(ngx_gov_notifier_t *nt)
 {
-    size_t                     argvlen[7 + 2 * NGX_GOV_NOTIFY_FETCH_MAX];
-    ngx_uint_t                 k, n;
-    const char                *argv[7 + 2 * NGX_GOV_NOTIFY_FETCH_MAX];
+    u_char                     buf[NGX_GOV_NOTIFY_KEYS];
+    size_t                     argvlen[NGX_GOV_NA
+                                       + 2 * NGX_GOV_NOTIFY_FETCH_MAX];
+    ngx_uint_t                 k, n, shard;
+    const char                *argv[NGX_GOV_NA
+                                    + 2 * NGX_GOV_NOTIFY_FETCH_MAX];
     ngx_gov_notify_slot_t     *s;
 
     if (nt->busy) {
@@ -918,6 +957,7 @@ ngx_gov_notify_begin(ngx_gov_notifier_t *nt)
     }
 
     n = 0;
+    shard = 0;
 
     for (k = 0; k < NGX_GOV_NOTIFY_SLOTS && n < NGX_GOV_NOTIFY_FETCH_MAX; k++)
     {
@@ -930,10 +970,19 @@ ngx_gov_notify_begin(ngx_gov_notifier_t *nt)
             continue;
         }
 
-        argv[7 + 2 * n] = (char *) s->id.data;
-        argvlen[7 + 2 * n] = s->id.len;
-        argv[8 + 2 * n] = (char *) s->app.data;
-        argvlen[8 + 2 * n] = s->app.len;
+        /* one script, one shard: the others go next time */
+
+        if (n == 0) {
+            shard = ngx_gov_redis_id_shard(&s->app);
+
+        } else if (ngx_gov_redis_id_shard(&s->app) != shard) {
+            continue;
+        }
+
+        argv[NGX_GOV_NA + 2 * n] = (char *) s->id.data;
+        argvlen[NGX_GOV_NA + 2 * n] = s->id.len;
+        argv[NGX_GOV_NA + 1 + 2 * n] = (char *) s->app.data;
+        argvlen[NGX_GOV_NA + 1 + 2 * n] = s->app.len;
         nt->asked[n++] = k;
     }
 
@@ -942,10 +991,10 @@ ngx_gov_notify_begin(ngx_gov_notifier_t *nt)
     }
 
     ngx_gov_notify_args(argv, argvlen, ngx_gov_notify_begin_lua,
-                        sizeof(ngx_gov_notify_begin_lua) - 1, nt);
+                        sizeof(ngx_gov_notify_begin_lua) - 1, nt, shard, buf);
 
     if (ngx_gov_redis_send(ngx_cycle->log, ngx_gov_notify_begun, nt, NULL,
-                           (int) (7 + 2 * n), argv, argvlen)
+                           (int) (NGX_GOV_NA + 2 * n), argv, argvlen)
         != NGX_OK)
     {
         return 0;
@@ -1158,20 +1207,22 @@ ngx_gov_notify_again(ngx_gov_notify_slot_t *s)
 static void
 ngx_gov_notify_ack(ngx_gov_notify_slot_t *s)
 {
-    size_t                     argvlen[9];
-    const char                *argv[9];
+    u_char                     buf[NGX_GOV_NOTIFY_KEYS];
+    size_t                     argvlen[NGX_GOV_NA + 2];
+    const char                *argv[NGX_GOV_NA + 2];
 
     ngx_gov_notify_args(argv, argvlen, ngx_gov_notify_ack_lua,
-                        sizeof(ngx_gov_notify_ack_lua) - 1, s->nt);
-    argv[7] = (char *) s->id.data;
-    argvlen[7] = s->id.len;
-    argv[8] = (char *) s->app.data;
-    argvlen[8] = s->app.len;
+                        sizeof(ngx_gov_notify_ack_lua) - 1, s->nt,
+                        ngx_gov_redis_id_shard(&s->app), buf);
+    argv[NGX_GOV_NA] = (char *) s->id.data;
+    argvlen[NGX_GOV_NA] = s->id.len;
+    argv[NGX_GOV_NA + 1] = (char *) s->app.data;
+    argvlen[NGX_GOV_NA + 1] = s->app.len;
 
     s->state = NGX_GOV_NS_ACKING;
 
-    if (ngx_gov_redis_send(ngx_cycle->log, ngx_gov_notify_acked, s, NULL, 9,
-                           argv, argvlen)
+    if (ngx_gov_redis_send(ngx_cycle->log, ngx_gov_notify_acked, s, NULL,
+                           NGX_GOV_NA + 2, argv, argvlen)
         != NGX_OK)
     {
         s->state = NGX_GOV_NS_ACK_AGAIN;
@@ -1214,13 +1265,26 @@ ngx_gov_notify_free(ngx_gov_notify_slot_t *s)
 }
 
 
+/* the figures, summed over the shards' streams */
+
+static ngx_uint_t  ngx_gov_notify_waiting;
+static ngx_uint_t  ngx_gov_notify_failed;
+static int64_t     ngx_gov_notify_added;
+static int64_t     ngx_gov_notify_pending[NGX_GOV_METRICS_TARGETS];
+static int64_t     ngx_gov_notify_oldest[NGX_GOV_METRICS_TARGETS];
+static int64_t     ngx_gov_notify_lag[NGX_GOV_METRICS_TARGETS];
+
+
 static void
 ngx_gov_notify_stats(ngx_event_t *ev)
 {
     u_char                     forget[NGX_INT_T_LEN];
-    size_t                     argvlen[5 + NGX_GOV_METRICS_TARGETS];
-    ngx_uint_t                 i, n;
-    const char                *argv[5 + NGX_GOV_METRICS_TARGETS];
+    u_char                     buf[NGX_GOV_NOTIFY_KEYS];
+    size_t                     argvlen[NGX_GOV_NA_STATS + 1
+                                       + NGX_GOV_METRICS_TARGETS];
+    ngx_uint_t                 i, n, s, shards;
+    const char                *argv[NGX_GOV_NA_STATS + 1
+                                    + NGX_GOV_METRICS_TARGETS];
     ngx_gov_events_conf_t     *ecf;
     ngx_gov_notify_target_t   *t;
     ngx_http_gov_main_conf_t  *gmcf;
@@ -1231,15 +1295,13 @@ ngx_gov_notify_stats(ngx_event_t *ev)
 
     ngx_add_timer(ev, NGX_GOV_NOTIFY_STATS_MS);
 
-    if (!ngx_gov_redis_available()) {
+    if (!ngx_gov_redis_available() || ngx_gov_notify_waiting) {
         return;
     }
 
     gmcf = ngx_http_cycle_get_module_main_conf(ngx_cycle, ngx_http_gov_module);
     ecf = &gmcf->events;
-
-    ngx_gov_notify_args(argv, argvlen, ngx_gov_notify_stats_lua,
-                        sizeof(ngx_gov_notify_stats_lua) - 1, NULL);
+    shards = ngx_gov_redis_shards();
 
     /*
      * Consumers with nothing pending that were given nothing for this
@@ -1249,22 +1311,42 @@ ngx_gov_notify_stats(ngx_event_t *ev)
      * makes it a consumer again, and nothing pending means nothing lost.
      */
 
-    argv[4] = (char *) forget;
-    argvlen[4] = ngx_sprintf(forget, "%M",
-                             ecf->claim_idle * NGX_GOV_NOTIFY_FORGET)
-                 - forget;
+    argv[NGX_GOV_NA_STATS] = (char *) forget;
+    argvlen[NGX_GOV_NA_STATS] = ngx_sprintf(forget, "%M", ecf->claim_idle
+                                                         * NGX_GOV_NOTIFY_FORGET)
+                                - forget;
 
     n = ecf->notify ? ngx_min(ecf->notify->nelts, NGX_GOV_METRICS_TARGETS)
                     : 0;
     t = ecf->notify ? ecf->notify->elts : NULL;
 
     for (i = 0; i < n; i++) {
-        argv[5 + i] = (char *) t[i].uri.data;
-        argvlen[5 + i] = t[i].uri.len;
+        argv[NGX_GOV_NA_STATS + 1 + i] = (char *) t[i].uri.data;
+        argvlen[NGX_GOV_NA_STATS + 1 + i] = t[i].uri.len;
     }
 
-    (void) ngx_gov_redis_send(ev->log, ngx_gov_notify_counted, NULL, NULL,
-                              (int) (5 + n), argv, argvlen);
+    ngx_gov_notify_failed = 0;
+    ngx_gov_notify_added = 0;
+
+    for (i = 0; i < NGX_GOV_METRICS_TARGETS; i++) {
+        ngx_gov_notify_pending[i] = 0;
+        ngx_gov_notify_oldest[i] = 0;
+        ngx_gov_notify_lag[i] = 0;
+    }
+
+    for (s = 0; s < shards; s++) {
+        ngx_gov_notify_args(argv, argvlen, ngx_gov_notify_stats_lua,
+                            sizeof(ngx_gov_notify_stats_lua) - 1, NULL, s,
+                            buf);
+
+        if (ngx_gov_redis_send(ev->log, ngx_gov_notify_counted, NULL, NULL,
+                               (int) (NGX_GOV_NA_STATS + 1 + n), argv,
+                               argvlen)
+            == NGX_OK)
+        {
+            ngx_gov_notify_waiting++;
+        }
+    }
 }
 
 
@@ -1277,29 +1359,34 @@ ngx_gov_notify_counted(redisReply *reply, void *data)
     redisReply  *e, *pending, *min, *lag;
     ngx_time_t  *tp;
 
+    ngx_gov_notify_waiting--;
+
     if (reply == NULL || reply->type != REDIS_REPLY_ARRAY
         || reply->elements == 0)
     {
-        return;
+        ngx_gov_notify_failed = 1;
+        goto last;
     }
 
     e = reply->element[0];
 
     if (e->type == REDIS_REPLY_INTEGER) {
-        ngx_gov_metrics_events_set((ngx_atomic_uint_t) e->integer);
+        ngx_gov_notify_added += e->integer;
     }
 
     tp = ngx_timeofday();
     now = (int64_t) tp->sec * 1000 + tp->msec;
 
-    for (i = 0; 1 + 3 * i + 2 < reply->elements; i++) {
+    for (i = 0; 1 + 3 * i + 2 < reply->elements
+                && i < NGX_GOV_METRICS_TARGETS; i++)
+    {
         pending = reply->element[1 + 3 * i];
         min = reply->element[2 + 3 * i];
         lag = reply->element[3 + 3 * i];
 
-        ngx_gov_metrics_target_set(NGX_GOV_MT_PENDING, i,
-                                   pending->type == REDIS_REPLY_INTEGER
-                                   ? (ngx_atomic_uint_t) pending->integer : 0);
+        if (pending->type == REDIS_REPLY_INTEGER) {
+            ngx_gov_notify_pending[i] += pending->integer;
+        }
 
         oldest = 0;
 
@@ -1314,13 +1401,31 @@ ngx_gov_notify_counted(redisReply *reply, void *data)
                                                dash - (u_char *) min->str);
         }
 
-        ngx_gov_metrics_target_set(NGX_GOV_MT_OLDEST_MS, i,
-                                   oldest > 0 ? (ngx_atomic_uint_t) oldest
-                                              : 0);
+        if (oldest > ngx_gov_notify_oldest[i]) {
+            ngx_gov_notify_oldest[i] = oldest;
+        }
 
+        if (lag->type == REDIS_REPLY_INTEGER && lag->integer > 0) {
+            ngx_gov_notify_lag[i] += lag->integer;
+        }
+    }
+
+last:
+
+    if (ngx_gov_notify_waiting || ngx_gov_notify_failed) {
+        return;
+    }
+
+    ngx_gov_metrics_events_set((ngx_atomic_uint_t) ngx_gov_notify_added);
+
+    for (i = 0; i < NGX_GOV_METRICS_TARGETS; i++) {
+        ngx_gov_metrics_target_set(NGX_GOV_MT_PENDING, i,
+                                   (ngx_atomic_uint_t)
+                                   ngx_gov_notify_pending[i]);
+        ngx_gov_metrics_target_set(NGX_GOV_MT_OLDEST_MS, i,
+                                   (ngx_atomic_uint_t)
+                                   ngx_gov_notify_oldest[i]);
         ngx_gov_metrics_target_set(NGX_GOV_MT_LAG, i,
-                                   lag->type == REDIS_REPLY_INTEGER
-                                   && lag->integer > 0
-                                   ? (ngx_atomic_uint_t) lag->integer : 0);
+                                   (ngx_atomic_uint_t) ngx_gov_notify_lag[i]);
     }
 }

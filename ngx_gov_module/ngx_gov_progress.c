@@ -530,27 +530,24 @@ ngx_gov_progress_mine(ngx_gov_pcache_entry_t *e, ngx_str_t *who)
 static ngx_int_t
 ngx_gov_progress_snapshot_get(ngx_http_request_t *r, ngx_gov_progress_t *pc)
 {
-    u_char                    *key;
     size_t                     argvlen[2];
+    ngx_str_t                  key;
     const char                *argv[2];
     ngx_http_gov_main_conf_t  *gmcf;
 
     gmcf = ngx_http_get_module_main_conf(r, ngx_http_gov_module);
 
-    key = ngx_pnalloc(r->pool, gmcf->redis_prefix.len + 4 + pc->id.len);
-    if (key == NULL) {
+    if (ngx_gov_redis_id_key(r->pool, &gmcf->redis_prefix, "doc:", &pc->id,
+                             &key)
+        != NGX_OK)
+    {
         return NGX_ERROR;
     }
 
     argv[0] = "GET";
     argvlen[0] = 3;
-    argv[1] = (char *) key;
-    argvlen[1] = ngx_cpymem(ngx_cpymem(ngx_cpymem(key,
-                                                  gmcf->redis_prefix.data,
-                                                  gmcf->redis_prefix.len),
-                                       "doc:", 4),
-                            pc->id.data, pc->id.len)
-                 - key;
+    argv[1] = (char *) key.data;
+    argvlen[1] = key.len;
 
     return ngx_http_gov_redis_send(r, ngx_gov_progress_snapshot, pc, 2, argv,
                                    argvlen);
@@ -743,6 +740,7 @@ ngx_gov_progress_keys(ngx_http_request_t *r, ngx_gov_progress_t *pc,
     const char **key, size_t *len)
 {
     u_char                    *p;
+    ngx_str_t                  tag;
     ngx_uint_t                 i;
     ngx_http_gov_main_conf_t  *gmcf;
 
@@ -751,7 +749,15 @@ ngx_gov_progress_keys(ngx_http_request_t *r, ngx_gov_progress_t *pc,
 
     gmcf = ngx_http_get_module_main_conf(r, ngx_http_gov_module);
 
-    p = ngx_pnalloc(r->pool, 5 * (gmcf->redis_prefix.len + pc->id.len)
+    /* all in the application's shard */
+
+    if (ngx_gov_redis_id_tag(r->pool, &gmcf->redis_prefix, &pc->id, &tag)
+        != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    p = ngx_pnalloc(r->pool, 5 * (tag.len + pc->id.len)
                              + sizeof("app:steps:codefail:refreshed:doc:") - 1);
     if (p == NULL) {
         return NGX_ERROR;
@@ -759,7 +765,7 @@ ngx_gov_progress_keys(ngx_http_request_t *r, ngx_gov_progress_t *pc,
 
     for (i = 0; i < 5; i++) {
         key[i] = (char *) p;
-        p = ngx_sprintf(p, "%V%s%V", &gmcf->redis_prefix, kinds[i], &pc->id);
+        p = ngx_sprintf(p, "%V%s%V", &tag, kinds[i], &pc->id);
         len[i] = p - (u_char *) key[i];
     }
 
@@ -1402,7 +1408,7 @@ ngx_gov_progress_access(ngx_gov_progress_t *pc, redisReply *reply,
 static ngx_int_t
 ngx_gov_progress_count_miss(ngx_gov_progress_t *pc)
 {
-    u_char                    *key;
+    ngx_str_t                  key;
     ngx_http_request_t        *r;
     ngx_http_gov_main_conf_t  *gmcf;
 
@@ -1412,8 +1418,10 @@ ngx_gov_progress_count_miss(ngx_gov_progress_t *pc)
     r = pc->request;
     gmcf = ngx_http_get_module_main_conf(r, ngx_http_gov_module);
 
-    key = ngx_pnalloc(r->pool, gmcf->redis_prefix.len + 9 + pc->id.len);
-    if (key == NULL) {
+    if (ngx_gov_redis_id_key(r->pool, &gmcf->redis_prefix, "codefail:",
+                             &pc->id, &key)
+        != NGX_OK)
+    {
         return NGX_ERROR;
     }
 
@@ -1425,10 +1433,8 @@ ngx_gov_progress_count_miss(ngx_gov_progress_t *pc)
     argvlen[1] = ngx_strlen(argv[1]);
     argv[2] = "1";
     argvlen[2] = 1;
-    argv[3] = (char *) key;
-    argvlen[3] = ngx_sprintf(key, "%Vcodefail:%V", &gmcf->redis_prefix,
-                             &pc->id)
-                 - key;
+    argv[3] = (char *) key.data;
+    argvlen[3] = key.len;
     argv[4] = NGX_GOV_CODE_WINDOW;
     argvlen[4] = sizeof(NGX_GOV_CODE_WINDOW) - 1;
 

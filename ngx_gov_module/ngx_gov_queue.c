@@ -67,6 +67,9 @@ static ngx_int_t ngx_gov_queue_answer(ngx_http_request_t *r,
     ngx_gov_queue_t *q, ngx_int_t position, ngx_int_t eta, ngx_uint_t full);
 static ngx_uint_t ngx_gov_queue_integer(redisReply *reply);
 static void ngx_gov_queue_learn(ngx_event_t *ev);
+static ngx_int_t ngx_gov_queue_send(ngx_log_t *log, ngx_http_request_t *r,
+    ngx_gov_redis_handler_pt handler, void *data, const char **argv,
+    size_t *argvlen, ngx_str_t *zone);
 static void ngx_gov_queue_learnt(redisReply *reply, void *data);
 
 
@@ -565,8 +568,8 @@ ngx_gov_queue_learn(ngx_event_t *ev)
         argv[10] = argv[11] = argv[12] = "";
         argvlen[10] = argvlen[11] = argvlen[12] = 0;
 
-        (void) ngx_gov_redis_send(ev->log, ngx_gov_queue_learnt, qp[i], NULL,
-                                  14, argv, argvlen);
+        (void) ngx_gov_queue_send(ev->log, NULL, ngx_gov_queue_learnt, qp[i],
+                                  argv, argvlen, &qp[i]->name);
     }
 
     if (missing && !ngx_exiting && !ngx_quit && !ngx_terminate) {
@@ -723,8 +726,64 @@ ngx_gov_queue_ask(ngx_http_request_t *r, ngx_gov_queue_t *q,
         argvlen[11] = GOV_QUEUE_TOKEN_LEN;
     }
 
-    return ngx_http_gov_redis_send(r, ngx_gov_queue_decided, ctx, 14, argv,
-                                   argvlen);
+    return ngx_gov_queue_send(r->connection->log, r, ngx_gov_queue_decided,
+                              ctx, argv, argvlen, &q->name);
+}
+
+
+/*
+ * The room's script with the keys it touches declared: a room's keys
+ * share the hash tag {ZONE}, one slot per room in a cluster.
+ */
+
+static ngx_int_t
+ngx_gov_queue_send(ngx_log_t *log, ngx_http_request_t *r,
+    ngx_gov_redis_handler_pt handler, void *data, const char **argv,
+    size_t *argvlen, ngx_str_t *zone)
+{
+    u_char                    *p, *last, buf[1024];
+    size_t                     len[19];
+    ngx_uint_t                 i;
+    const char                *args[19];
+    ngx_http_gov_main_conf_t  *gmcf;
+
+    static const char  *kinds[] = { "s", "order", "rel", "seen", "tok" };
+
+    gmcf = ngx_http_cycle_get_module_main_conf(ngx_cycle, ngx_http_gov_module);
+
+    args[0] = argv[0];
+    len[0] = argvlen[0];
+    args[1] = argv[1];
+    len[1] = argvlen[1];
+    args[2] = "5";
+    len[2] = 1;
+
+    p = buf;
+    last = buf + sizeof(buf);
+
+    for (i = 0; i < 5; i++) {
+        args[3 + i] = (char *) p;
+        p = ngx_slprintf(p, last, "%Vqueue:{%V}:%s", &gmcf->redis_prefix,
+                         zone, kinds[i]);
+        len[3 + i] = p - (u_char *) args[3 + i];
+    }
+
+    if (p == last) {
+        return NGX_ERROR;
+    }
+
+    for (i = 3; i < 14; i++) {
+        args[5 + i] = argv[i];
+        len[5 + i] = argvlen[i];
+    }
+
+    /* formatted at once: the stack may go when this returns */
+
+    if (r) {
+        return ngx_http_gov_redis_send(r, handler, data, 19, args, len);
+    }
+
+    return ngx_gov_redis_send(log, handler, data, NULL, 19, args, len);
 }
 
 

@@ -113,26 +113,23 @@ ngx_int_t
 ngx_gov_rating_store(ngx_http_request_t *r, ngx_str_t *id, json_t *body,
     ngx_uint_t form, json_t *app)
 {
-    u_char                    *k1, *k2, *k3, sc[4], *clock;
-    ngx_str_t                  text;
+    u_char                     sc[4], *clock;
+    ngx_str_t                  text, tag;
     json_int_t                 score;
     ngx_gov_rating_t          *rt;
     ngx_gov_redis_args_t       cmd;
     ngx_http_gov_main_conf_t  *gmcf;
 
-    const char  *argv[9];
-    size_t       argvlen[9];
+    const char  *argv[6];
+    size_t       argvlen[6];
 
     gmcf = ngx_http_get_module_main_conf(r, ngx_http_gov_module);
 
     rt = ngx_pcalloc(r->pool, sizeof(ngx_gov_rating_t));
 
-    k1 = ngx_pnalloc(r->pool, gmcf->redis_prefix.len + 4 + id->len);
-    k2 = ngx_pnalloc(r->pool, gmcf->redis_prefix.len + 12);
-    k3 = ngx_pnalloc(r->pool, gmcf->redis_prefix.len + 4 + id->len);
     clock = ngx_pnalloc(r->pool, NGX_GOV_TALLY_CLOCK_LEN);
 
-    if (rt == NULL || k1 == NULL || k2 == NULL || k3 == NULL || clock == NULL
+    if (rt == NULL || clock == NULL
         || ngx_gov_rating_json(r, id, body, app, &text) != NGX_OK)
     {
         return NGX_ERROR;
@@ -150,26 +147,32 @@ ngx_gov_rating_store(ngx_http_request_t *r, ngx_str_t *id, json_t *body,
     argv[1] = ngx_gov_events_script(ngx_gov_rating_lua,
                                     sizeof(ngx_gov_rating_lua) - 1,
                                     &argvlen[1]);
-    argv[2] = "3";
+    argv[2] = "0";
     argvlen[2] = 1;
-    argv[3] = (char *) k1;
-    argvlen[3] = ngx_sprintf(k1, "%Vapp:%V", &gmcf->redis_prefix, id) - k1;
-    argv[4] = (char *) k2;
-    argvlen[4] = ngx_sprintf(k2, "%Vratings:bad", &gmcf->redis_prefix) - k2;
-    argv[5] = (char *) k3;
-    argvlen[5] = ngx_sprintf(k3, "%Vdoc:%V", &gmcf->redis_prefix, id) - k3;
-    argv[6] = (char *) text.data;
-    argvlen[6] = text.len;
-    argv[7] = (char *) sc;
-    argvlen[7] = ngx_sprintf(sc, "%L", (int64_t) score) - sc;
+    argv[3] = (char *) text.data;
+    argvlen[3] = text.len;
+    argv[4] = (char *) sc;
+    argvlen[4] = ngx_sprintf(sc, "%L", (int64_t) score) - sc;
 
-    argv[8] = (char *) clock;
-    argvlen[8] = ngx_gov_tally_clock(&gmcf->bundles.calendar, ngx_time(),
+    argv[5] = (char *) clock;
+    argvlen[5] = ngx_gov_tally_clock(&gmcf->bundles.calendar, ngx_time(),
                                      clock);
 
-    cmd.argc = 9;
+    cmd.argc = 6;
     cmd.argv = argv;
     cmd.argvlen = argvlen;
+
+    /* KEYS[1..3] as the script names them, then what else it touches */
+
+    if (ngx_gov_redis_id_tag(r->pool, &gmcf->redis_prefix, id, &tag)
+        != NGX_OK
+        || ngx_gov_events_eval_keys(r->pool, &tag, id,
+                                    "app:% ratings:bad doc:% steps:% "
+                                    "stats events", NULL, NULL, 0, &cmd)
+           != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
 
     return ngx_http_gov_redis_send_acked(r, ngx_gov_rating_stored, rt, 1,
                                          &cmd);

@@ -3627,6 +3627,187 @@ ngx_gov_redis_field(redisReply *map, const char *name)
 }
 
 
+ngx_uint_t
+ngx_gov_redis_shards(void)
+{
+    return ngx_gov_redis_conf ? ngx_gov_redis_conf->shards : 1;
+}
+
+
+ngx_int_t
+ngx_gov_redis_tag(ngx_pool_t *pool, ngx_str_t *prefix, ngx_uint_t shard,
+    ngx_str_t *tag)
+{
+    u_char  *p;
+
+    if (ngx_gov_redis_conf == NULL || ngx_gov_redis_conf->cluster == NULL) {
+        *tag = *prefix;
+        return NGX_OK;
+    }
+
+    p = ngx_pnalloc(pool, NGX_GOV_REDIS_TAG_MAX);
+    if (p == NULL) {
+        return NGX_ERROR;
+    }
+
+    ngx_gov_redis_tag_buf(p, prefix, shard, tag);
+
+    return NGX_OK;
+}
+
+
+void
+ngx_gov_redis_tag_buf(u_char *buf, ngx_str_t *prefix, ngx_uint_t shard,
+    ngx_str_t *tag)
+{
+    if (ngx_gov_redis_conf == NULL || ngx_gov_redis_conf->cluster == NULL) {
+        *tag = *prefix;
+        return;
+    }
+
+    /* the prefix is at most NGX_GOV_REDIS_PREFIX_MAX (configuration) */
+
+    tag->data = buf;
+    tag->len = ngx_sprintf(buf, "{%V%ui}", prefix, shard) - buf;
+}
+
+
+void
+ngx_gov_redis_id_tag_buf(u_char *buf, ngx_str_t *prefix, ngx_str_t *id,
+    ngx_str_t *tag)
+{
+    int  shard;
+
+    shard = gov_slot_id_shard((const char *) id->data, id->len,
+                              ngx_gov_redis_shards());
+
+    ngx_gov_redis_tag_buf(buf, prefix, shard < 0 ? 0 : shard, tag);
+}
+
+
+ngx_int_t
+ngx_gov_redis_id_tag(ngx_pool_t *pool, ngx_str_t *prefix, ngx_str_t *id,
+    ngx_str_t *tag)
+{
+    int  shard;
+
+    shard = gov_slot_id_shard((const char *) id->data, id->len,
+                              ngx_gov_redis_shards());
+
+    return ngx_gov_redis_tag(pool, prefix, shard < 0 ? 0 : shard, tag);
+}
+
+
+ngx_uint_t
+ngx_gov_redis_id_shard(ngx_str_t *id)
+{
+    int  shard;
+
+    shard = gov_slot_id_shard((const char *) id->data, id->len,
+                              ngx_gov_redis_shards());
+
+    return shard < 0 ? 0 : (ngx_uint_t) shard;
+}
+
+
+ngx_uint_t
+ngx_gov_redis_name_shard(ngx_str_t *name)
+{
+    return gov_slot_name_shard((const char *) name->data, name->len,
+                               ngx_gov_redis_shards());
+}
+
+
+ngx_int_t
+ngx_gov_redis_name_tag(ngx_pool_t *pool, ngx_str_t *prefix, ngx_str_t *name,
+    ngx_str_t *tag)
+{
+    return ngx_gov_redis_tag(pool, prefix, ngx_gov_redis_name_shard(name),
+                             tag);
+}
+
+
+ngx_int_t
+ngx_gov_redis_id_key(ngx_pool_t *pool, ngx_str_t *prefix, const char *kind,
+    ngx_str_t *id, ngx_str_t *key)
+{
+    ngx_str_t  tag;
+
+    if (ngx_gov_redis_id_tag(pool, prefix, id, &tag) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    return ngx_gov_redis_keyf(pool, key, "%V%s%V", &tag, kind, id);
+}
+
+
+ngx_int_t
+ngx_gov_redis_keyf(ngx_pool_t *pool, ngx_str_t *key, const char *fmt, ...)
+{
+    u_char   *p, buf[1024];
+    va_list   args;
+
+    va_start(args, fmt);
+    p = ngx_vslprintf(buf, buf + sizeof(buf), fmt, args);
+    va_end(args);
+
+    key->len = p - buf;
+    key->data = ngx_pnalloc(pool, key->len);
+    if (key->data == NULL) {
+        return NGX_ERROR;
+    }
+
+    ngx_memcpy(key->data, buf, key->len);
+
+    return NGX_OK;
+}
+
+
+ngx_int_t
+ngx_gov_redis_eval_keys(ngx_pool_t *pool, int *argc, const char ***argv,
+    size_t **argvlen, ngx_uint_t n, ngx_str_t *keys)
+{
+    int           i, k, m;
+    u_char       *num;
+    size_t       *lens;
+    const char  **args;
+
+    m = *argc + (int) n;
+
+    args = ngx_palloc(pool, m * sizeof(char *));
+    lens = ngx_palloc(pool, m * sizeof(size_t));
+    num = ngx_pnalloc(pool, NGX_INT_T_LEN);
+
+    if (args == NULL || lens == NULL || num == NULL) {
+        return NGX_ERROR;
+    }
+
+    for (i = 0; i < 2; i++) {
+        args[i] = (*argv)[i];
+        lens[i] = (*argvlen)[i];
+    }
+
+    args[2] = (const char *) num;
+    lens[2] = ngx_sprintf(num, "%ui", n) - num;
+
+    for (k = 0; k < (int) n; k++) {
+        args[3 + k] = (const char *) keys[k].data;
+        lens[3 + k] = keys[k].len;
+    }
+
+    for (i = 3; i < *argc; i++) {
+        args[i + n] = (*argv)[i];
+        lens[i + n] = (*argvlen)[i];
+    }
+
+    *argc = m;
+    *argv = args;
+    *argvlen = lens;
+
+    return NGX_OK;
+}
+
+
 static ngx_gov_redis_cmd_t *
 ngx_gov_redis_cmd_alloc(void)
 {

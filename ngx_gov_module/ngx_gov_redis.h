@@ -114,5 +114,49 @@ ngx_uint_t ngx_gov_redis_available(void);
  */
 void ngx_gov_redis_script(const char *text, size_t len);
 
+/*
+ * The key layout (README, "Keys in Redis Cluster").  Keys that one script
+ * touches share a shard; with one Redis (or Sentinel) there is one shard
+ * and its tag is the prefix itself, in a cluster the tag is "{PREFIXn}",
+ * a hash tag: every key of shard n lives in one slot.  An application's
+ * shard is its sequence number modulo the shards, chosen at submission as
+ * the shard of its subject, so that a citizen's applications, uploads,
+ * list and idempotency keys are one shard.
+ */
+ngx_uint_t ngx_gov_redis_shards(void);
+ngx_int_t ngx_gov_redis_tag(ngx_pool_t *pool, ngx_str_t *prefix,
+    ngx_uint_t shard, ngx_str_t *tag);
+ngx_int_t ngx_gov_redis_id_tag(ngx_pool_t *pool, ngx_str_t *prefix,
+    ngx_str_t *id, ngx_str_t *tag);
+ngx_uint_t ngx_gov_redis_name_shard(ngx_str_t *name);
+ngx_uint_t ngx_gov_redis_id_shard(ngx_str_t *id);
+
+/* the same without a pool: "buf" holds NGX_GOV_REDIS_TAG_MAX bytes */
+#define NGX_GOV_REDIS_PREFIX_MAX  128
+#define NGX_GOV_REDIS_TAG_MAX     (NGX_GOV_REDIS_PREFIX_MAX + 2 + NGX_INT_T_LEN)
+
+void ngx_gov_redis_tag_buf(u_char *buf, ngx_str_t *prefix, ngx_uint_t shard,
+    ngx_str_t *tag);
+void ngx_gov_redis_id_tag_buf(u_char *buf, ngx_str_t *prefix, ngx_str_t *id,
+    ngx_str_t *tag);
+ngx_int_t ngx_gov_redis_name_tag(ngx_pool_t *pool, ngx_str_t *prefix,
+    ngx_str_t *name, ngx_str_t *tag);
+
+/* "PREFIXkindID" in the shard of the application "id" */
+ngx_int_t ngx_gov_redis_id_key(ngx_pool_t *pool, ngx_str_t *prefix,
+    const char *kind, ngx_str_t *id, ngx_str_t *key);
+
+/* "key" as the format makes it (at most 1024 bytes), from "pool" */
+ngx_int_t ngx_gov_redis_keyf(ngx_pool_t *pool, ngx_str_t *key,
+    const char *fmt, ...);
+
+/*
+ * An EVAL's argv (argv[2] "0", no keys yet) with the "n" keys it touches
+ * put in: Redis Cluster routes by them and, while their slot moves, makes
+ * the script wait instead of running it half here, half there.
+ */
+ngx_int_t ngx_gov_redis_eval_keys(ngx_pool_t *pool, int *argc,
+    const char ***argv, size_t **argvlen, ngx_uint_t n, ngx_str_t *keys);
+
 
 #endif /* _NGX_GOV_REDIS_H_INCLUDED_ */

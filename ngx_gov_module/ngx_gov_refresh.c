@@ -180,13 +180,12 @@ ngx_gov_refresh_mark(ngx_http_request_t *r, ngx_str_t *id)
     gmcf = ngx_http_get_module_main_conf(r, ngx_http_gov_module);
     glcf = ngx_http_get_module_loc_conf(r, ngx_http_gov_module);
 
-    key.len = gmcf->redis_prefix.len + 10 + id->len;
-    key.data = ngx_pnalloc(r->pool, key.len);
-    if (key.data == NULL) {
+    if (ngx_gov_redis_id_key(r->pool, &gmcf->redis_prefix, "refreshed:", id,
+                             &key)
+        != NGX_OK)
+    {
         return NGX_ERROR;
     }
-
-    ngx_sprintf(key.data, "%Vrefreshed:%V", &gmcf->redis_prefix, id);
 
     argv[0] = "SET";
     argvlen[0] = 3;
@@ -334,7 +333,7 @@ ngx_gov_refresh_done(ngx_http_request_t *sr, void *data, ngx_int_t rc)
     json_t                    *json, *v;
     ngx_buf_t                 *b;
     ngx_int_t                  state, old;
-    ngx_str_t                  receipt, note, replay, *id;
+    ngx_str_t                  receipt, note, replay, tag, *id;
     ngx_gov_refresh_t         *rf;
     ngx_gov_redis_args_t       cmd;
     ngx_http_gov_main_conf_t  *gmcf;
@@ -379,13 +378,15 @@ ngx_gov_refresh_done(ngx_http_request_t *sr, void *data, ngx_int_t rc)
 
         /* a key no replay can match: this change is ours */
 
-        replay.data = ngx_pnalloc(sr->pool, gmcf->redis_prefix.len + 64);
-        if (replay.data) {
-            replay.len = ngx_sprintf(replay.data, "%Vreplay:refresh-%V-%V-%ui",
-                                     &gmcf->redis_prefix, &rf->id,
-                                     &rs->item->id, (ngx_uint_t) ngx_random())
-                         - replay.data;
-
+        if (ngx_gov_redis_id_tag(sr->pool, &gmcf->redis_prefix, &rf->id,
+                                 &tag)
+            == NGX_OK
+            && ngx_gov_redis_keyf(sr->pool, &replay,
+                                  "%Vreplay:refresh-%V-%V-%ui", &tag,
+                                  &rf->id, &rs->item->id,
+                                  (ngx_uint_t) ngx_random())
+               == NGX_OK)
+        {
             id = ngx_alloc(sizeof(ngx_str_t) + rf->id.len,
                            ngx_cycle->log);
 

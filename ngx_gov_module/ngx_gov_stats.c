@@ -72,6 +72,11 @@ typedef struct {
 
 static ngx_int_t ngx_gov_stats_figures(ngx_http_request_t *r,
     ngx_gov_stats_ctx_t *ctx);
+static ngx_int_t ngx_gov_stats_shard(ngx_http_request_t *r,
+    ngx_uint_t shard, void *data, ngx_gov_redis_args_t *cmd);
+static ngx_int_t ngx_gov_stats_list_shard(ngx_http_request_t *r,
+    ngx_uint_t shard, void *data, ngx_gov_redis_args_t *cmd);
+static json_t *ngx_gov_stats_oldest(json_t *list, size_t max);
 static ngx_uint_t ngx_gov_stats_period_arg(ngx_http_request_t *r,
     ngx_gov_stats_ctx_t *ctx, ngx_int_t *rc);
 static void ngx_gov_stats_loaded(redisReply *reply, void *data);
@@ -355,16 +360,10 @@ ngx_gov_stats_handler(ngx_http_request_t *r)
 static ngx_int_t
 ngx_gov_stats_figures(ngx_http_request_t *r, ngx_gov_stats_ctx_t *ctx)
 {
-    u_char                    *key;
     ngx_int_t                  rc;
     ngx_gov_stats_memo_t      *memo;
     ngx_http_gov_loc_conf_t   *glcf;
-    ngx_http_gov_main_conf_t  *gmcf;
 
-    const char  *argv[2];
-    size_t       argvlen[2];
-
-    gmcf = ngx_http_get_module_main_conf(r, ngx_http_gov_module);
     glcf = ngx_http_get_module_loc_conf(r, ngx_http_gov_module);
 
     if (!ngx_gov_stats_period_arg(r, ctx, &rc)) {
@@ -381,21 +380,8 @@ ngx_gov_stats_figures(ngx_http_request_t *r, ngx_gov_stats_ctx_t *ctx)
                                     memo->etag, memo->etag_len);
     }
 
-    key = ngx_pnalloc(r->pool, gmcf->redis_prefix.len + sizeof("stats:") - 1
-                               + ctx->period_len);
-    if (key == NULL) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    argv[0] = "HGETALL";
-    argvlen[0] = 7;
-    argv[1] = (char *) key;
-    argvlen[1] = ngx_sprintf(key, "%Vstats:%*s", &gmcf->redis_prefix,
-                             ctx->period_len, ctx->period)
-                 - key;
-
-    rc = ngx_http_gov_redis_send(r, ngx_gov_stats_loaded, ctx, 2, argv,
-                                 argvlen);
+    rc = ngx_http_gov_redis_gather(r, ngx_gov_stats_shard, ngx_gov_stats_loaded,
+                                   ctx);
 
     if (rc != NGX_OK) {
         return ngx_http_gov_queued(r, rc);
@@ -404,6 +390,89 @@ ngx_gov_stats_figures(ngx_http_request_t *r, ngx_gov_stats_ctx_t *ctx)
     r->main->count++;
 
     return NGX_DONE;
+}
+
+
+/* HGETALL of a shard's counters of the period */
+
+static ngx_int_t
+ngx_gov_stats_shard(ngx_http_request_t *r, ngx_uint_t shard, void *data,
+    ngx_gov_redis_args_t *cmd)
+{
+    ngx_gov_stats_ctx_t *ctx = data;
+
+    ngx_str_t                  tag, key;
+    const char               **argv;
+    size_t                    *argvlen;
+    ngx_http_gov_main_conf_t  *gmcf;
+
+    gmcf = ngx_http_get_module_main_conf(r, ngx_http_gov_module);
+
+    argv = ngx_palloc(r->pool, 2 * sizeof(char *));
+    argvlen = ngx_palloc(r->pool, 2 * sizeof(size_t));
+
+    if (argv == NULL || argvlen == NULL
+        || ngx_gov_redis_tag(r->pool, &gmcf->redis_prefix, shard, &tag)
+           != NGX_OK
+        || ngx_gov_redis_keyf(r->pool, &key, "%Vstats:%*s", &tag,
+                              ctx->period_len, ctx->period)
+           != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    argv[0] = "HGETALL";
+    argvlen[0] = 7;
+    argv[1] = (char *) key.data;
+    argvlen[1] = key.len;
+
+    cmd->argc = 2;
+    cmd->argv = argv;
+    cmd->argvlen = argvlen;
+
+    return NGX_OK;
+}
+
+
+/* LRANGE of a shard's open bad ratings */
+
+static ngx_int_t
+ngx_gov_stats_list_shard(ngx_http_request_t *r, ngx_uint_t shard,
+    void *data, ngx_gov_redis_args_t *cmd)
+{
+    ngx_str_t                  tag, key;
+    const char               **argv;
+    size_t                    *argvlen;
+    ngx_http_gov_main_conf_t  *gmcf;
+
+    gmcf = ngx_http_get_module_main_conf(r, ngx_http_gov_module);
+
+    argv = ngx_palloc(r->pool, 4 * sizeof(char *));
+    argvlen = ngx_palloc(r->pool, 4 * sizeof(size_t));
+
+    if (argv == NULL || argvlen == NULL
+        || ngx_gov_redis_tag(r->pool, &gmcf->redis_prefix, shard, &tag)
+           != NGX_OK
+        || ngx_gov_redis_keyf(r->pool, &key, "%Vratings:bad", &tag)
+           != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    argv[0] = "LRANGE";
+    argvlen[0] = 6;
+    argv[1] = (char *) key.data;
+    argvlen[1] = key.len;
+    argv[2] = "0";
+    argvlen[2] = 1;
+    argv[3] = NGX_GOV_STATS_LIST_STR;
+    argvlen[3] = sizeof(NGX_GOV_STATS_LIST_STR) - 1;
+
+    cmd->argc = 4;
+    cmd->argv = argv;
+    cmd->argvlen = argvlen;
+
+    return NGX_OK;
 }
 
 
@@ -681,7 +750,8 @@ ngx_gov_stats_count(ngx_gov_bundles_conf_t *bc, gov_stats_counts_t *bundles,
     counter = gov_stats_counter(c, colon + 1, f->str + f->len - colon - 1);
 
     if (counter) {
-        *counter = (long) n;
+        /* summed over the shards, each counting its own applications */
+        *counter += (long) n;
     }
 }
 
@@ -1146,30 +1216,60 @@ ngx_gov_stats_operator(ngx_http_request_t *r, ngx_int_t *rc)
 static ngx_int_t
 ngx_gov_stats_list(ngx_http_request_t *r, ngx_gov_stats_ctx_t *ctx)
 {
-    u_char                    *key;
-    ngx_http_gov_main_conf_t  *gmcf;
+    return ngx_http_gov_redis_gather(r, ngx_gov_stats_list_shard,
+                                     ngx_gov_stats_listed, ctx);
+}
 
-    const char  *argv[4];
-    size_t       argvlen[4];
 
-    gmcf = ngx_http_get_module_main_conf(r, ngx_http_gov_module);
+/* "list" sorted by "at" (ISO times sort as text), at most "max" kept */
 
-    key = ngx_pnalloc(r->pool, gmcf->redis_prefix.len + sizeof("ratings:bad"));
-    if (key == NULL) {
-        return NGX_ERROR;
+static json_t *
+ngx_gov_stats_oldest(json_t *list, size_t max)
+{
+    size_t       i, j, n;
+    json_t      *out, **v, *t;
+    const char  *a, *b;
+
+    n = json_array_size(list);
+
+    v = ngx_alloc((n + 1) * sizeof(json_t *), ngx_cycle->log);
+    if (v == NULL) {
+        return list;
     }
 
-    argv[0] = "LRANGE";
-    argvlen[0] = 6;
-    argv[1] = (char *) key;
-    argvlen[1] = ngx_sprintf(key, "%Vratings:bad", &gmcf->redis_prefix) - key;
-    argv[2] = "0";
-    argvlen[2] = 1;
-    argv[3] = NGX_GOV_STATS_LIST_STR;
-    argvlen[3] = sizeof(NGX_GOV_STATS_LIST_STR) - 1;
+    for (i = 0; i < n; i++) {
+        v[i] = json_array_get(list, i);
+    }
 
-    return ngx_http_gov_redis_send(r, ngx_gov_stats_listed, ctx, 4, argv,
-                                   argvlen);
+    /* insertion sort: lists are short, and it keeps equal times in order */
+
+    for (i = 1; i < n; i++) {
+        t = v[i];
+        a = json_string_value(json_object_get(t, "at"));
+
+        for (j = i; j > 0; j--) {
+            b = json_string_value(json_object_get(v[j - 1], "at"));
+
+            if (a == NULL || b == NULL || ngx_strcmp(b, a) <= 0) {
+                break;
+            }
+
+            v[j] = v[j - 1];
+        }
+
+        v[j] = t;
+    }
+
+    out = json_array();
+
+    for (i = 0; i < n && i < max; i++) {
+        json_array_append(out, v[i]);
+    }
+
+    ngx_free(v);
+    json_decref(list);
+
+    return out;
 }
 
 
@@ -1216,6 +1316,11 @@ ngx_gov_stats_listed(redisReply *reply, void *data)
         }
 
         json_array_append_new(list, rt);
+    }
+
+    if (ngx_gov_redis_shards() > 1) {
+        /* the shards' lists, one list again: oldest first, as many */
+        list = ngx_gov_stats_oldest(list, 200);
     }
 
     doc = json_pack("{s:o}", "ratings", list);
@@ -1386,8 +1491,8 @@ ngx_gov_stats_note(ngx_http_request_t *r, ngx_gov_stats_ctx_t *ctx,
 static ngx_int_t
 ngx_gov_stats_rectify(ngx_http_request_t *r, ngx_gov_stats_ctx_t *ctx)
 {
-    u_char                    *k1, *k2, *k3, at[GOV_ISO_TIME_LEN];
-    ngx_str_t                  subject, actor;
+    u_char                     at[GOV_ISO_TIME_LEN];
+    ngx_str_t                  subject, actor, tag;
     ngx_gov_redis_args_t       cmd;
     ngx_http_gov_main_conf_t  *gmcf;
 
@@ -1398,15 +1503,6 @@ ngx_gov_stats_rectify(ngx_http_request_t *r, ngx_gov_stats_ctx_t *ctx)
 
     (void) ngx_http_gov_whoami(r, &subject, &actor);
 
-    k1 = ngx_pnalloc(r->pool, 3 * (gmcf->redis_prefix.len + 16
-                                   + ctx->id.len));
-    if (k1 == NULL) {
-        return NGX_ERROR;
-    }
-
-    k2 = k1 + gmcf->redis_prefix.len + 16 + ctx->id.len;
-    k3 = k2 + gmcf->redis_prefix.len + 16 + ctx->id.len;
-
     (void) gov_iso_time((char *) at, ngx_time());
 
     argv[0] = "EVAL";
@@ -1414,26 +1510,30 @@ ngx_gov_stats_rectify(ngx_http_request_t *r, ngx_gov_stats_ctx_t *ctx)
     argv[1] = ngx_gov_events_script(ngx_gov_rectify_lua,
                                     sizeof(ngx_gov_rectify_lua) - 1,
                                     &argvlen[1]);
-    argv[2] = "3";
+    argv[2] = "0";
     argvlen[2] = 1;
-    argv[3] = (char *) k1;
-    argvlen[3] = ngx_sprintf(k1, "%Vapp:%V", &gmcf->redis_prefix, &ctx->id)
-                 - k1;
-    argv[4] = (char *) k2;
-    argvlen[4] = ngx_sprintf(k2, "%Vratings:bad", &gmcf->redis_prefix) - k2;
-    argv[5] = (char *) k3;
-    argvlen[5] = ngx_sprintf(k3, "%Vdoc:%V", &gmcf->redis_prefix, &ctx->id)
-                 - k3;
-    argv[6] = (char *) ctx->note.data;
-    argvlen[6] = ctx->note.len;
-    argv[7] = (char *) at;
-    argvlen[7] = GOV_ISO_TIME_LEN;
-    argv[8] = (char *) subject.data;
-    argvlen[8] = subject.len;
+    argv[3] = (char *) ctx->note.data;
+    argvlen[3] = ctx->note.len;
+    argv[4] = (char *) at;
+    argvlen[4] = GOV_ISO_TIME_LEN;
+    argv[5] = (char *) subject.data;
+    argvlen[5] = subject.len;
 
-    cmd.argc = 9;
+    cmd.argc = 6;
     cmd.argv = argv;
     cmd.argvlen = argvlen;
+
+    /* KEYS[1..3] as the script names them, then what else it touches */
+
+    if (ngx_gov_redis_id_tag(r->pool, &gmcf->redis_prefix, &ctx->id, &tag)
+        != NGX_OK
+        || ngx_gov_events_eval_keys(r->pool, &tag, &ctx->id,
+                                    "app:% ratings:bad doc:% steps:% "
+                                    "stats events", NULL, NULL, 0, &cmd)
+           != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
 
     return ngx_http_gov_redis_send_acked(r, ngx_gov_stats_rectified, ctx, 1,
                                          &cmd);

@@ -107,15 +107,19 @@ static const char  ngx_gov_submit_lua[] =
     "end\n"
     "local sk = p .. 'seq:' .. ARGV[2] .. ARGV[3]\n"
     "local hw = tonumber(ARGV[12])\n"
+    "-- the number n of the id is seq * shards + shard: its shard, read back\n"
+    "local ns, sh = string.match(ARGV[#ARGV - 2], '^(%d+) (%d+)$')\n"
+    "ns, sh = tonumber(ns), tonumber(sh)\n"
     "local id\n"
     "repeat\n"
     "  local seq = redis.call('INCR', sk)\n"
-    "  if seq <= hw then\n"
-    "    seq = hw + 1\n"
+    "  if seq * ns + sh <= hw then\n"
+    "    seq = math.floor((hw - sh) / ns) + 1\n"
     "    redis.call('SET', sk, seq)\n"
     "  end\n"
-    "  if seq > 999999 then return redis.error_reply('sequence exhausted') end\n"
-    "  id = ARGV[2] .. ARGV[3] .. string.format('%06d', seq)\n"
+    "  local n = seq * ns + sh\n"
+    "  if n > 999999 then return redis.error_reply('sequence exhausted') end\n"
+    "  id = ARGV[2] .. ARGV[3] .. string.format('%06d', n)\n"
     "until redis.call('EXISTS', p .. 'app:' .. id) == 0\n"
     "redis.call('EXPIRE', sk, 172800)\n"
     "redis.call('HSET', p .. 'app:' .. id, 'doc', ARGV[7], 'code', ARGV[8],\n"
@@ -192,6 +196,9 @@ static ngx_gov_submit_t *ngx_gov_submit_create(ngx_http_request_t *r,
     json_t *uploads, json_t *hexes);
 static ngx_int_t ngx_gov_submit_idempotency(ngx_http_request_t *r,
     ngx_gov_submit_t *sc, ngx_str_t *body, ngx_uint_t form, ngx_int_t *rc);
+static ngx_int_t ngx_gov_submit_keys(ngx_http_request_t *r,
+    ngx_gov_submit_t *sc, ngx_str_t *tag, u_char *date, u_char *clock,
+    ngx_gov_redis_args_t *cmd);
 static ngx_int_t ngx_gov_submit_persist(ngx_http_request_t *r,
     ngx_gov_submit_t *sc);
 static void ngx_gov_submit_persisted(redisReply *reply, void *data);
@@ -1224,6 +1231,8 @@ ngx_gov_submit_persist(ngx_http_request_t *r, ngx_gov_submit_t *sc)
     ngx_gov_bundle_t          *b;
     const char               **argv;
     size_t                    *argvlen;
+    ngx_str_t                  tag;
+    ngx_uint_t                 shard;
     ngx_gov_redis_args_t       cmd;
     ngx_gov_bundles_conf_t    *bc;
     ngx_http_gov_main_conf_t  *gmcf;
@@ -1236,9 +1245,9 @@ ngx_gov_submit_persist(ngx_http_request_t *r, ngx_gov_submit_t *sc)
 
     nup = json_array_size(sc->hexes);
 
-    argv = ngx_palloc(r->pool, (18 + 3 * n + nup) * sizeof(char *));
-    argvlen = ngx_palloc(r->pool, (18 + 3 * n + nup) * sizeof(size_t));
-    date = ngx_pnalloc(r->pool, GOV_ISO_DATE_LEN + 64 + 6 * NGX_INT64_LEN
+    argv = ngx_palloc(r->pool, (19 + 3 * n + nup) * sizeof(char *));
+    argvlen = ngx_palloc(r->pool, (19 + 3 * n + nup) * sizeof(size_t));
+    date = ngx_pnalloc(r->pool, GOV_ISO_DATE_LEN + 64 + 8 * NGX_INT64_LEN
                                 + NGX_GOV_TALLY_CLOCK_LEN);
 
     if (argv == NULL || argvlen == NULL || date == NULL) {
@@ -1261,7 +1270,17 @@ ngx_gov_submit_persist(ngx_http_request_t *r, ngx_gov_submit_t *sc)
                                     sizeof(ngx_gov_submit_lua) - 1,
                                     &argvlen[1]);
     ARG(2, "0", 1);
-    ARG(3, gmcf->redis_prefix.data, gmcf->redis_prefix.len);
+
+    /* a citizen's applications, uploads and list are one shard */
+    shard = ngx_gov_redis_name_shard(&sc->subject);
+
+    if (ngx_gov_redis_tag(r->pool, &gmcf->redis_prefix, shard, &tag)
+        != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    ARG(3, tag.data, tag.len);
     ARG(4, b->code.data, b->code.len);
     (void) gov_iso_date((char *) date, sc->day);
 
@@ -1357,19 +1376,108 @@ ngx_gov_submit_persist(ngx_http_request_t *r, ngx_gov_submit_t *sc)
         return NGX_ERROR;
     }
 
-    ARG(16 + 3 * n + nup, stats.data, stats.len);
-
     p = high + 2 * NGX_INT64_LEN;
-    ARG(17 + 3 * n + nup, p, ngx_gov_tally_clock(&bc->calendar, sc->submitted,
+    ARG(16 + 3 * n + nup, p, ngx_sprintf(p, "%ui %ui",
+                                         ngx_gov_redis_shards(), shard) - p);
+
+    ARG(17 + 3 * n + nup, stats.data, stats.len);
+
+    p = high + 4 * NGX_INT64_LEN;
+    ARG(18 + 3 * n + nup, p, ngx_gov_tally_clock(&bc->calendar, sc->submitted,
                                                  p));
 
-    cmd.argc = (int) (18 + 3 * n + nup);
+    cmd.argc = (int) (19 + 3 * n + nup);
     cmd.argv = argv;
     cmd.argvlen = argvlen;
+
+    if (ngx_gov_submit_keys(r, sc, &tag, (u_char *) argv[5],
+                            (u_char *) argv[cmd.argc - 1], &cmd)
+        != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
 
     /* the 201 is an acknowledgement: with wait=N, replicas hold it first */
     return ngx_http_gov_redis_send_acked(r, ngx_gov_submit_persisted, sc, 1,
                                          &cmd);
+}
+
+
+/*
+ * The keys the submission script touches that can be named before it
+ * runs (the new application's are made by it): all in the subject's
+ * shard, the sequence first.
+ */
+
+static ngx_int_t
+ngx_gov_submit_keys(ngx_http_request_t *r, ngx_gov_submit_t *sc,
+    ngx_str_t *tag, u_char *date, u_char *clock, ngx_gov_redis_args_t *cmd)
+{
+    json_t                    *v;
+    ngx_str_t                 *keys;
+    ngx_uint_t                 i, k, nup;
+    ngx_http_gov_main_conf_t  *gmcf;
+
+    gmcf = ngx_http_get_module_main_conf(r, ngx_http_gov_module);
+    nup = json_array_size(sc->hexes);
+
+    keys = ngx_palloc(r->pool, (9 + nup) * sizeof(ngx_str_t));
+    if (keys == NULL) {
+        return NGX_ERROR;
+    }
+
+    k = 0;
+
+    if (ngx_gov_redis_keyf(r->pool, &keys[k++], "%Vseq:%V%*s", tag,
+                           &sc->bundle->code, (size_t) 8, date)
+        != NGX_OK
+        || ngx_gov_redis_keyf(r->pool, &keys[k++], "%Vuser:%V", tag,
+                              &sc->subject)
+           != NGX_OK
+        || ngx_gov_redis_keyf(r->pool, &keys[k++], "%Vretry", tag) != NGX_OK
+        || ngx_gov_redis_keyf(r->pool, &keys[k++], "%Vpromises", tag)
+           != NGX_OK
+        || ngx_gov_redis_keyf(r->pool, &keys[k++], "%Vstats:%*s", tag,
+                              (size_t) 7, clock)
+           != NGX_OK
+        || ngx_gov_redis_keyf(r->pool, &keys[k++], "%Vstats:%*s", tag,
+                              (size_t) 4, clock)
+           != NGX_OK
+        || ngx_gov_redis_keyf(r->pool, &keys[k++], "%Vupidle", tag)
+           != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    if (gmcf->events.stream.len
+        && ngx_gov_redis_keyf(r->pool, &keys[k++], "%V%V", tag,
+                              &gmcf->events.stream)
+           != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    if (sc->idem.data
+        && ngx_gov_redis_keyf(r->pool, &keys[k++], "%Videm:%V", tag,
+                              &sc->idem)
+           != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    for (i = 0; i < nup; i++) {
+        v = json_array_get(sc->hexes, i);
+
+        if (ngx_gov_redis_keyf(r->pool, &keys[k++], "%Vup:%s", tag,
+                               json_string_value(v))
+            != NGX_OK)
+        {
+            return NGX_ERROR;
+        }
+    }
+
+    return ngx_gov_redis_eval_keys(r->pool, &cmd->argc, &cmd->argv,
+                                   (size_t **) &cmd->argvlen, k, keys);
 }
 
 
@@ -1655,7 +1763,7 @@ ngx_gov_submit_answer(ngx_gov_submit_t *sc)
     u_char                    *p, loc[64], day[16];
     json_t                    *doc, *steps, *o;
     ngx_int_t                  rc;
-    ngx_str_t                  location, body;
+    ngx_str_t                  location, body, key;
     ngx_uint_t                 i, attention;
     ngx_connection_t          *c;
     ngx_http_request_t        *r;
@@ -1738,12 +1846,13 @@ ngx_gov_submit_answer(ngx_gov_submit_t *sc)
 
         argv[0] = "HSET";
         argvlen[0] = 4;
-        argv[1] = (char *) ngx_pnalloc(r->pool, gmcf->redis_prefix.len + 4
-                                                + sc->app_id.len);
-        if (argv[1]) {
-            argvlen[1] = ngx_sprintf((u_char *) argv[1], "%Vapp:%V",
-                                     &gmcf->redis_prefix, &sc->app_id)
-                         - (u_char *) argv[1];
+
+        if (ngx_gov_redis_id_key(r->pool, &gmcf->redis_prefix, "app:",
+                                 &sc->app_id, &key)
+            == NGX_OK)
+        {
+            argv[1] = (char *) key.data;
+            argvlen[1] = key.len;
             argv[2] = "answer";
             argvlen[2] = 6;
             argv[3] = (char *) body.data;

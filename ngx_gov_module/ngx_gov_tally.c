@@ -152,10 +152,19 @@ ngx_gov_tally_add_zone(ngx_conf_t *cf)
 }
 
 
+/*
+ * GOV_P, the prefix of the keys the script's shard holds: the hash tag
+ * its first key begins with in a cluster ("{gov:7}"), else the prefix.
+ */
+
+#define NGX_GOV_TALLY_P1  "local GOV_P = string.match(KEYS[1] or '', '^({[^}]*})') or '"
+#define NGX_GOV_TALLY_P2  "'\n"
+
+
 size_t
 ngx_gov_tally_lua_size(ngx_str_t *prefix)
 {
-    return sizeof("local GOV_P = ''\n") - 1 + prefix->len
+    return sizeof(NGX_GOV_TALLY_P1 NGX_GOV_TALLY_P2) - 1 + prefix->len
            + sizeof(ngx_gov_tally_lua_body) - 1;
 }
 
@@ -165,9 +174,9 @@ ngx_gov_tally_lua(u_char *p, ngx_str_t *prefix)
 {
     /* the prefix is checked at configuration: no quote, no backslash */
 
-    p = ngx_cpymem(p, "local GOV_P = '", sizeof("local GOV_P = '") - 1);
+    p = ngx_cpymem(p, NGX_GOV_TALLY_P1, sizeof(NGX_GOV_TALLY_P1) - 1);
     p = ngx_cpymem(p, prefix->data, prefix->len);
-    p = ngx_cpymem(p, "'\n", 2);
+    p = ngx_cpymem(p, NGX_GOV_TALLY_P2, sizeof(NGX_GOV_TALLY_P2) - 1);
 
     return ngx_cpymem(p, ngx_gov_tally_lua_body,
                       sizeof(ngx_gov_tally_lua_body) - 1);

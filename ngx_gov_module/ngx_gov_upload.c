@@ -77,8 +77,17 @@ static ngx_int_t ngx_gov_upload_form_add(ngx_gov_upload_stream_t *st,
     const u_char *p, size_t len, ngx_uint_t escape);
 static void ngx_gov_upload_cleanup(void *data);
 static void ngx_gov_upload_body_done(ngx_http_request_t *r);
+static void ngx_gov_upload_path_buf(u_char *path, ngx_str_t *store,
+    const u_char *hex, ngx_uint_t shard);
 static u_char *ngx_gov_upload_path(ngx_gov_upload_conf_t *ucf,
-    ngx_pool_t *pool, const u_char *hex);
+    ngx_pool_t *pool, const u_char *hex, ngx_uint_t shard);
+static ngx_uint_t ngx_gov_upload_shard(ngx_http_request_t *r);
+static ngx_int_t ngx_gov_upload_link_shard(ngx_http_request_t *r,
+    ngx_uint_t shard, void *data, ngx_gov_redis_args_t *cmd);
+static void ngx_gov_upload_link_done(redisReply *reply, void *data);
+static ngx_int_t ngx_gov_upload_keys(ngx_pool_t *pool, ngx_str_t *tag,
+    const char *first, ngx_gov_upload_file_t *f, ngx_uint_t nf,
+    json_t *hexes, ngx_gov_redis_args_t *cmd);
 
 static void ngx_gov_upload_owned(ngx_http_request_t *r,
     ngx_gov_upload_stream_t *st);
@@ -89,7 +98,7 @@ static ngx_int_t ngx_gov_upload_get(ngx_http_request_t *r, ngx_str_t *hex);
 static void ngx_gov_upload_get_identity(ngx_http_request_t *r);
 static void ngx_gov_upload_get_done(redisReply *reply, void *data);
 static ngx_int_t ngx_gov_upload_serve(ngx_http_request_t *r, u_char *hex,
-    ngx_int_t type, ngx_uint_t link);
+    ngx_int_t type, ngx_uint_t link, ngx_uint_t shard);
 static ngx_uint_t ngx_gov_upload_is_hex(ngx_str_t *s);
 
 static void ngx_gov_upload_sweep(ngx_event_t *ev);
@@ -117,6 +126,7 @@ typedef struct {
     ngx_gov_upload_known_pt   known;
     void                     *data;
     u_char                    hex[NGX_GOV_UPLOAD_HEX];
+    ngx_uint_t                shard;        /* where the file was found */
 } ngx_gov_upload_wait_t;
 
 
@@ -1206,7 +1216,8 @@ ngx_gov_upload_file_end(ngx_gov_upload_stream_t *st,
 
     ngx_hex_dump(f->hex, md, 32);
 
-    path = ngx_gov_upload_path(st->conf, st->request->pool, f->hex);
+    path = ngx_gov_upload_path(st->conf, st->request->pool, f->hex,
+                               ngx_gov_upload_shard(st->request));
     if (path == NULL) {
         ngx_gov_upload_refuse(f, NGX_HTTP_INTERNAL_SERVER_ERROR,
                               "internal_error");
@@ -1228,14 +1239,15 @@ ngx_gov_upload_file_end(ngx_gov_upload_stream_t *st,
         }
 
         if (err == NGX_ENOENT && tries == 0) {
-            /* STORE/xx/yy, made once */
-            p = path + st->conf->path.len + 1;
-            p[2] = '\0';
-            (void) ngx_create_dir(path, 0700);
-            p[2] = '/';
-            p[5] = '\0';
-            (void) ngx_create_dir(path, 0700);
-            p[5] = '/';
+            /* STORE/[sN/]xx/yy, made once */
+            for (p = path + st->conf->path.len + 1; *p; p++) {
+                if (*p == '/') {
+                    *p = '\0';
+                    (void) ngx_create_dir(path, 0700);
+                    *p = '/';
+                }
+            }
+
             continue;
         }
 
@@ -1490,21 +1502,124 @@ ngx_gov_upload_body_done(ngx_http_request_t *r)
 }
 
 
+/*
+ * STORE/xx/yy/HEX; in a cluster STORE/sN/xx/yy/HEX: each shard keeps its
+ * own files, so that a shard's sweep never takes a file another shard's
+ * applications name (the same bytes may be in two shards, for two people).
+ */
+
 static u_char *
 ngx_gov_upload_path(ngx_gov_upload_conf_t *ucf, ngx_pool_t *pool,
-    const u_char *hex)
+    const u_char *hex, ngx_uint_t shard)
 {
     u_char  *path;
 
-    path = ngx_pnalloc(pool, ucf->path.len + 8 + NGX_GOV_UPLOAD_HEX + 1);
+    path = ngx_pnalloc(pool, ucf->path.len + 10 + NGX_INT_T_LEN
+                             + NGX_GOV_UPLOAD_HEX + 1);
     if (path == NULL) {
         return NULL;
     }
 
-    ngx_sprintf(path, "%V/%*s/%*s/%*s%Z", &ucf->path, (size_t) 2, hex,
-                (size_t) 2, hex + 2, (size_t) NGX_GOV_UPLOAD_HEX, hex);
+    ngx_gov_upload_path_buf(path, &ucf->path, hex, shard);
 
     return path;
+}
+
+
+static void
+ngx_gov_upload_path_buf(u_char *path, ngx_str_t *store, const u_char *hex,
+    ngx_uint_t shard)
+{
+    if (ngx_gov_redis_shards() > 1) {
+        ngx_sprintf(path, "%V/s%ui/%*s/%*s/%*s%Z", store, shard, (size_t) 2,
+                    hex, (size_t) 2, hex + 2, (size_t) NGX_GOV_UPLOAD_HEX,
+                    hex);
+        return;
+    }
+
+    ngx_sprintf(path, "%V/%*s/%*s/%*s%Z", store, (size_t) 2, hex,
+                (size_t) 2, hex + 2, (size_t) NGX_GOV_UPLOAD_HEX, hex);
+}
+
+
+/*
+ * The keys an upload script touches, declared: "first" (a key of the
+ * shard, or none), then each file's record and its sweeping mark, the
+ * files from "f" (those not refused) or the hexes of "hexes".
+ */
+
+static ngx_int_t
+ngx_gov_upload_keys(ngx_pool_t *pool, ngx_str_t *tag, const char *first,
+    ngx_gov_upload_file_t *f, ngx_uint_t nf, json_t *hexes,
+    ngx_gov_redis_args_t *cmd)
+{
+    size_t       n, hl;
+    json_t      *v;
+    ngx_str_t   *keys;
+    ngx_uint_t   i, k;
+    const char  *h;
+
+    n = hexes ? json_array_size(hexes) : nf;
+
+    keys = ngx_palloc(pool, (1 + 2 * n) * sizeof(ngx_str_t));
+    if (keys == NULL) {
+        return NGX_ERROR;
+    }
+
+    k = 0;
+
+    if (first
+        && ngx_gov_redis_keyf(pool, &keys[k++], "%V%s", tag, first) != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    for (i = 0; i < n; i++) {
+        if (hexes) {
+            v = json_array_get(hexes, i);
+            h = json_string_value(v);
+            hl = json_string_length(v);
+
+        } else if (f[i].status == 0) {
+            h = (const char *) f[i].hex;
+            hl = NGX_GOV_UPLOAD_HEX;
+
+        } else {
+            continue;
+        }
+
+        if (ngx_gov_redis_keyf(pool, &keys[k++], "%Vup:%*s", tag, hl, h)
+            != NGX_OK
+            || ngx_gov_redis_keyf(pool, &keys[k++], "%Vupdel:%*s", tag, hl, h)
+               != NGX_OK)
+        {
+            return NGX_ERROR;
+        }
+    }
+
+    if (k == 0) {
+        return NGX_OK;
+    }
+
+    return ngx_gov_redis_eval_keys(pool, &cmd->argc, &cmd->argv,
+                                   (size_t **) &cmd->argvlen, k, keys);
+}
+
+
+/* the shard of the person the request is for (uploads are theirs) */
+
+static ngx_uint_t
+ngx_gov_upload_shard(ngx_http_request_t *r)
+{
+    ngx_str_t  subject, actor;
+
+    if (ngx_gov_redis_shards() == 1
+        || ngx_http_gov_whoami(r, &subject, &actor) != GOV_AUTH_OK)
+    {
+        return 0;
+    }
+
+    return ngx_gov_redis_name_shard(&subject);
 }
 
 
@@ -1517,6 +1632,7 @@ ngx_gov_upload_own(ngx_http_request_t *r, ngx_gov_upload_stream_t *st,
 {
     u_char                    *buf, *p;
     size_t                    *argvlen;
+    ngx_str_t                  tag;
     ngx_int_t                  rc;
     ngx_uint_t                 i, n, k;
     const char               **argv;
@@ -1560,8 +1676,17 @@ ngx_gov_upload_own(ngx_http_request_t *r, ngx_gov_upload_stream_t *st,
     argvlen[1] = sizeof(ngx_gov_upload_own_lua) - 1;
     argv[2] = "0";
     argvlen[2] = 1;
-    argv[3] = (char *) gmcf->redis_prefix.data;
-    argvlen[3] = gmcf->redis_prefix.len;
+
+    /* a person's uploads are in their shard */
+
+    if (ngx_gov_redis_name_tag(r->pool, &gmcf->redis_prefix, subject, &tag)
+        != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    argv[3] = (char *) tag.data;
+    argvlen[3] = tag.len;
     argv[4] = (char *) subject->data;
     argvlen[4] = subject->len;
     argv[5] = (char *) p;
@@ -1593,6 +1718,13 @@ ngx_gov_upload_own(ngx_http_request_t *r, ngx_gov_upload_stream_t *st,
     cmd.argc = (int) k;
     cmd.argv = argv;
     cmd.argvlen = argvlen;
+
+    if (ngx_gov_upload_keys(r->pool, &tag, "upidle", f, st->files.nelts,
+                            NULL, &cmd)
+        != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
 
     rc = ngx_http_gov_redis_send_acked(r, ngx_gov_upload_own_done, w, 1,
                                        &cmd);
@@ -1641,7 +1773,8 @@ ngx_gov_upload_own_done(redisReply *reply, void *data)
         for (i = 0; i < st->files.nelts; i++) {
             if (f[i].status == 0 && f[i].created) {
                 path = ngx_gov_upload_path(st->conf, w->request->pool,
-                                           f[i].hex);
+                                           f[i].hex,
+                                           ngx_gov_upload_shard(w->request));
                 if (path) {
                     (void) ngx_delete_file(path);
                 }
@@ -1664,10 +1797,12 @@ ngx_gov_upload_known(ngx_http_request_t *r, ngx_str_t *subject,
 {
     size_t                    *argvlen;
     json_t                    *v;
+    ngx_str_t                  tag;
     ngx_int_t                  rc;
     ngx_uint_t                 i, n;
     const char               **argv;
     ngx_gov_upload_wait_t     *w;
+    ngx_gov_redis_args_t       cmd;
     ngx_http_gov_main_conf_t  *gmcf;
 
     gmcf = ngx_http_get_module_main_conf(r, ngx_http_gov_module);
@@ -1692,8 +1827,15 @@ ngx_gov_upload_known(ngx_http_request_t *r, ngx_str_t *subject,
     argvlen[1] = sizeof(ngx_gov_upload_known_lua) - 1;
     argv[2] = "0";
     argvlen[2] = 1;
-    argv[3] = (char *) gmcf->redis_prefix.data;
-    argvlen[3] = gmcf->redis_prefix.len;
+
+    if (ngx_gov_redis_name_tag(r->pool, &gmcf->redis_prefix, subject, &tag)
+        != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    argv[3] = (char *) tag.data;
+    argvlen[3] = tag.len;
     argv[4] = (char *) subject->data;
     argvlen[4] = subject->len;
 
@@ -1702,8 +1844,17 @@ ngx_gov_upload_known(ngx_http_request_t *r, ngx_str_t *subject,
         argvlen[5 + i] = json_string_length(v);
     }
 
-    rc = ngx_http_gov_redis_send(r, ngx_gov_upload_known_done, w,
-                                 (int) (5 + n), argv, argvlen);
+    cmd.argc = (int) (5 + n);
+    cmd.argv = argv;
+    cmd.argvlen = argvlen;
+
+    if (ngx_gov_upload_keys(r->pool, &tag, NULL, NULL, 0, hexes, &cmd)
+        != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    rc = ngx_http_gov_redis_send_n(r, ngx_gov_upload_known_done, w, 1, &cmd);
 
     if (rc == NGX_DECLINED) {
         ngx_gov_upload_known_done(NULL, w);
@@ -1951,10 +2102,8 @@ static ngx_int_t
 ngx_gov_upload_get(ngx_http_request_t *r, ngx_str_t *hex)
 {
     void                     **slot;
-    size_t                    *argvlen;
     ngx_int_t                  rc;
     ngx_str_t                  sig, expires;
-    const char               **argv;
     ngx_gov_upload_wait_t     *w;
     ngx_http_gov_main_conf_t  *gmcf;
 
@@ -1999,33 +2148,16 @@ ngx_gov_upload_get(ngx_http_request_t *r, ngx_str_t *hex)
 
     w->data = w;                            /* a link: no owner asked */
 
-    argv = ngx_palloc(r->pool, 3 * sizeof(char *));
-    argvlen = ngx_palloc(r->pool, 3 * sizeof(size_t));
-
-    if (argv == NULL || argvlen == NULL) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    argv[0] = "HMGET";
-    argvlen[0] = 5;
-    argv[1] = ngx_pnalloc(r->pool, gmcf->redis_prefix.len + 3
-                                   + NGX_GOV_UPLOAD_HEX);
-    if (argv[1] == NULL) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    argvlen[1] = ngx_sprintf((u_char *) argv[1], "%Vup:%*s",
-                             &gmcf->redis_prefix, (size_t) NGX_GOV_UPLOAD_HEX,
-                             w->hex)
-                 - (u_char *) argv[1];
-    argv[2] = "type";
-    argvlen[2] = 4;
+    /*
+     * Whose it is the link does not say: every shard is asked, the first
+     * that has the bytes serves them (the same hex, the same bytes).
+     */
 
     r->main->count++;
 
-    rc = ngx_http_gov_queued(r, ngx_http_gov_redis_send(r,
-                                        ngx_gov_upload_get_done, w, 3,
-                                        argv, argvlen));
+    rc = ngx_http_gov_queued(r, ngx_http_gov_redis_gather(r,
+                                        ngx_gov_upload_link_shard,
+                                        ngx_gov_upload_link_done, w));
     if (rc != NGX_DONE) {
         ngx_http_finalize_request(r, rc);
     }
@@ -2039,7 +2171,7 @@ ngx_gov_upload_get_identity(ngx_http_request_t *r)
 {
     size_t                     argvlen[4];
     ngx_int_t                  rc, reason;
-    ngx_str_t                  subject, actor;
+    ngx_str_t                  subject, actor, tag, key;
     const char                *argv[4];
     ngx_connection_t          *c;
     ngx_gov_upload_wait_t     *w;
@@ -2066,21 +2198,27 @@ ngx_gov_upload_get_identity(ngx_http_request_t *r)
         goto done;
     }
 
+    /* the owner's file, in the owner's shard */
+
+    w->shard = ngx_gov_redis_name_shard(&subject);
+
     argv[0] = "HMGET";
     argvlen[0] = 5;
-    argv[1] = ngx_pnalloc(r->pool, gmcf->redis_prefix.len + 3
-                                   + NGX_GOV_UPLOAD_HEX);
     argv[3] = ngx_pnalloc(r->pool, 2 + subject.len);
 
-    if (argv[1] == NULL || argv[3] == NULL) {
+    if (argv[3] == NULL
+        || ngx_gov_redis_tag(r->pool, &gmcf->redis_prefix, w->shard, &tag)
+           != NGX_OK
+        || ngx_gov_redis_keyf(r->pool, &key, "%Vup:%*s", &tag,
+                              (size_t) NGX_GOV_UPLOAD_HEX, w->hex)
+           != NGX_OK)
+    {
         rc = NGX_HTTP_INTERNAL_SERVER_ERROR;
         goto done;
     }
 
-    argvlen[1] = ngx_sprintf((u_char *) argv[1], "%Vup:%*s",
-                             &gmcf->redis_prefix, (size_t) NGX_GOV_UPLOAD_HEX,
-                             w->hex)
-                 - (u_char *) argv[1];
+    argv[1] = (char *) key.data;
+    argvlen[1] = key.len;
     argv[2] = "type";
     argvlen[2] = 4;
     argvlen[3] = ngx_sprintf((u_char *) argv[3], "o:%V", &subject)
@@ -2097,6 +2235,75 @@ done:
 
     ngx_http_finalize_request(r, rc);
     ngx_http_run_posted_requests(c);
+}
+
+
+static ngx_int_t
+ngx_gov_upload_link_shard(ngx_http_request_t *r, ngx_uint_t shard,
+    void *data, ngx_gov_redis_args_t *cmd)
+{
+    ngx_gov_upload_wait_t *w = data;
+
+    size_t                    *argvlen;
+    ngx_str_t                  tag, key;
+    const char               **argv;
+    ngx_http_gov_main_conf_t  *gmcf;
+
+    gmcf = ngx_http_get_module_main_conf(r, ngx_http_gov_module);
+
+    argv = ngx_palloc(r->pool, 3 * sizeof(char *));
+    argvlen = ngx_palloc(r->pool, 3 * sizeof(size_t));
+
+    if (argv == NULL || argvlen == NULL
+        || ngx_gov_redis_tag(r->pool, &gmcf->redis_prefix, shard, &tag)
+           != NGX_OK
+        || ngx_gov_redis_keyf(r->pool, &key, "%Vup:%*s", &tag,
+                              (size_t) NGX_GOV_UPLOAD_HEX, w->hex)
+           != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    argv[0] = "HMGET";
+    argvlen[0] = 5;
+    argv[1] = (char *) key.data;
+    argvlen[1] = key.len;
+    argv[2] = "type";
+    argvlen[2] = 4;
+
+    cmd->argc = 3;
+    cmd->argv = argv;
+    cmd->argvlen = argvlen;
+
+    return NGX_OK;
+}
+
+
+/* one type per shard: the first shard that has the file */
+
+static void
+ngx_gov_upload_link_done(redisReply *reply, void *data)
+{
+    ngx_gov_upload_wait_t *w = data;
+
+    size_t       i;
+    redisReply   one, *e[1];
+
+    if (reply && reply->type == REDIS_REPLY_ARRAY) {
+        for (i = 0; i < reply->elements; i++) {
+            if (reply->element[i]->type == REDIS_REPLY_STRING) {
+                w->shard = i;
+                e[0] = reply->element[i];
+                one = *reply;
+                one.elements = 1;
+                one.element = e;
+                ngx_gov_upload_get_done(&one, w);
+                return;
+            }
+        }
+    }
+
+    ngx_gov_upload_get_done(reply, w);
 }
 
 
@@ -2135,7 +2342,7 @@ ngx_gov_upload_get_done(redisReply *reply, void *data)
 
     type = gov_type_from_name(t->str, t->len);
 
-    rc = ngx_gov_upload_serve(r, w->hex, type, w->data != NULL);
+    rc = ngx_gov_upload_serve(r, w->hex, type, w->data != NULL, w->shard);
 
 done:
 
@@ -2151,7 +2358,7 @@ done:
 
 static ngx_int_t
 ngx_gov_upload_serve(ngx_http_request_t *r, u_char *hex, ngx_int_t type,
-    ngx_uint_t link)
+    ngx_uint_t link, ngx_uint_t shard)
 {
     u_char                    *path, *p;
     ngx_buf_t                 *b;
@@ -2165,7 +2372,7 @@ ngx_gov_upload_serve(ngx_http_request_t *r, u_char *hex, ngx_int_t type,
 
     gmcf = ngx_http_get_module_main_conf(r, ngx_http_gov_module);
 
-    path = ngx_gov_upload_path(&gmcf->upload, r->pool, hex);
+    path = ngx_gov_upload_path(&gmcf->upload, r->pool, hex, shard);
     cln = ngx_pool_cleanup_add(r->pool, sizeof(ngx_pool_cleanup_file_t));
     b = ngx_calloc_buf(r->pool);
 
@@ -2332,8 +2539,12 @@ ngx_gov_upload_sweep(ngx_event_t *ev)
     ngx_http_gov_main_conf_t *gmcf = ev->data;
 
     u_char       cutoff[NGX_INT64_LEN], turn[NGX_INT64_LEN];
-    size_t       argvlen[6];
-    const char  *argv[6];
+    u_char       tbuf[NGX_GOV_REDIS_TAG_MAX];
+    u_char       keys[2 * NGX_GOV_REDIS_TAG_MAX + 16];
+    size_t       argvlen[8];
+    ngx_str_t    tag;
+    ngx_uint_t   s;
+    const char  *argv[8];
 
     if (ngx_exiting || ngx_quit || ngx_terminate) {
         return;
@@ -2349,39 +2560,57 @@ ngx_gov_upload_sweep(ngx_event_t *ev)
     argvlen[0] = 4;
     argv[1] = ngx_gov_upload_sweep_lua;
     argvlen[1] = sizeof(ngx_gov_upload_sweep_lua) - 1;
-    argv[2] = "0";
+    argv[2] = "2";
     argvlen[2] = 1;
-    argv[3] = (char *) gmcf->redis_prefix.data;
-    argvlen[3] = gmcf->redis_prefix.len;
-    argv[4] = (char *) cutoff;
-    argvlen[4] = ngx_sprintf(cutoff, "%T",
+    argv[6] = (char *) cutoff;
+    argvlen[6] = ngx_sprintf(cutoff, "%T",
                              (ngx_time() - gmcf->upload.keep_unused) * 1000)
                  - cutoff;
-    argv[5] = (char *) turn;
-    argvlen[5] = ngx_sprintf(turn, "%M", ngx_max(ngx_gov_sweep_every, 2000)
+    argv[7] = (char *) turn;
+    argvlen[7] = ngx_sprintf(turn, "%M", ngx_max(ngx_gov_sweep_every, 2000)
                                          - 1000)
                  - turn;
 
-    (void) ngx_gov_redis_send(ev->log, ngx_gov_upload_swept, gmcf, NULL, 6,
-                              argv, argvlen);
+    /* each shard's files, by one worker of all nodes per period */
+
+    for (s = 0; s < ngx_gov_redis_shards(); s++) {
+        ngx_gov_redis_tag_buf(tbuf, &gmcf->redis_prefix, s, &tag);
+
+        argv[3] = (char *) keys;
+        argvlen[3] = ngx_sprintf(keys, "%Vupsweep", &tag) - keys;
+        argv[4] = (char *) keys + argvlen[3];
+        argvlen[4] = ngx_sprintf(keys + argvlen[3], "%Vupidle", &tag)
+                     - (keys + argvlen[3]);
+        argv[5] = (char *) tag.data;
+        argvlen[5] = tag.len;
+
+        (void) ngx_gov_redis_send(ev->log, ngx_gov_upload_swept,
+                                  (void *) (uintptr_t) s, NULL, 8, argv,
+                                  argvlen);
+    }
 }
 
 
 static void
 ngx_gov_upload_swept(redisReply *reply, void *data)
 {
-    ngx_http_gov_main_conf_t *gmcf = data;
+    ngx_uint_t  shard = (ngx_uint_t) (uintptr_t) data;
 
-    u_char       path[NGX_MAX_PATH], key[NGX_MAX_PATH];
-    size_t       i, argvlen[2];
-    ngx_err_t    err;
-    ngx_str_t    hex;
-    redisReply  *e;
-    const char  *argv[2];
+    u_char                     path[NGX_MAX_PATH], key[NGX_MAX_PATH];
+    u_char                     tbuf[NGX_GOV_REDIS_TAG_MAX];
+    size_t                     i, argvlen[2];
+    ngx_err_t                  err;
+    ngx_str_t                  hex, tag;
+    redisReply                *e;
+    const char                *argv[2];
+    ngx_http_gov_main_conf_t  *gmcf;
 
     if (reply == NULL || reply->type != REDIS_REPLY_ARRAY) {
         return;
     }
+
+    gmcf = ngx_http_cycle_get_module_main_conf(ngx_cycle, ngx_http_gov_module);
+    ngx_gov_redis_tag_buf(tbuf, &gmcf->redis_prefix, shard, &tag);
 
     for (i = 0; i < reply->elements; i++) {
         e = reply->element[i];
@@ -2396,8 +2625,7 @@ ngx_gov_upload_swept(redisReply *reply, void *data)
             continue;
         }
 
-        ngx_sprintf(path, "%V/%*s/%*s/%V%Z", &gmcf->upload.path, (size_t) 2,
-                    hex.data, (size_t) 2, hex.data + 2, &hex);
+        ngx_gov_upload_path_buf(path, &gmcf->upload.path, hex.data, shard);
 
         if (ngx_delete_file(path) == NGX_FILE_ERROR) {
             err = ngx_errno;
@@ -2414,8 +2642,7 @@ ngx_gov_upload_swept(redisReply *reply, void *data)
         argv[0] = "DEL";
         argvlen[0] = 3;
         argv[1] = (char *) key;
-        argvlen[1] = ngx_sprintf(key, "%Vupdel:%V", &gmcf->redis_prefix, &hex)
-                     - key;
+        argvlen[1] = ngx_sprintf(key, "%Vupdel:%V", &tag, &hex) - key;
 
         (void) ngx_gov_redis_send(ngx_cycle->log, NULL, NULL, NULL, 2, argv,
                                   argvlen);

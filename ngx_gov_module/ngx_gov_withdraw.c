@@ -170,6 +170,7 @@ ngx_gov_withdraw_store(ngx_http_request_t *r, ngx_str_t *id, json_t *body,
 {
     u_char                    *now, *day, *clock;
     json_t                    *v;
+    ngx_str_t                  tag;
     ngx_gov_withdraw_t        *wd;
     ngx_gov_redis_args_t       cmd;
     ngx_http_gov_main_conf_t  *gmcf;
@@ -196,9 +197,14 @@ ngx_gov_withdraw_store(ngx_http_request_t *r, ngx_str_t *id, json_t *body,
 
     v = json_object_get(body, "reason");
 
-    ngx_gov_events_cmd(argv, argvlen, ngx_gov_withdraw_lua,
-                       sizeof(ngx_gov_withdraw_lua) - 1, &gmcf->redis_prefix,
-                       id);
+    if (ngx_gov_events_cmd(r->pool, argv, argvlen, ngx_gov_withdraw_lua,
+                           sizeof(ngx_gov_withdraw_lua) - 1,
+                           &gmcf->redis_prefix, id, &tag)
+        != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
     argv[5] = (char *) now;
     argvlen[5] = ngx_sprintf(now, "%T", ngx_time()) - now;
     argv[6] = (char *) day;
@@ -216,6 +222,14 @@ ngx_gov_withdraw_store(ngx_http_request_t *r, ngx_str_t *id, json_t *body,
     cmd.argc = 10;
     cmd.argv = argv;
     cmd.argvlen = argvlen;
+
+    if (ngx_gov_events_eval_keys(r->pool, &tag, id,
+                                 "app:% steps:% doc:% retry due stats events",
+                                 NULL, NULL, 0, &cmd)
+        != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
 
     return ngx_http_gov_redis_send_acked(r, ngx_gov_withdraw_done, wd, 1,
                                          &cmd);

@@ -540,6 +540,25 @@ ngx_http_gov_init_main_conf(ngx_conf_t *cf, void *conf)
         return NGX_CONF_ERROR;
     }
 
+    /* in a cluster the prefix goes inside a hash tag: {PREFIXn} */
+
+    if ((ngx_strlchr(gmcf->redis_prefix.data,
+                     gmcf->redis_prefix.data + gmcf->redis_prefix.len, '{')
+         || ngx_strlchr(gmcf->redis_prefix.data,
+                        gmcf->redis_prefix.data + gmcf->redis_prefix.len,
+                        '}')
+         || gmcf->redis_prefix.len > NGX_GOV_REDIS_PREFIX_MAX)
+        && gmcf->redis && gmcf->redis->cluster)
+    {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "invalid \"gov_redis_prefix\" \"%V\" for "
+                           "\"gov_redis cluster=\": no \"{\" or \"}\" "
+                           "(the prefix goes inside a hash tag), at most "
+                           "%d characters", &gmcf->redis_prefix,
+                           NGX_GOV_REDIS_PREFIX_MAX);
+        return NGX_CONF_ERROR;
+    }
+
     ngx_conf_init_uint_value(gmcf->jwt_cache, 100000);
 
     ngx_gov_stats_init_main_conf(gmcf);

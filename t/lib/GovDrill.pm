@@ -36,6 +36,9 @@ sub run {
     my $back = $o{restart_after} || 6;
     my $log = $o{log} || sub { };
 
+    my $cluster = $o{cluster};
+    my $shards = $o{shards} || 16;
+
     my $t = GovTest->new;
     my $u = GovTest->new;
     my %r = (nodes => [ $t, $u ]);
@@ -43,17 +46,32 @@ sub run {
     # a replica that must sync in full starts at once (the default waits
     # 5 s for others to share the transfer): README, "Failover drill"
     my @fast = (args => [ '--repl-diskless-sync-delay', '0' ]);
-    $t->start_redis(@fast);
-    $t->start_redis(name => "r$_", replica_of => 'redis', @fast) for 2, 3;
-    my @sentinels = map { $t->start_sentinel(name => "s$_",
-                                             monitor => 'redis') } 1 .. 3;
-    $t->wait_for(sub { $t->redis_replicas('redis') == 2 }, 15)
-        or die "the replicas did not sync\n";
-    $t->wait_for(sub {
-        my $s = eval { $t->redis_cmd({ name => 's1' }, 'SENTINEL',
-                                     'sentinels', 'mymaster') };
-        ref $s eq 'ARRAY' && @$s == 2 }, 20)
-        or die "the sentinels did not find each other\n";
+    my ($redis, @sentinels);
+
+    if ($cluster) {
+        # three masters with a replica each (Redis Cluster, section 14)
+        my $masters = $t->start_cluster(masters => 3, replicas => 1, @fast);
+        $redis = "cluster=$masters shards=$shards";
+        $t->wait_for(sub {
+            3 == grep { $t->redis_replicas($_) == 1 } $t->cluster_masters
+        }, 20) or die "the cluster's replicas did not sync\n";
+
+    } else {
+        $t->start_redis(@fast);
+        $t->start_redis(name => "r$_", replica_of => 'redis', @fast)
+            for 2, 3;
+        @sentinels = map { $t->start_sentinel(name => "s$_",
+                                              monitor => 'redis') } 1 .. 3;
+        $t->wait_for(sub { $t->redis_replicas('redis') == 2 }, 15)
+            or die "the replicas did not sync\n";
+        $t->wait_for(sub {
+            my $s = eval { $t->redis_cmd({ name => 's1' }, 'SENTINEL',
+                                         'sentinels', 'mymaster') };
+            ref $s eq 'ARRAY' && @$s == 2 }, 20)
+            or die "the sentinels did not find each other\n";
+        $redis = 'sentinel=' . join(',', map { "127.0.0.1:$_" } @sentinels)
+                 . ' master=mymaster';
+    }
 
     $t->gen_keys;
     $t->write_jwks('keys.jwks', [ 'hs', 'HS256', 'h1' ]);
@@ -70,9 +88,8 @@ sub run {
     $u->{backends} = $t->{backends};
 
     my $pa = $t->prefix;
-    my $list = join ',', map { "127.0.0.1:$_" } @sentinels;
     my $http = <<"EOF";
-    gov_redis sentinel=$list master=mymaster wait=1 timeout=2s;
+    gov_redis $redis wait=1 timeout=2s;
     gov_jwt_key_file $pa/keys/keys.jwks;
     gov_material photo "照片";
     gov_field name "姓名";
@@ -126,19 +143,33 @@ EOF
         push @pids, $pid;
     }
 
-    # --- the master killed at the given moments ------------------------------
+    # --- the master killed (or slots moved) at the given moments -----------
 
-    my %byport = map { $t->redis_port($_) => $_ } qw(redis r2 r3);
-    my (@killed, @restart);
+    my %byport = map { $t->redis_port($_) => $_ }
+                 $cluster ? @{ $t->{cluster} } : qw(redis r2 r3);
+    my (@killed, @restart, @moves);
     for my $at (@kills) {
         while (time < $t0 + $at) {
             restart_due($t, \@restart);
             sleep 0.05;
         }
-        my $m = eval { $t->redis_cmd({ name => 's3' }, 'SENTINEL',
-                                     'get-master-addr-by-name', 'mymaster') };
-        my $name = ref $m eq 'ARRAY' ? $byport{ $m->[1] } : undef;
-        die "the sentinels name no master of this drill\n" unless $name;
+        if ($cluster && ($o{reshard} || 0)) {
+            # live resharding: every shard of one master moves to another
+            push @moves, reshard($t, $shards, $log, $t0);
+            push @killed, { at => time - $t0, name => 'reshard' };
+            next;
+        }
+        my $name;
+        if ($cluster) {
+            # the master holding shard 0 (its replica takes over)
+            $name = $t->cluster_owner('{gov:0}retry');
+        } else {
+            my $m = eval { $t->redis_cmd({ name => 's3' }, 'SENTINEL',
+                                         'get-master-addr-by-name',
+                                         'mymaster') };
+            $name = ref $m eq 'ARRAY' ? $byport{ $m->[1] } : undef;
+        }
+        die "no master of this drill to kill\n" unless $name;
         $t->stop_redis($name);
         my $k = time - $t0;
         push @killed, { at => $k, name => $name };
@@ -151,7 +182,9 @@ EOF
         sleep 0.05;
     }
     waitpid $_, 0 for @pids;
+    waitpid $_, 0 for @moves;
     restart_due($t, \@restart, 1);
+    $r{reshard_log} = $t->read_file('reshard.log') if @moves;
 
     # --- what the citizens and departments saw ---------------------------------
 
@@ -192,12 +225,24 @@ EOF
                                      'get-master-addr-by-name', 'mymaster') };
         return ref $m eq 'ARRAY' ? $byport{ $m->[1] } : 'redis';
     };
-    $t->wait_for(sub {
-        my $q = eval { $t->redis_cmd({ name => $master->() }, 'ZCARD',
-                                     'gov:retry') };
-        defined $q && !ref $q && $q =~ /^\d+$/ && $q == 0 }, 90);
-    $r{queued_left} = eval { $t->redis_cmd({ name => $master->() }, 'ZCARD',
-                                           'gov:retry') };
+    # a command about KEY, to the master holding it (one Redis: "gov:KEY")
+    my $ask = sub {
+        my ($key, @cmd) = @_;
+        return eval { $t->cluster_cmd($key, @cmd) } if $cluster;
+        return eval { $t->redis_cmd({ name => $master->() }, @cmd) };
+    };
+    my $queued = sub {
+        my $n = 0;
+        for my $k ($cluster ? map { "{gov:$_}retry" } 0 .. $shards - 1
+                            : ('gov:retry')) {
+            my $q = $ask->($k, 'ZCARD', $k);
+            return undef unless defined $q && !ref $q && $q =~ /^\d+$/;
+            $n += $q;
+        }
+        return $n;
+    };
+    $t->wait_for(sub { my $q = $queued->(); defined $q && $q == 0 }, 90);
+    $r{queued_left} = $queued->();
 
     my %tok = map { ($_ => $tokens[$_]) } 0 .. $#tokens;
     my (@missing, @wrong);
@@ -217,8 +262,11 @@ EOF
         my $d = $doc{ $cb->{id} } or next;
         my ($s) = grep { $_->{item} eq $cb->{item} } @{ $d->{steps} };
         next if ($order{ $s->{state} } // -1) >= $order{ $cb->{state} };
-        my $raw = eval { $t->redis_cmd({ name => $master->() }, 'HGET',
-                                       "gov:steps:$cb->{id}", $cb->{item}) };
+        my $sk = $cluster
+                 ? '{gov:' . (substr($cb->{id}, -6) % $shards)
+                   . "}steps:$cb->{id}"
+                 : "gov:steps:$cb->{id}";
+        my $raw = $ask->($sk, 'HGET', $sk, $cb->{item});
         push @wrong, "$cb->{id}/$cb->{item}: $s->{state}, acknowledged "
                      . "$cb->{state} (in Redis: " . ($raw // 'nothing') . ')';
     }
@@ -256,13 +304,50 @@ EOF
     return \%r;
 }
 
+# Moves every slot holding a shard of one master (the master of shard 0)
+# to another, with redis-cli --cluster reshard, in the background: the
+# pid.  Slots go from the start of the source's range, so the count is up
+# to the last slot a shard of it holds.
+sub reshard {
+    my ($t, $shards, $log, $t0) = @_;
+    my $from = $t->cluster_owner('{gov:0}retry');
+    my ($to) = grep { $_ ne $from } $t->cluster_masters;
+    my $ids = $t->redis_cmd({ name => $from }, 'CLUSTER', 'MYID');
+    my $idt = $t->redis_cmd({ name => $to }, 'CLUSTER', 'MYID');
+    my $slots = $t->redis_cmd({ name => $from }, 'CLUSTER', 'SLOTS');
+    my ($range) = grep { $_->[2][1] == $t->redis_port($from) } @$slots;
+    my $last = 0;
+    for my $s (0 .. $shards - 1) {
+        my $slot = $t->redis_cmd({ name => $from }, 'CLUSTER', 'KEYSLOT',
+                                 "{gov:$s}");
+        $last = $slot if $slot >= $range->[0] && $slot <= $range->[1]
+                         && $slot > $last;
+    }
+    my $count = $last - $range->[0] + 1;
+    $log->(sprintf "%5.1fs: %d slots (%d-%d) of %s moving to %s",
+           time - $t0, $count, $range->[0], $last, $from, $to);
+    my $port = $t->redis_port($from);
+    my $out = $t->prefix . '/reshard.log';
+    my $pid = fork // die "fork: $!\n";
+    if ($pid == 0) {
+        exec("redis-cli --cluster reshard 127.0.0.1:$port --cluster-from $ids"
+             . " --cluster-to $idt --cluster-slots $count --cluster-yes"
+             . " --cluster-pipeline 10 > $out 2>&1")
+            or POSIX::_exit(127);
+    }
+    return $pid;
+}
+
 # the old master back after a while (a replica, once the sentinels say so)
 sub restart_due {
     my ($t, $list, $all) = @_;
     while (@$list && ($all || $list->[0][0] <= time)) {
         my $e = shift @$list;
-        $t->start_redis(name => $e->[1],
-                        args => [ '--repl-diskless-sync-delay', '0' ]);
+        my $was = $t->{redis}{ $e->[1] }{opts} || {};
+        # as it was started (a cluster node stays one)
+        $t->start_redis(%$was, name => $e->[1],
+                        args => $was->{args}
+                                || [ '--repl-diskless-sync-delay', '0' ]);
     }
 }
 

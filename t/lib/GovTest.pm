@@ -138,7 +138,8 @@ sub start_redis {
     }
 
     $self->{redis}{$name} = { port => $port, pid => $pid,
-                              password => $opts{password} };
+                              password => $opts{password},
+                              opts => \%opts };
 
     for (1 .. 100) {
         my $r = eval { $self->redis_cmd({ name => $name }, 'PING') };
