@@ -6,6 +6,7 @@
 #                   then the suite again with nchan loaded first and last
 #   make test-neighbours  only those two runs
 #   make test-asan  the same suite, module built with ASan and UBSan
+#   make test-cluster  the Redis Cluster tests alone (t/18*), plain and ASan
 #   make test-valgrind  the same suite with nginx under valgrind
 #   make unit       C unit tests of the core only
 #   make layers     the sources' includes against ngx_gov_module/LAYERS
@@ -74,7 +75,7 @@ PROVE_FLAGS ?= -v
 TEST_DEPS   = nginx-extras prometheus libfaketime
 NCHAN_SO    = /usr/lib/nginx/modules/ngx_nchan_module.so
 
-.PHONY: drill image-test layers jansson test-deps test-neighbours soak all deps bench-deps browser-deps build build-asan token unit test test-asan \
+.PHONY: test-cluster drill image-test layers jansson test-deps test-neighbours soak all deps bench-deps browser-deps build build-asan token unit test test-asan \
         test-valgrind fuzz bench run check-conf clean deb deb-test openapi-deps openapi-lint
 
 # what the benchmarks need besides DEPS: wrk, and the nginx+Lua peer
@@ -292,6 +293,15 @@ test-asan: deps test-deps browser-deps openapi-deps build-asan token unit
 	TEST_NGINX_PRELOAD="$$($(CC) -print-file-name=libasan.so) \
 	                    $$($(CC) -print-file-name=libubsan.so)" \
 	    $(PROVE) $(PROVE_FLAGS) t/
+
+# Redis Cluster (issue #19): the loopback cluster tests, plain then ASan
+test-cluster: all build-asan test-deps token
+	TEST_NGINX_MODULE=$(PLAIN_SO) $(PROVE) $(PROVE_FLAGS) t/180-cluster.t \
+	    t/181-cluster-drill.t
+	TEST_NGINX_MODULE=$(ASAN_SO) \
+	TEST_NGINX_PRELOAD="$$($(CC) -print-file-name=libasan.so) \
+	                    $$($(CC) -print-file-name=libubsan.so)" \
+	    $(PROVE) $(PROVE_FLAGS) t/180-cluster.t t/181-cluster-drill.t
 
 test-valgrind: all test-deps browser-deps openapi-deps
 	TEST_NGINX_MODULE=$(PLAIN_SO) TEST_NGINX_VALGRIND=1 \

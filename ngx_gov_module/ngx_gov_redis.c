@@ -216,6 +216,7 @@ static ngx_int_t ngx_gov_redis_cluster_send(ngx_log_t *log, ngx_uint_t n,
     ngx_gov_redis_args_t *cmds, ngx_gov_redis_handler_pt *handlers,
     void **datas, ngx_gov_redis_cmd_t **owner);
 static ngx_gov_redis_conn_t *ngx_gov_redis_route(ngx_int_t slot);
+static ngx_gov_redis_conn_t *ngx_gov_redis_any(void);
 static ngx_gov_redis_conn_t *ngx_gov_redis_node_conn(
     ngx_gov_redis_node_t *node);
 static ngx_gov_redis_node_t *ngx_gov_redis_node(ngx_log_t *log,
@@ -272,6 +273,10 @@ static ngx_uint_t             ngx_gov_redis_kept;
 static ngx_gov_redis_conn_t  *ngx_gov_redis_conns;
 static ngx_uint_t             ngx_gov_redis_nconns;
 static ngx_uint_t             ngx_gov_redis_next;
+/* whom a connection talks to, for the logs: the node, else as configured */
+#define ngx_gov_redis_peer(conn)                                             \
+    ((conn)->node ? &(conn)->node->addr.name : &(conn)->conf->name)
+
 static ngx_queue_t            ngx_gov_redis_free;
 static ngx_uint_t             ngx_gov_redis_nfree;
 static ngx_gov_redis_conf_t  *ngx_gov_redis_conf;
@@ -923,8 +928,12 @@ ngx_gov_redis_available(void)
         }
     }
 
+    if (!ngx_gov_redis_mapped || ngx_gov_redis_not_cluster) {
+        return 0;
+    }
+
     for (i = 0; i < ngx_gov_redis_nnodes; i++) {
-        if ((ngx_gov_redis_nodes[i]->in_map || !ngx_gov_redis_mapped)
+        if (ngx_gov_redis_nodes[i]->in_map
             && ngx_gov_redis_node_conn(ngx_gov_redis_nodes[i]))
         {
             return 1;
@@ -1550,7 +1559,7 @@ ngx_gov_redis_ready(ngx_gov_redis_conn_t *conn)
     if (conn->failures) {
         ngx_log_error(NGX_LOG_NOTICE, &conn->log, 0,
                       "gov redis: connected to %V after %ui failed attempts",
-                      &conn->conf->name, conn->failures);
+                      ngx_gov_redis_peer(conn), conn->failures);
     }
 
     conn->state = NGX_GOV_REDIS_READY;
@@ -1818,7 +1827,7 @@ ngx_gov_redis_handshake_handler(redisReply *reply, void *data)
                       "gov redis: %s to %V refused: \"%*s\"",
                       conn->handshake == 1 && conn->conf->db
                       ? "SELECT" : "AUTH",
-                      &conn->conf->name, (size_t) ngx_min(reply->len, 128),
+                      ngx_gov_redis_peer(conn), (size_t) ngx_min(reply->len, 128),
                       reply->str);
 
         ngx_gov_redis_drop(conn, NGX_GOV_M_REDIS_ERR_AUTH);
@@ -2099,7 +2108,7 @@ ngx_gov_redis_flush(ngx_gov_redis_conn_t *conn)
         if (n == NGX_ERROR) {
             ngx_log_error(NGX_LOG_ERR, &conn->log, 0,
                           "gov redis: write to %V failed, %ui commands "
-                          "failed", &conn->conf->name, conn->npending);
+                          "failed", ngx_gov_redis_peer(conn), conn->npending);
             ngx_gov_redis_drop(conn, NGX_GOV_M_REDIS_ERR_CLOSED);
             return;
         }
@@ -2188,7 +2197,7 @@ ngx_gov_redis_read_handler(ngx_event_t *rev)
         if (n == 0 || n == NGX_ERROR) {
             ngx_log_error(NGX_LOG_ERR, &conn->log, 0,
                           "gov redis: connection to %V %s, %ui commands "
-                          "failed", &conn->conf->name,
+                          "failed", ngx_gov_redis_peer(conn),
                           n == 0 ? "closed by Redis" : "failed",
                           conn->npending);
             ngx_gov_redis_drop(conn, NGX_GOV_M_REDIS_ERR_CLOSED);
@@ -2200,7 +2209,7 @@ ngx_gov_redis_read_handler(ngx_event_t *rev)
         {
             ngx_log_error(NGX_LOG_ERR, &conn->log, 0,
                           "gov redis: cannot parse reply from %V",
-                          &conn->conf->name);
+                          ngx_gov_redis_peer(conn));
             ngx_gov_redis_drop(conn, NGX_GOV_M_REDIS_ERR_PROTOCOL);
             return;
         }
@@ -2211,7 +2220,7 @@ ngx_gov_redis_read_handler(ngx_event_t *rev)
             if (redisReaderGetReply(conn->reader, &reply) != REDIS_OK) {
                 ngx_log_error(NGX_LOG_ERR, &conn->log, 0,
                               "gov redis: protocol error from %V: %s",
-                              &conn->conf->name, conn->reader->errstr);
+                              ngx_gov_redis_peer(conn), conn->reader->errstr);
                 ngx_gov_redis_drop(conn, NGX_GOV_M_REDIS_ERR_PROTOCOL);
                 return;
             }
@@ -2247,7 +2256,7 @@ ngx_gov_redis_dispatch(ngx_gov_redis_conn_t *conn, redisReply *reply)
         freeReplyObject(reply);
         ngx_log_error(NGX_LOG_ERR, &conn->log, 0,
                       "gov redis: unexpected reply from %V",
-                      &conn->conf->name);
+                      ngx_gov_redis_peer(conn));
         ngx_gov_redis_drop(conn, NGX_GOV_M_REDIS_ERR_PROTOCOL);
         return;
     }
@@ -2387,7 +2396,7 @@ ngx_gov_redis_resend(ngx_gov_redis_conn_t *conn, ngx_gov_redis_cmd_t *cmd)
 
     ngx_log_error(NGX_LOG_INFO, &conn->log, 0,
                   "gov redis: %V forgot a script, loaded it again",
-                  &conn->conf->name);
+                  ngx_gov_redis_peer(conn));
 
     ngx_gov_redis_queue(conn, cmd);
 
@@ -2452,7 +2461,7 @@ ngx_gov_redis_timer_handler(ngx_event_t *ev)
 
         ngx_log_error(level, &conn->log, NGX_ETIMEDOUT,
                       "gov redis: connect() to %V timed out",
-                      &conn->conf->name);
+                      ngx_gov_redis_peer(conn));
         ngx_gov_redis_drop(conn, NGX_GOV_M_REDIS_ERR_CONNECT);
         return;
     }
@@ -2465,7 +2474,7 @@ ngx_gov_redis_timer_handler(ngx_event_t *ev)
             ngx_log_error(NGX_LOG_ERR, &conn->log, 0,
                           "gov redis: no reply from %V within %Mms, "
                           "dropping the connection, %ui commands failed",
-                          &conn->conf->name, conn->conf->timeout,
+                          ngx_gov_redis_peer(conn), conn->conf->timeout,
                           conn->npending);
             ngx_gov_redis_drop(conn, NGX_GOV_M_REDIS_ERR_TIMEOUT);
             return;
@@ -2712,16 +2721,30 @@ ngx_gov_redis_cluster_send(ngx_log_t *log, ngx_uint_t n,
 static ngx_gov_redis_conn_t *
 ngx_gov_redis_route(ngx_int_t slot)
 {
-    ngx_uint_t             i, pass;
-    ngx_gov_redis_conn_t  *conn;
     ngx_gov_redis_node_t  *node;
+
+    if (!ngx_gov_redis_mapped || ngx_gov_redis_not_cluster) {
+        /* nothing goes to a server before it said it is a cluster node */
+        return NULL;
+    }
 
     if (slot >= 0 && ngx_gov_redis_slots[slot]) {
         node = ngx_gov_redis_nodes[ngx_gov_redis_slots[slot] - 1];
         return ngx_gov_redis_node_conn(node);
     }
 
-    /* it answers MOVED if it is not the one */
+    return ngx_gov_redis_any();
+}
+
+
+/* a master that answers, else any node: it says MOVED if it is not one */
+
+static ngx_gov_redis_conn_t *
+ngx_gov_redis_any(void)
+{
+    ngx_uint_t             i, pass;
+    ngx_gov_redis_conn_t  *conn;
+    ngx_gov_redis_node_t  *node;
 
     for (pass = 0; pass < 2; pass++) {
         for (i = 0; i < ngx_gov_redis_nnodes; i++) {
@@ -3275,7 +3298,7 @@ ngx_gov_redis_map(void)
         return;
     }
 
-    conn = ngx_gov_redis_route(-1);
+    conn = ngx_gov_redis_any();
 
     if (conn == NULL) {
         /* nobody answers: every node known is tried again */

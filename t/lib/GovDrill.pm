@@ -179,12 +179,28 @@ EOF
     }
     while (time < $end) {
         restart_due($t, \@restart);
+        for my $m (@moves) {
+            next unless $m && waitpid($m, WNOHANG) == $m;
+            $r{reshard_done} = time - $t0;
+            $m = 0;
+        }
         sleep 0.05;
     }
     waitpid $_, 0 for @pids;
-    waitpid $_, 0 for @moves;
+    for my $m (grep { $_ } @moves) {
+        waitpid $m, 0;
+        $r{reshard_done} = time - $t0;
+    }
     restart_due($t, \@restart, 1);
     $r{reshard_log} = $t->read_file('reshard.log') if @moves;
+
+    # the redirections the nodes followed (Redis Cluster)
+    for my $node ($t, $u) {
+        my $st = $node->get('/gov/status')->{content} // '';
+        while ($st =~ /^gov_redis_redirects_total\{kind="(\w+)"\} (\d+)/mg) {
+            $r{redirects}{$1} += $2;
+        }
+    }
 
     # --- what the citizens and departments saw ---------------------------------
 
