@@ -12,7 +12,7 @@
 #   make layers     the sources' includes against ngx_gov_module/LAYERS
 #   make token      build/gov-token, a tool that mints JWTs
 #   make fuzz       libFuzzer targets, FUZZ_SECONDS each (default 30)
-#   make bench      bench/progress.sh, progress-mix.sh, jwt.sh, submit.sh (wrk)
+#   make bench      bench/progress.sh, progress-mix.sh, jwt.sh, submit.sh, ... (wrk)
 #   make soak       bench/soak: ten minutes of mixed traffic, Redis restarting
 #   make clean
 
@@ -144,6 +144,7 @@ bench: all bench-deps
 	bench/events.sh
 	bench/queue.sh
 	bench/stats.sh
+	bench/cluster.sh
 
 # The failover drill (CONTRACT section 14, README "Failover drill"): two
 # nodes, a master with two replicas, three sentinels, two minutes of mixed

@@ -185,6 +185,9 @@ static ngx_int_t ngx_gov_redis_append(ngx_gov_redis_conn_t *conn,
 static ngx_int_t ngx_gov_redis_append_eval(ngx_gov_redis_conn_t *conn,
     ngx_gov_redis_handler_pt handler, void *data, ngx_gov_redis_cmd_t **owner,
     int argc, const char **argv, const size_t *argvlen);
+static ngx_int_t ngx_gov_redis_append_bytes(ngx_gov_redis_conn_t *conn,
+    ngx_gov_redis_handler_pt handler, void *data, ngx_gov_redis_cmd_t **owner,
+    char *bytes, size_t len);
 static ngx_int_t ngx_gov_redis_append_argv(ngx_gov_redis_conn_t *conn,
     ngx_gov_redis_handler_pt handler, void *data, ngx_gov_redis_cmd_t **owner,
     int argc, const char **argv, const size_t *argvlen, ngx_uint_t script);
@@ -2012,6 +2015,40 @@ ngx_gov_redis_append_argv(ngx_gov_redis_conn_t *conn,
 }
 
 
+/* a command already formatted (a unit's part): out as it is */
+
+static ngx_int_t
+ngx_gov_redis_append_bytes(ngx_gov_redis_conn_t *conn,
+    ngx_gov_redis_handler_pt handler, void *data, ngx_gov_redis_cmd_t **owner,
+    char *bytes, size_t len)
+{
+    ngx_gov_redis_cmd_t  *cmd;
+
+    cmd = ngx_gov_redis_cmd_alloc();
+    if (cmd == NULL) {
+        return NGX_ERROR;
+    }
+
+    if (ngx_gov_redis_out(conn, bytes, len) != NGX_OK) {
+        ngx_gov_redis_cmd_free(cmd);
+        return NGX_ERROR;
+    }
+
+    cmd->handler = handler;
+    cmd->data = data;
+    cmd->owner = owner;
+    cmd->deadline = ngx_current_msec + conn->conf->timeout;
+
+    if (owner) {
+        *owner = cmd;
+    }
+
+    ngx_gov_redis_queue(conn, cmd);
+
+    return NGX_OK;
+}
+
+
 /* "cmd" waits for its reply, last in line, its bytes about to be sent */
 
 static void
@@ -2622,7 +2659,7 @@ ngx_gov_redis_cluster_send(ngx_log_t *log, ngx_uint_t n,
     void **datas, ngx_gov_redis_cmd_t **owner)
 {
     int                    len, key;
-    ngx_int_t              slot, s;
+    ngx_int_t              slot, s, rc;
     ngx_uint_t             i;
     ngx_queue_t           *q;
     ngx_gov_redis_cmd_t   *cmd, *appended[NGX_GOV_REDIS_ARGS];
@@ -2688,11 +2725,25 @@ ngx_gov_redis_cluster_send(ngx_log_t *log, ngx_uint_t n,
     /* appends are synchronous: the commands stay back to back */
 
     for (i = 0; i < n; i++) {
-        if (ngx_gov_redis_append(conn, handlers[i], datas[i],
-                                 i + 1 == n ? owner : NULL, cmds[i].argc,
-                                 cmds[i].argv, cmds[i].argvlen)
-            != NGX_OK)
+
+        /* formatted once: only an EVAL may go shorter, as EVALSHA */
+
+        if (cmds[i].argc >= 2 && cmds[i].argvlen[0] == 4
+            && ngx_strncmp(cmds[i].argv[0], "EVAL", 4) == 0)
         {
+            rc = ngx_gov_redis_append(conn, handlers[i], datas[i],
+                                      i + 1 == n ? owner : NULL,
+                                      cmds[i].argc, cmds[i].argv,
+                                      cmds[i].argvlen);
+
+        } else {
+            rc = ngx_gov_redis_append_bytes(conn, handlers[i], datas[i],
+                                            i + 1 == n ? owner : NULL,
+                                            unit->part[i].bytes,
+                                            unit->part[i].len);
+        }
+
+        if (rc != NGX_OK) {
             /* those already in line go out, and tell nobody */
 
             while (i--) {
