@@ -59,7 +59,7 @@ TOKEN_SRCS  = ngx_gov_module/tools/gov_token.c \
               ngx_gov_module/core/gov_jwt.c ngx_gov_module/core/gov_b64.c
 
 FUZZ_SECONDS ?= 30
-FUZZ_TARGETS = token jwks http mustache app calendar sig jwtdiff \
+FUZZ_TARGETS = token jwks http mustache app calendar sig jwtdiff slot \
                multipart sniff oidc queue stats
 FUZZ_BINS   = $(patsubst %,$(BUILD)/fuzz/fuzz_%,$(FUZZ_TARGETS))
 FUZZ_CFLAGS = -g -O1 -fno-omit-frame-pointer -It/unit \

@@ -144,6 +144,23 @@ gov_slot_starts(const char *err, size_t len, const char *word)
 }
 
 
+static int
+gov_slot_contains(const char *err, size_t len, const char *what)
+{
+    size_t  i, n;
+
+    n = strlen(what);
+
+    for (i = 0; i + n <= len; i++) {
+        if (memcmp(err + i, what, n) == 0) {
+            return 1;
+        }
+    }
+
+    return 0;
+}
+
+
 int
 gov_slot_redirect(const char *err, size_t len, unsigned *slot,
     const char **addr, size_t *addr_len)
@@ -170,6 +187,21 @@ gov_slot_redirect(const char *err, size_t len, unsigned *slot,
         i = 4;
 
     } else {
+        /*
+         * A script that met, inside, a key whose slot is moving (Redis
+         * checks only the declared keys before running it) failed before
+         * changing anything the scripts cannot do again: it is sent again
+         * once the slot has moved.
+         */
+
+        if (gov_slot_contains(err, len, "non local key")) {
+            return GOV_SLOT_TRYAGAIN;
+        }
+
+        if (gov_slot_contains(err, len, "while the cluster is down")) {
+            return GOV_SLOT_CLUSTERDOWN;
+        }
+
         return GOV_SLOT_NONE;
     }
 

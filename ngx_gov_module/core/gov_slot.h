@@ -43,7 +43,9 @@ int gov_slot_key_index(int argc, const char **argv, const size_t *argvlen);
 
 /*
  * Reads an error reply: one of GOV_SLOT_*.  For MOVED and ASK, *slot and
- * the target's "HOST:PORT" (addr, addr_len, within "err") are set.
+ * the target's "HOST:PORT" (addr, addr_len, within "err") are set.  A
+ * script's error for a key not local (its slot moving) reads as TRYAGAIN,
+ * for a cluster down as CLUSTERDOWN.
  */
 int gov_slot_redirect(const char *err, size_t len, unsigned *slot,
     const char **addr, size_t *addr_len);

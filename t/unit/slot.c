@@ -104,6 +104,19 @@ main(void)
     is_int(gov_slot_redirect(S("CLUSTERDOWN The cluster is down"), &slot,
                              &addr, &alen),
            GOV_SLOT_CLUSTERDOWN, "CLUSTERDOWN");
+    is_int(gov_slot_redirect(S("ERR Error running script (call to f_1): "
+                               "@user_script:9: Script attempted to access "
+                               "a non local key in a cluster node"),
+                             &slot, &addr, &alen),
+           GOV_SLOT_TRYAGAIN, "a script meeting a moving key: TRYAGAIN");
+    is_int(gov_slot_redirect(S("ERR Error running script: Script attempted "
+                               "to execute a command while the cluster is "
+                               "down"), &slot, &addr, &alen),
+           GOV_SLOT_CLUSTERDOWN, "a script in a cluster down: CLUSTERDOWN");
+    is_int(gov_slot_redirect(S("ERR Script attempted to access keys that do "
+                               "not hash to the same slot"), &slot, &addr,
+                             &alen),
+           GOV_SLOT_NONE, "keys of two slots: a bug, not retried");
     is_int(gov_slot_redirect(S("ERR wrong number of arguments"), &slot,
                              &addr, &alen),
            GOV_SLOT_NONE, "an ordinary error");
