@@ -17,6 +17,7 @@
 #include <ngx_core.h>
 #include <ngx_http.h>
 
+#include "ngx_gov_conf.h"
 #include "ngx_gov_answer.h"
 #include "gov_http.h"
 
@@ -190,6 +191,48 @@ ngx_http_gov_redis_gather(ngx_http_request_t *r, ngx_http_gov_shard_pt build,
 
         g->waiting++;
     }
+
+    return NGX_OK;
+}
+
+
+ngx_int_t
+ngx_http_gov_shard_cmd(ngx_http_request_t *r, ngx_uint_t shard,
+    const char *name, ngx_str_t *suffix, ngx_uint_t n, const char **args,
+    ngx_gov_redis_args_t *cmd)
+{
+    size_t                    *argvlen;
+    ngx_str_t                  tag, key;
+    ngx_uint_t                 i;
+    const char               **argv;
+    ngx_http_gov_main_conf_t  *gmcf;
+
+    gmcf = ngx_http_get_module_main_conf(r, ngx_http_gov_module);
+
+    argv = ngx_palloc(r->pool, (2 + n) * sizeof(char *));
+    argvlen = ngx_palloc(r->pool, (2 + n) * sizeof(size_t));
+
+    if (argv == NULL || argvlen == NULL
+        || ngx_gov_redis_tag(r->pool, &gmcf->redis_prefix, shard, &tag)
+           != NGX_OK
+        || ngx_gov_redis_keyf(r->pool, &key, "%V%V", &tag, suffix) != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    argv[0] = name;
+    argvlen[0] = ngx_strlen(name);
+    argv[1] = (char *) key.data;
+    argvlen[1] = key.len;
+
+    for (i = 0; i < n; i++) {
+        argv[2 + i] = args[i];
+        argvlen[2 + i] = ngx_strlen(args[i]);
+    }
+
+    cmd->argc = (int) (2 + n);
+    cmd->argv = argv;
+    cmd->argvlen = argvlen;
 
     return NGX_OK;
 }

@@ -91,6 +91,14 @@ typedef ngx_int_t (*ngx_http_gov_shard_pt)(ngx_http_request_t *r,
 ngx_int_t ngx_http_gov_redis_gather(ngx_http_request_t *r,
     ngx_http_gov_shard_pt build, ngx_gov_redis_handler_pt handler,
     void *data);
+
+/*
+ * For such a "build": NAME KEY ARGS... where KEY is the shard's tag and
+ * "suffix" ("stats:2026-12", "up:HEX"), the "n" ARGS after it.
+ */
+ngx_int_t ngx_http_gov_shard_cmd(ngx_http_request_t *r, ngx_uint_t shard,
+    const char *name, ngx_str_t *suffix, ngx_uint_t n, const char **args,
+    ngx_gov_redis_args_t *cmd);
 ngx_int_t ngx_http_gov_send(ngx_http_request_t *r, ngx_uint_t status,
     ngx_str_t *content_type, ngx_str_t *body);
 ngx_int_t ngx_http_gov_send_json(ngx_http_request_t *r, ngx_uint_t status,

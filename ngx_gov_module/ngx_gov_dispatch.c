@@ -277,6 +277,8 @@ static void ngx_gov_outcome_send(ngx_gov_outcome_t *o);
 static void ngx_gov_outcome_recorded(redisReply *reply, void *data);
 static void ngx_gov_ledger_handler(ngx_event_t *ev);
 static void ngx_gov_poll(ngx_event_t *ev);
+static ngx_uint_t ngx_gov_shard_head(u_char *buf, ngx_uint_t shard,
+    const char *spec, const char **argv, size_t *argvlen);
 static void ngx_gov_backlog(ngx_event_t *ev);
 static void ngx_gov_backlog_done(redisReply *reply, void *data);
 static void ngx_gov_claimed(redisReply *reply, void *data);
@@ -899,6 +901,42 @@ ngx_gov_dispatch_exit_process(ngx_cycle_t *cycle)
 
 
 /*
+ * A per-shard script's head: the keys "spec" names (one or two) into
+ * argv[3..], the shard's tag after them as ARGV[1]; "buf" holds them
+ * (NGX_GOV_EVENTS_KEYS_BUF).  The number of keys, 0 when they do not fit.
+ */
+
+static ngx_uint_t
+ngx_gov_shard_head(u_char *buf, ngx_uint_t shard, const char *spec,
+    const char **argv, size_t *argvlen)
+{
+    u_char                    *tbuf;
+    ngx_str_t                  tag, keys[2];
+    ngx_uint_t                 i, n;
+    ngx_http_gov_main_conf_t  *gmcf;
+
+    gmcf = ngx_http_cycle_get_module_main_conf(ngx_cycle, ngx_http_gov_module);
+
+    /* the tag at the end of the buffer, the keys from its start */
+
+    tbuf = buf + NGX_GOV_EVENTS_KEYS_BUF - NGX_GOV_REDIS_TAG_MAX;
+    ngx_gov_redis_tag_buf(tbuf, &gmcf->redis_prefix, shard, &tag);
+
+    n = ngx_gov_events_keys(buf, &tag, NULL, spec, keys, 2);
+
+    for (i = 0; i < n; i++) {
+        argv[3 + i] = (char *) keys[i].data;
+        argvlen[3 + i] = keys[i].len;
+    }
+
+    argv[3 + n] = (char *) tag.data;
+    argvlen[3 + n] = tag.len;
+
+    return n;
+}
+
+
+/*
  * The backlog, the promises sweep and the claims run once per shard (one
  * with one Redis): the queues of a shard live in its slot, beside its
  * applications.
@@ -909,10 +947,8 @@ ngx_gov_backlog(ngx_event_t *ev)
 {
     int                        day;
     u_char                     now[NGX_INT64_LEN], w[NGX_INT_T_LEN];
-    u_char                     tbuf[NGX_GOV_REDIS_TAG_MAX];
     u_char                     kbuf[NGX_GOV_EVENTS_KEYS_BUF];
     size_t                     argvlen[10];
-    ngx_str_t                  tag, keys[3];
     ngx_uint_t                 s, shards;
     const char                *argv[10];
     ngx_gov_bundles_conf_t    *bc;
@@ -956,20 +992,11 @@ ngx_gov_backlog(ngx_event_t *ev)
         argvlen[8] = 1;
 
         for (s = 0; s < shards; s++) {
-            ngx_gov_redis_tag_buf(tbuf, &gmcf->redis_prefix, s, &tag);
-
-            if (ngx_gov_events_keys(kbuf, &tag, NULL, "retry due", keys, 3)
+            if (ngx_gov_shard_head(kbuf, s, "retry due", argv, argvlen)
                 != 2)
             {
                 return;
             }
-
-            argv[3] = (char *) keys[0].data;
-            argvlen[3] = keys[0].len;
-            argv[4] = (char *) keys[1].data;
-            argvlen[4] = keys[1].len;
-            argv[5] = (char *) tag.data;
-            argvlen[5] = tag.len;
 
             if (ngx_gov_redis_send(ev->log, ngx_gov_backlog_done, NULL, NULL,
                                    9, argv, argvlen)
@@ -999,20 +1026,11 @@ ngx_gov_backlog(ngx_event_t *ev)
     argvlen[6] = 8;
 
     for (s = 0; s < shards; s++) {
-        ngx_gov_redis_tag_buf(tbuf, &gmcf->redis_prefix, s, &tag);
-
-        if (ngx_gov_events_keys(kbuf, &tag, NULL, "promises events", keys, 3)
+        if (ngx_gov_shard_head(kbuf, s, "promises events", argv, argvlen)
             != 2)
         {
             return;
         }
-
-        argv[3] = (char *) keys[0].data;
-        argvlen[3] = keys[0].len;
-        argv[4] = (char *) keys[1].data;
-        argvlen[4] = keys[1].len;
-        argv[5] = (char *) tag.data;
-        argvlen[5] = tag.len;
 
         (void) ngx_gov_redis_send(ev->log, NULL, NULL, NULL, 7, argv,
                                   argvlen);
@@ -1053,10 +1071,8 @@ static void
 ngx_gov_poll(ngx_event_t *ev)
 {
     u_char                     now[NGX_INT64_LEN], lease[NGX_INT_T_LEN];
-    u_char                     tbuf[NGX_GOV_REDIS_TAG_MAX];
     u_char                     kbuf[NGX_GOV_EVENTS_KEYS_BUF];
     size_t                     argvlen[8];
-    ngx_str_t                  tag, keys[2];
     ngx_uint_t                 s, shards;
     const char                *argv[8];
     ngx_http_gov_main_conf_t  *gmcf;
@@ -1091,16 +1107,9 @@ ngx_gov_poll(ngx_event_t *ev)
     argvlen[7] = 2;
 
     for (s = 0; s < shards; s++) {
-        ngx_gov_redis_tag_buf(tbuf, &gmcf->redis_prefix, s, &tag);
-
-        if (ngx_gov_events_keys(kbuf, &tag, NULL, "retry", keys, 2) != 1) {
+        if (ngx_gov_shard_head(kbuf, s, "retry", argv, argvlen) != 1) {
             return;
         }
-
-        argv[3] = (char *) keys[0].data;
-        argvlen[3] = keys[0].len;
-        argv[4] = (char *) tag.data;
-        argvlen[4] = tag.len;
 
         (void) ngx_gov_redis_send(ev->log, ngx_gov_claimed, NULL, NULL, 8,
                                   argv, argvlen);

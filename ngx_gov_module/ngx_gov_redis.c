@@ -231,6 +231,7 @@ static void ngx_gov_redis_follow(ngx_gov_redis_cmd_t *cmd);
 static ngx_int_t ngx_gov_redis_unit_out(ngx_gov_redis_conn_t *conn,
     ngx_gov_redis_cmd_t *lead, ngx_uint_t asking);
 static void ngx_gov_redis_unit_fail(ngx_gov_redis_cmd_t *lead);
+static void ngx_gov_redis_fail(ngx_gov_redis_cmd_t *cmd);
 static void ngx_gov_redis_unit_free(ngx_gov_redis_unit_t *unit);
 static void ngx_gov_redis_later_handler(ngx_event_t *ev);
 static ngx_int_t ngx_gov_redis_cluster_acked(ngx_log_t *log,
@@ -2542,11 +2543,8 @@ ngx_gov_redis_reconnect_handler(ngx_event_t *ev)
 static void
 ngx_gov_redis_drop(ngx_gov_redis_conn_t *conn, ngx_uint_t counter)
 {
-    void                      *data;
-    ngx_msec_t                 delay;
-    ngx_queue_t                failed, *q;
-    ngx_gov_redis_cmd_t       *cmd;
-    ngx_gov_redis_handler_pt   handler;
+    ngx_msec_t    delay;
+    ngx_queue_t   failed, *q;
 
     if (conn->state == NGX_GOV_REDIS_READY) {
         ngx_gov_metrics_gauge(NGX_GOV_G_REDIS_CONNECTED, -1);
@@ -2629,20 +2627,31 @@ ngx_gov_redis_drop(ngx_gov_redis_conn_t *conn, ngx_uint_t counter)
     while (!ngx_queue_empty(&failed)) {
         q = ngx_queue_head(&failed);
         ngx_queue_remove(q);
-        cmd = ngx_queue_data(q, ngx_gov_redis_cmd_t, queue);
 
-        if (cmd->owner) {
-            *cmd->owner = NULL;
-        }
+        ngx_gov_redis_fail(ngx_queue_data(q, ngx_gov_redis_cmd_t, queue));
+    }
+}
 
-        handler = cmd->handler;
-        data = cmd->data;
 
-        ngx_gov_redis_cmd_free(cmd);
+/* a command that gets no reply: freed, then its handler hears NULL */
 
-        if (handler) {
-            handler(NULL, data);
-        }
+static void
+ngx_gov_redis_fail(ngx_gov_redis_cmd_t *cmd)
+{
+    void                      *data;
+    ngx_gov_redis_handler_pt   handler;
+
+    if (cmd->owner) {
+        *cmd->owner = NULL;
+    }
+
+    handler = cmd->handler;
+    data = cmd->data;
+
+    ngx_gov_redis_cmd_free(cmd);
+
+    if (handler) {
+        handler(NULL, data);
     }
 }
 
@@ -3253,10 +3262,8 @@ ngx_gov_redis_unit_out(ngx_gov_redis_conn_t *conn, ngx_gov_redis_cmd_t *lead,
 static void
 ngx_gov_redis_unit_fail(ngx_gov_redis_cmd_t *lead)
 {
-    void                      *data;
-    ngx_uint_t                 i;
-    ngx_gov_redis_unit_t      *unit;
-    ngx_gov_redis_handler_pt   handler;
+    ngx_uint_t             i;
+    ngx_gov_redis_unit_t  *unit;
 
     unit = lead->unit;
 
@@ -3268,18 +3275,7 @@ ngx_gov_redis_unit_fail(ngx_gov_redis_cmd_t *lead)
         }
     }
 
-    if (lead->owner) {
-        *lead->owner = NULL;
-    }
-
-    handler = lead->handler;
-    data = lead->data;
-
-    ngx_gov_redis_cmd_free(lead);
-
-    if (handler) {
-        handler(NULL, data);
-    }
+    ngx_gov_redis_fail(lead);
 }
 
 

@@ -401,36 +401,14 @@ ngx_gov_stats_shard(ngx_http_request_t *r, ngx_uint_t shard, void *data,
 {
     ngx_gov_stats_ctx_t *ctx = data;
 
-    ngx_str_t                  tag, key;
-    const char               **argv;
-    size_t                    *argvlen;
-    ngx_http_gov_main_conf_t  *gmcf;
+    u_char     buf[sizeof("stats:") + sizeof(ctx->period)];
+    ngx_str_t  suffix;
 
-    gmcf = ngx_http_get_module_main_conf(r, ngx_http_gov_module);
+    suffix.data = buf;
+    suffix.len = ngx_sprintf(buf, "stats:%*s", ctx->period_len, ctx->period)
+                 - buf;
 
-    argv = ngx_palloc(r->pool, 2 * sizeof(char *));
-    argvlen = ngx_palloc(r->pool, 2 * sizeof(size_t));
-
-    if (argv == NULL || argvlen == NULL
-        || ngx_gov_redis_tag(r->pool, &gmcf->redis_prefix, shard, &tag)
-           != NGX_OK
-        || ngx_gov_redis_keyf(r->pool, &key, "%Vstats:%*s", &tag,
-                              ctx->period_len, ctx->period)
-           != NGX_OK)
-    {
-        return NGX_ERROR;
-    }
-
-    argv[0] = "HGETALL";
-    argvlen[0] = 7;
-    argv[1] = (char *) key.data;
-    argvlen[1] = key.len;
-
-    cmd->argc = 2;
-    cmd->argv = argv;
-    cmd->argvlen = argvlen;
-
-    return NGX_OK;
+    return ngx_http_gov_shard_cmd(r, shard, "HGETALL", &suffix, 0, NULL, cmd);
 }
 
 
@@ -440,39 +418,10 @@ static ngx_int_t
 ngx_gov_stats_list_shard(ngx_http_request_t *r, ngx_uint_t shard,
     void *data, ngx_gov_redis_args_t *cmd)
 {
-    ngx_str_t                  tag, key;
-    const char               **argv;
-    size_t                    *argvlen;
-    ngx_http_gov_main_conf_t  *gmcf;
+    static ngx_str_t    suffix = ngx_string("ratings:bad");
+    static const char  *range[] = { "0", NGX_GOV_STATS_LIST_STR };
 
-    gmcf = ngx_http_get_module_main_conf(r, ngx_http_gov_module);
-
-    argv = ngx_palloc(r->pool, 4 * sizeof(char *));
-    argvlen = ngx_palloc(r->pool, 4 * sizeof(size_t));
-
-    if (argv == NULL || argvlen == NULL
-        || ngx_gov_redis_tag(r->pool, &gmcf->redis_prefix, shard, &tag)
-           != NGX_OK
-        || ngx_gov_redis_keyf(r->pool, &key, "%Vratings:bad", &tag)
-           != NGX_OK)
-    {
-        return NGX_ERROR;
-    }
-
-    argv[0] = "LRANGE";
-    argvlen[0] = 6;
-    argv[1] = (char *) key.data;
-    argvlen[1] = key.len;
-    argv[2] = "0";
-    argvlen[2] = 1;
-    argv[3] = NGX_GOV_STATS_LIST_STR;
-    argvlen[3] = sizeof(NGX_GOV_STATS_LIST_STR) - 1;
-
-    cmd->argc = 4;
-    cmd->argv = argv;
-    cmd->argvlen = argvlen;
-
-    return NGX_OK;
+    return ngx_http_gov_shard_cmd(r, shard, "LRANGE", &suffix, 2, range, cmd);
 }
 
 

@@ -2244,38 +2244,17 @@ ngx_gov_upload_link_shard(ngx_http_request_t *r, ngx_uint_t shard,
 {
     ngx_gov_upload_wait_t *w = data;
 
-    size_t                    *argvlen;
-    ngx_str_t                  tag, key;
-    const char               **argv;
-    ngx_http_gov_main_conf_t  *gmcf;
+    u_char     buf[3 + NGX_GOV_UPLOAD_HEX];
+    ngx_str_t  suffix;
 
-    gmcf = ngx_http_get_module_main_conf(r, ngx_http_gov_module);
+    static const char  *type[] = { "type" };
 
-    argv = ngx_palloc(r->pool, 3 * sizeof(char *));
-    argvlen = ngx_palloc(r->pool, 3 * sizeof(size_t));
+    suffix.data = buf;
+    suffix.len = ngx_sprintf(buf, "up:%*s", (size_t) NGX_GOV_UPLOAD_HEX,
+                             w->hex)
+                 - buf;
 
-    if (argv == NULL || argvlen == NULL
-        || ngx_gov_redis_tag(r->pool, &gmcf->redis_prefix, shard, &tag)
-           != NGX_OK
-        || ngx_gov_redis_keyf(r->pool, &key, "%Vup:%*s", &tag,
-                              (size_t) NGX_GOV_UPLOAD_HEX, w->hex)
-           != NGX_OK)
-    {
-        return NGX_ERROR;
-    }
-
-    argv[0] = "HMGET";
-    argvlen[0] = 5;
-    argv[1] = (char *) key.data;
-    argvlen[1] = key.len;
-    argv[2] = "type";
-    argvlen[2] = 4;
-
-    cmd->argc = 3;
-    cmd->argv = argv;
-    cmd->argvlen = argvlen;
-
-    return NGX_OK;
+    return ngx_http_gov_shard_cmd(r, shard, "HMGET", &suffix, 1, type, cmd);
 }
 
 
