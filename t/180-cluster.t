@@ -276,6 +276,51 @@ my $metrics = $t->get('/gov/status')->{content};
 like($metrics, qr/gov_redis_redirects_total\{kind="moved"\} \d+/,
      'gov_status counts redirections');
 
+# --- a slot moved by hand: ASK while it moves, MOVED once it has -----------------
+
+{
+    my $a = $apps[2];
+    my $shard = substr($a->{id}, -6) % $SHARDS;
+    my $key = key_of($a->{id}, 'app');
+    my $src = $t->cluster_owner($key);
+    my ($dst) = grep { $_ ne $src } $t->cluster_masters;
+    my $slot = $t->redis_cmd({ name => $src }, 'CLUSTER', 'KEYSLOT', $key);
+    my $sid = $t->redis_cmd({ name => $src }, 'CLUSTER', 'MYID');
+    my $did = $t->redis_cmd({ name => $dst }, 'CLUSTER', 'MYID');
+    my $asks = sub {
+        my ($v) = $t->get('/gov/status')->{content}
+                  =~ /gov_redis_redirects_total\{kind="ask"\} (\d+)/;
+        $v // 0;
+    };
+    my $before = $asks->();
+
+    # as redis-cli --cluster reshard does it, stopped before the end
+    is($t->redis_cmd({ name => $dst }, 'CLUSTER', 'SETSLOT', $slot,
+                     'IMPORTING', $sid), 'OK', "slot $slot importing on $dst");
+    is($t->redis_cmd({ name => $src }, 'CLUSTER', 'SETSLOT', $slot,
+                     'MIGRATING', $did), 'OK', "... migrating on $src");
+    my $keys = $t->redis_cmd({ name => $src }, 'CLUSTER', 'GETKEYSINSLOT',
+                             $slot, 10000);
+    is($t->redis_cmd({ name => $src }, 'MIGRATE', '127.0.0.1',
+                     $t->redis_port($dst), '', 0, 5000, 'KEYS', @$keys),
+       'OK', 'every key of the shard moved (' . scalar(@$keys) . ')');
+
+    $res = $t->get("/progress/$a->{id}", headers => $a->{auth});
+    is($res->{status}, 200, 'a lookup while the slot is moving: 200');
+    is($res->{json}{id}, $a->{id}, '... the application');
+    cmp_ok($asks->(), '>', $before, '... through ASK (the gov_status count)');
+
+    for my $n ($src, $dst) {
+        $t->redis_cmd({ name => $n }, 'CLUSTER', 'SETSLOT', $slot, 'NODE',
+                      $did);
+    }
+    $res = $t->get("/progress/$a->{id}", headers => $a->{auth});
+    is($res->{status}, 200, 'the slot moved: the lookup follows MOVED');
+    is($t->cluster_owner($key), $dst, "... to $dst");
+    is(callback($a->{id}, 'nhc', 'delivered')->{status}, 204,
+       'a callback changes it there');
+}
+
 # --- a master down, no replica: the cluster is down -------------------------------
 
 my $victim = $t->cluster_owner(key_of($apps[0]{id}, 'app'));
