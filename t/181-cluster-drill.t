@@ -55,6 +55,12 @@ for my $case ([ reshard => 1 ], [ kill => 0 ]) {
     } else {
         ok($r->{status}{503}, "the master's death was seen: "
            . ($r->{status}{503} // 0) . ' answers 503');
+        for my $k (@{ $r->{kills} }) {
+            ok(defined $k->{recovered} && $k->{recovered} < 10,
+               sprintf 'a submission in a shard of the killed master '
+               . 'acknowledged %.1fs after it died (its replica promoted)',
+               $k->{recovered} // -1);
+        }
     }
 
     $_->done(allow => [ qr/gov redis: / ]) for $u, $t;

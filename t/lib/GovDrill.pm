@@ -170,9 +170,16 @@ EOF
             $name = ref $m eq 'ARRAY' ? $byport{ $m->[1] } : undef;
         }
         die "no master of this drill to kill\n" unless $name;
+        # in a cluster, the shards that master held: their recovery counts
+        my %held = $cluster
+                   ? map { ($_ => 1) } grep {
+                         ($t->cluster_owner("{gov:$_}retry") // '') eq $name
+                     } 0 .. $shards - 1
+                   : ();
         $t->stop_redis($name);
         my $k = time - $t0;
-        push @killed, { at => $k, name => $name };
+        push @killed, { at => $k, name => $name,
+                        shards => $cluster ? \%held : undef };
         push @restart, [ time + $back, $name ];
         $log->(sprintf "%5.1fs: master %s (port %d) killed", $k, $name,
                $t->redis_port($name));
@@ -228,8 +235,13 @@ EOF
 
     for my $k (@killed) {
         my $at = $t0 + $k->{at};
+        my $held = $k->{shards};
         my ($first) = sort { $a <=> $b }
-                      map { $_->{start} } grep { $_->{start} > $at } @acked;
+                      map { $_->{start} }
+                      grep { $_->{start} > $at
+                             && (!$held
+                                 || $held->{ substr($_->{id}, -6) % $shards }) }
+                      @acked;
         $k->{recovered} = defined $first ? $first - $at : undef;
     }
     $r{kills} = \@killed;
