@@ -294,6 +294,13 @@ like($metrics, qr/gov_redis_redirects_total\{kind="moved"\} \d+/,
     };
     my $before = $asks->();
 
+    # a lookup keeps a snapshot (doc:ID): one key, read on the next lookup
+    my $doc = '{gov:' . $shard . "}doc:$a->{id}";
+    ok($t->wait_for(sub {
+        $t->get("/progress/$a->{id}", headers => $a->{auth});
+        $t->cluster_cmd($doc, 'EXISTS', $doc) == 1 }, 10),
+       'a lookup left its snapshot');
+
     # as redis-cli --cluster reshard does it, stopped before the end
     is($t->redis_cmd({ name => $dst }, 'CLUSTER', 'SETSLOT', $slot,
                      'IMPORTING', $sid), 'OK', "slot $slot importing on $dst");

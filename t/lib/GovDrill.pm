@@ -461,9 +461,10 @@ sub citizen {
                              ra => $r->{headers}{'retry-after'} ? 1 : 0 };
         }
 
-        # the department works on steps it has received
+        # the department works on steps it has received (a replayed
+        # answer whose first try was never told is "processing": no steps)
         my @steps = @{ $res->{json}{steps} || [] };
-        next if grep { $_->{state} ne 'received' } @steps;
+        next if !@steps || grep { $_->{state} ne 'received' } @steps;
         my $all = 1;
         for my $s (@steps) {
             for my $state (qw(accepted approved)) {
