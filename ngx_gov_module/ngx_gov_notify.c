@@ -1312,8 +1312,9 @@ ngx_gov_notify_stats(ngx_event_t *ev)
      */
 
     argv[NGX_GOV_NA_STATS] = (char *) forget;
-    argvlen[NGX_GOV_NA_STATS] = ngx_sprintf(forget, "%M", ecf->claim_idle
-                                                         * NGX_GOV_NOTIFY_FORGET)
+    argvlen[NGX_GOV_NA_STATS] = ngx_sprintf(forget, "%M",
+                                            ecf->claim_idle
+                                            * NGX_GOV_NOTIFY_FORGET)
                                 - forget;
 
     n = ecf->notify ? ngx_min(ecf->notify->nelts, NGX_GOV_METRICS_TARGETS)

@@ -1831,7 +1831,8 @@ ngx_gov_redis_handshake_handler(redisReply *reply, void *data)
                       "gov redis: %s to %V refused: \"%*s\"",
                       conn->handshake == 1 && conn->conf->db
                       ? "SELECT" : "AUTH",
-                      ngx_gov_redis_peer(conn), (size_t) ngx_min(reply->len, 128),
+                      ngx_gov_redis_peer(conn),
+                      (size_t) ngx_min(reply->len, 128),
                       reply->str);
 
         ngx_gov_redis_drop(conn, NGX_GOV_M_REDIS_ERR_AUTH);

@@ -157,7 +157,8 @@ ngx_gov_tally_add_zone(ngx_conf_t *cf)
  * its first key begins with in a cluster ("{gov:7}"), else the prefix.
  */
 
-#define NGX_GOV_TALLY_P1  "local GOV_P = string.match(KEYS[1] or '', '^({[^}]*})') or '"
+#define NGX_GOV_TALLY_P1                                                     \
+    "local GOV_P = string.match(KEYS[1] or '', '^({[^}]*})') or '"
 #define NGX_GOV_TALLY_P2  "'\n"
 
 
