@@ -10,6 +10,11 @@
 #include "gov_slot.h"
 
 
+static int gov_slot_is(const char *arg, size_t len, const char *name);
+static int gov_slot_starts(const char *err, size_t len, const char *word);
+static int gov_slot_contains(const char *err, size_t len, const char *what);
+
+
 uint16_t
 gov_slot_crc16(const char *buf, size_t len)
 {
