@@ -185,7 +185,8 @@ static ngx_int_t ngx_gov_redis_append(ngx_gov_redis_conn_t *conn,
 static ngx_int_t ngx_gov_redis_append_eval(ngx_gov_redis_conn_t *conn,
     ngx_gov_redis_handler_pt handler, void *data, ngx_gov_redis_cmd_t **owner,
     int argc, const char **argv, const size_t *argvlen);
-static ngx_int_t ngx_gov_redis_append_bytes(ngx_gov_redis_conn_t *conn,
+static ngx_gov_redis_cmd_t *ngx_gov_redis_append_bytes(
+    ngx_gov_redis_conn_t *conn,
     ngx_gov_redis_handler_pt handler, void *data, ngx_gov_redis_cmd_t **owner,
     char *bytes, size_t len);
 static ngx_int_t ngx_gov_redis_append_argv(ngx_gov_redis_conn_t *conn,
@@ -1980,15 +1981,9 @@ ngx_gov_redis_append_argv(ngx_gov_redis_conn_t *conn,
         return NGX_ERROR;
     }
 
-    cmd = ngx_gov_redis_cmd_alloc();
+    cmd = ngx_gov_redis_append_bytes(conn, handler, data, owner, cmdbuf, len);
     if (cmd == NULL) {
         redisFreeCommand(cmdbuf);
-        return NGX_ERROR;
-    }
-
-    if (ngx_gov_redis_out(conn, cmdbuf, len) != NGX_OK) {
-        redisFreeCommand(cmdbuf);
-        ngx_gov_redis_cmd_free(cmd);
         return NGX_ERROR;
     }
 
@@ -2002,24 +1997,13 @@ ngx_gov_redis_append_argv(ngx_gov_redis_conn_t *conn,
         redisFreeCommand(cmdbuf);
     }
 
-    cmd->handler = handler;
-    cmd->data = data;
-    cmd->owner = owner;
-    cmd->deadline = ngx_current_msec + conn->conf->timeout;
-
-    if (owner) {
-        *owner = cmd;
-    }
-
-    ngx_gov_redis_queue(conn, cmd);
-
     return NGX_OK;
 }
 
 
 /* a command already formatted (a unit's part): out as it is */
 
-static ngx_int_t
+static ngx_gov_redis_cmd_t *
 ngx_gov_redis_append_bytes(ngx_gov_redis_conn_t *conn,
     ngx_gov_redis_handler_pt handler, void *data, ngx_gov_redis_cmd_t **owner,
     char *bytes, size_t len)
@@ -2028,12 +2012,12 @@ ngx_gov_redis_append_bytes(ngx_gov_redis_conn_t *conn,
 
     cmd = ngx_gov_redis_cmd_alloc();
     if (cmd == NULL) {
-        return NGX_ERROR;
+        return NULL;
     }
 
     if (ngx_gov_redis_out(conn, bytes, len) != NGX_OK) {
         ngx_gov_redis_cmd_free(cmd);
-        return NGX_ERROR;
+        return NULL;
     }
 
     cmd->handler = handler;
@@ -2047,7 +2031,7 @@ ngx_gov_redis_append_bytes(ngx_gov_redis_conn_t *conn,
 
     ngx_gov_redis_queue(conn, cmd);
 
-    return NGX_OK;
+    return cmd;
 }
 
 
@@ -2750,7 +2734,8 @@ ngx_gov_redis_cluster_send(ngx_log_t *log, ngx_uint_t n,
             rc = ngx_gov_redis_append_bytes(conn, handlers[i], datas[i],
                                             i + 1 == n ? owner : NULL,
                                             unit->part[i].bytes,
-                                            unit->part[i].len);
+                                            unit->part[i].len)
+                 ? NGX_OK : NGX_ERROR;
         }
 
         if (rc != NGX_OK) {
