@@ -228,6 +228,7 @@ typedef struct {
 
     ngx_shm_zone_t           *pcache_zone;
     ngx_msec_t                pcache_ttl;
+    ngx_msec_t                pcache_track; /* 0: off */
 
     ngx_array_t              *templates;    /* ngx_gov_template_t */
 

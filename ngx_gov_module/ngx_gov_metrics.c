@@ -207,7 +207,9 @@ static ngx_gov_metric_desc_t  ngx_gov_metrics_counters[] = {
       ngx_string("counter"), ngx_null_string },
     { ngx_string("gov_uploads_swept_total"),
       ngx_string("Unreferenced uploads deleted after keep_unused."),
-      ngx_string("counter"), ngx_null_string },
+      ngx_string("counter"), ngx_null_string },    { ngx_string("gov_cache_invalidations_total"),
+      ngx_string("Progress documents dropped as Redis reported a change."),
+      ngx_string("counter"), ngx_string("cache=\"progress\"") },
 };
 
 
@@ -217,6 +219,8 @@ static ngx_gov_metric_desc_t  ngx_gov_metrics_gauges[] = {
       ngx_string("gauge"), ngx_null_string },
     { ngx_string("gov_redis_connected"),
       ngx_string("Redis connections ready for commands."),
+      ngx_string("gauge"), ngx_null_string },    { ngx_string("gov_redis_tracking"),
+      ngx_string("Workers hearing Redis's invalidation messages."),
       ngx_string("gauge"), ngx_null_string },
 };
 

@@ -54,6 +54,7 @@ typedef enum {
     NGX_GOV_M_UPLOAD_BYTES,
     NGX_GOV_M_UPLOADS_REFUSED,
     NGX_GOV_M_UPLOADS_SWEPT,
+    NGX_GOV_M_PCACHE_INVALIDATED,
     NGX_GOV_M_COUNTERS
 } ngx_gov_counter_e;
 
@@ -62,6 +63,7 @@ typedef enum {
 typedef enum {
     NGX_GOV_G_REDIS_PENDING = 0,
     NGX_GOV_G_REDIS_CONNECTED,
+    NGX_GOV_G_REDIS_TRACKING,
     NGX_GOV_G_GAUGES
 } ngx_gov_gauge_e;
 

@@ -15,6 +15,21 @@
  * when a callback or a rating changes the application, and the least
  * recently used go first when the zone is full.  Each entry keeps the
  * application's subject and actor: access is checked on every hit.
+ *
+ * Tracked entries.  Redis reports every change of a progress snapshot
+ * (PREFIXdoc:ID: written, deleted by a script that changed the
+ * application, expired) to each worker (ngx_gov_redis_watch(), client-side
+ * caching), whichever node made it.  An entry made of a snapshot read
+ * while the reports were heard may then live "track" (default 10m) instead
+ * of "ttl", within its day (deadlines move with the date) and the
+ * departments' refresh age, and is dropped at once when its snapshot's
+ * change is reported.  Two counters in the
+ * zone keep that honest: "epoch" moves whenever reports may have been
+ * missed (a worker's subscription lost, Redis flushed), and a tracked
+ * entry is only believed in the epoch it was made in; "seq" numbers the
+ * reports, each bucket keeps the number of the last one that fell in it,
+ * and a snapshot read before a report of its bucket (the report overtook
+ * the answer) makes an untracked entry.
  */
 
 
@@ -24,7 +39,9 @@
 
 #include "ngx_gov_conf.h"
 #include "ngx_gov_metrics.h"
+#include "ngx_gov_redis.h"
 #include "ngx_gov_pcache.h"
+#include "gov_date.h"
 
 
 typedef struct ngx_gov_pcache_node_s  ngx_gov_pcache_node_t;
@@ -35,6 +52,9 @@ struct ngx_gov_pcache_node_s {
     ngx_queue_t               queue;
     ngx_msec_t                expires;
     ngx_msec_t                stored;
+    ngx_msec_t                tracked;      /* believed until; 0: not */
+    ngx_uint_t                epoch;
+    int                       day;
     u_short                   id_len;
     u_short                   subject_len;
     u_short                   actor_len;
@@ -51,6 +71,9 @@ typedef struct {
     ngx_queue_t               queue;        /* most recently used first */
     ngx_uint_t                mask;         /* buckets - 1 */
     ngx_gov_pcache_node_t   **buckets;
+    uint32_t                 *reported;     /* per bucket: the last seq */
+    uint32_t                  seq;          /* reports of changes */
+    ngx_uint_t                epoch;        /* reports may have been lost */
 } ngx_gov_pcache_sh_t;
 
 
@@ -69,6 +92,13 @@ static void ngx_gov_pcache_free(ngx_gov_pcache_ctx_t *ctx,
 static ngx_shm_zone_t *ngx_gov_pcache_zone(void);
 static void ngx_gov_pcache_sizing(ngx_conf_t *cf, ngx_str_t *name,
     size_t size);
+static void ngx_gov_pcache_changed(ngx_str_t *key);
+static ngx_uint_t ngx_gov_pcache_fresh(ngx_gov_pcache_ctx_t *ctx,
+    ngx_gov_pcache_node_t *n);
+
+
+/* the snapshots' keys, PREFIXdoc:ID, whose changes Redis reports */
+static ngx_str_t  ngx_gov_pcache_prefix;
 
 
 char *
@@ -91,6 +121,7 @@ ngx_gov_pcache_directive(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     ngx_str_null(&name);
     size = 0;
     gmcf->pcache_ttl = 1000;
+    gmcf->pcache_track = 600000;
 
     for (i = 1; i < cf->args->nelts; i++) {
 
@@ -139,6 +170,30 @@ ngx_gov_pcache_directive(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
             {
                 ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
                                    "invalid ttl \"%V\"", &value[i]);
+                return NGX_CONF_ERROR;
+            }
+
+            continue;
+        }
+
+        if (ngx_strncmp(value[i].data, "track=", 6) == 0) {
+            s.data = value[i].data + 6;
+            s.len = value[i].len - 6;
+
+            if (s.len == 3 && ngx_strncmp(s.data, "off", 3) == 0) {
+                gmcf->pcache_track = 0;
+                continue;
+            }
+
+            gmcf->pcache_track = ngx_parse_time(&s, 0);
+
+            if (gmcf->pcache_track == (ngx_msec_t) NGX_ERROR
+                || gmcf->pcache_track == 0
+                || gmcf->pcache_track > 86400000)
+            {
+                ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                                   "invalid track \"%V\", expected a time "
+                                   "up to 1d, or \"off\"", &value[i]);
                 return NGX_CONF_ERROR;
             }
 
@@ -274,6 +329,14 @@ ngx_gov_pcache_init_zone(ngx_shm_zone_t *shm_zone, void *data)
         return NGX_ERROR;
     }
 
+    ctx->sh->reported = ngx_slab_calloc(ctx->shpool, n * sizeof(uint32_t));
+    if (ctx->sh->reported == NULL) {
+        return NGX_ERROR;
+    }
+
+    ctx->sh->seq = 0;
+    ctx->sh->epoch = 1;
+
     len = sizeof(" in gov_progress_cache zone \"\"") + shm_zone->shm.name.len;
 
     ctx->shpool->log_ctx = ngx_slab_alloc(ctx->shpool, len);
@@ -353,7 +416,7 @@ ngx_gov_pcache_get(ngx_http_request_t *r, ngx_str_t *id, ngx_msec_t max_age,
         return NGX_DECLINED;
     }
 
-    if ((ngx_msec_int_t) (n->expires - ngx_current_msec) <= 0
+    if (!ngx_gov_pcache_fresh(ctx, n)
         || ngx_current_msec - n->stored >= max_age)
     {
         /* expired, or older than the departments may be asked again */
@@ -400,7 +463,7 @@ ngx_gov_pcache_get(ngx_http_request_t *r, ngx_str_t *id, ngx_msec_t max_age,
 
 void
 ngx_gov_pcache_put(ngx_http_request_t *r, ngx_str_t *id,
-    ngx_gov_pcache_entry_t *e)
+    ngx_gov_pcache_entry_t *e, ngx_gov_pcache_mark_t *m)
 {
     u_char                    *p;
     size_t                     size;
@@ -455,6 +518,26 @@ ngx_gov_pcache_put(ngx_http_request_t *r, ngx_str_t *id,
     n->hash = hash;
     n->stored = ngx_current_msec;
     n->expires = ngx_current_msec + gmcf->pcache_ttl;
+    n->tracked = 0;
+    n->epoch = ctx->sh->epoch;
+    n->day = gov_day(ngx_time());
+
+    /*
+     * Tracked only if every change since the read will be (or was)
+     * reported: this worker listening then and now, no report lost
+     * since, and none in the bucket since the read.
+     */
+
+    if (m && m->live && ngx_gov_redis_watching()
+        && m->epoch == ctx->sh->epoch
+        && (int32_t) (ctx->sh->reported[hash & ctx->sh->mask] - m->seq) <= 0)
+    {
+        n->tracked = ngx_current_msec + gmcf->pcache_track;
+
+        if (n->tracked == 0) {
+            n->tracked = 1;
+        }
+    }
     n->id_len = (u_short) id->len;
     n->subject_len = (u_short) e->subject.len;
     n->actor_len = (u_short) e->actor.len;
@@ -493,10 +576,150 @@ ngx_gov_pcache_drop(ngx_str_t *id)
 
     ngx_shmtx_lock(&ctx->shpool->mutex);
 
+    /* a read in flight must not make a tracked entry of the old state */
+    ctx->sh->reported[hash & ctx->sh->mask] = ++ctx->sh->seq;
+
     n = ngx_gov_pcache_find(ctx, id, hash);
     if (n) {
         ngx_gov_pcache_free(ctx, n);
     }
 
     ngx_shmtx_unlock(&ctx->shpool->mutex);
+}
+
+
+/* an entry's ttl, or, tracked, its own time in the epoch and day it began */
+
+static ngx_uint_t
+ngx_gov_pcache_fresh(ngx_gov_pcache_ctx_t *ctx, ngx_gov_pcache_node_t *n)
+{
+    if ((ngx_msec_int_t) (n->expires - ngx_current_msec) > 0) {
+        return 1;
+    }
+
+    return n->tracked
+           && n->epoch == ctx->sh->epoch
+           && (ngx_msec_int_t) (n->tracked - ngx_current_msec) > 0
+           && n->day == gov_day(ngx_time());
+}
+
+
+ngx_int_t
+ngx_gov_pcache_init_process(ngx_cycle_t *cycle)
+{
+    u_char                    *p;
+    ngx_int_t                  rc;
+    ngx_http_gov_main_conf_t  *gmcf;
+
+    gmcf = ngx_http_cycle_get_module_main_conf(cycle, ngx_http_gov_module);
+
+    if (gmcf == NULL || gmcf->pcache_zone == NULL || gmcf->pcache_track == 0
+        || gmcf->redis == NULL)
+    {
+        return NGX_OK;
+    }
+
+    p = ngx_pnalloc(cycle->pool, gmcf->redis_prefix.len + 4);
+    if (p == NULL) {
+        return NGX_ERROR;
+    }
+
+    ngx_gov_pcache_prefix.data = p;
+    ngx_gov_pcache_prefix.len = ngx_cpymem(p, gmcf->redis_prefix.data,
+                                           gmcf->redis_prefix.len)
+                                - p + 4;
+    ngx_memcpy(p + gmcf->redis_prefix.len, "doc:", 4);
+
+    rc = ngx_gov_redis_watch(cycle, &ngx_gov_pcache_prefix,
+                             ngx_gov_pcache_changed);
+
+    return rc == NGX_DECLINED ? NGX_OK : rc;
+}
+
+
+void
+ngx_gov_pcache_mark(ngx_gov_pcache_mark_t *m)
+{
+    ngx_shm_zone_t        *zone;
+    ngx_gov_pcache_ctx_t  *ctx;
+
+    zone = ngx_gov_pcache_zone();
+
+    m->live = ngx_gov_redis_watching();
+    m->epoch = 0;
+    m->seq = 0;
+
+    if (zone == NULL || !m->live) {
+        m->live = 0;
+        return;
+    }
+
+    ctx = zone->data;
+
+    ngx_shmtx_lock(&ctx->shpool->mutex);
+    m->epoch = ctx->sh->epoch;
+    m->seq = ctx->sh->seq;
+    ngx_shmtx_unlock(&ctx->shpool->mutex);
+}
+
+
+/* Redis reported a changed snapshot (NULL: reports may have been lost) */
+
+static void
+ngx_gov_pcache_changed(ngx_str_t *key)
+{
+    ngx_str_t               id;
+    uint32_t                hash;
+    ngx_shm_zone_t         *zone;
+    ngx_gov_pcache_ctx_t   *ctx;
+    ngx_gov_pcache_node_t  *n;
+
+    zone = ngx_gov_pcache_zone();
+    if (zone == NULL) {
+        return;
+    }
+
+    ctx = zone->data;
+
+    if (key == NULL) {
+        ngx_shmtx_lock(&ctx->shpool->mutex);
+        ctx->sh->epoch++;
+        ngx_shmtx_unlock(&ctx->shpool->mutex);
+        return;
+    }
+
+    if (key->len <= ngx_gov_pcache_prefix.len
+        || ngx_memcmp(key->data, ngx_gov_pcache_prefix.data,
+                      ngx_gov_pcache_prefix.len) != 0)
+    {
+        return;
+    }
+
+    id.data = key->data + ngx_gov_pcache_prefix.len;
+    id.len = key->len - ngx_gov_pcache_prefix.len;
+    hash = ngx_crc32_short(id.data, id.len);
+
+    ngx_shmtx_lock(&ctx->shpool->mutex);
+
+    ctx->sh->reported[hash & ctx->sh->mask] = ++ctx->sh->seq;
+
+    /*
+     * Only a tracked entry goes: an untracked one lives its ttl, as it
+     * would without reports, and is not dropped by the report of the
+     * snapshot written from it.
+     */
+
+    n = ngx_gov_pcache_find(ctx, &id, hash);
+    if (n && n->tracked) {
+        ngx_gov_pcache_free(ctx, n);
+
+    } else {
+        n = NULL;
+    }
+
+    ngx_shmtx_unlock(&ctx->shpool->mutex);
+
+    if (n) {
+        ngx_gov_metrics_inc(NGX_GOV_M_PCACHE_INVALIDATED);
+    }
 }

@@ -25,6 +25,20 @@ typedef struct {
 
 char *ngx_gov_pcache_directive(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
+ngx_int_t ngx_gov_pcache_init_process(ngx_cycle_t *cycle);
+
+/*
+ * Where a lookup stood when it asked Redis for a document: an entry made
+ * of the answer may outlive the ttl (up to "track") only if Redis has
+ * reported every change since (ngx_gov_pcache_put()).
+ */
+typedef struct {
+    ngx_uint_t                live;
+    ngx_uint_t                epoch;
+    uint32_t                  seq;
+} ngx_gov_pcache_mark_t;
+
+void ngx_gov_pcache_mark(ngx_gov_pcache_mark_t *m);
 
 /*
  * NGX_OK with a copy in r->pool; NGX_DECLINED on a miss, or when the entry
@@ -32,8 +46,9 @@ char *ngx_gov_pcache_directive(ngx_conf_t *cf, ngx_command_t *cmd,
  */
 ngx_int_t ngx_gov_pcache_get(ngx_http_request_t *r, ngx_str_t *id,
     ngx_msec_t max_age, ngx_gov_pcache_entry_t *e);
+/* "m": the mark taken before the document was asked for, or NULL */
 void ngx_gov_pcache_put(ngx_http_request_t *r, ngx_str_t *id,
-    ngx_gov_pcache_entry_t *e);
+    ngx_gov_pcache_entry_t *e, ngx_gov_pcache_mark_t *m);
 
 /* drops an application's cached document, in every worker at once */
 void ngx_gov_pcache_drop(ngx_str_t *id);

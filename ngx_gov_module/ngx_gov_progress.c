@@ -89,6 +89,7 @@ typedef struct {
     ngx_uint_t                script;       /* reads retried as a script */
     ngx_uint_t                form;         /* a rating by HTML form */
     json_t                   *body;         /* the rating request */
+    ngx_gov_pcache_mark_t     mark;         /* as the snapshot was asked */
 } ngx_gov_progress_t;
 
 
@@ -105,6 +106,8 @@ static void ngx_gov_progress_snapshot_put(ngx_http_request_t *r,
     ngx_gov_pcache_entry_t *entry);
 static ngx_uint_t ngx_gov_progress_mine(ngx_gov_pcache_entry_t *e,
     ngx_str_t *who);
+static ngx_msec_t ngx_gov_progress_max_age(ngx_http_request_t *r,
+    ngx_gov_progress_t *pc);
 static ngx_int_t ngx_gov_progress_load_script(ngx_http_request_t *r,
     ngx_gov_progress_t *pc);
 static void ngx_gov_progress_loaded(redisReply *reply, void *data);
@@ -345,10 +348,8 @@ ngx_gov_progress_identity(ngx_http_request_t *r)
     ngx_pool_cleanup_t        *cln;
     ngx_gov_progress_t        *pc;
     ngx_gov_pcache_entry_t     entry;
-    ngx_http_gov_loc_conf_t   *glcf;
 
     c = r->connection;
-    glcf = ngx_http_get_module_loc_conf(r, ngx_http_gov_module);
 
     pc = NULL;
 
@@ -418,7 +419,8 @@ ngx_gov_progress_identity(ngx_http_request_t *r)
      */
 
     if (!pc->rating && pc->code.len == 0
-        && ngx_gov_pcache_get(r, &pc->id, glcf->progress_refresh, &entry)
+        && ngx_gov_pcache_get(r, &pc->id, ngx_gov_progress_max_age(r, pc),
+                              &entry)
            == NGX_OK)
     {
         if (ngx_gov_progress_mine(&entry, &pc->subject)) {
@@ -500,6 +502,28 @@ ngx_gov_progress_read(ngx_http_request_t *r, ngx_gov_progress_t *pc)
 }
 
 
+/*
+ * How old a cached document may be: the refresh age where departments are
+ * asked (gov_progress_refresh), else as old as the micro-cache keeps it.
+ */
+
+static ngx_msec_t
+ngx_gov_progress_max_age(ngx_http_request_t *r, ngx_gov_progress_t *pc)
+{
+    ngx_gov_bundle_t          *b;
+    ngx_gov_bundles_conf_t    *bc;
+    ngx_http_gov_loc_conf_t   *glcf;
+
+    glcf = ngx_http_get_module_loc_conf(r, ngx_http_gov_module);
+
+    bc = ngx_gov_bc(r);
+    b = ngx_gov_app_bundle(bc, &pc->id);
+
+    return (b == NULL || ngx_gov_bundle_asks(bc, b)) ? glcf->progress_refresh
+                                                     : NGX_MAX_INT32_VALUE;
+}
+
+
 /* 1 when a stored document is "who"'s own: its subject, or its agent */
 
 static ngx_uint_t
@@ -548,6 +572,9 @@ ngx_gov_progress_snapshot_get(ngx_http_request_t *r, ngx_gov_progress_t *pc)
     argvlen[0] = 3;
     argv[1] = (char *) key.data;
     argvlen[1] = key.len;
+
+    /* before the read: a change reported after it is seen at the put */
+    ngx_gov_pcache_mark(&pc->mark);
 
     return ngx_http_gov_redis_send(r, ngx_gov_progress_snapshot, pc, 2, argv,
                                    argvlen);
@@ -629,7 +656,7 @@ ngx_gov_progress_snapshot(redisReply *reply, void *data)
             entry.body.len = last - f[4];
 
             if (ngx_gov_progress_mine(&entry, &pc->subject)) {
-                ngx_gov_pcache_put(r, &pc->id, &entry);
+                ngx_gov_pcache_put(r, &pc->id, &entry, &pc->mark);
                 rc = ngx_gov_progress_answer(pc, &entry.body, &entry.etag);
 
             } else {
@@ -1599,7 +1626,7 @@ ngx_gov_progress_keep(ngx_gov_progress_t *pc, redisReply *reply,
                                     ? act->str : "");
     entry->actor.len = act->type == REDIS_REPLY_STRING ? act->len : 0;
 
-    ngx_gov_pcache_put(r, &pc->id, entry);
+    ngx_gov_pcache_put(r, &pc->id, entry, NULL);
 
     bc = ngx_gov_bc(r);
     b = ngx_gov_app_bundle(bc, &pc->id);

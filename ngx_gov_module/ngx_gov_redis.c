@@ -139,6 +139,10 @@ typedef struct {
 
     ngx_gov_redis_node_t     *node;         /* cluster: its master */
 
+    /* the invalidation messages' connection (ngx_gov_redis_watch()) */
+    unsigned                  watch:1;
+    unsigned                  subscribed:1;
+
     ngx_log_t                 log;
 } ngx_gov_redis_conn_t;
 
@@ -272,6 +276,14 @@ static ngx_uint_t ngx_gov_redis_not_master(redisReply *reply);
 static void ngx_gov_redis_held(redisReply *reply, void *data);
 static void ngx_gov_redis_waited(redisReply *reply, void *data);
 
+static void ngx_gov_redis_watch_id(redisReply *reply, void *data);
+static void ngx_gov_redis_watch_on(redisReply *reply, void *data);
+static void ngx_gov_redis_watch_subscribed(redisReply *reply, void *data);
+static ngx_uint_t ngx_gov_redis_watch_message(ngx_gov_redis_conn_t *conn,
+    redisReply *reply);
+static void ngx_gov_redis_watch_lost(void);
+static void ngx_gov_redis_ping_handler(ngx_event_t *ev);
+
 /* set by ngx_gov_redis_held(): the reply it was given is kept */
 static ngx_uint_t             ngx_gov_redis_kept;
 
@@ -298,6 +310,16 @@ static ngx_msec_t             ngx_gov_redis_map_asked;
 static ngx_event_t            ngx_gov_redis_map_ev;
 static ngx_queue_t            ngx_gov_redis_later;    /* units waiting */
 static ngx_event_t            ngx_gov_redis_later_ev;
+
+/* client-side caching: the worker's invalidation connection */
+static ngx_gov_redis_conn_t   ngx_gov_redis_watch_conn;
+static ngx_str_t              ngx_gov_redis_watch_prefix;
+static ngx_gov_redis_watch_pt ngx_gov_redis_watch_handler;
+static ngx_uint_t             ngx_gov_redis_watch_live;
+static ngx_uint_t             ngx_gov_redis_watch_refused;
+static ngx_event_t            ngx_gov_redis_ping_ev;
+
+#define NGX_GOV_REDIS_PING        1000    /* the watch is pinged (ms) */
 
 
 /*
@@ -816,6 +838,19 @@ ngx_gov_redis_exit_process(ngx_cycle_t *cycle)
     }
 
     ngx_gov_redis_nconns = 0;
+
+    if (ngx_gov_redis_watch_handler) {
+        if (ngx_gov_redis_ping_ev.timer_set) {
+            ngx_del_timer(&ngx_gov_redis_ping_ev);
+        }
+
+        /* nobody listens for this worker any more */
+        ngx_gov_redis_watch_lost();
+
+        ngx_gov_redis_close(&ngx_gov_redis_watch_conn);
+        ngx_gov_redis_watch_handler = NULL;
+        ngx_gov_redis_watch_live = 0;
+    }
 
     for (i = 0; i < ngx_gov_redis_nnodes; i++) {
         node = ngx_gov_redis_nodes[i];
@@ -1570,6 +1605,13 @@ ngx_gov_redis_ready(ngx_gov_redis_conn_t *conn)
     conn->state = NGX_GOV_REDIS_READY;
     conn->failures = 0;
 
+    if (conn->watch) {
+        /* subscribed: from now on every change is heard */
+        ngx_gov_redis_watch_live = 1;
+        ngx_gov_metrics_gauge(NGX_GOV_G_REDIS_TRACKING, 1);
+        return;
+    }
+
     ngx_gov_metrics_gauge(NGX_GOV_G_REDIS_CONNECTED, 1);
 }
 
@@ -1628,6 +1670,23 @@ ngx_gov_redis_handshake(ngx_gov_redis_conn_t *conn)
 
         if (ngx_gov_redis_append(conn, ngx_gov_redis_role_handler, conn,
                                  NULL, 1, argv, argvlen)
+            != NGX_OK)
+        {
+            return NGX_ERROR;
+        }
+
+        conn->handshake++;
+    }
+
+    if (conn->watch) {
+        /* then CLIENT TRACKING and SUBSCRIBE: ngx_gov_redis_watch_id() */
+        argv[0] = "CLIENT";
+        argvlen[0] = 6;
+        argv[1] = "ID";
+        argvlen[1] = 2;
+
+        if (ngx_gov_redis_append(conn, ngx_gov_redis_watch_id, conn, NULL,
+                                 2, argv, argvlen)
             != NGX_OK)
         {
             return NGX_ERROR;
@@ -2042,8 +2101,10 @@ ngx_gov_redis_queue(ngx_gov_redis_conn_t *conn, ngx_gov_redis_cmd_t *cmd)
 {
     ngx_queue_insert_tail(&conn->pending, &cmd->queue);
 
-    ngx_gov_metrics_inc(NGX_GOV_M_REDIS_COMMANDS);
-    ngx_gov_metrics_gauge(NGX_GOV_G_REDIS_PENDING, 1);
+    if (!conn->watch) {
+        ngx_gov_metrics_inc(NGX_GOV_M_REDIS_COMMANDS);
+        ngx_gov_metrics_gauge(NGX_GOV_G_REDIS_PENDING, 1);
+    }
 
     if (++conn->npending == 1) {
         ngx_gov_redis_arm(conn);
@@ -2275,6 +2336,11 @@ ngx_gov_redis_dispatch(ngx_gov_redis_conn_t *conn, redisReply *reply)
     ngx_gov_redis_cmd_t       *cmd;
     ngx_gov_redis_handler_pt   handler;
 
+    if (conn->subscribed && ngx_gov_redis_watch_message(conn, reply)) {
+        freeReplyObject(reply);
+        return;
+    }
+
     if (ngx_queue_empty(&conn->pending)) {
         freeReplyObject(reply);
         ngx_log_error(NGX_LOG_ERR, &conn->log, 0,
@@ -2289,7 +2355,10 @@ ngx_gov_redis_dispatch(ngx_gov_redis_conn_t *conn, redisReply *reply)
     cmd = ngx_queue_data(q, ngx_gov_redis_cmd_t, queue);
 
     conn->npending--;
-    ngx_gov_metrics_gauge(NGX_GOV_G_REDIS_PENDING, -1);
+
+    if (!conn->watch) {
+        ngx_gov_metrics_gauge(NGX_GOV_G_REDIS_PENDING, -1);
+    }
 
     if (reply->type == REDIS_REPLY_ERROR
         && reply->len >= 8 && ngx_strncmp(reply->str, "NOSCRIPT", 8) == 0)
@@ -2531,7 +2600,11 @@ ngx_gov_redis_drop(ngx_gov_redis_conn_t *conn, ngx_uint_t counter)
     ngx_msec_t    delay;
     ngx_queue_t   failed, *q;
 
-    if (conn->state == NGX_GOV_REDIS_READY) {
+    if (conn->watch) {
+        conn->subscribed = 0;
+        ngx_gov_redis_watch_lost();
+
+    } else if (conn->state == NGX_GOV_REDIS_READY) {
         ngx_gov_metrics_gauge(NGX_GOV_G_REDIS_CONNECTED, -1);
     }
 
@@ -2581,8 +2654,11 @@ ngx_gov_redis_drop(ngx_gov_redis_conn_t *conn, ngx_uint_t counter)
         ngx_queue_init(&conn->pending);
     }
 
-    ngx_gov_metrics_gauge(NGX_GOV_G_REDIS_PENDING,
-                          -(ngx_atomic_int_t) conn->npending);
+    if (!conn->watch) {
+        ngx_gov_metrics_gauge(NGX_GOV_G_REDIS_PENDING,
+                              -(ngx_atomic_int_t) conn->npending);
+    }
+
     conn->npending = 0;
 
     if (conn->node) {
@@ -2592,6 +2668,7 @@ ngx_gov_redis_drop(ngx_gov_redis_conn_t *conn, ngx_uint_t counter)
 
     if (!ngx_exiting && !ngx_quit && !ngx_terminate
         && !conn->reconnect_ev.timer_set
+        && !(conn->watch && ngx_gov_redis_watch_refused)
         && (conn->node == NULL || conn->node->in_map
             || !ngx_gov_redis_mapped))
     {
@@ -3913,4 +3990,259 @@ ngx_gov_redis_cmd_free(ngx_gov_redis_cmd_t *cmd)
 
     ngx_queue_insert_head(&ngx_gov_redis_free, &cmd->queue);
     ngx_gov_redis_nfree++;
+}
+
+
+/*
+ * Client-side caching (Redis 6+).  The watch connection is set up like
+ * the others (AUTH, SELECT, the sentinels' master confirmed by ROLE), then
+ * asks its own id, turns tracking on in broadcasting mode for the prefix,
+ * redirected to itself, and subscribes to the invalidation channel: Redis
+ * then sends it every key under the prefix that changes, whoever changed
+ * it, and a nil when it flushes.  A PING every second (answered within the
+ * command timeout, or the connection is dropped) tells a silent connection
+ * from a dead one.  While it is down, nothing is known: the handler hears
+ * NULL when it goes.
+ */
+
+ngx_int_t
+ngx_gov_redis_watch(ngx_cycle_t *cycle, ngx_str_t *prefix,
+    ngx_gov_redis_watch_pt handler)
+{
+    ngx_gov_redis_conn_t  *conn;
+
+    if (ngx_gov_redis_conf == NULL || ngx_gov_redis_conf->cluster) {
+        return NGX_DECLINED;
+    }
+
+    conn = &ngx_gov_redis_watch_conn;
+    ngx_memzero(conn, sizeof(ngx_gov_redis_conn_t));
+
+    if (ngx_gov_redis_conn_init(conn, ngx_gov_redis_conf, cycle->log)
+        != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    conn->watch = 1;
+
+    ngx_gov_redis_watch_prefix = *prefix;
+    ngx_gov_redis_watch_handler = handler;
+    ngx_gov_redis_watch_live = 0;
+    ngx_gov_redis_watch_refused = 0;
+
+    ngx_memzero(&ngx_gov_redis_ping_ev, sizeof(ngx_event_t));
+    ngx_gov_redis_ping_ev.handler = ngx_gov_redis_ping_handler;
+    ngx_gov_redis_ping_ev.log = cycle->log;
+    ngx_gov_redis_ping_ev.cancelable = 1;
+
+    ngx_gov_redis_connect(conn);
+
+    ngx_add_timer(&ngx_gov_redis_ping_ev, NGX_GOV_REDIS_PING);
+
+    return NGX_OK;
+}
+
+
+ngx_uint_t
+ngx_gov_redis_watching(void)
+{
+    return ngx_gov_redis_watch_live;
+}
+
+
+/* CLIENT ID: tracking is redirected to this very connection */
+
+static void
+ngx_gov_redis_watch_id(redisReply *reply, void *data)
+{
+    ngx_gov_redis_conn_t  *conn = data;
+
+    u_char       id[NGX_INT64_LEN];
+    size_t       argvlen[8];
+    const char  *argv[8];
+
+    if (reply == NULL) {
+        return;
+    }
+
+    if (reply->type != REDIS_REPLY_INTEGER) {
+        ngx_gov_redis_watch_on(reply, conn);
+        return;
+    }
+
+    argv[0] = "CLIENT";
+    argv[1] = "TRACKING";
+    argv[2] = "on";
+    argv[3] = "REDIRECT";
+    argv[4] = (const char *) id;
+    argv[5] = "BCAST";
+    argv[6] = "PREFIX";
+    argv[7] = (const char *) ngx_gov_redis_watch_prefix.data;
+
+    argvlen[0] = 6;
+    argvlen[1] = 8;
+    argvlen[2] = 2;
+    argvlen[3] = 8;
+    argvlen[4] = ngx_sprintf(id, "%L", (int64_t) reply->integer) - id;
+    argvlen[5] = 5;
+    argvlen[6] = 6;
+    argvlen[7] = ngx_gov_redis_watch_prefix.len;
+
+    if (ngx_gov_redis_append(conn, ngx_gov_redis_watch_on, conn, NULL, 8,
+                             argv, argvlen)
+        != NGX_OK)
+    {
+        ngx_gov_redis_drop(conn, NGX_GOV_M_REDIS_ERR_CONNECT);
+        return;
+    }
+
+    argv[0] = "SUBSCRIBE";
+    argvlen[0] = 9;
+    argv[1] = "__redis__:invalidate";
+    argvlen[1] = sizeof("__redis__:invalidate") - 1;
+
+    if (ngx_gov_redis_append(conn, ngx_gov_redis_watch_subscribed, conn,
+                             NULL, 2, argv, argvlen)
+        != NGX_OK)
+    {
+        ngx_gov_redis_drop(conn, NGX_GOV_M_REDIS_ERR_CONNECT);
+        return;
+    }
+
+    /* the handshake ends with SUBSCRIBE's answer, no more steps */
+}
+
+
+/* CLIENT TRACKING's answer; a Redis before 6 (or an ACL) refuses it */
+
+static void
+ngx_gov_redis_watch_on(redisReply *reply, void *data)
+{
+    ngx_gov_redis_conn_t  *conn = data;
+
+    if (reply == NULL) {
+        return;
+    }
+
+    if (reply->type == REDIS_REPLY_STATUS || reply->type == REDIS_REPLY_INTEGER)
+    {
+        return;
+    }
+
+    ngx_log_error(NGX_LOG_WARN, &conn->log, 0,
+                  "gov redis: %V does not report changed keys (\"%*s\"), "
+                  "the progress micro-cache keeps its ttl",
+                  ngx_gov_redis_peer(conn),
+                  (size_t) (reply->type == REDIS_REPLY_ERROR
+                            ? ngx_min(reply->len, 128) : 0),
+                  reply->str);
+
+    ngx_gov_redis_watch_refused = 1;
+    ngx_gov_redis_drop(conn, NGX_GOV_M_REDIS_ERR_REPLY);
+}
+
+
+/* ["subscribe", "__redis__:invalidate", 1]: every change is heard now */
+
+static void
+ngx_gov_redis_watch_subscribed(redisReply *reply, void *data)
+{
+    ngx_gov_redis_conn_t  *conn = data;
+
+    if (reply == NULL) {
+        return;
+    }
+
+    if (reply->type != REDIS_REPLY_ARRAY || reply->elements != 3) {
+        ngx_gov_redis_watch_on(reply, conn);
+        return;
+    }
+
+    conn->subscribed = 1;
+
+    if (--conn->handshake == 0) {
+        ngx_gov_redis_ready(conn);
+    }
+}
+
+
+/* ["message", "__redis__:invalidate", [KEY ...] or nil]: 1 when it was */
+
+static ngx_uint_t
+ngx_gov_redis_watch_message(ngx_gov_redis_conn_t *conn, redisReply *reply)
+{
+    size_t       i;
+    ngx_str_t    key;
+    redisReply  *keys;
+
+    if (reply->type != REDIS_REPLY_ARRAY || reply->elements != 3
+        || reply->element[0]->type != REDIS_REPLY_STRING
+        || reply->element[0]->len != 7
+        || ngx_strncmp(reply->element[0]->str, "message", 7) != 0)
+    {
+        return 0;
+    }
+
+    keys = reply->element[2];
+
+    if (keys->type != REDIS_REPLY_ARRAY) {
+        /* a flush: anything may have changed */
+        ngx_gov_redis_watch_handler(NULL);
+        return 1;
+    }
+
+    for (i = 0; i < keys->elements; i++) {
+        if (keys->element[i]->type == REDIS_REPLY_STRING) {
+            key.data = (u_char *) keys->element[i]->str;
+            key.len = keys->element[i]->len;
+            ngx_gov_redis_watch_handler(&key);
+        }
+    }
+
+    return 1;
+}
+
+
+static void
+ngx_gov_redis_watch_lost(void)
+{
+    if (ngx_gov_redis_watch_live) {
+        ngx_gov_redis_watch_live = 0;
+        ngx_gov_metrics_gauge(NGX_GOV_G_REDIS_TRACKING, -1);
+    }
+
+    /* whatever was said while nobody listened is lost */
+
+    if (ngx_gov_redis_watch_handler) {
+        ngx_gov_redis_watch_handler(NULL);
+    }
+}
+
+
+static void
+ngx_gov_redis_ping_handler(ngx_event_t *ev)
+{
+    size_t                 argvlen[1];
+    const char            *argv[1];
+    ngx_gov_redis_conn_t  *conn;
+
+    if (ngx_exiting || ngx_quit || ngx_terminate) {
+        return;
+    }
+
+    conn = &ngx_gov_redis_watch_conn;
+
+    if (conn->state == NGX_GOV_REDIS_READY && conn->npending == 0) {
+        argv[0] = "PING";
+        argvlen[0] = 4;
+
+        if (ngx_gov_redis_append(conn, NULL, NULL, NULL, 1, argv, argvlen)
+            != NGX_OK)
+        {
+            ngx_gov_redis_drop(conn, NGX_GOV_M_REDIS_ERR_CLOSED);
+        }
+    }
+
+    ngx_add_timer(ev, NGX_GOV_REDIS_PING);
 }

@@ -109,6 +109,23 @@ ngx_int_t ngx_gov_redis_send_acked(ngx_log_t *log,
 ngx_uint_t ngx_gov_redis_available(void);
 
 /*
+ * Redis's client-side caching: one more connection per worker, to the
+ * same server (following the sentinels), subscribed to its invalidation
+ * messages for every key that begins with "prefix" (CLIENT TRACKING ...
+ * BCAST PREFIX, redirected to itself).  "handler" hears each changed key
+ * (expired, deleted or written, by anyone), and NULL when any message may
+ * have been missed: the connection lost, Redis flushed.  Not with a
+ * cluster: NGX_DECLINED.
+ */
+typedef void (*ngx_gov_redis_watch_pt)(ngx_str_t *key);
+
+ngx_int_t ngx_gov_redis_watch(ngx_cycle_t *cycle, ngx_str_t *prefix,
+    ngx_gov_redis_watch_pt handler);
+
+/* 1 while this worker hears every change (the subscription is live) */
+ngx_uint_t ngx_gov_redis_watching(void);
+
+/*
  * "text" (for the life of the process) is sent as EVALSHA on a connection
  * once that connection has sent it whole with EVAL.
  */

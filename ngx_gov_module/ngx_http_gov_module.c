@@ -240,7 +240,7 @@ static ngx_command_t  ngx_http_gov_commands[] = {
       NULL },
 
     { ngx_string("gov_progress_cache"),
-      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE12,
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE123,
       ngx_gov_pcache_directive,
       NGX_HTTP_MAIN_CONF_OFFSET,
       0,
@@ -647,6 +647,10 @@ ngx_http_gov_init_process(ngx_cycle_t *cycle)
         if (ngx_gov_redis_init_process(cycle, gmcf->redis) != NGX_OK) {
             return NGX_ERROR;
         }
+    }
+
+    if (ngx_gov_pcache_init_process(cycle) != NGX_OK) {
+        return NGX_ERROR;
     }
 
     if (ngx_gov_upload_init_process(cycle) != NGX_OK) {
