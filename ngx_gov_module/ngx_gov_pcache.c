@@ -22,8 +22,8 @@
  * caching), whichever node made it.  An entry made of a snapshot read
  * while the reports were heard may then live "track" (default 10m) instead
  * of "ttl", within its day (deadlines move with the date) and the
- * departments' refresh age, and is dropped at once when its snapshot's
- * change is reported.  Two counters in the
+ * departments' refresh age; any entry is dropped at once when its
+ * snapshot's change is reported.  Two counters in the
  * zone keep that honest: "epoch" moves whenever reports may have been
  * missed (a worker's subscription lost, Redis flushed), and a tracked
  * entry is only believed in the epoch it was made in; "seq" numbers the
@@ -704,17 +704,14 @@ ngx_gov_pcache_changed(ngx_str_t *key)
     ctx->sh->reported[hash & ctx->sh->mask] = ++ctx->sh->seq;
 
     /*
-     * Only a tracked entry goes: an untracked one lives its ttl, as it
-     * would without reports, and is not dropped by the report of the
-     * snapshot written from it.
+     * Any entry goes, tracked or not: also the one a lookup rendered just
+     * before writing the snapshot whose report this is (the next lookup
+     * reads the snapshot and makes a tracked entry of it).
      */
 
     n = ngx_gov_pcache_find(ctx, &id, hash);
-    if (n && n->tracked) {
+    if (n) {
         ngx_gov_pcache_free(ctx, n);
-
-    } else {
-        n = NULL;
     }
 
     ngx_shmtx_unlock(&ctx->shpool->mutex);

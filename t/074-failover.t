@@ -34,6 +34,8 @@ is_deeply([ map { "$_->{op} $_->{status}" } @{ $r->{other} } ], [],
           'every answer a 2xx or a 503');
 ok($r->{status}{503}, "the failover was seen: $r->{status}{503} answers 503");
 is($r->{no_retry_after}, 0, 'every 503 with Retry-After');
+is_deeply($r->{tracking}, [ 2, 2 ],
+          "both nodes' workers hear the promoted master report changes");
 for my $k (@{ $r->{kills} }) {
     ok(defined $k->{recovered} && $k->{recovered} < 10,
        sprintf 'a submission acknowledged %.1fs after the master was killed',

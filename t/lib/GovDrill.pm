@@ -91,6 +91,7 @@ sub run {
     my $http = <<"EOF";
     gov_redis $redis wait=1 timeout=2s;
     gov_jwt_key_file $pa/keys/keys.jwks;
+    gov_progress_cache zone=progress:4m ttl=1s;
     gov_material photo "照片";
     gov_field name "姓名";
     gov_item nhc { name "出生医学证明"; department "卫生健康委";
@@ -271,6 +272,15 @@ EOF
     };
     $t->wait_for(sub { my $q = $queued->(); defined $q && $q == 0 }, 90);
     $r{queued_left} = $queued->();
+
+    # the workers hear Redis's reports of changes again (on the promoted
+    # master), and what was cached untracked is past its ttl
+    $r{tracking} = [ map {
+        my $n = $_;
+        $n->wait_for(sub { ($n->metrics->{gov_redis_tracking} // 0) == 2 }, 15)
+            ? 2 : $n->metrics->{gov_redis_tracking} // 0
+    } $t, $u ] unless $cluster;
+    sleep 1.1;
 
     my %tok = map { ($_ => $tokens[$_]) } 0 .. $#tokens;
     my (@missing, @wrong);
