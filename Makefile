@@ -56,7 +56,8 @@ ASAN_LD_OPT = -fPIC -fsanitize=address,undefined
 
 TOKEN       = $(BUILD)/gov-token
 TOKEN_SRCS  = ngx_gov_module/tools/gov_token.c \
-              ngx_gov_module/core/gov_jwt.c ngx_gov_module/core/gov_b64.c
+              ngx_gov_module/core/gov_jwt.c ngx_gov_module/core/gov_b64.c \
+              ngx_gov_module/core/gov_p256.c
 
 FUZZ_SECONDS ?= 30
 FUZZ_TARGETS = token jwks http mustache app calendar sig jwtdiff slot \

@@ -385,6 +385,23 @@ is($res->{headers}{location},
 $res = $t->get('/page/a', headers => { Accept => 'application/json' });
 is($res->{status}, 401, 'an API client on the same location gets 401');
 
+# --- ES256 after a key's first checks: its own table (core/gov_p256.c) ------
+
+# two workers, each makes the key's table after 64 checks of its own
+my ($es_ok, $es_bad) = (0, 0);
+for my $i (1 .. 200) {
+    my $sub = sprintf('1101011990010%05d', $i);
+    $es_ok++ if bearer('/api/x', $t->token(key => 'ec', alg => 'ES256',
+                                           kid => 'e1', %base, sub => $sub))
+                ->{status} == 200;
+    $es_bad++ if bearer('/api/x', $t->token(key => 'ec2', alg => 'ES256',
+                                            kid => 'e1', %base, sub => $sub))
+                 ->{status} == 401;
+}
+is($es_ok, 200, '200 fresh ES256 tokens accepted (checked with the table '
+                . 'once the key has checked 64)');
+is($es_bad, 200, '... and 200 signed by another P-256 key refused');
+
 # --- Redis down: bearer tokens keep working -----------------------------------
 
 $t->stop_redis;

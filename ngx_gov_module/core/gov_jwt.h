@@ -65,6 +65,7 @@ typedef struct {
     void             *md;           /* EVP_MD of the algorithm's hash */
     void             *vctx;         /* EVP_PKEY_CTX ready to verify */
     void             *mac;          /* EVP_MAC_CTX keyed (HS*) */
+    void             *p256;         /* gov_p256_t (ES256) */
 } gov_jwk_t;
 
 
