@@ -93,6 +93,7 @@ static ngx_shm_zone_t *ngx_gov_pcache_zone(void);
 static void ngx_gov_pcache_sizing(ngx_conf_t *cf, ngx_str_t *name,
     size_t size);
 static void ngx_gov_pcache_changed(ngx_str_t *key);
+static ngx_uint_t ngx_gov_pcache_forget(ngx_str_t *id);
 static ngx_uint_t ngx_gov_pcache_fresh(ngx_gov_pcache_ctx_t *ctx,
     ngx_gov_pcache_node_t *n);
 
@@ -561,6 +562,19 @@ ngx_gov_pcache_put(ngx_http_request_t *r, ngx_str_t *id,
 void
 ngx_gov_pcache_drop(ngx_str_t *id)
 {
+    (void) ngx_gov_pcache_forget(id);
+}
+
+
+/*
+ * An application's entry goes; its bucket's report number moves on, so
+ * that a read in flight does not make a tracked entry of the old state.
+ * 1 when there was an entry.
+ */
+
+static ngx_uint_t
+ngx_gov_pcache_forget(ngx_str_t *id)
+{
     uint32_t                hash;
     ngx_shm_zone_t         *zone;
     ngx_gov_pcache_ctx_t   *ctx;
@@ -568,7 +582,7 @@ ngx_gov_pcache_drop(ngx_str_t *id)
 
     zone = ngx_gov_pcache_zone();
     if (zone == NULL) {
-        return;
+        return 0;
     }
 
     ctx = zone->data;
@@ -576,7 +590,6 @@ ngx_gov_pcache_drop(ngx_str_t *id)
 
     ngx_shmtx_lock(&ctx->shpool->mutex);
 
-    /* a read in flight must not make a tracked entry of the old state */
     ctx->sh->reported[hash & ctx->sh->mask] = ++ctx->sh->seq;
 
     n = ngx_gov_pcache_find(ctx, id, hash);
@@ -585,6 +598,8 @@ ngx_gov_pcache_drop(ngx_str_t *id)
     }
 
     ngx_shmtx_unlock(&ctx->shpool->mutex);
+
+    return n != NULL;
 }
 
 
@@ -663,25 +678,28 @@ ngx_gov_pcache_mark(ngx_gov_pcache_mark_t *m)
 }
 
 
-/* Redis reported a changed snapshot (NULL: reports may have been lost) */
+/*
+ * Redis reported a changed snapshot (NULL: reports may have been lost).
+ * Any entry goes, tracked or not: also the one a lookup rendered just
+ * before writing the snapshot whose report this is (the next lookup reads
+ * the snapshot and makes a tracked entry of it).
+ */
 
 static void
 ngx_gov_pcache_changed(ngx_str_t *key)
 {
-    ngx_str_t               id;
-    uint32_t                hash;
-    ngx_shm_zone_t         *zone;
-    ngx_gov_pcache_ctx_t   *ctx;
-    ngx_gov_pcache_node_t  *n;
-
-    zone = ngx_gov_pcache_zone();
-    if (zone == NULL) {
-        return;
-    }
-
-    ctx = zone->data;
+    ngx_str_t              id;
+    ngx_shm_zone_t        *zone;
+    ngx_gov_pcache_ctx_t  *ctx;
 
     if (key == NULL) {
+        zone = ngx_gov_pcache_zone();
+        if (zone == NULL) {
+            return;
+        }
+
+        ctx = zone->data;
+
         ngx_shmtx_lock(&ctx->shpool->mutex);
         ctx->sh->epoch++;
         ngx_shmtx_unlock(&ctx->shpool->mutex);
@@ -697,26 +715,8 @@ ngx_gov_pcache_changed(ngx_str_t *key)
 
     id.data = key->data + ngx_gov_pcache_prefix.len;
     id.len = key->len - ngx_gov_pcache_prefix.len;
-    hash = ngx_crc32_short(id.data, id.len);
 
-    ngx_shmtx_lock(&ctx->shpool->mutex);
-
-    ctx->sh->reported[hash & ctx->sh->mask] = ++ctx->sh->seq;
-
-    /*
-     * Any entry goes, tracked or not: also the one a lookup rendered just
-     * before writing the snapshot whose report this is (the next lookup
-     * reads the snapshot and makes a tracked entry of it).
-     */
-
-    n = ngx_gov_pcache_find(ctx, &id, hash);
-    if (n) {
-        ngx_gov_pcache_free(ctx, n);
-    }
-
-    ngx_shmtx_unlock(&ctx->shpool->mutex);
-
-    if (n) {
+    if (ngx_gov_pcache_forget(&id)) {
         ngx_gov_metrics_inc(NGX_GOV_M_PCACHE_INVALIDATED);
     }
 }
