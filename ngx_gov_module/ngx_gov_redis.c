@@ -279,8 +279,7 @@ static void ngx_gov_redis_waited(redisReply *reply, void *data);
 static void ngx_gov_redis_watch_id(redisReply *reply, void *data);
 static void ngx_gov_redis_watch_on(redisReply *reply, void *data);
 static void ngx_gov_redis_watch_subscribed(redisReply *reply, void *data);
-static ngx_uint_t ngx_gov_redis_watch_message(ngx_gov_redis_conn_t *conn,
-    redisReply *reply);
+static ngx_uint_t ngx_gov_redis_watch_message(redisReply *reply);
 static void ngx_gov_redis_watch_lost(void);
 static void ngx_gov_redis_ping_handler(ngx_event_t *ev);
 
@@ -2336,7 +2335,7 @@ ngx_gov_redis_dispatch(ngx_gov_redis_conn_t *conn, redisReply *reply)
     ngx_gov_redis_cmd_t       *cmd;
     ngx_gov_redis_handler_pt   handler;
 
-    if (conn->subscribed && ngx_gov_redis_watch_message(conn, reply)) {
+    if (conn->subscribed && ngx_gov_redis_watch_message(reply)) {
         freeReplyObject(reply);
         return;
     }
@@ -4170,7 +4169,7 @@ ngx_gov_redis_watch_subscribed(redisReply *reply, void *data)
 /* ["message", "__redis__:invalidate", [KEY ...] or nil]: 1 when it was */
 
 static ngx_uint_t
-ngx_gov_redis_watch_message(ngx_gov_redis_conn_t *conn, redisReply *reply)
+ngx_gov_redis_watch_message(redisReply *reply)
 {
     size_t       i;
     ngx_str_t    key;
