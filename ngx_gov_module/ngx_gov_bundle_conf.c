@@ -1277,6 +1277,10 @@ ngx_gov_resolve_bundle(ngx_conf_t *cf, ngx_gov_bundles_conf_t *bc,
     for (j = 0; j < b->items.nelts; j++) {
         it = &items[b->item_idx[j]];
 
+        if (it->status.len) {
+            b->asks = 1;
+        }
+
         for (n = 0; n < it->depends.nelts; n++) {
             for (m = 0; m < b->items.nelts; m++) {
                 if (b->item_idx[m] == it->depends_idx[n]) {
@@ -2008,18 +2012,8 @@ ngx_gov_app_bundle(ngx_gov_bundles_conf_t *bc, ngx_str_t *id)
 ngx_uint_t
 ngx_gov_bundle_asks(ngx_gov_bundles_conf_t *bc, ngx_gov_bundle_t *b)
 {
-    ngx_uint_t       i;
-    ngx_gov_item_t  *items;
-
-    items = bc->items.elts;
-
-    for (i = 0; i < b->items.nelts; i++) {
-        if (items[b->item_idx[i]].status.len) {
-            return 1;
-        }
-    }
-
-    return 0;
+    /* found once, as the bundle's items were resolved */
+    return b->asks;
 }
 
 

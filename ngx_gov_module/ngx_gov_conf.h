@@ -122,6 +122,7 @@ typedef struct {
     ngx_array_t               whens;        /* ngx_gov_when_t */
     ngx_int_t                *item_when;    /* per item: its when, -1: all */
     ngx_uint_t                time_limit;
+    ngx_uint_t                asks;         /* an item has a status URI */
     ngx_str_t                 file;
     ngx_uint_t                line;
 
