@@ -11,6 +11,8 @@
 #   bench_nginx_stop     a graceful stop, waited for
 #   bench_median V...    the median of the values
 #   bench_figures TEXT   "requests/s p99 non2xx" of wrk --latency output
+#   bench_cpu N          "busy total" jiffies of CPU N so far
+#   bench_busy A B       CPU busy percent between two bench_cpu figures
 #   bench_main_conf      nginx.conf's main part: Lua and $module loaded,
 #                        one worker pinned to $cpu1
 #   bench_http_conf      the first lines of http {}: no access log, temp
@@ -80,6 +82,18 @@ bench_figures() {
          "$(awk '$1 == "99%" {print $2}' <<<"$1")" \
          "$(awk '/Non-2xx or 3xx responses:/ {print $NF}' <<<"$1" \
             | grep . || echo 0)"
+}
+
+# "busy total" jiffies of one CPU (idle and iowait are not busy)
+bench_cpu() {
+    awk -v c="cpu$1" '$1 == c {t = 0; for (i = 2; i <= NF; i++) t += $i;
+                               print t - $5 - $6, t}' /proc/stat
+}
+
+# the CPU's busy share between two bench_cpu figures, in percent
+bench_busy() {
+    awk -v a="$1" -v b="$2" 'BEGIN {split(a, x, " "); split(b, y, " ");
+        t = y[2] - x[2]; printf "%d", t ? 100 * (y[1] - x[1]) / t : 0}'
 }
 
 bench_main_conf() {

@@ -10,7 +10,7 @@
 -- DIST: uniform, or zipf (s = 1: the application of rank k is asked
 --       1/k as often as the first).
 
-local ids, toks, n = {}, {}, 0
+local reqs, n = {}, 0
 local mode, dist, cdf
 local seq = 0
 
@@ -22,8 +22,17 @@ function init(args)
       local id, tok = line:match("^(%S+)%s+(%S+)")
       if id then
          n = n + 1
-         ids[n] = id
-         toks[n] = tok
+
+         -- every request formatted once, here: the client's work per
+         -- request is a pick, so that wrk measures the server
+         if mode == "lua" then
+            reqs[n] = wrk.format("GET", "/lua?id=" .. id)
+         elseif mode == "static" then
+            reqs[n] = n == 1 and wrk.format("GET", "/static") or reqs[1]
+         else
+            reqs[n] = wrk.format("GET", "/progress/" .. id,
+                                 { ["Authorization"] = "Bearer " .. tok })
+         end
       end
    end
 
@@ -61,16 +70,5 @@ local function pick()
 end
 
 function request()
-   if mode == "static" then
-      return wrk.format("GET", "/static")
-   end
-
-   local i = pick()
-
-   if mode == "lua" then
-      return wrk.format("GET", "/lua?id=" .. ids[i])
-   end
-
-   return wrk.format("GET", "/progress/" .. ids[i],
-                     { ["Authorization"] = "Bearer " .. toks[i] })
+   return reqs[pick()]
 end

@@ -18,7 +18,8 @@
 #
 #   bench/progress-mix.sh [SECONDS] [SIZES]      defaults: 8 "10000 100000"
 #
-# MIX_RUNS (default 1) repeats every case and reports the median;
+# MIX_RUNS (default 1) repeats the cases (each run every case in turn)
+# and reports the medians;
 # MIX_ACCESS (default "uniform zipf") and MIX_CASES (default "static
 # gov-HS256 gov-RS256 lua") choose what runs, e.g. one long case to watch
 # the worker's RSS;
@@ -94,12 +95,17 @@ CONF
 start() { conf "$1" "$2"; bench_nginx_start; }
 stop() { bench_nginx_stop; }
 
-# wrk with bench/mix.lua: "requests/s p99 non2xx"
+# wrk with bench/mix.lua: "requests/s p99 non2xx busy1% busy2%", the
+# last two how busy nginx's CPU and the client's were (/proc/stat: a
+# ratio is the server's only where its CPU is the one at 100%)
 run() {
-    local out
+    local out a1 a2 b1 b2
+    a1=$(bench_cpu "$cpu1") a2=$(bench_cpu "$cpu2")
     out=$(taskset -c "$cpu2" wrk -t1 -c"$conns" -d"$1" --latency \
           -s "$root/bench/mix.lua" "http://127.0.0.1:$port" -- "${@:2}")
-    bench_figures "$out"
+    b1=$(bench_cpu "$cpu1") b2=$(bench_cpu "$cpu2")
+    echo "$(bench_figures "$out") $(bench_busy "$a1" "$b1")" \
+         "$(bench_busy "$a2" "$b2")"
 }
 
 # one figure of gov_status, 0 when absent
@@ -118,8 +124,8 @@ mkdir -p "$(dirname "$report")"
 echo "bench/progress-mix.sh: $(date -u +%Y-%m-%dT%H:%MZ), $(nproc) cores," \
      "${dur}s per run, $runs run(s) per case, $conns connections," \
      "nginx 1 worker on CPU $cpu1, wrk and Redis on CPU $cpu2"
-printf '%-8s %-8s %-12s %11s %9s %6s %6s %6s %6s %6s\n' apps access case \
-       'requests/s' p99 non2xx hit% cmd/lk x-lua x-stat
+printf '%-8s %-8s %-12s %11s %9s %6s %4s %4s %6s %6s %6s %6s\n' apps access \
+       case 'requests/s' p99 non2xx ngx% cli% hit% cmd/lk x-lua x-stat
 
 for n in $sizes; do
     zone=$(awk -v n="$n" -v k="$per_app" 'BEGIN {printf "%d", n * k + 1024}')
@@ -193,12 +199,15 @@ for n in $sizes; do
 
     wpid=$(pgrep -P "$(cat "$work/logs/nginx.pid")" | head -1)
     rss0=$(awk '/VmRSS/ {print $2}' "/proc/$wpid/status")
-    res_lua='' res_static=''
+    cases=${MIX_CASES:-static gov-HS256 gov-RS256 lua}
 
     for access in ${MIX_ACCESS:-uniform zipf}; do
-        for c in ${MIX_CASES:-static gov-HS256 gov-RS256 lua}; do
-            vals=() p99s=() errs=0 hits=() cmds=()
-            for i in $(seq "$runs"); do
+        declare -A vals=() p99s=() errs=() hits=() cmds=() u1s=() u2s=()
+
+        # run by run, every case in turn: a slow moment of the machine
+        # falls on all of them, not on one case's runs
+        for i in $(seq "$runs"); do
+            for c in $cases; do
                 case $c in
                     static) args=("$work/hs.pairs" static "$access") ;;
                     gov-HS256) args=("$work/hs.pairs" gov "$access") ;;
@@ -232,7 +241,7 @@ for n in $sizes; do
                     perfpid=$!
                 fi
 
-                read -r v p e < <(run "${dur}s" "${args[@]}")
+                read -r v p e u1 u2 < <(run "${dur}s" "${args[@]}")
                 status "$work/s1"
 
                 if [ -n "${perfpid:-}" ]; then
@@ -251,36 +260,41 @@ for n in $sizes; do
                 r0=$(metric "$work/s0" gov_redis_commands_total)
                 r1=$(metric "$work/s1" gov_redis_commands_total)
 
-                vals+=("$v") p99s+=("$p") errs=$((errs + e))
-                hits+=("$(awk -v h=$((h1 - h0)) -v m=$((m1 - m0)) \
-                          'BEGIN {printf "%.1f", h + m ? 100 * h / (h + m) : 0}')")
-                cmds+=("$(awk -v r=$((r1 - r0)) -v h=$((h1 - h0)) -v m=$((m1 - m0)) \
-                          'BEGIN {printf "%.2f", h + m ? r / (h + m) : 0}')")
+                vals[$c]+="$v " p99s[$c]+="$p " u1s[$c]+="$u1 "
+                u2s[$c]+="$u2 " errs[$c]=$(( ${errs[$c]:-0} + e ))
+                hits[$c]+="$(awk -v h=$((h1 - h0)) -v m=$((m1 - m0)) \
+                             'BEGIN {printf "%.1f", h + m ? 100 * h / (h + m) : 0}') "
+                cmds[$c]+="$(awk -v r=$((r1 - r0)) -v h=$((h1 - h0)) -v m=$((m1 - m0)) \
+                             'BEGIN {printf "%.2f", h + m ? r / (h + m) : 0}') "
             done
+        done
 
-            v=$(median "${vals[@]}")
+        res_lua='' res_static=''
+
+        for c in $cases; do
+            # shellcheck disable=SC2086
+            v=$(median ${vals[$c]})
             eval "res_${c//-/_}=$v"
+        done
+
+        for c in $cases; do
+            var=res_${c//-/_}
+            # shellcheck disable=SC2086
+            printf '%-8s %-8s %-12s %11s %9s %6s %4s %4s' "$n" "$access" \
+                "$c" "${!var}" "$(median ${p99s[$c]})" "${errs[$c]}" \
+                "$(median ${u1s[$c]})" "$(median ${u2s[$c]})"
 
             if [[ $c == gov-* ]]; then
-                printf '%-8s %-8s %-12s %11s %9s %6s %6s %6s' \
-                    "$n" "$access" "$c" "$v" "$(median "${p99s[@]}")" "$errs" \
-                    "$(median "${hits[@]}")" "$(median "${cmds[@]}")" \
-                    > "$work/row.$c"
-            else
-                printf '%-8s %-8s %-12s %11s %9s %6s\n' "$n" "$access" "$c" \
-                    "$v" "$(median "${p99s[@]}")" "$errs"
+                # shellcheck disable=SC2086
+                printf ' %6s %6s' "$(median ${hits[$c]})" \
+                    "$(median ${cmds[$c]})"
+                awk -v g="${!var}" -v l="$res_lua" -v s="$res_static" \
+                    'BEGIN {if (l && s) printf " %6.2f %6.2f", g / l, g / s}'
             fi
+            echo
         done
 
-        for c in gov-HS256 gov-RS256; do
-            [ -f "$work/row.$c" ] || continue
-            var=res_${c//-/_}
-            awk -v row="$(cat "$work/row.$c")" -v g="${!var}" \
-                -v l="$res_lua" -v s="$res_static" \
-                'BEGIN {if (l && s) printf "%s %6.2f %6.2f\n", row, g / l, g / s;
-                        else print row}'
-            rm -f "$work/row.$c"
-        done
+        unset vals p99s errs hits cmds u1s u2s
     done
 
     echo "$n applications: zone ${zone} kB; worker RSS $rss0 kB before" \
@@ -289,6 +303,7 @@ for n in $sizes; do
           "http://127.0.0.1:$port/gov/status") 'gov_cache_evictions_total{cache="progress"}')"
     stop
 done
-echo "x-lua: gov_progress / the Lua peer (target >= 2.0);" \
+echo "ngx%, cli%: how busy nginx's CPU and the client's (wrk, Redis) were;" \
+     "x-lua: gov_progress / the Lua peer (target >= 2.0);" \
      "x-stat: gov_progress / return 200 (target >= 0.6)"
 } | tee "$report"
