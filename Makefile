@@ -131,7 +131,7 @@ openapi-lint: openapi-deps
 	cd t/openapi && node node_modules/@redocly/cli/bin/cli.js lint \
 	    --config redocly.yaml ../../docs/openapi.yaml
 
-# bench/progress.sh (the four figures and two ratios), bench/progress-mix.sh
+# bench/progress.sh (the four figures and three ratios), bench/progress-mix.sh
 # (10,000 and 100,000 applications, uniform and Zipf, HS256 and RS256),
 # bench/jwt.sh, bench/submit.sh, bench/upload.sh, bench/events.sh and
 # bench/queue.sh, in that order;

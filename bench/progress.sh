@@ -93,9 +93,12 @@ run() {
     [ -n "${2:-}" ] && hdr=(-H "Authorization: Bearer $2")
     taskset -c "$cpu2" wrk -t1 -c"$conns" -d1s "${hdr[@]}" \
         "http://127.0.0.1:$port$1" >/dev/null
+    local c1 c2
+    c1=$(bench_cpu "$cpu1") c2=$(bench_cpu "$cpu2")
     out=$(taskset -c "$cpu2" wrk -t1 -c"$conns" -d"${dur}s" --latency "${hdr[@]}" \
           "http://127.0.0.1:$port$1")
-    bench_figures "$out"
+    echo "$(bench_figures "$out") $(bench_busy "$c1" "$(bench_cpu "$cpu1")")" \
+         "$(bench_busy "$c2" "$(bench_cpu "$cpu2")")"
 }
 
 token=$("$tool" --key "$work/keys/hs.secret" --alg HS256 --kid h1 \
@@ -124,21 +127,21 @@ echo "bench/progress.sh: $(date -u +%Y-%m-%dT%H:%MZ), $(nproc) cores," \
      "${dur}s per run, $conns connections, nginx 1 worker on CPU $cpu1," \
      "wrk and Redis on CPU $cpu2," \
      "$(printf '%s' "$doc" | wc -c)-byte answers"
-printf '%-44s %12s %10s %7s\n' case 'requests/s' p99 non2xx
+printf '%-44s %12s %10s %7s %4s %4s\n' case 'requests/s' p99 non2xx ngx% cli%
 
 # the median of three values
 median() { bench_median "$@"; }
 
-row() { printf '%-44s %12s %10s %7s\n' "$@"; }
+row() { printf '%-44s %12s %10s %7s %4s %4s\n' "$@"; }
 
 # a and b: the ceiling and the hot path, in turn, three times each
 start "$cache_line" "$static"
 as=() bs=() non2xx=0
 for i in 1 2 3; do
-    read -r a ap ab < <(run /static)
-    row "a. return 200 (run $i)" "$a" "$ap" "$ab"
-    read -r b bp bb < <(run "/progress/$id" "$token")
-    row "b. gov_progress, micro-cache hit (run $i)" "$b" "$bp" "$bb"
+    read -r a ap ab au av < <(run /static)
+    row "a. return 200 (run $i)" "$a" "$ap" "$ab" "$au" "$av"
+    read -r b bp bb bu bv < <(run "/progress/$id" "$token")
+    row "b. gov_progress, micro-cache hit (run $i)" "$b" "$bp" "$bb" "$bu" "$bv"
     as+=("$a") bs+=("$b") non2xx=$((non2xx + ab + bb))
 done
 
@@ -156,10 +159,10 @@ stop
 start "" "$static"
 cs=() ds=()
 for i in 1 2 3; do
-    read -r d dp db < <(run /lua)
-    row "d. nginx+Lua, Redis GET (run $i)" "$d" "$dp" "$db"
-    read -r c cp cb < <(run "/progress/$id" "$token")
-    row "c. gov_progress, micro-cache off (run $i)" "$c" "$cp" "$cb"
+    read -r d dp db du dv < <(run /lua)
+    row "d. nginx+Lua, Redis GET (run $i)" "$d" "$dp" "$db" "$du" "$dv"
+    read -r c cp cb cu cv < <(run "/progress/$id" "$token")
+    row "c. gov_progress, micro-cache off (run $i)" "$c" "$cp" "$cb" "$cu" "$cv"
     cs+=("$c") ds+=("$d") non2xx=$((non2xx + cb + db))
 done
 stop
@@ -169,6 +172,7 @@ c=$(median "${cs[@]}") d=$(median "${ds[@]}")
 echo "medians: a $a, b $b, c $c, d $d requests/s; non-2xx in all runs: $non2xx"
 echo "b/a = $(awk -v x="$b" -v y="$a" 'BEGIN {printf "%.2f", x / y}')" \
      "(target >= 0.85), c/d = $(awk -v x="$c" -v y="$d" 'BEGIN {printf "%.2f", x / y}')" \
-     "(target >= 2.0)"
+     "(target >= 2.0), b/d = $(awk -v x="$b" -v y="$d" 'BEGIN {printf "%.2f", x / y}')"
+echo "ngx%, cli%: how busy nginx's CPU and the client's (wrk, Redis) were"
 echo "worker RSS: ${rss0} kB before, ${rss1} kB after $sent hot lookups"
 } | tee "$report"
