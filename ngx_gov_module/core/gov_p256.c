@@ -18,9 +18,10 @@
  * The table is made once the key has checked GOV_P256_LAZY signatures
  * (before that, the caller checks with OpenSSL's own), so that keys
  * fetched by a worker (an identity provider's JWKS) cost the 20 ms only
- * when they are used, and a key used for one token never.  The arithmetic is the standard's
- * (SEC 1, 4.1.4) on OpenSSL's big numbers and points; libjwt's verdict is
- * the oracle in t/unit/jwtdiff.c and fuzz/fuzz_jwtdiff.c.
+ * when they are used, and a key used for one token never.  The arithmetic
+ * is the standard's (SEC 1, 4.1.4) on OpenSSL's big numbers and points;
+ * libjwt's verdict is the oracle in t/unit/jwtdiff.c and
+ * fuzz/fuzz_jwtdiff.c.
  */
 
 
