@@ -5,7 +5,7 @@
 #
 # The build stage compiles the dynamic module against Debian's nginx through
 # nginx-dev; the runtime stage has Debian's nginx, the module (which needs
-# no library but OpenSSL), gov-token (libjwt, jansson), conf/ and
+# no library but OpenSSL), gov-token (libjwt, jansson), gov-sign, conf/ and
 # templates/.  Redis runs inside the container unless conf/nginx.conf's
 # gov_redis is changed to point elsewhere (mount your own conf/ at
 # /srv/gov/conf).
@@ -45,6 +45,7 @@ RUN printf '%s\n' 'path-exclude /usr/share/doc/*' \
 COPY --from=build /src/build/plain/objs/ngx_http_gov_module.so \
      /srv/gov/modules/ngx_http_gov_module.so
 COPY --from=build /src/build/gov-token /usr/local/bin/gov-token
+COPY --from=build /src/build/gov-sign /usr/local/bin/gov-sign
 COPY conf /srv/gov/conf
 COPY templates /srv/gov/templates
 

@@ -10,7 +10,8 @@
 #   make test-valgrind  the same suite with nginx under valgrind
 #   make unit       C unit tests of the core only
 #   make layers     the sources' includes against ngx_gov_module/LAYERS
-#   make token      build/gov-token, a tool that mints JWTs
+#   make token      build/gov-token, a tool that mints JWTs, and
+#                   build/gov-sign, one that signs departments' requests
 #   make fuzz       libFuzzer targets, FUZZ_SECONDS each (default 30)
 #   make bench      bench/progress.sh, progress-mix.sh, jwt.sh, submit.sh, ... (wrk)
 #   make soak       bench/soak: ten minutes of mixed traffic, Redis restarting
@@ -55,6 +56,8 @@ ASAN_CC_OPT = -g -O1 -fPIC -fno-omit-frame-pointer \
 ASAN_LD_OPT = -fPIC -fsanitize=address,undefined
 
 TOKEN       = $(BUILD)/gov-token
+SIGN        = $(BUILD)/gov-sign
+SIGN_SRCS   = ngx_gov_module/tools/gov_sign.c ngx_gov_module/core/gov_sig.c
 TOKEN_SRCS  = ngx_gov_module/tools/gov_token.c \
               ngx_gov_module/core/gov_jwt.c ngx_gov_module/core/gov_b64.c \
               ngx_gov_module/core/gov_p256.c
@@ -205,8 +208,14 @@ soak: all
 
 build: $(PLAIN_SO)
 
-# gov-token: mints tokens for operators and load testers
-token: $(TOKEN)
+# gov-token: mints tokens for operators and load testers; gov-sign: signs
+# a department's request (X-Gov-Signature v2)
+token: $(TOKEN) $(SIGN)
+
+$(SIGN): $(SIGN_SRCS) ngx_gov_module/core/gov_sig.h
+	@mkdir -p $(BUILD)
+	$(CC) -std=c99 -D_GNU_SOURCE -O2 -g -Wall -Wextra -Werror \
+	    -Ingx_gov_module/core -o $@ $(SIGN_SRCS) -lcrypto
 
 $(TOKEN): $(TOKEN_SRCS) $(wildcard ngx_gov_module/core/*.h)
 	@mkdir -p $(BUILD)
@@ -279,8 +288,17 @@ test-deps:
 layers:
 	perl t/layers.pl ngx_gov_module
 
+# the tests that read bodies (uploads, forms, corrections, supplements,
+# withdrawals, callbacks, progress, and the Chromium journey once), again
+# over HTTPS and HTTP/2 (t/101-bodies.t loops over both by itself)
+H2_TESTS    = t/030-bundles.t t/040-progress.t t/050-pages.t \
+              t/060-browser.t t/100-upload.t t/110-correction.t \
+              t/111-withdrawal.t t/173-promises.t
+
 test: layers all test-deps browser-deps openapi-deps unit
 	TEST_NGINX_MODULE=$(PLAIN_SO) $(PROVE) $(PROVE_FLAGS) t/
+	TEST_NGINX_MODULE=$(PLAIN_SO) TEST_GOV_PROTO=h2 \
+	    $(PROVE) $(PROVE_FLAGS) $(H2_TESTS)
 	@$(MAKE) --no-print-directory test-neighbours
 
 # the whole suite with nchan loaded before our module, then after it
@@ -295,6 +313,10 @@ test-asan: deps test-deps browser-deps openapi-deps build-asan token unit
 	TEST_NGINX_PRELOAD="$$($(CC) -print-file-name=libasan.so) \
 	                    $$($(CC) -print-file-name=libubsan.so)" \
 	    $(PROVE) $(PROVE_FLAGS) t/
+	TEST_NGINX_MODULE=$(ASAN_SO) TEST_GOV_PROTO=h2 \
+	TEST_NGINX_PRELOAD="$$($(CC) -print-file-name=libasan.so) \
+	                    $$($(CC) -print-file-name=libubsan.so)" \
+	    $(PROVE) $(PROVE_FLAGS) $(H2_TESTS)
 
 # Redis Cluster (issue #19): the loopback cluster tests, plain then ASan
 test-cluster: all build-asan test-deps token

@@ -2,9 +2,9 @@
 /*
  * Copyright (C) ngx_gov_module authors
  *
- * libFuzzer target: callback signature headers and timestamps, and
- * callback bodies.  The input is split at the first newline: header
- * value, then body.
+ * libFuzzer target: callback signature headers (v1 and v2) and
+ * timestamps, and callback bodies.  The input is split at the first
+ * newline: header value, then body (and, for v2, the path).
  */
 
 
@@ -47,6 +47,34 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
         if (hlen != 71 || strncasecmp(good, s, 71) != 0) {
             __builtin_trap();
+        }
+    }
+
+    /* v2: the header against a request whose path is the body's */
+    {
+        char               v2[68];
+        gov_sig_request_t  req;
+
+        req.ts = "1795600000";
+        req.ts_len = 10;
+        req.method = "POST";
+        req.method_len = 4;
+        req.path = nl ? nl + 1 : "";
+        req.path_len = nl ? size - hlen - 1 : 0;
+        req.body = "{}";
+        req.body_len = 2;
+
+        if (gov_sig_verify(&req, (const unsigned char *) "secret-0123456789",
+                           17, s, hlen, 0)
+            == GOV_SIG_OK)
+        {
+            gov_sig_v2_make(&req,
+                            (const unsigned char *) "secret-0123456789", 17,
+                            v2);
+
+            if (hlen != 67 || strncasecmp(v2, s, 67) != 0) {
+                __builtin_trap();
+            }
         }
     }
 

@@ -25,6 +25,8 @@
 static ngx_gov_redis_cmd_t **ngx_http_gov_redis_owner(ngx_http_request_t *r);
 static void ngx_http_gov_redis_cleanup(void *data);
 static void ngx_http_gov_gathered(redisReply *reply, void *data);
+static ngx_table_elt_t *ngx_http_gov_header_in(ngx_list_t *list,
+    const char *lowcase_key, size_t len);
 static redisReply *ngx_http_gov_reply_copy(ngx_pool_t *pool,
     redisReply *reply);
 
@@ -363,6 +365,12 @@ ngx_http_gov_send(ngx_http_request_t *r, ngx_uint_t status,
     ngx_buf_t    *b;
     ngx_chain_t   out;
 
+    if (status == NGX_HTTP_SERVICE_UNAVAILABLE
+        && ngx_http_gov_retry_after(r, 1) != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
     r->headers_out.status = status;
     r->headers_out.content_length_n = body->len;
     r->headers_out.content_type = *content_type;
@@ -584,11 +592,28 @@ ngx_table_elt_t *
 ngx_http_gov_find_header(ngx_http_request_t *r, const char *lowcase_key,
     size_t len)
 {
+    return ngx_http_gov_header_in(&r->headers_in.headers, lowcase_key, len);
+}
+
+
+/* an answer's header of that name (any case), NULL when it has none */
+
+ngx_table_elt_t *
+ngx_http_gov_find_out_header(ngx_http_request_t *r, const char *lowcase_key,
+    size_t len)
+{
+    return ngx_http_gov_header_in(&r->headers_out.headers, lowcase_key, len);
+}
+
+
+static ngx_table_elt_t *
+ngx_http_gov_header_in(ngx_list_t *list, const char *lowcase_key, size_t len)
+{
     ngx_uint_t        i;
     ngx_list_part_t  *part;
     ngx_table_elt_t  *h;
 
-    part = &r->headers_in.headers.part;
+    part = &list->part;
     h = part->elts;
 
     for (i = 0; /* void */; i++) {
@@ -604,7 +629,8 @@ ngx_http_gov_find_header(ngx_http_request_t *r, const char *lowcase_key,
         }
 
         if (h[i].key.len == len
-            && ngx_strncmp(h[i].lowcase_key, lowcase_key, len) == 0)
+            && ngx_strncasecmp(h[i].key.data, (u_char *) lowcase_key, len)
+               == 0)
         {
             return &h[i];
         }
@@ -746,13 +772,34 @@ ngx_http_gov_get_only(ngx_http_request_t *r)
 }
 
 
-/* the request body, in memory and in one piece */
+/*
+ * The largest body a handler reads itself: NGX_GOV_FORM_MAX for a form
+ * (percent-encoding takes 9 bytes for a Chinese character that JSON
+ * carries in 3), NGX_GOV_BODY_MAX for anything else.
+ */
+
+off_t
+ngx_http_gov_body_limit(ngx_http_request_t *r)
+{
+    return ngx_http_gov_body_type(r) == NGX_GOV_BODY_FORM
+           ? NGX_GOV_FORM_MAX : NGX_GOV_BODY_MAX;
+}
+
+
+/*
+ * The request body, in memory and in one piece, wherever nginx kept it:
+ * in its buffers or, past client_body_buffer_size, in its temporary
+ * file, read back here (at most the limit, a file nginx has just
+ * written).  NGX_OK, 413 past the limit (a chunked body has no declared
+ * length to refuse early), or 500.
+ */
 
 ngx_int_t
 ngx_http_gov_read_body(ngx_http_request_t *r, ngx_str_t *body)
 {
     u_char       *p;
-    size_t        len;
+    off_t         len;
+    ssize_t       n;
     ngx_buf_t    *b;
     ngx_chain_t  *cl;
 
@@ -762,63 +809,109 @@ ngx_http_gov_read_body(ngx_http_request_t *r, ngx_str_t *body)
         return NGX_OK;
     }
 
-    if (r->request_body->temp_file) {
-        /* larger than client_body_buffer_size: too large for us */
-        return NGX_HTTP_REQUEST_ENTITY_TOO_LARGE;
-    }
-
     len = 0;
 
     for (cl = r->request_body->bufs; cl; cl = cl->next) {
         b = cl->buf;
-
-        if (b->in_file) {
-            return NGX_HTTP_REQUEST_ENTITY_TOO_LARGE;
-        }
-
-        len += b->last - b->pos;
+        len += b->in_file ? b->file_last - b->file_pos : b->last - b->pos;
     }
 
-    if (r->request_body->bufs->next == NULL) {
-        body->data = r->request_body->bufs->buf->pos;
-        body->len = len;
+    if (len > ngx_http_gov_body_limit(r)) {
+        return NGX_HTTP_REQUEST_ENTITY_TOO_LARGE;
+    }
+
+    cl = r->request_body->bufs;
+
+    if (cl->next == NULL && !cl->buf->in_file) {
+        body->data = cl->buf->pos;
+        body->len = (size_t) len;
         return NGX_OK;
     }
 
-    body->data = ngx_pnalloc(r->pool, len);
+    body->data = ngx_pnalloc(r->pool, (size_t) len + 1);
     if (body->data == NULL) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
     p = body->data;
 
-    for (cl = r->request_body->bufs; cl; cl = cl->next) {
-        p = ngx_cpymem(p, cl->buf->pos, cl->buf->last - cl->buf->pos);
+    for ( /* void */ ; cl; cl = cl->next) {
+        b = cl->buf;
+
+        if (!b->in_file) {
+            p = ngx_cpymem(p, b->pos, b->last - b->pos);
+            continue;
+        }
+
+        n = ngx_read_file(b->file, p, (size_t) (b->file_last - b->file_pos),
+                          b->file_pos);
+
+        if (n != (ssize_t) (b->file_last - b->file_pos)) {
+            ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+                          "gov: the request body's temporary file \"%V\" "
+                          "gave %z of %O bytes", &b->file->name, n,
+                          b->file_last - b->file_pos);
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
+        p += n;
     }
 
-    body->len = len;
+    body->len = (size_t) len;
 
     return NGX_OK;
+}
+
+
+/* the answer to a body ngx_http_gov_read_body() refused */
+
+ngx_int_t
+ngx_http_gov_body_refused(ngx_http_request_t *r, ngx_int_t rc)
+{
+    if (rc == NGX_HTTP_REQUEST_ENTITY_TOO_LARGE) {
+        return ngx_http_gov_error(r, rc, "too_large");
+    }
+
+    return NGX_HTTP_INTERNAL_SERVER_ERROR;
+}
+
+
+/*
+ * Every 503 of the module says when to come back: "seconds", unless the
+ * answer already carries a Retry-After of its own (a waiting room's
+ * estimate, a breaker's time left).
+ */
+
+ngx_int_t
+ngx_http_gov_retry_after(ngx_http_request_t *r, time_t seconds)
+{
+    u_char     *p;
+    ngx_str_t   value;
+
+    if (ngx_http_gov_find_out_header(r, "retry-after", 11) != NULL) {
+        return NGX_OK;
+    }
+
+    p = ngx_pnalloc(r->pool, NGX_TIME_T_LEN);
+    if (p == NULL) {
+        return NGX_ERROR;
+    }
+
+    value.data = p;
+    value.len = ngx_sprintf(p, "%T", seconds) - p;
+
+    return ngx_http_gov_add_header(r, &r->headers_out.headers, "Retry-After",
+                                   &value);
 }
 
 
 ngx_int_t
 ngx_http_gov_unavailable(ngx_http_request_t *r)
 {
-    ngx_int_t         rc;
-    ngx_table_elt_t  *h;
+    ngx_int_t  rc;
 
     static ngx_str_t  body =
         ngx_string("{\"error\":\"unavailable\",\"reason\":\"storage\"}\n");
-
-    h = ngx_list_push(&r->headers_out.headers);
-    if (h == NULL) {
-        return NGX_ERROR;
-    }
-
-    h->hash = 1;
-    ngx_str_set(&h->key, "Retry-After");
-    ngx_str_set(&h->value, "1");
 
     if (ngx_gov_answer_error_page && ngx_http_gov_wants_html(r)) {
         rc = ngx_gov_answer_error_page(r, NGX_HTTP_SERVICE_UNAVAILABLE,
@@ -848,7 +941,7 @@ ngx_http_gov_read_post(ngx_http_request_t *r,
         return NGX_HTTP_NOT_ALLOWED;
     }
 
-    if (r->headers_in.content_length_n > NGX_GOV_BODY_MAX) {
+    if (r->headers_in.content_length_n > ngx_http_gov_body_limit(r)) {
         rc = ngx_http_discard_request_body(r);
         if (rc != NGX_OK) {
             return rc;

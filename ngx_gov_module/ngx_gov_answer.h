@@ -57,13 +57,20 @@ ngx_int_t ngx_http_gov_queued(ngx_http_request_t *r, ngx_int_t rc);
 void ngx_http_gov_uri_rest(ngx_http_request_t *r, ngx_str_t *rest);
 
 
-/* the largest JSON or form body a handler reads */
+/*
+ * The largest body a handler reads itself (README "Body sizes"): JSON,
+ * and forms, percent-encoded (a Chinese character takes 9 bytes there)
+ */
 #define NGX_GOV_BODY_MAX          65536
+#define NGX_GOV_FORM_MAX          196608
+
+/* NGX_GOV_FORM_MAX for a form body, else NGX_GOV_BODY_MAX */
+off_t ngx_http_gov_body_limit(ngx_http_request_t *r);
 
 
 /*
  * A POST handler's start: 405 for other methods, 413 past
- * NGX_GOV_BODY_MAX, else the body is read and "handler" runs.
+ * ngx_http_gov_body_limit(), else the body is read and "handler" runs.
  */
 ngx_int_t ngx_http_gov_read_post(ngx_http_request_t *r,
     ngx_http_client_body_handler_pt handler);
@@ -115,12 +122,19 @@ ngx_int_t ngx_http_gov_add_header(ngx_http_request_t *r, ngx_list_t *list,
 ngx_int_t ngx_http_gov_location(ngx_http_request_t *r, ngx_str_t *location);
 ngx_table_elt_t *ngx_http_gov_find_header(ngx_http_request_t *r,
     const char *lowcase_key, size_t len);
+ngx_table_elt_t *ngx_http_gov_find_out_header(ngx_http_request_t *r,
+    const char *lowcase_key, size_t len);
+/* Retry-After: SECONDS on the answer, unless it has one (every 503 has) */
+ngx_int_t ngx_http_gov_retry_after(ngx_http_request_t *r, time_t seconds);
 ngx_uint_t ngx_http_gov_wants_html(ngx_http_request_t *r);
 ngx_int_t ngx_http_gov_get_only(ngx_http_request_t *r);
 void ngx_http_gov_mask(ngx_http_request_t *r, ngx_str_t *secret);
 ngx_int_t ngx_http_gov_query_arg(ngx_http_request_t *r, char *name,
     ngx_str_t *value, ngx_uint_t mask);
+/* the body in one piece: NGX_OK, 413 past the limit, or 500 */
 ngx_int_t ngx_http_gov_read_body(ngx_http_request_t *r, ngx_str_t *body);
+/* the answer to what ngx_http_gov_read_body() refused: 413 too_large, 500 */
+ngx_int_t ngx_http_gov_body_refused(ngx_http_request_t *r, ngx_int_t rc);
 
 
 #endif /* _NGX_GOV_ANSWER_H_INCLUDED_ */

@@ -1102,6 +1102,8 @@ ngx_gov_bundles_init_conf(ngx_conf_t *cf, ngx_gov_bundles_conf_t *bc)
         bc->dispatch_timeout = 5000;
     }
 
+    ngx_conf_init_value(bc->legacy_signatures, 0);
+
     for (i = 0; i < bc->items.nelts; i++) {
         if (ngx_gov_resolve_item(cf, bc, &items[i]) != NGX_OK) {
             return NGX_CONF_ERROR;

@@ -14,6 +14,7 @@
 #include <ngx_core.h>
 #include <ngx_http.h>
 
+#include "ngx_gov_shm.h"
 #include "ngx_gov_metrics.h"
 #include "ngx_gov_events.h"
 #include "ngx_gov_tally.h"
@@ -28,6 +29,9 @@
 
 
 #define NGX_GOV_SIG_WINDOW        300
+
+/* when a department's legacy signature was last said: items, regions */
+#define NGX_GOV_LEGACY_SLOTS      512
 
 #define ARG(i, s, l)  argv[i] = (const char *) (s); argvlen[i] = (l)
 
@@ -117,6 +121,9 @@ static const char  ngx_gov_callback_lua[] =
     "return {'ok', old}\n";
 
 
+static ngx_atomic_t  *ngx_gov_callback_legacy;
+
+
 static void ngx_gov_callback_body(ngx_http_request_t *r);
 static ngx_int_t ngx_gov_callback_known(ngx_http_request_t *r,
     ngx_gov_item_t *it, json_t *request, ngx_int_t *rc);
@@ -125,6 +132,9 @@ static ngx_gov_item_t *ngx_gov_callback_target(ngx_http_request_t *r,
 static ngx_int_t ngx_gov_callback_signed(ngx_http_request_t *r,
     ngx_gov_item_t *it, ngx_str_t *id, ngx_str_t *body, ngx_str_t *hsig,
     ngx_str_t *signers, ngx_int_t *rc);
+static ngx_uint_t ngx_gov_callback_verify(ngx_http_request_t *r,
+    gov_sig_request_t *req, ngx_str_t *secret, ngx_str_t *sig, int form,
+    ngx_str_t *who, ngx_uint_t slot);
 static ngx_int_t ngx_gov_callback_record(ngx_http_request_t *r,
     ngx_gov_callback_t *cb, ngx_int_t state, gov_callback_t *parsed,
     ngx_str_t *hsig);
@@ -338,8 +348,10 @@ ngx_gov_callback_target(ngx_http_request_t *r, ngx_str_t *id)
 
 
 /*
- * The body, signed over "TIMESTAMP.BODY" within the window with the
- * item's callback secret or a region's (gov_region).  NGX_OK with the
+ * The body, signed within the window with the item's callback secret or
+ * a region's (gov_region): "v2=" over the timestamp, method, path and
+ * body, or the legacy "sha256=" over "TIMESTAMP.BODY" while
+ * gov_callback_legacy_signatures is on.  NGX_OK with the
  * body, the signature header and who signed it (" - ID ", "-" the item's
  * own secret: the script takes it only for a step routed there), or
  * NGX_DECLINED with the answer's code in *rc.
@@ -350,20 +362,23 @@ ngx_gov_callback_signed(ngx_http_request_t *r, ngx_gov_item_t *it,
     ngx_str_t *id, ngx_str_t *body, ngx_str_t *hsig, ngx_str_t *signers,
     ngx_int_t *rc)
 {
+    int                        form;
     u_char                    *p;
     size_t                     len;
     long long                  ts;
     ngx_str_t                  hts;
     ngx_uint_t                 i;
+    gov_sig_request_t          req;
     ngx_gov_region_t          *regions;
     ngx_http_gov_main_conf_t  *gmcf;
 
     gmcf = ngx_http_get_module_main_conf(r, ngx_http_gov_module);
     regions = gmcf->bundles.regions.elts;
 
-    if (ngx_http_gov_read_body(r, body) != NGX_OK) {
-        *rc = ngx_http_gov_error(r, NGX_HTTP_REQUEST_ENTITY_TOO_LARGE,
-                                 "too_large");
+    *rc = ngx_http_gov_read_body(r, body);
+
+    if (*rc != NGX_OK) {
+        *rc = ngx_http_gov_body_refused(r, *rc);
         return NGX_DECLINED;
     }
 
@@ -385,27 +400,46 @@ ngx_gov_callback_signed(ngx_http_request_t *r, ngx_gov_item_t *it,
     p = signers->data;
     *p++ = ' ';
 
-    if (hts.len && hsig->len
+    form = gov_sig_form((char *) hsig->data, hsig->len);
+
+    if (form == GOV_SIG_V1 && !gmcf->bundles.legacy_signatures) {
+        ngx_log_error(NGX_LOG_WARN, r->connection->log, 0,
+                      "gov: callback for %V/%V signed \"sha256=\", the "
+                      "legacy form, while gov_callback_legacy_signatures "
+                      "is off: sign with \"v2=\"", id, &it->id);
+        form = GOV_SIG_MALFORMED;
+    }
+
+    if (hts.len && form != GOV_SIG_MALFORMED
         && gov_sig_timestamp((char *) hts.data, hts.len, ngx_time(),
                              NGX_GOV_SIG_WINDOW, &ts)
            == GOV_SIG_OK)
     {
-        if (gov_sig_check(it->secret.data, it->secret.len,
-                          (char *) hts.data, hts.len,
-                          (char *) body->data, body->len,
-                          (char *) hsig->data, hsig->len)
-            == GOV_SIG_OK)
+        /* the path as sent, without the query */
+        req.ts = (char *) hts.data;
+        req.ts_len = hts.len;
+        req.method = (char *) r->method_name.data;
+        req.method_len = r->method_name.len;
+        req.path = (char *) r->unparsed_uri.data;
+        req.path_len = r->args_start
+                       ? (size_t) (r->args_start - 1 - r->unparsed_uri.data)
+                       : r->unparsed_uri.len;
+        req.body = (char *) body->data;
+        req.body_len = body->len;
+
+        if (ngx_gov_callback_verify(r, &req, &it->secret, hsig, form,
+                                    &it->id,
+                                    it - (ngx_gov_item_t *)
+                                         gmcf->bundles.items.elts))
         {
             *p++ = '-';
             *p++ = ' ';
         }
 
         for (i = 0; i < gmcf->bundles.regions.nelts; i++) {
-            if (gov_sig_check(regions[i].secret.data, regions[i].secret.len,
-                              (char *) hts.data, hts.len,
-                              (char *) body->data, body->len,
-                              (char *) hsig->data, hsig->len)
-                == GOV_SIG_OK)
+            if (ngx_gov_callback_verify(r, &req, &regions[i].secret, hsig,
+                                        form, &regions[i].id,
+                                        NGX_GOV_LEGACY_SLOTS / 2 + i))
             {
                 p = ngx_sprintf(p, "%V ", &regions[i].id);
             }
@@ -425,6 +459,67 @@ ngx_gov_callback_signed(ngx_http_request_t *r, ngx_gov_item_t *it,
     *rc = ngx_http_gov_error(r, NGX_HTTP_UNAUTHORIZED, "bad_signature");
 
     return NGX_DECLINED;
+}
+
+
+/* a slot per department of when its legacy signature was last said */
+
+ngx_int_t
+ngx_gov_callback_add_zone(ngx_conf_t *cf)
+{
+    return ngx_gov_shm_add(cf, "ngx_gov_callback_legacy",
+                           NGX_GOV_LEGACY_SLOTS * sizeof(ngx_atomic_t),
+                           (void **) &ngx_gov_callback_legacy);
+}
+
+
+/*
+ * One department's secret against the signature: 1 when it signed.  A
+ * legacy signature is taken, and said at warn once an hour per department
+ * on the node (its slot in shared memory), so that the department is
+ * reminded to move to v2 without a line per callback.
+ */
+
+static ngx_uint_t
+ngx_gov_callback_verify(ngx_http_request_t *r, gov_sig_request_t *req,
+    ngx_str_t *secret, ngx_str_t *sig, int form, ngx_str_t *who,
+    ngx_uint_t slot)
+{
+    int                 rc;
+    ngx_atomic_t       *said;
+    ngx_atomic_uint_t   old;
+
+    rc = gov_sig_verify(req, secret->data, secret->len, (char *) sig->data,
+                        sig->len, form == GOV_SIG_V1);
+
+    if (rc == GOV_SIG_OK) {
+        return 1;
+    }
+
+    if (rc != GOV_SIG_V1) {
+        return 0;
+    }
+
+    if (ngx_gov_callback_legacy) {
+        said = &ngx_gov_callback_legacy[slot % NGX_GOV_LEGACY_SLOTS];
+        old = *said;
+
+        if (old && ngx_time() - (time_t) old < 3600) {
+            return 1;
+        }
+
+        if (!ngx_atomic_cmp_set(said, old, (ngx_atomic_uint_t) ngx_time())) {
+            return 1;                       /* another worker says it */
+        }
+    }
+
+    ngx_log_error(NGX_LOG_WARN, r->connection->log, 0,
+                  "gov: \"%V\" signs its callbacks \"sha256=\", the "
+                  "legacy form: it is taken while "
+                  "gov_callback_legacy_signatures is on; the department "
+                  "should sign with \"v2=\" (said once an hour)", who);
+
+    return 1;
 }
 
 

@@ -19,6 +19,9 @@
 
 ngx_int_t ngx_http_gov_callback_handler(ngx_http_request_t *r);
 
+/* shared memory for the once-an-hour word on legacy signatures */
+ngx_int_t ngx_gov_callback_add_zone(ngx_conf_t *cf);
+
 /*
  * the script that moves a step, for callbacks and refreshes alike;
  * "signers" who signed a callback (" - ID "), NULL for a refresh

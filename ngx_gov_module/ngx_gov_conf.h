@@ -156,6 +156,7 @@ typedef struct {
     ngx_array_t               regions;      /* ngx_gov_region_t */
     gov_calendar_t            calendar;
     ngx_msec_t                dispatch_timeout;
+    ngx_flag_t                legacy_signatures;
     ngx_str_t                 list;         /* GET /bundles/ JSON */
 } ngx_gov_bundles_conf_t;
 

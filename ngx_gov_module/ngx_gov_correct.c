@@ -180,9 +180,10 @@ ngx_gov_correct_read(ngx_http_request_t *r, json_t **doc, ngx_int_t *rc)
         return 0;
     }
 
-    if (ngx_http_gov_read_body(r, &text) != NGX_OK) {
-        *rc = ngx_http_gov_error(r, NGX_HTTP_REQUEST_ENTITY_TOO_LARGE,
-                                 "too_large");
+    *rc = ngx_http_gov_read_body(r, &text);
+
+    if (*rc != NGX_OK) {
+        *rc = ngx_http_gov_body_refused(r, *rc);
         return 0;
     }
 

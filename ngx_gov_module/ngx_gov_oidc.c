@@ -63,6 +63,7 @@ struct ngx_gov_oidc_s {
     ngx_str_t                  redirect_uri;  /* a path */
     ngx_str_t                  scope;         /* NUL-ended */
     ngx_str_t                  post_logout;   /* a path, or empty */
+    ngx_str_t                  login;         /* its gov_login location */
     unsigned                   algs;          /* 1 << GOV_JWT_* */
     ngx_str_t                  file;
     ngx_uint_t                 line;
@@ -633,6 +634,12 @@ ngx_gov_oidc_postconfiguration(ngx_conf_t *cf)
                                use[i].name.len) == 0)
             {
                 use[i].glcf->oidc = opp[j];
+
+                if (!use[i].callback && opp[j]->login.len == 0) {
+                    /* where a declined login is tried again */
+                    opp[j]->login = use[i].clcf->name;
+                }
+
                 break;
             }
         }
@@ -1544,11 +1551,12 @@ ngx_gov_oidc_unauthenticated(ngx_http_request_t *r, const char *reason)
 static ngx_int_t
 ngx_gov_oidc_idp_error(ngx_http_request_t *r, ngx_str_t *error)
 {
-    u_char      *p;
-    ngx_int_t    rc;
-    ngx_str_t    body;
-    ngx_uint_t   i;
-    const char  *code, *message;
+    u_char                   *p;
+    ngx_int_t                 rc;
+    ngx_str_t                 body, *login;
+    ngx_uint_t                i;
+    const char               *code, *message;
+    ngx_http_gov_loc_conf_t  *glcf;
 
     code = (char *) error->data;
 
@@ -1579,10 +1587,18 @@ ngx_gov_oidc_idp_error(ngx_http_request_t *r, ngx_str_t *error)
               : "统一身份认证平台没有完成登录，请重新登录。";
 
     if (ngx_http_gov_wants_html(r)) {
+        /* a link to try again: gov_login_url, else the provider's login */
+        glcf = ngx_http_get_module_loc_conf(r, ngx_http_gov_module);
+        login = glcf->login_url.len ? &glcf->login_url
+                : glcf->oidc ? &glcf->oidc->login : NULL;
+
         rc = ngx_http_gov_page(r, NGX_HTTP_UNAUTHORIZED, "login",
-                 json_pack("{s:s,s:s,s:s++}", "title", "登录没有完成",
+                 json_pack("{s:s,s:s,s:s+++,s:s%}", "title", "登录没有完成",
                            "reason", code, "message", message,
-                           "（统一身份认证平台的答复：", code, "）"));
+                           "（统一身份认证平台的答复：", code, "）",
+                           "login_url",
+                           login && login->len ? (char *) login->data : "",
+                           login ? login->len : 0));
         if (rc != NGX_DECLINED) {
             return rc;
         }

@@ -309,13 +309,7 @@ ngx_http_gov_progress_handler(ngx_http_request_t *r)
                                        ngx_gov_progress_owned);
         }
 
-        rc = ngx_http_read_client_request_body(r,
-                                               ngx_gov_progress_rating_body);
-        if (rc >= NGX_HTTP_SPECIAL_RESPONSE) {
-            return rc;
-        }
-
-        return NGX_DONE;
+        return ngx_http_gov_read_post(r, ngx_gov_progress_rating_body);
     }
 
     rc = ngx_http_gov_get_only(r);

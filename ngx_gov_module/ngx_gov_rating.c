@@ -68,9 +68,10 @@ ngx_gov_rating_check(ngx_http_request_t *r, json_t **body, ngx_uint_t *form,
     json_t     *v;
     ngx_str_t   text;
 
-    if (ngx_http_gov_read_body(r, &text) != NGX_OK) {
-        *rc = ngx_http_gov_error(r, NGX_HTTP_REQUEST_ENTITY_TOO_LARGE,
-                                 "too_large");
+    *rc = ngx_http_gov_read_body(r, &text);
+
+    if (*rc != NGX_OK) {
+        *rc = ngx_http_gov_body_refused(r, *rc);
         return 0;
     }
 

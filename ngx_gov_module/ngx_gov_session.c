@@ -239,17 +239,7 @@ ngx_http_gov_login_handler(ngx_http_request_t *r)
         return NGX_DONE;
     }
 
-    if (r->method != NGX_HTTP_POST) {
-        return NGX_HTTP_NOT_ALLOWED;
-    }
-
-    rc = ngx_http_read_client_request_body(r, ngx_http_gov_login_body);
-
-    if (rc >= NGX_HTTP_SPECIAL_RESPONSE) {
-        return rc;
-    }
-
-    return NGX_DONE;
+    return ngx_http_gov_read_post(r, ngx_http_gov_login_body);
 }
 
 

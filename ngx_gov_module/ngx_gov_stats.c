@@ -1341,9 +1341,10 @@ ngx_gov_stats_note(ngx_http_request_t *r, ngx_gov_stats_ctx_t *ctx,
     ngx_str_t    text;
     ngx_uint_t   type;
 
-    if (ngx_http_gov_read_body(r, &text) != NGX_OK) {
-        *rc = ngx_http_gov_error(r, NGX_HTTP_REQUEST_ENTITY_TOO_LARGE,
-                                 "too_large");
+    *rc = ngx_http_gov_read_body(r, &text);
+
+    if (*rc != NGX_OK) {
+        *rc = ngx_http_gov_body_refused(r, *rc);
         return 0;
     }
 

@@ -41,7 +41,9 @@ ngx_http_gov_status_handler(ngx_http_request_t *r)
                               gmcf->queues, &text);
 
     if (rc == NGX_DECLINED) {
-        return NGX_HTTP_SERVICE_UNAVAILABLE;
+        return ngx_http_gov_retry_after(r, 1) == NGX_OK
+               ? NGX_HTTP_SERVICE_UNAVAILABLE
+               : NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
     if (rc != NGX_OK) {

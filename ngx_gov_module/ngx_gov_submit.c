@@ -563,9 +563,10 @@ ngx_gov_submit_read(ngx_http_request_t *r, ngx_gov_submit_read_t *rd,
         return NGX_DECLINED;
     }
 
-    if (ngx_http_gov_read_body(r, &rd->body) != NGX_OK) {
-        *rc = ngx_http_gov_error(r, NGX_HTTP_REQUEST_ENTITY_TOO_LARGE,
-                                 "too_large");
+    *rc = ngx_http_gov_read_body(r, &rd->body);
+
+    if (*rc != NGX_OK) {
+        *rc = ngx_http_gov_body_refused(r, *rc);
         return NGX_DECLINED;
     }
 

@@ -790,6 +790,13 @@ ngx_gov_upload_body_filter(ngx_http_request_t *r, ngx_chain_t *in)
         return ngx_gov_upload_next_body_filter(r, in);
     }
 
+    /*
+     * Buffers may be held for the next turn at any time: nginx is told so
+     * from the first call on (HTTP/2 decides on flow control by the flag
+     * as it stands when the body starts, called with no buffer).
+     */
+    r->request_body->filter_need_buffering = 1;
+
     last.buf = NULL;
     last.next = NULL;
 
@@ -832,7 +839,6 @@ ngx_gov_upload_body_filter(ngx_http_request_t *r, ngx_chain_t *in)
 
     if (st->pending) {
         /* nginx waits while buffers are held; the next turn goes on */
-        r->request_body->filter_need_buffering = 1;
 
         if (!st->resume.posted) {
             ngx_post_event(&st->resume, &ngx_posted_next_events);
@@ -899,8 +905,6 @@ ngx_gov_upload_resume(ngx_event_t *ev)
             return;
         }
     }
-
-    r->request_body->filter_need_buffering = 0;
 
     if (last.buf) {
         st->active = 0;

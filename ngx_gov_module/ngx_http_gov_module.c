@@ -309,6 +309,13 @@ static ngx_command_t  ngx_http_gov_commands[] = {
       offsetof(ngx_http_gov_main_conf_t, bundles.dispatch_timeout),
       NULL },
 
+    { ngx_string("gov_callback_legacy_signatures"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_FLAG,
+      ngx_conf_set_flag_slot,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_http_gov_main_conf_t, bundles.legacy_signatures),
+      NULL },
+
     { ngx_string("gov_jwt_key_file"),
       NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE123,
       ngx_http_gov_jwt_key_file,
@@ -441,6 +448,7 @@ ngx_http_gov_postconfiguration(ngx_conf_t *cf)
     if (ngx_gov_metrics_add_zone(cf) != NGX_OK
         || ngx_gov_idmark_add_zone(cf) != NGX_OK
         || ngx_gov_lock_add_zone(cf) != NGX_OK
+        || ngx_gov_callback_add_zone(cf) != NGX_OK
         || ngx_gov_tally_add_zone(cf) != NGX_OK)
     {
         return NGX_ERROR;
@@ -494,6 +502,7 @@ ngx_http_gov_create_main_conf(ngx_conf_t *cf)
 
     gmcf->jwt_cache = NGX_CONF_UNSET_UINT;
     gmcf->bundles.dispatch_timeout = NGX_CONF_UNSET_MSEC;
+    gmcf->bundles.legacy_signatures = NGX_CONF_UNSET;
     ngx_gov_upload_create_conf(&gmcf->upload);
     ngx_gov_events_create_conf(&gmcf->events);
 

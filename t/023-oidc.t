@@ -276,6 +276,21 @@ is($t->redis_cmd('EXISTS', "o1:oidc:state:$c->{state}"), 0,
    '... and the state is dropped');
 unlink $t->prefix . '/idp/deny';
 
+# a browser that declined comes back with the state of a login that is
+# not (or no longer) known: the page all the same, never JSON
+for my $q ('error=access_denied&state=' . ('s' x 43),
+           'error=access_denied&error_description=User+cancelled',
+           'error=access_denied')
+{
+    $res = $t->get("/auth/callback?$q",
+                   headers => { Accept => 'text/html,application/xhtml+xml,'
+                                          . 'application/xml;q=0.9,*/*;q=0.8' });
+    is($res->{status}, 401, "a browser declining ($q): 401");
+    like($res->{headers}{'content-type'}, qr{^text/html}, '... a page');
+    like(decode_utf8($res->{content}), qr/取消了登录/, '... saying so');
+    like(decode_utf8($res->{content}), qr{href="/auth/oidc}, '... with a link to try again');
+}
+
 $res = $t->get('/auth/callback?error=access_denied');
 is($res->{status}, 401, 'error without state: 401 too');
 is($res->{json}{error}, 'idp_error', '... idp_error');

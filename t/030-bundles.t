@@ -356,7 +356,7 @@ sub callback {
     my $ts = $o{ts} // time;
     $ts = int $ts;
     my $key = $o{secret} // ($item eq 'nhc' ? $secret : "$secret-$item");
-    my $sig = 'sha256=' . hmac_sha256_hex("$ts.$body", $key);
+    my $sig = GovTest::sig_v2($key, $ts, 'POST', "/callback/$app_id/$item", $body);
     return $t->post("/callback/$app_id/$item", body => $body,
                     headers => { 'Content-Type' => 'application/json',
                                  'X-Gov-Timestamp' => $ts,
@@ -405,6 +405,63 @@ ok($t->wait_for(sub {
 }, 10), 'police is dispatched once nhc is approved');
 my @police = $t->backend_requests('police');
 is(scalar @police, 1, 'exactly once');
+
+# --- v2 signatures bind the request: application, item, method ---------------
+
+my @two = map { submit(\%good)->{json}{id} } 1 .. 2;
+ok($t->wait_for(sub {
+    !grep { my $s = $t->redis_cmd('HGET', "gov:steps:$_", 'nhc');
+            !$s || decode_json($s)->{state} ne 'received' } @two
+}, 10), 'two applications received by nhc');
+$ts = int time;
+$body = '{"state":"accepted"}';
+is(callback($two[0], 'nhc', $body, ts => $ts)->{status}, 204,
+   'the same body to one application');
+is(callback($two[1], 'nhc', $body, ts => $ts)->{status}, 204,
+   '... and to another in the same second: 204 both (a batch of approvals)');
+
+# a signature made for one request, sent with another
+sub resend {
+    my ($path, $to, $key, $body) = @_;
+    my $ts = int time;
+    return $t->post($to, body => $body, headers => {
+        'Content-Type' => 'application/json', 'X-Gov-Timestamp' => $ts,
+        'X-Gov-Signature' => GovTest::sig_v2($key, $ts, 'POST', $path,
+                                             $body) });
+}
+$body = '{"state":"reviewing"}';
+is(resend("/callback/$two[0]/nhc", "/callback/$two[1]/nhc", $secret, $body)
+   ->{status}, 401, 'a v2 signature of one application sent for another: 401');
+is(resend("/callback/$two[0]/cdc", "/callback/$two[0]/nhc", $secret, $body)
+   ->{status}, 401, '... of another item: 401');
+is(resend("/callback/$two[0]/nhc?x=1", "/callback/$two[0]/nhc?y=2", $secret,
+          $body)->{status}, 204, 'the query is not signed');
+
+# gov-sign, the tool README gives departments, signs as the harness does
+{
+    my $tool = $t->root . '/build/gov-sign';
+    $t->write_file('sign.secret', "$secret\n");
+    $t->write_file('sign.body', '{"state":"reviewing"}');
+    my $p = $t->prefix;
+    my $out = `$tool --secret-file $p/sign.secret --path /callback/$two[1]/nhc --body-file $p/sign.body`;
+    my ($ts2) = $out =~ /^X-Gov-Timestamp: (\d+)$/m;
+    my ($sig2) = $out =~ /^X-Gov-Signature: (\S+)$/m;
+    is($sig2, GovTest::sig_v2($secret, $ts2, 'POST', "/callback/$two[1]/nhc",
+                              '{"state":"reviewing"}'),
+       'gov-sign signs as the contract says');
+    is($t->post("/callback/$two[1]/nhc", body => '{"state":"reviewing"}',
+                headers => { 'X-Gov-Timestamp' => $ts2,
+                             'X-Gov-Signature' => $sig2 })->{status}, 204,
+       '... and the portal takes it');
+}
+
+$ts = int time;
+$body = '{"state":"approved"}';
+my $v1 = 'sha256=' . hmac_sha256_hex("$ts.$body", $secret);
+$res = callback($two[1], 'nhc', $body, ts => $ts, sig => $v1);
+is($res->{status}, 401, 'a legacy sha256= signature: 401 while it is off');
+like($t->error_log, qr/signed "sha256=", the legacy form, while gov_callback_legacy_signatures is off/,
+     '... and the log says why');
 
 # --- Idempotency-Key ----------------------------------------------------------------------------
 
@@ -564,6 +621,24 @@ for my $mode (sort keys %faulty) {
 }
 like($t->error_log, qr/without a receipt, will retry/,
      'a 2xx without a receipt is logged as such');
+
+# --- departments migrating: the legacy form while the switch is on ---------
+
+$t->write_conf(http => $BUNDLES . "    gov_callback_legacy_signatures on;\n",
+               server => $SERVER);
+$t->reload;
+for my $state (qw(approved delivered)) {
+    $ts = int time;
+    $body = qq({"state":"$state"});
+    $res = callback($two[1], 'nhc', $body, ts => $ts,
+                    sig => 'sha256=' . hmac_sha256_hex("$ts.$body", $secret));
+    is($res->{status}, 204, "legacy switch on: a sha256= signature is taken ($state)");
+}
+is(scalar(() = $t->error_log =~ /"nhc" signs its callbacks "sha256=", the legacy form/g),
+   1, '... and said at warn once an hour, not per callback')
+    or diag($t->error_log =~ /(.*legacy form.*)/g);
+is(callback($two[0], 'nhc', '{"state":"approved"}')->{status}, 204,
+   '... v2 still taken beside it');
 
 # the master logs the killed workers: that is the point of this test
 $t->done(allow => [ qr/worker process \d+ exited on signal 9/ ]);

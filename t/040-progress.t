@@ -181,7 +181,7 @@ sub callback {
     my $body = qq({"state":"$state","note":"n$nonce"});
     return $t->post("/callback/$id/$item", body => $body, headers => {
         'X-Gov-Timestamp' => $ts,
-        'X-Gov-Signature' => 'sha256=' . hmac_sha256_hex("$ts.$body", $secret) });
+        'X-Gov-Signature' => GovTest::sig_v2($secret, $ts, 'POST', "/callback/$id/$item", $body) });
 }
 
 sub rate {

@@ -92,7 +92,7 @@ my $ts = time;
 my $body = '{"state":"accepted"}';
 is($t->post("/callback/$id/nhc", body => $body, headers => {
     'X-Gov-Timestamp' => $ts,
-    'X-Gov-Signature' => 'sha256=' . hmac_sha256_hex("$ts.$body", $secret) })->{status},
+    'X-Gov-Signature' => GovTest::sig_v2($secret, $ts, 'POST', "/callback/$id/nhc", $body) })->{status},
    204, 'a department accepts');
 ok(!defined snap(), 'the callback dropped the snapshot');
 is(look($tok{zhang})->{json}{steps}[0]{state}, 'accepted', 'the next lookup shows it');
@@ -123,7 +123,7 @@ $body = '{"state":"approved"}';
 $ts = time;
 $t->post("/callback/$id/nhc", body => $body, headers => {
     'X-Gov-Timestamp' => $ts,
-    'X-Gov-Signature' => 'sha256=' . hmac_sha256_hex("$ts.$body", $secret) });
+    'X-Gov-Signature' => GovTest::sig_v2($secret, $ts, 'POST', "/callback/$id/nhc", $body) });
 look($tok{zhang});
 ok($t->wait_for(sub { defined snap() && snap() =~ /^G1/ }), 'a snapshot of the approved state');
 is($t->post("/progress/$id/rating", body => '{"score":5}',

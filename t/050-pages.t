@@ -102,7 +102,7 @@ my $ts = time;
 my $body = '{"state":"correction","note":"<script>alert(1)</script> & \"x\""}';
 $t->post("/callback/$id/nhc", body => $body, headers => {
     'X-Gov-Timestamp' => $ts,
-    'X-Gov-Signature' => 'sha256=' . hmac_sha256_hex("$ts.$body", $secret) });
+    'X-Gov-Signature' => GovTest::sig_v2($secret, $ts, 'POST', "/callback/$id/nhc", $body) });
 
 $res = $t->get("/progress/$id", headers => { %html,
                                              Authorization => "Bearer $tok" });
@@ -264,7 +264,7 @@ sub cb {
     my $body = encode_json({ state => $state });
     return $t->post("/callback/$app/$item", body => $body, headers => {
         'X-Gov-Timestamp' => $ts,
-        'X-Gov-Signature' => 'sha256=' . hmac_sha256_hex("$ts.$body", $secret) });
+        'X-Gov-Signature' => GovTest::sig_v2($secret, $ts, 'POST', "/callback/$app/$item", $body) });
 }
 
 $res = $t->get("/progress/$fid", headers => { %html, %bearer });

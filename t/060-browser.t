@@ -144,9 +144,12 @@ $t->start_nginx;
 
 my $shots = "$root/build/screenshots";
 
-for my $mode (qw(js nojs)) {
+# over HTTPS and HTTP/2 (TEST_GOV_PROTO=h2): the journey once, with
+# JavaScript; the identity provider and the departments stay on HTTP
+my $h2 = $t->proto eq 'h2';
+for my $mode ($h2 ? ('js') : qw(js nojs)) {
     my $pid = open(my $fh, '-|', 'node', "$root/t/browser/journey.mjs",
-                   $t->url(''), $shots, $mode)
+                   $t->origin, $shots, $mode)
         or die "node: $!\n";
     my $n = 0;
     while (my $line = <$fh>) {
@@ -164,6 +167,12 @@ for my $mode (qw(js nojs)) {
 }
 
 diag("screenshots in $shots");
+
+if ($h2) {
+    my @h2 = grep { m{"GET /bundles/\S* HTTP/2\.0"} }
+             split /\n/, $t->read_file('logs/access.log');
+    ok(scalar @h2, 'the browser was served the pages over HTTP/2');
+}
 
 # what the citizens were texted, what the national 好差评 system got
 my $sms = '';

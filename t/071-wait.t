@@ -94,7 +94,7 @@ sub callback {
     my $body = encode_json({ state => $state, seq => ++$n });
     return $t->post("/callback/$id/nhc", body => $body, headers => {
         'X-Gov-Timestamp' => $ts,
-        'X-Gov-Signature' => 'sha256=' . hmac_sha256_hex("$ts.$body", $secret) });
+        'X-Gov-Signature' => GovTest::sig_v2($secret, $ts, 'POST', "/callback/$id/nhc", $body) });
 }
 
 my $png = "\x89PNG\r\n\x1a\n" . ("\0" x 64);

@@ -90,7 +90,7 @@ sub callback {
     my $body = encode_json({ state => $state });
     return $t->post("/callback/$id/$item", body => $body, headers => {
         'X-Gov-Timestamp' => $ts,
-        'X-Gov-Signature' => 'sha256=' . hmac_sha256_hex("$ts.$body", $key) });
+        'X-Gov-Signature' => GovTest::sig_v2($key, $ts, 'POST', "/callback/$id/$item", $body) });
 }
 
 my $res = submit($tok{zhang});
@@ -177,9 +177,12 @@ ok(!exists $res->{headers}{'x-injected'}, 'nor into the answer');
 my $big = encode_json({ fields => { name => 'x' x 70000 }, materials => {} });
 my $before = scalar @{ $t->redis_cmd('KEYS', 'gov:app:*') };
 is(submit($tok{zhang}, body => $big)->{status}, 413, 'a 70 KB submission: 413');
+is(submit($tok{zhang}, body => 'fields.name=' . ('x' x 200000),
+          headers => { 'Content-Type' => 'application/x-www-form-urlencoded' })->{status},
+   413, 'a 200 KB form (over 192 KiB): 413');
 is(submit($tok{zhang}, body => 'fields.name=' . ('x' x 70000),
           headers => { 'Content-Type' => 'application/x-www-form-urlencoded' })->{status},
-   413, 'a 70 KB form: 413');
+   422, 'a 70 KB form (under 192 KiB): read, its 70,000-character name refused');
 is(scalar @{ $t->redis_cmd('KEYS', 'gov:app:*') }, $before, 'nothing written');
 
 $res = $t->get('/echo', headers => { Authorization => 'Bearer ' . ('a' x 9000) });

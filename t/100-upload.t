@@ -374,7 +374,7 @@ ok(!$res->{headers}{'set-cookie'}, 'and no session');
 
 $res = $t->post('/auth/login', body => "token=$zhang",
                 headers => { 'Content-Type' => 'application/x-www-form-urlencoded',
-                             Origin => 'http://127.0.0.1:' . $t->port });
+                             Origin => $t->origin });
 is($res->{status}, 200, 'login POST from the portal itself');
 my ($sid) = ($res->{headers}{'set-cookie'} // '') =~ /^GOVSID=([^;]+)/;
 ok($sid, 'a session');
@@ -413,7 +413,7 @@ is($t->redis_cmd('ZCARD', 'gov:user:110101199001011234'), 1,
 $res = upload($fresh, headers => { %cookie, Origin => 'null' });
 is($res->{status}, 403, 'an opaque origin ("null"): 403');
 $res = upload($fresh, headers => { %cookie,
-                                   Origin => 'http://127.0.0.1:' . $t->port });
+                                   Origin => $t->origin });
 is($res->{status}, 201, 'the portal itself: 201');
 $res = upload("$fresh 2", headers => { %cookie,
                                        Origin => 'https://portal.example.gov.cn' });
@@ -573,7 +573,7 @@ SKIP: {
         my $body = encode_json({ %$doc, seq => ++$cn });
         return $t->post("/callback/$cid/nhc", body => $body, headers => {
             'X-Gov-Timestamp' => $ts,
-            'X-Gov-Signature' => 'sha256=' . hmac_sha256_hex("$ts.$body", $dept_secret) });
+            'X-Gov-Signature' => GovTest::sig_v2($dept_secret, $ts, 'POST', "/callback/$cid/nhc", $body) });
     };
     is($cb->({ state => 'accepted' })->{status}, 204, 'accepted');
     is($cb->({ state => 'correction',

@@ -92,7 +92,7 @@ my $ts = time;
 my $body = encode_json({ state => 'accepted' });
 is($t->post("/callback/$id/nhc", body => $body, headers => {
        'X-Gov-Timestamp' => $ts,
-       'X-Gov-Signature' => 'sha256=' . hmac_sha256_hex("$ts.$body", $secret),
+       'X-Gov-Signature' => GovTest::sig_v2($secret, $ts, 'POST', "/callback/$id/nhc", $body),
    })->{status}, 204, 'a callback');
 
 ok($t->wait_for(sub {

@@ -141,7 +141,7 @@ sub callback {
                              $o{request} ? (request => $o{request}) : () });
     my $res = $t->post("/callback/$id/$item", body => $body, headers => {
         'X-Gov-Timestamp' => $ts,
-        'X-Gov-Signature' => 'sha256=' . hmac_sha256_hex("$ts.$body", $secret) });
+        'X-Gov-Signature' => GovTest::sig_v2($secret, $ts, 'POST', "/callback/$id/$item", $body) });
     diag "ts=$ts date=$res->{headers}{date}" if $res->{status} != 204;
     is($res->{status}, 204, "$id/$item → $state on $clock")
         or diag $res->{content};

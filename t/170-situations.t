@@ -185,7 +185,7 @@ sub callback {
     my $body = encode_json({ state => $state, item => $item });
     return $t->post("/callback/$id/$item", body => $body, headers => {
         'X-Gov-Timestamp' => $ts,
-        'X-Gov-Signature' => 'sha256=' . hmac_sha256_hex("$ts.$body", $secret) });
+        'X-Gov-Signature' => GovTest::sig_v2($secret, $ts, 'POST', "/callback/$id/$item", $body) });
 }
 
 is(callback($no, 'hk', 'accepted')->{status}, 404,

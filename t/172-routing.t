@@ -134,8 +134,7 @@ sub callback {
     my $body = encode_json({ %$doc, seq => ++$n });
     return $t->post("/callback/$id/$item", body => $body, headers => {
         'X-Gov-Timestamp' => $ts,
-        'X-Gov-Signature' => 'sha256=' . hmac_sha256_hex("$ts.$body",
-                                                         $secret{$key}) });
+        'X-Gov-Signature' => GovTest::sig_v2($secret{$key}, $ts, 'POST', "/callback/$id/$item", $body) });
 }
 
 # --- a Beijing hukou, submitted in Shanghai -----------------------------------

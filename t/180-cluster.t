@@ -218,8 +218,7 @@ sub callback {
     return $t->post("/callback/$id/$item", body => $body,
                     headers => { 'Content-Type' => 'application/json',
                                  'X-Gov-Timestamp' => $ts,
-                                 'X-Gov-Signature' => 'sha256='
-                                     . hmac_sha256_hex("$ts.$body", $dept_secret) });
+                                 'X-Gov-Signature' => GovTest::sig_v2($dept_secret, $ts, 'POST', "/callback/$id/$item", $body) });
 }
 
 my %op = $t->bearer(sub => 'OP-1', claims => '{"role":"operator"}');

@@ -9,8 +9,8 @@
 #
 # A step received is then moved along by a clerk: accepted (sometimes after
 # a correction, 补正), reviewing, approved, delivered, each pushed to the
-# portal through a signed callback (X-Gov-Signature: sha256=HMAC over
-# "TIMESTAMP.BODY" with the department's secret), a few seconds to a
+# portal through a signed callback (X-Gov-Signature: v2=HMAC over
+# "TIMESTAMP\nMETHOD\nPATH\nBODY" with the department's secret), a few seconds to a
 # minute apart, so that a tester watches the progress move.
 #
 # A correction asks for the step's first material and first field (补正告知,
@@ -302,7 +302,9 @@ sub callback {
     $port ||= 80;
 
     my $ts = time;
-    my $sig = 'sha256=' . hmac_sha256_hex("$ts.$body", $secret);
+    # v2: the timestamp, method, path and body, one line each
+    my $sig = 'v2=' . hmac_sha256_hex("$ts\nPOST\n$path/$app/$item\n$body",
+                                      $secret);
 
     my $s = IO::Socket::INET->new(PeerAddr => $host, PeerPort => $port,
                                   Proto => 'tcp', Timeout => 5)

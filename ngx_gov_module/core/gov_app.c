@@ -36,7 +36,7 @@ gov_app_invalid(json_t *invalid, const char *id, const char *reason)
 static const char *
 gov_app_check_text(json_t *v)
 {
-    size_t          i, len;
+    size_t                i, len, chars;
     const unsigned char  *s;
 
     if (!json_is_string(v)) {
@@ -46,7 +46,15 @@ gov_app_check_text(json_t *v)
     len = json_string_length(v);
     s = (const unsigned char *) json_string_value(v);
 
-    if (len > GOV_APP_VALUE_MAX) {
+    /* characters, as the citizen is told: UTF-8 (jansson checked it) */
+
+    chars = 0;
+
+    for (i = 0; i < len; i++) {
+        chars += (s[i] & 0xc0) != 0x80;
+    }
+
+    if (chars > GOV_APP_VALUE_MAX) {
         return "too_long";
     }
 

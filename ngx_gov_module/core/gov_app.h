@@ -15,6 +15,7 @@
 #include <jansson.h>
 
 
+/* a value's length at most, in characters */
 #define GOV_APP_VALUE_MAX  1024
 
 

@@ -13,9 +13,22 @@
 #include "gov_sig.h"
 
 
+typedef struct {
+    const void  *data;
+    size_t       len;
+} gov_sig_part_t;
+
+
+static int gov_sig_hmac(const unsigned char *secret, size_t secret_len,
+    const gov_sig_part_t *parts, size_t n, unsigned char *mac);
 static int gov_sig_mac(const unsigned char *secret, size_t secret_len,
     const char *ts, size_t ts_len, const char *body, size_t body_len,
     unsigned char *mac);
+static int gov_sig_v2_mac(const gov_sig_request_t *req,
+    const unsigned char *secret, size_t secret_len, unsigned char *mac);
+static int gov_sig_unhex(const char *hex, unsigned char *out);
+static int gov_sig_equal(const unsigned char *mac, const char *hex);
+static void gov_sig_hex(const unsigned char *mac, char *out);
 
 
 int
@@ -49,14 +62,16 @@ gov_sig_timestamp(const char *ts, size_t len, long long now,
 }
 
 
+/* HMAC-SHA256 over the parts one after another */
+
 static int
-gov_sig_mac(const unsigned char *secret, size_t secret_len, const char *ts,
-    size_t ts_len, const char *body, size_t body_len, unsigned char *mac)
+gov_sig_hmac(const unsigned char *secret, size_t secret_len,
+    const gov_sig_part_t *parts, size_t n, unsigned char *mac)
 {
-    int        ok;
-    size_t     len;
-    EVP_MAC   *hmac;
-    OSSL_PARAM  params[2];
+    int           ok;
+    size_t        i, len;
+    EVP_MAC      *hmac;
+    OSSL_PARAM    params[2];
     EVP_MAC_CTX  *ctx;
 
     hmac = EVP_MAC_fetch(NULL, "HMAC", NULL);
@@ -74,12 +89,13 @@ gov_sig_mac(const unsigned char *secret, size_t secret_len, const char *ts,
     params[0] = OSSL_PARAM_construct_utf8_string("digest", "SHA256", 0);
     params[1] = OSSL_PARAM_construct_end();
 
-    ok = EVP_MAC_init(ctx, secret, secret_len, params)
-         && EVP_MAC_update(ctx, (const unsigned char *) ts, ts_len)
-         && EVP_MAC_update(ctx, (const unsigned char *) ".", 1)
-         && EVP_MAC_update(ctx, (const unsigned char *) body, body_len)
-         && EVP_MAC_final(ctx, mac, &len, 32)
-         && len == 32;
+    ok = EVP_MAC_init(ctx, secret, secret_len, params);
+
+    for (i = 0; ok && i < n; i++) {
+        ok = EVP_MAC_update(ctx, parts[i].data, parts[i].len);
+    }
+
+    ok = ok && EVP_MAC_final(ctx, mac, &len, 32) && len == 32;
 
     EVP_MAC_CTX_free(ctx);
 
@@ -87,22 +103,63 @@ gov_sig_mac(const unsigned char *secret, size_t secret_len, const char *ts,
 }
 
 
-int
-gov_sig_check(const unsigned char *secret, size_t secret_len,
-    const char *ts, size_t ts_len, const char *body, size_t body_len,
-    const char *sig, size_t sig_len)
-{
-    int            hi, lo;
-    size_t         i;
-    unsigned char  mac[32], given[32];
+/* v1: TIMESTAMP "." BODY */
 
-    if (sig_len != 7 + 64 || memcmp(sig, "sha256=", 7) != 0) {
-        return GOV_SIG_MALFORMED;
-    }
+static int
+gov_sig_mac(const unsigned char *secret, size_t secret_len, const char *ts,
+    size_t ts_len, const char *body, size_t body_len, unsigned char *mac)
+{
+    gov_sig_part_t  parts[3];
+
+    parts[0].data = ts;
+    parts[0].len = ts_len;
+    parts[1].data = ".";
+    parts[1].len = 1;
+    parts[2].data = body;
+    parts[2].len = body_len;
+
+    return gov_sig_hmac(secret, secret_len, parts, 3, mac);
+}
+
+
+/* v2: TIMESTAMP "\n" METHOD "\n" PATH "\n" BODY */
+
+static int
+gov_sig_v2_mac(const gov_sig_request_t *req, const unsigned char *secret,
+    size_t secret_len, unsigned char *mac)
+{
+    gov_sig_part_t  parts[7];
+
+    parts[0].data = req->ts;
+    parts[0].len = req->ts_len;
+    parts[1].data = "\n";
+    parts[1].len = 1;
+    parts[2].data = req->method;
+    parts[2].len = req->method_len;
+    parts[3].data = "\n";
+    parts[3].len = 1;
+    parts[4].data = req->path;
+    parts[4].len = req->path_len;
+    parts[5].data = "\n";
+    parts[5].len = 1;
+    parts[6].data = req->body;
+    parts[6].len = req->body_len;
+
+    return gov_sig_hmac(secret, secret_len, parts, 7, mac);
+}
+
+
+/* 64 hex digits, either case, to 32 bytes */
+
+static int
+gov_sig_unhex(const char *hex, unsigned char *out)
+{
+    int     hi, lo;
+    size_t  i;
 
     for (i = 0; i < 32; i++) {
-        hi = sig[7 + 2 * i];
-        lo = sig[8 + 2 * i];
+        hi = hex[2 * i];
+        lo = hex[2 * i + 1];
 
         hi = (hi >= '0' && hi <= '9') ? hi - '0'
              : ((hi | 0x20) >= 'a' && (hi | 0x20) <= 'f')
@@ -112,10 +169,58 @@ gov_sig_check(const unsigned char *secret, size_t secret_len,
                ? (lo | 0x20) - 'a' + 10 : -1;
 
         if (hi < 0 || lo < 0) {
-            return GOV_SIG_MALFORMED;
+            return -1;
         }
 
-        given[i] = (unsigned char) (hi << 4 | lo);
+        out[i] = (unsigned char) (hi << 4 | lo);
+    }
+
+    return 0;
+}
+
+
+/* the MAC against 64 hex digits, in constant time */
+
+static int
+gov_sig_equal(const unsigned char *mac, const char *hex)
+{
+    unsigned char  given[32];
+
+    if (gov_sig_unhex(hex, given) != 0) {
+        return GOV_SIG_MALFORMED;
+    }
+
+    /* no early exit on the first differing byte */
+
+    return CRYPTO_memcmp(mac, given, 32) == 0 ? GOV_SIG_OK : GOV_SIG_MISMATCH;
+}
+
+
+static void
+gov_sig_hex(const unsigned char *mac, char *out)
+{
+    size_t  i;
+
+    static const char  hex[] = "0123456789abcdef";
+
+    for (i = 0; i < 32; i++) {
+        out[2 * i] = hex[mac[i] >> 4];
+        out[2 * i + 1] = hex[mac[i] & 0x0f];
+    }
+}
+
+
+int
+gov_sig_check(const unsigned char *secret, size_t secret_len,
+    const char *ts, size_t ts_len, const char *body, size_t body_len,
+    const char *sig, size_t sig_len)
+{
+    unsigned char  mac[32], given[32];
+
+    if (sig_len != 7 + 64 || memcmp(sig, "sha256=", 7) != 0
+        || gov_sig_unhex(sig + 7, given) != 0)
+    {
+        return GOV_SIG_MALFORMED;
     }
 
     if (gov_sig_mac(secret, secret_len, ts, ts_len, body, body_len, mac)
@@ -124,13 +229,7 @@ gov_sig_check(const unsigned char *secret, size_t secret_len,
         return GOV_SIG_MISMATCH;
     }
 
-    /* constant time: no early exit on the first differing byte */
-
-    if (CRYPTO_memcmp(mac, given, 32) != 0) {
-        return GOV_SIG_MISMATCH;
-    }
-
-    return GOV_SIG_OK;
+    return gov_sig_equal(mac, sig + 7);
 }
 
 
@@ -138,10 +237,7 @@ void
 gov_sig_make(const unsigned char *secret, size_t secret_len, const char *ts,
     size_t ts_len, const char *body, size_t body_len, char *out)
 {
-    size_t         i;
     unsigned char  mac[32];
-
-    static const char  hex[] = "0123456789abcdef";
 
     memcpy(out, "sha256=", 7);
 
@@ -152,8 +248,86 @@ gov_sig_make(const unsigned char *secret, size_t secret_len, const char *ts,
         return;
     }
 
-    for (i = 0; i < 32; i++) {
-        out[7 + 2 * i] = hex[mac[i] >> 4];
-        out[8 + 2 * i] = hex[mac[i] & 0x0f];
+    gov_sig_hex(mac, out + 7);
+}
+
+
+int
+gov_sig_form(const char *sig, size_t sig_len)
+{
+    if (sig_len == 3 + 64 && memcmp(sig, "v2=", 3) == 0) {
+        return GOV_SIG_V2;
     }
+
+    if (sig_len == 7 + 64 && memcmp(sig, "sha256=", 7) == 0) {
+        return GOV_SIG_V1;
+    }
+
+    return GOV_SIG_MALFORMED;
+}
+
+
+int
+gov_sig_v2_check(const gov_sig_request_t *req, const unsigned char *secret,
+    size_t secret_len, const char *sig, size_t sig_len)
+{
+    unsigned char  mac[32], given[32];
+
+    if (gov_sig_form(sig, sig_len) != GOV_SIG_V2
+        || gov_sig_unhex(sig + 3, given) != 0)
+    {
+        return GOV_SIG_MALFORMED;
+    }
+
+    if (gov_sig_v2_mac(req, secret, secret_len, mac) != 0) {
+        return GOV_SIG_MISMATCH;
+    }
+
+    return gov_sig_equal(mac, sig + 3);
+}
+
+
+int
+gov_sig_verify(const gov_sig_request_t *req, const unsigned char *secret,
+    size_t secret_len, const char *sig, size_t sig_len, int legacy)
+{
+    switch (gov_sig_form(sig, sig_len)) {
+
+    case GOV_SIG_V2:
+        return gov_sig_v2_check(req, secret, secret_len, sig, sig_len);
+
+    case GOV_SIG_V1:
+        if (!legacy) {
+            return GOV_SIG_LEGACY;
+        }
+
+        if (gov_sig_check(secret, secret_len, req->ts, req->ts_len,
+                          req->body, req->body_len, sig, sig_len)
+            != GOV_SIG_OK)
+        {
+            return GOV_SIG_MISMATCH;
+        }
+
+        return GOV_SIG_V1;
+
+    default:
+        return GOV_SIG_MALFORMED;
+    }
+}
+
+
+void
+gov_sig_v2_make(const gov_sig_request_t *req, const unsigned char *secret,
+    size_t secret_len, char *out)
+{
+    unsigned char  mac[32];
+
+    memcpy(out, "v2=", 3);
+
+    if (gov_sig_v2_mac(req, secret, secret_len, mac) != 0) {
+        memset(out + 3, '0', 64);
+        return;
+    }
+
+    gov_sig_hex(mac, out + 3);
 }

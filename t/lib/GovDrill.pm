@@ -399,8 +399,7 @@ sub signed {
                        headers => {
                            'Content-Type' => 'application/json',
                            'X-Gov-Timestamp' => $ts,
-                           'X-Gov-Signature' => 'sha256='
-                               . hmac_sha256_hex("$ts.$body", $SECRET) });
+                           'X-Gov-Signature' => GovTest::sig_v2($SECRET, $ts, 'POST', "/callback/$id/$item", $body) });
 }
 
 # One citizen (and the departments answering for its applications) until

@@ -22,6 +22,9 @@ package GovTest;
 #   TEST_NGINX_LOAD_FIRST  module .so files (space-separated) loaded before
 #                          ours in every test, e.g. Debian's nchan
 #   TEST_NGINX_LOAD_LAST   the same, loaded after ours
+#   TEST_GOV_PROTO       "h2": requests over HTTPS and HTTP/2 (curl), nginx
+#                        listening with "ssl http2" beside plain HTTP
+#   TEST_GOV_PROTOS      the protocols a test's own loop covers (protocols)
 
 use strict;
 use warnings;
@@ -35,7 +38,7 @@ use HTTP::Tiny;
 use IO::Select;
 use IO::Socket::INET;
 use IO::Socket::UNIX;
-use Digest::SHA qw(hmac_sha256);
+use Digest::SHA qw(hmac_sha256 hmac_sha256_hex);
 use JSON::PP;
 use MIME::Base64 qw(encode_base64url decode_base64url);
 use POSIX qw(:sys_wait_h);
@@ -58,6 +61,12 @@ sub new {
         redis    => {},
         %opts,
     }, $class;
+
+    # TEST_GOV_PROTO=h2: the whole test over HTTPS and HTTP/2
+    if (($ENV{TEST_GOV_PROTO} // '') eq 'h2') {
+        $self->{proto} //= 'h2';
+        $self->{tls} //= 1;
+    }
 
     $self->{module} = abs_path($self->{module}) if -e $self->{module};
     make_path(map { "$self->{prefix}/$_" } qw(conf logs tmp html));
@@ -588,6 +597,15 @@ sub write_conf {
     my $workers = $o{workers} // 2;
     my $p = $self->{prefix};
     my $load = $self->load_modules(%o);
+    # HTTPS with HTTP/2 beside plain HTTP, as portals serve browsers
+    my $tls = '';
+    if ($o{tls} // $self->{tls}) {
+        my ($crt, $key) = $self->tls_cert;
+        $self->{tls_port} //= $self->free_port;
+        $tls = "        listen 127.0.0.1:$self->{tls_port} ssl http2;\n"
+             . "        ssl_certificate $crt;\n"
+             . "        ssl_certificate_key $key;\n";
+    }
     # nginx keeps only the environment it is told to for its workers
     my $env = $self->{faketime}
         ? "env FAKETIME_TIMESTAMP_FILE;\nenv FAKETIME_NO_CACHE;\n"
@@ -619,7 +637,7 @@ http {
 
     server {
         listen 127.0.0.1:%%PORT%%;
-        server_name localhost;
+${tls}        server_name localhost;
 
 @{[ $o{server} // '' ]}
     }
@@ -822,13 +840,59 @@ sub url {
     return "http://127.0.0.1:$self->{port}$path";
 }
 
+# the portal's own origin as the current protocol reaches it
+sub origin {
+    my ($self) = @_;
+    return $self->proto eq 'h2' ? "https://127.0.0.1:$self->{tls_port}"
+                                : "http://127.0.0.1:$self->{port}";
+}
+
+# A self-signed certificate for 127.0.0.1 and localhost, made once a test
+sub tls_cert {
+    my ($self) = @_;
+    my ($crt, $key) = map { "$self->{prefix}/conf/tls.$_" } qw(crt key);
+    return ($crt, $key) if -s $crt;
+    my $pid = fork // die "fork: $!\n";
+    if ($pid == 0) {
+        open STDERR, '>', "$self->{prefix}/logs/openssl.log";
+        exec 'openssl', 'req', '-x509', '-newkey', 'ec', '-pkeyopt',
+             'ec_paramgen_curve:prime256v1', '-nodes', '-days', '2',
+             '-subj', '/CN=localhost', '-addext',
+             'subjectAltName=DNS:localhost,IP:127.0.0.1', '-keyout', $key,
+             '-out', $crt or POSIX::_exit(127);
+    }
+    waitpid $pid, 0;
+    die "openssl req failed\n" if $?;
+    return ($crt, $key);
+}
+
+# The protocols a test's requests loop over: 'http/1.1' (HTTP::Tiny) and
+# 'h2' (curl --http2 over TLS, nginx started with tls => 1).
+# TEST_GOV_PROTOS="h2" narrows every loop to one.
+sub protocols {
+    return split ' ', ($ENV{TEST_GOV_PROTOS} || 'http/1.1 h2');
+}
+
+# what http() speaks from now on: 'http/1.1' or 'h2'
+sub proto {
+    my ($self, $proto) = @_;
+    $self->{proto} = $proto if defined $proto;
+    return $self->{proto} // 'http/1.1';
+}
+
 sub http {
     my ($self, $method, $path, %o) = @_;
-    my $ua = HTTP::Tiny->new(timeout => $o{timeout} || 10,
-                             max_redirect => 0);
-    my $res = $ua->request($method, $self->url($path),
-                           { headers => $o{headers} || {},
-                             defined $o{body} ? (content => $o{body}) : () });
+    my $res;
+    if ($self->proto eq 'h2' || $o{chunked} || $o{abort_after}) {
+        $res = $self->curl($method, $path, %o);
+    } else {
+        my $ua = HTTP::Tiny->new(timeout => $o{timeout} || 10,
+                                 max_redirect => 0);
+        $res = $ua->request($method, $self->url($path),
+                            { headers => $o{headers} || {},
+                              defined $o{body} ? (content => $o{body})
+                                               : () });
+    }
     if (($res->{headers}{'content-type'} // '') =~ m{json}
         && length $res->{content})
     {
@@ -846,6 +910,123 @@ sub http {
         }
     }
     return $res;
+}
+
+# curl's arguments for one request; the answer goes to files named $out
+sub _curl_args {
+    my ($self, $method, $path, $out, %o) = @_;
+    my $h2 = $self->proto eq 'h2';
+    my $url = $h2 ? "https://127.0.0.1:$self->{tls_port}$path"
+                  : $self->url($path);
+    my %h = %{ $o{headers} || {} };
+    my @a = ($url, '-sS', '-k', $h2 ? '--http2' : '--http1.1',
+             '--max-time', $o{timeout} || 10, '-D', "$out.head",
+             '-o', "$out.body", '-w', "%{http_code} %{num_connects} $out\n",
+             # as HTTP::Tiny: no Accept, Content-Type or Expect unless given
+             '-H', 'Accept:', '-H', 'Expect:');
+    push @a, '-H', 'Content-Type:' unless grep { lc eq 'content-type' } keys %h;
+    push @a, '-H', "$_: $h{$_}" for sort keys %h;
+    if ($method eq 'HEAD') {
+        push @a, '--head';
+    } else {
+        push @a, '-X', $method;
+    }
+    if (defined $o{body}) {
+        my $body = $o{body};
+        utf8::encode($body) if utf8::is_utf8($body);
+        $self->write_file("$out.in", $body);
+        if ($o{chunked}) {
+            # no length declared: chunked over HTTP/1.1, bare DATA over h2
+            push @a, '-T', '-', '-H', 'Content-Length:';
+            push @a, '-H', 'Transfer-Encoding: chunked' unless $h2;
+        } else {
+            push @a, '--data-binary', "\@$out.in";
+        }
+        # a client that stops mid-body: sends slowly and gives up
+        push @a, '--limit-rate', $o{rate} || '100k' if $o{abort_after};
+    }
+    return @a;
+}
+
+# one answer from the files curl left
+sub _curl_answer {
+    my ($self, $out, $line) = @_;
+    my ($code, $conns) = split ' ', $line // '';
+    my $res = { status => $code || 599, content => $self->read_file("$out.body"),
+                headers => {}, connects => $conns // 0 };
+    # the last block of headers (an interim 100 comes before)
+    my @blocks = split /\r?\n\r?\n/, $self->read_file("$out.head");
+    my @lines = split /\r?\n/, $blocks[-1] // '';
+    my $status = shift @lines // '';
+    $res->{protocol} = ($status =~ m{^(HTTP/\S+)})[0] // '';
+    for (@lines) {
+        my ($k, $v) = /^([^:]+):\s*(.*)$/ or next;
+        $k = lc $k;
+        if (exists $res->{headers}{$k}) {
+            my $old = $res->{headers}{$k};
+            $res->{headers}{$k} = [ ref $old ? @$old : $old, $v ];
+        } else {
+            $res->{headers}{$k} = $v;
+        }
+    }
+    $res->{success} = $res->{status} =~ /^2/ ? 1 : 0;
+    $res->{json} = eval { decode_json($res->{content}) }
+        if ($res->{headers}{'content-type'} // '') =~ /json/
+           && length $res->{content};
+    unlink map { "$out.$_" } qw(head body in);
+    return $res;
+}
+
+# A request through curl (HTTP/2 when proto is 'h2'), answered as
+# HTTP::Tiny answers.  chunked => 1 sends the body with no length;
+# abort_after => SECONDS gives up sending it after that long.
+sub curl {
+    my ($self, $method, $path, %o) = @_;
+    my $out = "$self->{prefix}/tmp/curl.$$." . ++$self->{curl_n};
+    my @a = $self->_curl_args($method, $path, $out, %o);
+    if ($o{abort_after}) {
+        my $i = 0;
+        $i++ until $a[$i] eq '--max-time';
+        $a[$i + 1] = $o{abort_after};
+    }
+    my $pid = open(my $ph, '-|') // die "fork: $!\n";
+    if ($pid == 0) {
+        open STDIN, '<', "$out.in" if $o{chunked};
+        open STDERR, '>', '/dev/null';
+        exec 'curl', @a or POSIX::_exit(127);
+    }
+    my $line = <$ph>;
+    close $ph;
+    return $self->_curl_answer($out, $line);
+}
+
+# Several requests at once on one HTTP/2 connection (curl --parallel,
+# multiplexed): each [METHOD, PATH, %options]; the answers in order, each
+# with "connects", the connections curl opened for it.
+sub parallel_h2 {
+    my ($self, @reqs) = @_;
+    local $self->{proto} = 'h2';
+    my (@a, @outs);
+    for my $r (@reqs) {
+        my ($method, $path, %o) = @$r;
+        my $out = "$self->{prefix}/tmp/curl.$$." . ++$self->{curl_n};
+        push @outs, $out;
+        push @a, '--next' if @a;
+        push @a, $self->_curl_args($method, $path, $out, %o);
+    }
+    my $pid = open(my $ph, '-|') // die "fork: $!\n";
+    if ($pid == 0) {
+        open STDERR, '>', '/dev/null';
+        exec 'curl', '--parallel', '--parallel-max', scalar(@reqs), @a
+            or POSIX::_exit(127);
+    }
+    # curl writes each -w line as its transfer ends: matched by file
+    my %line;
+    while (my $l = <$ph>) {
+        $line{$1} = $l if $l =~ /(\S+)$/;
+    }
+    close $ph;
+    return map { $self->_curl_answer($_, $line{$_}) } @outs;
 }
 
 sub get  { my $self = shift; $self->http('GET', @_) }
@@ -1005,6 +1186,16 @@ sub write_jwks {
 }
 
 sub b64url { encode_base64url($_[1]) }
+
+# A department's signature of a request (X-Gov-Signature, v2): hex
+# HMAC-SHA256 with its secret over TIMESTAMP "\n" METHOD "\n" PATH "\n"
+# BODY, the path as sent without its query.  A function, not a method.
+sub sig_v2 {
+    my ($secret, $ts, $method, $path, $body) = @_;
+    $path =~ s/\?.*//s;
+    return 'v2=' . hmac_sha256_hex("$ts\n$method\n$path\n" . ($body // ''),
+                                   $secret);
+}
 
 # a token assembled by hand from raw header and payload JSON, signed with
 # HMAC-SHA256 and "secret" (or unsigned with secret undef)

@@ -439,6 +439,62 @@ main(void)
     is_int(gov_sig_check((const unsigned char *) "key", 3, "1795600000", 10,
                          "{}", 2, sig, 71), GOV_SIG_MALFORMED, "not hex");
 
+    /* v2: the request's timestamp, method, path and body (CONTRACT 5) */
+    {
+        char               v2[68], v1[72];
+        gov_sig_request_t  req, other;
+
+        static const char  want[] = "v2=bfe061ab3851a4462546f525e50582d2"
+                                    "fa68dc3008741ecbb7945bb1f60dcb2d";
+
+        /* want: printf '1795600000\nPOST\n/callback/NB20261125000042/nhc'
+         * '\n{"state":"accepted"}' | openssl dgst -sha256 -hmac key */
+
+        req.ts = "1795600000";
+        req.ts_len = 10;
+        req.method = "POST";
+        req.method_len = 4;
+        req.path = "/callback/NB20261125000042/nhc";
+        req.path_len = strlen(req.path);
+        req.body = "{\"state\":\"accepted\"}";
+        req.body_len = 20;
+
+        gov_sig_v2_make(&req, (const unsigned char *) "key", 3, v2);
+        v2[67] = '\0';
+        is_str(v2, want, "v2 as openssl computes it");
+
+        is_int(gov_sig_verify(&req, (const unsigned char *) "key", 3, want,
+                              67, 0), GOV_SIG_OK, "v2: a good signature");
+
+        other = req;
+        other.path = "/callback/NB20261125000043/nhc";
+        is_int(gov_sig_verify(&other, (const unsigned char *) "key", 3,
+                              want, 67, 0),
+               GOV_SIG_MISMATCH, "v2: another application");
+        other = req;
+        other.path = "/callback/NB20261125000042/mps";
+        is_int(gov_sig_verify(&other, (const unsigned char *) "key", 3,
+                              want, 67, 0),
+               GOV_SIG_MISMATCH, "v2: another item");
+        other = req;
+        other.method = "PUT";
+        other.method_len = 3;
+        is_int(gov_sig_verify(&other, (const unsigned char *) "key", 3,
+                              want, 67, 0),
+               GOV_SIG_MISMATCH, "v2: another method");
+
+        gov_sig_make((const unsigned char *) "key", 3, "1795600000", 10,
+                     "{\"state\":\"accepted\"}", 20, v1);
+        is_int(gov_sig_verify(&req, (const unsigned char *) "key", 3, v1, 71,
+                              0), GOV_SIG_LEGACY, "v1 while legacy is off");
+        is_int(gov_sig_verify(&req, (const unsigned char *) "key", 3, v1, 71,
+                              1), GOV_SIG_V1, "v1 while legacy is on");
+        is_int(gov_sig_verify(&req, (const unsigned char *) "kez", 3, v1, 71,
+                              1), GOV_SIG_MISMATCH, "v1, another secret");
+        is_int(gov_sig_verify(&req, (const unsigned char *) "key", 3, "v2=00",
+                              5, 1), GOV_SIG_MALFORMED, "v2 too short");
+    }
+
     is_int(gov_sig_timestamp("1795600000", 10, 1795600100, 300, &ts),
            GOV_SIG_OK, "100s old: fine");
     is_int(gov_sig_timestamp("1795600000", 10, 1795600301, 300, &ts),
@@ -499,7 +555,26 @@ main(void)
                  "\"id_number\":\"11\"},\"materials\":{\"birth_cert\":\"x\","
                  "\"photo\":\"y\"}}", 0);
         rc = validate(big, out, sizeof(out));
-        ok(strstr(out, "too_long") != NULL, "values over 1024 bytes");
+        ok(strstr(out, "too_long") != NULL, "values over 1024 characters");
+    }
+
+    {
+        /* 1024 Chinese characters (3,072 bytes) are 1024, not too long */
+        char    zh[3 * 1025 + 200], *p;
+        size_t  i;
+
+        for (i = 0; i < 2; i++) {
+            p = zh + sprintf(zh, "{\"fields\":{\"name\":\"");
+            for (size_t k = 0; k < 1024 + i; k++) {
+                p += sprintf(p, "\xe6\x83\x85");
+            }
+            sprintf(p, "\",\"id_number\":\"11\"},\"materials\":"
+                    "{\"birth_cert\":\"x\",\"photo\":\"y\"}}");
+            rc = validate(zh, out, sizeof(out));
+            ok((strstr(out, "too_long") != NULL) == (i == 1),
+               i ? "1025 Chinese characters: too long"
+                 : "1024 Chinese characters: taken");
+        }
     }
 
     /* --- the application form (x-www-form-urlencoded) ------------------- */
