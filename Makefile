@@ -3,7 +3,9 @@
 #   make            install missing Debian packages, build the module
 #   make run        Redis, demo department backends and nginx on 127.0.0.1:8080
 #   make test       unit tests and the t/ suite against a real nginx and Redis,
-#                   then the suite again with nchan loaded first and last
+#                   the tests that read bodies again over HTTP/2, then the
+#                   Redis and subrequest tests with nchan loaded first and
+#                   last
 #   make test-neighbours  only those two runs
 #   make test-asan  the same suite, module built with ASan and UBSan
 #   make test-cluster  the Redis Cluster tests alone (t/18*), plain and ASan
@@ -70,7 +72,7 @@ FUZZ_CFLAGS = -g -O1 -fno-omit-frame-pointer -It/unit \
               -fsanitize=fuzzer,address,undefined -Ingx_gov_module/core
 
 PROVE       ?= prove
-PROVE_FLAGS ?= -v
+PROVE_FLAGS ?= -v --timer
 
 # t/090-neighbours.t loads every module of Debian's nginx-extras beside
 # ours, and the suite runs again with Debian's nchan (which embeds its own
@@ -302,11 +304,27 @@ test: layers all test-deps browser-deps openapi-deps unit
 	@$(MAKE) --no-print-directory test-neighbours
 
 # the whole suite with nchan loaded before our module, then after it
+# What a neighbour can break: nchan embeds its own hiredis (symbols that
+# could bind our Redis client to the wrong library) and has filters of its
+# own.  These tests run every path of the Redis client (connections,
+# pipelines and reconnects, sessions, client-side tracking, WAIT,
+# Sentinel, Cluster, streams) and every subrequest user and body filter
+# (dispatch, status refresh, notify targets, e-licences, the identity
+# provider, uploads), with t/001 and t/090 for loading; the rest of the
+# suite adds flows on top of the same paths, not paths of its own, and
+# runs once in "make test" and once under ASan.  NEIGHBOUR_TESTS=t/ runs
+# the whole suite beside nchan.
+NEIGHBOUR_TESTS ?= t/001-load.t t/010-redis.t t/021-session.t \
+                   t/023-oidc.t t/030-bundles.t t/041-refresh.t \
+                   t/043-tracking.t t/071-wait.t t/072-sentinel.t \
+                   t/090-neighbours.t t/100-upload.t t/120-events.t \
+                   t/121-notify.t t/171-elicense.t t/180-cluster.t
+
 test-neighbours: all test-deps browser-deps openapi-deps
 	TEST_NGINX_MODULE=$(PLAIN_SO) TEST_NGINX_LOAD_FIRST=$(NCHAN_SO) \
-	    $(PROVE) $(PROVE_FLAGS) t/
+	    $(PROVE) $(PROVE_FLAGS) $(NEIGHBOUR_TESTS)
 	TEST_NGINX_MODULE=$(PLAIN_SO) TEST_NGINX_LOAD_LAST=$(NCHAN_SO) \
-	    $(PROVE) $(PROVE_FLAGS) t/
+	    $(PROVE) $(PROVE_FLAGS) $(NEIGHBOUR_TESTS)
 
 test-asan: deps test-deps browser-deps openapi-deps build-asan token unit
 	TEST_NGINX_MODULE=$(ASAN_SO) \

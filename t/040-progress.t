@@ -10,39 +10,32 @@ use warnings;
 use lib 't/lib';
 use Test::More;
 use JSON::PP;
-use Digest::SHA qw(hmac_sha256_hex);
 use Encode qw(decode_utf8);
 use GovTest;
 
-my $t = GovTest->new;
-$t->start_redis;
-$t->gen_keys;
-$t->write_jwks('keys.jwks', [ 'hs', 'HS256', 'h1' ]);
-
-my $secret = 'department-secret-0123456789';
-$t->write_file('conf/dept.secret', "$secret\n");
-
-for my $dept (qw(nhc cdc)) {
-    $t->backend(sub {
+# each department's receipt names it: nhc is the world's "dept"
+sub receipts {
+    my ($name) = @_;
+    return sub {
         my ($req) = @_;
         my $app = decode_json($req->{body});
         return { status => 200,
-                 body => encode_json({ receipt => uc($dept) . "-$app->{id}" }) };
-    }, name => $dept);
+                 body => encode_json({ receipt => "$name-$app->{id}" }) };
+    };
 }
 
-$t->write_conf(
-    http => <<'EOF',
-    gov_redis 127.0.0.1:%%REDIS_PORT%% timeout=2s;
-    gov_jwt_key_file %%PREFIX%%/keys/keys.jwks;
+my $t = GovTest->world(
+    dept => receipts('NHC'), backends => { cdc => receipts('CDC') },
+    http => <<'EOF', bundles => <<'EOF', server => <<'EOF');
     gov_calendar %%ROOT%%/conf/calendar/cn-2026.txt;
     gov_progress_cache zone=progress:32k ttl=5s;
+EOF
     gov_material id_card "身份证";
     gov_field name "姓名";
 
     gov_item nhc {
         name "出生医学证明"; department "卫生健康委";
-        backend /internal/nhc; callback_secret_file dept.secret;
+        backend /internal/dept; callback_secret_file dept.secret;
         materials id_card; fields name; time_limit 3;
     }
 
@@ -56,21 +49,9 @@ $t->write_conf(
         name "新生儿出生一件事"; code NB; items nhc cdc; time_limit 10;
     }
 EOF
-    server => <<'EOF',
-    location /bundles/ { gov_bundles; }
-    location /callback/ { gov_callback; }
-    location /progress/ { gov_progress; gov_auth_login_url /login; }
+    gov_auth_login_url /login;
     location = /gov/status { gov_status; }
-    location /internal/nhc {
-        internal; proxy_pass http://127.0.0.1:%%BACKEND:nhc%%/s;
-    }
-    location /internal/cdc {
-        internal; proxy_pass http://127.0.0.1:%%BACKEND:cdc%%/s;
-    }
 EOF
-);
-
-$t->start_nginx;
 
 my $citizen = '110101199001011234';
 sub tok {
@@ -178,10 +159,8 @@ sub callback {
     my ($item, $state) = @_;
     my $ts = time;
     $nonce++;
-    my $body = qq({"state":"$state","note":"n$nonce"});
-    return $t->post("/callback/$id/$item", body => $body, headers => {
-        'X-Gov-Timestamp' => $ts,
-        'X-Gov-Signature' => GovTest::sig_v2($secret, $ts, 'POST', "/callback/$id/$item", $body) });
+    return $t->callback($id, $item, qq({"state":"$state","note":"n$nonce"}),
+                        ts => $ts);
 }
 
 sub rate {

@@ -12,51 +12,22 @@ use utf8;
 use lib 't/lib';
 use Test::More;
 use JSON::PP;
-use Digest::SHA qw(hmac_sha256_hex);
 use GovTest;
 
-my $t = GovTest->new;
-$t->start_redis;
-$t->gen_keys;
-$t->write_jwks('keys.jwks', [ 'hs', 'HS256', 'h1' ]);
-my $secret = 'department-secret-0123456789';
-$t->write_file('conf/dept.secret', "$secret\n");
+my $t = GovTest->world(
+    dept => sub {
+        my ($req) = @_;
+        return { status => 200, body => encode_json({
+            receipt => 'R-' . ($req->{headers}{'x-gov-application'} // '') }) };
+    },
+    server => "    location = /gov/status { gov_status; }\n");
 
-$t->backend(sub {
-    my ($req) = @_;
-    return { status => 200, body => encode_json({
-        receipt => 'R-' . ($req->{headers}{'x-gov-application'} // '') }) };
-}, name => 'dept');
-
-$t->write_conf(http => <<'EOF', server => <<'EOF');
-    gov_redis 127.0.0.1:%%REDIS_PORT%% timeout=2s;
-    gov_jwt_key_file %%PREFIX%%/keys/keys.jwks;
-    gov_material id_card "身份证";
-    gov_field name "姓名";
-    gov_item nhc { name "出生医学证明"; department "卫生健康委";
-                   backend /internal/dept; callback_secret_file dept.secret;
-                   materials id_card; fields name; time_limit 3; }
-    gov_bundle newborn { name "新生儿出生一件事"; code NB; items nhc;
-                         time_limit 10; }
-EOF
-    location /bundles/ { gov_bundles; }
-    location /progress/ { gov_progress; }
-    location /callback/ { gov_callback; }
-    location = /gov/status { gov_status; }
-    location /internal/dept { internal;
-                              proxy_pass http://127.0.0.1:%%BACKEND:dept%%/s; }
-EOF
-$t->start_nginx;
-
-my %tok = map { $_->[0] => $t->token(key => 'hs', alg => 'HS256', kid => 'h1',
-                                     sub => $_->[1]) }
-          ([ zhang => '110101199001011234' ], [ li => '310101198505052345' ]);
-my $agent = $t->token(key => 'hs', alg => 'HS256', kid => 'h1',
-                      sub => '110101199001011234', act => 'AGENT-1');
+my %tok = (zhang => $t->citizen, li => $t->citizen('310101198505052345'));
+my $agent = $t->citizen(undef, act => 'AGENT-1');
 
 my $res = $t->post('/bundles/newborn/applications',
                    body => encode_json({ fields => { name => 'x' },
-                                         materials => { id_card => 'r' } }),
+                                         materials => { photo => 'r' } }),
                    headers => { 'Content-Type' => 'application/json',
                                 Authorization => "Bearer $tok{zhang}" });
 my $id = $res->{json}{id};
@@ -88,12 +59,8 @@ is(look($tok{li})->{status}, 404, 'another citizen: 404, even from the snapshot'
 is(look($agent)->{status}, 200, 'an agent acting for the applicant: 200');
 
 # a change drops it at once
-my $ts = time;
-my $body = '{"state":"accepted"}';
-is($t->post("/callback/$id/nhc", body => $body, headers => {
-    'X-Gov-Timestamp' => $ts,
-    'X-Gov-Signature' => GovTest::sig_v2($secret, $ts, 'POST', "/callback/$id/nhc", $body) })->{status},
-   204, 'a department accepts');
+is($t->callback($id, 'nhc', { state => 'accepted' })->{status}, 204,
+   'a department accepts');
 ok(!defined snap(), 'the callback dropped the snapshot');
 is(look($tok{zhang})->{json}{steps}[0]{state}, 'accepted', 'the next lookup shows it');
 
@@ -119,11 +86,7 @@ for my $bad ("G1\t1\t110101199001011234\t\t\"e\"\n{\"fake\":1}",
 }
 
 # a rating drops it too
-$body = '{"state":"approved"}';
-$ts = time;
-$t->post("/callback/$id/nhc", body => $body, headers => {
-    'X-Gov-Timestamp' => $ts,
-    'X-Gov-Signature' => GovTest::sig_v2($secret, $ts, 'POST', "/callback/$id/nhc", $body) });
+$t->callback($id, 'nhc', { state => 'approved' });
 look($tok{zhang});
 ok($t->wait_for(sub { defined snap() && snap() =~ /^G1/ }), 'a snapshot of the approved state');
 is($t->post("/progress/$id/rating", body => '{"score":5}',

@@ -10,61 +10,43 @@ use utf8;
 use lib 't/lib';
 use Test::More;
 use JSON::PP;
-use Digest::SHA qw(hmac_sha256_hex);
 use Encode qw(decode_utf8 encode_utf8);
 use GovTest;
 
-my $t = GovTest->new;
-$t->start_redis;
-$t->gen_keys;
-$t->write_jwks('keys.jwks', [ 'hs', 'HS256', 'h1' ]);
-my $secret = 'department-secret-0123456789';
-$t->write_file('conf/dept.secret', "$secret\n");
-
-$t->backend(sub {
-    my ($req) = @_;
-    my $app = decode_json($req->{body});
-    return { status => 200, body => encode_json({ receipt => "R-$app->{id}" }) };
-}, name => 'nhc');
-
-my $HTTP = <<'EOF';
-    gov_redis 127.0.0.1:%%REDIS_PORT%% timeout=2s;
-    gov_jwt_key_file %%PREFIX%%/keys/keys.jwks;
-    gov_templates %%TEMPLATES%%;
+my $t = GovTest->world(
+    start => 0,
+    dept => sub {
+        my ($req) = @_;
+        my $app = decode_json($req->{body});
+        return { status => 200,
+                 body => encode_json({ receipt => "R-$app->{id}" }) };
+    },
+    bundles => <<'EOF', server => <<'EOF');
     gov_material birth_cert "出生医学证明" elicense;
     gov_material id_card "身份证";
     gov_field name "姓名";
     gov_field phone "电话" "pattern=1[0-9]{10}" optional;
     gov_item nhc {
         name "出生医学证明"; department "卫生健康委";
-        backend /internal/nhc; callback_secret_file dept.secret;
+        backend /internal/dept; callback_secret_file dept.secret;
         materials birth_cert id_card; fields name phone; time_limit 3;
     }
     gov_bundle newborn { name "新生儿出生一件事"; code NB; items nhc;
                          time_limit 10; }
 EOF
-
-my $SERVER = <<'EOF';
-    location /bundles/ { gov_bundles; }
     location = /auth/login { gov_login; }
-    location /callback/ { gov_callback; }
-    location /progress/ { gov_progress; }
     location = /text-size { gov_text_size; }
-    location /internal/nhc { internal;
-                             proxy_pass http://127.0.0.1:%%BACKEND:nhc%%/s; }
 EOF
 
 # a template with a mistake: nginx -t names the file and the line
 $t->write_file('tpl-bad/page.mustache', "<p>\n{{#open}}\n</p>\n");
-(my $bad = $HTTP) =~ s/%%TEMPLATES%%/%%PREFIX%%\/tpl-bad/;
-$t->write_conf(http => $bad, server => $SERVER);
+$t->write_world(http => "    gov_templates %%PREFIX%%/tpl-bad;\n");
 my ($rc, $out) = $t->test_conf;
 isnt($rc, 0, 'a broken template fails nginx -t');
 like($out, qr/template error in \S+page\.mustache:2: "\{\{#open\}\}" is never closed in \S+nginx\.conf:\d+/,
      'with the template file and line');
 
-(my $good = $HTTP) =~ s/%%TEMPLATES%%/%%ROOT%%\/templates/;
-$t->write_conf(http => $good, server => $SERVER);
+$t->write_world(http => "    gov_templates %%ROOT%%/templates;\n");
 $t->write_file('logs/error.log', '');
 $t->start_nginx;
 
@@ -98,11 +80,8 @@ $res = $t->post('/bundles/newborn/applications',
 my $id = $res->{json}{id};
 
 # a department note with markup is shown as text
-my $ts = time;
-my $body = '{"state":"correction","note":"<script>alert(1)</script> & \"x\""}';
-$t->post("/callback/$id/nhc", body => $body, headers => {
-    'X-Gov-Timestamp' => $ts,
-    'X-Gov-Signature' => GovTest::sig_v2($secret, $ts, 'POST', "/callback/$id/nhc", $body) });
+$t->callback($id, 'nhc',
+             '{"state":"correction","note":"<script>alert(1)</script> & \"x\""}');
 
 $res = $t->get("/progress/$id", headers => { %html,
                                              Authorization => "Bearer $tok" });
@@ -260,11 +239,7 @@ is($res->{json}{error}, 'unknown_bundle', 'API clients still get JSON errors');
 
 sub cb {
     my ($app, $item, $state) = @_;
-    my $ts = time;
-    my $body = encode_json({ state => $state });
-    return $t->post("/callback/$app/$item", body => $body, headers => {
-        'X-Gov-Timestamp' => $ts,
-        'X-Gov-Signature' => GovTest::sig_v2($secret, $ts, 'POST', "/callback/$app/$item", $body) });
+    return $t->callback($app, $item, { state => $state });
 }
 
 $res = $t->get("/progress/$fid", headers => { %html, %bearer });

@@ -14,47 +14,37 @@ use lib 't/lib';
 use Test::More;
 use JSON::PP;
 use Encode qw(decode_utf8);
-use Digest::SHA qw(hmac_sha256_hex);
 use POSIX ();
 use Time::HiRes ();
 use GovTest;
 
+# nhc (the world's "dept") takes every step; cdc is down until told
+# otherwise, then slow
 my $t = GovTest->new;
-$t->start_redis;
-$t->gen_keys;
-$t->write_jwks('keys.jwks', [ 'hs', 'HS256', 'h1' ]);
-my $secret = 'department-secret-0123456789';
-$t->write_file('conf/dept.secret', "$secret\n");
-
-# nhc takes every step; cdc is down until told otherwise, then slow
 my $mode = $t->prefix . '/cdc.mode';
 $t->write_file($mode, 'down');
-
-$t->backend(sub {
-    my ($req) = @_;
-    return { status => 200, body => encode_json({ receipt => 'R-nhc' }) };
-}, name => 'nhc');
-
-$t->backend(sub {
-    my ($req) = @_;
-    open my $fh, '<', $mode or return { status => 503 };
-    my $m = <$fh> // 'down';
-    return { status => 503, body => '{}' } if $m eq 'down';
-    return { status => 200, delay => 2,
-             body => encode_json({ receipt => 'R-cdc' }) } if $m eq 'slow';
-    return { status => 200, body => encode_json({ receipt => 'R-cdc' }) };
-}, name => 'cdc');
-
-$t->write_conf(http => <<'EOF', server => <<'EOF');
-    gov_redis 127.0.0.1:%%REDIS_PORT%% timeout=2s;
-    gov_jwt_key_file %%PREFIX%%/keys/keys.jwks;
+$t->world(
+    dept => sub {
+        return { status => 200, body => encode_json({ receipt => 'R-nhc' }) };
+    },
+    backends => { cdc => sub {
+        my ($req) = @_;
+        open my $fh, '<', $mode or return { status => 503 };
+        my $m = <$fh> // 'down';
+        return { status => 503, body => '{}' } if $m eq 'down';
+        return { status => 200, delay => 2,
+                 body => encode_json({ receipt => 'R-cdc' }) } if $m eq 'slow';
+        return { status => 200, body => encode_json({ receipt => 'R-cdc' }) };
+    } },
+    http => <<'EOF', bundles => <<'EOF', server => <<'EOF');
     gov_session_cookie GOVSID insecure;
     gov_templates %%ROOT%%/templates;
     gov_dispatch_timeout 1s;
+EOF
     gov_material id_card "身份证" elicense;
     gov_field name "姓名";
     gov_item nhc { name "出生医学证明"; department "卫生健康委";
-                   backend /internal/nhc; callback_secret_file dept.secret;
+                   backend /internal/dept; callback_secret_file dept.secret;
                    materials id_card; fields name; time_limit 3; }
     gov_item cdc { name "预防接种证"; department "疾控中心";
                    backend /internal/cdc; callback_secret_file dept.secret;
@@ -63,15 +53,7 @@ $t->write_conf(http => <<'EOF', server => <<'EOF');
                          time_limit 10; }
 EOF
     location = /auth/login { gov_login; }
-    location /bundles/ { gov_bundles; }
-    location /progress/ { gov_progress; }
-    location /callback/ { gov_callback; }
-    location /internal/nhc { internal;
-                             proxy_pass http://127.0.0.1:%%BACKEND:nhc%%/s; }
-    location /internal/cdc { internal; proxy_read_timeout 5s;
-                             proxy_pass http://127.0.0.1:%%BACKEND:cdc%%/s; }
 EOF
-$t->start_nginx;
 
 my %tok = map { $_ => $t->token(key => 'hs', alg => 'HS256', kid => 'h1',
                                 sub => $_) }
@@ -110,11 +92,7 @@ my $n = 0;
 
 sub callback {
     my ($id, $item, $state) = @_;
-    my $ts = time;
-    my $body = encode_json({ state => $state, seq => ++$n });
-    return $t->post("/callback/$id/$item", body => $body, headers => {
-        'X-Gov-Timestamp' => $ts,
-        'X-Gov-Signature' => GovTest::sig_v2($secret, $ts, 'POST', "/callback/$id/$item", $body) });
+    return $t->callback($id, $item, { state => $state, seq => ++$n });
 }
 
 # --- one step with its department, one queued for retry ---------------------------
@@ -146,8 +124,8 @@ my $w = decode_json($t->redis_cmd('HGET', "gov:app:$id", 'withdrawal'));
 is_deeply([ @$w{qw(reason actor)} ], [ '孩子随父母迁往外地', 'AGENT-7' ],
           'the reason and the agent are recorded');
 
-$t->wait_for(sub { grep { $_->{headers}{'x-gov-withdrawal'} } sent('nhc', $id) }, 10);
-my ($notice) = grep { $_->{headers}{'x-gov-withdrawal'} } sent('nhc', $id);
+$t->wait_for(sub { grep { $_->{headers}{'x-gov-withdrawal'} } sent('dept', $id) }, 10);
+my ($notice) = grep { $_->{headers}{'x-gov-withdrawal'} } sent('dept', $id);
 ok($notice, 'nhc, which had the step, is told');
 is($notice->{headers}{'x-gov-withdrawal'}, '1', 'with X-Gov-Withdrawal: 1');
 is_deeply([ @{ $notice->{headers} }{qw(x-gov-subject x-gov-actor)} ],
@@ -247,11 +225,11 @@ for my $rid (@racing) {
 $t->wait_for(sub {
     !grep { my $rid = $_;
             (decode_json($t->read_file("race-$rid-callback"))->{status} != 204)
-            != !!(grep { $_->{headers}{'x-gov-withdrawal'} } sent('nhc', $rid)) }
+            != !!(grep { $_->{headers}{'x-gov-withdrawal'} } sent('dept', $rid)) }
     @racing }, 15);
 for my $rid (@racing) {
     my $lost = decode_json($t->read_file("race-$rid-callback"))->{status} != 204;
-    my $told = grep { $_->{headers}{'x-gov-withdrawal'} } sent('nhc', $rid);
+    my $told = grep { $_->{headers}{'x-gov-withdrawal'} } sent('dept', $rid);
     ok($lost ? $told : !$told,
        "race $rid: nhc " . ($lost ? 'is told of the withdrawal'
                                   : 'is told of no withdrawal: its approval stands'));

@@ -15,24 +15,10 @@ use lib 't/lib';
 use Test::More;
 use JSON::PP;
 use Encode qw(decode_utf8);
-use Digest::SHA qw(hmac_sha256_hex);
 use GovTest;
 
-my $t = GovTest->new;
-$t->start_redis;
-$t->gen_keys;
-$t->write_jwks('keys.jwks', [ 'hs', 'HS256', 'h1' ]);
-my $secret = 'department-secret-0123456789';
-$t->write_file('conf/dept.secret', "$secret\n");
-
-$t->backend(sub {
-    return { status => 200, body => encode_json({ receipt => 'R-1' }) };
-}, name => 'dept');
-
-my $conf = <<'EOF';
-    gov_redis 127.0.0.1:%%REDIS_PORT%% timeout=2s;
-    gov_jwt_key_file %%PREFIX%%/keys/keys.jwks;
-    gov_events%%EVENTS%%;
+# two items at the world's department; gov_events comes with a reload
+my $t = GovTest->world(workers => 1, bundles => <<'EOF');
     gov_material photo "照片";
     gov_field name "姓名";
     gov_item nhc { name "出生医学证明"; department "卫生健康委";
@@ -44,16 +30,6 @@ my $conf = <<'EOF';
     gov_bundle newborn { name "新生儿出生一件事"; code NB; items nhc cdc;
                          time_limit 10; }
 EOF
-my $server = <<'EOF';
-    location /bundles/ { gov_bundles; }
-    location /progress/ { gov_progress; }
-    location /callback/ { gov_callback; }
-    location /internal/dept { internal;
-                              proxy_pass http://127.0.0.1:%%BACKEND:dept%%/s; }
-EOF
-(my $http = $conf) =~ s/^\s*gov_events%%EVENTS%%;\n//m;
-$t->write_conf(http => $http, server => $server, workers => 1);
-$t->start_nginx;
 
 my $citizen = '110101199001011234';
 my $zhang = $t->token(key => 'hs', alg => 'HS256', kid => 'h1', sub => $citizen);
@@ -91,10 +67,7 @@ sub callback {
     my ($id, $item, $doc, %o) = @_;
     my $ts = $o{ts} // time;
     my $body = $o{body} // encode_json({ %$doc, seq => ++$n });
-    return ($t->post("/callback/$id/$item", body => $body, headers => {
-        'X-Gov-Timestamp' => $ts,
-        'X-Gov-Signature' => GovTest::sig_v2($secret, $ts, 'POST', "/callback/$id/$item", $body) }),
-        $body, $ts);
+    return ($t->callback($id, $item, $body, ts => $ts), $body, $ts);
 }
 
 sub step_state {
@@ -112,8 +85,7 @@ is($t->redis_cmd('EXISTS', 'gov:events'), 0, 'no stream without gov_events');
 
 # --- with it --------------------------------------------------------------------
 
-($http = $conf) =~ s/%%EVENTS%%//;
-$t->write_conf(http => $http, server => $server, workers => 1);
+$t->write_world(http => "    gov_events;\n");
 $t->reload;
 
 my $before = time * 1000;
@@ -228,8 +200,7 @@ unlike($text, qr/王|不办了|太慢/, 'no field, reason or comment');
 
 my $kept = scalar @{ events() };
 $t->redis_cmd('CONFIG', 'SET', 'stream-node-max-entries', '2');
-($http = $conf) =~ s/%%EVENTS%%/ stream=outbox maxlen=4/;
-$t->write_conf(http => $http, server => $server, workers => 1);
+$t->write_world(http => "    gov_events stream=outbox maxlen=4;\n");
 $t->reload;
 for (1 .. 10) {
     my ($i) = apply();

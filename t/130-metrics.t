@@ -11,58 +11,34 @@ use utf8;
 use lib 't/lib';
 use Test::More;
 use JSON::PP;
-use Digest::SHA qw(hmac_sha256_hex);
 use GovTest;
 
 # make test installs it (TEST_DEPS)
 my ($promtool) = grep { -x } map { "$_/promtool" } split /:/, $ENV{PATH};
 BAIL_OUT('promtool is missing: apt-get install prometheus') unless $promtool;
 
-my $t = GovTest->new;
-$t->start_redis;
-$t->gen_keys;
-$t->write_jwks('keys.jwks', [ 'hs', 'HS256', 'h1' ]);
-my $secret = 'department-secret-0123456789';
-$t->write_file('conf/dept.secret', "$secret\n");
-
-$t->backend(sub {
-    my ($req) = @_;
-    # an application for 失败 finds the department down
-    return { status => 503, body => 'down' }
-        if ($req->{body} // '') =~ /\x{5931}\x{8d25}|\xe5\xa4\xb1\xe8\xb4\xa5/;
-    return { status => 200, body => encode_json({ receipt => 'R-1' }) };
-}, name => 'dept');
-$t->backend(sub { return { status => 204, body => '' } }, name => 'sms');
-
-my $http = <<'EOF';
-    gov_redis 127.0.0.1:%%REDIS_PORT%% timeout=2s;
-    gov_jwt_key_file %%PREFIX%%/keys/keys.jwks;
+my $t = GovTest->world(
+    start => 0,
+    dept => sub {
+        my ($req) = @_;
+        # an application for 失败 finds the department down
+        return { status => 503, body => 'down' }
+            if ($req->{body} // '') =~ /\x{5931}\x{8d25}|\xe5\xa4\xb1\xe8\xb4\xa5/;
+        return { status => 200, body => encode_json({ receipt => 'R-1' }) };
+    },
+    backends => { sms => sub { return { status => 204, body => '' } } },
+    http => <<'EOF', server => <<'EOF');
     gov_progress_cache zone=progress:1m;
     gov_queue_zone peak rate=1/m;
     gov_events;
     gov_notify /internal/sms;
-    gov_field name "姓名";
-    gov_item nhc { name "出生医学证明"; department "卫生健康委";
-                   backend /internal/dept; callback_secret_file dept.secret;
-                   fields name; time_limit 3; }
-    gov_bundle newborn { name "新生儿出生一件事"; code NB; items nhc;
-                         time_limit 10; }
 EOF
-my $server = <<'EOF';
-    location /bundles/ { gov_bundles; }
-    location /progress/ { gov_progress; }
-    location /callback/ { gov_callback; }
     location /p/ { gov_auth required; }
     location /q/ { gov_queue peak; }
     location = /status { gov_status; }
-    location /internal/dept { internal;
-        proxy_pass http://127.0.0.1:%%BACKEND:dept%%/s; }
-    location /internal/sms { internal;
-        proxy_pass http://127.0.0.1:%%BACKEND:sms%%/sms; }
 EOF
 $t->write_file('html/p/ok.txt', "ok\n");
 $t->write_file('html/q/ok.txt', "ok\n");
-$t->write_conf(http => $http, server => $server);
 $t->start_nginx;
 
 my $token = $t->token(key => 'hs', alg => 'HS256', kid => 'h1',
@@ -77,7 +53,8 @@ is($t->get('/p/ok.txt', headers => { Authorization => 'Bearer x.y.z' })
    401, 'a token refused');
 
 my $res = $t->post('/bundles/newborn/applications',
-                   body => encode_json({ fields => { name => '王小宝' } }),
+                   body => encode_json({ fields => { name => '王小宝' },
+                                         materials => { photo => 'r' } }),
                    headers => { 'Content-Type' => 'application/json',
                                 %auth });
 is($res->{status}, 201, 'an application');
@@ -88,12 +65,8 @@ ok($t->wait_for(sub {
         // '') eq 'received' }, 10), 'dispatched');
 is($t->get("/progress/$id", headers => \%auth)->{status}, 200, 'looked up');
 
-my $ts = time;
-my $body = encode_json({ state => 'accepted' });
-is($t->post("/callback/$id/nhc", body => $body, headers => {
-       'X-Gov-Timestamp' => $ts,
-       'X-Gov-Signature' => GovTest::sig_v2($secret, $ts, 'POST', "/callback/$id/nhc", $body),
-   })->{status}, 204, 'a callback');
+is($t->callback($id, 'nhc', { state => 'accepted' })->{status}, 204,
+   'a callback');
 
 ok($t->wait_for(sub {
        $t->get('/status')->{content}
@@ -102,7 +75,8 @@ ok($t->wait_for(sub {
 
 # the backlog: a department down keeps a step in the retry queue
 $res = $t->post('/bundles/newborn/applications',
-                body => encode_json({ fields => { name => '失败' } }),
+                body => encode_json({ fields => { name => '失败' },
+                                      materials => { photo => 'r' } }),
                 headers => { 'Content-Type' => 'application/json', %auth });
 is($res->{status}, 201, 'an application its department cannot take');
 ok($t->wait_for(sub { ($t->metrics('/status')->{gov_retry_queued} // 0) >= 1 },

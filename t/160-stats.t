@@ -17,22 +17,12 @@ use JSON::PP;
 use POSIX qw(floor);
 use Time::Local qw(timegm);
 use Encode qw(decode_utf8);
-use Digest::SHA qw(hmac_sha256_hex);
 use GovTest;
 
 plan skip_all => 'libfaketime is not installed (make test-deps)'
     unless -e $GovTest::FAKETIME_LIB;
 
 my $t = GovTest->new;
-$t->start_redis;
-$t->gen_keys;
-$t->write_jwks('keys.jwks', [ 'hs', 'HS256', 'h1' ]);
-my $secret = 'department-secret-0123456789';
-$t->write_file('conf/dept.secret', "$secret\n");
-
-$t->backend(sub {
-    return { status => 200, body => encode_json({ receipt => 'R-1' }) };
-}, name => 'dept');
 
 # nginx's clock: 04:00 UTC on the given day
 sub day_at {
@@ -44,11 +34,10 @@ sub at { $t->fake_time(day_at($_[0])) }
 
 at('2026-11-02');
 
-$t->write_conf(http => <<'EOF', server => <<'EOF', workers => 2);
-    gov_redis 127.0.0.1:%%REDIS_PORT%% timeout=2s;
-    gov_jwt_key_file %%PREFIX%%/keys/keys.jwks;
+$t->world(workers => 2, http => <<'EOF', bundles => <<'EOF', server => <<'EOF');
     gov_templates %%ROOT%%/templates;
     gov_events;
+EOF
     gov_material photo "照片";
     gov_field name "姓名";
     gov_item nhc { name "出生医学证明"; department "卫生健康委";
@@ -64,15 +53,9 @@ $t->write_conf(http => <<'EOF', server => <<'EOF', workers => 2);
                          time_limit 10; }
     gov_bundle move { name "迁户一件事"; code MV; items hk; time_limit 2; }
 EOF
-    location /bundles/ { gov_bundles; }
-    location /progress/ { gov_progress; }
-    location /callback/ { gov_callback; }
     location /stats/ { gov_stats; }
     location = /gov/status { gov_status; }
-    location /internal/dept { internal;
-                              proxy_pass http://127.0.0.1:%%BACKEND:dept%%/s; }
 EOF
-$t->start_nginx;
 
 my $ttl = 400 * 86400;
 my $citizen = '110101199001011234';
@@ -139,9 +122,7 @@ sub callback {
     my $ts = $t->now;
     my $body = encode_json({ state => $state, seq => ++$seq,
                              $o{request} ? (request => $o{request}) : () });
-    my $res = $t->post("/callback/$id/$item", body => $body, headers => {
-        'X-Gov-Timestamp' => $ts,
-        'X-Gov-Signature' => GovTest::sig_v2($secret, $ts, 'POST', "/callback/$id/$item", $body) });
+    my $res = $t->callback($id, $item, $body, ts => $ts);
     diag "ts=$ts date=$res->{headers}{date}" if $res->{status} != 204;
     is($res->{status}, 204, "$id/$item → $state on $clock")
         or diag $res->{content};

@@ -14,19 +14,7 @@ use lib 't/lib';
 use Test::More;
 use JSON::PP;
 use Encode qw(decode_utf8);
-use Digest::SHA qw(hmac_sha256_hex);
 use GovTest;
-
-my $t = GovTest->new;
-$t->start_redis;
-$t->gen_keys;
-$t->write_jwks('keys.jwks', [ 'hs', 'HS256', 'h1' ]);
-my $secret = 'department-secret-0123456789';
-$t->write_file('conf/dept.secret', "$secret\n");
-
-$t->backend(sub {
-    return { status => 200, body => encode_json({ receipt => 'R-1' }) };
-}, name => 'dept');
 
 my $model = <<'EOF';
     gov_material photo "照片";
@@ -45,23 +33,13 @@ my $model = <<'EOF';
                   materials hukou_book; fields name address; time_limit 5; }
 EOF
 
-$t->write_conf(http => <<"EOF" . $model . <<'EOF2', server => <<'EOF3');
-    gov_redis 127.0.0.1:%%REDIS_PORT%% timeout=2s;
-    gov_jwt_key_file %%PREFIX%%/keys/keys.jwks;
-    gov_templates %%ROOT%%/templates;
-EOF
+my $t = GovTest->world(
+    http => "    gov_templates %%ROOT%%/templates;\n",
+    bundles => $model . <<'EOF', server => "    location /stats/ { gov_stats; }\n");
     gov_bundle newborn { name "新生儿出生一件事"; code NB; items nhc cdc;
                          when split "是" hk;
                          time_limit 10; }
-EOF2
-    location /bundles/ { gov_bundles; }
-    location /progress/ { gov_progress; }
-    location /callback/ { gov_callback; }
-    location /stats/ { gov_stats; }
-    location /internal/dept { internal;
-                              proxy_pass http://127.0.0.1:%%BACKEND:dept%%/s; }
-EOF3
-$t->start_nginx;
+EOF
 
 my %auth = (Authorization => 'Bearer ' . $t->token(key => 'hs', alg => 'HS256',
     kid => 'h1', sub => '110101199001011234'));
@@ -181,11 +159,7 @@ is(scalar @{ $res->{json}{steps} }, 3, 'progress of 是: three');
 
 sub callback {
     my ($id, $item, $state) = @_;
-    my $ts = time;
-    my $body = encode_json({ state => $state, item => $item });
-    return $t->post("/callback/$id/$item", body => $body, headers => {
-        'X-Gov-Timestamp' => $ts,
-        'X-Gov-Signature' => GovTest::sig_v2($secret, $ts, 'POST', "/callback/$id/$item", $body) });
+    return $t->callback($id, $item, { state => $state, item => $item });
 }
 
 is(callback($no, 'hk', 'accepted')->{status}, 404,

@@ -24,17 +24,8 @@ plan skip_all => 'libfaketime is not installed (make test-deps)'
     unless -e $GovTest::FAKETIME_LIB;
 
 my $t = GovTest->new;
-$t->start_redis;
-$t->gen_keys;
-$t->write_jwks('keys.jwks', [ 'hs', 'HS256', 'h1' ]);
-$t->write_file('conf/dept.secret', "department-secret-0123456789\n");
 $t->write_file('conf/link.secret', "link-secret-0123456789abcdef0123456789\n");
 mkdir $t->prefix . '/store' or die;
-
-$t->backend(sub {
-    my ($req) = @_;
-    return { status => 200, body => encode_json({ receipt => 'R-1' }) };
-}, name => 'dept');
 
 # nginx's clock: 04:00 UTC on the given day
 sub at {
@@ -44,13 +35,12 @@ sub at {
 
 at('2026-11-25');    # a Wednesday
 
-$t->write_conf(http => <<'EOF', server => <<'EOF');
-    gov_redis 127.0.0.1:%%REDIS_PORT%% timeout=2s;
-    gov_jwt_key_file %%PREFIX%%/keys/keys.jwks;
+$t->world(http => <<'EOF', bundles => <<'EOF',
     gov_templates %%ROOT%%/templates;
     gov_events;
     gov_upload_store %%PREFIX%%/store max_size=64k;
     gov_upload_link_secret_file %%PREFIX%%/conf/link.secret;
+EOF
     gov_material photo "照片" tolerable=3;
     gov_material id_card "身份证";
     gov_material hukou_book "户口簿" elicense tolerable=5;
@@ -64,13 +54,7 @@ $t->write_conf(http => <<'EOF', server => <<'EOF');
     gov_bundle newborn { name "新生儿出生一件事"; code NB; items nhc police;
                          time_limit 10; }
 EOF
-    location /bundles/ { gov_bundles; }
-    location /progress/ { gov_progress; }
-    location /uploads/ { gov_upload; }
-    location /internal/dept { internal;
-                              proxy_pass http://127.0.0.1:%%BACKEND:dept%%/s; }
-EOF
-$t->start_nginx;
+          server => "    location /uploads/ { gov_upload; }\n");
 
 my $ttl = 100 * 86400;
 my $zhang = '110101199001011234';

@@ -833,6 +833,116 @@ sub stop_nginx {
     return 0;
 }
 
+# ------------------------------------------------------------- the world
+
+# The newborn bundle of the usual world: one item, nhc, at the "dept" mock
+our $WORLD_BUNDLES = <<'EOF';
+    gov_material photo "照片";
+    gov_field name "姓名";
+    gov_item nhc { name "出生医学证明"; department "卫生健康委";
+                   backend /internal/dept; callback_secret_file dept.secret;
+                   materials photo; fields name; time_limit 3; }
+    gov_bundle newborn { name "新生儿出生一件事"; code NB; items nhc;
+                         time_limit 10; }
+EOF
+
+# The usual world of a test, in one call: a Redis (redis => 0: none), an
+# HS256 key and its JWKS (keys/keys.jwks, kid h1; citizen() mints), the
+# departments' secret (conf/dept.secret, secret()), the mock department
+# "dept" answering {"receipt":"R-1"} (dept => sub { ... } answers
+# otherwise), and nginx started with the newborn bundle ($WORLD_BUNDLES;
+# bundles => replaces it), gov_redis and gov_jwt_key_file (redis_line =>
+# replaces the first), the bundles, progress and callback locations and
+# /internal/dept.  The test adds its own lines (http =>, server =>), its
+# own departments (backends => { NAME => sub }, at /internal/NAME), and
+# workers => N, tls => 1; start => 0 leaves nginx to the test.  Called on
+# a GovTest already made, it sets the world up there (mock departments that
+# read files of the test's prefix are forked knowing it).
+sub world {
+    my ($class, %o) = @_;
+    # GovTest->world(...), or $t->world(...) once the test knows its prefix
+    my $t = ref $class ? $class : $class->new($o{tls} ? (tls => 1) : ());
+    $t->{world} = \%o;
+    $t->start_redis unless defined $o{redis} && !$o{redis};
+    $t->gen_keys;
+    $t->write_jwks('keys.jwks', [ 'hs', 'HS256', 'h1' ]);
+    $t->{secret} = $o{secret} // 'department-secret-0123456789';
+    $t->write_file('conf/dept.secret', "$t->{secret}\n");
+    $t->backend($o{dept} // sub {
+        return { status => 200, body => '{"receipt":"R-1"}' };
+    }, name => 'dept');
+    for my $name (sort keys %{ $o{backends} || {} }) {
+        $t->backend($o{backends}{$name}, name => $name);
+    }
+    $t->write_world;
+    $t->start_nginx unless defined $o{start} && !$o{start};
+    return $t;
+}
+
+# the world's configuration written again, some of its options changed
+# (for a reload or a second start)
+sub write_world {
+    my ($self, %more) = @_;
+    my %o = (%{ $self->{world} || {} }, %more);
+    # lines in characters (a test under "use utf8") or in UTF-8 bytes
+    for my $k (qw(http server bundles redis_line)) {
+        next unless defined $o{$k} && !utf8::is_utf8($o{$k});
+        utf8::decode($o{$k} = "$o{$k}");
+    }
+    my $bundles = $WORLD_BUNDLES;
+    utf8::decode($bundles);
+    my $http = ($o{redis_line}
+                // "    gov_redis 127.0.0.1:%%REDIS_PORT%% timeout=2s;\n")
+             . "    gov_jwt_key_file %%PREFIX%%/keys/keys.jwks;\n"
+             . ($o{http} // '') . ($o{bundles} // $bundles);
+    my $server = "    location /bundles/ { gov_bundles; }\n"
+               . "    location /progress/ { gov_progress; }\n"
+               . "    location /callback/ { gov_callback; }\n";
+    for my $name ('dept', sort keys %{ $o{backends} || {} }) {
+        $server .= "    location /internal/$name { internal;\n"
+                 . "        proxy_pass http://127.0.0.1:%%BACKEND:$name%%/s; }\n";
+    }
+    return $self->write_conf(http => $http,
+                             server => $server . ($o{server} // ''),
+                             map { exists $o{$_} ? ($_ => $o{$_}) : () }
+                             qw(workers tls main));
+}
+
+sub secret { $_[0]{secret} }
+
+# a citizen's bearer token (HS256, kid h1), Zhang San's unless told
+sub citizen {
+    my ($self, $sub, %claims) = @_;
+    return $self->token(key => 'hs', alg => 'HS256', kid => 'h1',
+                        sub => $sub // '110101199001011234', %claims);
+}
+
+# POST /bundles/BUNDLE/applications (newborn unless bundle =>) as JSON
+sub apply {
+    my ($self, $doc, %o) = @_;
+    return $self->post('/bundles/' . ($o{bundle} // 'newborn')
+                       . '/applications',
+                       body => ref $doc ? encode_json($doc) : $doc,
+                       headers => { 'Content-Type' => 'application/json',
+                                    %{ $o{headers} || {} } });
+}
+
+# A department's callback, signed v2 with the world's secret (secret =>,
+# ts =>, sig => to sign otherwise)
+sub callback {
+    my ($self, $id, $item, $doc, %o) = @_;
+    my $path = "/callback/$id/$item";
+    my $body = ref $doc ? encode_json($doc) : $doc;
+    my $ts = int($o{ts} // time);
+    return $self->post($path, body => $body,
+                       $o{timeout} ? (timeout => $o{timeout}) : (),
+                       headers => {
+        'Content-Type' => 'application/json', 'X-Gov-Timestamp' => $ts,
+        'X-Gov-Signature' => $o{sig}
+            // sig_v2($o{secret} // $self->{secret}, $ts, 'POST', $path,
+                      $body) });
+}
+
 # --------------------------------------------------------------- HTTP
 
 sub url {
