@@ -26,12 +26,6 @@ set -euo pipefail
 
 root=$(cd "$(dirname "$0")/.." && pwd)
 dur=${1:-8}
-nginx=${NGINX:-/usr/sbin/nginx}
-module=${GOV_MODULE:-$root/build/plain/objs/ngx_http_gov_module.so}
-tool=$root/build/gov-token
-conns=${BENCH_CONNECTIONS:-64}
-cpu1=${BENCH_NGINX_CPU:-0}
-cpu2=${BENCH_CLIENT_CPU:-1}
 citizens=500
 
 . "$root/bench/lib.sh"
@@ -65,25 +59,16 @@ done
 cluster=$(printf '127.0.0.1:%s,' "${cports[@]}")
 cluster=${cluster%,}
 
-head -c 32 /dev/urandom > "$work/keys/hs.secret"
-"$tool" --key "$work/keys/hs.secret" --alg HS256 --kid h1 --print-jwks \
-    > "$work/keys/keys.jwks"
-printf 'bench-secret-0123456789\n' > "$work/conf/dept.secret"
+bench_keys
 
 for i in $(seq "$citizens"); do
-    "$tool" --key "$work/keys/hs.secret" --alg HS256 --kid h1 \
+    bench_token \
         --sub "$(printf '1101011990%08d' "$i")" --ttl 86400
 done > "$work/tokens.txt"
 
 conf() {
     cat > "$work/conf/nginx.conf" <<CONF
-load_module $module;
-$( [ "$(id -u)" = 0 ] && echo "user root root;" )
-worker_processes 1;
-worker_cpu_affinity $(printf '1%*s' "$cpu1" '' | tr ' ' '0');
-pid $work/logs/nginx.pid;
-error_log $work/logs/error.log warn;
-events { worker_connections 4096; }
+$(bench_main_conf nolua)
 http {
     access_log off;
     client_body_temp_path $work/tmp;

@@ -22,46 +22,20 @@ set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 dur=${1:-6}
 rounds=${2:-9}
-nginx=${NGINX:-/usr/sbin/nginx}
-module=${GOV_MODULE:-$root/build/plain/objs/ngx_http_gov_module.so}
-tool=$root/build/gov-token
 
 . "$root/bench/lib.sh"
 
-cpu1=${BENCH_NGINX_CPU:-0}
-cpu2=${BENCH_CLIENT_CPU:-1}
-cpu3=${BENCH_REDIS_CPU:-$cpu2}
-conns=${BENCH_CONNECTIONS:-64}
 
 bench_init events
 fport=$((port + 2))
 bench_redis "$cpu3"
 
-head -c 32 /dev/urandom > "$work/keys/hs.secret"
-"$tool" --key "$work/keys/hs.secret" --alg HS256 --kid h1 --print-jwks \
-    > "$work/keys/keys.jwks"
-printf 'bench-secret-0123456789\n' > "$work/conf/dept.secret"
-
-items=""
-for i in 1 2 3 4 5; do
-    items="$items
-    gov_item d$i {
-        name \"事项$i\"; department \"部门$i\"; backend /internal/fast/d$i;
-        callback_secret_file dept.secret;
-        materials id_card; fields name id_number; time_limit 5;
-    }"
-done
+bench_keys
 
 # conf EVENTS NOTIFY: the lines of gov_events and gov_notify, or none
 conf() {
     cat > "$work/conf/nginx.conf" <<CONF
-load_module $module;
-$( [ "$(id -u)" = 0 ] && echo "user root root;" )
-worker_processes 1;
-worker_cpu_affinity $(printf '1%*s' "$cpu1" '' | tr ' ' '0');
-pid $work/logs/nginx.pid;
-error_log $work/logs/error.log warn;
-events { worker_connections 8192; }
+$(bench_main_conf nolua 8192)
 http {
     access_log off;
     client_body_temp_path $work/tmp;
@@ -72,12 +46,7 @@ http {
     gov_dispatch_timeout 10s;
     $1
     $2
-    gov_material id_card "身份证";
-    gov_field name "姓名";
-    gov_field id_number "身份证号" "pattern=[0-9]{17}[0-9X]";
-    $items
-    gov_bundle five { name "五事项"; code FV; items d1 d2 d3 d4 d5;
-                      time_limit 10; }
+$(bench_five /internal/fast)
 
     upstream fast { server 127.0.0.1:$fport; keepalive 64; }
 
@@ -110,7 +79,7 @@ CONF
 }
 
 export GOV_TOKEN
-GOV_TOKEN=$("$tool" --key "$work/keys/hs.secret" --alg HS256 --kid h1 \
+GOV_TOKEN=$(bench_token \
             --sub 110101199001011234 --ttl 86400)
 
 report=$root/build/bench/events.txt

@@ -30,12 +30,8 @@ set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 dur=${1:-5}
 nrounds=${2:-3}
-nginx=${NGINX:-/usr/sbin/nginx}
-module=${GOV_MODULE:-$root/build/plain/objs/ngx_http_gov_module.so}
-tool=$root/build/gov-token
-conns=${BENCH_CONNECTIONS:-64}
-cpu1=${BENCH_NGINX_CPU:-0}
-cpu2=${BENCH_CLIENT_CPU:-1}
+
+. "$root/bench/lib.sh"
 
 for f in "$module" "$tool"; do
     [ -x "$f" ] || [ -f "$f" ] || { echo "missing $f: run make" >&2; exit 1; }

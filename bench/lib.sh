@@ -1,6 +1,10 @@
 # bench/lib.sh: what the benchmark scripts share.  Sourced, not run:
 #
 #   bench_need_lua       stops unless the Lua peer can be loaded
+#   bench_keys           an HS256 key (kid h1) in $work/keys, its JWKS
+#                        (keys.jwks) and the departments' secret
+#                        (conf/dept.secret)
+#   bench_token ARGS...  gov-token with that key: --sub, --ttl, --count...
 #   bench_init NAME      $work (conf logs keys tmp redis), $port and the
 #                        free ports after it ($rport = $port + 1), and the
 #                        clean-up of everything started, on exit
@@ -13,16 +17,31 @@
 #   bench_figures TEXT   "requests/s p99 non2xx" of wrk --latency output
 #   bench_cpu N          "busy total" jiffies of CPU N so far
 #   bench_busy A B       CPU busy percent between two bench_cpu figures
-#   bench_main_conf      nginx.conf's main part: Lua and $module loaded,
-#                        one worker pinned to $cpu1
+#   bench_main_conf [nolua] [CONNECTIONS]
+#                        nginx.conf's main part: Lua (unless "nolua") and
+#                        $module loaded, one worker pinned to $cpu1
 #   bench_http_conf      the first lines of http {}: no access log, temp
 #                        paths, Lua's path, Redis and the JWKS in $work
 #   bench_newborn URI    a two-item bundle whose items' backend is URI
+#   bench_five PREFIX    the five-item bundle "five" (FV), item dN's
+#                        backend PREFIX/dN
 #   bench_peers KEY      the locations /static (return 200 of
 #                        $static_body) and /lua (nginx + Lua: one GET of
 #                        the Redis key the Lua expression KEY names)
 #
-# $nginx (default /usr/sbin/nginx) and $root must be set by the caller.
+# $root must be set by the caller; the settings every script takes from
+# the environment are set here: $nginx (NGINX, default /usr/sbin/nginx),
+# $module (GOV_MODULE, default the plain build), $tool (gov-token), $conns
+# (BENCH_CONNECTIONS, 64), $cpu1 (BENCH_NGINX_CPU, 0: nginx's worker),
+# $cpu2 (BENCH_CLIENT_CPU, 1: wrk), $cpu3 (BENCH_REDIS_CPU, $cpu2: Redis).
+
+nginx=${NGINX:-/usr/sbin/nginx}
+module=${GOV_MODULE:-$root/build/plain/objs/ngx_http_gov_module.so}
+tool=$root/build/gov-token
+conns=${BENCH_CONNECTIONS:-64}
+cpu1=${BENCH_NGINX_CPU:-0}
+cpu2=${BENCH_CLIENT_CPU:-1}
+cpu3=${BENCH_REDIS_CPU:-$cpu2}
 
 bench_pids=()
 
@@ -37,6 +56,17 @@ bench_need_lua() {
     [ -f /usr/lib/nginx/modules/ngx_http_lua_module.so ] && return 0
     echo "the Lua peer needs libnginx-mod-http-lua and lua-nginx-redis" >&2
     exit 1
+}
+
+bench_keys() {
+    head -c 32 /dev/urandom > "$work/keys/hs.secret"
+    "$tool" --key "$work/keys/hs.secret" --alg HS256 --kid h1 --print-jwks \
+        > "$work/keys/keys.jwks"
+    printf 'bench-secret-0123456789\n' > "$work/conf/dept.secret"
+}
+
+bench_token() {
+    "$tool" --key "$work/keys/hs.secret" --alg HS256 --kid h1 "$@"
 }
 
 bench_init() {
@@ -97,16 +127,21 @@ bench_busy() {
 }
 
 bench_main_conf() {
-    cat <<CONF
+    local lua=1 wc=4096
+    [ "${1:-}" = nolua ] && { lua=0; shift; }
+    [ -n "${1:-}" ] && wc=$1
+    [ "$lua" = 1 ] && cat <<CONF
 load_module /usr/lib/nginx/modules/ndk_http_module.so;
 load_module /usr/lib/nginx/modules/ngx_http_lua_module.so;
+CONF
+    cat <<CONF
 load_module $module;
 $( [ "$(id -u)" = 0 ] && echo "user root root;" )
 worker_processes 1;
 worker_cpu_affinity $(printf '1%*s' "$cpu1" '' | tr ' ' '0');
 pid $work/logs/nginx.pid;
 error_log $work/logs/error.log warn;
-events { worker_connections 4096; }
+events { worker_connections $wc; }
 CONF
 }
 
@@ -133,6 +168,28 @@ bench_newborn() {
                    fields name; time_limit 5; }
     gov_bundle newborn { name "新生儿出生一件事"; code NB; items nhc cdc;
                          time_limit 10; }
+CONF
+}
+
+bench_five() {
+    local i
+    cat <<CONF
+    gov_material id_card "身份证";
+    gov_field name "姓名";
+    gov_field id_number "身份证号" "pattern=[0-9]{17}[0-9X]";
+CONF
+    for i in 1 2 3 4 5; do
+        cat <<CONF
+    gov_item d$i {
+        name "事项$i"; department "部门$i"; backend $1/d$i;
+        callback_secret_file dept.secret;
+        materials id_card; fields name id_number; time_limit 5;
+    }
+CONF
+    done
+    cat <<CONF
+    gov_bundle five { name "五事项"; code FV; items d1 d2 d3 d4 d5;
+                      time_limit 10; }
 CONF
 }
 

@@ -34,12 +34,6 @@ dur=${1:-8}
 sizes=${2:-"10000 100000"}
 runs=${MIX_RUNS:-1}
 per_app=${MIX_ZONE_KB_PER_APP:-1.25}
-nginx=${NGINX:-/usr/sbin/nginx}
-module=${GOV_MODULE:-$root/build/plain/objs/ngx_http_gov_module.so}
-tool=$root/build/gov-token
-conns=${BENCH_CONNECTIONS:-64}
-cpu1=${BENCH_NGINX_CPU:-0}
-cpu2=${BENCH_CLIENT_CPU:-1}
 
 . "$root/bench/lib.sh"
 
@@ -131,7 +125,7 @@ for n in $sizes; do
     zone=$(awk -v n="$n" -v k="$per_app" 'BEGIN {printf "%d", n * k + 1024}')
 
     redis-cli -p "$rport" flushall >/dev/null
-    "$tool" --key "$work/keys/hs.secret" --alg HS256 --kid h1 \
+    bench_token \
         --sub 110101199 --ttl 86400 --count "$n" > "$work/hs.tokens"
     "$tool" --key "$work/keys/rs.key" --alg RS256 --kid r1 \
         --sub 110101199 --ttl 86400 --count "$n" > "$work/rs.tokens"

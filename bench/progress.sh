@@ -24,13 +24,6 @@ set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 dur=${1:-8}
 total=${2:-1000000}
-nginx=${NGINX:-/usr/sbin/nginx}
-module=${GOV_MODULE:-$root/build/plain/objs/ngx_http_gov_module.so}
-tool=$root/build/gov-token
-conns=${BENCH_CONNECTIONS:-64}
-cpu1=${BENCH_NGINX_CPU:-0}
-cpu2=${BENCH_CLIENT_CPU:-1}
-cpu3=${BENCH_REDIS_CPU:-$cpu2}
 
 . "$root/bench/lib.sh"
 
@@ -57,10 +50,7 @@ while (my $c = $l->accept) {
 PERL
 bench_spawn perl "$work/backend.pl" "$bport"
 
-head -c 32 /dev/urandom > "$work/keys/hs.secret"
-"$tool" --key "$work/keys/hs.secret" --alg HS256 --kid h1 --print-jwks \
-    > "$work/keys/keys.jwks"
-printf 'bench-secret-0123456789\n' > "$work/conf/dept.secret"
+bench_keys
 
 cache_line="gov_progress_cache zone=progress:10m ttl=1s;"
 
@@ -101,7 +91,7 @@ run() {
          "$(bench_busy "$c2" "$(bench_cpu "$cpu2")")"
 }
 
-token=$("$tool" --key "$work/keys/hs.secret" --alg HS256 --kid h1 \
+token=$(bench_token \
         --sub 110101199001011234 --ttl 86400)
 
 # one application, its document, and a static body of the same size

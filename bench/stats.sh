@@ -19,12 +19,6 @@ set -euo pipefail
 
 root=$(cd "$(dirname "$0")/.." && pwd)
 dur=${1:-8}
-nginx=${NGINX:-/usr/sbin/nginx}
-module=${GOV_MODULE:-$root/build/plain/objs/ngx_http_gov_module.so}
-tool=$root/build/gov-token
-conns=${BENCH_CONNECTIONS:-64}
-cpu1=${BENCH_NGINX_CPU:-0}
-cpu2=${BENCH_CLIENT_CPU:-1}
 
 . "$root/bench/lib.sh"
 
@@ -33,10 +27,7 @@ bench_need_lua
 bench_init stats
 bench_redis "$cpu2"
 
-head -c 32 /dev/urandom > "$work/keys/hs.secret"
-"$tool" --key "$work/keys/hs.secret" --alg HS256 --kid h1 --print-jwks \
-    > "$work/keys/keys.jwks"
-printf 'bench-secret-0123456789\n' > "$work/conf/dept.secret"
+bench_keys
 
 conf() {
     cat > "$work/conf/nginx.conf" <<CONF

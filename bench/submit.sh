@@ -18,9 +18,6 @@ set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 dur=${1:-8}
 delay=${2:-0.2}
-nginx=${NGINX:-/usr/sbin/nginx}
-module=${GOV_MODULE:-$root/build/plain/objs/ngx_http_gov_module.so}
-tool=$root/build/gov-token
 
 . "$root/bench/lib.sh"
 
@@ -30,25 +27,10 @@ sport=$((port + 3))
 bench_redis
 bench_spawn perl "$root/bench/slow_backend.pl" "$sport" "$delay"
 
-head -c 32 /dev/urandom > "$work/keys/hs.secret"
-"$tool" --key "$work/keys/hs.secret" --alg HS256 --kid h1 --print-jwks \
-    > "$work/keys/keys.jwks"
-printf 'bench-secret-0123456789\n' > "$work/conf/dept.secret"
-
-items=""
-for i in 1 2 3 4 5; do
-    items="$items
-    gov_item d$i {
-        name \"事项$i\"; department \"部门$i\";
-        backend /internal/\$gov_backend/d$i;
-        callback_secret_file dept.secret;
-        materials id_card; fields name id_number; time_limit 5;
-    }"
-done
+bench_keys
 
 conf() {
-    local backend=$1
-    sed "s/\\\$gov_backend/$backend/" > "$work/conf/nginx.conf" <<CONF
+    cat > "$work/conf/nginx.conf" <<CONF
 load_module $module;
 $( [ "$(id -u)" = 0 ] && echo "user root root;" )
 worker_processes 1;
@@ -62,12 +44,7 @@ http {
     gov_redis 127.0.0.1:$rport timeout=5s connections=2;
     gov_jwt_key_file $work/keys/keys.jwks;
     gov_dispatch_timeout 10s;
-    gov_material id_card "身份证";
-    gov_field name "姓名";
-    gov_field id_number "身份证号" "pattern=[0-9]{17}[0-9X]";
-    $items
-    gov_bundle five { name "五事项"; code FV; items d1 d2 d3 d4 d5;
-                      time_limit 10; }
+$(bench_five "/internal/$1")
 
     upstream fast { server 127.0.0.1:$fport; keepalive 64; }
 
@@ -98,7 +75,7 @@ start() { conf "$1"; bench_nginx_start; }
 stop() { bench_nginx_stop; }
 
 export GOV_TOKEN
-GOV_TOKEN=$("$tool" --key "$work/keys/hs.secret" --alg HS256 --kid h1 \
+GOV_TOKEN=$(bench_token \
             --sub 110101199001011234 --ttl 86400)
 body='{"fields":{"name":"张三","id_number":"11010119900101123X"},"materials":{"id_card":"ref-1"}}'
 

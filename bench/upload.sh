@@ -20,9 +20,6 @@ set -euo pipefail
 
 root=$(cd "$(dirname "$0")/.." && pwd)
 dur=${1:-8}
-nginx=${NGINX:-/usr/sbin/nginx}
-module=${GOV_MODULE:-$root/build/plain/objs/ngx_http_gov_module.so}
-tool=$root/build/gov-token
 
 . "$root/bench/lib.sh"
 
@@ -31,10 +28,7 @@ fport=$((port + 2))
 bench_redis 1
 mkdir -p "$work/store" "$work/dav"
 
-head -c 32 /dev/urandom > "$work/keys/hs.secret"
-"$tool" --key "$work/keys/hs.secret" --alg HS256 --kid h1 --print-jwks \
-    > "$work/keys/keys.jwks"
-printf 'bench-secret-0123456789\n' > "$work/conf/dept.secret"
+bench_keys
 head -c 48 /dev/urandom | od -An -tx1 | tr -d ' \n' > "$work/conf/link.secret"
 
 cat > "$work/conf/nginx.conf" <<CONF
@@ -77,7 +71,7 @@ CONF
 bench_nginx_start
 
 export GOV_TOKEN
-GOV_TOKEN=$("$tool" --key "$work/keys/hs.secret" --alg HS256 --kid h1 \
+GOV_TOKEN=$(bench_token \
             --sub 110101199001011234 --ttl 86400)
 
 worker() { pgrep -P "$(cat "$work/logs/nginx.pid")" | head -1; }

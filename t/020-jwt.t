@@ -19,11 +19,7 @@ my $keys = $t->gen_keys;
 $t->write_jwks('keys.jwks', [ 'rsa', 'RS256', 'r1' ], [ 'ec', 'ES256', 'e1' ],
                [ 'hs', 'HS256', 'h1' ]);
 
-# the backend echoes the request headers it received
-$t->backend(sub {
-    my ($req) = @_;
-    return { status => 200, body => encode_json($req->{headers}) };
-}, name => 'echo');
+$t->echo_backend;
 
 $t->write_conf(
     http => <<'EOF',

@@ -18,10 +18,7 @@ $t->start_redis;
 $t->gen_keys;
 $t->write_jwks('keys.jwks', [ 'ec', 'ES256', 'e1' ]);
 
-$t->backend(sub {
-    my ($req) = @_;
-    return { status => 200, body => encode_json($req->{headers}) };
-}, name => 'echo');
+$t->echo_backend;
 
 $t->write_conf(
     http => <<'EOF',

@@ -15,47 +15,18 @@ use lib 't/lib';
 use Test::More;
 use JSON::PP;
 use Time::HiRes qw(time sleep);
-use Digest::SHA qw(hmac_sha256_hex);
 use GovTest;
 
-my $a = GovTest->new;
-$a->start_redis;
-$a->gen_keys;
-$a->write_jwks('keys.jwks', [ 'hs', 'HS256', 'h1' ]);
-my $secret = 'department-secret-0123456789';
-$a->write_file('conf/dept.secret', "$secret\n");
+sub cache { "    gov_progress_cache zone=progress:1m ttl=1s$_[0];\n" }
 
-$a->backend(sub {
-    return { status => 200, body => encode_json({ receipt => 'R-1' }) };
-}, name => 'dept');
-
-my $pa = $a->prefix;
-my $http = <<"EOF";
-    gov_redis 127.0.0.1:%%REDIS_PORT%% timeout=1s;
-    gov_jwt_key_file $pa/keys/keys.jwks;
-    gov_progress_cache zone=progress:1m ttl=1s%%TRACK%%;
-    gov_material photo "照片";
-    gov_field name "姓名";
-    gov_item nhc { name "出生医学证明"; department "卫生健康委";
-                   backend /internal/dept;
-                   callback_secret_file $pa/conf/dept.secret;
-                   materials photo; fields name; time_limit 3; }
-    gov_bundle newborn { name "新生儿出生一件事"; code NB; items nhc;
-                         time_limit 10; }
-EOF
-my $server = <<'EOF';
-    location /bundles/ { gov_bundles; }
-    location /progress/ { gov_progress; }
-    location /callback/ { gov_callback; }
-    location = /gov/status { gov_status; }
-    location /internal/dept { internal;
-                              proxy_pass http://127.0.0.1:%%BACKEND:dept%%/s; }
-EOF
+my $a = GovTest->world(
+    start => 0,
+    redis_line => "    gov_redis 127.0.0.1:%%REDIS_PORT%% timeout=1s;\n",
+    server => "    location = /gov/status { gov_status; }\n");
 
 sub conf {
     my ($node, $track) = @_;
-    (my $h = $http) =~ s/%%TRACK%%/$track/;
-    return $node->write_conf(http => $h, server => $server);
+    return $node->write_world(http => cache($track));
 }
 
 # --- nginx -t ---------------------------------------------------------------
@@ -77,14 +48,9 @@ is(($a->test_conf)[0], 0, 'nginx -t takes track=30m');
 
 # --- two nodes on one Redis, tracking by default -----------------------------
 
-my $b = GovTest->new;
-$b->{redis}{redis} = { port => $a->redis_port };
-$b->{backends} = $a->{backends};
-
 conf($a, '');
-conf($b, '');
 $a->start_nginx;
-$b->start_nginx;
+my $b = $a->node(http => cache(''));
 
 ok($a->wait_for(sub { ($a->metrics->{gov_redis_tracking} // 0) == 2 }, 5),
    'both workers of node A hear Redis report changes');
@@ -93,8 +59,7 @@ ok($b->wait_for(sub { ($b->metrics->{gov_redis_tracking} // 0) == 2 }, 5),
 is($a->metrics->{gov_redis_connected}, 2,
    'the commands still have their own connections (one a worker)');
 
-my $token = $a->token(key => 'hs', alg => 'HS256', kid => 'h1',
-                      sub => '110101199001011234');
+my $token = $a->citizen;
 my %auth = (Authorization => "Bearer $token");
 
 my $res = $a->post('/bundles/newborn/applications',
@@ -134,13 +99,8 @@ is(misses($a) - $m0, 0, '... none a miss');
 is(state_of($b), 'received', 'node B reads it too');
 
 my $inv0 = $a->metrics->{'gov_cache_invalidations_total{cache="progress"}'} // 0;
-my $ts = time;
-$ts = int $ts;
-my $body = encode_json({ state => 'accepted' });
-is($b->post("/callback/$id/nhc", body => $body, headers => {
-       'X-Gov-Timestamp' => $ts,
-       'X-Gov-Signature' => GovTest::sig_v2($secret, $ts, 'POST', "/callback/$id/nhc", $body) })
-   ->{status}, 204, 'a department tells node B');
+is($b->callback($id, 'nhc', { state => 'accepted' })->{status}, 204,
+   'a department tells node B');
 
 my $t0 = time;
 ok($a->wait_for(sub { state_of($a) eq 'accepted' }, 3),

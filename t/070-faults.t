@@ -25,55 +25,37 @@ use Time::HiRes qw(time sleep);
 use GovTest;
 
 my $t = GovTest->new;
-$t->start_redis;
-$t->gen_keys;
-$t->write_jwks('keys.jwks', [ 'hs', 'HS256', 'h1' ]);
-$t->write_file('conf/dept.secret', "department-secret-0123456789\n");
 
-# nhc answers after 1.2 s while the file "nhc.slow" exists
+# nhc (the world's "dept") answers after 1.2 s while the file "nhc.slow"
+# exists; cdc resets mid-answer while the file "cdc.reset" exists
 my $slow = "$t->{prefix}/nhc.slow";
-$t->backend(sub {
-    my ($req) = @_;
-    return { status => 200, delay => (-e $slow ? 1.2 : 0),
-             body => encode_json({ receipt => "NHC-$req->{headers}{'x-gov-application'}" }) };
-}, name => 'nhc');
-
-# cdc resets mid-answer while the file "cdc.reset" exists
 my $flag = "$t->{prefix}/cdc.reset";
-$t->backend(sub {
-    my ($req) = @_;
-    return { reset => "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
-                      . "Content-Length: 40\r\n\r\n{\"rece" } if -e $flag;
-    return { status => 200,
-             body => encode_json({ receipt => "CDC-$req->{headers}{'x-gov-application'}" }) };
-}, name => 'cdc');
-
-$t->write_conf(http => <<'EOF', server => <<'EOF');
-    gov_redis 127.0.0.1:%%REDIS_PORT%% timeout=1s connect_timeout=1s;
-    gov_jwt_key_file %%PREFIX%%/keys/keys.jwks;
+$t->world(
+    start => 0,
+    dept => sub {
+        my ($req) = @_;
+        return { status => 200, delay => (-e $slow ? 1.2 : 0),
+                 body => encode_json({ receipt =>
+                     "NHC-$req->{headers}{'x-gov-application'}" }) };
+    },
+    backends => { cdc => sub {
+        my ($req) = @_;
+        return { reset => "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
+                          . "Content-Length: 40\r\n\r\n{\"rece" } if -e $flag;
+        return { status => 200, body => encode_json({ receipt =>
+                     "CDC-$req->{headers}{'x-gov-application'}" }) };
+    } },
+    redis_line => "    gov_redis 127.0.0.1:%%REDIS_PORT%% timeout=1s connect_timeout=1s;\n",
+    bundles => GovTest::newborn(items => [qw(nhc cdc)], at => { cdc => 'cdc' },
+                                material => 'id_card "身份证"'),
+    http => <<'EOF', server => <<'EOF');
     gov_session_cookie GOVSID insecure;
     gov_dispatch_timeout 2s;
-    gov_material id_card "身份证";
-    gov_field name "姓名";
-    gov_item nhc { name "出生医学证明"; department "卫生健康委";
-                   backend /internal/nhc; callback_secret_file dept.secret;
-                   materials id_card; fields name; time_limit 3; }
-    gov_item cdc { name "预防接种证"; department "疾控中心";
-                   backend /internal/cdc; callback_secret_file dept.secret;
-                   fields name; time_limit 5; }
-    gov_bundle newborn { name "新生儿出生一件事"; code NB; items nhc cdc;
-                         time_limit 10; }
 EOF
     location = /auth/login { gov_login; }
-    location /bundles/ { gov_bundles; }
-    location /progress/ { gov_progress; }
     location = /gov/status { gov_status; }
     location = /gov/health { gov_health; }
     location = /me.txt { gov_auth required; root %%PREFIX%%/html; }
-    location /internal/nhc { internal;
-                             proxy_pass http://127.0.0.1:%%BACKEND:nhc%%/s; }
-    location /internal/cdc { internal;
-                             proxy_pass http://127.0.0.1:%%BACKEND:cdc%%/s; }
 EOF
 $t->write_file('html/me.txt', "you\n");
 $t->start_nginx;
@@ -166,7 +148,7 @@ is(step($rid, 'cdc')->{receipt}, "CDC-$rid", 'with its receipt');
 my $n = deliveries('cdc', $rid);
 sleep 2.5;
 is(deliveries('cdc', $rid), $n, 'and never sent again');
-is(deliveries('nhc', $rid), 1, 'nhc got it exactly once');
+is(deliveries('dept', $rid), 1, 'nhc got it exactly once');
 
 # --- a department's answer while Redis is away --------------------------------
 #
@@ -181,14 +163,14 @@ ok($t->wait_for(sub { $t->get('/gov/health')->{status} == 200 }, 15),
    'Redis back, with an append-only file');
 
 $t->write_file('nhc.slow', '');
-my $before = () = $t->backend_requests('nhc');
+my $before = () = $t->backend_requests('dept');
 my $kid = fork // die "fork: $!";
 if ($kid == 0) {
     my $r = submit();
     $t->write_file('slow.id', $r->{status} == 201 ? $r->{json}{id} : '');
     POSIX::_exit(0);
 }
-ok($t->wait_for(sub { my $n = () = $t->backend_requests('nhc');
+ok($t->wait_for(sub { my $n = () = $t->backend_requests('dept');
                       $n > $before }, 5),
    'nhc holds the step');
 $t->stop_redis;
@@ -206,7 +188,7 @@ is(step($slow_id, 'nhc')->{receipt}, "NHC-$slow_id", '... with its receipt');
 like($t->error_log, qr{outcome of $slow_id/nhc recorded after \d+ ms},
      '... and the log says so');
 sleep 1.5;
-is(deliveries('nhc', $slow_id), 1, 'nhc got the step exactly once');
+is(deliveries('dept', $slow_id), 1, 'nhc got the step exactly once');
 
 # --- no 500 through all of it ---------------------------------------------
 

@@ -13,52 +13,31 @@ use utf8;
 use lib 't/lib';
 use Test::More;
 use JSON::PP;
-use Digest::SHA qw(hmac_sha256_hex);
 use Time::HiRes qw(time);
 use GovTest;
 
 my $t = GovTest->new;
 $t->start_redis;
 $t->start_redis(name => 'replica', replica_of => 'redis');
-$t->gen_keys;
-$t->write_jwks('keys.jwks', [ 'hs', 'HS256', 'h1' ]);
-my $secret = 'department-secret-0123456789';
-$t->write_file('conf/dept.secret', "$secret\n");
 $t->write_file('conf/links.secret', 'l' x 40);
 mkdir $t->prefix . '/store';
 
-$t->backend(sub {
-    return { status => 200, body => encode_json({ receipt => 'R-1' }) };
-}, name => 'dept');
+sub redis_line {
+    return "    gov_redis 127.0.0.1:%%REDIS_PORT%% timeout=2s $_[0];\n";
+}
 
-my $http = <<'EOF';
-    gov_redis 127.0.0.1:%%REDIS_PORT%% timeout=2s %%WAIT%%;
-    gov_jwt_key_file %%PREFIX%%/keys/keys.jwks;
+$t->world(redis => 0, start => 0, http => <<'EOF', server => <<'EOF');
     gov_upload_store %%PREFIX%%/store;
     gov_upload_link_secret_file %%PREFIX%%/conf/links.secret;
-    gov_material photo "照片";
-    gov_field name "姓名";
-    gov_item nhc { name "出生医学证明"; department "卫生健康委";
-                   backend /internal/dept; callback_secret_file dept.secret;
-                   materials photo; fields name; time_limit 3; }
-    gov_bundle newborn { name "新生儿出生一件事"; code NB; items nhc;
-                         time_limit 10; }
 EOF
-my $server = <<'EOF';
-    location /bundles/ { gov_bundles; }
-    location /progress/ { gov_progress; }
-    location /callback/ { gov_callback; }
     location /uploads/ { gov_upload; }
     location = /gov/status { gov_status; }
-    location /internal/dept { internal;
-                              proxy_pass http://127.0.0.1:%%BACKEND:dept%%/s; }
 EOF
 
 # --- nginx -t ---------------------------------------------------------------
 
 for my $bad ('wait=0', 'wait=17', 'wait=x') {
-    (my $h = $http) =~ s/%%WAIT%%/$bad/;
-    $t->write_conf(http => $h, server => $server);
+    $t->write_world(redis_line => redis_line($bad));
     my ($rc, $out) = $t->test_conf;
     isnt($rc, 0, "nginx -t refuses $bad");
     like($out, qr/invalid redis wait "\Q$bad\E", must be from 1 to 16/,
@@ -66,8 +45,7 @@ for my $bad ('wait=0', 'wait=17', 'wait=x') {
 }
 $t->write_file('logs/error.log', '');
 
-(my $h = $http) =~ s/%%WAIT%%/wait=1/;
-$t->write_conf(http => $h, server => $server);
+$t->write_world(redis_line => redis_line('wait=1'));
 $t->start_nginx;
 
 ok($t->wait_for(sub { $t->redis_replicas('redis') == 1 }, 10),
@@ -89,12 +67,7 @@ sub submit {
 my $n = 0;
 sub callback {
     my ($id, $state) = @_;
-    my $ts = time;
-    $ts = int $ts;
-    my $body = encode_json({ state => $state, seq => ++$n });
-    return $t->post("/callback/$id/nhc", body => $body, headers => {
-        'X-Gov-Timestamp' => $ts,
-        'X-Gov-Signature' => GovTest::sig_v2($secret, $ts, 'POST', "/callback/$id/nhc", $body) });
+    return $t->callback($id, 'nhc', { state => $state, seq => ++$n });
 }
 
 my $png = "\x89PNG\r\n\x1a\n" . ("\0" x 64);

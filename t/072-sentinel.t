@@ -21,34 +21,12 @@ $t->start_redis;
 $t->start_redis(name => 'replica', replica_of => 'redis');
 my @sentinels = map { $t->start_sentinel(name => "s$_", monitor => 'redis') }
                 1 .. 3;
-$t->gen_keys;
-$t->write_jwks('keys.jwks', [ 'hs', 'HS256', 'h1' ]);
-$t->write_file('conf/dept.secret', "department-secret-0123456789\n");
-
-$t->backend(sub {
-    return { status => 200, body => encode_json({ receipt => 'R-1' }) };
-}, name => 'dept');
-
 my $list = join ',', map { "127.0.0.1:$_" } @sentinels;
 
-my $http = <<'EOF';
-    gov_redis %%REDIS%% timeout=2s;
-    gov_jwt_key_file %%PREFIX%%/keys/keys.jwks;
-    gov_material photo "照片";
-    gov_field name "姓名";
-    gov_item nhc { name "出生医学证明"; department "卫生健康委";
-                   backend /internal/dept; callback_secret_file dept.secret;
-                   materials photo; fields name; time_limit 3; }
-    gov_bundle newborn { name "新生儿出生一件事"; code NB; items nhc;
-                         time_limit 10; }
-EOF
-my $server = <<'EOF';
-    location /bundles/ { gov_bundles; }
-    location /progress/ { gov_progress; }
-    location = /gov/health { gov_health; }
-    location /internal/dept { internal;
-                              proxy_pass http://127.0.0.1:%%BACKEND:dept%%/s; }
-EOF
+sub redis_line { "    gov_redis $_[0] timeout=2s;\n" }
+
+$t->world(redis => 0, start => 0,
+          server => "    location = /gov/health { gov_health; }\n");
 
 # --- nginx -t ---------------------------------------------------------------
 
@@ -57,8 +35,7 @@ for my $bad ([ "sentinel=$list", qr/needs "master=NAME"/ ],
                qr/"master=" and "sentinel_password_file=" of gov_redis need "sentinel="/ ],
              [ 'sentinel= master=m', qr/invalid sentinel address|names no sentinel/ ],
              [ 'sentinel=127.0.0.1:99999 master=m', qr/invalid sentinel address/ ]) {
-    (my $h = $http) =~ s/%%REDIS%%/$bad->[0]/;
-    $t->write_conf(http => $h, server => $server);
+    $t->write_world(redis_line => redis_line($bad->[0]));
     my ($rc, $out) = $t->test_conf;
     isnt($rc, 0, "nginx -t refuses gov_redis $bad->[0]");
     like($out, $bad->[1], '... saying why');
@@ -69,8 +46,7 @@ $t->write_file('logs/error.log', '');
 
 {
     my $none = join ',', map { '127.0.0.1:' . $t->free_port } 1 .. 3;
-    (my $h = $http) =~ s/%%REDIS%%/sentinel=$none master=mymaster/;
-    $t->write_conf(http => $h, server => $server);
+    $t->write_world(redis_line => redis_line("sentinel=$none master=mymaster"));
     $t->start_nginx;
     my $t0 = time;
     my $res = $t->get('/gov/health');
@@ -94,8 +70,7 @@ ok($t->wait_for(sub {
                           'mymaster');
     ref $r eq 'ARRAY' && @$r == 2 }, 15), 'the three sentinels know each other');
 
-(my $h = $http) =~ s/%%REDIS%%/sentinel=$list master=mymaster/;
-$t->write_conf(http => $h, server => $server);
+$t->write_world(redis_line => redis_line("sentinel=$list master=mymaster"));
 $t->start_nginx;
 
 ok($t->wait_for(sub { $t->get('/gov/health')->{status} == 200 }, 10),

@@ -14,58 +14,24 @@ use utf8;
 use lib 't/lib';
 use Test::More;
 use JSON::PP;
-use Digest::SHA qw(hmac_sha256_hex);
 use GovTest;
 
 my $a = GovTest->new;
-$a->start_redis;
-$a->gen_keys;
-$a->write_jwks('keys.jwks', [ 'hs', 'HS256', 'h1' ]);
-my $secret = 'department-secret-0123456789';
-$a->write_file('conf/dept.secret', "$secret\n");
 my $down = $a->prefix . '/dept-down';
 $a->write_file($down, '1');
 
-$a->backend(sub {
-    my ($req) = @_;
-    return { status => 503, body => '{}' } if -e $down;
-    return { status => 200, body => encode_json({ receipt => 'R-1' }) };
-}, name => 'dept');
+$a->world(
+    dept => sub {
+        my ($req) = @_;
+        return { status => 503, body => '{}' } if -e $down;
+        return { status => 200, body => encode_json({ receipt => 'R-1' }) };
+    },
+    http => "    gov_progress_cache zone=progress:1m ttl=1s;\n");
 
-# node B: its own prefix and port, node A's Redis, department and files
-my $b = GovTest->new;
-$b->{redis}{redis} = { port => $a->redis_port };
-$b->{backends} = $a->{backends};
+# node B: its own prefix and port, node A's Redis, department and keys
+my $b = $a->node;
 
-my $pa = $a->prefix;
-my $http = <<"EOF";
-    gov_redis 127.0.0.1:%%REDIS_PORT%% timeout=2s;
-    gov_jwt_key_file $pa/keys/keys.jwks;
-    gov_progress_cache zone=progress:1m ttl=1s;
-    gov_material photo "照片";
-    gov_field name "姓名";
-    gov_item nhc { name "出生医学证明"; department "卫生健康委";
-                   backend /internal/dept;
-                   callback_secret_file $pa/conf/dept.secret;
-                   materials photo; fields name; time_limit 3; }
-    gov_bundle newborn { name "新生儿出生一件事"; code NB; items nhc;
-                         time_limit 10; }
-EOF
-my $server = <<'EOF';
-    location /bundles/ { gov_bundles; }
-    location /progress/ { gov_progress; }
-    location /callback/ { gov_callback; }
-    location /internal/dept { internal;
-                              proxy_pass http://127.0.0.1:%%BACKEND:dept%%/s; }
-EOF
-
-for my $node ($a, $b) {
-    $node->write_conf(http => $http, server => $server);
-    $node->start_nginx;
-}
-
-my $token = $a->token(key => 'hs', alg => 'HS256', kid => 'h1',
-                      sub => '110101199001011234');
+my $token = $a->citizen;
 my %auth = (Authorization => "Bearer $token");
 
 sub submit {
@@ -126,12 +92,8 @@ ok($a->wait_for(sub {
         eq 'received' }, 15),
    'the retry queue delivered the step (either node)');
 
-my $ts = time;
-my $body = encode_json({ state => 'accepted' });
-is($b->post("/callback/$id/nhc", body => $body, headers => {
-       'X-Gov-Timestamp' => $ts,
-       'X-Gov-Signature' => GovTest::sig_v2($secret, $ts, 'POST', "/callback/$id/nhc", $body) })
-   ->{status}, 204, 'a department tells node B');
+is($b->callback($id, 'nhc', { state => 'accepted' })->{status}, 204,
+   'a department tells node B');
 my $t0 = time;
 ok($a->wait_for(sub {
     $a->get("/progress/$id", headers => \%auth)->{json}{steps}[0]{state}

@@ -20,58 +20,33 @@ use Encode qw(encode_utf8);
 use GovTest;
 
 my $t = GovTest->new(tls => 1);
-$t->start_redis;
-$t->gen_keys;
-$t->write_jwks('keys.jwks', [ 'hs', 'HS256', 'h1' ]);
-
-my $secret = 'department-secret-0123456789';
-$t->write_file('conf/dept.secret', "$secret\n");
 $t->write_file('conf/link.secret', "link-secret-0123456789abcdef0123456789\n");
 my $store = $t->prefix . '/store';
 mkdir $store or die "mkdir $store: $!\n";
 
-$t->backend(sub {
-    return { status => 200, body => encode_json({ receipt => 'R-1' }) };
-}, name => 'dept');
-
-$t->write_conf(tls => 1, http => <<'EOF', server => <<'EOF');
-    gov_redis 127.0.0.1:%%REDIS_PORT%% timeout=2s;
-    gov_jwt_key_file %%PREFIX%%/keys/keys.jwks;
+# nhc asks for 24 optional fields of up to 1,024 characters each, so that
+# a valid submission reaches the body limits
+my @f = map { sprintf 'f%02d', $_ } 1 .. 24;
+my $fields = join '', map { "    gov_field $_ \"说明$_\" optional;\n" } @f;
+$t->world(tls => 1, http => <<'EOF', server => <<'EOF',
     gov_upload_store %%PREFIX%%/store max_size=20m keep_unused=1h;
     gov_upload_link_secret_file %%PREFIX%%/conf/link.secret;
-    gov_material photo "照片" tolerable=5;
-    gov_field name "姓名";
-    gov_field note "情况说明" optional;
-    gov_field f01 "说明一" optional; gov_field f02 "说明二" optional;
-    gov_field f03 "说明三" optional; gov_field f04 "说明四" optional;
-    gov_field f05 "说明五" optional; gov_field f06 "说明六" optional;
-    gov_field f07 "说明七" optional; gov_field f08 "说明八" optional;
-    gov_field f09 "说明九" optional; gov_field f10 "说明十" optional;
-    gov_field f11 "说明十一" optional; gov_field f12 "说明十二" optional;
-    gov_field f13 "说明十三" optional; gov_field f14 "说明十四" optional;
-    gov_field f15 "说明十五" optional; gov_field f16 "说明十六" optional;
-    gov_field f17 "说明十七" optional; gov_field f18 "说明十八" optional;
-    gov_field f19 "说明十九" optional; gov_field f20 "说明二十" optional;
-    gov_field f21 "说明二一" optional; gov_field f22 "说明二二" optional;
-    gov_field f23 "说明二三" optional; gov_field f24 "说明二四" optional;
-    gov_item nhc { name "出生医学证明"; department "卫生健康委";
-                   backend /internal/dept; callback_secret_file dept.secret;
-                   materials photo; time_limit 3;
-                   fields name note f01 f02 f03 f04 f05 f06 f07 f08 f09 f10
-                          f11 f12 f13 f14 f15 f16 f17 f18 f19 f20 f21 f22
-                          f23 f24; }
-    gov_bundle newborn { name "新生儿出生一件事"; code NB; items nhc;
-                         time_limit 10; }
 EOF
     client_max_body_size 32m;
     location /uploads/ { gov_upload; }
-    location /bundles/ { gov_bundles; }
-    location /progress/ { gov_progress; }
-    location /callback/ { gov_callback; }
-    location /internal/dept { internal;
-                              proxy_pass http://127.0.0.1:%%BACKEND:dept%%/s; }
 EOF
-$t->start_nginx;
+          bundles => <<"EOF");
+    gov_material photo "照片" tolerable=5;
+    gov_field name "姓名";
+    gov_field note "情况说明" optional;
+$fields
+    gov_item nhc { name "出生医学证明"; department "卫生健康委";
+                   backend /internal/dept; callback_secret_file dept.secret;
+                   materials photo; time_limit 3;
+                   fields name note @f; }
+    gov_bundle newborn { name "新生儿出生一件事"; code NB; items nhc;
+                         time_limit 10; }
+EOF
 
 my $token = $t->token(key => 'hs', alg => 'HS256', kid => 'h1',
                       sub => '110101199001011234', name => 'citizen');
@@ -229,15 +204,6 @@ for my $proto (GovTest::protocols()) {
 
     # --- callbacks, signed v2 ------------------------------------------------
 
-    my $cb = sub {
-        my ($app, $body, %o) = @_;
-        my $path = "/callback/$app/nhc";
-        my $ts = time;
-        return $t->post($path, body => $body, headers => {
-            'Content-Type' => 'application/json', 'X-Gov-Timestamp' => $ts,
-            'X-Gov-Signature' => GovTest::sig_v2($secret, $ts, 'POST',
-                                                 $path, $body) });
-    };
     ok($t->wait_for(sub {
            ($t->get("/progress/$id", headers => \%auth)->{json}{steps}[0]
             {state} // '') eq 'received' }, 10), "$p dispatched");
@@ -246,10 +212,10 @@ for my $proto (GovTest::protocols()) {
     my $body = encode_json({ state => 'correction', note => $note,
                              request => { materials => ['photo'] } })
              . (' ' x 30000);
-    $res = $cb->($id, $body);
+    $res = $t->callback($id, 'nhc', $body);
     is($res->{status}, 204, "$p a 30 KB callback (temporary file): 204")
         or diag($res->{content});
-    $res = $cb->($id, encode_json({ state => 'accepted' })
+    $res = $t->callback($id, 'nhc', encode_json({ state => 'accepted' })
                       . (' ' x $JSON_MAX));
     is($res->{status}, 413, "$p a callback over 64 KiB: 413")
         or diag($res->{content});

@@ -36,21 +36,12 @@ $t->world(
                  body => encode_json({ receipt => 'R-cdc' }) } if $m eq 'slow';
         return { status => 200, body => encode_json({ receipt => 'R-cdc' }) };
     } },
-    http => <<'EOF', bundles => <<'EOF', server => <<'EOF');
+    bundles => GovTest::newborn(items => [qw(nhc cdc)], at => { cdc => 'cdc' },
+                                material => 'id_card "身份证" elicense'),
+    http => <<'EOF', server => <<'EOF');
     gov_session_cookie GOVSID insecure;
     gov_templates %%ROOT%%/templates;
     gov_dispatch_timeout 1s;
-EOF
-    gov_material id_card "身份证" elicense;
-    gov_field name "姓名";
-    gov_item nhc { name "出生医学证明"; department "卫生健康委";
-                   backend /internal/dept; callback_secret_file dept.secret;
-                   materials id_card; fields name; time_limit 3; }
-    gov_item cdc { name "预防接种证"; department "疾控中心";
-                   backend /internal/cdc; callback_secret_file dept.secret;
-                   fields name; time_limit 5; }
-    gov_bundle newborn { name "新生儿出生一件事"; code NB; items nhc cdc;
-                         time_limit 10; }
 EOF
     location = /auth/login { gov_login; }
 EOF

@@ -18,18 +18,8 @@ use Encode qw(decode_utf8);
 use GovTest;
 
 # two items at the world's department; gov_events comes with a reload
-my $t = GovTest->world(workers => 1, bundles => <<'EOF');
-    gov_material photo "照片";
-    gov_field name "姓名";
-    gov_item nhc { name "出生医学证明"; department "卫生健康委";
-                   backend /internal/dept; callback_secret_file dept.secret;
-                   materials photo; fields name; time_limit 3; }
-    gov_item cdc { name "预防接种证"; department "疾控中心";
-                   backend /internal/dept; callback_secret_file dept.secret;
-                   fields name; time_limit 5; }
-    gov_bundle newborn { name "新生儿出生一件事"; code NB; items nhc cdc;
-                         time_limit 10; }
-EOF
+my $t = GovTest->world(workers => 1,
+                       bundles => GovTest::newborn(items => [qw(nhc cdc)]));
 
 my $citizen = '110101199001011234';
 my $zhang = $t->token(key => 'hs', alg => 'HS256', kid => 'h1', sub => $citizen);

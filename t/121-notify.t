@@ -16,7 +16,6 @@ use utf8;
 use lib 't/lib';
 use Test::More;
 use JSON::PP;
-use Digest::SHA qw(hmac_sha256_hex);
 use Time::HiRes ();
 use GovTest;
 
@@ -24,21 +23,13 @@ my @aof = (args => [ '--appendonly', 'yes', '--appendfsync', 'always' ]);
 
 my $t = GovTest->new;
 $t->start_redis(@aof);
-$t->gen_keys;
-$t->write_jwks('keys.jwks', [ 'hs', 'HS256', 'h1' ]);
-my $secret = 'department-secret-0123456789';
-$t->write_file('conf/dept.secret', "$secret\n");
 my $prefix = $t->prefix;
-
-$t->backend(sub {
-    return { status => 200, body => encode_json({ receipt => 'R-1' }) };
-}, name => 'dept');
 
 # each target writes down what it answered, event by event
 sub target {
     my ($name) = @_;
     $t->write_file("mode-$name", 'up');
-    $t->backend(sub {
+    return sub {
         my ($req) = @_;
         open my $fh, '<', "$prefix/mode-$name";
         my $mode = <$fh> // 'up';
@@ -51,15 +42,15 @@ sub target {
         }
         return { status => $status, body => '{}',
                  ($mode eq 'slow' ? (delay => 4) : ()) };
-    }, name => $name);
+    };
 }
 
-target($_) for qw(sms hcp all dead);
+my %targets = map { $_ => target($_) } qw(sms hcp all dead);
 $t->write_file('mode-dead', 'dead');
 
-my $http = <<'EOF';
-    gov_redis 127.0.0.1:%%REDIS_PORT%% timeout=2s;
-    gov_jwt_key_file %%PREFIX%%/keys/keys.jwks;
+$t->world(redis => 0, backends => \%targets,
+          bundles => GovTest::newborn(items => [qw(nhc cdc)]),
+          http => <<'EOF', server => <<'EOF');
     gov_events;
     gov_notify /internal/sms events=step,correction_requested;
     gov_notify /internal/hcp events=rated;
@@ -67,34 +58,9 @@ my $http = <<'EOF';
     gov_notify /internal/dead;
     gov_notify_claim_idle 2s;
     gov_dispatch_timeout 10s;
-    gov_field name "姓名";
-    gov_item nhc { name "出生医学证明"; department "卫生健康委";
-                   backend /internal/dept; callback_secret_file dept.secret;
-                   fields name; time_limit 3; }
-    gov_item cdc { name "预防接种证"; department "疾控中心";
-                   backend /internal/dept; callback_secret_file dept.secret;
-                   fields name; time_limit 5; }
-    gov_bundle newborn { name "新生儿出生一件事"; code NB; items nhc cdc;
-                         time_limit 10; }
 EOF
-my $server = <<'EOF';
-    location /bundles/ { gov_bundles; }
-    location /progress/ { gov_progress; }
-    location /callback/ { gov_callback; }
     location = /status { gov_status; }
-    location /internal/dept { internal;
-        proxy_pass http://127.0.0.1:%%BACKEND:dept%%/s; }
-    location /internal/sms { internal;
-        proxy_pass http://127.0.0.1:%%BACKEND:sms%%/sms; }
-    location /internal/hcp { internal;
-        proxy_pass http://127.0.0.1:%%BACKEND:hcp%%/hcp; }
-    location /internal/all { internal; proxy_read_timeout 10s;
-        proxy_pass http://127.0.0.1:%%BACKEND:all%%/all; }
-    location /internal/dead { internal;
-        proxy_pass http://127.0.0.1:%%BACKEND:dead%%/dead; }
 EOF
-$t->write_conf(http => $http, server => $server);
-$t->start_nginx;
 
 my $zhang = $t->token(key => 'hs', alg => 'HS256', kid => 'h1',
                       sub => '110101199001011234');
@@ -138,7 +104,8 @@ sub mode { $t->write_file("mode-$_[0]", $_[1]) }
 sub apply {
     my ($node) = @_;
     my $res = ($node // $t)->post('/bundles/newborn/applications',
-                  body => encode_json({ fields => { name => '王小宝' } }),
+                  body => encode_json({ fields => { name => '王小宝' },
+                                       materials => { photo => 'r' } }),
                   headers => { 'Content-Type' => 'application/json', %auth });
     return $res->{json}{id};
 }
@@ -147,11 +114,7 @@ my $n = 0;
 
 sub callback {
     my ($id, $item, $doc) = @_;
-    my $ts = time;
-    my $body = encode_json({ %$doc, seq => ++$n });
-    return $t->post("/callback/$id/$item", body => $body, headers => {
-        'X-Gov-Timestamp' => $ts,
-        'X-Gov-Signature' => GovTest::sig_v2($secret, $ts, 'POST', "/callback/$id/$item", $body) });
+    return $t->callback($id, $item, { %$doc, seq => ++$n });
 }
 
 sub step_state {
@@ -289,14 +252,7 @@ ok(in_order('all'), 'still in order per application');
 
 # --- two nodes on one Redis ----------------------------------------------------------
 
-my $t2 = GovTest->new;
-$t2->write_file('conf/dept.secret', "$secret\n");
-mkdir $t2->prefix . '/keys';
-$t2->write_file('keys/keys.jwks', $t->read_file('keys/keys.jwks'));
-(my $http2 = $http) =~ s/%%REDIS_PORT%%/$t->redis_port/e;
-(my $server2 = $server) =~ s/%%BACKEND:(\w+)%%/$t->{backends}{$1}{port}/ge;
-$t2->write_conf(http => $http2, server => $server2);
-$t2->start_nginx;
+my $t2 = $t->node;
 
 $t->wait_for(sub { all_taken('sms', 'step', 'correction_requested') }, 15);
 my %before = map { $_->{id} => 1 } answers('sms');

@@ -15,7 +15,6 @@ use utf8;
 use lib 't/lib';
 use Test::More;
 use JSON::PP;
-use Digest::SHA qw(hmac_sha256_hex);
 use GovTest;
 
 my $root = $GovTest::ROOT;
@@ -34,25 +33,22 @@ unlike($lint, qr/warning/i, '... without warnings');
 # --- a journey, every answer recorded ----------------------------------------
 
 my $t = GovTest->new;
-$t->start_redis;
-$t->gen_keys;
-$t->write_jwks('keys.jwks', [ 'hs', 'HS256', 'h1' ]);
-my $secret = 'department-secret-0123456789';
-$t->write_file('conf/dept.secret', "$secret\n");
 $t->write_file('idp.secret', "s\n");
 $t->write_file('conf/links.secret', 'l' x 40);
+mkdir $t->prefix . '/store';
 
-$t->backend(sub {
-    my ($req) = @_;
-    return { status => 200, body => encode_json({ receipt => 'R-1' }) };
-}, name => 'dept');
-
-$t->write_conf(http => <<'EOF', server => <<'EOF');
-    gov_redis 127.0.0.1:%%REDIS_PORT%% timeout=2s;
-    gov_jwt_key_file %%PREFIX%%/keys/keys.jwks;
+$t->world(http => <<'EOF', bundles => <<'EOF', server => <<'EOF');
     gov_session_cookie GOVSID insecure;
     gov_upload_store %%PREFIX%%/store;
     gov_upload_link_secret_file %%PREFIX%%/conf/links.secret;
+    gov_oidc idp {
+        issuer http://127.0.0.1:9/idp;
+        client_id portal;
+        client_secret_file %%PREFIX%%/idp.secret;
+        proxy /_idp;
+        redirect_uri /auth/callback;
+    }
+EOF
     gov_material photo "婴儿近期免冠照片" tolerable=3;
     gov_material id_card "身份证" elicense;
     gov_field name "新生儿姓名";
@@ -66,31 +62,17 @@ $t->write_conf(http => <<'EOF', server => <<'EOF');
                       fields name; time_limit 5; }
     gov_bundle newborn { name "新生儿出生一件事"; code NB; items nhc police;
                          time_limit 10; }
-    gov_oidc idp {
-        issuer http://127.0.0.1:9/idp;
-        client_id portal;
-        client_secret_file %%PREFIX%%/idp.secret;
-        proxy /_idp;
-        redirect_uri /auth/callback;
-    }
 EOF
     location = /auth/login { gov_login; }
     location = /auth/logout { gov_logout; }
     location = /auth/oidc { gov_login oidc=idp; }
     location = /auth/callback { gov_oidc_callback idp; }
     location /_idp/ { internal; proxy_pass http://127.0.0.1:9/; }
-    location /bundles/ { gov_bundles; }
-    location /progress/ { gov_progress; }
-    location /callback/ { gov_callback; }
     location /stats/ { gov_stats; }
     location /uploads/ { gov_upload; }
     location = /gov/health { gov_health; }
     location = /gov/status { gov_status; }
-    location /internal/dept { internal;
-                              proxy_pass http://127.0.0.1:%%BACKEND:dept%%/s; }
 EOF
-mkdir $t->prefix . '/store';
-$t->start_nginx;
 
 my $answers = $t->prefix . '/answers.jsonl';
 $ENV{GOV_OPENAPI_LOG} = $answers;
@@ -163,11 +145,7 @@ is($t->get("/progress/$id", headers => { %auth,
 my $n = 0;
 sub callback {
     my ($item, $doc) = @_;
-    my $ts = time;
-    my $body = encode_json({ %$doc, seq => ++$n });
-    return $t->post("/callback/$id/$item", body => $body, headers => {
-        'X-Gov-Timestamp' => $ts,
-        'X-Gov-Signature' => GovTest::sig_v2($secret, $ts, 'POST', "/callback/$id/$item", $body) });
+    return $t->callback($id, $item, { %$doc, seq => ++$n });
 }
 is(callback('nhc', { state => 'accepted' })->{status}, 204, 'accepted');
 is(callback('nhc', { state => 'queued' })->{status}, 409, 'an illegal move');

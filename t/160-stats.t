@@ -34,24 +34,16 @@ sub at { $t->fake_time(day_at($_[0])) }
 
 at('2026-11-02');
 
-$t->world(workers => 2, http => <<'EOF', bundles => <<'EOF', server => <<'EOF');
-    gov_templates %%ROOT%%/templates;
-    gov_events;
-EOF
-    gov_material photo "照片";
-    gov_field name "姓名";
-    gov_item nhc { name "出生医学证明"; department "卫生健康委";
-                   backend /internal/dept; callback_secret_file dept.secret;
-                   materials photo; fields name; time_limit 3; }
-    gov_item cdc { name "预防接种证"; department "疾控中心";
-                   backend /internal/dept; callback_secret_file dept.secret;
-                   fields name; time_limit 5; }
+$t->world(workers => 2,
+          bundles => GovTest::newborn(items => [qw(nhc cdc)], more => <<'EOF'),
     gov_item hk { name "户口登记"; department "公安局";
                   backend /internal/dept; callback_secret_file dept.secret;
                   fields name; time_limit 2; }
-    gov_bundle newborn { name "新生儿出生一件事"; code NB; items nhc cdc;
-                         time_limit 10; }
     gov_bundle move { name "迁户一件事"; code MV; items hk; time_limit 2; }
+EOF
+          http => <<'EOF', server => <<'EOF');
+    gov_templates %%ROOT%%/templates;
+    gov_events;
 EOF
     location /stats/ { gov_stats; }
     location = /gov/status { gov_status; }

@@ -16,18 +16,12 @@ use JSON::PP;
 use Encode qw(decode_utf8);
 use GovTest;
 
-my $model = <<'EOF';
-    gov_material photo "照片";
+my $model = GovTest::newborn(items => [qw(nhc cdc)], no_bundle => 1,
+                             head => <<'EOF', more => <<'EOF');
     gov_material hukou_book "户口簿";
-    gov_field name "姓名";
     gov_field split "父母户籍是否在不同地方（是/否）" pattern=是|否;
     gov_field address "父亲户籍地址";
-    gov_item nhc { name "出生医学证明"; department "卫生健康委";
-                   backend /internal/dept; callback_secret_file dept.secret;
-                   materials photo; fields name; time_limit 3; }
-    gov_item cdc { name "预防接种证"; department "疾控中心";
-                   backend /internal/dept; callback_secret_file dept.secret;
-                   fields name; time_limit 5; }
+EOF
     gov_item hk { name "异地户口登记"; department "公安局";
                   backend /internal/dept; callback_secret_file dept.secret;
                   materials hukou_book; fields name address; time_limit 5; }

@@ -17,63 +17,44 @@ use utf8;
 use lib 't/lib';
 use Test::More;
 use JSON::PP;
-use Digest::SHA qw(sha256_hex hmac_sha256_hex);
+use Digest::SHA qw(sha256_hex);
 use GovTest;
 use Time::HiRes qw(sleep time);
 
 my $t = GovTest->new;
-$t->gen_keys;
-$t->write_jwks('keys.jwks', [ 'hs', 'HS256', 'h1' ]);
-
-my $dept_secret = 'department-secret-0123456789';
 my $link_secret = 'link-secret-0123456789abcdef0123456789';
-$t->write_file('conf/dept.secret', "$dept_secret\n");
 $t->write_file('conf/link.secret', "$link_secret\n");
 mkdir $t->prefix . '/store';
 
-$t->backend(sub {
-    my ($req) = @_;
-    my $id = $req->{headers}{'x-gov-application'} // '';
-    return { status => 200, body => encode_json({ receipt => "R-$id" }) };
-}, name => 'dept');
-$t->backend(sub { return { status => 200, body => '' } }, name => 'sms');
-
 my $SHARDS = 8;
 
-my $http = <<'EOF';
-    gov_redis %%REDIS%% timeout=2s;
-    gov_jwt_key_file %%PREFIX%%/keys/keys.jwks;
+$t->world(
+    redis => 0, start => 0,
+    dept => sub {
+        my ($req) = @_;
+        my $id = $req->{headers}{'x-gov-application'} // '';
+        return { status => 200, body => encode_json({ receipt => "R-$id" }) };
+    },
+    backends => { sms => sub { return { status => 200, body => '' } } },
+    http => <<'EOF', server => <<'EOF');
     gov_events;
     gov_notify /internal/sms events=submitted,step,withdrawn;
     gov_upload_store %%PREFIX%%/store max_size=64k;
     gov_upload_link_secret_file %%PREFIX%%/conf/link.secret;
-    gov_material photo "照片";
-    gov_field name "姓名";
-    gov_item nhc { name "出生医学证明"; department "卫生健康委";
-                   backend /internal/dept; callback_secret_file dept.secret;
-                   materials photo; fields name; time_limit 3; }
-    gov_bundle newborn { name "新生儿出生一件事"; code NB; items nhc;
-                         time_limit 10; }
 EOF
-my $server = <<'EOF';
     location /uploads/ { gov_upload; }
-    location /bundles/ { gov_bundles; }
-    location /progress/ { gov_progress; }
-    location /callback/ { gov_callback; }
     location /stats/ { gov_stats; }
     location = /gov/health { gov_health; }
     location = /gov/status { gov_status; }
-    location /internal/dept { internal;
-                              proxy_pass http://127.0.0.1:%%BACKEND:dept%%/s; }
-    location /internal/sms { internal;
-                             proxy_pass http://127.0.0.1:%%BACKEND:sms%%/n; }
 EOF
 
+# the world's configuration with gov_redis $redis (and a prefix)
 sub conf {
     my ($redis, %o) = @_;
-    (my $h = $http) =~ s/%%REDIS%%/$redis/;
-    $h = "    gov_redis_prefix \"$o{prefix}\";\n$h" if $o{prefix};
-    $t->write_conf(http => $h, server => $server);
+    $t->write_world(redis_line => ($o{prefix}
+                                   ? "    gov_redis_prefix \"$o{prefix}\";\n"
+                                   : '')
+                                  . "    gov_redis $redis timeout=2s;\n");
 }
 
 # --- nginx -t -----------------------------------------------------------------------
@@ -212,13 +193,8 @@ is($res->{status}, 404, '... another citizen 404');
 
 sub callback {
     my ($id, $item, $state) = @_;
-    my $ts = time;
-    $ts = int $ts;
-    my $body = encode_json({ state => $state, nonce => int rand 1e9 });
-    return $t->post("/callback/$id/$item", body => $body,
-                    headers => { 'Content-Type' => 'application/json',
-                                 'X-Gov-Timestamp' => $ts,
-                                 'X-Gov-Signature' => GovTest::sig_v2($dept_secret, $ts, 'POST', "/callback/$id/$item", $body) });
+    return $t->callback($id, $item,
+                        { state => $state, nonce => int rand 1e9 });
 }
 
 my %op = $t->bearer(sub => 'OP-1', claims => '{"role":"operator"}');

@@ -20,7 +20,6 @@ use strict;
 use warnings;
 use utf8;
 use JSON::PP;
-use Digest::SHA qw(hmac_sha256_hex);
 use POSIX qw(:sys_wait_h);
 use Time::HiRes qw(sleep time);
 use GovTest;
@@ -40,8 +39,6 @@ sub run {
     my $shards = $o{shards} || 16;
 
     my $t = GovTest->new;
-    my $u = GovTest->new;
-    my %r = (nodes => [ $t, $u ]);
 
     # a replica that must sync in full starts at once (the default waits
     # 5 s for others to share the transfer): README, "Failover drill"
@@ -73,50 +70,26 @@ sub run {
                  . ' master=mymaster';
     }
 
-    $t->gen_keys;
-    $t->write_jwks('keys.jwks', [ 'hs', 'HS256', 'h1' ]);
-    $t->write_file('conf/dept.secret', "$SECRET\n");
-
-    # the department: takes everything at once, says which step it got
-    $t->backend(sub {
-        my ($req) = @_;
-        my $id = $req->{headers}{'x-gov-application'} // '';
-        my $item = $req->{headers}{'x-gov-item'} // '';
-        return { status => 200,
-                 body => encode_json({ receipt => "R-$id-$item" }) };
-    }, name => 'dept');
-    $u->{backends} = $t->{backends};
-
-    my $pa = $t->prefix;
-    my $http = <<"EOF";
-    gov_redis $redis wait=1 timeout=2s;
-    gov_jwt_key_file $pa/keys/keys.jwks;
-    gov_progress_cache zone=progress:4m ttl=1s;
-    gov_material photo "照片";
-    gov_field name "姓名";
-    gov_item nhc { name "出生医学证明"; department "卫生健康委";
-                   backend /internal/dept;
-                   callback_secret_file $pa/conf/dept.secret;
-                   materials photo; fields name; time_limit 3; }
-    gov_item hukou { name "户口登记"; department "公安局";
-                     backend /internal/dept;
-                     callback_secret_file $pa/conf/dept.secret;
-                     fields name; time_limit 5; }
-    gov_bundle newborn { name "新生儿出生一件事"; code NB;
-                         items nhc hukou; time_limit 10; }
-EOF
-    my $server = <<'EOF';
-    location /bundles/ { gov_bundles; }
-    location /progress/ { gov_progress; }
-    location /callback/ { gov_callback; }
-    location = /gov/health { gov_health; }
-    location = /gov/status { gov_status; }
-    location /internal/dept { internal;
-                              proxy_pass http://127.0.0.1:%%BACKEND:dept%%/s; }
-EOF
+    # the department: takes everything at once, says which step it got;
+    # two nodes on the same Redis
+    $t->world(
+        redis => 0, start => 0, secret => $SECRET,
+        dept => sub {
+            my ($req) = @_;
+            my $id = $req->{headers}{'x-gov-application'} // '';
+            my $item = $req->{headers}{'x-gov-item'} // '';
+            return { status => 200,
+                     body => encode_json({ receipt => "R-$id-$item" }) };
+        },
+        redis_line => "    gov_redis $redis wait=1 timeout=2s;\n",
+        http => "    gov_progress_cache zone=progress:4m ttl=1s;\n",
+        bundles => GovTest::newborn(items => [qw(nhc hukou)]),
+        server => "    location = /gov/health { gov_health; }\n"
+                . "    location = /gov/status { gov_status; }\n");
+    my $u = $t->node(start => 0);
+    my %r = (nodes => [ $t, $u ]);
 
     for my $node ($t, $u) {
-        $node->write_conf(http => $http, server => $server);
         $node->start_nginx;
         $node->wait_for(sub { $node->get('/gov/health')->{status} == 200 },
                         15)
@@ -391,15 +364,11 @@ sub restart_due {
 
 sub signed {
     my ($node, $id, $item, $state) = @_;
-    my $ts = int time;
     # a nonce: a retry after a 503 is a new signature, not a replay
-    my $body = encode_json({ state => $state, receipt => "R-$id-$item",
-                             nonce => int rand 1e9 });
-    return $node->post("/callback/$id/$item", body => $body, timeout => 5,
-                       headers => {
-                           'Content-Type' => 'application/json',
-                           'X-Gov-Timestamp' => $ts,
-                           'X-Gov-Signature' => GovTest::sig_v2($SECRET, $ts, 'POST', "/callback/$id/$item", $body) });
+    return $node->callback($id, $item, { state => $state,
+                                         receipt => "R-$id-$item",
+                                         nonce => int rand 1e9 },
+                           timeout => 5);
 }
 
 # One citizen (and the departments answering for its applications) until

@@ -452,6 +452,15 @@ sub backend {
     return $port;
 }
 
+# the mock "echo": answers with the request headers it received, as JSON
+sub echo_backend {
+    my ($self) = @_;
+    return $self->backend(sub {
+        my ($req) = @_;
+        return { status => 200, body => encode_json($req->{headers}) };
+    }, name => 'echo');
+}
+
 sub stop_backend {
     my ($self, $name) = @_;
     my $b = $self->{backends}{$name} or return;
@@ -654,7 +663,8 @@ sub expand {
     $s =~ s/%%PORT%%/$self->{port}/g;
     $s =~ s/%%PREFIX%%/$self->{prefix}/g;
     $s =~ s/%%ROOT%%/$ROOT/g;
-    $s =~ s/%%REDIS_PORT(?::(\w+))?%%/$self->{redis}{$1 || 'redis'}{port}/g;
+    # a Redis not (yet) started: port 1, nothing listens there
+    $s =~ s/%%REDIS_PORT(?::(\w+))?%%/$self->{redis}{$1 || 'redis'}{port} \/\/ 1/ge;
     $s =~ s/%%BACKEND:(\w+)%%/$self->{backends}{$1}{port}/g;
     return $s;
 }
@@ -835,22 +845,58 @@ sub stop_nginx {
 
 # ------------------------------------------------------------- the world
 
-# The newborn bundle of the usual world: one item, nhc, at the "dept" mock
-our $WORLD_BUNDLES = <<'EOF';
-    gov_material photo "照片";
-    gov_field name "姓名";
-    gov_item nhc { name "出生医学证明"; department "卫生健康委";
-                   backend /internal/dept; callback_secret_file dept.secret;
-                   materials photo; fields name; time_limit 3; }
-    gov_bundle newborn { name "新生儿出生一件事"; code NB; items nhc;
-                         time_limit 10; }
-EOF
+# The newborn bundle of the usual world, as text for nginx.conf: the photo
+# material and the name field, the items (items => [...], nhc alone by
+# default: 出生医学证明 with the photo and the name, 3 days; cdc: 预防接种证
+# and hukou: 户口登记, with the name, 5 days), each at the "dept" mock (at => { ITEM => NAME }
+# for another), then gov_bundle newborn of them (10 days).  material =>
+# replaces the photo (nhc asks for it), head => and more => add lines
+# before the items and after them, no_bundle => 1 leaves the bundle out.
+sub newborn {
+    my (%o) = @_;
+    my @items = @{ $o{items} || ['nhc'] };
+    my $material = $o{material} // 'photo "照片"';
+    my ($mid) = $material =~ /^(\w+)/;
+    my %at = (nhc => 'dept', cdc => 'dept', hukou => 'dept',
+              %{ $o{at} || {} });
+    my %item = (
+        nhc => qq(name "出生医学证明"; department "卫生健康委";\n)
+             . qq(                   materials $mid; fields name; time_limit 3;),
+        cdc => qq(name "预防接种证"; department "疾控中心";\n)
+             . qq(                   fields name; time_limit 5;),
+        hukou => qq(name "户口登记"; department "公安局";\n)
+               . qq(                   fields name; time_limit 5;),
+    );
+    my $text = "    gov_material $material;\n    gov_field name \"姓名\";\n";
+    utf8::decode($_) for $text, values %item;
+    $text .= _chars($o{head});
+    for my $i (@items) {
+        $text .= "    gov_item $i { $item{$i}\n"
+               . "                   backend /internal/$at{$i};\n"
+               . "                   callback_secret_file dept.secret; }\n";
+    }
+    $text .= _chars($o{more});
+    $text .= _chars("    gov_bundle newborn { name \"新生儿出生一件事\"; code NB;\n"
+                    . "                         items @items; time_limit 10; }\n")
+        unless $o{no_bundle};
+    return $text;
+}
+
+# text in characters, whether a test under "use utf8" gave characters or
+# one without it gave UTF-8 bytes
+sub _chars {
+    my ($s) = @_;
+    return '' unless defined $s;
+    $s = "$s";
+    utf8::decode($s) unless utf8::is_utf8($s);
+    return $s;
+}
 
 # The usual world of a test, in one call: a Redis (redis => 0: none), an
 # HS256 key and its JWKS (keys/keys.jwks, kid h1; citizen() mints), the
 # departments' secret (conf/dept.secret, secret()), the mock department
 # "dept" answering {"receipt":"R-1"} (dept => sub { ... } answers
-# otherwise), and nginx started with the newborn bundle ($WORLD_BUNDLES;
+# otherwise), and nginx started with the newborn bundle (newborn();
 # bundles => replaces it), gov_redis and gov_jwt_key_file (redis_line =>
 # replaces the first), the bundles, progress and callback locations and
 # /internal/dept.  The test adds its own lines (http =>, server =>), its
@@ -884,13 +930,9 @@ sub world {
 sub write_world {
     my ($self, %more) = @_;
     my %o = (%{ $self->{world} || {} }, %more);
-    # lines in characters (a test under "use utf8") or in UTF-8 bytes
-    for my $k (qw(http server bundles redis_line)) {
-        next unless defined $o{$k} && !utf8::is_utf8($o{$k});
-        utf8::decode($o{$k} = "$o{$k}");
-    }
-    my $bundles = $WORLD_BUNDLES;
-    utf8::decode($bundles);
+    $o{$_} = _chars($o{$_}) for grep { defined $o{$_} }
+                                qw(http server bundles redis_line);
+    my $bundles = newborn();
     my $http = ($o{redis_line}
                 // "    gov_redis 127.0.0.1:%%REDIS_PORT%% timeout=2s;\n")
              . "    gov_jwt_key_file %%PREFIX%%/keys/keys.jwks;\n"
@@ -906,6 +948,27 @@ sub write_world {
                              server => $server . ($o{server} // ''),
                              map { exists $o{$_} ? ($_ => $o{$_}) : () }
                              qw(workers tls main));
+}
+
+# Another node of this world, as a second machine would be: its own prefix
+# and port, this world's Redis servers and mock departments, a copy of its
+# keys and secret; options change the world's (start => 0 as in world())
+sub node {
+    my ($self, %o) = @_;
+    my $n = GovTest->new($self->{tls} ? (tls => 1) : ());
+    $n->{redis}{$_} = { port => $self->{redis}{$_}{port} }
+        for keys %{ $self->{redis} };
+    $n->{backends} = $self->{backends};
+    $n->{$_} = $self->{$_} for qw(secret hs_secret);
+    $n->{world} = { %{ $self->{world} || {} }, %o };
+    for my $f ('conf/dept.secret',
+               map { s{^\Q$self->{prefix}\E/}{}r } glob "$self->{prefix}/keys/*")
+    {
+        $n->write_file($f, $self->read_file($f));
+    }
+    $n->write_world;
+    $n->start_nginx unless defined $o{start} && !$o{start};
+    return $n;
 }
 
 sub secret { $_[0]{secret} }
