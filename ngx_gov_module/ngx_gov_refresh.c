@@ -19,6 +19,7 @@
 #include "ngx_gov_pcache.h"
 #include "ngx_gov_tally.h"
 #include "ngx_gov_answer.h"
+#include "ngx_gov_subreq.h"
 #include "ngx_gov_bundle_conf.h"
 #include "ngx_gov_dispatch.h"
 #include "ngx_gov_route.h"
@@ -288,6 +289,12 @@ ngx_gov_refresh_ask(ngx_gov_refresh_t *rf, ngx_gov_item_t *it,
 
     ps->handler = ngx_gov_refresh_done;
     ps->data = rs;
+
+    /* its handler runs once, also when the proxy gives up */
+    ps = ngx_gov_subrequest_once(fr->pool, ps);
+    if (ps == NULL) {
+        return NGX_ERROR;
+    }
 
     if (ngx_http_subrequest(fr, &uri, NULL, &sr, ps,
                             NGX_HTTP_SUBREQUEST_IN_MEMORY

@@ -20,7 +20,63 @@
 #include "ngx_gov_subreq.h"
 
 
+typedef struct {
+    ngx_http_post_subrequest_t   ps;        /* what nginx calls */
+    ngx_http_post_subrequest_t  *user;      /* what the caller gave */
+    ngx_uint_t                   called;
+} ngx_gov_subreq_once_t;
+
+
+static ngx_int_t ngx_gov_subrequest_done(ngx_http_request_t *sr, void *data,
+    ngx_int_t rc);
+
+
 static ngx_str_t  ngx_gov_subreq_post = ngx_string("POST ");
+
+
+/*
+ * nginx may run a subrequest's completion handler twice: when the proxy
+ * gives up (502, 504) the subrequest is finalized with the error, then
+ * again as its error answer ends.  The caller's handler is called once,
+ * with the first.
+ */
+
+ngx_http_post_subrequest_t *
+ngx_gov_subrequest_once(ngx_pool_t *pool, ngx_http_post_subrequest_t *ps)
+{
+    ngx_gov_subreq_once_t  *once;
+
+    if (ps == NULL) {
+        return NULL;
+    }
+
+    once = ngx_pcalloc(pool, sizeof(ngx_gov_subreq_once_t));
+    if (once == NULL) {
+        return NULL;
+    }
+
+    once->ps.handler = ngx_gov_subrequest_done;
+    once->ps.data = once;
+    once->user = ps;
+
+    return &once->ps;
+}
+
+
+static ngx_int_t
+ngx_gov_subrequest_done(ngx_http_request_t *sr, void *data, ngx_int_t rc)
+{
+    ngx_gov_subreq_once_t *once = data;
+
+    if (once->called++) {
+        ngx_log_debug1(NGX_LOG_DEBUG_HTTP, sr->connection->log, 0,
+                       "gov subrequest done again (%i), already answered",
+                       rc);
+        return rc;
+    }
+
+    return once->user->handler(sr, once->user->data, rc);
+}
 
 
 ngx_int_t
@@ -37,6 +93,13 @@ ngx_gov_subrequest(ngx_http_request_t *r, ngx_str_t *uri, ngx_str_t *args,
     ngx_table_elt_t          *first;
     ngx_http_request_t       *sr;
     ngx_http_request_body_t  *rb;
+
+    if (ps) {
+        ps = ngx_gov_subrequest_once(r->pool, ps);
+        if (ps == NULL) {
+            return NGX_ERROR;
+        }
+    }
 
     if (ngx_http_subrequest(r, uri, args, &sr, ps,
                             NGX_HTTP_SUBREQUEST_IN_MEMORY

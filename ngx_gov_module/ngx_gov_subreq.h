@@ -23,12 +23,20 @@
  * POST of "payload" as "content_type".  It carries Content-Type and
  * Content-Length (a POST) and the "n" headers given; nothing of the
  * request it hangs from is passed on but the Host.  "srp", when not
- * NULL, gets the subrequest.
+ * NULL, gets the subrequest.  The handler of "ps" runs once.
  */
 ngx_int_t ngx_gov_subrequest(ngx_http_request_t *r, ngx_str_t *uri,
     ngx_str_t *args, const char *content_type, ngx_str_t *payload,
     const char **names, ngx_str_t *values, ngx_uint_t n,
     ngx_http_post_subrequest_t *ps, ngx_http_request_t **srp);
+
+/*
+ * "ps" whose handler runs once, whatever nginx does (NULL: out of
+ * memory); ngx_gov_subrequest() wraps its own, a caller of
+ * ngx_http_subrequest() wraps with this.
+ */
+ngx_http_post_subrequest_t *ngx_gov_subrequest_once(ngx_pool_t *pool,
+    ngx_http_post_subrequest_t *ps);
 
 /* the answer of a subrequest: its status (0: none) and body in memory */
 ngx_uint_t ngx_gov_subrequest_answer(ngx_http_request_t *sr, ngx_int_t rc,

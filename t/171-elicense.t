@@ -14,6 +14,7 @@ use lib 't/lib';
 use Test::More;
 use JSON::PP;
 use GovTest;
+use Time::HiRes qw(time sleep);
 
 my $t = GovTest->new;
 $t->start_redis;
@@ -132,6 +133,83 @@ is($res->{status}, 422, 'photo as "elicense": 422');
 is_deeply($res->{json}{invalid},
           [ { id => 'photo', reason => 'elicense_not_allowed' } ],
           '... elicense_not_allowed, the library not asked for it');
+
+# --- a library the proxy gives up on (502, 504) -------------------------------
+#
+# nginx runs a subrequest's completion handler twice when the proxy itself
+# gives up: once with the error, once as the error answer ends.  Each check
+# acts once: 503 within the proxy's timeout, the library asked once per
+# material, a line or two in the log, and no worker spinning after.
+
+my $silent = $t->fake_redis;            # accepts, never answers
+my $refused = $t->free_port;            # nothing listens
+
+sub cpu_ticks {
+    my $n = 0;
+    for my $pid ($t->worker_pids) {
+        open my $fh, '<', "/proc/$pid/stat" or next;
+        my @f = split ' ', (<$fh> =~ /\)\s(.*)/)[0];
+        $n += $f[11] + $f[12];          # utime, stime
+    }
+    return $n;
+}
+
+for my $case ([ 'refused', "127.0.0.1:$refused", 2 ],
+              [ 'silent', "127.0.0.1:$silent", 4 ])
+{
+    my ($name, $addr, $bound) = @$case;
+    $t->write_conf(http => <<"EOF", server => <<"EOF");
+    gov_redis 127.0.0.1:%%REDIS_PORT%% timeout=2s;
+    gov_jwt_key_file %%PREFIX%%/keys/keys.jwks;
+    gov_elicense /internal/licences cache=10m;
+    gov_material photo "照片";
+    gov_material id_card "居民身份证" elicense;
+    gov_material hukou_book "户口簿" elicense;
+    gov_field name "姓名";
+    gov_item nhc { name "出生医学证明"; department "卫生健康委";
+                   backend /internal/dept; callback_secret_file dept.secret;
+                   materials photo id_card hukou_book; fields name;
+                   time_limit 3; }
+    gov_bundle newborn { name "新生儿出生一件事"; code NB; items nhc;
+                         time_limit 10; }
+EOF
+    location /bundles/ { gov_bundles; }
+    location /internal/dept { internal;
+                              proxy_pass http://127.0.0.1:%%BACKEND:dept%%/s; }
+    location /internal/licences { internal;
+                                  proxy_connect_timeout 1s;
+                                  proxy_read_timeout 1s;
+                                  proxy_pass http://$addr/licences; }
+EOF
+    $t->reload;
+
+    my $n = 0;
+    for my $materials ([ 'hukou_book' ], [ 'id_card', 'hukou_book' ]) {
+        my $who = sprintf '4401011992020%05d', ++$n + ($name eq 'silent') * 10;
+        my $log0 = -s $t->prefix . '/logs/error.log';
+        my $before = $t->redis_cmd('DBSIZE');
+        my $t0 = time;
+        my $res = apply($who, { name => '赵小宝' },
+                        { photo => 'ref-1', id_card => 'ref-2',
+                          map { $_ => 'elicense' } @$materials });
+        my $took = time - $t0;
+        my $what = "$name library, " . @$materials . ' material(s)';
+        is($res->{status}, 503, "$what: 503");
+        ok($res->{headers}{'retry-after'}, '... with Retry-After');
+        cmp_ok($took, '<', $bound, "... within the proxy's timeout ($took s)");
+        is($t->redis_cmd('DBSIZE'), $before, '... nothing stored');
+        my $log = substr($t->error_log, $log0);
+        my $said = () = $log =~ /gov elicense: the library answered/g;
+        is($said, scalar @$materials, '... said once per material');
+        cmp_ok(length $log, '<', 4096, '... a few lines of log ('
+                                       . length($log) . ' bytes)');
+    }
+
+    my $c0 = cpu_ticks();
+    sleep 3;
+    cmp_ok(cpu_ticks() - $c0, '<', 20,
+           "$name library: the workers idle after it (no spinning)");
+}
 
 $t->stop_nginx;
 $t->check_logs;
