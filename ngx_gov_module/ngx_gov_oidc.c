@@ -42,6 +42,9 @@
 
 #define NGX_GOV_OIDC_STATE_TTL      600     /* seconds */
 #define NGX_GOV_OIDC_REFRESH_MS     60000   /* an unknown kid's refresh */
+#define NGX_GOV_OIDC_RETRY_MS       5000    /* ... after a failed one */
+#define NGX_GOV_OIDC_STR_(n)        #n
+#define NGX_GOV_OIDC_STR(n)         NGX_GOV_OIDC_STR_(n)
 #define NGX_GOV_OIDC_DISCOVERY_TTL  3600    /* per worker */
 #define NGX_GOV_OIDC_LEEWAY         60
 #define NGX_GOV_OIDC_BUFFER         65536   /* the proxy's answers */
@@ -111,6 +114,8 @@ struct ngx_gov_oidc_ctx_s {
     char                      *id_token;
     ngx_uint_t                 keys_fetched;  /* the IdP asked already */
     ngx_uint_t                 refreshed;     /* the unknown kid's turn */
+    ngx_uint_t                 keys_failed;   /* the last fetch failed */
+    ngx_uint_t                 mark_read;     /* ... as Redis says */
 };
 
 
@@ -161,6 +166,9 @@ static void ngx_gov_oidc_verify(ngx_gov_oidc_ctx_t *ctx);
 static void ngx_gov_oidc_keys_read(redisReply *reply, void *data);
 static void ngx_gov_oidc_keys_fetch(ngx_gov_oidc_ctx_t *ctx);
 static void ngx_gov_oidc_keys_fetched(ngx_gov_oidc_ctx_t *ctx);
+static void ngx_gov_oidc_refresh_mark(ngx_gov_oidc_ctx_t *ctx,
+    ngx_uint_t set);
+static void ngx_gov_oidc_mark_read(redisReply *reply, void *data);
 static void ngx_gov_oidc_keys_turn(redisReply *reply, void *data);
 static void ngx_gov_oidc_keys_get(ngx_gov_oidc_ctx_t *ctx);
 static void ngx_gov_oidc_command(ngx_gov_oidc_ctx_t *ctx,
@@ -1852,6 +1860,20 @@ ngx_gov_oidc_verify(ngx_gov_oidc_ctx_t *ctx)
         return;
     }
 
+    if (rc == GOV_AUTH_UNKNOWN_KEY && !ctx->keys_failed && !ctx->mark_read) {
+        /* did the refresh of this minute (another's) fail? */
+        ctx->mark_read = 1;
+        ngx_gov_oidc_refresh_mark(ctx, 0);
+        return;
+    }
+
+    if (rc == GOV_AUTH_UNKNOWN_KEY && ctx->keys_failed) {
+        /* a key we could not fetch: the provider is down, not the token */
+        ngx_gov_oidc_finish(ctx, ngx_http_gov_error(r, NGX_HTTP_BAD_GATEWAY,
+                                                    "idp_unavailable"));
+        return;
+    }
+
     if (rc != GOV_AUTH_OK) {
         ngx_gov_oidc_finish(ctx, ngx_gov_oidc_unauthenticated(r,
                                                  gov_auth_reason_str(rc)));
@@ -1998,7 +2020,13 @@ ngx_gov_oidc_keys_fetched(ngx_gov_oidc_ctx_t *ctx)
                       "gov oidc \"%V\": no keys from the JWKS (answered "
                       "%ui)", &ctx->op->name, ctx->status);
 
-        /* the keys as they were, if any: an unknown kid stays unknown */
+        /*
+         * The keys as they were, if any: a kid known already still
+         * logs in, an unknown one is the provider's failure (502); the
+         * next try comes after NGX_GOV_OIDC_RETRY_MS, not a minute.
+         */
+        ctx->keys_failed = 1;
+        ngx_gov_oidc_refresh_mark(ctx, 1);
         ngx_gov_oidc_verify(ctx);
         return;
     }
@@ -2015,6 +2043,71 @@ ngx_gov_oidc_keys_fetched(ngx_gov_oidc_ctx_t *ctx)
 
         (void) ngx_gov_redis_send(r->connection->log, NULL, NULL, NULL, 3,
                                   argv, argvlen);
+    }
+
+    ngx_gov_oidc_verify(ctx);
+}
+
+
+/*
+ * The refresh mark of the provider's keys (one refresh a minute across
+ * workers and nodes): "failed" for a few seconds after a fetch that
+ * failed ("set"), so the next login tries again soon and the logins
+ * meanwhile know why a kid is unknown; or read back ("set" 0), then the
+ * check goes on.
+ */
+
+static void
+ngx_gov_oidc_refresh_mark(ngx_gov_oidc_ctx_t *ctx, ngx_uint_t set)
+{
+    ngx_str_t    key;
+    const char  *argv[5];
+    size_t       argvlen[5];
+
+    if (ngx_gov_oidc_key(ctx->request, &ctx->op->name, ":refresh", 8, &key)
+        != NGX_OK)
+    {
+        if (!set) {
+            ngx_gov_oidc_verify(ctx);
+        }
+
+        return;
+    }
+
+    argv[1] = (char *) key.data;
+    argvlen[1] = key.len;
+
+    if (set) {
+        argv[0] = "SET";
+        argvlen[0] = 3;
+        argv[2] = "failed";
+        argvlen[2] = 6;
+        argv[3] = "PX";
+        argvlen[3] = 2;
+        argv[4] = NGX_GOV_OIDC_STR(NGX_GOV_OIDC_RETRY_MS);
+        argvlen[4] = ngx_strlen(argv[4]);
+
+        (void) ngx_gov_redis_send(ctx->request->connection->log, NULL, NULL,
+                                  NULL, 5, argv, argvlen);
+        return;
+    }
+
+    argv[0] = "GET";
+    argvlen[0] = 3;
+
+    ngx_gov_oidc_command(ctx, ngx_gov_oidc_mark_read, 2, argv, argvlen);
+}
+
+
+static void
+ngx_gov_oidc_mark_read(redisReply *reply, void *data)
+{
+    ngx_gov_oidc_ctx_t *ctx = data;
+
+    if (reply && reply->type == REDIS_REPLY_STRING && reply->len == 6
+        && ngx_strncmp(reply->str, "failed", 6) == 0)
+    {
+        ctx->keys_failed = 1;
     }
 
     ngx_gov_oidc_verify(ctx);

@@ -19,6 +19,7 @@ use Test::More;
 use JSON::PP;
 use Encode qw(decode_utf8);
 use GovTest;
+use Time::HiRes qw(sleep);
 
 my $t = GovTest->new;
 $t->start_redis;
@@ -381,6 +382,32 @@ is(scalar idp_requests('idp', '/idp/jwks'), $jwks + 1,
    'unknown kids do not reach the provider again within the minute');
 $t->write_file('idp/key', 'rsa2 RS256 idp2');
 
+# --- a rotation while the provider's JWKS cannot be had ----------------------
+#
+# The new kid's login is the provider's failure (the 502 page), not a bad
+# token; once the keys can be had again the next login gets them within
+# seconds, not after the minute of the last refresh.
+
+$t->redis_cmd('DEL', @{ $t->redis_cmd('KEYS', 'o1:*refresh*') });
+$t->write_file('idp/jwks.down', '1');
+$t->oidc_key('idp', [ 'rsa', 'RS256', 'idp3' ], [ 'rsa2', 'RS256', 'idp2' ]);
+$jwks = scalar idp_requests('idp', '/idp/jwks');
+for my $n (1 .. 2) {
+    $c = $t->oidc_login('/auth/oidc', no_callback => 1);
+    $res = $t->get($c->{back}, headers => { %$html, Cookie => $c->{binding} });
+    is($res->{status}, 502, "a new kid while the JWKS is down ($n): 502");
+    like(decode_utf8($res->{content}), qr/统一身份认证平台暂时连不上/,
+         '... the page saying the platform cannot be reached');
+}
+is(scalar idp_requests('idp', '/idp/jwks'), $jwks + 1,
+   '... the provider asked once meanwhile, not per login');
+unlink $t->prefix . '/idp/jwks.down';
+sleep 5.2;
+$c = $t->oidc_login('/auth/oidc');
+is($c->{callback}{status}, 303,
+   'the JWKS back: the next login after a few seconds gets the new key');
+is(scalar idp_requests('idp', '/idp/jwks'), $jwks + 2, '... fetched again');
+
 # --- discovery garbage, provider down ---------------------------------------
 
 $res = $t->get('/auth/bad', headers => $html);
@@ -393,7 +420,7 @@ $c = $t->oidc_login('/auth/oidc', no_callback => 1);
 $t->stop_backend('idp');
 $res = $t->get($c->{back}, headers => { %$html, Cookie => $c->{binding} });
 is($res->{status}, 502, 'the provider down during a callback: 502');
-is(sessions(), $before + 4, 'and no session from it');
+is(sessions(), $before + 5, 'and no session from it');
 
 # --- logout at the provider (RP-initiated) ----------------------------------
 

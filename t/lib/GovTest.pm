@@ -1502,6 +1502,8 @@ sub oidc_provider {
         }
 
         if ($p eq '/idp/jwks') {
+            # the file "jwks.down": the keys cannot be had
+            return { status => 503, body => 'down' } if -e "$dir/jwks.down";
             return { body => $self->read_file("$dir/jwks.json") };
         }
 
