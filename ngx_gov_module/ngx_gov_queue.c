@@ -12,7 +12,10 @@
  * are counted out at "rate" from Redis's own clock (a bucket of credit that
  * refills with time, so no node has to tick and there is no leader), and
  * while others wait, a newcomer takes a numbered ticket and waits its turn
- * (FIFO).  Credit releases the tickets at the head of the line; a released
+ * (FIFO).  Turns elapse in real time whether or not anybody looks: the
+ * credit grows up to one turn per waiting ticket (plus a second's worth),
+ * so the turns of visitors who left pass by themselves; an empty line
+ * keeps a second's worth, no burst after a quiet hour.  Credit releases the tickets at the head of the line; a released
  * visitor is let in the next time its page looks again.  A ticket not seen
  * for a minute is dropped wherever it stands, so it holds nobody back; a
  * released ticket nobody claims within 15 s gives its credit back.
@@ -105,8 +108,11 @@ static const char  ngx_gov_queue_lua[] =
     "local credit = tonumber(s[1]) or burst\n"
     "local at = tonumber(s[2]) or now\n"
     "local seq = tonumber(s[3]) or 0\n"
+    "-- turns elapse with time, looked at or not: one for each waiting\n"
+    "-- ticket and a second's worth more (an empty line: a second's worth)\n"
     "if now > at then\n"
-    "  credit = math.min(burst, credit + rate * (now - at) / 1000)\n"
+    "  credit = math.min(burst + redis.call('ZCARD', z .. 'order'),\n"
+    "                    credit + rate * (now - at) / 1000)\n"
     "  at = now\n"
     "end\n"
     "local dropped = 0\n"

@@ -29,17 +29,20 @@ my $http = <<'EOF';
     gov_templates %%ROOT%%/templates;
     gov_queue_zone peak rate=2/s session=10m;
     gov_queue_zone slow rate=1/m max_wait=30s;
+    gov_queue_zone brisk rate=10/s;
 EOF
 my $server = <<'EOF';
     root %%PREFIX%%/html;
     location /peak/ { gov_queue peak; }
     location /slow/ { gov_queue slow; }
+    location /brisk/ { gov_queue brisk; }
     location /open/ { }
     location = /status { gov_status; }
 EOF
 $t->write_file('html/peak/index.html', "inside\n");
 $t->write_file('html/slow/index.html', "slow inside\n");
 $t->write_file('html/open/index.html', "open\n");
+$t->write_file('html/brisk/index.html', "brisk inside\n");
 
 # --- nginx -t ---------------------------------------------------------------
 
@@ -263,6 +266,36 @@ ok($res->{status} == 200 || $res->{json}{position} <= $pos,
    . ($res->{json}{position} // 'in') . ')');
 is($t->get('/peak/', headers => { Cookie => "GOVQ_peak=$good" })->{status}, 200,
    '... and so is a pass');
+
+# --- the line moves in real time, whether anybody looks or not ---------------
+#
+# Sixty visitors arrive at a 10/s zone at once and leave, never to come
+# back.  Six seconds later their turns have come and gone: a newcomer is
+# not held behind their tickets (it waited ~5 s behind fifty of them when
+# credit stopped at a second's worth while nobody looked).
+
+my @gone = map { $t->get('/brisk/')->{status} } 1 .. 60;
+cmp_ok(scalar(grep { $_ == 429 } @gone), '>=', 40,
+       'sixty at once: most get a ticket (' . scalar(grep { $_ == 429 } @gone)
+       . '), and leave');
+sleep 6;
+$t0 = time;
+$res = $t->get('/brisk/');
+my $wait = $res->{status} == 200 ? 0 : $res->{json}{eta};
+my $cookie = cookie_of($res);
+$t->wait_for(sub {
+    $res = $t->get('/brisk/', headers => { Cookie => $cookie });
+    $res->{status} == 200 }, 3) if $res->{status} != 200;
+is($res->{status}, 200, 'a newcomer after their turns is let in');
+cmp_ok(time - $t0, '<=', 1.2, sprintf('... within a second (%.2f s, '
+                                      . 'estimated %s s)', time - $t0, $wait));
+
+# and a second's worth is all an empty line keeps: no burst after a pause
+sleep 2;
+my @after = map { $t->get('/brisk/')->{status} } 1 .. 30;
+cmp_ok(scalar(grep { $_ == 200 } @after), '<=', 12,
+       'after a pause, an empty line lets in about a second\'s worth at once ('
+       . scalar(grep { $_ == 200 } @after) . ' of 30)');
 
 # --- two nodes, one line --------------------------------------------------------
 
