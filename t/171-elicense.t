@@ -17,21 +17,14 @@ use GovTest;
 use Time::HiRes qw(time sleep);
 
 my $t = GovTest->new;
-$t->start_redis;
-$t->gen_keys;
-$t->write_jwks('keys.jwks', [ 'hs', 'HS256', 'h1' ]);
-$t->write_file('conf/dept.secret', "department-secret-0123456789\n");
 
 my $zhang = '110101199001011234';
 my $li = '310101198505052345';
 
-$t->backend(sub {
-    return { status => 200, body => encode_json({ receipt => 'R-1' }) };
-}, name => 'dept');
-
 # the licence library: 张三 holds id_card and hukou_book, 李四 only id_card;
 # a holder "DOWN" makes it fail
-$t->backend(sub {
+$t->write_file('library.down', '');
+my $library = sub {
     my ($req) = @_;
     my %q = map { GovTest::uri_unescape($_) } map { split /=/, $_, 2 }
             split /&/, ($req->{uri} =~ /\?(.*)/)[0] // '';
@@ -41,13 +34,20 @@ $t->backend(sub {
     return $has{ $q{holder} // '' }{ $q{material} // '' }
         ? { status => 200, body => encode_json({ number => 'L-1' }) }
         : { status => 404, body => '{"error":"not_found"}' };
-}, name => 'library');
-$t->write_file('library.down', '');
+};
 
-$t->write_conf(http => <<'EOF', server => <<'EOF');
-    gov_redis 127.0.0.1:%%REDIS_PORT%% timeout=2s;
-    gov_jwt_key_file %%PREFIX%%/keys/keys.jwks;
-    gov_elicense /internal/licences cache=10m;
+# the world with the licences at /internal/licences, proxied to ADDR (the
+# library above unless told) with the location's LINES
+sub conf {
+    my ($addr, $lines) = @_;
+    $t->write_world(server => "    location /internal/licences { internal;\n"
+                            . ($lines // '')
+                            . "        proxy_pass http://$addr/licences; }\n");
+}
+
+$t->world(start => 0, backends => { library => $library },
+          http => "    gov_elicense /internal/licences cache=10m;\n",
+          bundles => <<'EOF');
     gov_material photo "照片";
     gov_material id_card "居民身份证" elicense;
     gov_material hukou_book "户口簿" elicense;
@@ -59,17 +59,12 @@ $t->write_conf(http => <<'EOF', server => <<'EOF');
     gov_bundle newborn { name "新生儿出生一件事"; code NB; items nhc;
                          time_limit 10; }
 EOF
-    location /bundles/ { gov_bundles; }
-    location /internal/dept { internal;
-                              proxy_pass http://127.0.0.1:%%BACKEND:dept%%/s; }
-    location /internal/licences { internal;
-                                  proxy_pass http://127.0.0.1:%%BACKEND:library%%/licences; }
-EOF
+conf('127.0.0.1:%%BACKEND:library%%');
 $t->start_nginx;
 
 sub apply {
     my ($who, $fields, $materials) = @_;
-    my $token = $t->token(key => 'hs', alg => 'HS256', kid => 'h1', sub => $who);
+    my $token = $t->citizen($who);
     return $t->post('/bundles/newborn/applications',
                     body => encode_json({ fields => $fields,
                                           materials => $materials }),
@@ -158,29 +153,7 @@ for my $case ([ 'refused', "127.0.0.1:$refused", 2 ],
               [ 'silent', "127.0.0.1:$silent", 4 ])
 {
     my ($name, $addr, $bound) = @$case;
-    $t->write_conf(http => <<"EOF", server => <<"EOF");
-    gov_redis 127.0.0.1:%%REDIS_PORT%% timeout=2s;
-    gov_jwt_key_file %%PREFIX%%/keys/keys.jwks;
-    gov_elicense /internal/licences cache=10m;
-    gov_material photo "照片";
-    gov_material id_card "居民身份证" elicense;
-    gov_material hukou_book "户口簿" elicense;
-    gov_field name "姓名";
-    gov_item nhc { name "出生医学证明"; department "卫生健康委";
-                   backend /internal/dept; callback_secret_file dept.secret;
-                   materials photo id_card hukou_book; fields name;
-                   time_limit 3; }
-    gov_bundle newborn { name "新生儿出生一件事"; code NB; items nhc;
-                         time_limit 10; }
-EOF
-    location /bundles/ { gov_bundles; }
-    location /internal/dept { internal;
-                              proxy_pass http://127.0.0.1:%%BACKEND:dept%%/s; }
-    location /internal/licences { internal;
-                                  proxy_connect_timeout 1s;
-                                  proxy_read_timeout 1s;
-                                  proxy_pass http://$addr/licences; }
-EOF
+    conf($addr, "        proxy_connect_timeout 1s; proxy_read_timeout 1s;\n");
     $t->reload;
 
     my $n = 0;

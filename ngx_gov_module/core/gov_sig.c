@@ -109,14 +109,9 @@ static int
 gov_sig_mac(const unsigned char *secret, size_t secret_len, const char *ts,
     size_t ts_len, const char *body, size_t body_len, unsigned char *mac)
 {
-    gov_sig_part_t  parts[3];
-
-    parts[0].data = ts;
-    parts[0].len = ts_len;
-    parts[1].data = ".";
-    parts[1].len = 1;
-    parts[2].data = body;
-    parts[2].len = body_len;
+    gov_sig_part_t  parts[] = {
+        { ts, ts_len }, { ".", 1 }, { body, body_len }
+    };
 
     return gov_sig_hmac(secret, secret_len, parts, 3, mac);
 }
@@ -128,22 +123,12 @@ static int
 gov_sig_v2_mac(const gov_sig_request_t *req, const unsigned char *secret,
     size_t secret_len, unsigned char *mac)
 {
-    gov_sig_part_t  parts[7];
-
-    parts[0].data = req->ts;
-    parts[0].len = req->ts_len;
-    parts[1].data = "\n";
-    parts[1].len = 1;
-    parts[2].data = req->method;
-    parts[2].len = req->method_len;
-    parts[3].data = "\n";
-    parts[3].len = 1;
-    parts[4].data = req->path;
-    parts[4].len = req->path_len;
-    parts[5].data = "\n";
-    parts[5].len = 1;
-    parts[6].data = req->body;
-    parts[6].len = req->body_len;
+    gov_sig_part_t  parts[] = {
+        { req->ts, req->ts_len }, { "\n", 1 },
+        { req->method, req->method_len }, { "\n", 1 },
+        { req->path, req->path_len }, { "\n", 1 },
+        { req->body, req->body_len }
+    };
 
     return gov_sig_hmac(secret, secret_len, parts, 7, mac);
 }
