@@ -839,7 +839,6 @@ ngx_gov_upload_body_filter(ngx_http_request_t *r, ngx_chain_t *in)
 
     if (st->pending) {
         /* nginx waits while buffers are held; the next turn goes on */
-
         if (!st->resume.posted) {
             ngx_post_event(&st->resume, &ngx_posted_next_events);
         }
