@@ -828,7 +828,7 @@ ngx_http_gov_read_body(ngx_http_request_t *r, ngx_str_t *body)
         return NGX_OK;
     }
 
-    body->data = ngx_pnalloc(r->pool, (size_t) len + 1);
+    body->data = ngx_pnalloc(r->pool, (size_t) len);
     if (body->data == NULL) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }

@@ -367,7 +367,7 @@ ngx_gov_callback_signed(ngx_http_request_t *r, ngx_gov_item_t *it,
     size_t                     len;
     long long                  ts;
     ngx_str_t                  hts;
-    ngx_uint_t                 i;
+    ngx_uint_t                 i, legacy_off;
     gov_sig_request_t          req;
     ngx_gov_region_t          *regions;
     ngx_http_gov_main_conf_t  *gmcf;
@@ -401,16 +401,9 @@ ngx_gov_callback_signed(ngx_http_request_t *r, ngx_gov_item_t *it,
     *p++ = ' ';
 
     form = gov_sig_form((char *) hsig->data, hsig->len);
+    legacy_off = (form == GOV_SIG_V1 && !gmcf->bundles.legacy_signatures);
 
-    if (form == GOV_SIG_V1 && !gmcf->bundles.legacy_signatures) {
-        ngx_log_error(NGX_LOG_WARN, r->connection->log, 0,
-                      "gov: callback for %V/%V signed \"sha256=\", the "
-                      "legacy form, while gov_callback_legacy_signatures "
-                      "is off: sign with \"v2=\"", id, &it->id);
-        form = GOV_SIG_MALFORMED;
-    }
-
-    if (hts.len && form != GOV_SIG_MALFORMED
+    if (hts.len && form != GOV_SIG_MALFORMED && !legacy_off
         && gov_sig_timestamp((char *) hts.data, hts.len, ngx_time(),
                              NGX_GOV_SIG_WINDOW, &ts)
            == GOV_SIG_OK)
@@ -452,9 +445,17 @@ ngx_gov_callback_signed(ngx_http_request_t *r, ngx_gov_item_t *it,
         return NGX_OK;
     }
 
-    ngx_log_error(NGX_LOG_WARN, r->connection->log, 0,
-                  "gov: callback for %V/%V with a bad or stale signature",
-                  id, &it->id);
+    if (legacy_off) {
+        ngx_log_error(NGX_LOG_WARN, r->connection->log, 0,
+                      "gov: callback for %V/%V signed \"sha256=\", the "
+                      "legacy form, while gov_callback_legacy_signatures "
+                      "is off: sign with \"v2=\"", id, &it->id);
+
+    } else {
+        ngx_log_error(NGX_LOG_WARN, r->connection->log, 0,
+                      "gov: callback for %V/%V with a bad or stale signature",
+                      id, &it->id);
+    }
 
     *rc = ngx_http_gov_error(r, NGX_HTTP_UNAUTHORIZED, "bad_signature");
 

@@ -1855,7 +1855,8 @@ ngx_gov_oidc_verify(ngx_gov_oidc_ctx_t *ctx)
             return;
         }
 
-        ngx_gov_oidc_set_nx(ctx, &key, &one, "PX", "60000",
+        ngx_gov_oidc_set_nx(ctx, &key, &one, "PX",
+                            NGX_GOV_OIDC_STR(NGX_GOV_OIDC_REFRESH_MS),
                             ngx_gov_oidc_keys_turn);
         return;
     }
