@@ -22,7 +22,16 @@
  * command's deadline: when it passes, the connection is dropped and every
  * pending command fails at once.  Reconnects back off exponentially with
  * jitter; while a connection is down after a failure, commands are refused
- * at once so that callers answer 503 instead of waiting.
+ * at once so that callers answer 503 instead of waiting.  A command that
+ * finds every connection waiting to reconnect wakes one (at most once per
+ * backoff base): Redis may be back already, and when the last attempt was
+ * refused (a restart) rather than timed out (a silent host), the commands
+ * wait on the new attempt, bounded by connect_timeout.
+ *
+ * A new connection's handshake ends with a PING, and the commands queued
+ * behind the handshake are held back until it is answered: a Redis still
+ * loading its data (-LOADING) is asked again every 100 ms, the held
+ * commands bounded by their own timeout, instead of failing them all.
  */
 
 
@@ -45,6 +54,7 @@
 
 #define NGX_GOV_REDIS_FREE_MAX    1024
 #define NGX_GOV_REDIS_BUF_MIN     4096
+#define NGX_GOV_REDIS_LOADING_WAIT  100
 
 
 typedef struct ngx_gov_redis_unit_s  ngx_gov_redis_unit_t;
@@ -64,6 +74,8 @@ struct ngx_gov_redis_cmd_s {
     /* Redis Cluster: the commands sent together, to send again */
     ngx_gov_redis_unit_t     *unit;
     ngx_uint_t                member;       /* its place; the last leads */
+
+    ngx_uint_t                own;          /* the handshake's: not counted */
 };
 
 
@@ -113,6 +125,9 @@ typedef struct {
     ngx_queue_t               pending;
     ngx_uint_t                npending;
     ngx_uint_t                handshake;
+    size_t                    hs_left;      /* handshake bytes not sent */
+    ngx_uint_t                nown;         /* its own commands pending */
+    ngx_uint_t                owning;       /* queueing its own commands */
 
     u_char                   *out;
     size_t                    out_len;
@@ -120,11 +135,13 @@ typedef struct {
     size_t                    out_size;
 
     ngx_msec_t                connect_deadline;
+    ngx_msec_t                attempted;    /* the last connect() began */
     ngx_uint_t                failures;
 
     ngx_event_t               flush_ev;
     ngx_event_t               timer_ev;
     ngx_event_t               reconnect_ev;
+    ngx_event_t               gate_ev;      /* PING again: still loading */
 
     uint32_t                  scripts;      /* sent on it: EVALSHA them */
 
@@ -142,6 +159,11 @@ typedef struct {
     /* the invalidation messages' connection (ngx_gov_redis_watch()) */
     unsigned                  watch:1;
     unsigned                  subscribed:1;
+
+    unsigned                  woken:1;      /* a command asked for it */
+    unsigned                  timed_out:1;  /* the last failure: a timeout */
+    unsigned                  loading:1;    /* Redis said -LOADING */
+    unsigned                  gated:1;      /* commands wait for the PING */
 
     ngx_log_t                 log;
 } ngx_gov_redis_conn_t;
@@ -182,7 +204,11 @@ static ngx_int_t ngx_gov_redis_test_connect(ngx_gov_redis_conn_t *conn);
 static void ngx_gov_redis_connected(ngx_gov_redis_conn_t *conn);
 static void ngx_gov_redis_ready(ngx_gov_redis_conn_t *conn);
 static ngx_int_t ngx_gov_redis_handshake(ngx_gov_redis_conn_t *conn);
+static ngx_int_t ngx_gov_redis_handshake_cmds(ngx_gov_redis_conn_t *conn);
 static void ngx_gov_redis_handshake_handler(redisReply *reply, void *data);
+static void ngx_gov_redis_gate_handler(redisReply *reply, void *data);
+static void ngx_gov_redis_gate_again(ngx_event_t *ev);
+static ngx_uint_t ngx_gov_redis_wake(ngx_gov_redis_conn_t *conn);
 static ngx_int_t ngx_gov_redis_append(ngx_gov_redis_conn_t *conn,
     ngx_gov_redis_handler_pt handler, void *data, ngx_gov_redis_cmd_t **owner,
     int argc, const char **argv, const size_t *argvlen);
@@ -820,6 +846,11 @@ ngx_gov_redis_conn_init(ngx_gov_redis_conn_t *conn, ngx_gov_redis_conf_t *rcf,
     conn->reconnect_ev.log = &conn->log;
     conn->reconnect_ev.cancelable = 1;
 
+    conn->gate_ev.handler = ngx_gov_redis_gate_again;
+    conn->gate_ev.data = conn;
+    conn->gate_ev.log = &conn->log;
+    conn->gate_ev.cancelable = 1;
+
     return NGX_OK;
 }
 
@@ -917,6 +948,10 @@ ngx_gov_redis_close(ngx_gov_redis_conn_t *conn)
         ngx_del_timer(&conn->reconnect_ev);
     }
 
+    if (conn->gate_ev.timer_set) {
+        ngx_del_timer(&conn->gate_ev);
+    }
+
     if (conn->connection) {
         ngx_close_connection(conn->connection);
         conn->connection = NULL;
@@ -1004,7 +1039,7 @@ ngx_gov_redis_accepts(ngx_gov_redis_conn_t *conn)
         return 1;
 
     case NGX_GOV_REDIS_CONNECTING:
-        return conn->failures == 0;
+        return conn->failures == 0 || (conn->woken && !conn->timed_out);
 
     default:
         return 0;
@@ -1114,6 +1149,21 @@ ngx_gov_redis_send_n(ngx_log_t *log, ngx_gov_redis_handler_pt handler,
         return ngx_gov_redis_append(conn, handler, data, owner,
                                     cmds[k].argc, cmds[k].argv,
                                     cmds[k].argvlen);
+    }
+
+    /* every connection is down: one waiting to reconnect tries now */
+
+    for (i = 0; i < nconns; i++) {
+        conn = &ngx_gov_redis_conns[(ngx_gov_redis_next + i) % nconns];
+
+        if (ngx_gov_redis_wake(conn)) {
+            if (ngx_gov_redis_accepts(conn)) {
+                return ngx_gov_redis_send_n(log, handler, data, owner, n,
+                                            cmds);
+            }
+
+            break;
+        }
     }
 
     ngx_gov_metrics_inc(NGX_GOV_M_REDIS_ERR_UNAVAILABLE);
@@ -1396,6 +1446,7 @@ ngx_gov_redis_connect(ngx_gov_redis_conn_t *conn)
     ngx_gov_redis_conf_t  *rcf;
 
     rcf = conn->conf;
+    conn->attempted = ngx_current_msec;
 
     if (conn->node) {
         conn->target = &conn->node->addr;
@@ -1603,6 +1654,16 @@ ngx_gov_redis_ready(ngx_gov_redis_conn_t *conn)
 
     conn->state = NGX_GOV_REDIS_READY;
     conn->failures = 0;
+    conn->woken = 0;
+    conn->timed_out = 0;
+    conn->loading = 0;
+    conn->hs_left = 0;
+    conn->gated = 0;
+
+    if (conn->out_sent < conn->out_len && !conn->flush_ev.posted) {
+        /* the commands held behind the handshake go now */
+        ngx_post_event(&conn->flush_ev, &ngx_posted_events);
+    }
 
     if (conn->watch) {
         /* subscribed: from now on every change is heard */
@@ -1617,6 +1678,21 @@ ngx_gov_redis_ready(ngx_gov_redis_conn_t *conn)
 
 static ngx_int_t
 ngx_gov_redis_handshake(ngx_gov_redis_conn_t *conn)
+{
+    ngx_int_t  rc;
+
+    /* its own commands: not in the figures of the requests' commands */
+
+    conn->owning = 1;
+    rc = ngx_gov_redis_handshake_cmds(conn);
+    conn->owning = 0;
+
+    return rc;
+}
+
+
+static ngx_int_t
+ngx_gov_redis_handshake_cmds(ngx_gov_redis_conn_t *conn)
 {
     u_char                 db[NGX_INT_T_LEN];
     size_t                 argvlen[2];
@@ -1662,6 +1738,21 @@ ngx_gov_redis_handshake(ngx_gov_redis_conn_t *conn)
         conn->handshake++;
     }
 
+    if (!conn->watch) {
+        /* answered once Redis serves: the commands behind it wait */
+        argv[0] = "PING";
+        argvlen[0] = 4;
+
+        if (ngx_gov_redis_append(conn, ngx_gov_redis_gate_handler, conn,
+                                 NULL, 1, argv, argvlen)
+            != NGX_OK)
+        {
+            return NGX_ERROR;
+        }
+
+        conn->handshake++;
+    }
+
     if (rcf->sentinels) {
         /* what the sentinels said is confirmed by the server itself */
         argv[0] = "ROLE";
@@ -1693,6 +1784,9 @@ ngx_gov_redis_handshake(ngx_gov_redis_conn_t *conn)
 
         conn->handshake++;
     }
+
+    conn->hs_left = conn->out_len - conn->out_sent;
+    conn->gated = !conn->watch;
 
     return NGX_OK;
 }
@@ -1878,6 +1972,7 @@ ngx_gov_redis_not_master(redisReply *reply)
 static void
 ngx_gov_redis_handshake_handler(redisReply *reply, void *data)
 {
+    ngx_uint_t             after;
     ngx_gov_redis_conn_t  *conn = data;
 
     if (reply == NULL) {
@@ -1886,9 +1981,12 @@ ngx_gov_redis_handshake_handler(redisReply *reply, void *data)
     }
 
     if (reply->type == REDIS_REPLY_ERROR) {
+        /* behind SELECT: the PING, and ROLE with sentinels */
+        after = 1 + (conn->conf->sentinels ? 1 : 0);
+
         ngx_log_error(NGX_LOG_ERR, &conn->log, 0,
                       "gov redis: %s to %V refused: \"%*s\"",
-                      conn->handshake == 1 && conn->conf->db
+                      conn->handshake == after + 1 && conn->conf->db
                       ? "SELECT" : "AUTH",
                       ngx_gov_redis_peer(conn),
                       (size_t) ngx_min(reply->len, 128),
@@ -1901,6 +1999,169 @@ ngx_gov_redis_handshake_handler(redisReply *reply, void *data)
     if (--conn->handshake == 0) {
         ngx_gov_redis_ready(conn);
     }
+}
+
+
+/*
+ * The handshake's PING.  -LOADING: Redis is up but still reading its data
+ * (a restart with an append-only file); the commands held behind the
+ * handshake wait, and a PING goes again in 100 ms.
+ */
+
+static void
+ngx_gov_redis_gate_handler(redisReply *reply, void *data)
+{
+    ngx_gov_redis_conn_t  *conn = data;
+
+    if (reply == NULL) {
+        return;
+    }
+
+    if (reply->type == REDIS_REPLY_ERROR
+        && reply->len >= 7 && ngx_strncmp(reply->str, "LOADING", 7) == 0)
+    {
+        if (!conn->loading) {
+            ngx_log_error(NGX_LOG_NOTICE, &conn->log, 0,
+                          "gov redis: %V is loading its data, the "
+                          "commands wait", ngx_gov_redis_peer(conn));
+            conn->loading = 1;
+        }
+
+        ngx_add_timer(&conn->gate_ev, NGX_GOV_REDIS_LOADING_WAIT);
+        return;
+    }
+
+    if (reply->type == REDIS_REPLY_ERROR) {
+        ngx_log_error(NGX_LOG_ERR, &conn->log, 0,
+                      "gov redis: PING to %V refused: \"%*s\"",
+                      ngx_gov_redis_peer(conn),
+                      (size_t) ngx_min(reply->len, 128), reply->str);
+
+        ngx_gov_redis_drop(conn, NGX_GOV_M_REDIS_ERR_AUTH);
+        return;
+    }
+
+    if (--conn->handshake == 0) {
+        ngx_gov_redis_ready(conn);
+    }
+}
+
+
+/* a PING again, before the commands held (none of them is sent yet) */
+
+static void
+ngx_gov_redis_gate_again(ngx_event_t *ev)
+{
+    u_char                *p;
+    size_t                 held, size;
+    ngx_gov_redis_cmd_t   *cmd, *first;
+    ngx_gov_redis_conn_t  *conn;
+
+    static const char      ping[] = "*1\r\n$4\r\nPING\r\n";
+
+    conn = ev->data;
+
+    if (conn->state != NGX_GOV_REDIS_HANDSHAKE) {
+        return;
+    }
+
+    cmd = ngx_gov_redis_cmd_alloc();
+    if (cmd == NULL) {
+        ngx_gov_redis_drop(conn, NGX_GOV_M_REDIS_ERR_CLOSED);
+        return;
+    }
+
+    held = conn->out_len - conn->out_sent;
+
+    if (conn->out_sent >= sizeof(ping) - 1) {
+        conn->out_sent -= sizeof(ping) - 1;
+
+    } else {
+        size = ngx_max(conn->out_size, NGX_GOV_REDIS_BUF_MIN);
+
+        while (size < held + sizeof(ping) - 1) {
+            size *= 2;
+        }
+
+        p = ngx_alloc(size, &conn->log);
+        if (p == NULL) {
+            ngx_gov_redis_cmd_free(cmd);
+            ngx_gov_redis_drop(conn, NGX_GOV_M_REDIS_ERR_CLOSED);
+            return;
+        }
+
+        if (conn->out) {
+            ngx_memcpy(p + sizeof(ping) - 1, conn->out + conn->out_sent,
+                       held);
+            ngx_free(conn->out);
+        }
+
+        conn->out = p;
+        conn->out_size = size;
+        conn->out_sent = 0;
+        conn->out_len = held + sizeof(ping) - 1;
+    }
+
+    ngx_memcpy(conn->out + conn->out_sent, ping, sizeof(ping) - 1);
+    conn->hs_left = sizeof(ping) - 1;
+
+    /* the held commands' own deadline still counts */
+
+    cmd->handler = ngx_gov_redis_gate_handler;
+    cmd->data = conn;
+    cmd->owner = NULL;
+    cmd->deadline = ngx_current_msec + conn->conf->timeout;
+
+    if (!ngx_queue_empty(&conn->pending)) {
+        first = ngx_queue_data(ngx_queue_head(&conn->pending),
+                               ngx_gov_redis_cmd_t, queue);
+
+        if ((ngx_msec_int_t) (first->deadline - cmd->deadline) < 0) {
+            cmd->deadline = first->deadline;
+        }
+    }
+
+    ngx_queue_insert_head(&conn->pending, &cmd->queue);
+    conn->npending++;
+
+    cmd->own = 1;
+    conn->nown++;
+
+    ngx_gov_redis_arm(conn);
+    ngx_gov_redis_flush(conn);
+}
+
+
+/*
+ * A connection waiting to reconnect, asked for by a command: it tries now
+ * (Redis may be back) unless it tried within the backoff base.
+ */
+
+static ngx_uint_t
+ngx_gov_redis_wake(ngx_gov_redis_conn_t *conn)
+{
+    if (conn->state != NGX_GOV_REDIS_DOWN
+        || !conn->reconnect_ev.timer_set
+        || conn->watch
+        || ngx_current_msec - conn->attempted < conn->conf->backoff_base)
+    {
+        return 0;
+    }
+
+    ngx_del_timer(&conn->reconnect_ev);
+
+    ngx_gov_metrics_inc(NGX_GOV_M_REDIS_RECONNECTS);
+
+    ngx_gov_redis_connect(conn);
+
+    if (conn->state == NGX_GOV_REDIS_DOWN) {
+        /* refused at once */
+        return 0;
+    }
+
+    conn->woken = 1;
+
+    return 1;
 }
 
 
@@ -2100,7 +2361,10 @@ ngx_gov_redis_queue(ngx_gov_redis_conn_t *conn, ngx_gov_redis_cmd_t *cmd)
 {
     ngx_queue_insert_tail(&conn->pending, &cmd->queue);
 
-    if (!conn->watch) {
+    cmd->own = conn->owning;
+    conn->nown += cmd->own;
+
+    if (!conn->watch && !cmd->own) {
         ngx_gov_metrics_inc(NGX_GOV_M_REDIS_COMMANDS);
         ngx_gov_metrics_gauge(NGX_GOV_G_REDIS_PENDING, 1);
     }
@@ -2172,6 +2436,7 @@ ngx_gov_redis_flush_handler(ngx_event_t *ev)
 static void
 ngx_gov_redis_flush(ngx_gov_redis_conn_t *conn)
 {
+    size_t             end;
     ssize_t            n;
     ngx_uint_t         wrote;
     ngx_connection_t  *c;
@@ -2183,10 +2448,14 @@ ngx_gov_redis_flush(ngx_gov_redis_conn_t *conn)
     c = conn->connection;
     wrote = 0;
 
-    while (conn->out_sent < conn->out_len) {
+    /* while the handshake is not answered, only its own bytes go */
 
-        n = c->send(c, conn->out + conn->out_sent,
-                    conn->out_len - conn->out_sent);
+    end = (conn->state == NGX_GOV_REDIS_HANDSHAKE && conn->gated)
+          ? conn->out_sent + conn->hs_left : conn->out_len;
+
+    while (conn->out_sent < end) {
+
+        n = c->send(c, conn->out + conn->out_sent, end - conn->out_sent);
 
         if (n == NGX_ERROR) {
             ngx_log_error(NGX_LOG_ERR, &conn->log, 0,
@@ -2201,6 +2470,7 @@ ngx_gov_redis_flush(ngx_gov_redis_conn_t *conn)
         }
 
         conn->out_sent += n;
+        conn->hs_left -= ngx_min((size_t) n, conn->hs_left);
         wrote = 1;
     }
 
@@ -2355,7 +2625,10 @@ ngx_gov_redis_dispatch(ngx_gov_redis_conn_t *conn, redisReply *reply)
 
     conn->npending--;
 
-    if (!conn->watch) {
+    if (cmd->own) {
+        conn->nown--;
+
+    } else if (!conn->watch) {
         ngx_gov_metrics_gauge(NGX_GOV_G_REDIS_PENDING, -1);
     }
 
@@ -2389,7 +2662,9 @@ ngx_gov_redis_dispatch(ngx_gov_redis_conn_t *conn, redisReply *reply)
 
     ngx_gov_redis_cmd_free(cmd);
 
-    if (ngx_gov_redis_not_master(reply)) {
+    if (handler != ngx_gov_redis_gate_handler
+        && ngx_gov_redis_not_master(reply))
+    {
         /* the command failed as if Redis were down; the master is sought */
         ngx_log_error(NGX_LOG_WARN, &conn->log, 0,
                       "gov redis: %V answered \"%*s\", reconnecting",
@@ -2553,6 +2828,7 @@ ngx_gov_redis_timer_handler(ngx_event_t *ev)
         ngx_log_error(level, &conn->log, NGX_ETIMEDOUT,
                       "gov redis: connect() to %V timed out",
                       ngx_gov_redis_peer(conn));
+        conn->timed_out = 1;
         ngx_gov_redis_drop(conn, NGX_GOV_M_REDIS_ERR_CONNECT);
         return;
     }
@@ -2563,10 +2839,12 @@ ngx_gov_redis_timer_handler(ngx_event_t *ev)
 
         if ((ngx_msec_int_t) (cmd->deadline - ngx_current_msec) <= 0) {
             ngx_log_error(NGX_LOG_ERR, &conn->log, 0,
-                          "gov redis: no reply from %V within %Mms, "
+                          "gov redis: no reply from %V within %Mms%s, "
                           "dropping the connection, %ui commands failed",
                           ngx_gov_redis_peer(conn), conn->conf->timeout,
+                          conn->loading ? " (still loading its data)" : "",
                           conn->npending);
+            conn->timed_out = !conn->loading;
             ngx_gov_redis_drop(conn, NGX_GOV_M_REDIS_ERR_TIMEOUT);
             return;
         }
@@ -2610,7 +2888,14 @@ ngx_gov_redis_drop(ngx_gov_redis_conn_t *conn, ngx_uint_t counter)
     conn->state = NGX_GOV_REDIS_DOWN;
     conn->generation++;
     conn->handshake = 0;
+    conn->hs_left = 0;
+    conn->gated = 0;
     conn->scripts = 0;
+    conn->woken = 0;
+
+    if (conn->gate_ev.timer_set) {
+        ngx_del_timer(&conn->gate_ev);
+    }
 
     if (conn->asking) {
         if (!conn->master_known) {
@@ -2655,10 +2940,12 @@ ngx_gov_redis_drop(ngx_gov_redis_conn_t *conn, ngx_uint_t counter)
 
     if (!conn->watch) {
         ngx_gov_metrics_gauge(NGX_GOV_G_REDIS_PENDING,
-                              -(ngx_atomic_int_t) conn->npending);
+                              -(ngx_atomic_int_t) (conn->npending
+                                                   - conn->nown));
     }
 
     conn->npending = 0;
+    conn->nown = 0;
 
     if (conn->node) {
         /* a master lost: the map may have changed (a failover) */
@@ -3963,6 +4250,7 @@ ngx_gov_redis_cmd_alloc(void)
     cmd->eval = NULL;
     cmd->unit = NULL;
     cmd->member = 0;
+    cmd->own = 0;
 
     return cmd;
 }

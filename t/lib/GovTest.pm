@@ -153,6 +153,8 @@ sub start_redis {
     for (1 .. 100) {
         my $r = eval { $self->redis_cmd({ name => $name }, 'PING') };
         return $port if defined $r && $r eq 'PONG';
+        # loading => 1: back as soon as it answers, still loading its data
+        return $port if $opts{loading} && defined $r && $r =~ /^-LOADING/;
         sleep 0.05;
     }
 
@@ -1208,7 +1210,23 @@ sub post { my $self = shift; my $p = shift; $self->http('POST', $p, @_) }
 # sends the same GET on $n connections at once; returns the status codes
 sub parallel_get {
     my ($self, $path, $n, %o) = @_;
+    return map { $_->{status} }
+           $self->parallel('GET', $path, $n, %o);
+}
+
+# n requests at once, each on its own connection, all written before any
+# answer is read: ({ status, head, body }, ...) in the order sent (body =>,
+# headers => as in http())
+sub parallel {
+    my ($self, $method, $path, $n, %o) = @_;
     my $timeout = $o{timeout} || 10;
+    my $body = $o{body} // '';
+    my $head = "$method $path HTTP/1.0\r\nHost: localhost\r\n"
+             . join('', map { "$_: $o{headers}{$_}\r\n" }
+                            sort keys %{ $o{headers} || {} })
+             . (length $body ? 'Content-Length: ' . length($body) . "\r\n"
+                             : '')
+             . "\r\n";
 
     my (@socks, %buf);
     for (1 .. $n) {
@@ -1219,7 +1237,7 @@ sub parallel_get {
         push @socks, $s;
     }
     for my $s (@socks) {
-        syswrite $s, "GET $path HTTP/1.0\r\nHost: localhost\r\n\r\n";
+        syswrite $s, $head . $body;
     }
 
     my $sel = IO::Select->new(@socks);
@@ -1236,8 +1254,11 @@ sub parallel_get {
         }
     }
 
-    return map { my $b = $buf{$_} // ''; $b =~ m{^HTTP/1\.\d (\d+)} ? $1 : 0 }
-           @socks;
+    return map { my $b = $buf{$_} // '';
+                 my ($code) = $b =~ m{^HTTP/1\.\d (\d+)};
+                 my ($top, $text) = $b =~ m{^(.*?)\r\n\r\n(.*)}s;
+                 +{ status => $code // 0, head => $top // '',
+                    body => $text // '' } } @socks;
 }
 
 # Prometheus text from gov_status as { 'name{labels}' => value }
