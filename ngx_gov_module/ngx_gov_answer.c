@@ -908,10 +908,22 @@ ngx_http_gov_retry_after(ngx_http_request_t *r, time_t seconds)
 ngx_int_t
 ngx_http_gov_unavailable(ngx_http_request_t *r)
 {
-    ngx_int_t  rc;
+    return ngx_http_gov_unavailable_for(r, "storage", 1);
+}
 
-    static ngx_str_t  body =
-        ngx_string("{\"error\":\"unavailable\",\"reason\":\"storage\"}\n");
+
+ngx_int_t
+ngx_http_gov_unavailable_for(ngx_http_request_t *r, const char *reason,
+    time_t retry)
+{
+    u_char     *p;
+    size_t      len;
+    ngx_int_t   rc;
+    ngx_str_t   body;
+
+    if (ngx_http_gov_retry_after(r, retry > 0 ? retry : 1) != NGX_OK) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
 
     if (ngx_gov_answer_error_page && ngx_http_gov_wants_html(r)) {
         rc = ngx_gov_answer_error_page(r, NGX_HTTP_SERVICE_UNAVAILABLE,
@@ -920,6 +932,19 @@ ngx_http_gov_unavailable(ngx_http_request_t *r)
             return rc;
         }
     }
+
+    len = sizeof("{\"error\":\"unavailable\",\"reason\":\"\"}\n") - 1
+          + ngx_strlen(reason);
+
+    p = ngx_pnalloc(r->pool, len);
+    if (p == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    body.data = p;
+    body.len = ngx_sprintf(p, "{\"error\":\"unavailable\",\"reason\":\"%s\"}\n",
+                           reason)
+               - p;
 
     return ngx_http_gov_send(r, NGX_HTTP_SERVICE_UNAVAILABLE,
                              &ngx_http_gov_json_type, &body);

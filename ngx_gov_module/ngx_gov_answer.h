@@ -117,6 +117,10 @@ ngx_int_t ngx_http_gov_json_answer(ngx_http_request_t *r, ngx_uint_t status,
 ngx_int_t ngx_http_gov_error(ngx_http_request_t *r, ngx_uint_t status,
     const char *error);
 ngx_int_t ngx_http_gov_unavailable(ngx_http_request_t *r);
+
+/* 503 {"error":"unavailable","reason":REASON}, Retry-After: RETRY (>= 1) */
+ngx_int_t ngx_http_gov_unavailable_for(ngx_http_request_t *r,
+    const char *reason, time_t retry);
 ngx_int_t ngx_http_gov_add_header(ngx_http_request_t *r, ngx_list_t *list,
     const char *key, ngx_str_t *value);
 ngx_int_t ngx_http_gov_location(ngx_http_request_t *r, ngx_str_t *location);

@@ -247,7 +247,14 @@ typedef struct {
 
     ngx_str_t                 operator_claim;   /* gov_operator_claim */
     ngx_str_t                 operator_value;
+
+    ngx_uint_t                breaker_failures; /* gov_breaker, 0: off */
+    ngx_msec_t                breaker_open;
 } ngx_http_gov_main_conf_t;
+
+
+#define NGX_GOV_BREAKER_FAILURES_DEFAULT  5
+#define NGX_GOV_BREAKER_OPEN_DEFAULT      10000
 
 
 typedef struct {

@@ -320,6 +320,7 @@ ngx_gov_dispatch(ngx_gov_batch_t *batch, ngx_gov_dispatch_t *d,
     ngx_str_t *payload, ngx_str_t *subject, ngx_str_t *actor,
     json_t *fields)
 {
+    ngx_int_t                    rc;
     ngx_str_t                    values[5], uri;
     ngx_uint_t                   n;
     const char                  *names[5];
@@ -368,9 +369,23 @@ ngx_gov_dispatch(ngx_gov_batch_t *batch, ngx_gov_dispatch_t *d,
         n++;
     }
 
-    if (ngx_gov_subrequest(r, &uri, NULL, "application/json", payload,
-                           names, values, n, ps, &sr)
-        != NGX_OK
+    if (batch->fake) {
+        /* the retry queue: paced by its backoff, it probes for the breaker */
+        ngx_gov_subrequest_force();
+    }
+
+    rc = ngx_gov_subrequest(r, &uri, NULL, "application/json", payload,
+                            names, values, n, ps, &sr);
+
+    if (rc == NGX_DECLINED) {
+        /* the department's breaker is open: the step waits, not tried */
+        ngx_log_debug2(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                       "gov: %V/%V stays queued, its backend's breaker is "
+                       "open", &d->app_id, &d->item->id);
+        return NGX_DECLINED;
+    }
+
+    if (rc != NGX_OK
         || (d->item->backend_cv && ngx_gov_route_bind(sr, fields) != NGX_OK))
     {
         return NGX_ERROR;
@@ -392,8 +407,9 @@ ngx_gov_dispatch_done(ngx_http_request_t *sr, void *data, ngx_int_t rc)
 {
     ngx_gov_dispatch_t  *d = data;
 
+    u_char               more_buf[NGX_GOV_BREAKER_MORE_LEN];
     json_t              *json, *v;
-    ngx_buf_t           *b;
+    ngx_str_t            more, body;
     ngx_uint_t           status;
     ngx_gov_batch_t     *batch;
 
@@ -403,18 +419,11 @@ ngx_gov_dispatch_done(ngx_http_request_t *sr, void *data, ngx_int_t rc)
         return rc;
     }
 
-    status = sr->headers_out.status;
-
-    if (rc == NGX_ERROR || (rc >= NGX_HTTP_SPECIAL_RESPONSE && status < 300))
-    {
-        status = rc > 0 ? (ngx_uint_t) rc : 0;
-    }
-
-    b = (sr->out && sr->out->buf) ? sr->out->buf : NULL;
+    status = ngx_gov_subrequest_answer(sr, rc, &body);
     json = NULL;
 
-    if (b && b->last > b->pos) {
-        json = json_loadb((char *) b->pos, b->last - b->pos, 0, NULL);
+    if (body.len) {
+        json = json_loadb((char *) body.data, body.len, 0, NULL);
     }
 
     if (d->notice == NGX_GOV_NOTICE_WITHDRAWAL
@@ -471,10 +480,13 @@ ngx_gov_dispatch_done(ngx_http_request_t *sr, void *data, ngx_int_t rc)
             }
 
         } else {
-            ngx_log_error(NGX_LOG_ERR, sr->connection->log, 0,
-                          "gov: %V answered %ui for %V without a receipt, "
-                          "will retry", &d->item->department, status,
-                          &d->app_id);
+            if (ngx_gov_subrequest_say(more_buf, &more)) {
+                ngx_log_error(NGX_LOG_ERR, sr->connection->log, 0,
+                              "gov: %V answered %ui for %V without a "
+                              "receipt, will retry%V", &d->item->department,
+                              status, &d->app_id, &more);
+            }
+
             d->outcome = NGX_GOV_OUT_FAILED;
         }
 
@@ -502,9 +514,13 @@ ngx_gov_dispatch_done(ngx_http_request_t *sr, void *data, ngx_int_t rc)
         }
 
     } else {
-        ngx_log_error(NGX_LOG_WARN, sr->connection->log, 0,
-                      "gov: %V did not take %V (status %ui), will retry",
-                      &d->item->department, &d->app_id, status);
+        if (ngx_gov_subrequest_say(more_buf, &more)) {
+            ngx_log_error(NGX_LOG_WARN, sr->connection->log, 0,
+                          "gov: %V did not take %V (status %ui), will "
+                          "retry%V", &d->item->department, &d->app_id,
+                          status, &more);
+        }
+
         d->outcome = NGX_GOV_OUT_FAILED;
     }
 

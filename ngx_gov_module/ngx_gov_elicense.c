@@ -130,6 +130,20 @@ ngx_gov_elicense_on(ngx_http_request_t *r)
 }
 
 
+time_t
+ngx_gov_elicense_left(ngx_http_request_t *r)
+{
+    time_t                     left;
+    ngx_http_gov_main_conf_t  *gmcf;
+
+    gmcf = ngx_http_get_module_main_conf(r, ngx_http_gov_module);
+
+    left = ngx_gov_breaker_left(&gmcf->elicense_uri);
+
+    return left > 0 ? left : 1;
+}
+
+
 ngx_int_t
 ngx_gov_elicense_check(ngx_http_request_t *r, ngx_str_t *holder,
     json_t *materials, ngx_gov_elicense_done_pt done, void *data)
@@ -395,7 +409,8 @@ ngx_gov_elicense_answered(ngx_http_request_t *sr, void *data, ngx_int_t rc)
 {
     ngx_gov_elicense_one_t *one = data;
 
-    ngx_str_t                body;
+    u_char                   more_buf[NGX_GOV_BREAKER_MORE_LEN];
+    ngx_str_t                body, more;
     ngx_uint_t               status;
     ngx_gov_elicense_ctx_t  *ctx;
 
@@ -410,9 +425,13 @@ ngx_gov_elicense_answered(ngx_http_request_t *sr, void *data, ngx_int_t rc)
         one->found = 0;
 
     } else {
-        ngx_log_error(NGX_LOG_WARN, sr->connection->log, 0,
-                      "gov elicense: the library answered %ui for "
-                      "material \"%V\"", status, &one->material);
+        if (ngx_gov_subrequest_say(more_buf, &more)) {
+            ngx_log_error(NGX_LOG_WARN, sr->connection->log, 0,
+                          "gov elicense: the library answered %ui for "
+                          "material \"%V\"%V", status, &one->material,
+                          &more);
+        }
+
         ctx->failed = 1;
     }
 

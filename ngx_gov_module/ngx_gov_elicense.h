@@ -33,6 +33,9 @@ char *ngx_gov_elicense_directive(ngx_conf_t *cf, ngx_command_t *cmd,
 /* 1 when gov_elicense is set */
 ngx_uint_t ngx_gov_elicense_on(ngx_http_request_t *r);
 
+/* seconds until the library is asked again (its breaker open), else 1 */
+time_t ngx_gov_elicense_left(ngx_http_request_t *r);
+
 /*
  * Checks the material ids in "materials" (a JSON array) for "holder";
  * "done" follows (never before this returns).  NGX_OK, or NGX_ERROR.

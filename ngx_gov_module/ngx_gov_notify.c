@@ -1152,6 +1152,8 @@ ngx_gov_notify_sent(ngx_http_request_t *sr, void *data, ngx_int_t rc)
 {
     ngx_gov_notify_slot_t  *s = data;
 
+    u_char      more_buf[NGX_GOV_BREAKER_MORE_LEN];
+    ngx_str_t   more;
     ngx_uint_t  status;
 
     if (s->state != NGX_GOV_NS_SENDING) {
@@ -1171,9 +1173,12 @@ ngx_gov_notify_sent(ngx_http_request_t *sr, void *data, ngx_int_t rc)
         return rc;
     }
 
-    ngx_log_error(NGX_LOG_WARN, sr->connection->log, 0,
-                  "gov: \"%V\" did not take event %V (status %ui), "
-                  "will retry", &s->nt->target->uri, &s->id, status);
+    if (ngx_gov_subrequest_say(more_buf, &more)) {
+        ngx_log_error(NGX_LOG_WARN, sr->connection->log, 0,
+                      "gov: \"%V\" did not take event %V (status %ui), "
+                      "will retry%V", &s->nt->target->uri, &s->id, status,
+                      &more);
+    }
 
     ngx_gov_notify_again(s);
 

@@ -103,6 +103,9 @@ struct ngx_gov_oidc_ctx_s {
     ngx_gov_oidc_next_pt       after;         /* once discovered */
     ngx_uint_t                 status;
     ngx_str_t                  body;
+    ngx_uint_t                 say;           /* its failure logged */
+    ngx_str_t                  more;          /* ... with what it hid */
+    u_char                     more_buf[NGX_GOV_BREAKER_MORE_LEN];
 
     ngx_str_t                  return_to;
     ngx_str_t                  code;
@@ -919,6 +922,7 @@ ngx_gov_oidc_fetch(ngx_gov_oidc_ctx_t *ctx, const char *path,
 {
     u_char                      *p, *q;
     size_t                       len;
+    ngx_int_t                    rc;
     ngx_str_t                    uri, args, values[2];
     ngx_uint_t                   n;
     const char                  *names[2];
@@ -970,11 +974,22 @@ ngx_gov_oidc_fetch(ngx_gov_oidc_ctx_t *ctx, const char *path,
         n = 2;
     }
 
-    if (ngx_gov_subrequest(r, &uri, args.len ? &args : NULL,
-                           "application/x-www-form-urlencoded", payload,
-                           names, values, n, ps, NULL)
-        != NGX_OK)
-    {
+    rc = ngx_gov_subrequest(r, &uri, args.len ? &args : NULL,
+                            "application/x-www-form-urlencoded", payload,
+                            names, values, n, ps, NULL);
+
+    if (rc == NGX_DECLINED) {
+        /* the provider's breaker is open: as if it had not answered */
+        ctx->say = 0;
+
+        if (!ctx->ev.posted) {
+            ngx_post_event(&ctx->ev, &ngx_posted_events);
+        }
+
+        return NGX_OK;
+    }
+
+    if (rc != NGX_OK) {
         return NGX_ERROR;
     }
 
@@ -992,6 +1007,9 @@ ngx_gov_oidc_fetched(ngx_http_request_t *sr, void *data, ngx_int_t rc)
     ngx_str_t  body;
 
     ctx->status = ngx_gov_subrequest_answer(sr, rc, &body);
+
+    ctx->say = (ctx->status == NGX_HTTP_OK)
+               || ngx_gov_subrequest_say(ctx->more_buf, &ctx->more);
 
     if (body.len) {
         ctx->body.data = ngx_pnalloc(ctx->request->pool, body.len + 1);
@@ -1074,9 +1092,13 @@ ngx_gov_oidc_discovered(ngx_gov_oidc_ctx_t *ctx)
     op = ctx->op;
 
     if (ctx->status != NGX_HTTP_OK || ctx->body.len == 0) {
-        ngx_log_error(NGX_LOG_ERR, ctx->request->connection->log, 0,
-                      "gov oidc \"%V\": discovery answered %ui through "
-                      "\"%V\"", &op->name, ctx->status, &op->proxy);
+        if (ctx->say) {
+            ngx_log_error(NGX_LOG_ERR, ctx->request->connection->log, 0,
+                          "gov oidc \"%V\": discovery answered %ui through "
+                          "\"%V\"%V", &op->name, ctx->status, &op->proxy,
+                          &ctx->more);
+        }
+
         goto failed;
     }
 
@@ -1801,9 +1823,13 @@ ngx_gov_oidc_exchanged(ngx_gov_oidc_ctx_t *ctx)
     }
 
     if (ctx->id_token == NULL) {
-        ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
-                      "gov oidc \"%V\": the token endpoint answered %ui%s%s",
-                      &ctx->op->name, ctx->status, err[0] ? ": " : "", err);
+        if (ctx->say) {
+            ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+                          "gov oidc \"%V\": the token endpoint answered "
+                          "%ui%s%s%V", &ctx->op->name, ctx->status,
+                          err[0] ? ": " : "", err, &ctx->more);
+        }
+
         ngx_gov_oidc_finish(ctx, ngx_http_gov_error(r, NGX_HTTP_BAD_GATEWAY,
                                                     "idp_unavailable"));
         return;
@@ -2017,9 +2043,12 @@ ngx_gov_oidc_keys_fetched(ngx_gov_oidc_ctx_t *ctx)
                                   (char *) ctx->body.data, ctx->body.len)
            != NGX_OK)
     {
-        ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
-                      "gov oidc \"%V\": no keys from the JWKS (answered "
-                      "%ui)", &ctx->op->name, ctx->status);
+        if (ctx->say) {
+            ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+                          "gov oidc \"%V\": no keys from the JWKS "
+                          "(answered %ui)%V", &ctx->op->name, ctx->status,
+                          &ctx->more);
+        }
 
         /*
          * The keys as they were, if any: a kid known already still

@@ -296,6 +296,11 @@ ngx_gov_refresh_ask(ngx_gov_refresh_t *rf, ngx_gov_item_t *it,
         return NGX_ERROR;
     }
 
+    /* the department's status URI: while its breaker is open, not asked */
+    if (ngx_gov_subrequest_guard(fr, &base, ps) != NGX_OK) {
+        return NGX_DECLINED;
+    }
+
     if (ngx_http_subrequest(fr, &uri, NULL, &sr, ps,
                             NGX_HTTP_SUBREQUEST_IN_MEMORY
                             |NGX_HTTP_SUBREQUEST_BACKGROUND)
@@ -337,7 +342,9 @@ ngx_gov_refresh_done(ngx_http_request_t *sr, void *data, ngx_int_t rc)
 {
     ngx_gov_refresh_step_t  *rs = data;
 
+    u_char                     more_buf[NGX_GOV_BREAKER_MORE_LEN];
     json_t                    *json, *v;
+    ngx_str_t                  more;
     ngx_buf_t                 *b;
     ngx_int_t                  state, old;
     ngx_str_t                  receipt, note, replay, tag, *id;
@@ -363,11 +370,14 @@ ngx_gov_refresh_done(ngx_http_request_t *sr, void *data, ngx_int_t rc)
 
     if (json == NULL || state < 0) {
         /* stale-if-error: the last state stands */
-        ngx_log_error(NGX_LOG_WARN, sr->connection->log, 0,
-                      "gov: status of %V/%V unavailable (%i), "
-                      "keeping the last state", &rf->id, &rs->item->id,
-                      sr->headers_out.status ? (ngx_int_t)
-                                               sr->headers_out.status : rc);
+        if (ngx_gov_subrequest_say(more_buf, &more)) {
+            ngx_log_error(NGX_LOG_WARN, sr->connection->log, 0,
+                          "gov: status of %V/%V unavailable (%i), "
+                          "keeping the last state%V", &rf->id,
+                          &rs->item->id,
+                          sr->headers_out.status ? (ngx_int_t)
+                              sr->headers_out.status : rc, &more);
+        }
 
     } else if (state != old && gov_state_can(old, state)) {
 

@@ -17,6 +17,7 @@
 #include "ngx_gov_conf.h"
 #include "ngx_gov_metrics.h"
 #include "ngx_gov_answer.h"
+#include "ngx_gov_breaker.h"
 #include "ngx_gov_status.h"
 
 
@@ -24,7 +25,7 @@ ngx_int_t
 ngx_http_gov_status_handler(ngx_http_request_t *r)
 {
     ngx_int_t                  rc;
-    ngx_str_t                  text;
+    ngx_str_t                  text, all;
     ngx_http_gov_main_conf_t  *gmcf;
 
     static ngx_str_t  type =
@@ -46,9 +47,11 @@ ngx_http_gov_status_handler(ngx_http_request_t *r)
                : NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    if (rc != NGX_OK) {
+    if (rc != NGX_OK
+        || ngx_gov_breaker_text(r->pool, &text, &all) != NGX_OK)
+    {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    return ngx_http_gov_send(r, NGX_HTTP_OK, &type, &text);
+    return ngx_http_gov_send(r, NGX_HTTP_OK, &type, &all);
 }

@@ -877,7 +877,9 @@ ngx_gov_submit_elicensed(ngx_http_request_t *r, void *data, ngx_int_t rc,
         /* the library cannot say: nothing is accepted on a guess */
         json_decref(known);
         ngx_gov_submit_read_cleanup(rd);
-        ngx_http_finalize_request(r, ngx_http_gov_unavailable(r));
+        ngx_http_finalize_request(r,
+                                  ngx_http_gov_unavailable_for(r, "elicense",
+                                      ngx_gov_elicense_left(r)));
         ngx_http_run_posted_requests(c);
         return;
     }

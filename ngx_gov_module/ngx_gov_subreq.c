@@ -17,6 +17,7 @@
 #include <ngx_http.h>
 
 #include "ngx_gov_answer.h"
+#include "ngx_gov_breaker.h"
 #include "ngx_gov_subreq.h"
 
 
@@ -24,6 +25,8 @@ typedef struct {
     ngx_http_post_subrequest_t   ps;        /* what nginx calls */
     ngx_http_post_subrequest_t  *user;      /* what the caller gave */
     ngx_uint_t                   called;
+    ngx_uint_t                   slot;      /* the target's breaker */
+    ngx_uint_t                   probe;     /* its half-open probe */
 } ngx_gov_subreq_once_t;
 
 
@@ -31,7 +34,13 @@ static ngx_int_t ngx_gov_subrequest_done(ngx_http_request_t *sr, void *data,
     ngx_int_t rc);
 
 
-static ngx_str_t  ngx_gov_subreq_post = ngx_string("POST ");
+static ngx_str_t   ngx_gov_subreq_post = ngx_string("POST ");
+
+/* the breaker of the subrequest whose handler runs now */
+static ngx_uint_t  ngx_gov_subreq_slot = NGX_GOV_BREAKER_NONE;
+
+/* the next subrequest goes whatever its breaker says */
+static ngx_uint_t  ngx_gov_subreq_force;
 
 
 /*
@@ -58,8 +67,49 @@ ngx_gov_subrequest_once(ngx_pool_t *pool, ngx_http_post_subrequest_t *ps)
     once->ps.handler = ngx_gov_subrequest_done;
     once->ps.data = once;
     once->user = ps;
+    once->slot = NGX_GOV_BREAKER_NONE;
 
     return &once->ps;
+}
+
+
+ngx_int_t
+ngx_gov_subrequest_guard(ngx_http_request_t *r, ngx_str_t *target,
+    ngx_http_post_subrequest_t *ps)
+{
+    ngx_uint_t              force;
+    ngx_msec_t              left;
+    ngx_gov_subreq_once_t  *once;
+
+    once = (ngx_gov_subreq_once_t *) ps;
+    force = ngx_gov_subreq_force;
+    ngx_gov_subreq_force = 0;
+
+    if (ngx_gov_breaker_ask(r->connection->log, target, force, &once->slot,
+                            &once->probe, &left)
+        == NGX_DECLINED)
+    {
+        ngx_log_debug2(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                       "gov subrequest to \"%V\" not sent: its breaker is "
+                       "open for %M ms", target, left);
+        return NGX_DECLINED;
+    }
+
+    return NGX_OK;
+}
+
+
+void
+ngx_gov_subrequest_force(void)
+{
+    ngx_gov_subreq_force = 1;
+}
+
+
+ngx_uint_t
+ngx_gov_subrequest_say(u_char *buf, ngx_str_t *more)
+{
+    return ngx_gov_breaker_say(ngx_gov_subreq_slot, buf, more);
 }
 
 
@@ -68,6 +118,10 @@ ngx_gov_subrequest_done(ngx_http_request_t *sr, void *data, ngx_int_t rc)
 {
     ngx_gov_subreq_once_t *once = data;
 
+    ngx_int_t   rv;
+    ngx_str_t   body;
+    ngx_uint_t  status;
+
     if (once->called++) {
         ngx_log_debug1(NGX_LOG_DEBUG_HTTP, sr->connection->log, 0,
                        "gov subrequest done again (%i), already answered",
@@ -75,7 +129,19 @@ ngx_gov_subrequest_done(ngx_http_request_t *sr, void *data, ngx_int_t rc)
         return rc;
     }
 
-    return once->user->handler(sr, once->user->data, rc);
+    if (once->slot != NGX_GOV_BREAKER_NONE) {
+        status = ngx_gov_subrequest_answer(sr, rc, &body);
+        ngx_gov_breaker_tell(sr->connection->log, once->slot, once->probe,
+                             status);
+    }
+
+    ngx_gov_subreq_slot = once->slot;
+
+    rv = once->user->handler(sr, once->user->data, rc);
+
+    ngx_gov_subreq_slot = NGX_GOV_BREAKER_NONE;
+
+    return rv;
 }
 
 
@@ -98,6 +164,10 @@ ngx_gov_subrequest(ngx_http_request_t *r, ngx_str_t *uri, ngx_str_t *args,
         ps = ngx_gov_subrequest_once(r->pool, ps);
         if (ps == NULL) {
             return NGX_ERROR;
+        }
+
+        if (ngx_gov_subrequest_guard(r, uri, ps) != NGX_OK) {
+            return NGX_DECLINED;
         }
     }
 
@@ -229,6 +299,18 @@ ngx_gov_subrequest_answer(ngx_http_request_t *sr, ngx_int_t rc,
 
     } else {
         ngx_str_null(body);
+    }
+
+    if (sr->headers_out.content_length_n > 0
+        && (off_t) body->len < sr->headers_out.content_length_n)
+    {
+        /* the connection closed in the middle of the body: no answer */
+        ngx_log_error(NGX_LOG_INFO, sr->connection->log, 0,
+                      "gov subrequest: %uz of %O bytes of the answer, "
+                      "taken as none", body->len,
+                      sr->headers_out.content_length_n);
+        ngx_str_null(body);
+        return 0;
     }
 
     return status;

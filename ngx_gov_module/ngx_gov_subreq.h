@@ -16,6 +16,8 @@
 #include <ngx_core.h>
 #include <ngx_http.h>
 
+#include "ngx_gov_breaker.h"
+
 
 /*
  * A background subrequest, its answer kept in memory, to the location
@@ -23,7 +25,9 @@
  * POST of "payload" as "content_type".  It carries Content-Type and
  * Content-Length (a POST) and the "n" headers given; nothing of the
  * request it hangs from is passed on but the Host.  "srp", when not
- * NULL, gets the subrequest.  The handler of "ps" runs once.
+ * NULL, gets the subrequest.  The handler of "ps" runs once.  With a
+ * handler, "uri" is a target with a circuit breaker (ngx_gov_breaker.h):
+ * NGX_DECLINED, nothing sent, while it is open.
  */
 ngx_int_t ngx_gov_subrequest(ngx_http_request_t *r, ngx_str_t *uri,
     ngx_str_t *args, const char *content_type, ngx_str_t *payload,
@@ -37,6 +41,28 @@ ngx_int_t ngx_gov_subrequest(ngx_http_request_t *r, ngx_str_t *uri,
  */
 ngx_http_post_subrequest_t *ngx_gov_subrequest_once(ngx_pool_t *pool,
     ngx_http_post_subrequest_t *ps);
+
+/*
+ * The breaker of "target" for a subrequest whose "ps" came from
+ * ngx_gov_subrequest_once(): NGX_OK to send it (its answer is told to
+ * the breaker), NGX_DECLINED while the breaker is open.
+ */
+ngx_int_t ngx_gov_subrequest_guard(ngx_http_request_t *r, ngx_str_t *target,
+    ngx_http_post_subrequest_t *ps);
+
+/*
+ * The next ngx_gov_subrequest() goes even while its target's breaker is
+ * open (the retry queue, paced by its own backoff: its answers close the
+ * breaker).
+ */
+void ngx_gov_subrequest_force(void);
+
+/*
+ * In a subrequest's handler: whether to log its failure (at most once a
+ * second per target), "more" what the line ends with (see
+ * ngx_gov_breaker_say(); "buf": NGX_GOV_BREAKER_MORE_LEN bytes).
+ */
+ngx_uint_t ngx_gov_subrequest_say(u_char *buf, ngx_str_t *more);
 
 /* the answer of a subrequest: its status (0: none) and body in memory */
 ngx_uint_t ngx_gov_subrequest_answer(ngx_http_request_t *sr, ngx_int_t rc,

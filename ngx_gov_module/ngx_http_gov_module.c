@@ -13,6 +13,7 @@
 #include "ngx_gov_tally.h"
 #include "ngx_gov_stats.h"
 #include "ngx_gov_elicense.h"
+#include "ngx_gov_breaker.h"
 #include "ngx_gov_route.h"
 #include "ngx_gov_lock.h"
 #include "ngx_gov_events.h"
@@ -146,6 +147,13 @@ static ngx_command_t  ngx_http_gov_commands[] = {
       ngx_http_gov_handler_directive,
       NGX_HTTP_LOC_CONF_OFFSET,
       NGX_GOV_H_STATS,
+      NULL },
+
+    { ngx_string("gov_breaker"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_1MORE,
+      ngx_gov_breaker_directive,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      0,
       NULL },
 
     { ngx_string("gov_elicense"),
@@ -449,6 +457,7 @@ ngx_http_gov_postconfiguration(ngx_conf_t *cf)
         || ngx_gov_idmark_add_zone(cf) != NGX_OK
         || ngx_gov_lock_add_zone(cf) != NGX_OK
         || ngx_gov_callback_add_zone(cf) != NGX_OK
+        || ngx_gov_breaker_add_zone(cf) != NGX_OK
         || ngx_gov_tally_add_zone(cf) != NGX_OK)
     {
         return NGX_ERROR;
@@ -501,6 +510,8 @@ ngx_http_gov_create_main_conf(ngx_conf_t *cf)
      */
 
     gmcf->jwt_cache = NGX_CONF_UNSET_UINT;
+    gmcf->breaker_failures = NGX_CONF_UNSET_UINT;
+    gmcf->breaker_open = NGX_CONF_UNSET_MSEC;
     gmcf->bundles.dispatch_timeout = NGX_CONF_UNSET_MSEC;
     gmcf->bundles.legacy_signatures = NGX_CONF_UNSET;
     ngx_gov_upload_create_conf(&gmcf->upload);
@@ -569,6 +580,10 @@ ngx_http_gov_init_main_conf(ngx_conf_t *cf, void *conf)
     }
 
     ngx_conf_init_uint_value(gmcf->jwt_cache, 100000);
+    ngx_conf_init_uint_value(gmcf->breaker_failures,
+                             NGX_GOV_BREAKER_FAILURES_DEFAULT);
+    ngx_conf_init_msec_value(gmcf->breaker_open,
+                             NGX_GOV_BREAKER_OPEN_DEFAULT);
 
     ngx_gov_stats_init_main_conf(gmcf);
 

@@ -1,0 +1,312 @@
+#!/usr/bin/perl
+
+# The fault matrix (issue #37): every dependency the module reaches over
+# HTTP — a department's backend (submission and the retry queue), its
+# status URI (the read-through of a lookup), a gov_notify target and the
+# e-licence library — given each fault in turn: the connection refused;
+# accepted and never answered; 500; a 200 that is not what was promised;
+# an answer slower than the proxy's timeout; a reset in the middle of the
+# body.  For each fault, all four at once:
+#
+# - the citizen's request answers within its bound (README, "When a
+#   dependency fails"): a submission 201 within gov_dispatch_timeout with
+#   the step "queued"; one that needs the library 503 with Retry-After
+#   within the proxy's timeouts; a lookup 200 at once with the last state;
+# - the workers idle afterwards (their CPU time over 3 s near zero);
+# - error.log grows by a bounded amount (one dependency's failures are
+#   logged at most once a second, its breaker stops the attempts);
+# - once the dependency is back, every step queued meanwhile reaches the
+#   department, and every event the target, exactly once (answered 2xx).
+#
+# Redis's faults are t/010 (killed, hung, garbage), t/070, t/076 (restart,
+# loading), t/071/t/072/t/074 (Sentinel), t/180/t/181 (Cluster); the
+# identity provider's are t/023.
+
+use strict;
+use warnings;
+use utf8;
+use lib 't/lib';
+use Test::More;
+use JSON::PP;
+use Time::HiRes qw(time sleep);
+use GovTest;
+
+my $t = GovTest->new;
+my $prefix = $t->prefix;
+
+# the dependency, one mock for the four roles, each role's fault in
+# "fault.ROLE"; what it took while answering normally goes to "took.log"
+my $dep = sub {
+    my ($req) = @_;
+    my ($role) = $req->{path} =~ m{^/(\w+)};
+    my $mode = -e "$prefix/fault.$role"
+               ? do { open my $f, '<', "$prefix/fault.$role"; local $/; <$f> }
+               : 'ok';
+    my $h = $req->{headers};
+    my $what = $h->{'x-gov-event-id'} // $h->{'x-gov-application'} // '-';
+
+    return { delay => 30 } if $mode eq 'silent';
+    return { status => 500, body => 'oops' } if $mode eq '500';
+    return { status => 200, body => '<html>maintenance</html>' }
+        if $mode eq 'bad';
+    return { reset => "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
+                      . "Content-Length: 60\r\n\r\n{\"rece" }
+        if $mode eq 'cut';
+
+    my $res = $role eq 'dpt' ? { status => 200,
+                                 body => encode_json({ receipt => "R-$what" }) }
+            : $role eq 'st' ? { status => 200,
+                                body => encode_json({ state => 'accepted' }) }
+            : $role eq 'ntf' ? { status => 204 }
+            : { status => 200, body => '{"number":"L-1"}' };
+
+    if ($mode eq 'slow') {
+        $res->{delay} = 1.6;            # the proxy gives up after 1 s
+        return $res;
+    }
+
+    if (open my $f, '>>', "$prefix/took.log") {
+        print $f "$role $what\n";
+        close $f;
+    }
+
+    return $res;
+};
+
+my $bundles = <<'EOF';
+    gov_material photo "照片" elicense;
+    gov_field name "姓名";
+    gov_item nhc { name "出生医学证明"; department "卫生健康委";
+                   backend /internal/x_dpt; status /internal/x_st;
+                   callback_secret_file dept.secret; materials photo;
+                   fields name; time_limit 3; }
+    gov_bundle newborn { name "新生儿出生一件事"; code NB; items nhc;
+                         time_limit 10; }
+EOF
+
+# each role's location, at the mock or (refused) at a port nobody holds
+my $refused = $t->free_port;
+sub server {
+    my (%down) = @_;
+    my $s = "    location = /gov/status { gov_status; }\n";
+    for my $role (qw(dpt st ntf lic)) {
+        my $addr = $down{$role} ? "127.0.0.1:$refused"
+                                : '127.0.0.1:%%BACKEND:dep%%';
+        $s .= "    location /internal/x_$role { internal;\n"
+            . "        proxy_connect_timeout 1s; proxy_read_timeout 1s;\n"
+            . "        proxy_pass http://$addr/$role; }\n";
+    }
+    return $s;
+}
+
+$t->world(start => 0, workers => 2, backends => { dep => $dep },
+          bundles => $bundles, server => server(),
+          http => <<'EOF');
+    gov_dispatch_timeout 2s;
+    gov_elicense /internal/x_lic cache=0;
+    gov_events;
+    gov_notify /internal/x_ntf;
+    gov_notify_claim_idle 2s;
+    gov_breaker failures=5 open=2s;
+EOF
+$t->start_nginx;
+
+my %h = ('Content-Type' => 'application/json',
+         Authorization => 'Bearer ' . $t->citizen);
+
+sub submit {
+    my ($photo) = @_;
+    my $t0 = time;
+    my $r = $t->post('/bundles/newborn/applications',
+                     body => encode_json({ fields => { name => '张三' },
+                                           materials => { photo => $photo } }),
+                     headers => \%h, timeout => 20);
+    return ($r, time - $t0);
+}
+
+sub step {
+    my ($id) = @_;
+    my $s = $t->redis_cmd('HGET', "gov:steps:$id", 'nhc');
+    return defined $s && !ref $s ? decode_json($s) : {};
+}
+
+sub took {
+    my ($role) = @_;
+    my %n;
+    for (split /\n/, -e "$prefix/took.log" ? $t->read_file('took.log') : '') {
+        my ($r, $what) = split / /;
+        $n{$what}++ if $r eq $role;
+    }
+    return \%n;
+}
+
+sub cpu_ticks {
+    my $n = 0;
+    for my $pid ($t->worker_pids) {
+        open my $fh, '<', "/proc/$pid/stat" or next;
+        my @f = split ' ', (<$fh> =~ /\)\s(.*)/)[0];
+        $n += $f[11] + $f[12];
+    }
+    return $n;
+}
+
+# an application whose step has a receipt: the lookups read it through
+my ($first) = submit('ref-1');
+is($first->{status}, 201, 'everything up: a submission 201');
+my $old = $first->{json}{id};
+is(step($old)->{state}, 'received', '... its step received');
+
+my @all;                                # every application of the matrix
+
+for my $fault (qw(refused silent 500 bad slow cut)) {
+    if ($fault eq 'refused') {
+        $t->write_world(server => server(map { $_ => 1 } qw(dpt st ntf lic)));
+        $t->reload;
+    } else {
+        $t->write_file("fault.$_", $fault) for qw(dpt st ntf lic);
+    }
+
+    my $log0 = -s "$prefix/logs/error.log";
+    my @ids;
+
+    for my $n (1 .. 3) {
+        my ($r, $dt) = submit("ref-$fault-$n");
+        is($r->{status}, 201, "$fault: submission $n 201");
+        cmp_ok($dt, '<', 2.6, sprintf('... within gov_dispatch_timeout (%.2f s)',
+                                      $dt));
+        my $step = $r->{json}{steps}[0] // {};
+        is($step->{state}, 'queued', '... the step queued');
+        push @ids, $r->{json}{id} if $r->{json}{id};
+    }
+    push @all, @ids;
+
+    my ($r, $dt) = submit('elicense');
+    if ($fault eq 'bad') {
+        # the library's word is its status: 200 is "held"
+        is($r->{status}, 201, "$fault: an e-licence the library says 200 to: 201");
+        push @ids, $r->{json}{id} if $r->{json}{id};
+        push @all, $r->{json}{id} if $r->{json}{id};
+    } else {
+        is($r->{status}, 503, "$fault: a submission that needs the library 503");
+        like($r->{headers}{'retry-after'} // '', qr/^\d+$/, '... with Retry-After');
+        like($r->{content}, qr/"reason":"elicense"/, '... the library named');
+        cmp_ok($dt, '<', 2.6, sprintf("... within the proxy's timeouts (%.2f s)",
+                                      $dt));
+    }
+
+    my $t0 = time;
+    my $p = $t->get("/progress/$old", headers => \%h);
+    my $pt = time - $t0;
+    is($p->{status}, 200, "$fault: a lookup 200");
+    cmp_ok($pt, '<', 0.5, sprintf('... at once (%.2f s)', $pt));
+    like($p->{content}, qr/"state":"received"/, '... the last state');
+
+    sleep 2;                            # retries and notifications fail
+    my $c0 = cpu_ticks();
+    sleep 3;
+    my $c = cpu_ticks() - $c0;
+    cmp_ok($c, '<', 30, "$fault: the workers idle ($c ticks in 3 s)");
+
+    my $grew = (-s "$prefix/logs/error.log") - $log0;
+    cmp_ok($grew, '<', 48 * 1024, "$fault: error.log grew $grew bytes");
+
+    # back
+    if ($fault eq 'refused') {
+        $t->write_world(server => server());
+        $t->reload;
+    } else {
+        unlink "$prefix/fault.$_" for qw(dpt st ntf lic);
+    }
+
+    ok($t->wait_for(sub { !grep { step($_)->{state} ne 'received' } @ids }, 60),
+       "$fault: back, every queued step received");
+}
+
+# exactly once: each application's step taken once while answering
+my $took = took('dpt');
+my @twice = grep { ($took->{$_} // 0) != 1 } @all;
+is_deeply(\@twice, [], 'every step reached the department once (answered)')
+    or diag explain { map { $_ => $took->{$_} } @twice };
+
+# every event delivered to the target once (answered 2xx)
+ok($t->wait_for(sub {
+       my $m = $t->metrics;
+       ($m->{'gov_notify_pending{target="/internal/x_ntf"}'} // 1) == 0
+   }, 60), 'the notify target caught up');
+my $ev = took('ntf');
+my @dup = grep { $ev->{$_} != 1 } keys %$ev;
+is_deeply(\@dup, [], 'every event taken by the target once ('
+                     . scalar(keys %$ev) . ' events)');
+cmp_ok(scalar(keys %$ev), '>', scalar @all,
+       "... the submissions' and their steps'");
+
+# --- a dead department costs nothing once its breaker is open -------------
+#
+# Silent: each submission waits the proxy's 1 s for it, five in a row;
+# then the breaker opens and submissions are 201 at once, the steps queued
+# without trying; a probe after the open time, once it answers, closes it.
+
+$t->write_file('fault.dpt', 'silent');
+my (@slow, @ids);
+for my $n (1 .. 8) {
+    my ($r, $dt) = submit("ref-dead-$n");
+    push @slow, $dt;
+    push @ids, $r->{json}{id} if $r->{status} == 201;
+}
+is(scalar @ids, 8, 'a silent department: every submission 201');
+cmp_ok($slow[0], '>', 0.9, sprintf('... the first waits for it (%.2f s)',
+                                   $slow[0]));
+cmp_ok($_, '<', 0.2, sprintf('... once its breaker is open, at once (%.2f s)',
+                             $_))
+    for @slow[6, 7];
+my $open = $t->metrics;
+is($open->{'gov_breaker_state{target="/internal/x_dpt"}'}, 1,
+   'gov_status: the breaker open');
+cmp_ok($open->{'gov_breaker_refused_total{target="/internal/x_dpt"}'}, '>=', 2,
+       '... requests refused without trying');
+unlink "$prefix/fault.dpt";
+push @all, @ids;
+ok($t->wait_for(sub { !grep { step($_)->{state} ne 'received' } @ids }, 60),
+   'the department back: every step queued meanwhile received');
+$took = took('dpt');
+@twice = grep { ($took->{$_} // 0) != 1 } @ids;
+is_deeply(\@twice, [], '... each once');
+
+my $m = $t->metrics;
+cmp_ok($m->{'gov_breaker_opened_total{target="/internal/x_dpt"}'} // 0, '>=', 1,
+       "the department's breaker opened");
+is($m->{'gov_breaker_state{target="/internal/x_dpt"}'}, 0, '... and closed again');
+like($t->error_log, qr/gov breaker: "\/internal\/x_dpt" open after \d+ failures/,
+     '... logged');
+like($t->error_log, qr/\(and \d+ more in the last \d+ s\)/,
+     'repeated failures summed up in the log');
+
+$t->stop_nginx;
+$t->check_logs(allow => [ qr/upstream|connect\(\) failed|recv\(\) failed/,
+                          qr/prematurely closed/ ]);
+
+# --- gov_breaker: nginx -t ---------------------------------------------------
+
+for my $case (
+    [ 'gov_breaker failures=0;',
+      qr/invalid breaker "failures=0": failures in a row from 1 to 1000 \("off" for no breaker\) in \S+:\d+/ ],
+    [ 'gov_breaker open=500ms;',
+      qr/invalid breaker "open=500ms": an open time from 1s to 1h in \S+:\d+/ ],
+    [ 'gov_breaker open=soon;', qr/invalid breaker "open=soon"/ ],
+    [ 'gov_breaker tries=3;',
+      qr/invalid parameter "tries=3": gov_breaker takes failures=N and open=TIME, or "off" in \S+:\d+/ ],
+    [ "gov_breaker off;\n    gov_breaker failures=3;",
+      qr/"gov_breaker" directive is duplicate in \S+:\d+/ ])
+{
+    $t->write_conf(http => "    $case->[0]\n");
+    my ($rc, $out) = $t->test_conf;
+    isnt($rc, 0, "nginx -t fails: $case->[0]");
+    like($out, $case->[1], '... with a precise message and file:line');
+}
+
+$t->write_conf(http => "    gov_breaker off;\n");
+is(($t->test_conf)[0], 0, 'nginx -t: gov_breaker off');
+
+$t->write_file('logs/error.log', '');
+$t->done;
+done_testing();
