@@ -378,10 +378,18 @@ ngx_gov_dispatch(ngx_gov_batch_t *batch, ngx_gov_dispatch_t *d,
                             names, values, n, ps, &sr);
 
     if (rc == NGX_DECLINED) {
-        /* the department's breaker is open: the step waits, not tried */
+        /*
+         * The department's breaker is open: the step stays queued, not
+         * tried, and goes to the retry queue as a failure would (its
+         * next try, in a second or so, goes whatever the breaker says)
+         */
         ngx_log_debug2(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
                        "gov: %V/%V stays queued, its backend's breaker is "
                        "open", &d->app_id, &d->item->id);
+
+        d->outcome = NGX_GOV_OUT_FAILED;
+        ngx_gov_record(r->connection->log, ngx_gov_bc(r), d);
+
         return NGX_DECLINED;
     }
 

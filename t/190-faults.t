@@ -99,9 +99,7 @@ sub server {
     return $s;
 }
 
-$t->world(start => 0, workers => 2, backends => { dep => $dep },
-          bundles => $bundles, server => server(),
-          http => <<'EOF');
+my $http = <<'EOF';
     gov_dispatch_timeout 2s;
     gov_elicense /internal/x_lic cache=0;
     gov_events;
@@ -109,6 +107,8 @@ $t->world(start => 0, workers => 2, backends => { dep => $dep },
     gov_notify_claim_idle 2s;
     gov_breaker failures=5 open=2s;
 EOF
+$t->world(start => 0, workers => 2, backends => { dep => $dep },
+          bundles => $bundles, server => server(), http => $http);
 $t->start_nginx;
 
 my %h = ('Content-Type' => 'application/json',
@@ -280,6 +280,77 @@ like($t->error_log, qr/gov breaker: "\/internal\/x_dpt" open after \d+ failures/
      '... logged');
 like($t->error_log, qr/\(and \d+ more in the last \d+ s\)/,
      'repeated failures summed up in the log');
+
+# --- the identity provider -------------------------------------------------
+#
+# A login's callback while the provider's location is refused, silent, or
+# the token endpoint answers 500 or a 200 that is not a token: the 502 page
+# within the proxy's timeouts, no session, a line or so in the log; back,
+# the next login works.
+
+$t->oidc_provider;
+my $silent = $t->fake_redis;            # accepts, never answers
+sub idp_conf {
+    my ($addr) = @_;
+    $t->write_world(
+        http => $http . <<'EOF',
+    gov_templates %%ROOT%%/templates;
+    gov_session_cookie GOVSID insecure;
+    gov_oidc idp {
+        issuer http://127.0.0.1:%%BACKEND:idp%%/idp;
+        client_id portal;
+        client_secret_file %%PREFIX%%/idp/secret;
+        proxy /_idp;
+        redirect_uri /auth/callback;
+    }
+EOF
+        server => server() . <<"EOF");
+    location /_idp/ { internal;
+        proxy_connect_timeout 1s; proxy_read_timeout 1s;
+        proxy_pass http://$addr/; }
+    location = /auth/oidc { gov_login oidc=idp; }
+    location = /auth/callback { gov_oidc_callback idp; }
+EOF
+    $t->reload;
+}
+
+idp_conf('127.0.0.1:%%BACKEND:idp%%');
+my $ok = $t->oidc_login('/auth/oidc');
+is($ok->{callback}{status}, 303, 'the provider up: a login 303');
+
+my $html = { Accept => 'text/html' };
+for my $fault (qw(refused silent 500 bad)) {
+    my $c = $t->oidc_login('/auth/oidc', no_callback => 1);
+    ok($c->{back}, "$fault: a login started") or next;
+    if ($fault eq 'refused') {
+        idp_conf("127.0.0.1:$refused");
+    } elsif ($fault eq 'silent') {
+        idp_conf("127.0.0.1:$silent");
+    } else {
+        $t->write_file('idp/token', encode_json(
+            $fault eq '500' ? { status => 500, body => 'oops' }
+                            : { status => 200, body => '<html>maintenance' }));
+    }
+    my $log0 = -s "$prefix/logs/error.log";
+    my $t0 = time;
+    my $res = $t->get($c->{back}, headers => { %$html,
+                                               Cookie => $c->{binding} });
+    my $dt = time - $t0;
+    is($res->{status}, 502, "$fault: the callback answers the 502 page");
+    my $sc = $res->{headers}{'set-cookie'} // '';
+    $sc = join ', ', @$sc if ref $sc;
+    unlike($sc, qr/GOVSID=[^;]/, '... no session');
+    cmp_ok($dt, '<', 2.6, sprintf("... within the proxy's timeouts (%.2f s)",
+                                  $dt));
+    my $grew = (-s "$prefix/logs/error.log") - $log0;
+    cmp_ok($grew, '<', 8 * 1024, "... error.log grew $grew bytes");
+
+    unlink "$prefix/idp/token";
+    idp_conf('127.0.0.1:%%BACKEND:idp%%') if $fault =~ /refused|silent/;
+    ok($t->wait_for(sub {
+           ($t->oidc_login('/auth/oidc')->{callback}{status} // 0) == 303
+       }, 15), "$fault: back, a login works again");
+}
 
 $t->stop_nginx;
 $t->check_logs(allow => [ qr/upstream|connect\(\) failed|recv\(\) failed/,
