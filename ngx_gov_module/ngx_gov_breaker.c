@@ -138,8 +138,8 @@ ngx_gov_breaker_directive(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 
 
 ngx_int_t
-ngx_gov_breaker_ask(ngx_log_t *log, ngx_str_t *target, ngx_uint_t force,
-    ngx_uint_t *slot, ngx_uint_t *probe, ngx_msec_t *left)
+ngx_gov_breaker_ask(ngx_log_t *log, ngx_str_t *target, ngx_uint_t *slot,
+    ngx_uint_t *probe, ngx_msec_t *left)
 {
     int                        rc;
     uint64_t                   ms;
@@ -163,11 +163,6 @@ ngx_gov_breaker_ask(ngx_log_t *log, ngx_str_t *target, ngx_uint_t force,
     *slot = s - ngx_gov_breaker->slot;
 
     ngx_spinlock(&ngx_gov_breaker->lock, ngx_pid, 1024);
-
-    if (force && s->b.state != GOV_BREAKER_CLOSED) {
-        ngx_unlock(&ngx_gov_breaker->lock);
-        return NGX_OK;
-    }
 
     rc = gov_breaker_ask(&s->b, ngx_current_msec, gmcf->breaker_open, &ms);
 

@@ -29,11 +29,10 @@ char *ngx_gov_breaker_directive(ngx_conf_t *cf, ngx_command_t *cmd,
  * May a request go to "target"?  NGX_OK, with *slot its breaker (or
  * NGX_GOV_BREAKER_NONE) and *probe set when it is the one half-open
  * probe; NGX_DECLINED while the breaker is open, *left the milliseconds
- * until the next probe.  "force": it goes whatever the breaker says
- * (paced by its own backoff), its answer told all the same.
+ * until the next probe.
  */
 ngx_int_t ngx_gov_breaker_ask(ngx_log_t *log, ngx_str_t *target,
-    ngx_uint_t force, ngx_uint_t *slot, ngx_uint_t *probe, ngx_msec_t *left);
+    ngx_uint_t *slot, ngx_uint_t *probe, ngx_msec_t *left);
 
 /* the answer of a request ngx_gov_breaker_ask() let go ("status" 0: none) */
 void ngx_gov_breaker_tell(ngx_log_t *log, ngx_uint_t slot, ngx_uint_t probe,

@@ -93,6 +93,11 @@ static const char  ngx_gov_result_lua[] =
     "local raw = redis.call('HGET', key, item)\n"
     "if ARGV[8] == 'supplement' then member = member .. '#s' end\n"
     "if not raw then redis.call('ZREM', p .. 'retry', member) return 0 end\n"
+    "if ARGV[4] == 'held' then\n"
+    "  -- not tried (the breaker): again once it may be, no attempt counted\n"
+    "  redis.call('ZADD', p .. 'retry', tonumber(ARGV[7]), member)\n"
+    "  return 1\n"
+    "end\n"
     "local step = cjson.decode(raw)\n"
     "if ARGV[8] == 'supplement' then\n"
     "  -- promised materials (容缺受理): told once heard\n"
@@ -369,26 +374,23 @@ ngx_gov_dispatch(ngx_gov_batch_t *batch, ngx_gov_dispatch_t *d,
         n++;
     }
 
-    if (batch->fake) {
-        /* the retry queue: paced by its backoff, it probes for the breaker */
-        ngx_gov_subrequest_force();
-    }
-
     rc = ngx_gov_subrequest(r, &uri, NULL, "application/json", payload,
                             names, values, n, ps, &sr);
 
     if (rc == NGX_DECLINED) {
         /*
          * The department's breaker is open: the step stays queued, not
-         * tried, and goes to the retry queue as a failure would (its
-         * next try, in a second or so, goes whatever the breaker says)
+         * tried, no attempt counted, and goes back to the retry queue for
+         * when the breaker lets a probe through
          */
         ngx_log_debug2(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
                        "gov: %V/%V stays queued, its backend's breaker is "
                        "open", &d->app_id, &d->item->id);
 
-        d->outcome = NGX_GOV_OUT_FAILED;
+        d->outcome = NGX_GOV_OUT_HELD;
+        d->held = (ngx_msec_t) ngx_gov_breaker_left(&uri) * 1000;
         ngx_gov_record(r->connection->log, ngx_gov_bc(r), d);
+        d->outcome = NGX_GOV_OUT_FAILED;
 
         return NGX_DECLINED;
     }
@@ -574,9 +576,16 @@ ngx_gov_record(ngx_log_t *log, ngx_gov_bundles_conf_t *bc,
 
     gmcf = ngx_http_cycle_get_module_main_conf(ngx_cycle, ngx_http_gov_module);
 
-    delay = (ngx_msec_t) gov_backoff_delay(d->attempts, NGX_GOV_RETRY_BASE_MS,
-                                           NGX_GOV_RETRY_MAX_MS,
-                                           (uint32_t) ngx_random());
+    if (d->outcome == NGX_GOV_OUT_HELD) {
+        /* when its breaker lets a probe through, spread over a second */
+        delay = d->held + (ngx_msec_t) (ngx_random() % 1000);
+
+    } else {
+        delay = (ngx_msec_t) gov_backoff_delay(d->attempts,
+                                               NGX_GOV_RETRY_BASE_MS,
+                                               NGX_GOV_RETRY_MAX_MS,
+                                               (uint32_t) ngx_random());
+    }
 
     /* the keys first (the shard's tag first of all), then ARGV */
 
@@ -612,7 +621,8 @@ ngx_gov_record(ngx_log_t *log, ngx_gov_bundles_conf_t *bc,
     a[2] = (char *) d->item->id.data;
     alen[2] = d->item->id.len;
     a[3] = d->outcome == NGX_GOV_OUT_RECEIVED ? "received"
-           : d->outcome == NGX_GOV_OUT_REFUSED ? "refused" : "failed";
+           : d->outcome == NGX_GOV_OUT_REFUSED ? "refused"
+           : d->outcome == NGX_GOV_OUT_HELD ? "held" : "failed";
     alen[3] = ngx_strlen(a[3]);
     a[4] = d->text.data ? (char *) d->text.data : "";
     alen[4] = d->text.len;
@@ -633,7 +643,9 @@ ngx_gov_record(ngx_log_t *log, ngx_gov_bundles_conf_t *bc,
     a[9] = (char *) clock;
     alen[9] = ngx_gov_tally_clock(&bc->calendar, ngx_time(), clock);
 
-    if (d->outcome != NGX_GOV_OUT_FAILED) {
+    if (d->outcome == NGX_GOV_OUT_RECEIVED
+        || d->outcome == NGX_GOV_OUT_REFUSED)
+    {
         /* the department has it: kept until recorded (and replicated) */
         o = ngx_gov_outcome_keep(log, argv, argvlen);
         if (o) {

@@ -27,6 +27,7 @@
 #define NGX_GOV_OUT_RECEIVED      1
 #define NGX_GOV_OUT_REFUSED       2
 #define NGX_GOV_OUT_FAILED        3
+#define NGX_GOV_OUT_HELD          4     /* not tried: its breaker is open */
 
 
 typedef struct ngx_gov_batch_s  ngx_gov_batch_t;
@@ -38,6 +39,7 @@ typedef struct {
     ngx_str_t                 app_id;
     ngx_uint_t                attempts;
     ngx_uint_t                outcome;
+    ngx_msec_t                held;         /* HELD: its breaker's time left */
     ngx_str_t                 text;         /* receipt or refusal reason */
     ngx_uint_t                notice;       /* NGX_GOV_NOTICE_* */
 } ngx_gov_dispatch_t;

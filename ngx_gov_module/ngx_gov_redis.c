@@ -205,6 +205,8 @@ static void ngx_gov_redis_connected(ngx_gov_redis_conn_t *conn);
 static void ngx_gov_redis_ready(ngx_gov_redis_conn_t *conn);
 static ngx_int_t ngx_gov_redis_handshake(ngx_gov_redis_conn_t *conn);
 static ngx_int_t ngx_gov_redis_handshake_cmds(ngx_gov_redis_conn_t *conn);
+static ngx_int_t ngx_gov_redis_handshake_word(ngx_gov_redis_conn_t *conn,
+    const char *word, ngx_gov_redis_handler_pt handler);
 static void ngx_gov_redis_handshake_handler(redisReply *reply, void *data);
 static void ngx_gov_redis_gate_handler(redisReply *reply, void *data);
 static void ngx_gov_redis_gate_again(ngx_event_t *ev);
@@ -1738,34 +1740,24 @@ ngx_gov_redis_handshake_cmds(ngx_gov_redis_conn_t *conn)
         conn->handshake++;
     }
 
-    if (!conn->watch) {
-        /* answered once Redis serves: the commands behind it wait */
-        argv[0] = "PING";
-        argvlen[0] = 4;
+    /* PING: answered once Redis serves, the commands behind it wait */
 
-        if (ngx_gov_redis_append(conn, ngx_gov_redis_gate_handler, conn,
-                                 NULL, 1, argv, argvlen)
-            != NGX_OK)
-        {
-            return NGX_ERROR;
-        }
-
-        conn->handshake++;
+    if (!conn->watch
+        && ngx_gov_redis_handshake_word(conn, "PING",
+                                        ngx_gov_redis_gate_handler)
+           != NGX_OK)
+    {
+        return NGX_ERROR;
     }
 
-    if (rcf->sentinels) {
-        /* what the sentinels said is confirmed by the server itself */
-        argv[0] = "ROLE";
-        argvlen[0] = 4;
+    /* ROLE: what the sentinels said is confirmed by the server itself */
 
-        if (ngx_gov_redis_append(conn, ngx_gov_redis_role_handler, conn,
-                                 NULL, 1, argv, argvlen)
-            != NGX_OK)
-        {
-            return NGX_ERROR;
-        }
-
-        conn->handshake++;
+    if (rcf->sentinels
+        && ngx_gov_redis_handshake_word(conn, "ROLE",
+                                        ngx_gov_redis_role_handler)
+           != NGX_OK)
+    {
+        return NGX_ERROR;
     }
 
     if (conn->watch) {
@@ -1999,6 +1991,30 @@ ngx_gov_redis_handshake_handler(redisReply *reply, void *data)
     if (--conn->handshake == 0) {
         ngx_gov_redis_ready(conn);
     }
+}
+
+
+/* a command of one word in the handshake, "handler" hearing its reply */
+
+static ngx_int_t
+ngx_gov_redis_handshake_word(ngx_gov_redis_conn_t *conn, const char *word,
+    ngx_gov_redis_handler_pt handler)
+{
+    size_t       len;
+    const char  *argv[1];
+
+    argv[0] = word;
+    len = ngx_strlen(word);
+
+    if (ngx_gov_redis_append(conn, handler, conn, NULL, 1, argv, &len)
+        != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    conn->handshake++;
+
+    return NGX_OK;
 }
 
 

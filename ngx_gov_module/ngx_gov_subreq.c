@@ -39,9 +39,6 @@ static ngx_str_t   ngx_gov_subreq_post = ngx_string("POST ");
 /* the breaker of the subrequest whose handler runs now */
 static ngx_uint_t  ngx_gov_subreq_slot = NGX_GOV_BREAKER_NONE;
 
-/* the next subrequest goes whatever its breaker says */
-static ngx_uint_t  ngx_gov_subreq_force;
-
 
 /*
  * nginx may run a subrequest's completion handler twice: when the proxy
@@ -77,15 +74,11 @@ ngx_int_t
 ngx_gov_subrequest_guard(ngx_http_request_t *r, ngx_str_t *target,
     ngx_http_post_subrequest_t *ps)
 {
-    ngx_uint_t              force;
     ngx_msec_t              left;
     ngx_gov_subreq_once_t  *once;
 
     once = (ngx_gov_subreq_once_t *) ps;
-    force = ngx_gov_subreq_force;
-    ngx_gov_subreq_force = 0;
-
-    if (ngx_gov_breaker_ask(r->connection->log, target, force, &once->slot,
+    if (ngx_gov_breaker_ask(r->connection->log, target, &once->slot,
                             &once->probe, &left)
         == NGX_DECLINED)
     {
@@ -96,13 +89,6 @@ ngx_gov_subrequest_guard(ngx_http_request_t *r, ngx_str_t *target,
     }
 
     return NGX_OK;
-}
-
-
-void
-ngx_gov_subrequest_force(void)
-{
-    ngx_gov_subreq_force = 1;
 }
 
 

@@ -51,13 +51,6 @@ ngx_int_t ngx_gov_subrequest_guard(ngx_http_request_t *r, ngx_str_t *target,
     ngx_http_post_subrequest_t *ps);
 
 /*
- * The next ngx_gov_subrequest() goes even while its target's breaker is
- * open (the retry queue, paced by its own backoff: its answers close the
- * breaker).
- */
-void ngx_gov_subrequest_force(void);
-
-/*
  * In a subrequest's handler: whether to log its failure (at most once a
  * second per target), "more" what the line ends with (see
  * ngx_gov_breaker_say(); "buf": NGX_GOV_BREAKER_MORE_LEN bytes).
