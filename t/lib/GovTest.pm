@@ -1478,7 +1478,11 @@ sub oidc_provider {
                 return { status => 302,
                          headers => { Location => "$back&error=access_denied" } };
             }
-            my $code = unpack 'H*', join '', map { chr int rand 256 } 1 .. 16;
+            # from the kernel: forked handlers share one rand() sequence
+            open my $ur, '<', '/dev/urandom' or die "urandom: $!\n";
+            read $ur, my $raw, 16;
+            close $ur;
+            my $code = unpack 'H*', $raw;
             $self->write_file("$dir/codes/$code", encode_json({ %q,
                 sub => $q{login_hint} || '110101199001011234' }));
             return { status => 302,
@@ -1494,7 +1498,8 @@ sub oidc_provider {
             my %f = form_decode($req->{body});
             my ($code) = ($f{code} // '') =~ /^(\w+)$/;
             my $file = "$dir/codes/" . ($code // 'none');
-            my $c = -e $file ? decode_json($self->read_file($file)) : undef;
+            my $c = -e $file ? eval { decode_json($self->read_file($file)) }
+                             : undef;
             unlink $file;
             if (($f{grant_type} // '') ne 'authorization_code' || !$c
                 || ($f{redirect_uri} // '') ne $c->{redirect_uri}
