@@ -139,7 +139,7 @@ openapi-lint: openapi-deps
 # bench/progress.sh (the four figures and three ratios), bench/progress-mix.sh
 # (10,000 and 100,000 applications, uniform and Zipf, HS256 and RS256),
 # bench/jwt.sh, bench/submit.sh, bench/upload.sh, bench/events.sh and
-# bench/queue.sh, in that order;
+# bench/queue.sh (and its case of 30% walking away), in that order;
 # results also in build/bench/
 bench: all bench-deps
 	bench/progress.sh
@@ -149,6 +149,7 @@ bench: all bench-deps
 	bench/upload.sh
 	bench/events.sh
 	bench/queue.sh
+	bench/queue.sh abandon
 	bench/stats.sh
 	bench/cluster.sh
 

@@ -6,7 +6,10 @@
 # evenly at 10 x RATE a second for ARRIVE seconds, half through each node,
 # and each keeps its cookie and looks again when Retry-After says, until
 # let in or DRAIN seconds after the arrivals end.  Of them, 2% walk away
-# after their first ticket, and 1% come with a forged pass.  Figures:
+# after their first ticket (QUEUE_ABANDON=0.3: 30%, never to come back),
+# and 1% come with a forged pass.  When everyone is in or gone, a newcomer
+# comes: the turns of those who left have passed with time, so it waits
+# at most a second.  Figures:
 #
 #   admissions a second over the saturated window (target RATE +- 5%);
 #   inversions: visitors let in after someone who came later and was let
@@ -14,7 +17,8 @@
 #   5xx answers (target 0);
 #   the first estimated wait against the wait each visitor had (target
 #     within +-25%);
-#   abandoned tickets dropped, and forged passes that got a ticket.
+#   abandoned tickets dropped, and forged passes that got a ticket;
+#   the newcomer's wait once the line's last turn has passed (target 1 s).
 #
 #   bench/queue.pl [RATE] [ARRIVE] [DRAIN]        defaults: 10 60 60
 #
@@ -40,6 +44,7 @@ my $rate = $ARGV[0] || 10;
 my $arrive = $ARGV[1] || 60;
 my $drain = $ARGV[2] || 60;
 my $procs = $ENV{QUEUE_CLIENTS} || 6;
+my $abandon = $ENV{QUEUE_ABANDON} // 0.02;
 my $visitors = int($rate * 10 * $arrive);
 
 my $t = GovTest->new;
@@ -63,8 +68,9 @@ for my $n ($t, $u) {
     $n->start_nginx;
 }
 
-print "# bench/queue.pl: rate $rate/s, $visitors visitors over ${arrive}s "
-      . "(10x), drain ${drain}s, two nodes, $procs client processes\n";
+printf "# bench/queue.pl: rate $rate/s, $visitors visitors over ${arrive}s "
+       . "(10x), drain ${drain}s, %.0f%% walk away, two nodes, $procs client "
+       . "processes\n", 100 * $abandon;
 
 my $t0 = time + 1;
 my $end = $t0 + $arrive + $drain;
@@ -157,6 +163,27 @@ $r{eta_within_25} = @err ? (grep { $_ <= 0.25 } @ae) / @err : 0;
 $r{eta_median_error} = @ae ? $ae[ int(@ae / 2) ] : 0;
 $r{eta_p90_error} = @ae ? $ae[ int(@ae * 0.9) ] : 0;
 
+# a newcomer once every visitor is in or gone: the line's turns are past
+if (!@still) {
+    my $ua = HTTP::Tiny->new(timeout => 10);
+    my ($cookie, $first, $in) = ('', time, undef);
+    while (time - $first < 30) {
+        my $res = $ua->get("http://127.0.0.1:$ports[0]/peak/",
+                           { headers => { Accept => 'application/json',
+                                          $cookie ? (Cookie => $cookie)
+                                                  : () } });
+        if ($res->{status} == 200) {
+            $in = time;
+            last;
+        }
+        my $c = $res->{headers}{'set-cookie'} // '';
+        $c = join ',', @$c if ref $c;
+        ($cookie) = $c =~ /(GOVQ_peak=t\.[^;]+)/ if $c =~ /GOVQ_peak=t\./;
+        sleep($res->{headers}{'retry-after'} || 1);
+    }
+    $r{newcomer_wait} = defined $in ? $in - $first : 30;
+}
+
 my $m = $t->metrics('/status');
 $r{dropped} = $m->{'gov_queue_dropped_total{zone="peak"}'} // 0;
 $m = $u->metrics('/status');
@@ -190,6 +217,9 @@ my @rows = (
       "$r{abandoned} / $r{dropped}" ],
     [ 'forged passes / given a ticket', "$r{forged} / $r{forged_ticket}" ],
     [ 'still waiting at the end', $r{still_waiting} ],
+    [ "a newcomer's wait once the line's last turn passed (target 1 s)",
+      defined $r{newcomer_wait} ? sprintf('%.2f s', $r{newcomer_wait})
+                                : 'the line did not empty' ],
     [ "the clients' own lateness (median, p99 of the worst process)",
       sprintf('%.0f ms, %.0f ms', 1000 * $r{client_lag_p50},
               1000 * $r{client_lag_p99}) ],
@@ -207,7 +237,8 @@ my $ok = abs($r{rate_error}) <= 0.05 && $r{inversions} < 0.01
          && $r{fivexx} == 0 && $r{other} == 0
          && $r{forged_ticket} == $r{forged}
          && $r{dropped} >= $r{abandoned}
-         && $r{eta_within_25} >= 0.5;
+         && $r{eta_within_25} >= 0.5
+         && ($r{newcomer_wait} // 0) <= 1;
 
 Test::More->builder->no_ending(1);
 Test::More->builder->output(\my $quiet);
@@ -221,12 +252,14 @@ sub client {
     my $ua = HTTP::Tiny->new(timeout => 10, keep_alive => 1);
     my (@mine, @lag);
     for (my $i = $k; $i < $visitors; $i += $procs) {
-        # past the first seconds the line is long: the walkers-away and
-        # the forgers come then
+        # past the first seconds the line is long: the forgers come then;
+        # walkers-away from the first second's end
         my $late = $i >= $rate * 10 * 5;
         push @mine, { n => $i, at => $t0 + $i / ($rate * 10),
                       node => $i % 2,
-                      abandon => ($late && $i % 50 == 7 ? 1 : 0),
+                      abandon => ($i >= $rate && $i % 100 != 3
+                                  && ($i * 37) % 1000 < 1000 * $abandon
+                                  ? 1 : 0),
                       forged => ($late && $i % 100 == 3 ? 1 : 0) };
     }
 

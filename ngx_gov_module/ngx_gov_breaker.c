@@ -310,6 +310,7 @@ ngx_int_t
 ngx_gov_breaker_text(ngx_pool_t *pool, ngx_str_t *in, ngx_str_t *out)
 {
     u_char                  *p;
+    u_char                   used[NGX_GOV_BREAKER_SLOTS];
     size_t                   size;
     ngx_uint_t               i, k, n;
     ngx_str_t                name;
@@ -340,8 +341,12 @@ ngx_gov_breaker_text(ngx_pool_t *pool, ngx_str_t *in, ngx_str_t *out)
 
     ngx_spinlock(&ngx_gov_breaker->lock, ngx_pid, 1024);
 
+    /* a copy: the slots taken now, their figures at one moment */
+
     for (i = 0; i < NGX_GOV_BREAKER_SLOTS; i++) {
-        if (ngx_gov_breaker->slot[i].hash) {
+        used[i] = (ngx_gov_breaker->slot[i].hash != 0);
+
+        if (used[i]) {
             b[i] = ngx_gov_breaker->slot[i].b;
             n++;
         }
@@ -365,7 +370,7 @@ ngx_gov_breaker_text(ngx_pool_t *pool, ngx_str_t *in, ngx_str_t *out)
         for (i = 0; i < NGX_GOV_BREAKER_SLOTS; i++) {
             s = &ngx_gov_breaker->slot[i];
 
-            if (s->hash == 0) {
+            if (!used[i]) {
                 continue;
             }
 

@@ -1,26 +1,32 @@
 #!/usr/bin/perl
 
 # The fault matrix (issue #37): every dependency the module reaches over
-# HTTP — a department's backend (submission and the retry queue), its
-# status URI (the read-through of a lookup), a gov_notify target and the
-# e-licence library — given each fault in turn: the connection refused;
-# accepted and never answered; 500; a 200 that is not what was promised;
-# an answer slower than the proxy's timeout; a reset in the middle of the
-# body.  For each fault, all four at once:
+# HTTP -- a department's backend (submission, the news of a withdrawal,
+# the retry queue), its status URI (the read-through of a lookup), a
+# gov_notify target and the e-licence library -- given each fault in turn:
+# the connection refused; accepted and never answered; 500; a 200 that is
+# not what was promised; an answer slower than the proxy's timeout; a
+# reset in the middle of the body.  For each fault, all four at once:
 #
 # - the citizen's request answers within its bound (README, "When a
 #   dependency fails"): a submission 201 within gov_dispatch_timeout with
-#   the step "queued"; one that needs the library 503 with Retry-After
-#   within the proxy's timeouts; a lookup 200 at once with the last state;
+#   the step "queued"; a withdrawal 200 within the same bound, its news
+#   queued; one that needs the library 503 with Retry-After within the
+#   proxy's timeouts; a lookup 200 at once with the last state;
 # - the workers idle afterwards (their CPU time over 3 s near zero);
 # - error.log grows by a bounded amount (one dependency's failures are
 #   logged at most once a second, its breaker stops the attempts);
 # - once the dependency is back, every step queued meanwhile reaches the
-#   department, and every event the target, exactly once (answered 2xx).
+#   department, every withdrawal's news too, and every event the target,
+#   exactly once (answered 2xx).
+#
+# Then the identity provider (its location refused or silent, its token
+# endpoint answering 500 or no token), a dead department's breaker, and
+# nginx -t for gov_breaker.
 #
 # Redis's faults are t/010 (killed, hung, garbage), t/070, t/076 (restart,
-# loading), t/071/t/072/t/074 (Sentinel), t/180/t/181 (Cluster); the
-# identity provider's are t/023.
+# loading), t/071/t/072/t/074 (Sentinel), t/180/t/181 (Cluster); more of
+# the identity provider's in t/023.
 
 use strict;
 use warnings;
@@ -45,15 +51,27 @@ my $dep = sub {
     my $h = $req->{headers};
     my $what = $h->{'x-gov-event-id'} // $h->{'x-gov-application'} // '-';
 
+    # news of a withdrawal, apart from the step itself
+    $role .= 'w' if $h->{'x-gov-withdrawal'};
+
+    my $took = sub {
+        open my $f, '>>', "$prefix/took.log" or return;
+        print $f "$role $what\n";
+        close $f;
+    };
+
     return { delay => 30 } if $mode eq 'silent';
     return { status => 500, body => 'oops' } if $mode eq '500';
-    return { status => 200, body => '<html>maintenance</html>' }
-        if $mode eq 'bad';
+    if ($mode eq 'bad') {
+        # a 200 is news heard, whatever its body says
+        $took->() if $role eq 'dptw';
+        return { status => 200, body => '<html>maintenance</html>' };
+    }
     return { reset => "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
                       . "Content-Length: 60\r\n\r\n{\"rece" }
         if $mode eq 'cut';
 
-    my $res = $role eq 'dpt' ? { status => 200,
+    my $res = $role =~ /^dpt/ ? { status => 200,
                                  body => encode_json({ receipt => "R-$what" }) }
             : $role eq 'st' ? { status => 200,
                                 body => encode_json({ state => 'accepted' }) }
@@ -65,10 +83,7 @@ my $dep = sub {
         return $res;
     }
 
-    if (open my $f, '>>', "$prefix/took.log") {
-        print $f "$role $what\n";
-        close $f;
-    }
+    $took->();
 
     return $res;
 };
@@ -156,7 +171,13 @@ is($first->{status}, 201, 'everything up: a submission 201');
 my $old = $first->{json}{id};
 is(step($old)->{state}, 'received', '... its step received');
 
+# one application a fault withdraws while the department is down
+my @spare = map { (submit("ref-spare-$_"))[0]{json}{id} } 1 .. 6;
+ok($t->wait_for(sub { !grep { step($_)->{state} ne 'received' } @spare }, 10),
+   'six more, received');
+
 my @all;                                # every application of the matrix
+my @withdrawn;
 
 for my $fault (qw(refused silent 500 bad slow cut)) {
     if ($fault eq 'refused') {
@@ -194,6 +215,18 @@ for my $fault (qw(refused silent 500 bad slow cut)) {
                                       $dt));
     }
 
+    # a withdrawal: answered at once, its news queued for the department
+    my $w = shift @spare;
+    my $w0 = time;
+    my $wr = $t->post("/progress/$w/withdrawal",
+                      body => encode_json({ reason => '不办了' }),
+                      headers => \%h, timeout => 20);
+    my $wt = time - $w0;
+    is($wr->{status}, 200, "$fault: a withdrawal 200");
+    cmp_ok($wt, '<', 2.6, sprintf('... within gov_dispatch_timeout (%.2f s)',
+                                  $wt));
+    push @withdrawn, $w;
+
     my $t0 = time;
     my $p = $t->get("/progress/$old", headers => \%h);
     my $pt = time - $t0;
@@ -220,7 +253,13 @@ for my $fault (qw(refused silent 500 bad slow cut)) {
 
     ok($t->wait_for(sub { !grep { step($_)->{state} ne 'received' } @ids }, 60),
        "$fault: back, every queued step received");
+    ok($t->wait_for(sub { took('dptw')->{$w} }, 60),
+       "$fault: ... and the news of the withdrawal heard");
 }
+
+my $news = took('dptw');
+is_deeply([ map { $news->{$_} // 0 } @withdrawn ], [ (1) x @withdrawn ],
+          'each withdrawal heard once (answered)');
 
 # exactly once: each application's step taken once while answering
 my $took = took('dpt');
