@@ -78,6 +78,7 @@ ngx_gov_subrequest_guard(ngx_http_request_t *r, ngx_str_t *target,
     ngx_gov_subreq_once_t  *once;
 
     once = (ngx_gov_subreq_once_t *) ps;
+
     if (ngx_gov_breaker_ask(r->connection->log, target, &once->slot,
                             &once->probe, &left)
         == NGX_DECLINED)
@@ -291,10 +292,10 @@ ngx_gov_subrequest_answer(ngx_http_request_t *sr, ngx_int_t rc,
         && (off_t) body->len < sr->headers_out.content_length_n)
     {
         /* the connection closed in the middle of the body: no answer */
-        ngx_log_error(NGX_LOG_INFO, sr->connection->log, 0,
-                      "gov subrequest: %uz of %O bytes of the answer, "
-                      "taken as none", body->len,
-                      sr->headers_out.content_length_n);
+        ngx_log_debug2(NGX_LOG_DEBUG_HTTP, sr->connection->log, 0,
+                       "gov subrequest: %uz of %O bytes of the answer, "
+                       "taken as none", body->len,
+                       sr->headers_out.content_length_n);
         ngx_str_null(body);
         return 0;
     }
