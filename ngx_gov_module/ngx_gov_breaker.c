@@ -294,13 +294,11 @@ ngx_gov_breaker_left(ngx_str_t *target)
 
     s = ngx_gov_breaker_find(NULL, target, 0);
 
-    if (s == NULL || s->b.state == GOV_BREAKER_CLOSED
-        || (ngx_msec_int_t) (s->b.until - ngx_current_msec) <= 0)
-    {
+    if (s == NULL) {
         return 0;
     }
 
-    left = s->b.until - ngx_current_msec;
+    left = gov_breaker_left(&s->b, ngx_current_msec);
 
     return (time_t) ((left + 999) / 1000);
 }

@@ -17,7 +17,7 @@ gov_breaker_ask(gov_breaker_t *b, uint64_t now, uint64_t open,
 
     if (now < b->until) {
         /* open, or half-open with its probe still out */
-        *left = b->until - now;
+        *left = gov_breaker_left(b, now);
         b->refused++;
         return GOV_BREAKER_REFUSE;
     }
@@ -28,6 +28,25 @@ gov_breaker_ask(gov_breaker_t *b, uint64_t now, uint64_t open,
     b->until = now + open;
 
     return GOV_BREAKER_PROBE;
+}
+
+
+uint64_t
+gov_breaker_left(const gov_breaker_t *b, uint64_t now)
+{
+    uint64_t  left;
+
+    if (b->state == GOV_BREAKER_CLOSED || now >= b->until) {
+        return 0;
+    }
+
+    left = b->until - now;
+
+    if (b->state == GOV_BREAKER_HALF && left > GOV_BREAKER_PROBE_WAIT) {
+        left = GOV_BREAKER_PROBE_WAIT;
+    }
+
+    return left;
 }
 
 

@@ -29,6 +29,9 @@
 #define GOV_BREAKER_OPENED   1
 #define GOV_BREAKER_CLOSING  2
 
+/* half-open, the probe out: its answer is near, look again this soon */
+#define GOV_BREAKER_PROBE_WAIT  1000
+
 
 typedef struct {
     uint32_t   state;
@@ -45,7 +48,8 @@ typedef struct {
  * May a request go to the target at "now" (milliseconds, any monotonic
  * clock)?  PASS (closed), PROBE (the open time is over: this one tries,
  * the others wait for its answer at most "open" ms) or REFUSE, with
- * *left the milliseconds until the next probe.
+ * *left the milliseconds until the next probe (open), or until it is
+ * worth asking again while the probe is out (at most PROBE_WAIT).
  */
 int gov_breaker_ask(gov_breaker_t *b, uint64_t now, uint64_t open,
     uint64_t *left);
@@ -58,6 +62,9 @@ int gov_breaker_ask(gov_breaker_t *b, uint64_t now, uint64_t open,
  */
 int gov_breaker_tell(gov_breaker_t *b, int ok, int probe, uint64_t now,
     unsigned threshold, uint64_t open);
+
+/* the milliseconds gov_breaker_ask() would say are left (0: it may go) */
+uint64_t gov_breaker_left(const gov_breaker_t *b, uint64_t now);
 
 
 #endif /* _GOV_BREAKER_H_INCLUDED_ */

@@ -62,12 +62,17 @@ main(void)
            "the open time over: one probe");
     is_int(gov_breaker_ask(&b, 12001, 10000, &left), GOV_BREAKER_REFUSE,
            "a second request while the probe is out: refused");
+    is_int(left, GOV_BREAKER_PROBE_WAIT,
+           "... to look again in a second: the probe's answer is near");
+    is_int(gov_breaker_left(&b, 12001), GOV_BREAKER_PROBE_WAIT,
+           "gov_breaker_left() says the same");
     is_int(gov_breaker_tell(&b, 0, 1, 12500, 5, 10000), GOV_BREAKER_OPENED,
            "the probe fails: open again");
     is_int(b.opened, 2, "opened twice");
     is_int(gov_breaker_ask(&b, 13000, 10000, &left), GOV_BREAKER_REFUSE,
            "open again: refused");
     is_int(left, 9500, "... for the whole open time from the probe's end");
+    is_int(gov_breaker_left(&b, 13000), 9500, "gov_breaker_left() too");
 
     /* a probe that never answers: another after the open time */
 
@@ -82,6 +87,7 @@ main(void)
            "the probe answers: closed");
     is_int(gov_breaker_ask(&b, 32601, 10000, &left), GOV_BREAKER_PASS,
            "closed: requests pass again");
+    is_int(gov_breaker_left(&b, 32601), 0, "... nothing left");
     is_int(b.failures, 0, "no failure in a row");
     ok(b.refused == 4, "four requests refused in all (%llu)",
        (unsigned long long) b.refused);
