@@ -1,8 +1,9 @@
 #!/usr/bin/perl
 
 # The fault matrix (issue #37): every dependency the module reaches over
-# HTTP -- a department's backend (submission, the news of a withdrawal,
-# the retry queue), its status URI (the read-through of a lookup), a
+# HTTP -- a department's backend (submission, the news of a withdrawal, a
+# correction's answer, the retry queue), its status URI (the read-through
+# of a lookup), a
 # gov_notify target and the e-licence library -- given each fault in turn:
 # the connection refused; accepted and never answered; 500; a 200 that is
 # not what was promised; an answer slower than the proxy's timeout; a
@@ -10,14 +11,16 @@
 #
 # - the citizen's request answers within its bound (README, "When a
 #   dependency fails"): a submission 201 within gov_dispatch_timeout with
-#   the step "queued"; a withdrawal 200 within the same bound, its news
-#   queued; one that needs the library 503 with Retry-After within the
+#   the step "queued"; a withdrawal 200 and a correction's answer 202
+#   within the same bound, their deliveries queued; one that needs the
+#   library 503 with Retry-After within the
 #   proxy's timeouts; a lookup 200 at once with the last state;
 # - the workers idle afterwards (their CPU time over 3 s near zero);
 # - error.log grows by a bounded amount (one dependency's failures are
 #   logged at most once a second, its breaker stops the attempts);
 # - once the dependency is back, every step queued meanwhile reaches the
-#   department, every withdrawal's news too, and every event the target,
+#   department, every withdrawal's news and correction too, and every
+#   event the target,
 #   exactly once (answered 2xx).
 #
 # Then the identity provider (its location refused or silent, its token
@@ -51,8 +54,9 @@ my $dep = sub {
     my $h = $req->{headers};
     my $what = $h->{'x-gov-event-id'} // $h->{'x-gov-application'} // '-';
 
-    # news of a withdrawal, apart from the step itself
+    # news of a withdrawal, a correction's answer: apart from the step
     $role .= 'w' if $h->{'x-gov-withdrawal'};
+    $role .= 'c' if $h->{'x-gov-correction'};
 
     my $took = sub {
         open my $f, '>>', "$prefix/took.log" or return;
@@ -63,8 +67,8 @@ my $dep = sub {
     return { delay => 30 } if $mode eq 'silent';
     return { status => 500, body => 'oops' } if $mode eq '500';
     if ($mode eq 'bad') {
-        # a 200 is news heard, whatever its body says
-        $took->() if $role eq 'dptw';
+        # a 200 is news heard, a correction taken, whatever its body says
+        $took->() if $role eq 'dptw' || $role eq 'dptc';
         return { status => 200, body => '<html>maintenance</html>' };
     }
     return { reset => "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
@@ -171,13 +175,24 @@ is($first->{status}, 201, 'everything up: a submission 201');
 my $old = $first->{json}{id};
 is(step($old)->{state}, 'received', '... its step received');
 
-# one application a fault withdraws while the department is down
+# one application a fault withdraws while the department is down, and one
+# whose correction (补正) the citizen answers then
 my @spare = map { (submit("ref-spare-$_"))[0]{json}{id} } 1 .. 6;
-ok($t->wait_for(sub { !grep { step($_)->{state} ne 'received' } @spare }, 10),
-   'six more, received');
+my @fix = map { (submit("ref-fix-$_"))[0]{json}{id} } 1 .. 6;
+ok($t->wait_for(sub { !grep { step($_)->{state} ne 'received' } @spare, @fix },
+                10), 'twelve more, received');
+my $seq = 0;
+for my $id (@fix) {
+    $t->callback($id, 'nhc', { state => 'accepted', seq => ++$seq });
+    $t->callback($id, 'nhc', { state => 'correction', seq => ++$seq,
+                               request => { fields => [ 'name' ],
+                                            note => '姓名有误' } });
+}
+is(scalar(grep { step($_)->{state} eq 'correction' } @fix), 6,
+   '... six of them asked for a correction');
 
 my @all;                                # every application of the matrix
-my @withdrawn;
+my (@withdrawn, @corrected);
 
 for my $fault (qw(refused silent 500 bad slow cut)) {
     if ($fault eq 'refused') {
@@ -227,6 +242,18 @@ for my $fault (qw(refused silent 500 bad slow cut)) {
                                   $wt));
     push @withdrawn, $w;
 
+    # a correction's answer: 202 at once, delivered once the department is back
+    my $fx = shift @fix;
+    my $c0 = time;
+    my $cr = $t->post("/progress/$fx/steps/nhc/correction",
+                      body => encode_json({ fields => { name => '王大宝' } }),
+                      headers => \%h, timeout => 20);
+    my $ct = time - $c0;
+    is($cr->{status}, 202, "$fault: a correction answered 202");
+    cmp_ok($ct, '<', 2.6, sprintf('... within gov_dispatch_timeout (%.2f s)',
+                                  $ct));
+    push @corrected, $fx;
+
     my $t0 = time;
     my $p = $t->get("/progress/$old", headers => \%h);
     my $pt = time - $t0;
@@ -255,11 +282,16 @@ for my $fault (qw(refused silent 500 bad slow cut)) {
        "$fault: back, every queued step received");
     ok($t->wait_for(sub { took('dptw')->{$w} }, 60),
        "$fault: ... and the news of the withdrawal heard");
+    ok($t->wait_for(sub { took('dptc')->{$fx} }, 60),
+       "$fault: ... and the correction taken");
 }
 
 my $news = took('dptw');
 is_deeply([ map { $news->{$_} // 0 } @withdrawn ], [ (1) x @withdrawn ],
           'each withdrawal heard once (answered)');
+my $fixes = took('dptc');
+is_deeply([ map { $fixes->{$_} // 0 } @corrected ], [ (1) x @corrected ],
+          "each correction's answer taken once (answered)");
 
 # exactly once: each application's step taken once while answering
 my $took = took('dpt');
