@@ -133,14 +133,20 @@ $t->start_nginx;
 my %h = ('Content-Type' => 'application/json',
          Authorization => 'Bearer ' . $t->citizen);
 
+# a citizen's POST of DOC as JSON: its answer and how long it took
+sub timed_post {
+    my ($path, $doc) = @_;
+    my $t0 = time;
+    my $r = $t->post($path, body => encode_json($doc), headers => \%h,
+                     timeout => 20);
+    return ($r, time - $t0);
+}
+
 sub submit {
     my ($photo) = @_;
-    my $t0 = time;
-    my $r = $t->post('/bundles/newborn/applications',
-                     body => encode_json({ fields => { name => '张三' },
-                                           materials => { photo => $photo } }),
-                     headers => \%h, timeout => 20);
-    return ($r, time - $t0);
+    return timed_post('/bundles/newborn/applications',
+                      { fields => { name => '张三' },
+                        materials => { photo => $photo } });
 }
 
 sub step {
@@ -232,11 +238,8 @@ for my $fault (qw(refused silent 500 bad slow cut)) {
 
     # a withdrawal: answered at once, its news queued for the department
     my $w = shift @spare;
-    my $w0 = time;
-    my $wr = $t->post("/progress/$w/withdrawal",
-                      body => encode_json({ reason => '不办了' }),
-                      headers => \%h, timeout => 20);
-    my $wt = time - $w0;
+    my ($wr, $wt) = timed_post("/progress/$w/withdrawal",
+                               { reason => '不办了' });
     is($wr->{status}, 200, "$fault: a withdrawal 200");
     cmp_ok($wt, '<', 2.6, sprintf('... within gov_dispatch_timeout (%.2f s)',
                                   $wt));
@@ -244,11 +247,8 @@ for my $fault (qw(refused silent 500 bad slow cut)) {
 
     # a correction's answer: 202 at once, delivered once the department is back
     my $fx = shift @fix;
-    my $c0 = time;
-    my $cr = $t->post("/progress/$fx/steps/nhc/correction",
-                      body => encode_json({ fields => { name => '王大宝' } }),
-                      headers => \%h, timeout => 20);
-    my $ct = time - $c0;
+    my ($cr, $ct) = timed_post("/progress/$fx/steps/nhc/correction",
+                               { fields => { name => '王大宝' } });
     is($cr->{status}, 202, "$fault: a correction answered 202");
     cmp_ok($ct, '<', 2.6, sprintf('... within gov_dispatch_timeout (%.2f s)',
                                   $ct));
