@@ -24,9 +24,10 @@
  * jitter; while a connection is down after a failure, commands are refused
  * at once so that callers answer 503 instead of waiting.  A command that
  * finds every connection waiting to reconnect wakes one (at most once per
- * backoff base): Redis may be back already, and when the last attempt was
+ * backoff base): Redis may be back already.  When the last attempt was
  * refused (a restart) rather than timed out (a silent host), the commands
- * wait on the new attempt, bounded by connect_timeout.
+ * wait on any attempt in progress, woken or at the end of its backoff,
+ * bounded by connect_timeout.
  *
  * A new connection's handshake ends with a PING, and the commands queued
  * behind the handshake are held back until it is answered: a Redis still
@@ -160,7 +161,7 @@ typedef struct {
     unsigned                  watch:1;
     unsigned                  subscribed:1;
 
-    unsigned                  woken:1;      /* a command asked for it */
+    unsigned                  timing_out:1; /* this failure: a timeout */
     unsigned                  timed_out:1;  /* the last failure: a timeout */
     unsigned                  loading:1;    /* Redis said -LOADING */
     unsigned                  gated:1;      /* commands wait for the PING */
@@ -1041,7 +1042,12 @@ ngx_gov_redis_accepts(ngx_gov_redis_conn_t *conn)
         return 1;
 
     case NGX_GOV_REDIS_CONNECTING:
-        return conn->failures == 0 || (conn->woken && !conn->timed_out);
+        /*
+         * after a refusal (a restart) the commands wait on the attempt,
+         * whether a command woke it or its backoff ran out; after a
+         * timeout (a silent host) they fail at once
+         */
+        return conn->failures == 0 || !conn->timed_out;
 
     default:
         return 0;
@@ -1656,7 +1662,6 @@ ngx_gov_redis_ready(ngx_gov_redis_conn_t *conn)
 
     conn->state = NGX_GOV_REDIS_READY;
     conn->failures = 0;
-    conn->woken = 0;
     conn->timed_out = 0;
     conn->loading = 0;
     conn->hs_left = 0;
@@ -2174,8 +2179,6 @@ ngx_gov_redis_wake(ngx_gov_redis_conn_t *conn)
         /* refused at once */
         return 0;
     }
-
-    conn->woken = 1;
 
     return 1;
 }
@@ -2844,7 +2847,7 @@ ngx_gov_redis_timer_handler(ngx_event_t *ev)
         ngx_log_error(level, &conn->log, NGX_ETIMEDOUT,
                       "gov redis: connect() to %V timed out",
                       ngx_gov_redis_peer(conn));
-        conn->timed_out = 1;
+        conn->timing_out = 1;
         ngx_gov_redis_drop(conn, NGX_GOV_M_REDIS_ERR_CONNECT);
         return;
     }
@@ -2860,7 +2863,7 @@ ngx_gov_redis_timer_handler(ngx_event_t *ev)
                           ngx_gov_redis_peer(conn), conn->conf->timeout,
                           conn->loading ? " (still loading its data)" : "",
                           conn->npending);
-            conn->timed_out = !conn->loading;
+            conn->timing_out = !conn->loading;
             ngx_gov_redis_drop(conn, NGX_GOV_M_REDIS_ERR_TIMEOUT);
             return;
         }
@@ -2907,7 +2910,10 @@ ngx_gov_redis_drop(ngx_gov_redis_conn_t *conn, ngx_uint_t counter)
     conn->hs_left = 0;
     conn->gated = 0;
     conn->scripts = 0;
-    conn->woken = 0;
+
+    /* what the next attempt's commands go by: this failure, not an older */
+    conn->timed_out = conn->timing_out;
+    conn->timing_out = 0;
 
     if (conn->gate_ev.timer_set) {
         ngx_del_timer(&conn->gate_ev);

@@ -523,9 +523,11 @@ mkdir $outdir;
 for my $k (1 .. 100) {
     my $pid = fork // die;
     if ($pid == 0) {
+        my $t0 = Time::HiRes::time();
         my $res = submit(\%good);
         open my $fh, '>', "$outdir/$k" or POSIX::_exit(1);
-        print $fh "$res->{status} " . ($res->{json}{id} // '-') . "\n";
+        print $fh "$res->{status} " . ($res->{json}{id} // '-') . " "
+            . sprintf("%.2f", Time::HiRes::time() - $t0) . "\n";
         close $fh;
         POSIX::_exit(0);
     }
@@ -535,7 +537,15 @@ waitpid $_, 0 for @kids;
 my @answers = map { my $a = $t->read_file("concurrent/$_"); chomp $a; $a }
               1 .. 100;
 my %ids = map { (split / /)[1] => 1 } grep { /^201 / } @answers;
-is(scalar(grep { /^201 / } @answers), 100, '100 concurrent submissions: 201');
+is(scalar(grep { /^201 / } @answers), 100, '100 concurrent submissions: 201')
+    or diag(join('', 'answers: ',
+                 join(', ', map { my $s = $_;
+                                  "$s x" . grep({ /^$s / } @answers) }
+                            sort keys %{{ map { (split / /)[0] => 1 }
+                                          @answers }}),
+                 '; slowest (s): ',
+                 join(' ', (sort { $b <=> $a }
+                            map { (split / /)[2] } @answers)[0 .. 9])));
 is(scalar(keys %ids), 100, 'with 100 distinct ids');
 my %nhc_seen;
 
