@@ -2,34 +2,32 @@
 
 # The fault matrix (issue #37): every dependency the module reaches over
 # HTTP -- a department's backend (submission, the news of a withdrawal, a
-# correction's answer, the retry queue), its status URI (the read-through
-# of a lookup), a
-# gov_notify target and the e-licence library -- given each fault in turn:
-# the connection refused; accepted and never answered; 500; a 200 that is
-# not what was promised; an answer slower than the proxy's timeout; a
-# reset in the middle of the body.  For each fault, all four at once:
+# correction's answer, a promised material brought later, the retry
+# queue), a region's gateway (an item another region handles), a
+# department's status URI (the read-through of a lookup), a gov_notify
+# target, the e-licence library and the identity provider (discovery,
+# token endpoint, keys) -- given each fault in turn: the connection
+# refused; accepted and never answered; 500; a 200 that is not what was
+# promised; an answer slower than the proxy's timeout; a reset in the
+# middle of the body.  For each fault, all four at once:
 #
 # - the citizen's request answers within its bound (README, "When a
 #   dependency fails"): a submission 201 within gov_dispatch_timeout with
-#   the step "queued"; a withdrawal 200 and a correction's answer 202
-#   within the same bound, their deliveries queued; one that needs the
-#   library 503 with Retry-After within the
-#   proxy's timeouts; a lookup 200 at once with the last state;
+#   the step "queued"; a withdrawal 200, a correction's answer and a
+#   promised material 202 within the same bound, their deliveries queued;
+#   one that needs the library 503 with Retry-After within the proxy's
+#   timeouts; a lookup 200 at once with the last state; a login the 502
+#   page within the proxy's timeouts;
 # - the workers idle afterwards (their CPU time over 3 s near zero);
 # - error.log grows by a bounded amount (one dependency's failures are
 #   logged at most once a second, its breaker stops the attempts);
 # - once the dependency is back, every step queued meanwhile reaches the
-#   department, every withdrawal's news and correction too, and every
-#   event the target,
-#   exactly once (answered 2xx).
+#   department or the gateway, every withdrawal's news, correction and
+#   material too, and every event the target, exactly once (answered
+#   2xx); a login works again.
 #
-# Then the identity provider (its location refused or silent, its token
-# endpoint answering 500 or no token), a dead department's breaker, and
-# nginx -t for gov_breaker.
-#
-# Redis's faults are t/010 (killed, hung, garbage), t/070, t/076 (restart,
-# loading), t/071/t/072/t/074 (Sentinel), t/180/t/181 (Cluster); more of
-# the identity provider's in t/023.
+# Then a dead department's breaker and nginx -t for gov_breaker.  Redis's
+# faults (single, Sentinel, Cluster) are t/191.
 
 use strict;
 use warnings;
@@ -57,6 +55,7 @@ my $dep = sub {
     # news of a withdrawal, a correction's answer: apart from the step
     $role .= 'w' if $h->{'x-gov-withdrawal'};
     $role .= 'c' if $h->{'x-gov-correction'};
+    $role .= 's' if $h->{'x-gov-supplement'};
 
     my $took = sub {
         open my $f, '>>', "$prefix/took.log" or return;
@@ -68,14 +67,14 @@ my $dep = sub {
     return { status => 500, body => 'oops' } if $mode eq '500';
     if ($mode eq 'bad') {
         # a 200 is news heard, a correction taken, whatever its body says
-        $took->() if $role eq 'dptw' || $role eq 'dptc';
+        $took->() if $role =~ /^dpt[wcs]$/;
         return { status => 200, body => '<html>maintenance</html>' };
     }
     return { reset => "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
                       . "Content-Length: 60\r\n\r\n{\"rece" }
         if $mode eq 'cut';
 
-    my $res = $role =~ /^dpt/ ? { status => 200,
+    my $res = $role =~ /^(?:dpt|gw)/ ? { status => 200,
                                  body => encode_json({ receipt => "R-$what" }) }
             : $role eq 'st' ? { status => 200,
                                 body => encode_json({ state => 'accepted' }) }
@@ -94,13 +93,21 @@ my $dep = sub {
 
 my $bundles = <<'EOF';
     gov_material photo "照片" elicense;
+    gov_material paper "纸质证明" tolerable=3;
     gov_field name "姓名";
     gov_item nhc { name "出生医学证明"; department "卫生健康委";
                    backend /internal/x_dpt; status /internal/x_st;
-                   callback_secret_file dept.secret; materials photo;
+                   callback_secret_file dept.secret; materials photo paper;
                    fields name; time_limit 3; }
     gov_bundle newborn { name "新生儿出生一件事"; code NB; items nhc;
                          time_limit 10; }
+    gov_region gw "北京市" /internal/x_gw/ callback_secret_file=dept.secret;
+    gov_item transfer { name "户口迁移"; department "公安局";
+                        backend /internal/x_gw/police;
+                        callback_secret_file dept.secret; fields name;
+                        time_limit 5; }
+    gov_bundle move { name "迁户一件事"; code MV; items transfer;
+                      time_limit 10; }
 EOF
 
 # each role's location, at the mock or (refused) at a port nobody holds
@@ -108,12 +115,13 @@ my $refused = $t->free_port;
 sub server {
     my (%down) = @_;
     my $s = "    location = /gov/status { gov_status; }\n";
-    for my $role (qw(dpt st ntf lic)) {
+    for my $role (qw(dpt st ntf lic gw)) {
         my $addr = $down{$role} ? "127.0.0.1:$refused"
                                 : '127.0.0.1:%%BACKEND:dep%%';
-        $s .= "    location /internal/x_$role { internal;\n"
+        my $dir = $role eq 'gw' ? '/' : '';     # a region's prefix
+        $s .= "    location /internal/x_$role$dir { internal;\n"
             . "        proxy_connect_timeout 1s; proxy_read_timeout 1s;\n"
-            . "        proxy_pass http://$addr/$role; }\n";
+            . "        proxy_pass http://$addr/$role$dir; }\n";
     }
     return $s;
 }
@@ -143,15 +151,17 @@ sub timed_post {
 }
 
 sub submit {
-    my ($photo) = @_;
+    my ($photo, $promise) = @_;
     return timed_post('/bundles/newborn/applications',
                       { fields => { name => '张三' },
-                        materials => { photo => $photo } });
+                        materials => { photo => $photo,
+                                       $promise ? () : (paper => 'ref-p') },
+                        $promise ? (promises => [ 'paper' ]) : () });
 }
 
 sub step {
-    my ($id) = @_;
-    my $s = $t->redis_cmd('HGET', "gov:steps:$id", 'nhc');
+    my ($id, $item) = @_;
+    my $s = $t->redis_cmd('HGET', "gov:steps:$id", $item // 'nhc');
     return defined $s && !ref $s ? decode_json($s) : {};
 }
 
@@ -185,8 +195,11 @@ is(step($old)->{state}, 'received', '... its step received');
 # whose correction (补正) the citizen answers then
 my @spare = map { (submit("ref-spare-$_"))[0]{json}{id} } 1 .. 6;
 my @fix = map { (submit("ref-fix-$_"))[0]{json}{id} } 1 .. 6;
-ok($t->wait_for(sub { !grep { step($_)->{state} ne 'received' } @spare, @fix },
-                10), 'twelve more, received');
+# and one whose promised paper (容缺) the citizen brings then
+my @sup = map { (submit("ref-sup-$_", 1))[0]{json}{id} } 1 .. 6;
+ok($t->wait_for(sub { !grep { step($_)->{state} ne 'received' }
+                           @spare, @fix, @sup }, 10),
+   'eighteen more, received');
 my $seq = 0;
 for my $id (@fix) {
     $t->callback($id, 'nhc', { state => 'accepted', seq => ++$seq });
@@ -198,14 +211,15 @@ is(scalar(grep { step($_)->{state} eq 'correction' } @fix), 6,
    '... six of them asked for a correction');
 
 my @all;                                # every application of the matrix
-my (@withdrawn, @corrected);
+my (@withdrawn, @corrected, @supplied, @moved);
 
 for my $fault (qw(refused silent 500 bad slow cut)) {
     if ($fault eq 'refused') {
-        $t->write_world(server => server(map { $_ => 1 } qw(dpt st ntf lic)));
+        $t->write_world(server => server(map { $_ => 1 }
+                                         qw(dpt st ntf lic gw)));
         $t->reload;
     } else {
-        $t->write_file("fault.$_", $fault) for qw(dpt st ntf lic);
+        $t->write_file("fault.$_", $fault) for qw(dpt st ntf lic gw);
     }
 
     my $log0 = -s "$prefix/logs/error.log";
@@ -254,6 +268,24 @@ for my $fault (qw(refused silent 500 bad slow cut)) {
                                   $ct));
     push @corrected, $fx;
 
+    # the promised paper brought: 202 at once, delivered once it is back
+    my $sp = shift @sup;
+    my ($sr, $st) = timed_post("/progress/$sp/materials",
+                               { materials => { paper => "ref-paper-$fault" } });
+    is($sr->{status}, 202, "$fault: a promised material brought 202");
+    cmp_ok($st, '<', 2.6, sprintf('... within gov_dispatch_timeout (%.2f s)',
+                                  $st));
+    push @supplied, $sp;
+
+    # an item another region handles: its gateway (异地受理)
+    my ($mr, $mt) = timed_post('/bundles/move/applications',
+                               { fields => { name => '李四' } });
+    is($mr->{status}, 201, "$fault: a submission to a region's gateway 201");
+    cmp_ok($mt, '<', 2.6, sprintf('... within gov_dispatch_timeout (%.2f s)',
+                                  $mt));
+    is(($mr->{json}{steps}[0] // {})->{state}, 'queued', '... its step queued');
+    push @moved, $mr->{json}{id} if $mr->{json}{id};
+
     my $t0 = time;
     my $p = $t->get("/progress/$old", headers => \%h);
     my $pt = time - $t0;
@@ -275,7 +307,7 @@ for my $fault (qw(refused silent 500 bad slow cut)) {
         $t->write_world(server => server());
         $t->reload;
     } else {
-        unlink "$prefix/fault.$_" for qw(dpt st ntf lic);
+        unlink "$prefix/fault.$_" for qw(dpt st ntf lic gw);
     }
 
     ok($t->wait_for(sub { !grep { step($_)->{state} ne 'received' } @ids }, 60),
@@ -284,6 +316,10 @@ for my $fault (qw(refused silent 500 bad slow cut)) {
        "$fault: ... and the news of the withdrawal heard");
     ok($t->wait_for(sub { took('dptc')->{$fx} }, 60),
        "$fault: ... and the correction taken");
+    ok($t->wait_for(sub { took('dpts')->{$sp} }, 60),
+       "$fault: ... and the promised paper");
+    ok($t->wait_for(sub { step($moved[-1], 'transfer')->{state} eq 'received' },
+                    60), "$fault: ... and the region's step received");
 }
 
 my $news = took('dptw');
@@ -292,6 +328,13 @@ is_deeply([ map { $news->{$_} // 0 } @withdrawn ], [ (1) x @withdrawn ],
 my $fixes = took('dptc');
 is_deeply([ map { $fixes->{$_} // 0 } @corrected ], [ (1) x @corrected ],
           "each correction's answer taken once (answered)");
+
+my $papers = took('dpts');
+is_deeply([ map { $papers->{$_} // 0 } @supplied ], [ (1) x @supplied ],
+          'each promised material delivered once (answered)');
+my $gw = took('gw');
+is_deeply([ map { $gw->{$_} // 0 } @moved ], [ (1) x @moved ],
+          "each region's step reached its gateway once (answered)");
 
 # exactly once: each application's step taken once while answering
 my $took = took('dpt');
@@ -354,10 +397,13 @@ like($t->error_log, qr/\(and \d+ more in the last \d+ s\)/,
 
 # --- the identity provider -------------------------------------------------
 #
-# A login's callback while the provider's location is refused, silent, or
-# the token endpoint answers 500 or a 200 that is not a token: the 502 page
-# within the proxy's timeouts, no session, a line or so in the log; back,
-# the next login works.
+# Its location refused; then each endpoint in turn (discovery, token, JWKS)
+# silent, answering 500, a 200 that is not what was asked, slower than the
+# proxy's timeout, or cut in the middle of its body, with the workers'
+# caches fresh (a reload), so that the endpoint is asked: the 502 page
+# within the proxy's timeouts where the endpoint is needed (discovery at
+# the login's start, the token and the keys at its callback), no session,
+# a line or so in the log; back, the next login works.
 
 $t->oidc_provider;
 my $silent = $t->fake_redis;            # accepts, never answers
@@ -385,42 +431,76 @@ EOF
     $t->reload;
 }
 
-idp_conf('127.0.0.1:%%BACKEND:idp%%');
+my $idp = '127.0.0.1:%%BACKEND:idp%%';
+idp_conf($idp);
 my $ok = $t->oidc_login('/auth/oidc');
 is($ok->{callback}{status}, 303, 'the provider up: a login 303');
 
 my $html = { Accept => 'text/html' };
-for my $fault (qw(refused silent 500 bad)) {
-    my $c = $t->oidc_login('/auth/oidc', no_callback => 1);
-    ok($c->{back}, "$fault: a login started") or next;
-    if ($fault eq 'refused') {
-        idp_conf("127.0.0.1:$refused");
-    } elsif ($fault eq 'silent') {
-        idp_conf("127.0.0.1:$silent");
-    } else {
-        $t->write_file('idp/token', encode_json(
-            $fault eq '500' ? { status => 500, body => 'oops' }
-                            : { status => 200, body => '<html>maintenance' }));
-    }
-    my $log0 = -s "$prefix/logs/error.log";
-    my $t0 = time;
-    my $res = $t->get($c->{back}, headers => { %$html,
-                                               Cookie => $c->{binding} });
-    my $dt = time - $t0;
-    is($res->{status}, 502, "$fault: the callback answers the 502 page");
+
+sub no_session {
+    my ($res) = @_;
     my $sc = $res->{headers}{'set-cookie'} // '';
     $sc = join ', ', @$sc if ref $sc;
     unlike($sc, qr/GOVSID=[^;]/, '... no session');
+}
+
+# the location refused: the login started before, its callback after
+{
+    my $c = $t->oidc_login('/auth/oidc', no_callback => 1);
+    ok($c->{back}, 'refused: a login started');
+    idp_conf("127.0.0.1:$refused");
+    my $t0 = time;
+    my $res = $t->get($c->{back} // '/auth/callback',
+                      headers => { %$html, Cookie => $c->{binding} // '' });
+    my $dt = time - $t0;
+    is($res->{status}, 502, 'refused: the callback answers the 502 page');
+    no_session($res);
     cmp_ok($dt, '<', 2.6, sprintf("... within the proxy's timeouts (%.2f s)",
                                   $dt));
-    my $grew = (-s "$prefix/logs/error.log") - $log0;
-    cmp_ok($grew, '<', 8 * 1024, "... error.log grew $grew bytes");
-
-    unlink "$prefix/idp/token";
-    idp_conf('127.0.0.1:%%BACKEND:idp%%') if $fault =~ /refused|silent/;
+    idp_conf($idp);
     ok($t->wait_for(sub {
            ($t->oidc_login('/auth/oidc')->{callback}{status} // 0) == 303
-       }, 15), "$fault: back, a login works again");
+       }, 15), 'refused: back, a login works again');
+}
+
+for my $ep (qw(discovery token jwks)) {
+    for my $fault (qw(silent 500 bad slow cut)) {
+        my $what = "$ep $fault";
+        $t->write_file("idp/fault.$ep", $fault);
+        idp_conf($idp);                 # fresh workers: nothing cached
+        if ($ep eq 'jwks') {
+            # the keys are shared by the workers: a key they do not know
+            # yet, a minute after the last refresh (at most one a minute)
+            $t->oidc_key('idp', [ 'rsa', 'RS256', "idp-$fault" ],
+                         [ 'rsa', 'RS256', 'idp1' ]);
+            $t->redis_cmd('DEL', 'gov:oidc:idp:refresh');
+        }
+        my $log0 = -s "$prefix/logs/error.log";
+        my $t0 = time;
+        my $c = $t->oidc_login('/auth/oidc', no_callback => 1);
+        my $res = $c->{start};
+        if ($ep ne 'discovery') {
+            ok($c->{back}, "$what: a login started") or next;
+            $t0 = time;
+            $res = $t->get($c->{back}, headers => { %$html,
+                                                    Cookie => $c->{binding} });
+        }
+        my $dt = time - $t0;
+        is($res->{status}, 502, "$what: the 502 page"
+                                . ($ep eq 'discovery' ? ' at the start'
+                                                      : ' at the callback'));
+        no_session($res);
+        cmp_ok($dt, '<', 2.6, sprintf("... within the proxy's timeouts "
+                                      . '(%.2f s)', $dt));
+        my $grew = (-s "$prefix/logs/error.log") - $log0;
+        cmp_ok($grew, '<', 8 * 1024, "... error.log grew $grew bytes");
+
+        unlink "$prefix/idp/fault.$ep";
+        ok($t->wait_for(sub {
+               ($t->oidc_login('/auth/oidc')->{callback}{status} // 0) == 303
+           }, 15), "$what: back, a login works again");
+    }
 }
 
 $t->stop_nginx;

@@ -1452,7 +1452,12 @@ sub oidc_provider {
                              client => $client };
     $self->oidc_key($name, [ 'rsa', 'RS256', 'idp1' ]);
 
-    $self->backend(sub {
+    # the file "fault.ENDPOINT" (discovery, token, jwks) holds a fault:
+    # silent, 500, bad (a 200 that is not what was asked), slow (the
+    # answer after 1.6 s) or cut (a reset in the middle of the body)
+    my %endpoint = ('/idp/.well-known/openid-configuration' => 'discovery',
+                    '/idp/token' => 'token', '/idp/jwks' => 'jwks');
+    my $answer = sub {
         my ($req) = @_;
         my $p = $req->{path};
         my %q = form_decode($req->{query});
@@ -1539,6 +1544,23 @@ sub oidc_provider {
         }
 
         return { status => 404, body => '{}' };
+    };
+
+    $self->backend(sub {
+        my ($req) = @_;
+        my $ep = $endpoint{ $req->{path} } // '';
+        my $fault = -e "$dir/fault.$ep" ? $self->read_file("$dir/fault.$ep")
+                                        : '';
+        return { delay => 30 } if $fault eq 'silent';
+        return { status => 500, body => 'oops' } if $fault eq '500';
+        return { status => 200, body => '<html>maintenance</html>' }
+            if $fault eq 'bad';
+        return { reset => "HTTP/1.1 200 OK\r\nContent-Type: application/json"
+                          . "\r\nContent-Length: 200\r\n\r\n{\"iss" }
+            if $fault eq 'cut';
+        my $res = $answer->($req);
+        $res->{delay} = 1.6 if $fault eq 'slow';
+        return $res;
     }, name => $name, port => $port);
 
     return $port;
