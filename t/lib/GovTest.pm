@@ -148,6 +148,7 @@ sub start_redis {
 
     $self->{redis}{$name} = { port => $port, pid => $pid,
                               password => $opts{password},
+                              proxy => $self->{redis}{$name}{proxy},
                               opts => \%opts };
 
     for (1 .. 100) {
@@ -234,7 +235,8 @@ CONF
     die "redis sentinel did not start on port $port\n";
 }
 
-# start_cluster(masters => 3, replicas => 1, node_timeout => MS): a Redis
+# start_cluster(masters => 3, replicas => 1, node_timeout => MS,
+#               proxied => 1): a Redis
 # Cluster on loopback, made the way an operator makes one: redis-server
 # --cluster-enabled yes per node, then redis-cli --cluster create.  Nodes
 # are named c1, c2, ... (masters first); returns "HOST:PORT,..." of the
@@ -262,7 +264,18 @@ sub start_cluster {
             $self->{redis}{$name}{port} = $p;
             last;
         }
+        # proxied => 1: each node announces a fault proxy in front of it
+        # (fault_proxy), so that clients reach it only through the proxy
+        my @announce;
+        if ($o{proxied}) {
+            my $pp = $self->fault_proxy(to => $self->{redis}{$name}{port});
+            $self->{redis}{$name}{proxy} = $pp;
+            @announce = ('--cluster-announce-port', $pp,
+                         '--cluster-announce-bus-port',
+                         $self->{redis}{$name}{port} + 10000);
+        }
         $self->start_redis(name => $name, args => [
+            @announce,
             '--cluster-enabled', 'yes',
             '--cluster-config-file', "$dir/nodes.conf",
             '--cluster-node-timeout', $timeout,
@@ -281,7 +294,10 @@ sub start_cluster {
     $self->{cluster} = [ @names ];
     $self->wait_cluster or die "the cluster did not come up\n";
 
-    return join ',', @addrs[0 .. $masters - 1];
+    # the addresses clients are given: the proxies', when proxied
+    return join ',', map { '127.0.0.1:' . ($self->{redis}{$_}{proxy}
+                                           // $self->redis_port($_)) }
+                     @names[0 .. $masters - 1];
 }
 
 # every live node of the cluster says cluster_state:ok and agrees on the
@@ -314,7 +330,8 @@ sub cluster_owner {
         next unless $slot >= $r->[0] && $slot <= $r->[1];
         my $port = $r->[2][1];
         for my $n (@{ $self->{cluster} }) {
-            return $n if $self->{redis}{$n}{port} == $port;
+            return $n if $self->{redis}{$n}{port} == $port
+                         || ($self->{redis}{$n}{proxy} // 0) == $port;
         }
     }
     return undef;
@@ -335,7 +352,8 @@ sub cluster_masters {
     my %m;
     for my $r (@$slots) {
         for my $n (@{ $self->{cluster} }) {
-            $m{$n} = 1 if $self->{redis}{$n}{port} == $r->[2][1];
+            $m{$n} = 1 if $self->{redis}{$n}{port} == $r->[2][1]
+                         || ($self->{redis}{$n}{proxy} // 0) == $r->[2][1];
         }
     }
     return sort keys %m;
@@ -515,6 +533,93 @@ sub fake_redis {
     close $listen;
     push @{ $self->{children} }, $pid;
     return $port;
+}
+
+# fault_proxy(to => PORT, port => PORT): a TCP proxy on loopback to the
+# port TO (a Redis), for faults no real Redis makes: the file
+# "proxy.PORT" in the prefix holds its mode, read at each read: "ok" (or
+# no file) relays; "bad" answers what is asked with an HTTP page, not
+# RESP; "cut" relays the question and then half of the answer, and
+# closes; "silent" relays nothing either way.  stop_proxy(PORT) closes its
+# port (connections refused); fault_proxy(port => PORT) opens it again.
+sub fault_proxy {
+    my ($self, %o) = @_;
+    my $port = $o{port} // $self->free_port;
+    my $to = $o{to} // $self->{proxies}{$port}{to};
+    my $mode_file = "$self->{prefix}/proxy.$port";
+
+    my $listen = IO::Socket::INET->new(LocalAddr => '127.0.0.1',
+                                       LocalPort => $port, Proto => 'tcp',
+                                       Listen => SOMAXCONN, ReuseAddr => 1)
+        or die "fault proxy listen on $port: $!\n";
+
+    my $mode = sub {
+        open my $fh, '<', $mode_file or return 'ok';
+        my $m = <$fh> // 'ok';
+        chomp $m;
+        return $m;
+    };
+
+    my $pid = fork // die "fork: $!\n";
+    if ($pid == 0) {
+        $SIG{TERM} = sub { kill 'TERM', -$$; POSIX::_exit(0) };
+        $SIG{CHLD} = 'IGNORE';
+        setpgrp(0, 0);
+        while (1) {
+            my $c = $listen->accept or next;
+            my $child = fork;
+            if (defined $child && $child == 0) {
+                $SIG{TERM} = 'DEFAULT';
+                close $listen;
+                my $u = IO::Socket::INET->new(PeerAddr => '127.0.0.1',
+                                              PeerPort => $to,
+                                              Proto => 'tcp')
+                    or POSIX::_exit(0);
+                my $sel = IO::Select->new($c, $u);
+                my $asked = 0;
+                while (1) {
+                    for my $h ($sel->can_read) {
+                        my $n = sysread($h, my $buf, 65536);
+                        POSIX::_exit(0) unless $n;
+                        my $m = $mode->();
+                        next if $m eq 'silent';
+                        if ($h == $c) {
+                            if ($m eq 'bad') {
+                                syswrite $c, "HTTP/1.1 200 OK\r\n"
+                                    . "Content-Type: text/html\r\n\r\n"
+                                    . "<html>maintenance</html>\r\n";
+                                next;
+                            }
+                            $asked = 1 if $m eq 'cut';
+                            syswrite $u, $buf;
+                        } elsif ($asked && $m eq 'cut') {
+                            syswrite $c, substr($buf, 0,
+                                                int(length($buf) / 2) || 1)
+                                if length($buf) > 1;
+                            POSIX::_exit(0);
+                        } else {
+                            syswrite $c, $buf;
+                        }
+                    }
+                }
+            }
+            close $c;
+        }
+    }
+
+    close $listen;
+    $self->{proxies}{$port} = { pid => $pid, to => $to };
+    push @{ $self->{children} }, $pid;
+    return $port;
+}
+
+sub stop_proxy {
+    my ($self, $port) = @_;
+    my $p = $self->{proxies}{$port} or return;
+    return unless $p->{pid};
+    kill 'TERM', $p->{pid};
+    waitpid $p->{pid}, 0;
+    $p->{pid} = undef;
 }
 
 sub _serve {
@@ -1221,14 +1326,18 @@ sub parallel {
     my ($self, $method, $path, $n, %o) = @_;
     my $timeout = $o{timeout} || 10;
     my $body = $o{body} // '';
-    my $head = "$method $path HTTP/1.0\r\nHost: localhost\r\n"
-             . join('', map { "$_: $o{headers}{$_}\r\n" }
-                            sort keys %{ $o{headers} || {} })
+    # each => sub { (HEADER => VALUE, ...) }: the Ith request's own headers
+    my $head = sub {
+        my %hd = (%{ $o{headers} || {} },
+                  $o{each} ? $o{each}->($_[0]) : ());
+        return "$method $path HTTP/1.0\r\nHost: localhost\r\n"
+             . join('', map { "$_: $hd{$_}\r\n" } sort keys %hd)
              . (length $body ? 'Content-Length: ' . length($body) . "\r\n"
                              : '')
              . "\r\n";
+    };
 
-    my (@socks, %buf);
+    my (@socks, %buf, %took);
     for (1 .. $n) {
         my $s = IO::Socket::INET->new(PeerAddr => '127.0.0.1',
                                       PeerPort => $self->{port},
@@ -1236,8 +1345,9 @@ sub parallel {
             or die "connect: $!\n";
         push @socks, $s;
     }
-    for my $s (@socks) {
-        syswrite $s, $head . $body;
+    my $t0 = time;
+    for my $i (0 .. $#socks) {
+        syswrite $socks[$i], $head->($i) . $body;
     }
 
     my $sel = IO::Select->new(@socks);
@@ -1248,17 +1358,20 @@ sub parallel {
             if ($n) {
                 $buf{$s} .= $chunk;
             } else {
+                $took{$s} = time - $t0;
                 $sel->remove($s);
                 close $s;
             }
         }
     }
 
+    # took: seconds from the requests' sending to this answer's end
     return map { my $b = $buf{$_} // '';
                  my ($code) = $b =~ m{^HTTP/1\.\d (\d+)};
                  my ($top, $text) = $b =~ m{^(.*?)\r\n\r\n(.*)}s;
                  +{ status => $code // 0, head => $top // '',
-                    body => $text // '' } } @socks;
+                    body => $text // '', took => $took{$_} // $timeout } }
+               @socks;
 }
 
 # Prometheus text from gov_status as { 'name{labels}' => value }
