@@ -42,12 +42,24 @@
 #include "ngx_gov_redis.h"
 #include "ngx_gov_pcache.h"
 #include "gov_date.h"
+#include "gov_pieces.h"
 
 
 typedef struct ngx_gov_pcache_node_s  ngx_gov_pcache_node_t;
+typedef struct ngx_gov_pcache_tail_s  ngx_gov_pcache_tail_t;
+
+/* an entry's further pieces (gov_pieces()) */
+struct ngx_gov_pcache_tail_s {
+    ngx_gov_pcache_tail_t    *next;
+    size_t                    len;          /* its bytes of the entry */
+    u_char                    data[1];
+};
 
 struct ngx_gov_pcache_node_s {
     ngx_gov_pcache_node_t    *next;         /* in its bucket */
+    ngx_gov_pcache_tail_t    *tail;         /* the rest of the data */
+    size_t                    first;        /* bytes of data here */
+    size_t                    size;         /* the pieces' bytes */
     uint32_t                  hash;
     ngx_queue_t               queue;
     ngx_msec_t                expires;
@@ -64,6 +76,9 @@ struct ngx_gov_pcache_node_s {
 };
 
 
+#define NGX_GOV_PCACHE_LINK   offsetof(ngx_gov_pcache_tail_t, data)
+
+
 #define NGX_GOV_PCACHE_ENTRY  1024          /* a document, about */
 
 
@@ -74,6 +89,9 @@ typedef struct {
     uint32_t                 *reported;     /* per bucket: the last seq */
     uint32_t                  seq;          /* reports of changes */
     ngx_uint_t                epoch;        /* reports may have been lost */
+    ngx_atomic_t              entries;
+    ngx_atomic_t              bytes;        /* the entries' pieces */
+    size_t                    zone;         /* the zone's size */
 } ngx_gov_pcache_sh_t;
 
 
@@ -96,6 +114,12 @@ static void ngx_gov_pcache_changed(ngx_str_t *key);
 static ngx_uint_t ngx_gov_pcache_forget(ngx_str_t *id);
 static ngx_uint_t ngx_gov_pcache_fresh(ngx_gov_pcache_ctx_t *ctx,
     ngx_gov_pcache_node_t *n);
+static ngx_gov_pcache_node_t *ngx_gov_pcache_alloc(ngx_gov_pcache_ctx_t *ctx,
+    size_t *pieces, size_t npieces);
+static void ngx_gov_pcache_write(ngx_gov_pcache_node_t *n, u_char *src,
+    size_t len, size_t *off);
+static void ngx_gov_pcache_read(ngx_gov_pcache_node_t *n, size_t off,
+    size_t len, u_char *dst);
 
 
 /* the snapshots' keys, PREFIXdoc:ID, whose changes Redis reports */
@@ -337,6 +361,9 @@ ngx_gov_pcache_init_zone(ngx_shm_zone_t *shm_zone, void *data)
 
     ctx->sh->seq = 0;
     ctx->sh->epoch = 1;
+    ctx->sh->entries = 0;
+    ctx->sh->bytes = 0;
+    ctx->sh->zone = shm_zone->shm.size;
 
     len = sizeof(" in gov_progress_cache zone \"\"") + shm_zone->shm.name.len;
 
@@ -375,6 +402,7 @@ ngx_gov_pcache_find(ngx_gov_pcache_ctx_t *ctx, ngx_str_t *id, uint32_t hash)
 static void
 ngx_gov_pcache_free(ngx_gov_pcache_ctx_t *ctx, ngx_gov_pcache_node_t *n)
 {
+    ngx_gov_pcache_tail_t   *t, *next;
     ngx_gov_pcache_node_t  **p;
 
     for (p = &ctx->sh->buckets[n->hash & ctx->sh->mask]; *p; p = &(*p)->next) {
@@ -385,7 +413,125 @@ ngx_gov_pcache_free(ngx_gov_pcache_ctx_t *ctx, ngx_gov_pcache_node_t *n)
     }
 
     ngx_queue_remove(&n->queue);
+
+    ctx->sh->entries--;
+    ctx->sh->bytes -= n->size;
+
+    for (t = n->tail; t; t = next) {
+        next = t->next;
+        ngx_slab_free_locked(ctx->shpool, t);
+    }
+
     ngx_slab_free_locked(ctx->shpool, n);
+}
+
+
+/*
+ * An entry's pieces, all or none: sized to the slab allocator's classes
+ * (gov_pieces()), so that a zone holds nearly its size of entries.
+ */
+
+static ngx_gov_pcache_node_t *
+ngx_gov_pcache_alloc(ngx_gov_pcache_ctx_t *ctx, size_t *pieces,
+    size_t npieces)
+{
+    void                   *got[GOV_PIECES_MAX];
+    size_t                  i;
+    ngx_gov_pcache_node_t  *n;
+    ngx_gov_pcache_tail_t  *t;
+
+    for (i = 0; i < npieces; i++) {
+        got[i] = ngx_slab_alloc_locked(ctx->shpool, pieces[i]);
+
+        if (got[i] == NULL) {
+            while (i--) {
+                ngx_slab_free_locked(ctx->shpool, got[i]);
+            }
+
+            return NULL;
+        }
+    }
+
+    n = got[0];
+    n->first = pieces[0] - offsetof(ngx_gov_pcache_node_t, data);
+    n->size = gov_pieces_total(pieces, npieces);
+    n->tail = NULL;
+
+    for (i = npieces - 1; i > 0; i--) {
+        t = got[i];
+        t->len = pieces[i] - NGX_GOV_PCACHE_LINK;
+        t->next = n->tail;
+        n->tail = t;
+    }
+
+    return n;
+}
+
+
+/* "len" bytes of the entry's data from "off" on, across its pieces */
+
+static void
+ngx_gov_pcache_write(ngx_gov_pcache_node_t *n, u_char *src, size_t len,
+    size_t *off)
+{
+    size_t                  at, k;
+    ngx_gov_pcache_tail_t  *t;
+
+    at = *off;
+    *off += len;
+
+    if (at < n->first) {
+        k = ngx_min(len, n->first - at);
+        ngx_memcpy(n->data + at, src, k);
+        src += k;
+        len -= k;
+        at += k;
+    }
+
+    at -= n->first;
+
+    for (t = n->tail; t && len; t = t->next) {
+        if (at >= t->len) {
+            at -= t->len;
+            continue;
+        }
+
+        k = ngx_min(len, t->len - at);
+        ngx_memcpy(t->data + at, src, k);
+        src += k;
+        len -= k;
+        at = 0;
+    }
+}
+
+
+static void
+ngx_gov_pcache_read(ngx_gov_pcache_node_t *n, size_t off, size_t len,
+    u_char *dst)
+{
+    size_t                  k;
+    ngx_gov_pcache_tail_t  *t;
+
+    if (off < n->first) {
+        k = ngx_min(len, n->first - off);
+        dst = ngx_cpymem(dst, n->data + off, k);
+        len -= k;
+        off += k;
+    }
+
+    off -= n->first;
+
+    for (t = n->tail; t && len; t = t->next) {
+        if (off >= t->len) {
+            off -= t->len;
+            continue;
+        }
+
+        k = ngx_min(len, t->len - off);
+        dst = ngx_cpymem(dst, t->data + off, k);
+        len -= k;
+        off = 0;
+    }
 }
 
 
@@ -439,8 +585,9 @@ ngx_gov_pcache_get(ngx_http_request_t *r, ngx_str_t *id, ngx_msec_t max_age,
         return NGX_ERROR;
     }
 
-    ngx_memcpy(p, n->data + n->id_len,
-               n->subject_len + n->actor_len + n->etag_len + n->body_len);
+    ngx_gov_pcache_read(n, n->id_len,
+                        n->subject_len + n->actor_len + n->etag_len
+                        + n->body_len, p);
 
     ngx_shmtx_unlock(&ctx->shpool->mutex);
 
@@ -466,8 +613,8 @@ void
 ngx_gov_pcache_put(ngx_http_request_t *r, ngx_str_t *id,
     ngx_gov_pcache_entry_t *e, ngx_gov_pcache_mark_t *m)
 {
-    u_char                    *p;
-    size_t                     size;
+    size_t                     size, off, npieces;
+    size_t                     pieces[GOV_PIECES_MAX];
     uint32_t                   hash;
     ngx_uint_t                 tries;
     ngx_queue_t               *q;
@@ -489,6 +636,14 @@ ngx_gov_pcache_put(ngx_http_request_t *r, ngx_str_t *id,
     size = offsetof(ngx_gov_pcache_node_t, data) + id->len + e->subject.len
            + e->actor.len + e->etag.len + e->body.len;
 
+    /* the first piece holds the header and the id, which lookups compare */
+
+    npieces = gov_pieces(size, offsetof(ngx_gov_pcache_node_t, data) + 64,
+                         NGX_GOV_PCACHE_LINK, ngx_pagesize, pieces);
+    if (npieces == 0) {
+        return;
+    }
+
     ngx_shmtx_lock(&ctx->shpool->mutex);
 
     n = ngx_gov_pcache_find(ctx, id, hash);
@@ -499,7 +654,7 @@ ngx_gov_pcache_put(ngx_http_request_t *r, ngx_str_t *id,
     /* full: the least recently used go first, a few at a time */
 
     for (tries = 0; ; tries++) {
-        n = ngx_slab_alloc_locked(ctx->shpool, size);
+        n = ngx_gov_pcache_alloc(ctx, pieces, npieces);
 
         if (n || tries == 16 || ngx_queue_empty(&ctx->sh->queue)) {
             break;
@@ -545,11 +700,15 @@ ngx_gov_pcache_put(ngx_http_request_t *r, ngx_str_t *id,
     n->etag_len = (u_short) e->etag.len;
     n->body_len = e->body.len;
 
-    p = ngx_cpymem(n->data, id->data, id->len);
-    p = ngx_cpymem(p, e->subject.data, e->subject.len);
-    p = ngx_cpymem(p, e->actor.data, e->actor.len);
-    p = ngx_cpymem(p, e->etag.data, e->etag.len);
-    ngx_memcpy(p, e->body.data, e->body.len);
+    off = 0;
+    ngx_gov_pcache_write(n, id->data, id->len, &off);
+    ngx_gov_pcache_write(n, e->subject.data, e->subject.len, &off);
+    ngx_gov_pcache_write(n, e->actor.data, e->actor.len, &off);
+    ngx_gov_pcache_write(n, e->etag.data, e->etag.len, &off);
+    ngx_gov_pcache_write(n, e->body.data, e->body.len, &off);
+
+    ctx->sh->entries++;
+    ctx->sh->bytes += n->size;
 
     n->next = ctx->sh->buckets[hash & ctx->sh->mask];
     ctx->sh->buckets[hash & ctx->sh->mask] = n;
@@ -719,4 +878,47 @@ ngx_gov_pcache_changed(ngx_str_t *key)
     if (ngx_gov_pcache_forget(&id)) {
         ngx_gov_metrics_inc(NGX_GOV_M_PCACHE_INVALIDATED);
     }
+}
+
+
+ngx_int_t
+ngx_gov_pcache_text(ngx_pool_t *pool, ngx_str_t *in, ngx_str_t *out)
+{
+    u_char                *p;
+    ngx_shm_zone_t        *zone;
+    ngx_gov_pcache_ctx_t  *ctx;
+
+    *out = *in;
+
+    zone = ngx_gov_pcache_zone();
+    if (zone == NULL) {
+        return NGX_OK;
+    }
+
+    ctx = zone->data;
+
+    out->data = ngx_pnalloc(pool, in->len + 512);
+    if (out->data == NULL) {
+        return NGX_ERROR;
+    }
+
+    p = ngx_cpymem(out->data, in->data, in->len);
+
+    p = ngx_sprintf(p, "# HELP gov_cache_entries Documents held in the "
+                    "micro-cache.\n# TYPE gov_cache_entries gauge\n"
+                    "gov_cache_entries{cache=\"progress\"} %uA\n",
+                    ctx->sh->entries);
+    p = ngx_sprintf(p, "# HELP gov_cache_used_bytes Bytes the micro-cache's "
+                    "entries take in its zone.\n"
+                    "# TYPE gov_cache_used_bytes gauge\n"
+                    "gov_cache_used_bytes{cache=\"progress\"} %uA\n",
+                    ctx->sh->bytes);
+    p = ngx_sprintf(p, "# HELP gov_cache_size_bytes The micro-cache's zone."
+                    "\n# TYPE gov_cache_size_bytes gauge\n"
+                    "gov_cache_size_bytes{cache=\"progress\"} %uz\n",
+                    ctx->sh->zone);
+
+    out->len = p - out->data;
+
+    return NGX_OK;
 }

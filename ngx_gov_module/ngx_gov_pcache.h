@@ -53,5 +53,9 @@ void ngx_gov_pcache_put(ngx_http_request_t *r, ngx_str_t *id,
 /* drops an application's cached document, in every worker at once */
 void ngx_gov_pcache_drop(ngx_str_t *id);
 
+/* "in" followed by the zone's figures for gov_status, in "pool" */
+ngx_int_t ngx_gov_pcache_text(ngx_pool_t *pool, ngx_str_t *in,
+    ngx_str_t *out);
+
 
 #endif /* _NGX_GOV_PCACHE_H_INCLUDED_ */

@@ -18,6 +18,7 @@
 #include "ngx_gov_metrics.h"
 #include "ngx_gov_answer.h"
 #include "ngx_gov_breaker.h"
+#include "ngx_gov_pcache.h"
 #include "ngx_gov_status.h"
 
 
@@ -48,10 +49,11 @@ ngx_http_gov_status_handler(ngx_http_request_t *r)
     }
 
     if (rc != NGX_OK
-        || ngx_gov_breaker_text(r->pool, &text, &all) != NGX_OK)
+        || ngx_gov_breaker_text(r->pool, &text, &all) != NGX_OK
+        || ngx_gov_pcache_text(r->pool, &all, &text) != NGX_OK)
     {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    return ngx_http_gov_send(r, NGX_HTTP_OK, &type, &all);
+    return ngx_http_gov_send(r, NGX_HTTP_OK, &type, &text);
 }
