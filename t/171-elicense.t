@@ -140,16 +140,6 @@ is_deeply($res->{json}{invalid},
 my $silent = $t->fake_redis;            # accepts, never answers
 my $refused = $t->free_port;            # nothing listens
 
-sub cpu_ticks {
-    my $n = 0;
-    for my $pid ($t->worker_pids) {
-        open my $fh, '<', "/proc/$pid/stat" or next;
-        my @f = split ' ', (<$fh> =~ /\)\s(.*)/)[0];
-        $n += $f[11] + $f[12];          # utime, stime
-    }
-    return $n;
-}
-
 for my $case ([ 'refused', "127.0.0.1:$refused", 2 ],
               [ 'silent', "127.0.0.1:$silent", 4 ])
 {
@@ -180,9 +170,9 @@ for my $case ([ 'refused', "127.0.0.1:$refused", 2 ],
                                        . length($log) . ' bytes)');
     }
 
-    my $c0 = cpu_ticks();
+    my $c0 = $t->cpu_ticks;
     sleep 3;
-    cmp_ok(cpu_ticks() - $c0, '<', 20,
+    cmp_ok($t->cpu_ticks - $c0, '<', 20,
            "$name library: the workers idle after it (no spinning)");
 }
 

@@ -175,16 +175,6 @@ sub took {
     return \%n;
 }
 
-sub cpu_ticks {
-    my $n = 0;
-    for my $pid ($t->worker_pids) {
-        open my $fh, '<', "/proc/$pid/stat" or next;
-        my @f = split ' ', (<$fh> =~ /\)\s(.*)/)[0];
-        $n += $f[11] + $f[12];
-    }
-    return $n;
-}
-
 # an application whose step has a receipt: the lookups read it through
 my ($first) = submit('ref-1');
 is($first->{status}, 201, 'everything up: a submission 201');
@@ -294,9 +284,9 @@ for my $fault (qw(refused silent 500 bad slow cut)) {
     like($p->{content}, qr/"state":"received"/, '... the last state');
 
     sleep 2;                            # retries and notifications fail
-    my $c0 = cpu_ticks();
+    my $c0 = $t->cpu_ticks;
     sleep 3;
-    my $c = cpu_ticks() - $c0;
+    my $c = $t->cpu_ticks - $c0;
     cmp_ok($c, '<', 30, "$fault: the workers idle ($c ticks in 3 s)");
 
     my $grew = (-s "$prefix/logs/error.log") - $log0;

@@ -57,16 +57,6 @@ sub world {
     $h{Authorization} = 'Bearer ' . $t->citizen;
 }
 
-sub cpu_ticks {
-    my $n = 0;
-    for my $pid ($t->worker_pids) {
-        open my $fh, '<', "/proc/$pid/stat" or next;
-        my @f = split ' ', (<$fh> =~ /\)\s(.*)/)[0];
-        $n += $f[11] + $f[12];
-    }
-    return $n;
-}
-
 sub submit {
     my ($key) = @_;
     return $t->post('/bundles/newborn/applications', body => $body,
@@ -120,7 +110,7 @@ sub matrix {
         my $what = "$topo, $fault";
         my $before = stored($nodes->());
         my $log0 = -s "$prefix/logs/error.log";
-        my $c0 = cpu_ticks();
+        my $c0 = $t->cpu_ticks;
         my $t0 = time;
 
         $on->();
@@ -153,7 +143,7 @@ sub matrix {
 
         # the fault's window: 3 s from its start
         sleep 3 - (time - $t0) if time - $t0 < 3;
-        my $c = cpu_ticks() - $c0;
+        my $c = $t->cpu_ticks - $c0;
         cmp_ok($c, '<', 30, "$what: the workers idle ($c ticks)");
 
         $off->();

@@ -894,6 +894,18 @@ sub master_pid {
     return $pid;
 }
 
+# the CPU time (clock ticks, user and system) the workers have used
+sub cpu_ticks {
+    my ($self) = @_;
+    my $n = 0;
+    for my $pid ($self->worker_pids) {
+        open my $fh, '<', "/proc/$pid/stat" or next;
+        my @f = split ' ', (<$fh> =~ /\)\s(.*)/)[0];
+        $n += $f[11] + $f[12];
+    }
+    return $n;
+}
+
 sub worker_pids {
     my ($self) = @_;
     my $master = $self->master_pid or return ();
