@@ -298,9 +298,9 @@ H2_TESTS    = t/030-bundles.t t/040-progress.t t/050-pages.t \
               t/060-browser.t t/100-upload.t t/110-correction.t \
               t/111-withdrawal.t t/173-promises.t
 
-# under ASan, the HTTP/2 pass leaves out the Chromium journey (about a
-# minute): its bodies are the forms and uploads the other tests of the
-# pass send over HTTP/2 under ASan, and it runs under ASan over HTTP/1.1
+# under ASan, the HTTP/2 pass leaves out the Chromium journey too (see
+# ASAN_TESTS): its bodies are the forms and uploads the other tests of the
+# pass send over HTTP/2 under ASan
 ASAN_H2_TESTS = $(filter-out t/060-browser.t,$(H2_TESTS))
 
 test: layers all test-deps browser-deps openapi-deps unit
