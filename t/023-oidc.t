@@ -43,24 +43,10 @@ my $http = <<'EOF';
     gov_jwt_key_file %%PREFIX%%/keys/keys.jwks;
     gov_templates %%ROOT%%/templates;
 
-    gov_oidc idp {
-        issuer http://127.0.0.1:%%BACKEND:idp%%/idp;
-        client_id portal;
-        client_secret_file %%PREFIX%%/idp/secret;
-        proxy /_idp;
-        redirect_uri /auth/callback;
-        scope "openid profile";
-        post_logout_redirect_uri /;
-    }
-
-    gov_oidc bad {
-        issuer http://127.0.0.1:%%BACKEND:bad%%/idp;
-        client_id portal;
-        client_secret_file %%PREFIX%%/bad/secret;
-        proxy /_bad;
-        redirect_uri /auth/bad/callback;
-    }
 EOF
+$http .= $t->oidc_conf('idp', lines => [ 'scope "openid profile";',
+                                         'post_logout_redirect_uri /;' ])
+       . "\n" . $t->oidc_conf('bad', redirect_uri => '/auth/bad/callback');
 
 my $server = <<'EOF';
     gov_session_cookie GOVSID insecure;

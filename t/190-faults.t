@@ -400,17 +400,11 @@ my $silent = $t->fake_redis;            # accepts, never answers
 sub idp_conf {
     my ($addr) = @_;
     $t->write_world(
-        http => $http . <<'EOF',
+        http => $http . <<'EOF'
     gov_templates %%ROOT%%/templates;
     gov_session_cookie GOVSID insecure;
-    gov_oidc idp {
-        issuer http://127.0.0.1:%%BACKEND:idp%%/idp;
-        client_id portal;
-        client_secret_file %%PREFIX%%/idp/secret;
-        proxy /_idp;
-        redirect_uri /auth/callback;
-    }
 EOF
+            . $t->oidc_conf('idp'),
         server => server() . <<"EOF");
     location /_idp/ { internal;
         proxy_connect_timeout 1s; proxy_read_timeout 1s;

@@ -1693,6 +1693,24 @@ sub oidc_provider {
 
 sub oidc { $_[0]{oidc}{ $_[1] || 'idp' } }
 
+# oidc_conf(NAME, redirect_uri => URI, lines => [LINE, ...]): the gov_oidc
+# block for the mock provider NAME (oidc_provider): its issuer, client and
+# secret, reached through the location /_NAME, the callback at URI
+# (default /auth/callback), with LINES added
+sub oidc_conf {
+    my ($self, $name, %o) = @_;
+    $name ||= 'idp';
+    return "    gov_oidc $name {\n"
+         . "        issuer http://127.0.0.1:%%BACKEND:$name%%/idp;\n"
+         . "        client_id portal;\n"
+         . "        client_secret_file %%PREFIX%%/$name/secret;\n"
+         . "        proxy /_$name;\n"
+         . '        redirect_uri ' . ($o{redirect_uri} || '/auth/callback')
+         . ";\n"
+         . join('', map { "        $_\n" } @{ $o{lines} || [] })
+         . "    }\n";
+}
+
 # the provider signs with the first [KEY, ALG, KID] and publishes them all
 sub oidc_key {
     my ($self, $name, @keys) = @_;
