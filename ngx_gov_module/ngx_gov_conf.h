@@ -48,6 +48,10 @@
  *   PREFIX STREAM        the events (gov_events): a stream, one entry per
  *                        change, appended by the script that makes it;
  *                        each gov_notify target a consumer group
+ *   PREFIX final         sorted set of the applications every step of
+ *                        which is final, by the time (ms, Redis's clock)
+ *                        they may leave Redis (gov_retention)
+ *   PREFIX arsweep       the retention sweeper's turn
  *   PREFIX oidc:state:STATE   a login under way at an OpenID provider:
  *                        nonce, PKCE verifier, return_to, the browser's
  *                        binding (10 minutes, taken once with GETDEL)
@@ -190,6 +194,8 @@ typedef struct {
 typedef struct {
     ngx_str_t                 uri;          /* the location it is POSTed to */
     ngx_str_t                 types;        /* " step rated ", empty: all */
+    ngx_uint_t                archive;      /* gov_archive_notify: its
+                                               acknowledgement removes */
 } ngx_gov_notify_target_t;
 
 
@@ -202,6 +208,11 @@ typedef struct {
     ngx_msec_t                claim_idle;   /* gov_notify_claim_idle */
     ngx_str_t                 since;        /* "MS-0": loaded at, a new
                                                group's first event */
+    ngx_msec_t                keep_finished;  /* gov_retention, 0: off */
+    ngx_msec_t                keep_withdrawn;
+    ngx_msec_t                sweep_every;  /* 0: from the times */
+    ngx_str_t                 retention_file;  /* where it was set */
+    ngx_uint_t                retention_line;
 } ngx_gov_events_conf_t;
 
 
@@ -241,6 +252,8 @@ typedef struct {
     ngx_array_t              *oidc_uses;    /* the locations using them */
 
     ngx_array_t              *queues;       /* ngx_gov_queue_t * */
+
+    ngx_str_t                 archive_uri;      /* gov_archive */
 
     ngx_str_t                 elicense_uri;     /* gov_elicense */
     time_t                    elicense_cache;

@@ -40,9 +40,9 @@
 #define NGX_GOV_LEDGER_POLL_MS    50
 #define NGX_GOV_LEDGER_MAX_MS     10000
 #define NGX_GOV_BACKLOG_MS        5000
-#define NGX_GOV_RECORD_KEYS       8
+#define NGX_GOV_RECORD_KEYS       9
 #define NGX_GOV_RECORD_ARGS       (13 + NGX_GOV_RECORD_KEYS)
-#define NGX_GOV_RECORD_NKEYS      "8"
+#define NGX_GOV_RECORD_NKEYS      "9"
 #define NGX_GOV_RECORD_SPEC       "steps:% app:% doc:% retry due stats events"
 
 
@@ -937,7 +937,7 @@ ngx_gov_dispatch_exit_process(ngx_cycle_t *cycle)
 
 
 /*
- * A per-shard script's head: the keys "spec" names (one or two) into
+ * A per-shard script's head: the keys "spec" names (one to three) into
  * argv[3..], the shard's tag after them as ARGV[1]; "buf" holds them
  * (NGX_GOV_EVENTS_KEYS_BUF).  The number of keys, 0 when they do not fit.
  */
@@ -947,7 +947,7 @@ ngx_gov_shard_head(u_char *buf, ngx_uint_t shard, const char *spec,
     const char **argv, size_t *argvlen)
 {
     u_char                    *tbuf;
-    ngx_str_t                  tag, keys[2];
+    ngx_str_t                  tag, keys[3];
     ngx_uint_t                 i, n;
     ngx_http_gov_main_conf_t  *gmcf;
 
@@ -958,7 +958,7 @@ ngx_gov_shard_head(u_char *buf, ngx_uint_t shard, const char *spec,
     tbuf = buf + NGX_GOV_EVENTS_KEYS_BUF - NGX_GOV_REDIS_TAG_MAX;
     ngx_gov_redis_tag_buf(tbuf, &gmcf->redis_prefix, shard, &tag);
 
-    n = ngx_gov_events_keys(buf, &tag, NULL, spec, keys, 2);
+    n = ngx_gov_events_keys(buf, &tag, NULL, spec, keys, 3);
 
     for (i = 0; i < n; i++) {
         argv[3 + i] = (char *) keys[i].data;
@@ -1056,19 +1056,19 @@ ngx_gov_backlog(ngx_event_t *ev)
     argv[1] = ngx_gov_events_script(ngx_gov_promises_lua,
                                     sizeof(ngx_gov_promises_lua) - 1,
                                     &argvlen[1]);
-    argv[2] = "2";
+    argv[2] = "3";
     argvlen[2] = 1;
-    argv[6] = (char *) now;
-    argvlen[6] = 8;
+    argv[7] = (char *) now;
+    argvlen[7] = 8;
 
     for (s = 0; s < shards; s++) {
         if (ngx_gov_shard_head(kbuf, s, "promises events", argv, argvlen)
-            != 2)
+            != 3)
         {
             return;
         }
 
-        (void) ngx_gov_redis_send(ev->log, NULL, NULL, NULL, 7, argv,
+        (void) ngx_gov_redis_send(ev->log, NULL, NULL, NULL, 8, argv,
                                   argvlen);
     }
 }

@@ -45,6 +45,30 @@ static const char  ngx_gov_events_off_lua[] =
 
 static const char  ngx_gov_events_on_lua[] =
     "local GOV_EV_KEY, GOV_EV_MAX = GOV_P .. '%V', '%ui'\n"
+    "local GOV_KEEP_F, GOV_KEEP_W = %M, %M\n"
+    /* gov_retention: an application every step of which is final is
+     * (again) due to leave "keep" after this change; an archived event
+     * in flight is for a document no longer the last */
+    "local function gov_keep(akey, id, ms)\n"
+    "  local fin = GOV_P .. 'final'\n"
+    "  redis.call('HDEL', akey, 'archiving')\n"
+    "  local w, n = false, 0\n"
+    "  for _, raw in ipairs(redis.call('HVALS', GOV_P .. 'steps:' .. id)) do\n"
+    "    local t = cjson.decode(raw).state\n"
+    "    n = n + 1\n"
+    "    if t == 'withdrawn' then w = true\n"
+    "    elseif t ~= 'approved' and t ~= 'delivered' and t ~= 'denied'\n"
+    "           and t ~= 'refused' then\n"
+    "      n = 0\n"
+    "      break\n"
+    "    end\n"
+    "  end\n"
+    "  if n == 0 or redis.call('EXISTS', akey) == 0 then\n"
+    "    redis.call('ZREM', fin, id)\n"
+    "  else\n"
+    "    redis.call('ZADD', fin, ms + (w and GOV_KEEP_W or GOV_KEEP_F), id)\n"
+    "  end\n"
+    "end\n"
     "local function gov_event(akey, id, typ, item, from, to, k, v)\n"
     "  local a = redis.call('HMGET', akey, 'bundle', 'subject')\n"
     "  local b, s = a[1], a[2] or ''\n"
@@ -61,23 +85,28 @@ static const char  ngx_gov_events_on_lua[] =
     "  end\n"
     "  local t = redis.call('TIME')\n"
     "  local at = t[1] .. string.format('%%03d', math.floor(t[2] / 1000))\n"
+    "  local x\n"
     "  if to then\n"
-    "    redis.call('XADD', GOV_EV_KEY, 'MAXLEN', '~', GOV_EV_MAX, '*',\n"
+    "    x = redis.call('XADD', GOV_EV_KEY, 'MAXLEN', '~', GOV_EV_MAX, '*',\n"
     "               'type', typ, 'application', id, 'bundle', b, 'at', at,\n"
     "               'subject', s, 'item', item, 'from', from, 'to', to)\n"
     "  elseif item then\n"
-    "    redis.call('XADD', GOV_EV_KEY, 'MAXLEN', '~', GOV_EV_MAX, '*',\n"
+    "    x = redis.call('XADD', GOV_EV_KEY, 'MAXLEN', '~', GOV_EV_MAX, '*',\n"
     "               'type', typ, 'application', id, 'bundle', b, 'at', at,\n"
     "               'subject', s, 'item', item)\n"
     "  elseif k then\n"
-    "    redis.call('XADD', GOV_EV_KEY, 'MAXLEN', '~', GOV_EV_MAX, '*',\n"
+    "    x = redis.call('XADD', GOV_EV_KEY, 'MAXLEN', '~', GOV_EV_MAX, '*',\n"
     "               'type', typ, 'application', id, 'bundle', b, 'at', at,\n"
     "               'subject', s, k, v)\n"
     "  else\n"
-    "    redis.call('XADD', GOV_EV_KEY, 'MAXLEN', '~', GOV_EV_MAX, '*',\n"
+    "    x = redis.call('XADD', GOV_EV_KEY, 'MAXLEN', '~', GOV_EV_MAX, '*',\n"
     "               'type', typ, 'application', id, 'bundle', b, 'at', at,\n"
     "               'subject', s)\n"
     "  end\n"
+    "  if GOV_KEEP_F > 0 and typ ~= 'archived' then\n"
+    "    gov_keep(akey, id, tonumber(at))\n"
+    "  end\n"
+    "  return x\n"
     "end\n";
 
 
@@ -232,7 +261,7 @@ ngx_gov_events_script(const char *body, size_t len, size_t *out_len)
     gmcf = ngx_http_cycle_get_module_main_conf(ngx_cycle, ngx_http_gov_module);
     ecf = &gmcf->events;
 
-    size = sizeof(ngx_gov_events_on_lua) + ecf->key.len + NGX_INT_T_LEN
+    size = sizeof(ngx_gov_events_on_lua) + ecf->key.len + 3 * NGX_INT_T_LEN
            + sizeof(ngx_gov_events_off_lua)
            + ngx_gov_tally_lua_size(&gmcf->redis_prefix) + len;
 
@@ -248,7 +277,8 @@ ngx_gov_events_script(const char *body, size_t len, size_t *out_len)
     last = ngx_gov_tally_lua(p, &gmcf->redis_prefix);
     last = ecf->key.len
            ? ngx_snprintf(last, size - (last - p), ngx_gov_events_on_lua,
-                          &ecf->stream, ecf->maxlen)
+                          &ecf->stream, ecf->maxlen, ecf->keep_finished,
+                          ecf->keep_withdrawn)
            : ngx_cpymem(last, ngx_gov_events_off_lua,
                         sizeof(ngx_gov_events_off_lua) - 1);
     last = ngx_cpymem(last, body, len);
@@ -293,7 +323,7 @@ ngx_gov_events_keys(u_char *buf, ngx_str_t *tag, ngx_str_t *id,
 {
     int                        y, m, d;
     u_char                    *p, *last, *s, *e, *pct, tm[8];
-    ngx_uint_t                 n, stats;
+    ngx_uint_t                 n, stats, two;
     ngx_gov_events_conf_t     *ecf;
     ngx_http_gov_main_conf_t  *gmcf;
 
@@ -321,8 +351,9 @@ ngx_gov_events_keys(u_char *buf, ngx_str_t *tag, ngx_str_t *id,
         }
 
         stats = (e - s == 5 && ngx_strncmp(s, "stats", 5) == 0);
+        two = stats || (e - s == 6 && ngx_strncmp(s, "events", 6) == 0);
 
-        if (n + 1 + stats > max
+        if (n + 1 + two > max
             || last - p < (ssize_t) (2 * (tag->len + 64)
                                      + (id ? id->len : 0) + ecf->stream.len))
         {
@@ -342,6 +373,12 @@ ngx_gov_events_keys(u_char *buf, ngx_str_t *tag, ngx_str_t *id,
         } else if (e - s == 6 && ngx_strncmp(s, "events", 6) == 0) {
             p = ecf->stream.len ? ngx_sprintf(p, "%V%V", tag, &ecf->stream)
                                 : ngx_sprintf(p, "%Vevents", tag);
+            keys[n].len = p - keys[n].data;
+            n++;
+
+            /* what gov_event() keeps for gov_retention */
+            keys[n].data = p;
+            p = ngx_sprintf(p, "%Vfinal", tag);
 
         } else {
             pct = ngx_strlchr(s, e, '%');

@@ -51,7 +51,7 @@ ngx_int_t ngx_gov_events_cmd(ngx_pool_t *pool, const char **argv,
  * TAGapp:ID ("%" the id), "retry" is TAGretry, "stats" the month's and
  * the year's counters of now, "events" the stream of the outbox (a key
  * of the shard by that name without gov_events, so that the count stays
- * the same).  Written into "buf" (NGX_GOV_EVENTS_KEYS_BUF bytes); returns
+ * the same) and the "final" set gov_event() keeps for gov_retention.  Written into "buf" (NGX_GOV_EVENTS_KEYS_BUF bytes); returns
  * the number of keys, or 0 when they do not fit.
  */
 #define NGX_GOV_EVENTS_KEYS_BUF  2048

@@ -210,6 +210,13 @@ static ngx_gov_metric_desc_t  ngx_gov_metrics_counters[] = {
       ngx_string("counter"), ngx_null_string },    { ngx_string("gov_cache_invalidations_total"),
       ngx_string("Progress documents dropped as Redis reported a change."),
       ngx_string("counter"), ngx_string("cache=\"progress\"") },
+    { ngx_string("gov_applications_archived_total"),
+      ngx_string("Applications removed from Redis once the archive "
+                 "acknowledged them (gov_retention)."),
+      ngx_string("counter"), ngx_null_string },
+    { ngx_string("gov_archive_reads_total"),
+      ngx_string("Progress lookups answered from the archive (gov_archive)."),
+      ngx_string("counter"), ngx_null_string },
 };
 
 

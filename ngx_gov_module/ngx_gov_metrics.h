@@ -55,6 +55,8 @@ typedef enum {
     NGX_GOV_M_UPLOADS_REFUSED,
     NGX_GOV_M_UPLOADS_SWEPT,
     NGX_GOV_M_PCACHE_INVALIDATED,
+    NGX_GOV_M_ARCHIVED,             /* gov_retention: left Redis */
+    NGX_GOV_M_ARCHIVE_READ,         /* lookups answered from gov_archive */
     NGX_GOV_M_COUNTERS
 } ngx_gov_counter_e;
 

@@ -37,6 +37,7 @@
 #include "ngx_gov_answer.h"
 #include "ngx_gov_subreq.h"
 #include "ngx_gov_dispatch.h"
+#include "ngx_gov_archive.h"
 #include "ngx_gov_notify.h"
 #include "gov_backoff.h"
 
@@ -94,6 +95,8 @@ struct ngx_gov_notifier_s {
 };
 
 
+static char *ngx_gov_notify_add(ngx_conf_t *cf, ngx_command_t *cmd,
+    ngx_gov_events_conf_t *ecf, ngx_uint_t archive);
 static void ngx_gov_notify_tick(ngx_event_t *ev);
 static void ngx_gov_notify_run(ngx_gov_notifier_t *nt);
 static void ngx_gov_notify_args(const char **argv, size_t *argvlen,
@@ -167,8 +170,11 @@ static const char  ngx_gov_notify_fetch_lua[] =
     "    if f[i] == 'type' then t = f[i + 1]\n"
     "    elseif f[i] == 'application' then app = f[i + 1] end\n"
     "  end\n"
-    "  if ARGV[7] ~= '' and not string.find(ARGV[7], ' ' .. t .. ' ', 1,\n"
-    "                                       true) then\n"
+    "  local skip = t == 'archived'\n"
+    "  if ARGV[7] ~= '' then\n"
+    "    skip = not string.find(ARGV[7], ' ' .. t .. ' ', 1, true)\n"
+    "  end\n"
+    "  if skip then\n"
     "    redis.call('XACK', key, g, e[1])\n"
     "  else\n"
     "    redis.call('RPUSH', op .. app, e[1])\n"
@@ -265,8 +271,29 @@ static const char  ngx_gov_notify_stats_lua[] =
 char *
 ngx_gov_notify_directive(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 {
-    ngx_gov_events_conf_t  *ecf = (void *) ((char *) conf + cmd->offset);
+    return ngx_gov_notify_add(cf, cmd, (void *) ((char *) conf + cmd->offset),
+                              0);
+}
 
+
+/*
+ * gov_archive_notify URI: the target of the "archived" events only, whose
+ * acknowledgement removes the application (ngx_gov_archive.c)
+ */
+
+char *
+ngx_gov_archive_notify_directive(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf)
+{
+    return ngx_gov_notify_add(cf, cmd, (void *) ((char *) conf + cmd->offset),
+                              1);
+}
+
+
+static char *
+ngx_gov_notify_add(ngx_conf_t *cf, ngx_command_t *cmd,
+    ngx_gov_events_conf_t *ecf, ngx_uint_t archive)
+{
     u_char                   *p, *q, *end;
     ngx_str_t                *value, type;
     ngx_uint_t                i, k;
@@ -304,6 +331,10 @@ ngx_gov_notify_directive(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     t = ecf->notify->elts;
 
     for (i = 0; i < ecf->notify->nelts; i++) {
+        if (archive && t[i].archive) {
+            return "is duplicate";
+        }
+
         if (t[i].uri.len == value[1].len
             && ngx_strncmp(t[i].uri.data, value[1].data, value[1].len) == 0)
         {
@@ -328,6 +359,12 @@ ngx_gov_notify_directive(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 
     ngx_memzero(t, sizeof(ngx_gov_notify_target_t));
     t->uri = value[1];
+
+    if (archive) {
+        t->archive = 1;
+        ngx_str_set(&t->types, " archived ");
+        return NGX_CONF_OK;
+    }
 
     if (cf->args->nelts == 2) {
         return NGX_CONF_OK;
@@ -873,7 +910,7 @@ static json_t *
 ngx_gov_notify_event(redisReply *e)
 {
     size_t       i;
-    json_t      *ev, *items;
+    json_t      *ev, *items, *v;
     ngx_int_t    n;
     redisReply  *f, *name, *value;
     const char  *p, *end, *comma;
@@ -905,6 +942,14 @@ ngx_gov_notify_event(redisReply *e)
             json_object_set_new(ev, name->str, n == NGX_ERROR
                                 ? json_stringn(value->str, value->len)
                                 : json_integer(n));
+            continue;
+        }
+
+        if (ngx_strcmp(name->str, "document") == 0) {
+            /* an archived event's record, JSON as the sweep wrote it */
+            v = json_loadb(value->str, value->len, 0, NULL);
+            json_object_set_new(ev, name->str, v ? v
+                                : json_stringn(value->str, value->len));
             continue;
         }
 
@@ -1219,6 +1264,12 @@ ngx_gov_notify_ack(ngx_gov_notify_slot_t *s)
     ngx_gov_notify_args(argv, argvlen, ngx_gov_notify_ack_lua,
                         sizeof(ngx_gov_notify_ack_lua) - 1, s->nt,
                         ngx_gov_redis_id_shard(&s->app), buf);
+
+    if (s->nt->target->archive) {
+        /* acknowledged, and the application out of Redis, in one step */
+        argv[1] = ngx_gov_archive_ack_script(&argvlen[1]);
+    }
+
     argv[NGX_GOV_NA] = (char *) s->id.data;
     argvlen[NGX_GOV_NA] = s->id.len;
     argv[NGX_GOV_NA + 1] = (char *) s->app.data;
@@ -1250,6 +1301,10 @@ ngx_gov_notify_acked(redisReply *reply, void *data)
         /* delivered: told again on the next tick */
         s->state = NGX_GOV_NS_ACK_AGAIN;
         return;
+    }
+
+    if (s->nt->target->archive && reply->integer == 1) {
+        ngx_gov_metrics_inc(NGX_GOV_M_ARCHIVED);
     }
 
     nt = s->nt;

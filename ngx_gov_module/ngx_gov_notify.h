@@ -20,6 +20,8 @@
 
 char *ngx_gov_notify_directive(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
+char *ngx_gov_archive_notify_directive(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
 char *ngx_gov_notify_init_conf(ngx_conf_t *cf,
     ngx_http_gov_main_conf_t *gmcf);
 

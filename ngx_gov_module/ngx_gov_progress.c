@@ -31,6 +31,7 @@
 #include "ngx_gov_withdraw.h"
 #include "ngx_gov_correct.h"
 #include "ngx_gov_upload.h"
+#include "ngx_gov_archive.h"
 #include "ngx_gov_progress.h"
 #include "gov_date.h"
 #include "gov_state.h"
@@ -111,6 +112,10 @@ static ngx_msec_t ngx_gov_progress_max_age(ngx_http_request_t *r,
 static ngx_int_t ngx_gov_progress_load_script(ngx_http_request_t *r,
     ngx_gov_progress_t *pc);
 static void ngx_gov_progress_loaded(redisReply *reply, void *data);
+static ngx_int_t ngx_gov_progress_archive(ngx_gov_progress_t *pc,
+    redisReply *reply);
+static void ngx_gov_progress_archived(ngx_http_request_t *r, void *data,
+    ngx_int_t rc, redisReply *reply);
 static ngx_int_t ngx_gov_progress_access(ngx_gov_progress_t *pc,
     redisReply *reply, ngx_uint_t *masked, ngx_int_t *rc);
 static ngx_int_t ngx_gov_progress_count_miss(ngx_gov_progress_t *pc);
@@ -863,6 +868,22 @@ ngx_gov_progress_loaded(redisReply *reply, void *data)
         goto done;
     }
 
+    if (!pc->rating
+        && reply->element[0]->element[0]->type != REDIS_REPLY_STRING
+        && ngx_gov_archive_on(r))
+    {
+        /* no longer in Redis: the archive is asked (CONTRACT section 16) */
+
+        rc = ngx_gov_progress_archive(pc, reply);
+
+        if (rc == NGX_DONE) {
+            ngx_http_run_posted_requests(c);
+            return;
+        }
+
+        goto done;
+    }
+
     switch (ngx_gov_progress_access(pc, reply, &masked, &rc)) {
 
     case NGX_OK:
@@ -940,6 +961,91 @@ ngx_gov_progress_loaded(redisReply *reply, void *data)
 done:
 
     json_decref(app);
+    ngx_http_finalize_request(r, rc);
+    ngx_http_run_posted_requests(c);
+}
+
+
+/*
+ * An application no longer in Redis: its record asked of gov_archive.
+ * NGX_DONE, the lookup goes on in ngx_gov_progress_archived(); else the
+ * status to answer.
+ */
+
+static ngx_int_t
+ngx_gov_progress_archive(ngx_gov_progress_t *pc, redisReply *reply)
+{
+    ngx_int_t            rc;
+    ngx_str_t            fails;
+    redisReply          *e;
+    ngx_http_request_t  *r;
+
+    r = pc->request;
+    e = reply->element[2];
+
+    fails.len = (e->type == REDIS_REPLY_STRING) ? e->len : 0;
+    fails.data = (u_char *) e->str;
+
+    rc = ngx_gov_archive_fetch(r, &pc->id, &pc->subject, &fails,
+                               ngx_gov_progress_archived, pc);
+
+    switch (rc) {
+
+    case NGX_OK:
+        return NGX_DONE;
+
+    case NGX_DECLINED:
+        return ngx_http_gov_unavailable_for(r, "archive",
+                                            ngx_gov_archive_left(r));
+
+    default:
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+}
+
+
+static void
+ngx_gov_progress_archived(ngx_http_request_t *r, void *data, ngx_int_t rc,
+    redisReply *reply)
+{
+    ngx_gov_progress_t  *pc = data;
+
+    ngx_uint_t         masked;
+    ngx_connection_t  *c;
+
+    c = r->connection;
+
+    if (rc == NGX_DECLINED) {
+        rc = ngx_http_gov_error(r, NGX_HTTP_NOT_FOUND, "not_found");
+        goto done;
+    }
+
+    if (rc != NGX_OK) {
+        rc = ngx_http_gov_unavailable_for(r, "archive",
+                                          ngx_gov_archive_left(r));
+        goto done;
+    }
+
+    ngx_gov_metrics_inc(NGX_GOV_M_ARCHIVE_READ);
+
+    /* access and rendering as for what Redis holds */
+
+    switch (ngx_gov_progress_access(pc, reply, &masked, &rc)) {
+
+    case NGX_OK:
+        break;
+
+    case NGX_AGAIN:
+        return;
+
+    default:
+        goto done;
+    }
+
+    rc = ngx_gov_progress_render(pc, reply, masked);
+
+done:
+
     ngx_http_finalize_request(r, rc);
     ngx_http_run_posted_requests(c);
 }

@@ -1424,7 +1424,7 @@ ngx_gov_submit_keys(ngx_http_request_t *r, ngx_gov_submit_t *sc,
     gmcf = ngx_http_get_module_main_conf(r, ngx_http_gov_module);
     nup = json_array_size(sc->hexes);
 
-    keys = ngx_palloc(r->pool, (9 + nup) * sizeof(ngx_str_t));
+    keys = ngx_palloc(r->pool, (10 + nup) * sizeof(ngx_str_t));
     if (keys == NULL) {
         return NGX_ERROR;
     }
@@ -1453,9 +1453,11 @@ ngx_gov_submit_keys(ngx_http_request_t *r, ngx_gov_submit_t *sc,
     }
 
     if (gmcf->events.stream.len
-        && ngx_gov_redis_keyf(r->pool, &keys[k++], "%V%V", tag,
-                              &gmcf->events.stream)
-           != NGX_OK)
+        && (ngx_gov_redis_keyf(r->pool, &keys[k++], "%V%V", tag,
+                               &gmcf->events.stream)
+            != NGX_OK
+            || ngx_gov_redis_keyf(r->pool, &keys[k++], "%Vfinal", tag)
+               != NGX_OK))
     {
         return NGX_ERROR;
     }

@@ -138,6 +138,17 @@ ngx_gov_subrequest(ngx_http_request_t *r, ngx_str_t *uri, ngx_str_t *args,
     ngx_str_t *values, ngx_uint_t n, ngx_http_post_subrequest_t *ps,
     ngx_http_request_t **srp)
 {
+    return ngx_gov_subrequest_at(r, uri, uri, args, content_type, payload,
+                                 names, values, n, ps, srp);
+}
+
+
+ngx_int_t
+ngx_gov_subrequest_at(ngx_http_request_t *r, ngx_str_t *target,
+    ngx_str_t *uri, ngx_str_t *args, const char *content_type,
+    ngx_str_t *payload, const char **names, ngx_str_t *values, ngx_uint_t n,
+    ngx_http_post_subrequest_t *ps, ngx_http_request_t **srp)
+{
     u_char                   *p;
     ngx_buf_t                *b;
     ngx_str_t                 value, server;
@@ -153,7 +164,7 @@ ngx_gov_subrequest(ngx_http_request_t *r, ngx_str_t *uri, ngx_str_t *args,
             return NGX_ERROR;
         }
 
-        if (ngx_gov_subrequest_guard(r, uri, ps) != NGX_OK) {
+        if (ngx_gov_subrequest_guard(r, target, ps) != NGX_OK) {
             return NGX_DECLINED;
         }
     }

@@ -34,6 +34,12 @@ ngx_int_t ngx_gov_subrequest(ngx_http_request_t *r, ngx_str_t *uri,
     const char **names, ngx_str_t *values, ngx_uint_t n,
     ngx_http_post_subrequest_t *ps, ngx_http_request_t **srp);
 
+/* the same to "uri" (a path below "target"), whose breaker is target's */
+ngx_int_t ngx_gov_subrequest_at(ngx_http_request_t *r, ngx_str_t *target,
+    ngx_str_t *uri, ngx_str_t *args, const char *content_type,
+    ngx_str_t *payload, const char **names, ngx_str_t *values, ngx_uint_t n,
+    ngx_http_post_subrequest_t *ps, ngx_http_request_t **srp);
+
 /*
  * "ps" whose handler runs once, whatever nginx does (NULL: out of
  * memory); ngx_gov_subrequest() wraps its own, a caller of

@@ -31,6 +31,7 @@
 #include "ngx_gov_bundle_conf.h"
 #include "ngx_gov_guide.h"
 #include "ngx_gov_dispatch.h"
+#include "ngx_gov_archive.h"
 #include "ngx_gov_notify.h"
 #include "ngx_gov_callback.h"
 #include "ngx_gov_progress.h"
@@ -231,6 +232,27 @@ static ngx_command_t  ngx_http_gov_commands[] = {
       ngx_gov_notify_directive,
       NGX_HTTP_MAIN_CONF_OFFSET,
       offsetof(ngx_http_gov_main_conf_t, events),
+      NULL },
+
+    { ngx_string("gov_archive_notify"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_gov_archive_notify_directive,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_http_gov_main_conf_t, events),
+      NULL },
+
+    { ngx_string("gov_retention"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE123,
+      ngx_gov_retention_directive,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_http_gov_main_conf_t, events),
+      NULL },
+
+    { ngx_string("gov_archive"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_gov_archive_directive,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      0,
       NULL },
 
     { ngx_string("gov_notify_claim_idle"),
@@ -601,6 +623,10 @@ ngx_http_gov_init_main_conf(ngx_conf_t *cf, void *conf)
         return NGX_CONF_ERROR;
     }
 
+    if (ngx_gov_archive_init_conf(cf, gmcf) != NGX_CONF_OK) {
+        return NGX_CONF_ERROR;
+    }
+
     return ngx_gov_bundles_init_conf(cf, &gmcf->bundles);
 }
 
@@ -685,6 +711,10 @@ ngx_http_gov_init_process(ngx_cycle_t *cycle)
         return NGX_ERROR;
     }
 
+    if (ngx_gov_archive_init_process(cycle) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
     if (ngx_gov_queue_init_process(cycle) != NGX_OK) {
         return NGX_ERROR;
     }
@@ -697,6 +727,7 @@ static void
 ngx_http_gov_exit_process(ngx_cycle_t *cycle)
 {
     ngx_gov_notify_exit_process(cycle);
+    ngx_gov_archive_exit_process(cycle);
     ngx_gov_queue_exit_process(cycle);
     ngx_gov_dispatch_exit_process(cycle);
     ngx_gov_upload_exit_process(cycle);

@@ -48,6 +48,10 @@ use Time::HiRes qw(sleep time);
 
 our $ROOT = abs_path(dirname(__FILE__) . '/../..');
 
+# libfaketime, for the clocks of nginx and Redis (fake_time())
+our $FAKETIME_LIB = (glob '/usr/lib/*/faketime/libfaketime.so.1')[0]
+    // '/usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1';
+
 sub new {
     my ($class, %opts) = @_;
 
@@ -143,6 +147,14 @@ sub start_redis {
     if ($pid == 0) {
         open STDOUT, '>', '/dev/null';
         open STDERR, '>>', "$dir/redis.stderr";
+        if ($opts{faketime}) {
+            # Redis's clock is nginx's (fake_time() first): TIME, expiry
+            die "fake_time() first\n" unless $self->{faketime};
+            $ENV{LD_PRELOAD} = $FAKETIME_LIB;
+            $ENV{FAKETIME_TIMESTAMP_FILE} = $self->{faketime};
+            $ENV{FAKETIME_NO_CACHE} = 1;
+            $ENV{FAKETIME_DONT_FAKE_MONOTONIC} = 1;
+        }
         exec @args or POSIX::_exit(127);
     }
 
@@ -472,6 +484,45 @@ sub backend {
     return $port;
 }
 
+# The demo archive (conf/demo/archive.pl) as the backend "archive": its
+# files in PREFIX/archive, its fault in PREFIX/archive.mode ("down",
+# "slow"); archived() reads what it holds
+sub archive_service {
+    my ($self) = @_;
+    my $port = $self->free_port;
+    my $pid = fork // die "fork: $!\n";
+    if ($pid == 0) {
+        open STDOUT, '>', '/dev/null';
+        open STDERR, '>>', "$self->{prefix}/logs/archive.stderr";
+        exec 'perl', "$ROOT/conf/demo/archive.pl", '--port', $port,
+             '--dir', "$self->{prefix}/archive",
+             '--mode-file', "$self->{prefix}/archive.mode"
+            or POSIX::_exit(127);
+    }
+    push @{ $self->{children} }, $pid;
+    $self->{backends}{archive} = { port => $port, pid => $pid };
+    for (1 .. 100) {
+        return $port if IO::Socket::INET->new(PeerAddr => '127.0.0.1',
+                                              PeerPort => $port);
+        sleep 0.05;
+    }
+    die "archive.pl did not start on port $port\n";
+}
+
+# what the archive holds: { ID => document }, and each delivery's id
+sub archived {
+    my ($self) = @_;
+    my %docs;
+    for my $f (glob "$self->{prefix}/archive/*.json") {
+        my ($id) = $f =~ m{/(\w+)\.json$};
+        $docs{$id} = decode_json($self->read_file("archive/$id.json"));
+    }
+    my @deliveries = map { (split / /)[0] }
+                     split /\n/, ($self->read_file('archive/deliveries.log')
+                                  // '');
+    return (\%docs, \@deliveries);
+}
+
 # the mock "echo": answers with the request headers it received, as JSON
 sub echo_backend {
     my ($self) = @_;
@@ -776,8 +827,7 @@ sub expand {
     return $s;
 }
 
-our $FAKETIME_LIB = (glob '/usr/lib/*/faketime/libfaketime.so.1')[0]
-    // '/usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1';
+
 
 sub _nginx_cmd {
     my ($self, @args) = @_;
