@@ -52,9 +52,10 @@ COPY templates /srv/gov/templates
 # nginx and Redis run as the unprivileged user gov: port 8080, every path
 # they write under /srv/gov
 RUN mkdir -p /srv/gov/logs /srv/gov/tmp /srv/gov/redis /srv/gov/html \
-             /srv/gov/uploads /srv/gov/run \
+             /srv/gov/uploads /srv/gov/run /srv/gov/archive \
     && chown -R gov:gov /srv/gov/logs /srv/gov/tmp /srv/gov/redis \
-                        /srv/gov/html /srv/gov/uploads /srv/gov/run
+                        /srv/gov/html /srv/gov/uploads /srv/gov/run \
+                        /srv/gov/archive
 
 USER gov
 

@@ -9,14 +9,14 @@
  *
  *   keep     every change's event (gov_event(), ngx_gov_events.c) puts an
  *            application every step of which is final into "PREFIX final",
- *            scored by when it may leave (the change's time on Redis's
- *            clock, plus finished= or withdrawn=), and takes one that is
- *            not out of it; a change also voids an archived event in
+ *            scored by when it may leave (the change's time on the clock
+ *            of the node that made it, gov_now(), plus finished= or
+ *            withdrawn=), and takes one that is not out of it; a change also voids an archived event in
  *            flight ("archiving");
  *   sweep    one worker of all nodes per shard and turn: the applications
- *            due by the sweeping worker's clock (the nodes' clocks and
- *            Redis's agree to seconds, the times are days; and a clock can
- *            be moved in a test: Redis's cannot, libfaketime hangs its
+ *            due by the sweeping worker's clock (the nodes' clocks agree
+ *            to seconds, the times are days; and nginx's clock can be
+ *            moved in a test, Redis's cannot: libfaketime hangs its
  *            jemalloc), a bounded slice, each given an "archived" event that
  *            carries its whole record (the hash and the steps as Redis
  *            holds them) and marked "archiving" with the event's id; one

@@ -48,6 +48,7 @@ typedef struct {
 static const char  ngx_gov_callback_lua[] =
     "local p, id, item, new = ARGV[1], ARGV[2], ARGV[3], ARGV[4]\n"
     "local key = p .. 'steps:' .. id\n"
+    "gov_now(tonumber(ARGV[8]) * 1000)\n"
     "if redis.call('EXISTS', p .. 'app:' .. id) == 0 then return {'unknown'} end\n"
     "local raw = redis.call('HGET', key, item)\n"
     "if not raw then return {'unknown'} end\n"

@@ -90,6 +90,7 @@ static const char  ngx_gov_result_lua[] =
     "local p, id, item = ARGV[1], ARGV[2], ARGV[3]\n"
     "local key = p .. 'steps:' .. id\n"
     "local member = id .. '|' .. item\n"
+    "gov_now(tonumber(ARGV[6]) * 1000)\n"
     "local raw = redis.call('HGET', key, item)\n"
     "if ARGV[8] == 'supplement' then member = member .. '#s' end\n"
     "if not raw then redis.call('ZREM', p .. 'retry', member) return 0 end\n"

@@ -46,6 +46,10 @@ static const char  ngx_gov_events_off_lua[] =
 static const char  ngx_gov_events_on_lua[] =
     "local GOV_EV_KEY, GOV_EV_MAX = GOV_P .. '%V', '%ui'\n"
     "local GOV_KEEP_F, GOV_KEEP_W = %M, %M\n"
+    /* the change's time as the node that makes it sees it (ms), which
+     * the retention sweep compares with its own: gov_now() */
+    "local GOV_NOW_MS\n"
+    "local function gov_now(ms) GOV_NOW_MS = tonumber(ms) end\n"
     /* gov_retention: an application every step of which is final is
      * (again) due to leave "keep" after this change; an archived event
      * in flight is for a document no longer the last */
@@ -104,7 +108,7 @@ static const char  ngx_gov_events_on_lua[] =
     "               'subject', s)\n"
     "  end\n"
     "  if GOV_KEEP_F > 0 and typ ~= 'archived' then\n"
-    "    gov_keep(akey, id, tonumber(at))\n"
+    "    gov_keep(akey, id, GOV_NOW_MS or tonumber(at))\n"
     "  end\n"
     "  return x\n"
     "end\n";

@@ -27,10 +27,12 @@ char *ngx_gov_events_init_conf(ngx_conf_t *cf, ngx_gov_events_conf_t *ecf,
 
 /*
  * "body" (a script that may call gov_event(APPKEY, ID, TYPE, ITEM, FROM,
- * TO, KEY, VALUE), the last five optional) with the function defined
- * before it, and the statistics' functions (ngx_gov_tally.c): gov_event
- * is a no-op without
- * gov_events.  Built once per worker.
+ * TO, KEY, VALUE), the last five optional, and returns the event's id)
+ * with the function defined before it, and the statistics' functions
+ * (ngx_gov_tally.c): gov_event is a no-op without gov_events.  A script
+ * that changes when an application may leave Redis (gov_retention) says
+ * first when the change is, gov_now(MS), on the node's clock; else it is
+ * Redis's.  Built once per worker.
  */
 const char *ngx_gov_events_script(const char *body, size_t len,
     size_t *out_len);

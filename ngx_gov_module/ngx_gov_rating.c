@@ -43,6 +43,7 @@ static void ngx_gov_rating_stored(redisReply *reply, void *data);
 static const char  ngx_gov_rating_lua[] =
     "if redis.call('HSETNX', KEYS[1], 'rating', ARGV[1]) == 0 "
     "then return 0 end "
+    "gov_now(ARGV[4]) "
     "redis.call('HINCRBY', KEYS[1], 'ver', 1) "
     "redis.call('DEL', KEYS[3]) "
     "if tonumber(ARGV[2]) <= 2 then "
@@ -121,8 +122,10 @@ ngx_gov_rating_store(ngx_http_request_t *r, ngx_str_t *id, json_t *body,
     ngx_gov_redis_args_t       cmd;
     ngx_http_gov_main_conf_t  *gmcf;
 
-    const char  *argv[6];
-    size_t       argvlen[6];
+    u_char       ms[NGX_TIME_T_LEN + 4];
+    ngx_time_t  *tp;
+    const char  *argv[7];
+    size_t       argvlen[7];
 
     gmcf = ngx_http_get_module_main_conf(r, ngx_http_gov_module);
 
@@ -159,7 +162,11 @@ ngx_gov_rating_store(ngx_http_request_t *r, ngx_str_t *id, json_t *body,
     argvlen[5] = ngx_gov_tally_clock(&gmcf->bundles.calendar, ngx_time(),
                                      clock);
 
-    cmd.argc = 6;
+    tp = ngx_timeofday();
+    argv[6] = (char *) ms;
+    argvlen[6] = ngx_sprintf(ms, "%T%03M", tp->sec, tp->msec) - ms;
+
+    cmd.argc = 7;
     cmd.argv = argv;
     cmd.argvlen = argvlen;
 

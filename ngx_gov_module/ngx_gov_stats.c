@@ -122,6 +122,7 @@ static ngx_int_t ngx_gov_stats_back(ngx_http_request_t *r);
 static const char  ngx_gov_rectify_lua[] =
     "local id = string.match(KEYS[1], 'app:([^:]*)$')\n"
     "if redis.call('EXISTS', KEYS[1]) == 0 then return {'unknown'} end\n"
+    "gov_now(ARGV[4])\n"
     "local raw = redis.call('HGET', KEYS[1], 'rating')\n"
     "if not raw then return {'not_bad'} end\n"
     "local rt = cjson.decode(raw)\n"
@@ -1442,7 +1443,9 @@ static ngx_int_t
 ngx_gov_stats_rectify(ngx_http_request_t *r, ngx_gov_stats_ctx_t *ctx)
 {
     u_char                     at[GOV_ISO_TIME_LEN];
+    u_char                     ms[NGX_TIME_T_LEN + 4];
     ngx_str_t                  subject, actor, tag;
+    ngx_time_t                *tp;
     ngx_gov_redis_args_t       cmd;
     ngx_http_gov_main_conf_t  *gmcf;
 
@@ -1468,8 +1471,11 @@ ngx_gov_stats_rectify(ngx_http_request_t *r, ngx_gov_stats_ctx_t *ctx)
     argvlen[4] = GOV_ISO_TIME_LEN;
     argv[5] = (char *) subject.data;
     argvlen[5] = subject.len;
+    tp = ngx_timeofday();
+    argv[6] = (char *) ms;
+    argvlen[6] = ngx_sprintf(ms, "%T%03M", tp->sec, tp->msec) - ms;
 
-    cmd.argc = 6;
+    cmd.argc = 7;
     cmd.argv = argv;
     cmd.argvlen = argvlen;
 

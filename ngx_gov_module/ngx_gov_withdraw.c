@@ -43,6 +43,7 @@ static const char  ngx_gov_withdraw_lua[] =
     "                          tonumber(ARGV[4])\n"
     "local key = p .. 'steps:' .. id\n"
     "local c = gov_clock(ARGV[7])\n"
+    "gov_now(now * 1000)\n"
     "if redis.call('EXISTS', p .. 'app:' .. id) == 0 then\n"
     "  return {'unknown'}\n"
     "end\n"

@@ -31,6 +31,9 @@ perl "$prefix/conf/demo/departments.pl" --port 9101 \
 perl "$prefix/conf/demo/notify.pl" --port 9102 \
     --portal http://127.0.0.1:8080 --log "$prefix/logs/notify.log" &
 
+perl "$prefix/conf/demo/archive.pl" --port 9104 \
+    --dir "$prefix/archive" --log "$prefix/logs/archive.log" &
+
 perl "$prefix/conf/demo/idp.pl" --port 9103 \
     --issuer http://127.0.0.1:8080/idp --token /usr/local/bin/gov-token \
     --log "$prefix/logs/idp.log" &

@@ -64,7 +64,7 @@ busy() {
     (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null
 }
 
-for port in 6380 9101 9102 9103 8080; do
+for port in 6380 9101 9102 9103 9104 8080; do
     if busy "$port"; then
         echo "run.sh: 127.0.0.1:$port is already in use" >&2
         exit 1
@@ -95,6 +95,10 @@ perl "$root/conf/demo/idp.pl" --port 9103 \
     --token "${GOV_TOKEN:-$root/build/gov-token}" --log "$run/logs/idp.log" &
 pids+=($!)
 
+perl "$root/conf/demo/archive.pl" --port 9104 --dir "$run/archive" \
+    --log "$run/logs/archive.log" &
+pids+=($!)
+
 "${ngx[@]}" -t -q
 "${ngx[@]}" -g 'daemon off;' &
 pids+=($!)
@@ -119,6 +123,10 @@ ngx_gov_module demo is running:
     http://127.0.0.1:8080/gov/status   metrics (Prometheus text)
     http://127.0.0.1:8080/notify/sms/  the demo SMS gateway: messages sent
     http://127.0.0.1:8080/notify/haocha/  the demo national 好差评 system
+    http://127.0.0.1:8080/archive/     the demo archive: applications that
+                                       left Redis (5 minutes after their
+                                       last change once final; their
+                                       progress pages still answer)
 
 The whole journey in a browser: open the portal, log in as 张三 at the
 demo identity platform, pick 新生儿出生一件事, read the guide, 开始申报,

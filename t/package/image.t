@@ -37,8 +37,8 @@ plan skip_all => "no container engine can run here: podman with runc: $out"
     if $rc;
 
 # nothing of the demo may be listening already: the container takes the
-# host's ports (8080, 6380, 9101-9103)
-for my $port (8080, 6380, 9101, 9102, 9103) {
+# host's ports (8080, 6380, 9101-9104)
+for my $port (8080, 6380, 9101, 9102, 9103, 9104) {
     my $s = IO::Socket::INET->new(PeerAddr => '127.0.0.1', PeerPort => $port,
                                   Proto => 'tcp');
     plan skip_all => "port $port is taken (make run's demo?): stop it first"
