@@ -41,7 +41,8 @@ static ngx_uint_t ngx_gov_events_safe(ngx_str_t *s);
 
 
 static const char  ngx_gov_events_off_lua[] =
-    "local function gov_event() end\n";
+    "local function gov_event() end\n"
+    "local function gov_now() end\n";
 
 static const char  ngx_gov_events_on_lua[] =
     "local GOV_EV_KEY, GOV_EV_MAX = GOV_P .. '%V', '%ui'\n"
