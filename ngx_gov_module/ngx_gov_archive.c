@@ -77,6 +77,7 @@ static void ngx_gov_archive_cleanup(void *data);
 
 static ngx_event_t  ngx_gov_archive_ev;
 static ngx_msec_t   ngx_gov_archive_every;
+static time_t       ngx_gov_archive_said;
 
 
 /*
@@ -118,8 +119,9 @@ static const char  ngx_gov_archive_sweep_lua[] =
     "  end\n"
     "  if state == 'go' and app.rating then\n"
     "    -- a bad rating not yet rectified stays where it can be\n"
-    "    local rt = cjson.decode(app.rating)\n"
-    "    if tonumber(rt.score) <= 2 and not rt.rectification then\n"
+    "    local ok, rt = pcall(cjson.decode, app.rating)\n"
+    "    if ok and type(rt) == 'table' and (tonumber(rt.score) or 5) <= 2\n"
+    "       and not rt.rectification then\n"
     "      state = 'later'\n"
     "    end\n"
     "  end\n"
@@ -293,8 +295,7 @@ ngx_gov_archive_directive(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 {
     ngx_http_gov_main_conf_t  *gmcf = conf;
 
-    ngx_str_t   *value;
-    ngx_uint_t   i;
+    ngx_str_t  *value;
 
     if (gmcf->archive_uri.data) {
         return "is duplicate";
@@ -302,24 +303,8 @@ ngx_gov_archive_directive(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 
     value = cf->args->elts;
 
-    if (value[1].len < 2 || value[1].data[0] != '/') {
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "invalid URI \"%V\" in \"%V\": a location of the "
-                           "server with gov_bundles, starting with \"/\"",
-                           &value[1], &cmd->name);
+    if (ngx_gov_subrequest_conf_uri(cf, cmd, &value[1], 1) != NGX_CONF_OK) {
         return NGX_CONF_ERROR;
-    }
-
-    for (i = 0; i < value[1].len; i++) {
-        if (value[1].data[i] <= ' ' || value[1].data[i] >= 0x7f
-            || value[1].data[i] == '?' || value[1].data[i] == '"')
-        {
-            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                               "invalid URI \"%V\" in \"%V\": printable "
-                               "ASCII without arguments", &value[1],
-                               &cmd->name);
-            return NGX_CONF_ERROR;
-        }
     }
 
     gmcf->archive_uri = value[1];
@@ -502,9 +487,15 @@ ngx_gov_archive_swept(redisReply *reply, void *data)
     }
 
     if (reply->type == REDIS_REPLY_ERROR) {
-        ngx_log_error(NGX_LOG_ERR, ngx_cycle->log, 0,
-                      "gov: retention sweep: %*s",
-                      (size_t) ngx_min(reply->len, 200), reply->str);
+        /* at most once a minute per worker: a turn is a second at least */
+
+        if (ngx_time() - ngx_gov_archive_said >= 60) {
+            ngx_gov_archive_said = ngx_time();
+            ngx_log_error(NGX_LOG_ERR, ngx_cycle->log, 0,
+                          "gov: retention sweep: %*s",
+                          (size_t) ngx_min(reply->len, 200), reply->str);
+        }
+
         return;
     }
 

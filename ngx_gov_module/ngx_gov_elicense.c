@@ -78,14 +78,7 @@ ngx_gov_elicense_directive(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 
     value = cf->args->elts;
 
-    if (value[1].len < 2 || value[1].data[0] != '/'
-        || ngx_strlchr(value[1].data, value[1].data + value[1].len, '?'))
-    {
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "invalid URI \"%V\" in \"gov_elicense\": a "
-                           "location of the server with gov_bundles, "
-                           "starting with \"/\", without arguments",
-                           &value[1]);
+    if (ngx_gov_subrequest_conf_uri(cf, cmd, &value[1], 1) != NGX_CONF_OK) {
         return NGX_CONF_ERROR;
     }
 

@@ -301,23 +301,8 @@ ngx_gov_notify_add(ngx_conf_t *cf, ngx_command_t *cmd,
 
     value = cf->args->elts;
 
-    if (value[1].len == 0 || value[1].data[0] != '/') {
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "invalid URI \"%V\" in \"%V\": a location of the "
-                           "server with gov_bundles, starting with \"/\"",
-                           &value[1], &cmd->name);
+    if (ngx_gov_subrequest_conf_uri(cf, cmd, &value[1], 0) != NGX_CONF_OK) {
         return NGX_CONF_ERROR;
-    }
-
-    for (i = 0; i < value[1].len; i++) {
-        if (value[1].data[i] <= ' ' || value[1].data[i] == '"'
-            || value[1].data[i] >= 0x7f)
-        {
-            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                               "invalid URI \"%V\" in \"%V\": printable "
-                               "ASCII only", &value[1], &cmd->name);
-            return NGX_CONF_ERROR;
-        }
     }
 
     if (ecf->notify == NULL) {

@@ -132,6 +132,38 @@ ngx_gov_subrequest_done(ngx_http_request_t *sr, void *data, ngx_int_t rc)
 }
 
 
+char *
+ngx_gov_subrequest_conf_uri(ngx_conf_t *cf, ngx_command_t *cmd,
+    ngx_str_t *uri, ngx_uint_t no_args)
+{
+    ngx_uint_t  i;
+
+    if (uri->len == 0 || uri->data[0] != '/'
+        || (no_args && ngx_strlchr(uri->data, uri->data + uri->len, '?')))
+    {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "invalid URI \"%V\" in \"%V\": a location of the "
+                           "server with gov_bundles, starting with \"/\"%s",
+                           uri, &cmd->name,
+                           no_args ? ", without arguments" : "");
+        return NGX_CONF_ERROR;
+    }
+
+    for (i = 0; i < uri->len; i++) {
+        if (uri->data[i] <= ' ' || uri->data[i] == '"'
+            || uri->data[i] >= 0x7f)
+        {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "invalid URI \"%V\" in \"%V\": printable "
+                               "ASCII only", uri, &cmd->name);
+            return NGX_CONF_ERROR;
+        }
+    }
+
+    return NGX_CONF_OK;
+}
+
+
 ngx_int_t
 ngx_gov_subrequest(ngx_http_request_t *r, ngx_str_t *uri, ngx_str_t *args,
     const char *content_type, ngx_str_t *payload, const char **names,

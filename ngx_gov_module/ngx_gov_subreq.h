@@ -34,6 +34,14 @@ ngx_int_t ngx_gov_subrequest(ngx_http_request_t *r, ngx_str_t *uri,
     const char **names, ngx_str_t *values, ngx_uint_t n,
     ngx_http_post_subrequest_t *ps, ngx_http_request_t **srp);
 
+/*
+ * The URI of a location subrequests go to, as a directive "cmd" names it
+ * (its first argument): "/...", printable ASCII, no '"'; with "no_args"
+ * no '?' either.  NGX_CONF_OK, or NGX_CONF_ERROR with the mistake said.
+ */
+char *ngx_gov_subrequest_conf_uri(ngx_conf_t *cf, ngx_command_t *cmd,
+    ngx_str_t *uri, ngx_uint_t no_args);
+
 /* the same to "uri" (a path below "target"), whose breaker is target's */
 ngx_int_t ngx_gov_subrequest_at(ngx_http_request_t *r, ngx_str_t *target,
     ngx_str_t *uri, ngx_str_t *args, const char *content_type,

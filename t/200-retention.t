@@ -123,7 +123,7 @@ sub states {
           qr/invalid URI "internal\/archive" in "gov_archive"/,
           'a relative archive' ],
         [ "    gov_archive /a?b;\n",
-          qr/printable ASCII without arguments/, 'arguments' ],
+          qr/starting with "\/", without arguments/, 'arguments' ],
     ) {
         my ($lines, $re, $what) = @$case;
         $n->write_file('conf/dept.secret', "department-secret-0123456789\n");
