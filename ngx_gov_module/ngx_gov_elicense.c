@@ -126,14 +126,11 @@ ngx_gov_elicense_on(ngx_http_request_t *r)
 time_t
 ngx_gov_elicense_left(ngx_http_request_t *r)
 {
-    time_t                     left;
     ngx_http_gov_main_conf_t  *gmcf;
 
     gmcf = ngx_http_get_module_main_conf(r, ngx_http_gov_module);
 
-    left = ngx_gov_breaker_left(&gmcf->elicense_uri);
-
-    return left > 0 ? left : 1;
+    return ngx_gov_subrequest_retry_after(&gmcf->elicense_uri);
 }
 
 

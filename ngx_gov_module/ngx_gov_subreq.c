@@ -93,6 +93,17 @@ ngx_gov_subrequest_guard(ngx_http_request_t *r, ngx_str_t *target,
 }
 
 
+time_t
+ngx_gov_subrequest_retry_after(ngx_str_t *target)
+{
+    time_t  left;
+
+    left = ngx_gov_breaker_left(target);
+
+    return left > 0 ? left : 1;
+}
+
+
 ngx_uint_t
 ngx_gov_subrequest_say(u_char *buf, ngx_str_t *more)
 {

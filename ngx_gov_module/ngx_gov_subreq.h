@@ -71,6 +71,9 @@ ngx_int_t ngx_gov_subrequest_guard(ngx_http_request_t *r, ngx_str_t *target,
  */
 ngx_uint_t ngx_gov_subrequest_say(u_char *buf, ngx_str_t *more);
 
+/* Retry-After for a target: the seconds its breaker stays open, at least 1 */
+time_t ngx_gov_subrequest_retry_after(ngx_str_t *target);
+
 /* the answer of a subrequest: its status (0: none) and body in memory */
 ngx_uint_t ngx_gov_subrequest_answer(ngx_http_request_t *sr, ngx_int_t rc,
     ngx_str_t *body);
