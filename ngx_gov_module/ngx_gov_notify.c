@@ -16,7 +16,8 @@
  *   begin   one script: an event may go when it heads its application's
  *           list (so one application's events go in stream order, by
  *           whichever worker holds them); it is claimed again, which
- *           keeps it from looking idle;
+ *           keeps it from looking idle, unless another consumer took it
+ *           over meanwhile: then it is theirs alone to send;
  *   send    a background POST to the target's location, X-Gov-Event-Id;
  *   ack     a 2xx: XACK and out of the list, in one script.  Anything
  *           else: again after an exponential backoff with jitter, while
@@ -192,6 +193,11 @@ static const char  ngx_gov_notify_begin_lua[] =
     "local function pending(id)\n"
     "  return #redis.call('XPENDING', key, g, id, id, 1) > 0\n"
     "end\n"
+    "-- taken over by another consumer (this one looked idle): its now\n"
+    "local function theirs(id)\n"
+    "  local p = redis.call('XPENDING', key, g, id, id, 1)\n"
+    "  return p[1] ~= nil and p[1][2] ~= me\n"
+    "end\n"
     "for i = 5, #ARGV, 2 do\n"
     "  local id, list = ARGV[i], op .. ARGV[i + 1]\n"
     "  local head = redis.call('LINDEX', list, 0)\n"
@@ -199,7 +205,9 @@ static const char  ngx_gov_notify_begin_lua[] =
     "    redis.call('LPOP', list)\n"
     "    head = redis.call('LINDEX', list, 0)\n"
     "  end\n"
-    "  if head and head ~= id then\n"
+    "  if theirs(id) then\n"
+    "    res[#res + 1] = 'gone'\n"
+    "  elseif head and head ~= id then\n"
     "    -- its turn is not yet: held, and kept from looking idle\n"
     "    local c = redis.call('XCLAIM', key, g, me, 0, id, 'JUSTID')\n"
     "    res[#res + 1] = #c > 0 and 'wait' or 'gone'\n"
@@ -1108,7 +1116,7 @@ ngx_gov_notify_begun(redisReply *reply, void *data)
             ngx_gov_notify_send(s);
 
         } else if (ngx_strcmp(v->str, "gone") == 0) {
-            /* acknowledged by another worker, or trimmed away */
+            /* acknowledged or taken over by another worker, trimmed */
             ngx_gov_notify_free(s);
 
         } else {

@@ -193,6 +193,21 @@ ok(metric('gov_notify_retried_total', '/internal/all') >= 3,
 ok(!taken('all'), 'none taken meanwhile');
 $t->wait_for(sub { (metric('gov_notify_pending', '/internal/all') // 0) > 0 }, 5);
 ok(metric('gov_notify_pending', '/internal/all') > 0, 'its events pending');
+
+# one of them taken over by another consumer (as a worker that thought
+# this one gone would): this worker's next try leaves it to them
+sub owner {
+    my ($id) = @_;
+    my $p = $t->redis_cmd('XPENDING', 'gov:events', '/internal/all',
+                          $id, $id, 1);
+    return ref $p eq 'ARRAY' && @$p ? $p->[0][1] : '';
+}
+my $stolen = (events())[0]{id};
+$t->redis_cmd('XCLAIM', 'gov:events', '/internal/all', 'other:1', 0,
+              $stolen, 'JUSTID');
+Time::HiRes::sleep(1.5);
+is(owner($stolen), 'other:1',
+   'an event another consumer took over is not taken back by a retry');
 $t->wait_for(sub { (metric('gov_events_appended_total') // 0) == 15 }, 5);
 is(metric('gov_events_appended_total'), 15, 'gov_status: events appended');
 
