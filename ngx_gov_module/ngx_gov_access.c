@@ -1290,7 +1290,8 @@ ngx_http_gov_flow(ngx_http_request_t *r)
 
 /*
  * Origin, else Referer, against the portal's own origin (the scheme of
- * the connection and the Host header) and the trusted ones.  A request
+ * the connection and the Host header) and the trusted ones; "Origin:
+ * null" passes only with "Sec-Fetch-Site: same-origin".  A request
  * carrying neither comes from no browser page (browsers send Origin with
  * every cross-site POST), so it passes.
  */
@@ -1301,7 +1302,7 @@ ngx_http_gov_same_site(ngx_http_request_t *r)
     u_char                   *p;
     ngx_str_t                 own, *value, *trusted;
     ngx_uint_t                i, referer;
-    ngx_table_elt_t          *h;
+    ngx_table_elt_t          *h, *site;
     ngx_http_gov_loc_conf_t  *glcf;
 
     if (r->method & (NGX_HTTP_GET|NGX_HTTP_HEAD|NGX_HTTP_OPTIONS)) {
@@ -1329,6 +1330,25 @@ ngx_http_gov_same_site(ngx_http_request_t *r)
     }
 
     value = &h->value;
+
+    if (!referer && value->len == 4
+        && ngx_strncmp(value->data, "null", 4) == 0)
+    {
+        /*
+         * A page sent with Referrer-Policy: no-referrer (a query code in
+         * its address) posts its forms with "Origin: null"; the browser's
+         * fetch metadata, which no page can set, says where from.
+         */
+
+        site = ngx_http_gov_find_header(r, "sec-fetch-site", 14);
+
+        if (site && site->value.len == 11
+            && ngx_strncasecmp(site->value.data, (u_char *) "same-origin", 11)
+               == 0)
+        {
+            return NGX_OK;
+        }
+    }
 
     if (r->headers_in.host) {
         own.len = sizeof("https://") - 1 + r->headers_in.host->value.len;

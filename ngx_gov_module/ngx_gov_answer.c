@@ -371,6 +371,10 @@ ngx_http_gov_send(ngx_http_request_t *r, ngx_uint_t status,
         return NGX_ERROR;
     }
 
+    if (r == r->main && ngx_http_gov_security_headers(r) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
     r->headers_out.status = status;
     r->headers_out.content_length_n = body->len;
     r->headers_out.content_type = *content_type;
@@ -983,4 +987,91 @@ ngx_http_gov_read_post(ngx_http_request_t *r,
     }
 
     return NGX_DONE;
+}
+
+
+ngx_int_t
+ngx_http_gov_security_headers(ngx_http_request_t *r)
+{
+    u_char                   *p;
+    ngx_str_t                 v;
+    ngx_http_gov_loc_conf_t  *glcf;
+
+    glcf = ngx_http_get_module_loc_conf(r, ngx_http_gov_module);
+
+    if (!glcf->security_headers
+        || ngx_http_gov_find_out_header(r, "x-content-type-options", 22))
+    {
+        /* off, or there already */
+        return NGX_OK;
+    }
+
+    ngx_str_set(&v, "nosniff");
+
+    if (ngx_http_gov_add_header(r, &r->headers_out.headers,
+                                "X-Content-Type-Options", &v)
+        != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+#if (NGX_HTTP_SSL)
+
+    if (r->connection->ssl && glcf->hsts > 0) {
+        p = ngx_pnalloc(r->pool, sizeof("max-age=") - 1 + NGX_TIME_T_LEN);
+        if (p == NULL) {
+            return NGX_ERROR;
+        }
+
+        v.data = p;
+        v.len = ngx_sprintf(p, "max-age=%T", glcf->hsts) - p;
+
+        if (ngx_http_gov_add_header(r, &r->headers_out.headers,
+                                    "Strict-Transport-Security", &v)
+            != NGX_OK)
+        {
+            return NGX_ERROR;
+        }
+    }
+
+#else
+
+    (void) p;
+
+#endif
+
+    return NGX_OK;
+}
+
+
+/* gov_hsts time | off */
+
+char *
+ngx_gov_hsts_directive(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_http_gov_loc_conf_t *glcf = conf;
+
+    ngx_str_t  *value;
+
+    if (glcf->hsts != NGX_CONF_UNSET) {
+        return "is duplicate";
+    }
+
+    value = cf->args->elts;
+
+    if (ngx_strcmp(value[1].data, "off") == 0) {
+        glcf->hsts = 0;
+        return NGX_CONF_OK;
+    }
+
+    glcf->hsts = ngx_parse_time(&value[1], 1);
+
+    if (glcf->hsts == (time_t) NGX_ERROR || glcf->hsts == 0) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"gov_hsts\": \"%V\" is neither a time above "
+                           "zero (\"180d\") nor \"off\"", &value[1]);
+        return NGX_CONF_ERROR;
+    }
+
+    return NGX_CONF_OK;
 }

@@ -130,6 +130,15 @@ ngx_table_elt_t *ngx_http_gov_find_out_header(ngx_http_request_t *r,
     const char *lowcase_key, size_t len);
 /* Retry-After: SECONDS on the answer, unless it has one (every 503 has) */
 ngx_int_t ngx_http_gov_retry_after(ngx_http_request_t *r, time_t seconds);
+
+/*
+ * What every answer of the module carries (gov_security_headers):
+ * X-Content-Type-Options, and Strict-Transport-Security over TLS
+ * (gov_hsts).  ngx_http_gov_send() adds them to a main request's answer.
+ */
+ngx_int_t ngx_http_gov_security_headers(ngx_http_request_t *r);
+char *ngx_gov_hsts_directive(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
 ngx_uint_t ngx_http_gov_wants_html(ngx_http_request_t *r);
 ngx_int_t ngx_http_gov_get_only(ngx_http_request_t *r);
 void ngx_http_gov_mask(ngx_http_request_t *r, ngx_str_t *secret);

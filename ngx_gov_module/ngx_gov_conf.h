@@ -244,6 +244,7 @@ typedef struct {
     ngx_msec_t                pcache_track; /* 0: off */
 
     ngx_array_t              *templates;    /* ngx_gov_template_t */
+    ngx_str_t                 csp;          /* the pages' policy */
 
     ngx_gov_upload_conf_t     upload;
     ngx_gov_events_conf_t     events;
@@ -299,6 +300,9 @@ typedef struct {
     ngx_gov_queue_t          *queue;        /* gov_queue */
 
     ngx_msec_t                stats_ttl;    /* gov_stats ttl= */
+
+    ngx_flag_t                security_headers;
+    time_t                    hsts;         /* max-age, 0: off */
 } ngx_http_gov_loc_conf_t;
 
 

@@ -19,6 +19,7 @@
 #include "ngx_gov_answer.h"
 #include "ngx_gov_page.h"
 #include "gov_mustache.h"
+#include "gov_csp.h"
 
 
 typedef struct {
@@ -31,6 +32,7 @@ static const gov_mustache_t *ngx_gov_page_partial(void *ctx,
     const char *name, size_t len);
 static void ngx_gov_templates_cleanup(void *data);
 static ngx_int_t ngx_gov_page_prefs(ngx_http_request_t *r, json_t *data);
+static ngx_int_t ngx_gov_page_headers(ngx_http_request_t *r);
 
 
 typedef struct {
@@ -92,6 +94,16 @@ static ngx_gov_error_text_t  ngx_gov_error_5xx = { "internal",
 static ngx_str_t  ngx_gov_html_type = ngx_string("text/html; charset=utf-8");
 
 
+#define NGX_GOV_CSP_HEAD                                                     \
+    "default-src 'self'; script-src 'self'; style-src 'self'"
+#define NGX_GOV_CSP_TAIL                                                     \
+    "; img-src 'self' data:; object-src 'none'; base-uri 'none'; "           \
+    "frame-ancestors 'none'; form-action 'self'"
+
+#define NGX_GOV_PERMISSIONS                                                  \
+    "camera=(), microphone=(), geolocation=(), payment=(), usb=()"
+
+
 static void
 ngx_gov_templates_cleanup(void *data)
 {
@@ -119,13 +131,19 @@ ngx_gov_templates_directive(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     ssize_t              n;
     ngx_fd_t             fd;
     ngx_dir_t            dir;
+    ngx_int_t            rc;
     ngx_str_t           *value, path, file;
+    ngx_uint_t           tagged;
+    gov_mbuf_t           styles;
     ngx_pool_cleanup_t  *cln;
     ngx_gov_template_t  *t;
 
     if (gmcf->templates) {
         return "is duplicate";
     }
+
+    ngx_memzero(&styles, sizeof(gov_mbuf_t));
+    tagged = 0;
 
     value = cf->args->elts;
     path = value[1];
@@ -208,6 +226,19 @@ ngx_gov_templates_directive(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 
         ngx_memcpy(t->name.data, ngx_de_name(&dir), t->name.len);
 
+        rc = gov_csp_style_hashes((char *) buf, (size_t) n, &styles);
+        if (rc < 0) {
+            goto failed;
+        }
+
+        if (rc > 0) {
+            ngx_conf_log_error(NGX_LOG_WARN, cf, 0,
+                               "a <style> of template \"%V\" has a tag: "
+                               "the pages' Content-Security-Policy allows "
+                               "inline styles ('unsafe-inline')", &file);
+            tagged = 1;
+        }
+
         t->tpl = gov_mustache_compile((char *) buf, (size_t) n, err,
                                       sizeof(err), &line);
         if (t->tpl == NULL) {
@@ -221,13 +252,92 @@ ngx_gov_templates_directive(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 
     (void) ngx_close_dir(&dir);
 
+    /* the pages' policy: their own <style> blocks in by hash, else none */
+
+    if (tagged) {
+        styles.len = 0;
+        gov_mbuf_append(&styles, " 'unsafe-inline'", 16);
+    }
+
+    gmcf->csp.len = sizeof(NGX_GOV_CSP_HEAD) - 1 + styles.len
+                    + sizeof(NGX_GOV_CSP_TAIL) - 1;
+    gmcf->csp.data = ngx_pnalloc(cf->pool, gmcf->csp.len);
+    if (gmcf->csp.data == NULL) {
+        gov_mbuf_free(&styles);
+        return NGX_CONF_ERROR;
+    }
+
+    ngx_sprintf(gmcf->csp.data, NGX_GOV_CSP_HEAD "%*s" NGX_GOV_CSP_TAIL,
+                styles.len, styles.data);
+    gov_mbuf_free(&styles);
+
     return NGX_CONF_OK;
 
 failed:
 
+    gov_mbuf_free(&styles);
     (void) ngx_close_dir(&dir);
 
     return NGX_CONF_ERROR;
+}
+
+
+/*
+ * The headers of a page: its policy (nothing but the portal's own, no
+ * script at all, never in a frame), no Referer where a query code is in
+ * the address (the portal's own pages only elsewhere), and no powerful
+ * feature.
+ */
+
+static ngx_int_t
+ngx_gov_page_headers(ngx_http_request_t *r)
+{
+    ngx_str_t                  v, code;
+    ngx_http_gov_loc_conf_t   *glcf;
+    ngx_http_gov_main_conf_t  *gmcf;
+
+    glcf = ngx_http_get_module_loc_conf(r, ngx_http_gov_module);
+
+    if (!glcf->security_headers || r != r->main) {
+        return NGX_OK;
+    }
+
+    gmcf = ngx_http_get_module_main_conf(r, ngx_http_gov_module);
+
+    if (ngx_http_gov_add_header(r, &r->headers_out.headers,
+                                "Content-Security-Policy", &gmcf->csp)
+        != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    ngx_str_set(&v, "DENY");
+
+    if (ngx_http_gov_add_header(r, &r->headers_out.headers,
+                                "X-Frame-Options", &v)
+        != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    if (ngx_http_arg(r, (u_char *) "code", 4, &code) == NGX_OK) {
+        ngx_str_set(&v, "no-referrer");
+
+    } else {
+        ngx_str_set(&v, "same-origin");
+    }
+
+    if (ngx_http_gov_add_header(r, &r->headers_out.headers,
+                                "Referrer-Policy", &v)
+        != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    ngx_str_set(&v, NGX_GOV_PERMISSIONS);
+
+    return ngx_http_gov_add_header(r, &r->headers_out.headers,
+                                   "Permissions-Policy", &v);
 }
 
 
@@ -306,6 +416,10 @@ ngx_http_gov_page(ngx_http_request_t *r, ngx_uint_t status, const char *name,
 
     ngx_memcpy(body.data, out.data, out.len);
     gov_mbuf_free(&out);
+
+    if (ngx_gov_page_headers(r) != NGX_OK) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
 
     return ngx_http_gov_send(r, status, &ngx_gov_html_type, &body);
 }

@@ -283,6 +283,20 @@ static ngx_command_t  ngx_http_gov_commands[] = {
       offsetof(ngx_http_gov_loc_conf_t, progress_refresh),
       NULL },
 
+    { ngx_string("gov_security_headers"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_FLAG,
+      ngx_conf_set_flag_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_gov_loc_conf_t, security_headers),
+      NULL },
+
+    { ngx_string("gov_hsts"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_gov_hsts_directive,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
     { ngx_string("gov_templates"),
       NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
       ngx_gov_templates_directive,
@@ -652,6 +666,9 @@ ngx_http_gov_create_loc_conf(ngx_conf_t *cf)
      *     glcf->cookie_domain = { 0, NULL };
      */
 
+    glcf->security_headers = NGX_CONF_UNSET;
+    glcf->hsts = NGX_CONF_UNSET;
+
     ngx_http_gov_auth_init_loc_conf(glcf);
     ngx_gov_queue_init_loc_conf(glcf);
 
@@ -668,6 +685,9 @@ ngx_http_gov_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
     /* handlers are per location and never inherited */
 
     ngx_gov_queue_merge_loc_conf(prev, conf);
+
+    ngx_conf_merge_value(conf->security_headers, prev->security_headers, 1);
+    ngx_conf_merge_sec_value(conf->hsts, prev->hsts, 180 * 86400);
 
     return ngx_http_gov_auth_merge_loc_conf(cf, prev, conf);
 }

@@ -11,6 +11,8 @@ use lib 't/lib';
 use Test::More;
 use JSON::PP;
 use Encode qw(decode_utf8 encode_utf8);
+use Digest::SHA ();
+use MIME::Base64 ();
 use GovTest;
 
 my $t = GovTest->world(
@@ -36,7 +38,15 @@ my $t = GovTest->world(
 EOF
     location = /auth/login { gov_login; }
     location = /text-size { gov_text_size; }
+    location /quiet/ { gov_security_headers off; gov_bundles; }
 EOF
+
+# gov_hsts: a time or off
+$t->write_world(http => "    gov_hsts 0;\n");
+my ($hrc, $hout) = $t->test_conf;
+isnt($hrc, 0, 'gov_hsts 0 fails nginx -t');
+like($hout, qr/"gov_hsts": "0" is neither a time above zero \("180d"\) nor "off" in \S+nginx\.conf:\d+/,
+     'with what it takes');
 
 # a template with a mistake: nginx -t names the file and the line
 $t->write_file('tpl-bad/page.mustache', "<p>\n{{#open}}\n</p>\n");
@@ -78,6 +88,7 @@ $res = $t->post('/bundles/newborn/applications',
                 headers => { Authorization => "Bearer $tok",
                              'Content-Type' => 'application/json' });
 my $id = $res->{json}{id};
+my $query_code = $res->{json}{query_code};
 
 # a department note with markup is shown as text
 $t->callback($id, 'nhc',
@@ -99,8 +110,52 @@ unlike($page, qr/110101199001011234/, 'nowhere in full');
 like($page, qr/\d{4}\x{5e74}\d\d\x{6708}\d\d\x{65e5} \d\d:\d\d/,
      'the time written for people');
 
+# --- what a page lets the browser do (CONTRACT section 17) ----------------
+
+my $h = $res->{headers};
+my $csp = $h->{'content-security-policy'} // '';
+like($csp, qr/(?:^|; )default-src 'self'(?:;|$)/, 'CSP: the portal\'s own only');
+like($csp, qr/(?:^|; )script-src 'self'(?:;|$)/, 'CSP: no inline script');
+like($csp, qr/(?:^|; )frame-ancestors 'none'(?:;|$)/, 'CSP: never in a frame');
+like($csp, qr/(?:^|; )form-action 'self'(?:;|$)/, 'CSP: forms post home only');
+unlike($csp, qr/unsafe/, 'CSP: nothing unsafe allowed');
+# each <style> of the page let in by its hash, no style attribute
+my @styles = $page =~ m{<style>(.*?)</style>}gs;
+ok(@styles, 'the page has its stylesheet inline');
+for my $style (@styles) {
+    my $hash = MIME::Base64::encode_base64(
+        Digest::SHA::sha256(Encode::encode_utf8($style)), '');
+    like($csp, qr/'sha256-\Q$hash\E'/, 'CSP: its <style> let in by hash');
+}
+unlike($page, qr/\sstyle="/, 'no style attribute, which CSP would block');
+is($h->{'x-content-type-options'}, 'nosniff', 'nosniff');
+is($h->{'x-frame-options'}, 'DENY', 'X-Frame-Options for older browsers');
+is($h->{'referrer-policy'}, 'same-origin', 'the address goes to the portal only');
+like($h->{'permissions-policy'} // '', qr/camera=\(\)/, 'no powerful feature');
+if ($t->proto eq 'h2') {
+    like($h->{'strict-transport-security'} // '', qr/^max-age=15552000$/,
+         'over TLS: HSTS, 180 days');
+} else {
+    ok(!exists $h->{'strict-transport-security'}, 'no HSTS over plain HTTP');
+}
+
+$res = $t->get("/progress/$id?code=$query_code", headers => \%html);
+is($res->{status}, 200, 'the page by query code');
+is($res->{headers}{'referrer-policy'}, 'no-referrer',
+   'a query code in the address: no Referer at all');
+
+$res = $t->get('/quiet/', headers => \%html);
+is($res->{status}, 200, 'gov_security_headers off: the page');
+ok(!grep({ exists $res->{headers}{$_} }
+         qw(content-security-policy x-content-type-options referrer-policy
+            x-frame-options)),
+   '... without the headers (the operator sends their own)');
+
 $res = $t->get("/progress/$id", headers => { Authorization => "Bearer $tok" });
 like($res->{headers}{'content-type'}, qr{^application/json}, 'API: JSON');
+is($res->{headers}{'x-content-type-options'}, 'nosniff', 'API: nosniff too');
+ok(!exists $res->{headers}{'content-security-policy'},
+   'API: no page policy');
 
 # --- the application form --------------------------------------------------
 

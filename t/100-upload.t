@@ -414,6 +414,13 @@ is($t->redis_cmd('ZCARD', 'gov:user:110101199001011234'), 1,
 
 $res = upload($fresh, headers => { %cookie, Origin => 'null' });
 is($res->{status}, 403, 'an opaque origin ("null"): 403');
+$res = upload($fresh, headers => { %cookie, Origin => 'null',
+                                   'Sec-Fetch-Site' => 'cross-site' });
+is($res->{status}, 403, '... sent cross-site by the browser\'s word: 403');
+$res = upload("$fresh 0", headers => { %cookie, Origin => 'null',
+                                       'Sec-Fetch-Site' => 'same-origin' });
+is($res->{status}, 201,
+   '"null" from a no-referrer page of the portal (Sec-Fetch-Site: same-origin): 201');
 $res = upload($fresh, headers => { %cookie,
                                    Origin => $t->origin });
 is($res->{status}, 201, 'the portal itself: 201');
