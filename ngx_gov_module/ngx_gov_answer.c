@@ -31,7 +31,14 @@ static redisReply *ngx_http_gov_reply_copy(ngx_pool_t *pool,
     redisReply *reply);
 
 
+static u_char *ngx_http_gov_log_masked(ngx_http_request_t *r,
+    ngx_http_request_t *sr, u_char *buf, size_t len);
+
+
 static ngx_str_t  ngx_http_gov_json_type = ngx_string("application/json");
+
+/* nginx's own error log context of a request, which ours wraps */
+static ngx_http_log_handler_pt  ngx_http_gov_log_context;
 
 static ngx_gov_error_page_pt  ngx_gov_answer_error_page;
 
@@ -1074,4 +1081,73 @@ ngx_gov_hsts_directive(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     }
 
     return NGX_CONF_OK;
+}
+
+
+void
+ngx_http_gov_log_hide_holder(ngx_http_request_t *r)
+{
+    r = r->main;
+
+    if (r->log_handler == ngx_http_gov_log_masked) {
+        return;
+    }
+
+    if (ngx_http_gov_log_context == NULL) {
+        ngx_http_gov_log_context = r->log_handler;
+
+    } else if (r->log_handler != ngx_http_gov_log_context) {
+        /* another module's context: left as it is */
+        return;
+    }
+
+    r->log_handler = ngx_http_gov_log_masked;
+}
+
+
+static u_char *
+ngx_http_gov_log_masked(ngx_http_request_t *r, ngx_http_request_t *sr,
+    u_char *buf, size_t len)
+{
+    u_char  *p, *last;
+
+    last = ngx_http_gov_log_context(r, sr, buf, len);
+
+    for (p = buf; p + sizeof("holder=") - 1 < last; p++) {
+        if (ngx_strncmp(p, "holder=", sizeof("holder=") - 1) != 0) {
+            continue;
+        }
+
+        for (p += sizeof("holder=") - 1;
+             p < last && *p != '&' && *p != '"' && *p != ' ';
+             p++)
+        {
+            *p = '*';
+        }
+    }
+
+    return last;
+}
+
+
+void
+ngx_http_gov_log_subject(ngx_http_request_t *r, ngx_str_t *subject,
+    ngx_str_t *out)
+{
+    size_t  i, len;
+
+    len = ngx_min(subject->len, 64);
+
+    out->data = ngx_pnalloc(r->pool, len);
+    if (out->data == NULL) {
+        ngx_str_set(out, "*");
+        return;
+    }
+
+    for (i = 0; i < len; i++) {
+        out->data[i] = (len > 8 && (i < 4 || i + 4 >= len)) ? subject->data[i]
+                                                            : '*';
+    }
+
+    out->len = len;
 }

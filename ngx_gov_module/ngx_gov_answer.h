@@ -142,6 +142,18 @@ char *ngx_gov_hsts_directive(ngx_conf_t *cf, ngx_command_t *cmd,
 ngx_uint_t ngx_http_gov_wants_html(ngx_http_request_t *r);
 ngx_int_t ngx_http_gov_get_only(ngx_http_request_t *r);
 void ngx_http_gov_mask(ngx_http_request_t *r, ngx_str_t *secret);
+/*
+ * The error log's lines about this request (and its subrequests: the
+ * upstream's address) show the values of query arguments named "holder="
+ * as '*': an ID number a subrequest asks with never reaches a log.
+ */
+void ngx_http_gov_log_hide_holder(ngx_http_request_t *r);
+/*
+ * A subject as a log line may show it: its first and last four
+ * characters ("1101**********1234"), all '*' when it is shorter than 9.
+ */
+void ngx_http_gov_log_subject(ngx_http_request_t *r, ngx_str_t *subject,
+    ngx_str_t *out);
 ngx_int_t ngx_http_gov_query_arg(ngx_http_request_t *r, char *name,
     ngx_str_t *value, ngx_uint_t mask);
 /* the body in one piece: NGX_OK, 413 past the limit, or 500 */

@@ -389,6 +389,9 @@ ngx_gov_elicense_ask(ngx_gov_elicense_ctx_t *ctx, ngx_gov_elicense_one_t *one)
     names[0] = "Accept";
     ngx_str_set(&values[0], "application/json");
 
+    /* the holder's ID number stays out of the upstream lines of the log */
+    ngx_http_gov_log_hide_holder(r);
+
     return ngx_gov_subrequest(r, &gmcf->elicense_uri, &args, NULL, NULL,
                               names, values, 1, ps, NULL);
 }

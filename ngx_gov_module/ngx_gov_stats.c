@@ -1128,7 +1128,7 @@ ngx_gov_stats_operator(ngx_http_request_t *r, ngx_int_t *rc)
     char                      *name, *value;
     json_t                    *claims;
     ngx_int_t                  reason;
-    ngx_str_t                  subject, actor;
+    ngx_str_t                  subject, actor, shown;
     ngx_http_gov_main_conf_t  *gmcf;
 
     gmcf = ngx_http_get_module_main_conf(r, ngx_http_gov_module);
@@ -1152,8 +1152,9 @@ ngx_gov_stats_operator(ngx_http_request_t *r, ngx_int_t *rc)
     value = (char *) gmcf->operator_value.data;
 
     if (claims == NULL || !gov_jwt_claim_holds(claims, name, value)) {
+        ngx_http_gov_log_subject(r, &subject, &shown);
         ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
-                      "gov stats: \"%V\" is not an operator", &subject);
+                      "gov stats: \"%V\" is not an operator", &shown);
 
         *rc = ngx_http_gov_error(r, NGX_HTTP_FORBIDDEN, "forbidden");
         return 0;

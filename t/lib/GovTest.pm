@@ -1849,6 +1849,48 @@ sub check_logs {
     }
     ok(!@reports, 'no sanitizer or valgrind report')
         or diag(substr(join("\n", @reports), 0, 8000));
+
+    my @personal = $self->personal_in_logs(%o);
+    ok(!@personal, 'no personal data in access.log or error.log')
+        or diag(join "\n", @personal[0 .. ($#personal > 9 ? 9 : $#personal)]);
+}
+
+# The citizens the tests make up: an ID number, a bearer token, a query
+# code in a URL not masked, a name (as UTF-8, as nginx escapes it, as a
+# form encodes it).  CONTRACT section 17: none of it reaches a log.
+our @NAMES = qw(王小宝 张三 王大宝 李四 赵小宝 李小宝 王小二 王小三 王小四
+                王小五 王三宝);
+
+sub personal_in_logs {
+    my ($self, %o) = @_;
+    my @names;
+    for my $name (@NAMES) {
+        my $bytes = $name;
+        utf8::encode($bytes) if utf8::is_utf8($bytes);
+        push @names, quotemeta($bytes),
+             quotemeta(join '', map { sprintf '\\x%02X', ord } split //, $bytes),
+             join('', map { sprintf '%%%02X', ord } split //, $bytes);
+    }
+    my $name_re = join '|', @names;
+    my @found;
+    for my $f (glob("$self->{prefix}/logs/access*.log"),
+               glob("$self->{prefix}/logs/error*.log"))
+    {
+        open my $fh, '<:raw', $f or next;
+        (my $short = $f) =~ s{.*/}{};
+        while (my $line = <$fh>) {
+            my $why = $line =~ /(?<![\d.])[1-9]\d{16}[\dXx](?!\d)/
+                          ? 'an ID number'
+                    : $line =~ /eyJ[\w-]{8,}\.eyJ[\w-]{8,}\./ ? 'a token'
+                    : $line =~ /[?&]code=(?!\*)[^&\s"*]{4,}/i ? 'a query code'
+                    : $line =~ /(?:$name_re)/i ? 'a name'
+                    : next;
+            next if grep { $line =~ $_ } @{ $o{personal_allow} || [] };
+            chomp $line;
+            push @found, "$short ($why): " . substr($line, 0, 300);
+        }
+    }
+    return @found;
 }
 
 sub done {
