@@ -18,7 +18,7 @@
 #
 #   bench/capacity.sh [DAYS] [PER_DAY] [KEEP]     (defaults 200 1000 90d)
 #
-# Needs: make build token, redis-server, libfaketime.  About 25 minutes
+# Needs: make build token, redis-server, libfaketime.  About an hour
 # with the defaults on the 2-core machine of README.
 
 set -euo pipefail
@@ -184,3 +184,6 @@ awk -v d1=120 -v d2=$((days - 1)) '
     "$work/days.txt"
 
 echo "# nginx's error.log: $(grep -c '\[error\]\|\[crit\]\|\[alert\]' "$work/logs/error.log" || true) errors"
+# the run's folder goes with it: what went wrong is said here
+grep '\[error\]\|\[crit\]\|\[alert\]' "$work/logs/error.log" | head -5 \
+    | sed 's/^/#   /' || true
