@@ -256,6 +256,9 @@ typedef struct {
 
     ngx_str_t                 archive_uri;      /* gov_archive */
 
+    ngx_array_t              *data_keys;    /* gov_seal_key_t, the first
+                                               seals */
+
     ngx_str_t                 elicense_uri;     /* gov_elicense */
     time_t                    elicense_cache;
 

@@ -217,6 +217,10 @@ static ngx_gov_metric_desc_t  ngx_gov_metrics_counters[] = {
     { ngx_string("gov_archive_reads_total"),
       ngx_string("Progress lookups answered from the archive (gov_archive)."),
       ngx_string("counter"), ngx_null_string },
+    { ngx_string("gov_data_unreadable_total"),
+      ngx_string("Sealed values that did not open: damaged, bound to "
+                 "another place, or under a key not loaded; never served."),
+      ngx_string("counter"), ngx_null_string },
 };
 
 

@@ -57,6 +57,7 @@ typedef enum {
     NGX_GOV_M_PCACHE_INVALIDATED,
     NGX_GOV_M_ARCHIVED,             /* gov_retention: left Redis */
     NGX_GOV_M_ARCHIVE_READ,         /* lookups answered from gov_archive */
+    NGX_GOV_M_UNREADABLE,           /* sealed values that did not open */
     NGX_GOV_M_COUNTERS
 } ngx_gov_counter_e;
 

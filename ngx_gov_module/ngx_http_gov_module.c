@@ -13,6 +13,7 @@
 #include "ngx_gov_tally.h"
 #include "ngx_gov_stats.h"
 #include "ngx_gov_elicense.h"
+#include "ngx_gov_seal.h"
 #include "ngx_gov_breaker.h"
 #include "ngx_gov_route.h"
 #include "ngx_gov_lock.h"
@@ -281,6 +282,13 @@ static ngx_command_t  ngx_http_gov_commands[] = {
       ngx_conf_set_msec_slot,
       NGX_HTTP_LOC_CONF_OFFSET,
       offsetof(ngx_http_gov_loc_conf_t, progress_refresh),
+      NULL },
+
+    { ngx_string("gov_data_key_file"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE12,
+      ngx_gov_data_key_directive,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      0,
       NULL },
 
     { ngx_string("gov_security_headers"),
