@@ -190,6 +190,11 @@ ngx_gov_data_key_directive(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
         return NGX_CONF_ERROR;
     }
 
+    ngx_conf_log_error(NGX_LOG_WARN, cf, 0,
+                       "\"gov_data_key_file\": %ui key%s of \"%V\" "
+                       "checked; this version does not seal what it stores "
+                       "yet", found, found == 1 ? "" : "s", &path);
+
     return NGX_CONF_OK;
 }
 
