@@ -256,7 +256,11 @@ ngx_gov_templates_directive(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 
     if (tagged) {
         styles.len = 0;
-        gov_mbuf_append(&styles, " 'unsafe-inline'", 16);
+
+        if (gov_mbuf_append(&styles, " 'unsafe-inline'", 16) != 0) {
+            gov_mbuf_free(&styles);
+            return NGX_CONF_ERROR;
+        }
     }
 
     gmcf->csp.len = sizeof(NGX_GOV_CSP_HEAD) - 1 + styles.len

@@ -56,6 +56,15 @@ isnt($rc, 0, 'a broken template fails nginx -t');
 like($out, qr/template error in \S+page\.mustache:2: "\{\{#open\}\}" is never closed in \S+nginx\.conf:\d+/,
      'with the template file and line');
 
+# a <style> with a tag cannot be hashed beforehand: said, and let in
+$t->write_file('tpl-tag/page.mustache',
+               "<style>p { color: {{colour}}; }</style>\n");
+$t->write_world(http => "    gov_templates %%PREFIX%%/tpl-tag;\n");
+($rc, $out) = $t->test_conf;
+is($rc, 0, 'a <style> with a tag passes nginx -t');
+like($out, qr/a <style> of template "\S+page\.mustache" has a tag: the pages' Content-Security-Policy allows inline styles \('unsafe-inline'\)/,
+     '... with a warning that the policy allows inline styles');
+
 $t->write_world(http => "    gov_templates %%ROOT%%/templates;\n");
 $t->write_file('logs/error.log', '');
 $t->start_nginx;
