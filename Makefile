@@ -66,7 +66,7 @@ TOKEN_SRCS  = ngx_gov_module/tools/gov_token.c \
 
 FUZZ_SECONDS ?= 30
 FUZZ_TARGETS = token jwks http mustache app calendar sig jwtdiff slot \
-               multipart sniff oidc queue stats
+               multipart sniff oidc queue stats seal
 FUZZ_BINS   = $(patsubst %,$(BUILD)/fuzz/fuzz_%,$(FUZZ_TARGETS))
 FUZZ_CFLAGS = -g -O1 -fno-omit-frame-pointer -It/unit \
               -fsanitize=fuzzer,address,undefined -Ingx_gov_module/core
