@@ -29,23 +29,12 @@ $t->fake_time(time);
 $t->start_redis;
 $t->archive_service;
 
-my $http = <<'EOF';
-    gov_events;
-    gov_notify_claim_idle 2s;
-    gov_retention finished=10d withdrawn=5d sweep=1s;
-    gov_archive_notify /internal/archive_in;
-    gov_archive /internal/archive;
-EOF
+my ($http, $archive) = $t->retention_conf('finished=10d withdrawn=5d',
+                                          read_timeout => '1s');
 
 $t->world(redis => 0, workers => 2,
           bundles => GovTest::newborn(items => [qw(nhc cdc)]),
-          http => $http, server => <<'EOF');
-    location = /internal/archive_in { internal;
-        proxy_pass http://127.0.0.1:%%BACKEND:archive%%/;
-        proxy_read_timeout 1s; }
-    location /internal/archive/ { internal;
-        proxy_pass http://127.0.0.1:%%BACKEND:archive%%/;
-        proxy_read_timeout 1s; }
+          http => $http, server => $archive . <<'EOF');
     location /stats/ { gov_stats; }
     location = /gov/status { gov_status; }
 EOF

@@ -28,22 +28,15 @@ $t->archive_service;
 
 my $masters = $t->start_cluster(masters => 3, replicas => 0);
 
+my ($http, $archive) = $t->retention_conf('finished=30d');
+
 $t->world(redis => 0, workers => 2,
           redis_line => "    gov_redis cluster=$masters shards=$SHARDS "
                         . "timeout=2s;\n",
-          http => <<'EOF', server => <<'EOF');
-    gov_events;
-    gov_notify_claim_idle 2s;
-    gov_retention finished=30d sweep=1s;
-    gov_archive_notify /internal/archive_in;
-    gov_archive /internal/archive;
+          http => $http . <<'EOF', server => $archive . <<'EOF');
     gov_upload_store %%PREFIX%%/store max_size=64k keep_unused=1s;
     gov_upload_link_secret_file %%PREFIX%%/conf/link.secret;
 EOF
-    location = /internal/archive_in { internal;
-        proxy_pass http://127.0.0.1:%%BACKEND:archive%%/; }
-    location /internal/archive/ { internal;
-        proxy_pass http://127.0.0.1:%%BACKEND:archive%%/; }
     location /uploads/ { gov_upload; }
     location = /gov/health { gov_health; }
     location = /gov/status { gov_status; }

@@ -25,20 +25,12 @@ my @sentinels = map { $t->start_sentinel(name => "s$_", monitor => 'redis') }
 my $list = join ',', map { "127.0.0.1:$_" } @sentinels;
 $t->archive_service;
 
+my ($http, $archive) = $t->retention_conf('finished=30d');
+
 $t->world(redis => 0, workers => 2,
           redis_line => "    gov_redis sentinel=$list master=mymaster "
                         . "timeout=2s;\n",
-          http => <<'EOF', server => <<'EOF');
-    gov_events;
-    gov_notify_claim_idle 2s;
-    gov_retention finished=30d sweep=1s;
-    gov_archive_notify /internal/archive_in;
-    gov_archive /internal/archive;
-EOF
-    location = /internal/archive_in { internal;
-        proxy_pass http://127.0.0.1:%%BACKEND:archive%%/; }
-    location /internal/archive/ { internal;
-        proxy_pass http://127.0.0.1:%%BACKEND:archive%%/; }
+          http => $http, server => $archive . <<'EOF');
     location = /gov/health { gov_health; }
 EOF
 

@@ -509,6 +509,28 @@ sub archive_service {
     die "archive.pl did not start on port $port\n";
 }
 
+# The http and server lines of retention with the demo archive (after
+# archive_service): gov_events, gov_notify_claim_idle 2s, "gov_retention
+# RETENTION sweep=1s", the archive as gov_archive_notify and gov_archive;
+# read_timeout => T bounds the archive's answers
+sub retention_conf {
+    my ($self, $retention, %o) = @_;
+    my $limit = $o{read_timeout}
+                ? "\n        proxy_read_timeout $o{read_timeout};" : '';
+    my $http = "    gov_events;\n"
+             . "    gov_notify_claim_idle 2s;\n"
+             . "    gov_retention $retention sweep=1s;\n"
+             . "    gov_archive_notify /internal/archive_in;\n"
+             . "    gov_archive /internal/archive;\n";
+    my $server = "    location = /internal/archive_in { internal;\n"
+               . "        proxy_pass http://127.0.0.1:%%BACKEND:archive%%/;"
+               . "$limit }\n"
+               . "    location /internal/archive/ { internal;\n"
+               . "        proxy_pass http://127.0.0.1:%%BACKEND:archive%%/;"
+               . "$limit }\n";
+    return ($http, $server);
+}
+
 # what the archive holds: { ID => document }, and each delivery's id
 sub archived {
     my ($self) = @_;
